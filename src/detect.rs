@@ -1,0 +1,295 @@
+//! Detection: text in, findings out.
+//!
+//! This module owns the [`Detector`], compiled once per configuration generation from the
+//! rule files (`rules/*.toml`) and shared as `Arc<Detector>`. It is pure: no I/O once
+//! compiled, no async, no logging, and it never keeps or prints the text it scans.
+//!
+//! A scan runs four kinds of recognisers over the same text, then resolves overlaps:
+//!
+//! 1. pattern rules (one `RegexSet` as a prefilter, then each rule that hit, with an
+//!    optional check-digit validator and context words), see [`patterns`];
+//! 2. dictionary rules (one aho-corasick automaton over case- and accent-folded terms,
+//!    checked on word boundaries), see [`dictionary`];
+//! 3. person names (first-name gazetteer, honorifics, greetings, signatures, upper-case
+//!    surnames, names derived from e-mail addresses), see [`names`];
+//! 4. propagation: a name found once is found again wherever its parts recur.
+//!
+//! Overlaps resolve deterministically: longest first, then highest priority, then
+//! earliest (see [`overlap`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+mod dictionary;
+mod fold;
+mod names;
+mod overlap;
+mod patterns;
+pub mod rules;
+pub mod validators;
+
+#[cfg(test)]
+mod tests;
+
+pub use rules::{RuleError, RuleErrors, RuleSet, RuleSource};
+
+/// What kind of value a finding is (`PERSON`, `EMAIL`, `FR_NIR`…).
+///
+/// Entity names are upper-case identifiers. The shipped rules use the names listed in
+/// [`Entity::KNOWN`]; an admin's dictionary may add its own (`PROJECT`, `CLIENT`…).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Entity(Arc<str>);
+
+impl Entity {
+    /// The entity types the shipped rules produce.
+    pub const KNOWN: &'static [&'static str] = &[
+        "PERSON",
+        "EMAIL",
+        "PHONE",
+        "IBAN",
+        "CREDIT_CARD",
+        "FR_NIR",
+        "FR_SIREN",
+        "FR_SIRET",
+        "FR_VAT",
+        "FR_RIB",
+        "US_SSN",
+        "UK_NINO",
+        "IP_ADDRESS",
+        "URL",
+        "LOCATION",
+        "ADDRESS",
+        "DATE_OF_BIRTH",
+        "DATE",
+        "ORGANIZATION",
+        "SECRET",
+        "CUSTOM",
+    ];
+
+    /// Parses an entity name: `A-Z`, `0-9` and `_`, starting with a letter.
+    pub fn parse(name: &str) -> Option<Entity> {
+        let mut chars = name.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_uppercase());
+        let rest_ok = chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        (first_ok && rest_ok && name.len() <= 64).then(|| Entity(Arc::from(name)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn person() -> Entity {
+        Entity(Arc::from("PERSON"))
+    }
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The nature of the data, which the policy uses to decide what to do with it.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Nature {
+    /// Personal data (GDPR art. 4).
+    #[default]
+    Personal,
+    /// Special categories of personal data (GDPR art. 9: health, religion, …).
+    SpecialCategory,
+    /// Bank and payment data.
+    Financial,
+    /// The company's strategic data (clients, projects, figures).
+    Strategic,
+    /// Credentials: keys, tokens, passwords.
+    Secret,
+    /// Technical identifiers (IP addresses, URLs).
+    Technical,
+}
+
+impl Nature {
+    pub const NAMES: &'static [&'static str] = &[
+        "personal",
+        "special-category",
+        "financial",
+        "strategic",
+        "secret",
+        "technical",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Nature::Personal => "personal",
+            Nature::SpecialCategory => "special-category",
+            Nature::Financial => "financial",
+            Nature::Strategic => "strategic",
+            Nature::Secret => "secret",
+            Nature::Technical => "technical",
+        }
+    }
+}
+
+/// How sensitive a value is, ordered: `public < internal < confidential < secret`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sensitivity {
+    Public,
+    Internal,
+    #[default]
+    Confidential,
+    Secret,
+}
+
+impl Sensitivity {
+    pub const NAMES: &'static [&'static str] = &["public", "internal", "confidential", "secret"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sensitivity::Public => "public",
+            Sensitivity::Internal => "internal",
+            Sensitivity::Confidential => "confidential",
+            Sensitivity::Secret => "secret",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Sensitivity> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "public" => Some(Sensitivity::Public),
+            "internal" => Some(Sensitivity::Internal),
+            "confidential" => Some(Sensitivity::Confidential),
+            "secret" => Some(Sensitivity::Secret),
+            _ => None,
+        }
+    }
+}
+
+/// One value found in a text.
+///
+/// `start..end` is a byte range of the scanned `&str`, always on character boundaries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub start: usize,
+    pub end: usize,
+    pub entity: Entity,
+    pub nature: Nature,
+    pub sensitivity: Sensitivity,
+    /// The id of the rule that produced the finding (`fr.nir`, `person.honorific`…).
+    pub rule: Arc<str>,
+    /// Confidence in `0.0..=1.0`.
+    pub score: f32,
+}
+
+impl Finding {
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// What a rule says about the values it finds; shared by every finding of that rule.
+#[derive(Debug, Clone)]
+pub(crate) struct RuleMeta {
+    pub id: Arc<str>,
+    pub entity: Entity,
+    pub nature: Nature,
+    pub sensitivity: Sensitivity,
+    pub priority: i32,
+    pub score: f32,
+}
+
+/// A candidate before overlap resolution: a span and the rule (or name heuristic)
+/// that proposed it, with the row's own sensitivity for dictionary terms.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    pub start: usize,
+    pub end: usize,
+    pub meta: usize,
+    pub sensitivity: Option<Sensitivity>,
+    pub entity: Option<Entity>,
+    pub score: f32,
+}
+
+/// The compiled detector: every rule of a [`RuleSet`], ready to scan.
+///
+/// Build it once per configuration and share it (`Detector: Send + Sync`).
+#[derive(Debug)]
+pub struct Detector {
+    metas: Vec<RuleMeta>,
+    patterns: patterns::Patterns,
+    dictionary: dictionary::Dictionary,
+    names: Option<names::Names>,
+}
+
+impl Detector {
+    /// Compiles a rule set.
+    ///
+    /// # Errors
+    /// Every problem found (bad regex, unknown validator, unreadable dictionary, …), each
+    /// with the file and line it comes from.
+    pub fn new(set: &RuleSet) -> Result<Detector, RuleErrors> {
+        rules::compile(set)
+    }
+
+    /// The shipped rule sets (embedded in the binary), compiled.
+    ///
+    /// # Panics
+    /// Never in a released build: a test compiles the shipped rules.
+    pub fn builtin() -> Detector {
+        let set = RuleSet::builtin().expect("the shipped rules parse");
+        Detector::new(&set).expect("the shipped rules compile")
+    }
+
+    /// The number of rules compiled in (pattern, dictionary and name heuristics).
+    pub fn rule_count(&self) -> usize {
+        self.metas.len()
+    }
+
+    /// Ids of every compiled rule.
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.metas.iter().map(|m| &*m.id)
+    }
+
+    /// Finds the sensitive values in `text`, sorted by start, never overlapping.
+    ///
+    /// ```
+    /// let detector = paravent::detect::Detector::builtin();
+    /// let found = detector.scan("Écrivez à jean.dupont@example.fr");
+    /// assert_eq!(found[0].entity.as_str(), "EMAIL");
+    /// ```
+    pub fn scan(&self, text: &str) -> Vec<Finding> {
+        let mut candidates = Vec::new();
+        let folded = fold::Folded::new(text);
+        self.patterns.scan(text, &self.metas, &mut candidates);
+        self.dictionary
+            .scan(text, &folded, &self.metas, &mut candidates);
+        if let Some(names) = &self.names {
+            names.scan(text, &folded, &self.metas, &mut candidates);
+        }
+        let kept = overlap::resolve(candidates, &self.metas);
+        kept.into_iter()
+            .map(|c| {
+                let meta = &self.metas[c.meta];
+                Finding {
+                    start: c.start,
+                    end: c.end,
+                    entity: c.entity.unwrap_or_else(|| meta.entity.clone()),
+                    nature: meta.nature,
+                    sensitivity: c.sensitivity.unwrap_or(meta.sensitivity),
+                    rule: meta.id.clone(),
+                    score: c.score,
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,609 @@
+//! Person names without a statistical model.
+//!
+//! Names are found from the words around them and from gazetteers:
+//!
+//! - an honorific (`M.`, `Mme`, `Dr`, `Maître`, `Mrs`…) followed by capitalised words;
+//! - a form label (`Nom :`, `Patient :`, `Name:`) followed by capitalised words;
+//! - a greeting (`Bonjour Claire,`, `Dear John`) or a signature after a sign-off line
+//!   (`Cordialement,\nJean Dupont`);
+//! - a known first name followed by a surname (`Jean Dupont`, `Jean DUPONT`) or preceded
+//!   by an upper-case one (`DUPONT Jean`); a known first name alone, unless it is also
+//!   a common word (Pierre, Rose, Claire, Avril…), which then needs one of the contexts
+//!   above;
+//! - the parts of an e-mail address's local part (`jean.dupont@…` makes `Jean Dupont`
+//!   and `Dupont` findings elsewhere in the text);
+//! - propagation: a surname found once is found again wherever it recurs capitalised.
+//!
+//! Pure: works on the text it is given and returns candidates.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::dictionary::is_word_boundary;
+use super::fold::{Folded, fold_str};
+use super::{Candidate, Entity, Nature, RuleMeta, Sensitivity};
+
+/// The longest run of words taken as one name.
+const MAX_NAME_WORDS: usize = 4;
+/// A signature line longer than this is prose, not a name.
+const MAX_SIGNATURE_LINE_BYTES: usize = 60;
+
+/// The lists a `[person]` table names, read but not yet compiled.
+#[derive(Debug, Default)]
+pub(crate) struct NameLists {
+    pub nature: Nature,
+    pub sensitivity: Sensitivity,
+    pub first_names: Vec<String>,
+    pub last_names: Vec<String>,
+    pub ambiguous: Vec<String>,
+    pub unambiguous: Vec<String>,
+    pub honorifics: Vec<String>,
+    pub greetings: Vec<String>,
+    pub signoffs: Vec<String>,
+    pub labels: Vec<String>,
+    pub stopwords: Vec<String>,
+    pub particles: Vec<String>,
+}
+
+/// Which heuristic found a name; each is a rule of its own in findings and policy.
+#[derive(Debug, Clone, Copy)]
+enum How {
+    Honorific,
+    Label,
+    Greeting,
+    Signature,
+    FullName,
+    FirstName,
+    Email,
+    Propagated,
+}
+
+impl How {
+    const ALL: [How; 8] = [
+        How::Honorific,
+        How::Label,
+        How::Greeting,
+        How::Signature,
+        How::FullName,
+        How::FirstName,
+        How::Email,
+        How::Propagated,
+    ];
+
+    /// (rule id, priority, score). A lone first name has a lower priority than a city
+    /// of the same spelling (Florence, Victoria): alone, the place is the likelier.
+    fn rule(self) -> (&'static str, i32, f32) {
+        match self {
+            How::Honorific => ("person.honorific", 70, 0.9),
+            How::Label => ("person.label", 70, 0.85),
+            How::Greeting => ("person.greeting", 65, 0.8),
+            How::Signature => ("person.signature", 65, 0.8),
+            How::FullName => ("person.name", 60, 0.85),
+            How::FirstName => ("person.first-name", 40, 0.6),
+            How::Email => ("person.email", 60, 0.8),
+            How::Propagated => ("person.propagated", 55, 0.75),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `Dupont`, `Jean-Pierre`.
+    Cap,
+    /// `DUPONT`.
+    Upper,
+    /// One upper-case letter: `J` in `J. Dupont`.
+    Initial,
+    /// `dupont`, `de`.
+    Lower,
+    /// Glued to digits (`SW1A`, `v2`): never part of a name.
+    Other,
+}
+
+#[derive(Debug)]
+struct Tok {
+    s: usize,
+    e: usize,
+    shape: Shape,
+    folded: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct Names {
+    first: HashSet<String>,
+    last: HashSet<String>,
+    ambiguous: HashSet<String>,
+    /// Honorifics, folded, with whether the dot is required (`M.`).
+    honorifics: Vec<(String, bool)>,
+    greetings: HashSet<String>,
+    signoffs: Vec<String>,
+    labels: HashSet<String>,
+    stopwords: HashSet<String>,
+    particles: HashSet<String>,
+    /// Index of the first of this component's rules in the detector's metas.
+    meta_base: usize,
+}
+
+impl Names {
+    pub(crate) fn new(lists: NameLists, metas: &mut Vec<RuleMeta>) -> Names {
+        let meta_base = metas.len();
+        for how in How::ALL {
+            let (id, priority, score) = how.rule();
+            metas.push(RuleMeta {
+                id: Arc::from(id),
+                entity: Entity::person(),
+                nature: lists.nature,
+                sensitivity: lists.sensitivity,
+                priority,
+                score,
+            });
+        }
+        let set = |v: &[String]| v.iter().map(|s| fold_str(s.trim())).collect::<HashSet<_>>();
+        Names {
+            first: set(&lists.first_names),
+            last: set(&lists.last_names),
+            ambiguous: {
+                let keep = set(&lists.unambiguous);
+                let mut a = set(&lists.ambiguous);
+                a.retain(|n| !keep.contains(n));
+                a
+            },
+            honorifics: lists
+                .honorifics
+                .iter()
+                .map(|h| {
+                    let h = fold_str(h.trim());
+                    match h.strip_suffix('.') {
+                        Some(bare) => (bare.to_owned(), true),
+                        None => (h, false),
+                    }
+                })
+                .collect(),
+            greetings: set(&lists.greetings),
+            signoffs: lists.signoffs.iter().map(|s| fold_str(s.trim())).collect(),
+            labels: set(&lists.labels),
+            stopwords: set(&lists.stopwords),
+            particles: set(&lists.particles),
+            meta_base,
+        }
+    }
+
+    fn meta(&self, how: How) -> usize {
+        // `How::ALL` lists the variants in declaration order.
+        self.meta_base + how as usize
+    }
+
+    fn push(&self, out: &mut Vec<Candidate>, metas: &[RuleMeta], how: How, s: usize, e: usize) {
+        let meta = self.meta(how);
+        out.push(Candidate {
+            start: s,
+            end: e,
+            meta,
+            sensitivity: None,
+            entity: None,
+            score: metas[meta].score,
+        });
+    }
+
+    pub(crate) fn scan(
+        &self,
+        text: &str,
+        folded: &Folded,
+        metas: &[RuleMeta],
+        out: &mut Vec<Candidate>,
+    ) {
+        let toks = tokenize(text);
+        let first_new = out.len();
+        for i in 0..toks.len() {
+            self.at_token(text, &toks, i, metas, out);
+        }
+        self.signatures(text, &toks, metas, out);
+        self.derived_from_emails(text, folded, metas, out);
+        self.propagate(text, folded, &toks, first_new, metas, out);
+    }
+
+    fn is_honorific(&self, text: &str, t: &Tok) -> bool {
+        let dotted = text[t.e..].starts_with('.');
+        self.honorifics
+            .iter()
+            .any(|(h, needs_dot)| *h == t.folded && (dotted || !needs_dot))
+    }
+
+    fn is_stop(&self, t: &Tok) -> bool {
+        self.stopwords.contains(&t.folded)
+    }
+
+    fn is_first(&self, t: &Tok) -> bool {
+        self.first.contains(&t.folded)
+            || (t.folded.contains('-') && t.folded.split('-').all(|p| self.first.contains(p)))
+    }
+
+    /// A word that may be part of a name: capitalised or upper-case, not a stop word or
+    /// an honorific.
+    fn name_like(&self, text: &str, t: &Tok) -> bool {
+        matches!(t.shape, Shape::Cap | Shape::Upper | Shape::Initial)
+            && !self.is_stop(t)
+            && !self.is_honorific(text, t)
+    }
+
+    /// The run of name words starting at token `j`: the index one past its last word.
+    fn collect(&self, text: &str, toks: &[Tok], j: usize, max: usize) -> Option<usize> {
+        let mut k = j;
+        let mut last = None;
+        let mut words = 0;
+        while k < toks.len() && words < max {
+            if k > j && !joined(text, &toks[k - 1], &toks[k]) {
+                break;
+            }
+            let t = &toks[k];
+            if self.name_like(text, t) {
+                if t.shape != Shape::Initial {
+                    last = Some(k + 1);
+                }
+                words += 1;
+            } else if t.shape == Shape::Lower && self.particles.contains(&t.folded) && k > j {
+                // `Charles de Gaulle`: a particle only inside a name.
+            } else {
+                break;
+            }
+            k += 1;
+        }
+        last
+    }
+
+    fn at_token(
+        &self,
+        text: &str,
+        toks: &[Tok],
+        i: usize,
+        metas: &[RuleMeta],
+        out: &mut Vec<Candidate>,
+    ) {
+        let t = &toks[i];
+        if self.is_honorific(text, t) {
+            // `M. Dupont`, `Dr Martin`: the honorific's own dot may stand in the gap.
+            let after_dot = |n: &&Tok| {
+                let gap = &text[t.e..n.s];
+                let gap = gap.strip_prefix('.').unwrap_or(gap);
+                !gap.is_empty() && gap.len() <= 2 && gap.bytes().all(|b| b == b' ' || b == b'\t')
+            };
+            if let Some(end) = toks
+                .get(i + 1)
+                .filter(after_dot)
+                .and_then(|_| self.collect(text, toks, i + 1, MAX_NAME_WORDS))
+            {
+                self.push(out, metas, How::Honorific, toks[i + 1].s, toks[end - 1].e);
+            }
+            return;
+        }
+        if self.labels.contains(&t.folded) && matches!(t.shape, Shape::Cap | Shape::Upper) {
+            let rest = &text[t.e..];
+            let gap = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+            if rest[gap..].starts_with(':')
+                && let Some(n) = toks.get(i + 1).filter(|n| same_line(text, t.e, n.s))
+                && let Some(end) = self.collect(text, toks, i + 1, MAX_NAME_WORDS)
+            {
+                self.push(out, metas, How::Label, n.s, toks[end - 1].e);
+            }
+            return;
+        }
+        if self.greetings.contains(&t.folded) {
+            if let Some(n) = toks.get(i + 1).filter(|n| joined(text, t, n))
+                && let Some(end) = self.collect(text, toks, i + 1, 3)
+            {
+                let after = text[toks[end - 1].e..].trim_start_matches([' ', '\t']);
+                let closes = after.is_empty() || after.starts_with([',', '!', '\n', '\r']);
+                let known = self.first.contains(&n.folded)
+                    || self.last.contains(&n.folded)
+                    || n.shape == Shape::Upper;
+                if closes && (known || after.starts_with(',')) {
+                    self.push(out, metas, How::Greeting, n.s, toks[end - 1].e);
+                }
+            }
+            return;
+        }
+        if !matches!(t.shape, Shape::Cap | Shape::Upper) || !self.is_first(t) || self.is_stop(t) {
+            return;
+        }
+        let ambiguous = self.ambiguous.contains(&t.folded);
+        // Surname after: the first word is any name-like word; more words only when they
+        // look like names too (upper case, a known first or last name).
+        let mut end = i + 1;
+        // `Charles de Gaulle`: particles between the first name and the surname.
+        let mut next = i + 1;
+        while toks.get(next).is_some_and(|p| {
+            p.shape == Shape::Lower
+                && self.particles.contains(&p.folded)
+                && joined(text, &toks[next - 1], p)
+        }) {
+            next += 1;
+        }
+        if let Some(n) = toks
+            .get(next)
+            .filter(|n| joined(text, &toks[next - 1], n) && self.name_like(text, n))
+            && (n.shape != Shape::Initial || text[n.e..].starts_with('.'))
+        {
+            end = next + 1;
+            while end < toks.len()
+                && end - i < MAX_NAME_WORDS
+                && joined(text, &toks[end - 1], &toks[end])
+                && self.name_like(text, &toks[end])
+                && (toks[end].shape == Shape::Upper
+                    || self.last.contains(&toks[end].folded)
+                    || self.first.contains(&toks[end].folded)
+                    || toks[end - 1].shape == Shape::Initial)
+            {
+                end += 1;
+            }
+        }
+        // Upper-case surname before: `DUPONT Jean`.
+        let mut start = i;
+        if i > 0 {
+            let p = &toks[i - 1];
+            if p.shape == Shape::Upper
+                && joined(text, p, t)
+                && !self.is_stop(p)
+                && !self.is_honorific(text, p)
+                && !self.is_first(p)
+            {
+                start = i - 1;
+            }
+        }
+        let surname_ok = |k: usize| {
+            let s = &toks[k];
+            s.shape == Shape::Upper
+                || self.last.contains(&s.folded)
+                || (self.first.contains(&s.folded) && !self.ambiguous.contains(&s.folded))
+        };
+        let has_surname = end > i + 1 || start < i;
+        if has_surname {
+            // An ambiguous first name counts with an upper-case or known surname, or when
+            // two capitalised words stand mid-sentence (`… et Avril Lavigne`), where
+            // capitals mark a proper name rather than the start of a sentence.
+            let trusted = !ambiguous
+                || (start < i)
+                || (next..end).all(surname_ok)
+                || (!sentence_start(text, toks[start].s) && end > next);
+            if trusted {
+                self.push(out, metas, How::FullName, toks[start].s, toks[end - 1].e);
+            }
+        } else if !ambiguous {
+            self.push(out, metas, How::FirstName, t.s, t.e);
+        }
+    }
+
+    /// `Cordialement,\nJean Dupont`: a sign-off line, then a line that is only a name.
+    fn signatures(&self, text: &str, toks: &[Tok], metas: &[RuleMeta], out: &mut Vec<Candidate>) {
+        let mut offset = 0;
+        let lines = text.split_inclusive('\n').map(|l| {
+            let at = offset;
+            offset += l.len();
+            (at, l)
+        });
+        let mut pending = false;
+        for (at, line) in lines {
+            let trimmed = line.trim();
+            if trimmed.is_empty() {
+                continue;
+            }
+            if pending {
+                pending = false;
+                let start = at + (line.len() - line.trim_start().len());
+                let end = start + trimmed.trim_end_matches([',', '.']).len();
+                if end - start <= MAX_SIGNATURE_LINE_BYTES {
+                    let first = toks.partition_point(|t| t.s < start);
+                    if let Some(stop) = self.collect(text, toks, first, MAX_NAME_WORDS)
+                        && toks.get(first).is_some_and(|t| t.s == start)
+                        && toks[stop - 1].e == end
+                    {
+                        self.push(out, metas, How::Signature, start, end);
+                    }
+                }
+                continue;
+            }
+            let key = fold_str(trimmed.trim_end_matches([',', '.', '!', ' ']));
+            pending = self.signoffs.contains(&key);
+        }
+    }
+
+    /// Names derived from e-mail local parts found by the pattern rules.
+    fn derived_from_emails(
+        &self,
+        text: &str,
+        folded: &Folded,
+        metas: &[RuleMeta],
+        out: &mut Vec<Candidate>,
+    ) {
+        let mut derived: Vec<(String, String)> = Vec::new();
+        for c in out.iter() {
+            if metas[c.meta].entity.as_str() != "EMAIL" {
+                continue;
+            }
+            let local = text[c.start..c.end].split('@').next().unwrap_or("");
+            let parts: Vec<String> = local
+                .split(['.', '_', '-'])
+                .filter(|p| !p.is_empty())
+                .map(fold_str)
+                .collect();
+            if parts.len() < 2 || !parts.iter().all(|p| p.chars().all(char::is_alphabetic)) {
+                continue;
+            }
+            let (first, last) = (parts[0].clone(), parts[parts.len() - 1].clone());
+            if last.chars().count() >= 2 && !derived.contains(&(first.clone(), last.clone())) {
+                derived.push((first, last));
+            }
+        }
+        for (first, last) in derived {
+            let mut needles = Vec::new();
+            if first.chars().count() >= 2 {
+                needles.push((format!("{first} {last}"), false));
+                needles.push((format!("{last} {first}"), false));
+            }
+            if last.chars().count() >= 3 && !self.stopwords.contains(&last) {
+                needles.push((last.clone(), true));
+            }
+            for (needle, capital) in needles {
+                for (at, _) in folded.text.match_indices(needle.as_str()) {
+                    let (s, e) = folded.original_span(at, at + needle.len(), text);
+                    if !is_word_boundary(text, s, e) || is_in_address(text, s, e) {
+                        continue;
+                    }
+                    if capital && !text[s..].chars().next().is_some_and(char::is_uppercase) {
+                        continue;
+                    }
+                    self.push(out, metas, How::Email, s, e);
+                }
+            }
+        }
+    }
+
+    /// A surname found once is found wherever it recurs capitalised.
+    fn propagate(
+        &self,
+        text: &str,
+        folded: &Folded,
+        toks: &[Tok],
+        first_new: usize,
+        metas: &[RuleMeta],
+        out: &mut Vec<Candidate>,
+    ) {
+        let mut surnames: Vec<&str> = Vec::new();
+        for c in &out[first_new..] {
+            if metas[c.meta].entity.as_str() != "PERSON" || metas[c.meta].priority < 55 {
+                continue;
+            }
+            let lo = toks.partition_point(|t| t.s < c.start);
+            for t in toks[lo..].iter().take_while(|t| t.e <= c.end) {
+                let word = t.folded.as_str();
+                if matches!(t.shape, Shape::Cap | Shape::Upper)
+                    && word.chars().count() >= 3
+                    && !self.first.contains(word)
+                    && !self.stopwords.contains(word)
+                    && !self.ambiguous.contains(word)
+                    && !surnames.contains(&word)
+                {
+                    surnames.push(word);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for word in surnames {
+            for (at, _) in folded.text.match_indices(word) {
+                let (s, e) = folded.original_span(at, at + word.len(), text);
+                if is_word_boundary(text, s, e)
+                    && text[s..].chars().next().is_some_and(char::is_uppercase)
+                {
+                    found.push((s, e));
+                }
+            }
+        }
+        for (s, e) in found {
+            self.push(out, metas, How::Propagated, s, e);
+        }
+    }
+}
+
+/// Two tokens are one name's words when only one or two spaces (or a dot and a space,
+/// after an initial) separate them, on the same line.
+fn joined(text: &str, a: &Tok, b: &Tok) -> bool {
+    let gap = &text[a.e..b.s];
+    let gap = if a.shape == Shape::Initial {
+        gap.strip_prefix('.').unwrap_or(gap)
+    } else {
+        gap
+    };
+    !gap.is_empty() && gap.len() <= 2 && gap.bytes().all(|b| b == b' ' || b == b'\t')
+        || gap == "\u{a0}"
+}
+
+/// True when the word at `at` begins a sentence, a line or the text.
+fn sentence_start(text: &str, at: usize) -> bool {
+    let before = text[..at].trim_end_matches([' ', '\t', '"', '«', '\u{a0}', '(', '\'']);
+    before.is_empty() || before.ends_with(['.', '!', '?', ':', ';', '\n', '\r', '…', '-', '*', '#'])
+}
+
+fn same_line(text: &str, a: usize, b: usize) -> bool {
+    !text[a..b].contains('\n')
+}
+
+/// `Dupont` in `12 rue Dupont` is a street name: derived names skip street contexts.
+fn is_in_address(text: &str, s: usize, _e: usize) -> bool {
+    let before = text[..s].trim_end();
+    let word_start = before.rfind(|c: char| !c.is_alphabetic()).map_or(0, |i| {
+        i + before[i..].chars().next().map_or(1, char::len_utf8)
+    });
+    let prev = fold_str(&before[word_start..]);
+    matches!(
+        prev.as_str(),
+        "rue"
+            | "avenue"
+            | "boulevard"
+            | "bd"
+            | "place"
+            | "allee"
+            | "impasse"
+            | "chemin"
+            | "quai"
+            | "street"
+            | "st"
+            | "avenue,"
+            | "road"
+            | "lane"
+    )
+}
+
+fn tokenize(text: &str) -> Vec<Tok> {
+    let mut toks = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((s, c)) = chars.next() {
+        if !c.is_alphabetic() {
+            continue;
+        }
+        let mut e = s + c.len_utf8();
+        let mut upper = usize::from(c.is_uppercase());
+        let mut lower = usize::from(c.is_lowercase());
+        let first_upper = c.is_uppercase();
+        let mut letters = 1;
+        loop {
+            match chars.peek().copied() {
+                Some((i, c)) if c.is_alphabetic() => {
+                    upper += usize::from(c.is_uppercase());
+                    lower += usize::from(c.is_lowercase());
+                    letters += 1;
+                    e = i + c.len_utf8();
+                    chars.next();
+                }
+                Some((i, c)) if matches!(c, '-' | '\'' | '\u{2019}') => {
+                    // A connector only between two letters: `Jean-Pierre`, `O'Brien`.
+                    let next = text[i + c.len_utf8()..].chars().next();
+                    if next.is_some_and(char::is_alphabetic) {
+                        chars.next();
+                        e = i + c.len_utf8();
+                    } else {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit() || c == '_');
+        let shape = if glued(text[..s].chars().next_back()) || glued(text[e..].chars().next()) {
+            Shape::Other
+        } else if letters == 1 && first_upper {
+            Shape::Initial
+        } else if first_upper && lower == 0 && upper >= 2 {
+            Shape::Upper
+        } else if first_upper {
+            Shape::Cap
+        } else {
+            Shape::Lower
+        };
+        toks.push(Tok {
+            s,
+            e,
+            shape,
+            folded: fold_str(&text[s..e]),
+        });
+    }
+    toks
+}

@@ -1,0 +1,835 @@
+//! Rule files: `rules/*.toml` parsed (`Raw*` types), then compiled into a [`Detector`].
+//!
+//! Parsing is strict (`deny_unknown_fields`): a typo such as `pattrn =` is an error with
+//! its file and line, never a rule quietly turned off. Every problem in every file is
+//! collected before failing, so `paravent check` can show them all at once.
+//!
+//! A rule file holds `[[rule]]` tables (pattern or dictionary rules) and at most one
+//! `[person]` table (the person-name heuristics). Files named by a rule (`terms_file`,
+//! `csv`, gazetteers) are read relative to the rule file; the shipped rules and their
+//! data are embedded in the binary.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::dictionary::{self, DictEntry};
+use super::names::{self, NameLists};
+use super::patterns::{self, PatternRule};
+use super::validators::Validator;
+use super::{Detector, Entity, Nature, RuleMeta, Sensitivity, fold};
+
+/// Default priority of a rule; higher wins between two spans of the same length.
+pub const DEFAULT_PRIORITY: i32 = 50;
+/// Default confidence of a finding.
+pub const DEFAULT_SCORE: f32 = 0.9;
+/// Default number of bytes searched for context words on each side of a match.
+pub const DEFAULT_CONTEXT_WINDOW_BYTES: usize = 48;
+/// A compiled regex may not exceed this (regex's own guard for untrusted patterns).
+pub const REGEX_SIZE_LIMIT_BYTES: usize = 16 << 20;
+/// Lazy-DFA cache per regex and thread; grown only as needed (PERFORMANCE-NOTES.md).
+pub const REGEX_DFA_SIZE_LIMIT_BYTES: usize = 16 << 20;
+/// A rule file, dictionary or gazetteer larger than this is refused.
+pub const RULE_FILE_LIMIT_BYTES: u64 = 64 << 20;
+
+/// The shipped rule files and the data they name, embedded at build time.
+static BUILTIN: &[(&str, &str)] = &[
+    ("core.toml", include_str!("../../rules/core.toml")),
+    ("fr.toml", include_str!("../../rules/fr.toml")),
+    ("en.toml", include_str!("../../rules/en.toml")),
+    ("quasi.toml", include_str!("../../rules/quasi.toml")),
+    ("person.toml", include_str!("../../rules/person.toml")),
+    (
+        "names/first_names.txt",
+        include_str!("../../rules/names/first_names.txt"),
+    ),
+    (
+        "names/last_names.txt",
+        include_str!("../../rules/names/last_names.txt"),
+    ),
+    (
+        "names/ambiguous.txt",
+        include_str!("../../rules/names/ambiguous.txt"),
+    ),
+    (
+        "places/cities.txt",
+        include_str!("../../rules/places/cities.txt"),
+    ),
+    (
+        "places/countries.txt",
+        include_str!("../../rules/places/countries.txt"),
+    ),
+];
+
+/// One problem in a rule file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file, line, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Every problem found in a rule set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleErrors(pub Vec<RuleError>);
+
+impl fmt::Display for RuleErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RuleErrors {}
+
+/// Where a rule file comes from, and so where the files it names are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleSource {
+    /// Embedded in the binary, under this relative name (`fr.toml`).
+    Builtin(&'static str),
+    /// A file on disk.
+    Path(PathBuf),
+}
+
+impl RuleSource {
+    fn display(&self) -> String {
+        match self {
+            RuleSource::Builtin(name) => format!("<builtin>/rules/{name}"),
+            RuleSource::Path(p) => p.display().to_string(),
+        }
+    }
+
+    /// Reads a file named relative to this rule file.
+    fn read_relative(&self, rel: &str) -> Result<String, String> {
+        match self {
+            RuleSource::Builtin(name) => {
+                let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
+                let full = if dir.is_empty() {
+                    rel.to_owned()
+                } else {
+                    format!("{dir}/{rel}")
+                };
+                builtin_file(&full)
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("no shipped file named {rel:?}"))
+            }
+            RuleSource::Path(p) => {
+                let dir = p.parent().unwrap_or(Path::new("."));
+                read_limited(&dir.join(rel))
+            }
+        }
+    }
+}
+
+fn builtin_file(name: &str) -> Option<&'static str> {
+    BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+fn read_limited(path: &Path) -> Result<String, String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if meta.len() > RULE_FILE_LIMIT_BYTES {
+        return Err(format!(
+            "{} is larger than {} bytes",
+            path.display(),
+            RULE_FILE_LIMIT_BYTES
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRuleFile {
+    #[serde(default)]
+    rule: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    person: Option<Spanned<RawPerson>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: Spanned<String>,
+    entity: Spanned<String>,
+    nature: Nature,
+    sensitivity: Sensitivity,
+    /// For the people who read the rule file; parsed only so that it is allowed.
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[serde(default)]
+    priority: Option<i32>,
+    #[serde(default)]
+    score: Option<f32>,
+    // Pattern rules.
+    #[serde(default)]
+    pattern: Option<Spanned<String>>,
+    #[serde(default)]
+    validator: Option<Spanned<String>>,
+    #[serde(default)]
+    context: Vec<String>,
+    #[serde(default)]
+    context_window: Option<usize>,
+    #[serde(default)]
+    context_required: bool,
+    #[serde(default)]
+    invalid_with_context: bool,
+    #[serde(default)]
+    exclude: Vec<String>,
+    // Dictionary rules.
+    #[serde(default)]
+    terms: Vec<String>,
+    #[serde(default)]
+    terms_file: Option<Spanned<String>>,
+    #[serde(default)]
+    csv: Option<Spanned<String>>,
+    #[serde(default)]
+    capitalized: bool,
+    #[serde(default)]
+    min_term_chars: Option<usize>,
+    // Tests.
+    #[serde(default)]
+    examples: Vec<String>,
+    #[serde(default)]
+    counterexamples: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPerson {
+    #[serde(default = "default_person_nature")]
+    nature: Nature,
+    #[serde(default = "default_person_sensitivity")]
+    sensitivity: Sensitivity,
+    #[serde(default)]
+    first_names: Vec<Spanned<String>>,
+    #[serde(default)]
+    last_names: Vec<Spanned<String>>,
+    #[serde(default)]
+    ambiguous: Vec<Spanned<String>>,
+    #[serde(default)]
+    unambiguous: Vec<String>,
+    #[serde(default)]
+    honorifics: Vec<String>,
+    #[serde(default)]
+    greetings: Vec<String>,
+    #[serde(default)]
+    signoffs: Vec<String>,
+    #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
+    stopwords: Vec<String>,
+    #[serde(default)]
+    particles: Vec<String>,
+    #[serde(default)]
+    examples: Vec<String>,
+    #[serde(default)]
+    counterexamples: Vec<String>,
+}
+
+fn default_person_nature() -> Nature {
+    Nature::Personal
+}
+
+fn default_person_sensitivity() -> Sensitivity {
+    Sensitivity::Confidential
+}
+
+#[derive(Debug)]
+struct LoadedFile {
+    source: RuleSource,
+    text: String,
+    raw: RawRuleFile,
+}
+
+/// Parsed rule files, ready to compile. Request code never sees the raw types.
+#[derive(Debug)]
+pub struct RuleSet {
+    files: Vec<LoadedFile>,
+    disabled: Vec<String>,
+}
+
+/// One example or counterexample of a rule, for checking.
+#[derive(Debug, Clone)]
+pub struct RuleExample {
+    pub file: String,
+    pub rule: String,
+    pub entity: Entity,
+    /// The text to scan, with the `[[…]]` markers removed.
+    pub text: String,
+    /// Expected spans (byte ranges of `text`); empty for a counterexample.
+    pub expected: Vec<(usize, usize)>,
+    pub counter: bool,
+}
+
+impl RuleSet {
+    /// The shipped rule files.
+    ///
+    /// # Errors
+    /// When a shipped file does not parse (a test guards against that).
+    pub fn builtin() -> Result<RuleSet, RuleErrors> {
+        RuleSet::load(true, &[])
+    }
+
+    /// Loads the shipped rules (when `builtin`) and the given files or directories
+    /// (every `*.toml` inside, in name order).
+    ///
+    /// # Errors
+    /// Every file that cannot be read or parsed, each with its line.
+    pub fn load(builtin: bool, paths: &[PathBuf]) -> Result<RuleSet, RuleErrors> {
+        let mut sources = Vec::new();
+        let mut errors = Vec::new();
+        if builtin {
+            for (name, text) in BUILTIN.iter().filter(|(n, _)| !n.contains('/')) {
+                sources.push((RuleSource::Builtin(name), Ok((*text).to_owned())));
+            }
+        }
+        for path in paths {
+            if path.is_dir() {
+                match list_toml(path) {
+                    Ok(files) => {
+                        for f in files {
+                            let text = read_limited(&f);
+                            sources.push((RuleSource::Path(f), text));
+                        }
+                    }
+                    Err(e) => errors.push(RuleError {
+                        file: path.display().to_string(),
+                        line: None,
+                        message: e,
+                    }),
+                }
+            } else {
+                let text = read_limited(path);
+                sources.push((RuleSource::Path(path.clone()), text));
+            }
+        }
+        let mut files = Vec::new();
+        for (source, text) in sources {
+            let text = match text {
+                Ok(t) => t,
+                Err(message) => {
+                    errors.push(RuleError {
+                        file: source.display(),
+                        line: None,
+                        message,
+                    });
+                    continue;
+                }
+            };
+            match toml::from_str::<RawRuleFile>(&text) {
+                Ok(raw) => files.push(LoadedFile { source, text, raw }),
+                Err(e) => errors.push(RuleError {
+                    file: source.display(),
+                    line: e.span().map(|s| line_of(&text, s.start)),
+                    message: e.message().to_owned(),
+                }),
+            }
+        }
+        if errors.is_empty() {
+            Ok(RuleSet {
+                files,
+                disabled: Vec::new(),
+            })
+        } else {
+            Err(RuleErrors(errors))
+        }
+    }
+
+    /// Parses one rule file from a string (tests, `check` of a single file).
+    ///
+    /// # Errors
+    /// When it does not parse.
+    pub fn from_toml(path: impl Into<PathBuf>, text: &str) -> Result<RuleSet, RuleErrors> {
+        let source = RuleSource::Path(path.into());
+        match toml::from_str::<RawRuleFile>(text) {
+            Ok(raw) => Ok(RuleSet {
+                files: vec![LoadedFile {
+                    source,
+                    text: text.to_owned(),
+                    raw,
+                }],
+                disabled: Vec::new(),
+            }),
+            Err(e) => Err(RuleErrors(vec![RuleError {
+                file: source.display(),
+                line: e.span().map(|s| line_of(text, s.start)),
+                message: e.message().to_owned(),
+            }])),
+        }
+    }
+
+    /// Turns rules off by id (`fr.siren`), or the person heuristics with `person`.
+    pub fn disable(&mut self, ids: &[String]) {
+        self.disabled.extend(ids.iter().cloned());
+    }
+
+    /// Every rule id declared, in file order.
+    pub fn rule_ids(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        for f in &self.files {
+            ids.extend(f.raw.rule.iter().map(|r| r.get_ref().id.get_ref().clone()));
+            if f.raw.person.is_some() {
+                ids.push("person".to_owned());
+            }
+        }
+        ids
+    }
+
+    fn is_disabled(&self, id: &str) -> bool {
+        self.disabled.iter().any(|d| d == id)
+    }
+
+    /// Every example and counterexample of every enabled rule.
+    ///
+    /// In an example, `[[` and `]]` mark the expected findings; without markers the whole
+    /// example is the expected finding.
+    pub fn examples(&self) -> Vec<RuleExample> {
+        let mut out = Vec::new();
+        for f in &self.files {
+            let file = f.source.display();
+            let mut push = |rule: &str, entity: &Entity, ex: &[String], cx: &[String]| {
+                for e in ex {
+                    let (text, expected) = parse_marked(e);
+                    out.push(RuleExample {
+                        file: file.clone(),
+                        rule: rule.to_owned(),
+                        entity: entity.clone(),
+                        text,
+                        expected,
+                        counter: false,
+                    });
+                }
+                for c in cx {
+                    out.push(RuleExample {
+                        file: file.clone(),
+                        rule: rule.to_owned(),
+                        entity: entity.clone(),
+                        text: c.clone(),
+                        expected: Vec::new(),
+                        counter: true,
+                    });
+                }
+            };
+            for r in &f.raw.rule {
+                let r = r.get_ref();
+                let id = r.id.get_ref();
+                if self.is_disabled(id) {
+                    continue;
+                }
+                if let Some(entity) = Entity::parse(r.entity.get_ref()) {
+                    push(id, &entity, &r.examples, &r.counterexamples);
+                }
+            }
+            if let Some(p) = &f.raw.person
+                && !self.is_disabled("person")
+            {
+                let p = p.get_ref();
+                push("person", &Entity::person(), &p.examples, &p.counterexamples);
+            }
+        }
+        out
+    }
+}
+
+/// Checks every example and counterexample against a detector compiled from the set.
+///
+/// An example passes when, for each marked span, a finding of the rule's entity has
+/// exactly that span. A counterexample passes when no finding of the rule's entity is
+/// made at all.
+pub fn check_examples(set: &RuleSet, detector: &Detector) -> Vec<RuleError> {
+    let mut failures = Vec::new();
+    for ex in set.examples() {
+        let found = detector.scan(&ex.text);
+        let of_entity: Vec<_> = found.iter().filter(|f| f.entity == ex.entity).collect();
+        if ex.counter {
+            if let Some(f) = of_entity.first() {
+                failures.push(RuleError {
+                    file: ex.file.clone(),
+                    line: None,
+                    message: format!(
+                        "rule {}: counterexample {:?} gives {} at {}..{} ({:?}, rule {})",
+                        ex.rule,
+                        ex.text,
+                        ex.entity,
+                        f.start,
+                        f.end,
+                        &ex.text[f.start..f.end],
+                        f.rule
+                    ),
+                });
+            }
+            continue;
+        }
+        for &(s, e) in &ex.expected {
+            if !of_entity.iter().any(|f| f.start == s && f.end == e) {
+                let got: Vec<String> = found
+                    .iter()
+                    .map(|f| format!("{} {:?} ({})", f.entity, &ex.text[f.start..f.end], f.rule))
+                    .collect();
+                failures.push(RuleError {
+                    file: ex.file.clone(),
+                    line: None,
+                    message: format!(
+                        "rule {}: example {:?} should give {} {:?}; found [{}]",
+                        ex.rule,
+                        ex.text,
+                        ex.entity,
+                        &ex.text[s..e],
+                        got.join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    failures
+}
+
+fn parse_marked(example: &str) -> (String, Vec<(usize, usize)>) {
+    if !example.contains("[[") {
+        return (example.to_owned(), vec![(0, example.len())]);
+    }
+    let mut text = String::with_capacity(example.len());
+    let mut spans = Vec::new();
+    let mut rest = example;
+    while let Some(open) = rest.find("[[") {
+        text.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let close = after.find("]]").unwrap_or(after.len());
+        let start = text.len();
+        text.push_str(&after[..close]);
+        spans.push((start, text.len()));
+        rest = after.get(close + 2..).unwrap_or("");
+    }
+    text.push_str(rest);
+    (text, spans)
+}
+
+fn list_toml(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot read directory: {e}"))?;
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+pub(crate) fn line_of(text: &str, byte: usize) -> usize {
+    text.as_bytes()[..byte.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Reads a list file: one entry per line, `#` starts a comment line, blank lines skipped.
+fn list_entries(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// Compiles a rule set into a detector, collecting every error.
+pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
+    let mut errors = Vec::new();
+    let mut metas: Vec<RuleMeta> = Vec::new();
+    let mut pattern_rules: Vec<PatternRule> = Vec::new();
+    let mut dict_entries: Vec<DictEntry> = Vec::new();
+    let mut person: Option<(NameLists, usize)> = None;
+    let mut seen_ids: Vec<(String, String)> = Vec::new();
+
+    for f in &set.files {
+        let file = f.source.display();
+        let err = |errors: &mut Vec<RuleError>, at: usize, message: String| {
+            errors.push(RuleError {
+                file: file.clone(),
+                line: Some(line_of(&f.text, at)),
+                message,
+            });
+        };
+        for spanned in &f.raw.rule {
+            let at = spanned.span().start;
+            let r = spanned.get_ref();
+            let id = r.id.get_ref();
+            if set.is_disabled(id) {
+                continue;
+            }
+            if !valid_id(id) {
+                err(
+                    &mut errors,
+                    r.id.span().start,
+                    format!("rule id {id:?} must be lower-case letters, digits, '.', '_' or '-'"),
+                );
+            }
+            if let Some((_, other)) = seen_ids.iter().find(|(i, _)| i == id) {
+                err(
+                    &mut errors,
+                    r.id.span().start,
+                    format!("rule id {id:?} is already used in {other}"),
+                );
+            }
+            seen_ids.push((id.clone(), file.clone()));
+            let Some(entity) = Entity::parse(r.entity.get_ref()) else {
+                err(
+                    &mut errors,
+                    r.entity.span().start,
+                    format!(
+                        "entity {:?} must be an upper-case name such as PERSON or CUSTOM",
+                        r.entity.get_ref()
+                    ),
+                );
+                continue;
+            };
+            let score = r.score.unwrap_or(DEFAULT_SCORE);
+            if !(0.0..=1.0).contains(&score) {
+                err(
+                    &mut errors,
+                    at,
+                    format!("rule {id}: score must be within 0.0..=1.0"),
+                );
+            }
+            let meta_index = metas.len();
+            metas.push(RuleMeta {
+                id: Arc::from(id.as_str()),
+                entity,
+                nature: r.nature,
+                sensitivity: r.sensitivity,
+                priority: r.priority.unwrap_or(DEFAULT_PRIORITY),
+                score,
+            });
+            let is_dict = !r.terms.is_empty() || r.terms_file.is_some() || r.csv.is_some();
+            match (&r.pattern, is_dict) {
+                (Some(_), true) => err(
+                    &mut errors,
+                    at,
+                    format!("rule {id}: a rule has either a pattern or terms, not both"),
+                ),
+                (None, false) => err(
+                    &mut errors,
+                    at,
+                    format!("rule {id}: a rule needs a pattern, terms, terms_file or csv"),
+                ),
+                (Some(pattern), false) => {
+                    if r.capitalized || r.min_term_chars.is_some() {
+                        err(
+                            &mut errors,
+                            at,
+                            format!(
+                                "rule {id}: capitalized and min_term_chars are for dictionary rules"
+                            ),
+                        );
+                    }
+                    let validator = match &r.validator {
+                        None => None,
+                        Some(v) => match Validator::from_name(v.get_ref()) {
+                            Some(v) => Some(v),
+                            None => {
+                                err(
+                                    &mut errors,
+                                    v.span().start,
+                                    format!(
+                                        "rule {id}: unknown validator {:?} (known: {})",
+                                        v.get_ref(),
+                                        Validator::NAMES.join(", ")
+                                    ),
+                                );
+                                continue;
+                            }
+                        },
+                    };
+                    if r.context_required && r.context.is_empty() {
+                        err(
+                            &mut errors,
+                            at,
+                            format!("rule {id}: context_required needs context words"),
+                        );
+                    }
+                    if r.invalid_with_context && (validator.is_none() || r.context.is_empty()) {
+                        err(
+                            &mut errors,
+                            at,
+                            format!(
+                                "rule {id}: invalid_with_context needs a validator and context words"
+                            ),
+                        );
+                    }
+                    match patterns::build_regex(pattern.get_ref()) {
+                        Ok(regex) => pattern_rules.push(PatternRule::new(
+                            meta_index,
+                            pattern.get_ref().clone(),
+                            regex,
+                            validator,
+                            r.context.iter().map(|c| fold::fold_str(c)).collect(),
+                            r.context_window.unwrap_or(DEFAULT_CONTEXT_WINDOW_BYTES),
+                            r.context_required,
+                            r.invalid_with_context,
+                            r.exclude.iter().map(|c| fold::fold_str(c)).collect(),
+                        )),
+                        Err(e) => err(
+                            &mut errors,
+                            pattern.span().start,
+                            format!("rule {id}: invalid pattern: {e}"),
+                        ),
+                    }
+                }
+                (None, true) => {
+                    if r.validator.is_some()
+                        || !r.context.is_empty()
+                        || r.context_required
+                        || !r.exclude.is_empty()
+                    {
+                        err(
+                            &mut errors,
+                            at,
+                            format!("rule {id}: validator and context are for pattern rules"),
+                        );
+                    }
+                    let min_chars = r
+                        .min_term_chars
+                        .unwrap_or(dictionary::DEFAULT_MIN_TERM_CHARS);
+                    let base = dictionary::RowDefaults {
+                        meta: meta_index,
+                        capitalized: r.capitalized,
+                        min_chars,
+                    };
+                    for term in &r.terms {
+                        dictionary::push_term(&mut dict_entries, &base, term, None, None);
+                    }
+                    if let Some(tf) = &r.terms_file {
+                        match f.source.read_relative(tf.get_ref()) {
+                            Ok(text) => {
+                                for term in list_entries(&text) {
+                                    dictionary::push_term(
+                                        &mut dict_entries,
+                                        &base,
+                                        term,
+                                        None,
+                                        None,
+                                    );
+                                }
+                            }
+                            Err(e) => err(&mut errors, tf.span().start, format!("rule {id}: {e}")),
+                        }
+                    }
+                    if let Some(csv) = &r.csv {
+                        match f.source.read_relative(csv.get_ref()) {
+                            Ok(text) => {
+                                if let Err(problems) =
+                                    dictionary::push_csv(&mut dict_entries, &base, &text)
+                                {
+                                    for (line, msg) in problems {
+                                        errors.push(RuleError {
+                                            file: format!("{} (csv of rule {id})", csv.get_ref()),
+                                            line: Some(line),
+                                            message: msg,
+                                        });
+                                    }
+                                }
+                            }
+                            Err(e) => err(&mut errors, csv.span().start, format!("rule {id}: {e}")),
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(p) = &f.raw.person {
+            if set.is_disabled("person") {
+                continue;
+            }
+            let at = p.span().start;
+            if person.is_some() {
+                err(
+                    &mut errors,
+                    at,
+                    "only one [person] table may be declared".to_owned(),
+                );
+                continue;
+            }
+            let p = p.get_ref();
+            let mut lists = NameLists {
+                nature: p.nature,
+                sensitivity: p.sensitivity,
+                honorifics: p.honorifics.clone(),
+                greetings: p.greetings.clone(),
+                signoffs: p.signoffs.clone(),
+                labels: p.labels.clone(),
+                stopwords: p.stopwords.clone(),
+                particles: p.particles.clone(),
+                unambiguous: p.unambiguous.clone(),
+                ..NameLists::default()
+            };
+            let mut read_lists = |names: &[Spanned<String>], into: &mut Vec<String>| {
+                for n in names {
+                    match f.source.read_relative(n.get_ref()) {
+                        Ok(text) => into.extend(list_entries(&text).map(str::to_owned)),
+                        Err(e) => err(&mut errors, n.span().start, format!("[person]: {e}")),
+                    }
+                }
+            };
+            read_lists(&p.first_names, &mut lists.first_names);
+            read_lists(&p.last_names, &mut lists.last_names);
+            read_lists(&p.ambiguous, &mut lists.ambiguous);
+            person = Some((lists, at));
+        }
+    }
+
+    if !errors.is_empty() {
+        return Err(RuleErrors(errors));
+    }
+    let patterns = match patterns::Patterns::new(pattern_rules) {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(RuleErrors(vec![RuleError {
+                file: "<all rules>".to_owned(),
+                line: None,
+                message: format!("the patterns do not compile together: {e}"),
+            }]));
+        }
+    };
+    let dictionary = match dictionary::Dictionary::new(dict_entries) {
+        Ok(d) => d,
+        Err(e) => {
+            return Err(RuleErrors(vec![RuleError {
+                file: "<all rules>".to_owned(),
+                line: None,
+                message: format!("the dictionaries do not compile together: {e}"),
+            }]));
+        }
+    };
+    let names = person.map(|(lists, _)| names::Names::new(lists, &mut metas));
+    Ok(Detector {
+        metas,
+        patterns,
+        dictionary,
+        names,
+    })
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+}

@@ -1,0 +1,32 @@
+//! Paravent: a pseudonymising reverse proxy for generative-AI APIs.
+//!
+//! What leaves the company is pseudonymised, what comes back is re-identified, and every
+//! request leaves audit evidence. The data flow of one request:
+//!
+//! ```text
+//! client -> server -> route -> body -> walk -> detect -> policy -> pseudonymise -> upstream
+//! client <- re-identify (JSON body, or SSE/NDJSON stream with carry-over) <----------'
+//!                 '-> audit record (hash-chained, keyed hashes only) + metrics
+//! ```
+//!
+//! Modules marked *pure* do no I/O and no async, so they can be unit-tested, fuzzed and
+//! benchmarked alone:
+//!
+//! - [`detect`] (pure): text in, findings out, from the rule files in `rules/`;
+//! - [`config`]: the TOML configuration, parsed strictly then compiled;
+//! - [`scan`]: the `paravent scan` command's rendering (plain and JSON lines).
+
+pub mod config;
+pub mod detect;
+pub mod scan;
+
+#[cfg(test)]
+mod tests {
+    fn assert_all<T: Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+
+    #[test]
+    fn shared_types_are_thread_safe() {
+        assert_all::<crate::detect::Detector>();
+        assert_all::<crate::config::Config>();
+    }
+}

@@ -24,6 +24,23 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run the proxy.
+    Serve {
+        /// Configuration file (default: the embedded configuration).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address and port to listen on (overrides [server] listen).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Log filter, e.g. "info" or "paravent=debug" (default: $RUST_LOG, else info).
+        #[arg(long)]
+        log: Option<String>,
+    },
+    /// Issue and hash virtual keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Show what would be pseudonymised in a text.
     Scan {
         /// Configuration file (default: the embedded configuration).
@@ -36,5 +53,16 @@ pub enum Command {
         /// Input file, or - for standard input.
         #[arg(default_value = "-")]
         input: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate a new virtual key; prints the key, then its hash for [[keys.virtual]].
+    New,
+    /// Print the hash of a virtual key, for [[keys.virtual]] hash.
+    Hash {
+        /// The key (pv-...).
+        key: String,
     },
 }

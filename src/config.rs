@@ -4,11 +4,13 @@
 //! Unknown keys are errors (`deny_unknown_fields`): a typo must fail loudly rather than
 //! quietly turn a safeguard off. Paths in the file are relative to the file itself.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::detect::{Detector, RuleErrors, RuleSet, rules};
 
@@ -23,6 +25,18 @@ pub const DEFAULT_CONFIG_NAME: &str = "<builtin>/config/paravent.toml";
 struct RawConfig {
     #[serde(default)]
     detect: DetectConfig,
+    #[serde(default)]
+    server: RawServerConfig,
+    #[serde(default)]
+    audit: AuditConfig,
+    #[serde(default)]
+    providers: BTreeMap<Spanned<String>, RawProviderConfig>,
+    #[serde(default)]
+    keys: RawKeysConfig,
+    #[serde(default)]
+    limits: LimitsConfig,
+    #[serde(default)]
+    pseudonyms: RawPseudonymsConfig,
 }
 
 /// `[detect]`: which rules the detector compiles.
@@ -53,7 +67,265 @@ pub struct Config {
     pub detect: DetectConfig,
     pub rule_set: RuleSet,
     pub detector: Arc<Detector>,
+    pub server: ServerConfig,
+    pub audit: AuditConfig,
+    /// Declared providers, by name (the first path segment that routes to them).
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Issued virtual keys.
+    pub keys: Vec<VirtualKey>,
+    pub limits: LimitsConfig,
+    pub pseudonyms: PseudonymsConfig,
+    /// The directory of the config file (`None` for the embedded default): relative
+    /// paths, and the generated pseudonym secret, live there.
+    pub base_dir: Option<PathBuf>,
 }
+
+/// Default address `serve` listens on.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default largest request body accepted, as received (compressed or not).
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 << 20;
+/// Default largest request body once decompressed.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 32 << 20;
+/// Default largest upstream JSON response read to re-identify it.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
+/// Default largest number of distinct values pseudonymised in one request.
+pub const DEFAULT_MAX_VAULT_ENTRIES: usize = 10_000;
+/// Default time allowed to open an upstream connection.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 10_000;
+/// Default time allowed for the upstream's response headers.
+pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 600_000;
+/// Default name of the generated pseudonym secret file, next to the config.
+pub const DEFAULT_SECRET_FILE: &str = "paravent.secret";
+/// Default environment variable holding the pseudonym secret.
+pub const DEFAULT_SECRET_ENV: &str = "PARAVENT_SECRET";
+
+/// `[server]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawServerConfig {
+    listen: Spanned<String>,
+    default_provider: Option<Spanned<String>>,
+}
+
+impl Default for RawServerConfig {
+    fn default() -> RawServerConfig {
+        RawServerConfig {
+            listen: Spanned::new(0..0, DEFAULT_LISTEN.to_owned()),
+            default_provider: None,
+        }
+    }
+}
+
+/// `[server]`: where to listen and where `/v1/...` goes.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: std::net::SocketAddr,
+    /// The provider `/v1/...` is routed to, if any.
+    pub default_provider: Option<String>,
+}
+
+/// `[audit]`: where the audit trail goes (written from step 4 on).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    pub path: Option<PathBuf>,
+}
+
+/// Which API a provider speaks; Mistral and other compatible servers speak `openai`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApiKind {
+    Openai,
+    Anthropic,
+    Gemini,
+    Ollama,
+}
+
+impl ApiKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiKind::Openai => "openai",
+            ApiKind::Anthropic => "anthropic",
+            ApiKind::Gemini => "gemini",
+            ApiKind::Ollama => "ollama",
+        }
+    }
+}
+
+/// How a provider's credentials reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMode {
+    /// The client's own `Authorization` / `x-api-key` goes on unchanged.
+    #[default]
+    PassThrough,
+    /// The client presents a virtual key (`pv-...`); the real key is injected.
+    Virtual,
+}
+
+/// `[providers.<name>]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProviderConfig {
+    base_url: Spanned<String>,
+    api: ApiKind,
+    #[serde(default)]
+    jurisdiction: Option<String>,
+    #[serde(default)]
+    auth: AuthMode,
+    #[serde(default)]
+    key_env: Option<Spanned<String>>,
+    #[serde(default)]
+    allow_media: bool,
+    #[serde(default)]
+    pass_through: Vec<Spanned<String>>,
+}
+
+/// One upstream provider, validated.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    /// `scheme://authority` plus an optional path prefix, never a trailing `/`.
+    pub base_url: http::Uri,
+    pub api: ApiKind,
+    pub jurisdiction: Option<String>,
+    pub auth: AuthMode,
+    /// The environment variable holding the real key (virtual-key mode).
+    pub key_env: Option<String>,
+    /// Let images, audio and files leave unscanned (the audit record says so).
+    pub allow_media: bool,
+    /// Paths (after the provider prefix) whose bodies are forwarded unscanned; an entry
+    /// ending in `*` is a prefix.
+    pub pass_through: Vec<String>,
+}
+
+impl ProviderConfig {
+    /// Is `path` (after the provider prefix, without query) listed as pass-through?
+    pub fn is_pass_through(&self, path: &str) -> bool {
+        self.pass_through.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => path == p,
+        })
+    }
+}
+
+/// `[keys]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawKeysConfig {
+    #[serde(rename = "virtual")]
+    virtual_keys: Vec<RawVirtualKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVirtualKey {
+    hash: Spanned<String>,
+    user: String,
+    #[serde(default)]
+    team: Option<String>,
+    #[serde(default)]
+    providers: Vec<Spanned<String>>,
+}
+
+/// An issued virtual key: the BLAKE3 hash of the key, and whom it stands for.
+#[derive(Debug, Clone)]
+pub struct VirtualKey {
+    pub hash: [u8; 32],
+    pub user: String,
+    pub team: Option<String>,
+    /// Providers the key may use; empty means all.
+    pub providers: Vec<String>,
+}
+
+/// The BLAKE3 hash of a virtual key, as written in `[[keys.virtual]] hash`.
+pub fn virtual_key_hash(key: &str) -> String {
+    blake3::hash(key.as_bytes()).to_hex().to_string()
+}
+
+/// `[limits]`: every buffer the proxy fills has a bound here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub max_body_bytes: u64,
+    pub max_decompressed_bytes: u64,
+    pub max_response_bytes: u64,
+    pub max_vault_entries: usize,
+    pub connect_timeout_ms: u64,
+    pub upstream_timeout_ms: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_vault_entries: DEFAULT_MAX_VAULT_ENTRIES,
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            upstream_timeout_ms: DEFAULT_UPSTREAM_TIMEOUT_MS,
+        }
+    }
+}
+
+/// Whose tokens are the same: everyone's, or each principal's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenScope {
+    #[default]
+    Deployment,
+    Principal,
+}
+
+/// What a value is replaced with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenStyle {
+    /// `[PERSON_7F3A2C]`.
+    #[default]
+    Token,
+    /// A realistic stand-in where one is known (names, e-mails, IBANs, phones).
+    Surrogate,
+}
+
+/// `[pseudonyms]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPseudonymsConfig {
+    scope: TokenScope,
+    style: TokenStyle,
+    secret: Option<Spanned<String>>,
+    secret_env: String,
+    secret_file: PathBuf,
+}
+
+impl Default for RawPseudonymsConfig {
+    fn default() -> RawPseudonymsConfig {
+        RawPseudonymsConfig {
+            scope: TokenScope::default(),
+            style: TokenStyle::default(),
+            secret: None,
+            secret_env: DEFAULT_SECRET_ENV.to_owned(),
+            secret_file: PathBuf::from(DEFAULT_SECRET_FILE),
+        }
+    }
+}
+
+/// `[pseudonyms]`, validated. The secret itself is resolved by `serve`
+/// ([`crate::vault::load_or_create_secret`]).
+#[derive(Debug, Clone)]
+pub struct PseudonymsConfig {
+    pub scope: TokenScope,
+    pub style: TokenStyle,
+    /// A secret written in the config (discouraged: prefer `secret_env`).
+    pub secret: Option<String>,
+    pub secret_env: String,
+    /// Where the generated secret is kept, resolved against the config's directory.
+    pub secret_file: PathBuf,
+}
+
+/// The smallest pseudonym secret accepted, in bytes.
+pub const MIN_SECRET_BYTES: usize = 16;
 
 /// Every problem in a configuration and its rules.
 #[derive(Debug)]
@@ -102,6 +374,10 @@ impl Config {
             let at = line.map_or_else(String::new, |l| format!(":{l}"));
             ConfigErrors(vec![format!("{name}{at}: {}", e.message())])
         })?;
+        let mut errors = Vec::new();
+        let at =
+            |span: std::ops::Range<usize>| format!("{name}:{}", rules::line_of(text, span.start));
+        let sections = compile_sections(&raw, &at, base, &mut errors);
         let detect = raw.detect;
         let paths: Vec<PathBuf> = detect
             .rules
@@ -111,8 +387,13 @@ impl Config {
                 _ => p.clone(),
             })
             .collect();
-        let mut rule_set = RuleSet::load(detect.builtin_rules, &paths)?;
-        let mut errors = Vec::new();
+        let mut rule_set = match RuleSet::load(detect.builtin_rules, &paths) {
+            Ok(set) => set,
+            Err(e) => {
+                errors.extend(e.0.iter().map(ToString::to_string));
+                return Err(ConfigErrors(errors));
+            }
+        };
         let known = rule_set.rule_ids();
         for id in &detect.disable {
             if !known.iter().any(|k| k == id) {
@@ -124,10 +405,210 @@ impl Config {
         }
         rule_set.disable(&detect.disable);
         let detector = Detector::new(&rule_set)?;
+        // `sections` is `None` only when it pushed errors, which were returned above.
+        let Some((server, providers, keys, pseudonyms)) = sections else {
+            return Err(ConfigErrors(vec![format!("{name}: invalid configuration")]));
+        };
         Ok(Config {
             detect,
             rule_set,
             detector: Arc::new(detector),
+            server,
+            audit: raw.audit,
+            providers,
+            keys,
+            limits: raw.limits,
+            pseudonyms,
+            base_dir: base.map(Path::to_path_buf),
         })
     }
+}
+
+type Sections = (
+    ServerConfig,
+    BTreeMap<String, ProviderConfig>,
+    Vec<VirtualKey>,
+    PseudonymsConfig,
+);
+
+/// Validates `[server]`, `[providers]`, `[keys]`, `[limits]` and `[pseudonyms]`,
+/// pushing every problem (with its line) into `errors`.
+fn compile_sections(
+    raw: &RawConfig,
+    at: &dyn Fn(std::ops::Range<usize>) -> String,
+    base: Option<&Path>,
+    errors: &mut Vec<String>,
+) -> Option<Sections> {
+    let before = errors.len();
+    let listen = match raw.server.listen.get_ref().parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            errors.push(format!(
+                "{}: [server] listen must be an IP address and port, such as {DEFAULT_LISTEN:?}",
+                at(raw.server.listen.span())
+            ));
+            None
+        }
+    };
+    let mut providers = BTreeMap::new();
+    for (pname, p) in &raw.providers {
+        let name = pname.get_ref();
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !valid_name || name == "v1" || name == "healthz" {
+            errors.push(format!(
+                "{}: provider name {name:?} must be lower-case letters, digits, - or _, and not \"v1\" or \"healthz\"",
+                at(pname.span())
+            ));
+        }
+        let base_url = match parse_base_url(p.base_url.get_ref()) {
+            Ok(u) => Some(u),
+            Err(why) => {
+                errors.push(format!(
+                    "{}: [providers.{name}] base_url {why}",
+                    at(p.base_url.span())
+                ));
+                None
+            }
+        };
+        let key_env = p.key_env.as_ref().map(|k| k.get_ref().clone());
+        if p.auth == AuthMode::Virtual && key_env.as_deref().is_none_or(str::is_empty) {
+            errors.push(format!(
+                "{}: [providers.{name}] auth = \"virtual\" needs key_env, the environment variable holding the real key",
+                at(pname.span())
+            ));
+        }
+        for pt in &p.pass_through {
+            if !pt.get_ref().starts_with('/') {
+                errors.push(format!(
+                    "{}: [providers.{name}] pass_through paths start with /",
+                    at(pt.span())
+                ));
+            }
+        }
+        if let Some(u) = base_url {
+            providers.insert(
+                name.clone(),
+                ProviderConfig {
+                    name: name.clone(),
+                    base_url: u,
+                    api: p.api,
+                    jurisdiction: p.jurisdiction.clone(),
+                    auth: p.auth,
+                    key_env,
+                    allow_media: p.allow_media,
+                    pass_through: p.pass_through.iter().map(|s| s.get_ref().clone()).collect(),
+                },
+            );
+        }
+    }
+    let default_provider = raw.server.default_provider.as_ref().map(|d| {
+        if !raw.providers.keys().any(|k| k.get_ref() == d.get_ref()) {
+            errors.push(format!(
+                "{}: [server] default_provider {:?} is not a declared provider",
+                at(d.span()),
+                d.get_ref()
+            ));
+        }
+        d.get_ref().clone()
+    });
+    let mut keys = Vec::new();
+    for k in &raw.keys.virtual_keys {
+        let mut hash = [0u8; 32];
+        let hex = k.hash.get_ref();
+        if hex.len() != 64 || !decode_hex(hex, &mut hash) {
+            errors.push(format!(
+                "{}: [[keys.virtual]] hash must be 64 hex digits (`paravent key hash pv-...` prints it)",
+                at(k.hash.span())
+            ));
+        }
+        for p in &k.providers {
+            if !raw.providers.keys().any(|n| n.get_ref() == p.get_ref()) {
+                errors.push(format!(
+                    "{}: [[keys.virtual]] providers names no declared provider {:?}",
+                    at(p.span()),
+                    p.get_ref()
+                ));
+            }
+        }
+        keys.push(VirtualKey {
+            hash,
+            user: k.user.clone(),
+            team: k.team.clone(),
+            providers: k.providers.iter().map(|p| p.get_ref().clone()).collect(),
+        });
+    }
+    let l = &raw.limits;
+    if l.max_body_bytes == 0 || l.max_decompressed_bytes == 0 || l.max_response_bytes == 0 {
+        errors.push("[limits] sizes must be above 0".to_owned());
+    }
+    let ps = &raw.pseudonyms;
+    if let Some(s) = &ps.secret
+        && s.get_ref().len() < MIN_SECRET_BYTES
+    {
+        errors.push(format!(
+            "{}: [pseudonyms] secret must be at least {MIN_SECRET_BYTES} bytes",
+            at(s.span())
+        ));
+    }
+    let secret_file = match base {
+        Some(b) if ps.secret_file.is_relative() => b.join(&ps.secret_file),
+        _ => ps.secret_file.clone(),
+    };
+    let pseudonyms = PseudonymsConfig {
+        scope: ps.scope,
+        style: ps.style,
+        secret: ps.secret.as_ref().map(|s| s.get_ref().clone()),
+        secret_env: ps.secret_env.clone(),
+        secret_file,
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some((
+        ServerConfig {
+            listen: listen?,
+            default_provider,
+        },
+        providers,
+        keys,
+        pseudonyms,
+    ))
+}
+
+/// `http(s)://authority[/prefix]`, without query or fragment; the trailing `/` dropped.
+fn parse_base_url(s: &str) -> Result<http::Uri, &'static str> {
+    let uri: http::Uri = s
+        .trim_end_matches('/')
+        .parse()
+        .map_err(|_| "is not a URL")?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err("must start with http:// or https://"),
+    }
+    if uri.authority().is_none() {
+        return Err("has no host");
+    }
+    if uri.query().is_some() {
+        return Err("may not have a query");
+    }
+    Ok(uri)
+}
+
+fn decode_hex(hex: &str, out: &mut [u8]) -> bool {
+    if hex.len() != out.len() * 2 {
+        return false;
+    }
+    for (i, pair) in hex.as_bytes().chunks(2).enumerate() {
+        let Ok(s) = std::str::from_utf8(pair) else {
+            return false;
+        };
+        match u8::from_str_radix(s, 16) {
+            Ok(b) => out[i] = b,
+            Err(_) => return false,
+        }
+    }
+    true
 }

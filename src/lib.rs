@@ -14,11 +14,29 @@
 //!
 //! - [`detect`] (pure): text in, findings out, from the rule files in `rules/`;
 //! - [`config`]: the TOML configuration, parsed strictly then compiled;
-//! - [`scan`]: the `paravent scan` command's rendering (plain and JSON lines).
+//! - [`scan`]: the `paravent scan` command's rendering (plain and JSON lines);
+//! - [`server`], [`proxy`], [`upstream`]: the listener, the request phases, the pooled
+//!   TLS client (the only async modules);
+//! - [`route`]: path to provider and endpoint; [`body`]: limits and decompression;
+//! - [`walk`] (pure): the text slots of each API's JSON, and each provider's errors;
+//! - [`pseudonymise`] (pure): scan every slot, refuse or replace, with propagation;
+//! - [`vault`] (pure): keyed-BLAKE3 tokens and the per-request vault;
+//! - [`reidentify`] (pure): tokens back to values, tolerant of what models do to them;
+//! - [`error`]: one place that maps failures to statuses and messages.
 
+pub mod body;
 pub mod config;
 pub mod detect;
+pub mod error;
+pub mod proxy;
+pub mod pseudonymise;
+pub mod reidentify;
+pub mod route;
 pub mod scan;
+pub mod server;
+pub mod upstream;
+pub mod vault;
+pub mod walk;
 
 #[cfg(test)]
 mod tests {
@@ -28,5 +46,7 @@ mod tests {
     fn shared_types_are_thread_safe() {
         assert_all::<crate::detect::Detector>();
         assert_all::<crate::config::Config>();
+        assert_all::<crate::reidentify::Reidentifier>();
+        assert_all::<crate::vault::TokenKey>();
     }
 }

@@ -30,6 +30,29 @@ fn load(config: Option<&Path>) -> anyhow::Result<Config> {
 
 fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        cli::Command::Serve {
+            config,
+            listen,
+            log,
+        } => serve(config.as_deref(), listen, log.as_deref()),
+        cli::Command::Key { command } => {
+            match command {
+                cli::KeyCommand::New => {
+                    let mut raw = [0u8; 24];
+                    getrandom::fill(&mut raw)
+                        .map_err(|_| anyhow::anyhow!("no random source for the key"))?;
+                    let key: String = std::iter::once("pv-".to_owned())
+                        .chain(raw.iter().map(|b| format!("{b:02x}")))
+                        .collect();
+                    println!("{key}");
+                    println!("{}", paravent::config::virtual_key_hash(&key));
+                }
+                cli::KeyCommand::Hash { key } => {
+                    println!("{}", paravent::config::virtual_key_hash(key.trim()));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         cli::Command::Check { config } => {
             let cfg = match Config::load(config.as_deref()) {
                 Ok(c) => c,
@@ -39,6 +62,16 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             };
+            for p in cfg.providers.values() {
+                if let Some(var) = &p.key_env
+                    && std::env::var_os(var).is_none()
+                {
+                    eprintln!(
+                        "note: [providers.{}] key_env {var} is not set in this environment; `serve` needs it",
+                        p.name
+                    );
+                }
+            }
             let failures = rules::check_examples(&cfg.rule_set, &cfg.detector);
             for f in &failures {
                 eprintln!("{f}");
@@ -106,4 +139,68 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn serve(
+    config: Option<&Path>,
+    listen: Option<std::net::SocketAddr>,
+    log: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let filter = match log {
+        Some(f) => tracing_subscriber::EnvFilter::try_new(f).context("invalid --log filter")?,
+        None => tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .init();
+    let mut cfg = load(config)?;
+    if config.is_none() {
+        // The embedded configuration keeps its generated secret in the working directory.
+        cfg.pseudonyms.secret_file = std::env::current_dir()
+            .context("no working directory")?
+            .join(&cfg.pseudonyms.secret_file);
+    }
+    let (key, source) = paravent::vault::load_or_create_secret(&cfg.pseudonyms)
+        .context("cannot get the pseudonym secret")?;
+    match &source {
+        paravent::vault::SecretSource::Config => {
+            tracing::info!("Pseudonym secret read from the configuration.");
+        }
+        paravent::vault::SecretSource::Env(var) => {
+            tracing::info!(variable = %var, "Pseudonym secret read from the environment.");
+        }
+        paravent::vault::SecretSource::File(p) => {
+            tracing::info!(file = %p.display(), "Pseudonym secret read from its file.");
+        }
+        paravent::vault::SecretSource::Generated(p) => {
+            tracing::warn!(
+                file = %p.display(),
+                "No pseudonym secret was configured: generated one and stored it (owner-only). Every replica must share it; keep it safe."
+            );
+        }
+    }
+    let addr = listen.unwrap_or(cfg.server.listen);
+    let rt = paravent::proxy::Runtime::new(cfg, key).context("cannot start")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        tracing::info!(listen = %local, "Paravent is serving.");
+        paravent::server::serve(
+            listener,
+            std::sync::Arc::new(rt),
+            paravent::server::shutdown_signal(),
+        )
+        .await;
+        tracing::info!("Paravent stopped.");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

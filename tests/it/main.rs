@@ -1,3 +1,5 @@
 //! Integration tests: one binary, one file per area.
 
+mod proxy;
 mod scan_cli;
+mod support;

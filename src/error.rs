@@ -1,0 +1,136 @@
+//! Why a request failed, and the one place that maps a failure to a status code and a
+//! message for the client.
+//!
+//! Messages are written here, in full, for each case: they say what happened and what to
+//! do, and never quote the request (no prompt text, personal data or key), so an error's
+//! source is never echoed to the client (STYLE.md habit 9). The provider's own error
+//! format is rendered by `walk::<provider>::error_body`.
+
+use http::StatusCode;
+
+use crate::body::BodyError;
+use crate::pseudonymise::Refusal;
+use crate::walk::ErrorClass;
+
+/// Every way the proxy can fail a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("no provider is declared for this path")]
+    UnknownProvider,
+    #[error("no walker knows this endpoint and it carries a body")]
+    UnknownEndpoint,
+    #[error("the body is not valid JSON")]
+    InvalidJson,
+    #[error("the body is not JSON")]
+    NotJson,
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("no virtual key was presented")]
+    MissingKey,
+    #[error("the virtual key is not known")]
+    UnknownKey,
+    #[error("the virtual key may not use this provider")]
+    KeyNotAllowed,
+    #[error("cannot connect to the provider")]
+    UpstreamConnect(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the provider did not answer in time")]
+    UpstreamTimeout,
+    #[error("the provider's answer could not be read")]
+    UpstreamBody,
+    #[error("the provider's answer is larger than {limit} bytes")]
+    UpstreamTooLarge { limit: u64 },
+    #[error("cannot build the upstream request")]
+    Internal,
+}
+
+impl ProxyError {
+    /// The HTTP status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::UnknownProvider | ProxyError::UnknownEndpoint => StatusCode::NOT_FOUND,
+            ProxyError::InvalidJson | ProxyError::NotJson => StatusCode::BAD_REQUEST,
+            ProxyError::Body(BodyError::TooLarge { .. })
+            | ProxyError::Body(BodyError::DecompressedTooLarge { .. }) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ProxyError::Body(BodyError::UnsupportedEncoding) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProxyError::Body(BodyError::Corrupt { .. }) => StatusCode::BAD_REQUEST,
+            ProxyError::Refused(Refusal::Secret { .. }) => StatusCode::FORBIDDEN,
+            ProxyError::Refused(Refusal::Unscannable { .. }) => StatusCode::FORBIDDEN,
+            ProxyError::Refused(Refusal::Vault(_)) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::MissingKey | ProxyError::UnknownKey => StatusCode::UNAUTHORIZED,
+            ProxyError::KeyNotAllowed => StatusCode::FORBIDDEN,
+            ProxyError::UpstreamConnect(_)
+            | ProxyError::UpstreamBody
+            | ProxyError::UpstreamTooLarge { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// How the provider's error format classifies it.
+    pub fn class(&self) -> ErrorClass {
+        match self.status() {
+            StatusCode::NOT_FOUND => ErrorClass::NotFound,
+            StatusCode::UNAUTHORIZED => ErrorClass::Authentication,
+            StatusCode::FORBIDDEN => ErrorClass::Permission,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorClass::TooLarge,
+            StatusCode::GATEWAY_TIMEOUT => ErrorClass::Timeout,
+            s if s.is_server_error() => ErrorClass::Upstream,
+            _ => ErrorClass::InvalidRequest,
+        }
+    }
+
+    /// A short, stable code for scripts and the audit trail (`paravent_secret`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::UnknownProvider => "paravent_unknown_provider",
+            ProxyError::UnknownEndpoint => "paravent_unknown_endpoint",
+            ProxyError::InvalidJson | ProxyError::NotJson => "paravent_invalid_json",
+            ProxyError::Body(BodyError::TooLarge { .. }) => "paravent_body_too_large",
+            ProxyError::Body(BodyError::DecompressedTooLarge { .. }) => {
+                "paravent_decompressed_too_large"
+            }
+            ProxyError::Body(BodyError::UnsupportedEncoding) => "paravent_unsupported_encoding",
+            ProxyError::Body(BodyError::Corrupt { .. }) => "paravent_corrupt_body",
+            ProxyError::Refused(Refusal::Secret { .. }) => "paravent_secret",
+            ProxyError::Refused(Refusal::Unscannable { .. }) => "paravent_unscannable_content",
+            ProxyError::Refused(Refusal::Vault(_)) => "paravent_too_many_values",
+            ProxyError::MissingKey => "paravent_missing_key",
+            ProxyError::UnknownKey => "paravent_unknown_key",
+            ProxyError::KeyNotAllowed => "paravent_key_not_allowed",
+            ProxyError::UpstreamConnect(_) => "paravent_upstream_unreachable",
+            ProxyError::UpstreamTimeout => "paravent_upstream_timeout",
+            ProxyError::UpstreamBody => "paravent_upstream_bad_response",
+            ProxyError::UpstreamTooLarge { .. } => "paravent_upstream_too_large",
+            ProxyError::Internal => "paravent_internal",
+        }
+    }
+
+    /// What the client reads: what happened and what to do. Never quotes the request.
+    pub fn message(&self) -> String {
+        match self {
+            ProxyError::UnknownProvider => "Paravent: no provider is configured under this path. Use http://HOST:PORT/<provider>/... with a provider from the configuration, or /v1/... for the default provider.".to_owned(),
+            ProxyError::UnknownEndpoint => "Paravent: this endpoint is not one Paravent can scan, so its body was not sent. Use a supported API (chat, responses, completions, embeddings, messages, generateContent, Ollama chat/generate), or ask your administrator to list the path as pass-through.".to_owned(),
+            ProxyError::InvalidJson => "Paravent: the request body is not valid JSON, so it could not be scanned and was not sent. Check the request your tool builds.".to_owned(),
+            ProxyError::NotJson => "Paravent: this endpoint expects a JSON body (Content-Type: application/json); nothing was sent.".to_owned(),
+            ProxyError::Body(BodyError::TooLarge { limit }) => format!("Paravent: the request body is larger than the {limit} bytes allowed; nothing was sent. Send a shorter request or ask your administrator to raise [limits] max_body_bytes."),
+            ProxyError::Body(BodyError::DecompressedTooLarge { limit }) => format!("Paravent: the request body is larger than the {limit} bytes allowed once decompressed; nothing was sent. Send a shorter request or ask your administrator to raise [limits] max_decompressed_bytes."),
+            ProxyError::Body(BodyError::UnsupportedEncoding) => "Paravent: the request's Content-Encoding cannot be decompressed for scanning, so nothing was sent. Send it uncompressed or as gzip, deflate, br or zstd.".to_owned(),
+            ProxyError::Body(BodyError::Corrupt { encoding }) => format!("Paravent: the request body is not valid {encoding} data, so it could not be scanned and was not sent."),
+            ProxyError::Refused(Refusal::Secret { kind }) => format!("Paravent blocked this request: it contains a secret ({kind}). Remove the key, token or password from your message and send it again; if it was real, consider rotating it."),
+            ProxyError::Refused(Refusal::Unscannable { kind }) => format!("Paravent blocked this request: it contains content that cannot be scanned for personal data ({kind}). Send text only, or ask your administrator to allow media for this provider."),
+            ProxyError::Refused(Refusal::Vault(e)) => format!("Paravent blocked this request: {e}. Split it into smaller requests."),
+            ProxyError::MissingKey => "Paravent: this provider needs your Paravent virtual key (pv-...). Set it as your API key in your tool; ask your administrator for one.".to_owned(),
+            ProxyError::UnknownKey => "Paravent: this virtual key is not known. Check the pv-... key set in your tool, or ask your administrator for a new one.".to_owned(),
+            ProxyError::KeyNotAllowed => "Paravent: your virtual key may not use this provider. Ask your administrator if you need it.".to_owned(),
+            ProxyError::UpstreamConnect(_) => "Paravent could not reach the provider. Try again later; if it persists, tell your administrator.".to_owned(),
+            ProxyError::UpstreamTimeout => "Paravent: the provider did not answer in time. Try again later, or with a shorter request.".to_owned(),
+            ProxyError::UpstreamBody => "Paravent: the provider's answer could not be read. Try again.".to_owned(),
+            ProxyError::UpstreamTooLarge { limit } => format!("Paravent: the provider's answer is larger than the {limit} bytes Paravent may read to restore your data. Ask for a shorter answer, or ask your administrator to raise [limits] max_response_bytes."),
+            ProxyError::Internal => "Paravent: internal error; nothing was sent. Tell your administrator.".to_owned(),
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! The request phases over one per-request [`Ctx`], as plain async functions:
+//!
+//! 1. request: route, keys, body (limit, decompression), walk → detect → pseudonymise;
+//! 2. forward: the upstream request (headers filtered, `Host` rewritten, keys injected);
+//! 3. response: JSON bodies re-identified (bounded), other bodies passed on; the stream
+//!    formats get their own `ReidentifyBody` in step 3;
+//! 4. outcome: [`Runtime::on_outcome`] runs on success *and* on every error, which is
+//!    where the audit record will be written (step 4).
+//!
+//! Never logs bodies, paths with their query (Gemini keys travel there), keys or values.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+
+use crate::body::{self, BodyError};
+use crate::config::{ApiKind, AuthMode, Config, ProviderConfig};
+use crate::error::ProxyError;
+use crate::pseudonymise::{self, Summary};
+use crate::reidentify::Reidentifier;
+use crate::route;
+use crate::upstream;
+use crate::vault::{TokenKey, Vault};
+use crate::walk::{self, Endpoint, ErrorFormat, Visitor};
+
+/// The body type of every response Paravent sends.
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The header carrying Paravent's request id back to the client.
+pub const REQUEST_ID_HEADER: &str = "x-paravent-request-id";
+
+/// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Headers that carry a provider key from the client.
+const KEY_HEADERS: &[&str] = &["authorization", "x-api-key", "x-goog-api-key", "api-key"];
+
+/// What happened to one request, for the audit hook (counts only, never values).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub request_id: String,
+    pub provider: Option<String>,
+    pub endpoint: Option<&'static str>,
+    pub principal: String,
+    pub status: u16,
+    /// `None` when forwarded; else the refusal's code (`paravent_secret`).
+    pub refused: Option<&'static str>,
+    pub findings: BTreeMap<String, usize>,
+    pub replaced: usize,
+    pub reidentified: usize,
+    /// Unscannable content that was allowed to leave (media, pass-through bodies).
+    pub unscanned: Vec<&'static str>,
+    /// Bytes received from the client (after decompression) and sent upstream.
+    pub bytes_in: usize,
+    pub bytes_out: usize,
+    pub latency: Duration,
+}
+
+/// Called with every outcome; the audit trail plugs in here.
+pub type OutcomeHook = Arc<dyn Fn(&Outcome) + Send + Sync>;
+
+/// Everything a request needs that lives as long as a configuration.
+pub struct Runtime {
+    pub config: Config,
+    token_key: TokenKey,
+    client: upstream::Client,
+    /// Virtual key hash → index in `config.keys`.
+    keys: HashMap<[u8; 32], usize>,
+    /// Provider name → the real key header to inject (marked sensitive).
+    real_keys: HashMap<String, (HeaderName, HeaderValue)>,
+    hook: Option<OutcomeHook>,
+    id_prefix: u32,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+/// Why a runtime could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("provider {provider}: the environment variable {var} (its real key) is not set")]
+    MissingKeyEnv { provider: String, var: String },
+    #[error(
+        "provider {provider}: the environment variable {var} does not hold a valid header value"
+    )]
+    BadKeyEnv { provider: String, var: String },
+    #[error("cannot build the TLS client")]
+    Tls(#[from] rustls::Error),
+}
+
+impl Runtime {
+    /// Builds the runtime of a configuration; reads the real provider keys from the
+    /// environment variables the configuration names.
+    ///
+    /// # Errors
+    /// A virtual-key provider whose key variable is unset, or no TLS configuration.
+    pub fn new(config: Config, token_key: TokenKey) -> Result<Runtime, RuntimeError> {
+        Runtime::with_env(config, token_key, |var| std::env::var(var).ok())
+    }
+
+    /// As [`Runtime::new`], reading environment variables through `env` (tests).
+    ///
+    /// # Errors
+    /// As [`Runtime::new`].
+    pub fn with_env(
+        config: Config,
+        token_key: TokenKey,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Runtime, RuntimeError> {
+        let mut real_keys = HashMap::new();
+        for p in config.providers.values() {
+            if p.auth != AuthMode::Virtual {
+                continue;
+            }
+            let var = p.key_env.clone().unwrap_or_default();
+            let key = env(&var).ok_or_else(|| RuntimeError::MissingKeyEnv {
+                provider: p.name.clone(),
+                var: var.clone(),
+            })?;
+            let (name, value) = match p.api {
+                ApiKind::Anthropic => (HeaderName::from_static("x-api-key"), key),
+                ApiKind::Gemini => (HeaderName::from_static("x-goog-api-key"), key),
+                ApiKind::Openai | ApiKind::Ollama => {
+                    (header::AUTHORIZATION, format!("Bearer {key}"))
+                }
+            };
+            let mut value = HeaderValue::from_str(&value).map_err(|_| RuntimeError::BadKeyEnv {
+                provider: p.name.clone(),
+                var: var.clone(),
+            })?;
+            value.set_sensitive(true);
+            real_keys.insert(p.name.clone(), (name, value));
+        }
+        let keys = config
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.hash, i))
+            .collect();
+        let client = upstream::client(Duration::from_millis(config.limits.connect_timeout_ms))?;
+        let mut seed = [0u8; 4];
+        // Request ids only need to differ between instances; a clock is enough without
+        // a random source.
+        if getrandom::fill(&mut seed).is_err() {
+            seed = (std::process::id()).to_le_bytes();
+        }
+        Ok(Runtime {
+            config,
+            token_key,
+            client,
+            keys,
+            real_keys,
+            hook: None,
+            id_prefix: u32::from_le_bytes(seed),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Sets the function called with every outcome.
+    pub fn with_outcome_hook(mut self, hook: OutcomeHook) -> Runtime {
+        self.hook = Some(hook);
+        self
+    }
+
+    fn request_id(&self) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("pv-{:08x}{:010x}", self.id_prefix, n)
+    }
+
+    /// The audit hook point: runs once per request, whatever happened.
+    fn on_outcome(&self, outcome: &Outcome) {
+        let findings: usize = outcome.findings.values().sum();
+        tracing::info!(
+            request_id = %outcome.request_id,
+            provider = outcome.provider.as_deref().unwrap_or("-"),
+            endpoint = outcome.endpoint.unwrap_or("-"),
+            status = outcome.status,
+            refused = outcome.refused.unwrap_or("-"),
+            findings,
+            replaced = outcome.replaced,
+            reidentified = outcome.reidentified,
+            latency_us = outcome.latency.as_micros() as u64,
+            "Request handled."
+        );
+        if let Some(hook) = &self.hook {
+            hook(outcome);
+        }
+    }
+}
+
+/// The state of one request, shared by its phases.
+struct Ctx {
+    id: String,
+    start: Instant,
+    format: ErrorFormat,
+    provider: Option<String>,
+    endpoint: Option<Endpoint>,
+    principal: String,
+    summary: Summary,
+    reidentified: usize,
+    bytes_in: usize,
+    bytes_out: usize,
+}
+
+/// Handles one client request: every phase, then the outcome hook.
+pub async fn handle<B>(rt: Arc<Runtime>, req: Request<B>) -> Response<ProxyBody>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let mut ctx = Ctx {
+        id: rt.request_id(),
+        start: Instant::now(),
+        format: ErrorFormat::Openai,
+        provider: None,
+        endpoint: None,
+        principal: "anonymous".to_owned(),
+        summary: Summary::default(),
+        reidentified: 0,
+        bytes_in: 0,
+        bytes_out: 0,
+    };
+    let result = phases(&rt, &mut ctx, req).await;
+    let (mut resp, refused) = match result {
+        Ok(r) => (r, None),
+        Err(e) => {
+            if e.status().is_server_error() {
+                tracing::warn!(request_id = %ctx.id, error = %e, "Request failed.");
+            }
+            (error_response(&ctx, &e), Some(e.code()))
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&ctx.id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    rt.on_outcome(&Outcome {
+        request_id: ctx.id.clone(),
+        provider: ctx.provider.clone(),
+        endpoint: ctx.endpoint.map(Endpoint::as_str),
+        principal: ctx.principal.clone(),
+        status: resp.status().as_u16(),
+        refused,
+        findings: std::mem::take(&mut ctx.summary.findings),
+        replaced: ctx.summary.replaced,
+        reidentified: ctx.reidentified,
+        unscanned: std::mem::take(&mut ctx.summary.unscanned),
+        bytes_in: ctx.bytes_in,
+        bytes_out: ctx.bytes_out,
+        latency: ctx.start.elapsed(),
+    });
+    resp
+}
+
+fn error_response(ctx: &Ctx, e: &ProxyError) -> Response<ProxyBody> {
+    let status = e.status();
+    let body = walk::error_body(
+        ctx.format,
+        status.as_u16(),
+        e.class(),
+        e.code(),
+        &e.message(),
+        &ctx.id,
+    );
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn full(b: impl Into<Bytes>) -> ProxyBody {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+async fn phases<B>(
+    rt: &Runtime,
+    ctx: &mut Ctx,
+    req: Request<B>,
+) -> Result<Response<ProxyBody>, ProxyError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    if path == "/healthz" {
+        return Ok(Response::new(full("ok\n")));
+    }
+    let route = route::route(&rt.config, &parts.method, path).ok_or(ProxyError::UnknownProvider)?;
+    let provider = route.provider;
+    ctx.provider = Some(provider.name.clone());
+    ctx.endpoint = route.endpoint;
+    ctx.format = match route.endpoint {
+        Some(e) => e.error_format(),
+        None => match provider.api {
+            ApiKind::Openai => ErrorFormat::Openai,
+            ApiKind::Anthropic => ErrorFormat::Anthropic,
+            ApiKind::Gemini => ErrorFormat::Gemini,
+            ApiKind::Ollama => ErrorFormat::Ollama,
+        },
+    };
+
+    // Keys.
+    let mut query = parts.uri.query().map(str::to_owned);
+    let key_header = authenticate(rt, ctx, provider, &parts.headers, &mut query)?;
+
+    // Body: limit, decompression.
+    let limits = &rt.config.limits;
+    if let Some(len) = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limits.max_body_bytes
+    {
+        return Err(BodyError::TooLarge {
+            limit: limits.max_body_bytes,
+        }
+        .into());
+    }
+    let encodings = match parts.headers.get(header::CONTENT_ENCODING) {
+        Some(v) => body::parse_encodings(v.to_str().map_err(|_| BodyError::UnsupportedEncoding)?)?,
+        None => Vec::new(),
+    };
+    let limit = usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX);
+    let raw = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|_| BodyError::TooLarge {
+            limit: limits.max_body_bytes,
+        })?
+        .to_bytes();
+    let raw = if encodings.is_empty() {
+        raw
+    } else {
+        body::decode(&encodings, raw, limits.max_decompressed_bytes)?
+    };
+    ctx.bytes_in = raw.len();
+
+    // Walk, detect, pseudonymise.
+    let mut vault = Vault::for_request(
+        &rt.token_key,
+        &rt.config.pseudonyms,
+        &ctx.principal,
+        limits.max_vault_entries,
+    );
+    let out_body = match route.endpoint {
+        Some(endpoint) => {
+            let ct = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            if !body::is_json_content_type(ct) {
+                return Err(ProxyError::NotJson);
+            }
+            let mut json: serde_json::Value =
+                serde_json::from_slice(&raw).map_err(|_| ProxyError::InvalidJson)?;
+            let summary = pseudonymise::pseudonymise(
+                &rt.config.detector,
+                endpoint,
+                &mut json,
+                &mut vault,
+                provider.allow_media,
+            );
+            let summary = summary?;
+            let changed = summary.changed;
+            ctx.summary = summary;
+            if changed {
+                Bytes::from(serde_json::to_vec(&json).map_err(|_| ProxyError::Internal)?)
+            } else {
+                raw
+            }
+        }
+        None if raw.is_empty() => raw,
+        None if provider.is_pass_through(route.rest) => {
+            ctx.summary.unscanned.push("pass-through");
+            raw
+        }
+        None => return Err(ProxyError::UnknownEndpoint),
+    };
+    ctx.bytes_out = out_body.len();
+
+    // Forward.
+    let uri = route::upstream_uri(&provider.base_url, route.rest, query.as_deref())
+        .ok_or(ProxyError::Internal)?;
+    let mut headers = forward_headers(&parts.headers, provider.auth == AuthMode::Virtual);
+    if let Some(authority) = uri.authority()
+        && let Ok(v) = HeaderValue::from_str(authority.as_str())
+    {
+        headers.insert(header::HOST, v);
+    }
+    if let Some((name, value)) = key_header {
+        headers.insert(name, value);
+    }
+    if !out_body.is_empty() {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(out_body.len()));
+    }
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
+    let mut up = Request::new(Full::new(out_body));
+    *up.method_mut() = parts.method.clone();
+    *up.uri_mut() = uri;
+    *up.headers_mut() = headers;
+    let timeout = Duration::from_millis(limits.upstream_timeout_ms);
+    let resp = match tokio::time::timeout(timeout, rt.client.request(up)).await {
+        Err(_) => return Err(ProxyError::UpstreamTimeout),
+        Ok(Err(e)) => return Err(ProxyError::UpstreamConnect(Box::new(e))),
+        Ok(Ok(r)) => r,
+    };
+
+    // Response.
+    let reid = Reidentifier::new(&vault);
+    response(rt, ctx, resp, &reid, parts.method == Method::HEAD).await
+}
+
+/// Checks the client's key in virtual-key mode and returns the real key header to send.
+fn authenticate(
+    rt: &Runtime,
+    ctx: &mut Ctx,
+    provider: &ProviderConfig,
+    headers: &HeaderMap,
+    query: &mut Option<String>,
+) -> Result<Option<(HeaderName, HeaderValue)>, ProxyError> {
+    let presented = presented_key(headers, query.as_deref());
+    if provider.auth == AuthMode::PassThrough {
+        if let Some(k) = presented {
+            // A stable pseudonymous principal for per-principal tokens, never the key.
+            let h = blake3::hash(k.as_bytes()).to_hex();
+            ctx.principal = format!("key:{}", &h[..16]);
+        }
+        return Ok(None);
+    }
+    let key = presented.ok_or(ProxyError::MissingKey)?;
+    let hash = *blake3::hash(key.as_bytes()).as_bytes();
+    let i = *rt.keys.get(&hash).ok_or(ProxyError::UnknownKey)?;
+    let vk = &rt.config.keys[i];
+    if !vk.providers.is_empty() && !vk.providers.iter().any(|p| p == &provider.name) {
+        return Err(ProxyError::KeyNotAllowed);
+    }
+    ctx.principal = vk.user.clone();
+    if let Some(q) = query.take() {
+        let kept: Vec<&str> = q.split('&').filter(|kv| !kv.starts_with("key=")).collect();
+        if !kept.is_empty() {
+            *query = Some(kept.join("&"));
+        }
+    }
+    Ok(rt.real_keys.get(&provider.name).cloned())
+}
+
+/// The key the client presented: `Authorization: Bearer`, `x-api-key`,
+/// `x-goog-api-key`, `api-key`, or Gemini's `?key=`.
+fn presented_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    for name in KEY_HEADERS {
+        if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok()) {
+            let v = v.trim();
+            let v = v
+                .strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+                .unwrap_or(v);
+            if !v.is_empty() {
+                return Some(v.trim().to_owned());
+            }
+        }
+    }
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("key="))
+        .map(str::to_owned)
+}
+
+/// The client's headers as they go upstream: hop-by-hop headers (and those the
+/// `Connection` header names) dropped, lengths and encodings recomputed, and in
+/// virtual-key mode the client's key removed.
+fn forward_headers(input: &HeaderMap, strip_keys: bool) -> HeaderMap {
+    let named: Vec<String> = input
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
+    let mut out = HeaderMap::with_capacity(input.len());
+    for (name, value) in input {
+        let n = name.as_str();
+        if HOP_BY_HOP.contains(&n)
+            || named.iter().any(|c| c == n)
+            || n == "host"
+            || n == "content-length"
+            || n == "content-encoding"
+            || n == "accept-encoding"
+            || (strip_keys && KEY_HEADERS.contains(&n))
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+fn response_headers(input: &HeaderMap, rewritten: bool) -> HeaderMap {
+    let mut out = forward_headers(input, false);
+    if !rewritten {
+        if let Some(v) = input.get(header::CONTENT_LENGTH) {
+            out.insert(header::CONTENT_LENGTH, v.clone());
+        }
+        if let Some(v) = input.get(header::CONTENT_ENCODING) {
+            out.insert(header::CONTENT_ENCODING, v.clone());
+        }
+    }
+    out
+}
+
+/// The response phase: JSON answers are read (bounded) and re-identified; other bodies
+/// pass on as they stream.
+async fn response(
+    rt: &Runtime,
+    ctx: &mut Ctx,
+    resp: Response<hyper::body::Incoming>,
+    reid: &Reidentifier,
+    head: bool,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let (parts, body) = resp.into_parts();
+    let ct = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let is_json = ct.starts_with("application/json") || ct.contains("+json");
+    if reid.is_empty() || head || !is_json {
+        // Nothing to restore, or a stream (text/event-stream, application/x-ndjson):
+        // step 3 wraps streams in a re-identifying body here.
+        let mut out = Response::new(body.map_err(Into::into).boxed());
+        *out.status_mut() = parts.status;
+        *out.headers_mut() = response_headers(&parts.headers, false);
+        return Ok(out);
+    }
+    let limit = rt.config.limits.max_response_bytes;
+    let bytes = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ProxyError::UpstreamTooLarge { limit }
+            } else {
+                ProxyError::UpstreamBody
+            }
+        })?
+        .to_bytes();
+    let bytes = match parts.headers.get(header::CONTENT_ENCODING) {
+        Some(v) => {
+            let encs = v
+                .to_str()
+                .ok()
+                .and_then(|v| body::parse_encodings(v).ok())
+                .ok_or(ProxyError::UpstreamBody)?;
+            body::decode(&encs, bytes, limit).map_err(|_| ProxyError::UpstreamBody)?
+        }
+        None => bytes,
+    };
+    let out = reidentify_json(reid, bytes, &mut ctx.reidentified);
+    let mut resp = Response::new(full(out.clone()));
+    *resp.status_mut() = parts.status;
+    let mut headers = response_headers(&parts.headers, true);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
+    *resp.headers_mut() = headers;
+    Ok(resp)
+}
+
+/// Re-identifies a JSON answer. When every original can stand in a JSON string as it is,
+/// the text is re-identified without parsing (tokens are plain ASCII, so they appear
+/// verbatim in JSON text, even inside JSON-encoded tool arguments); otherwise the JSON is
+/// walked and every string value re-identified.
+fn reidentify_json(reid: &Reidentifier, bytes: Bytes, count: &mut usize) -> Bytes {
+    if reid.json_safe()
+        && let Ok(text) = std::str::from_utf8(&bytes)
+    {
+        let (out, n) = reid.reidentify(text);
+        *count += n;
+        return match out {
+            std::borrow::Cow::Borrowed(_) => bytes,
+            std::borrow::Cow::Owned(s) => Bytes::from(s),
+        };
+    }
+    let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        // Not JSON after all: nothing we can restore safely; it goes on as it came.
+        return bytes;
+    };
+    struct Restore<'a> {
+        reid: &'a Reidentifier,
+        count: usize,
+    }
+    impl Visitor for Restore<'_> {
+        fn text(&mut self, text: &mut String) -> bool {
+            let (out, n) = self.reid.reidentify(text);
+            if n == 0 {
+                return false;
+            }
+            self.count += n;
+            *text = out.into_owned();
+            true
+        }
+        fn media(&mut self, _kind: &'static str) {}
+    }
+    let mut v = Restore { reid, count: 0 };
+    if walk::walk_response(&mut json, &mut v) {
+        *count += v.count;
+        if let Ok(out) = serde_json::to_vec(&json) {
+            return Bytes::from(out);
+        }
+    }
+    bytes
+}

@@ -1,0 +1,134 @@
+//! The listener: HTTP/1.1 and HTTP/2 cleartext (h2c) on one port, each connection served
+//! by [`proxy::handle`], and a graceful shutdown that lets requests in flight finish.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+use crate::proxy::{self, Runtime};
+
+/// How long a graceful shutdown waits for requests in flight.
+pub const SHUTDOWN_GRACE_SECS: u64 = 30;
+
+/// Serves `listener` until `shutdown` completes, then waits (up to
+/// [`SHUTDOWN_GRACE_SECS`]) for the connections in flight.
+pub async fn serve(listener: TcpListener, rt: Arc<Runtime>, shutdown: impl Future<Output = ()>) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "Accept failed.");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let rt = rt.clone();
+                let svc = service_fn(move |req| {
+                    let rt = rt.clone();
+                    async move { Ok::<_, Infallible>(proxy::handle(rt, req).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "Connection ended with an error.");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(SHUTDOWN_GRACE_SECS)) => {
+            tracing::warn!("Shutdown grace period over; closing the remaining connections.");
+        }
+    }
+}
+
+/// A server running in the background (tests, embedding); stopped on drop.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Binds `addr` (port 0 for any) and serves in a task of the current runtime.
+    ///
+    /// # Errors
+    /// When `addr` cannot be bound.
+    pub async fn start(rt: Arc<Runtime>, addr: SocketAddr) -> std::io::Result<Running> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(serve(listener, rt, async {
+            let _ = rx.await;
+        }));
+        Ok(Running {
+            addr,
+            stop: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// Stops accepting and waits for the connections in flight.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C, or SIGTERM on Unix).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = ctrl_c => {}
+            () = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await;
+}

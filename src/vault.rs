@@ -1,0 +1,565 @@
+//! [pure] Pseudonyms: deterministic tokens under a deployment secret, and the vault of one
+//! request that maps them back to the values they stand for.
+//!
+//! A token is `[ENTITY_HEX]`, where `HEX` is the start of a keyed BLAKE3 hash of the
+//! scope (the deployment, or one principal), the entity type and the value normalised
+//! (case, spacing, and separators in numbers). The same value therefore gets the same
+//! token in every turn of a conversation and on every replica, with no shared state.
+//! With the `surrogate` style, names, e-mail addresses, IBANs and phone numbers get a
+//! realistic stand-in chosen by the same hash instead.
+//!
+//! This module does no I/O apart from [`load_or_create_secret`], which `serve` calls once
+//! at start. It never logs values.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::config::{PseudonymsConfig, TokenScope, TokenStyle};
+
+/// The BLAKE3 `derive_key` context for the token key: changing it changes every token.
+const TOKEN_KEY_CONTEXT: &str = "paravent 2026 pseudonym tokens v1";
+/// Hex digits of a token's hash; lengthened inside a request on a collision.
+pub const TOKEN_HEX_DIGITS: usize = 6;
+/// Bytes of a generated secret.
+pub const GENERATED_SECRET_BYTES: usize = 32;
+
+/// The key tokens are derived from; built once from the deployment secret.
+#[derive(Clone)]
+pub struct TokenKey([u8; 32]);
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(..)")
+    }
+}
+
+impl TokenKey {
+    /// Derives the token key from a deployment secret.
+    ///
+    /// ```
+    /// let a = paravent::vault::TokenKey::from_secret(b"0123456789abcdef");
+    /// let b = paravent::vault::TokenKey::from_secret(b"0123456789abcdef");
+    /// let mut va = paravent::vault::Vault::new(&a, None, Default::default(), 10);
+    /// let mut vb = paravent::vault::Vault::new(&b, None, Default::default(), 10);
+    /// assert_eq!(va.pseudonym("PERSON", "Jean Dupont").unwrap(),
+    ///            vb.pseudonym("PERSON", "jean  DUPONT").unwrap());
+    /// ```
+    pub fn from_secret(secret: &[u8]) -> TokenKey {
+        TokenKey(blake3::derive_key(TOKEN_KEY_CONTEXT, secret))
+    }
+
+    fn hash(&self, scope: Option<&str>, entity: &str, normalised: &str, round: u32) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_keyed(&self.0);
+        match scope {
+            None => h.update(b"d\0"),
+            Some(p) => h.update(b"p\0").update(p.as_bytes()).update(b"\0"),
+        };
+        h.update(entity.as_bytes()).update(b"\0");
+        h.update(normalised.as_bytes());
+        if round > 0 {
+            h.update(b"\0").update(&round.to_le_bytes());
+        }
+        *h.finalize().as_bytes()
+    }
+}
+
+/// Why a value could not be given a pseudonym.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum VaultError {
+    #[error("the request holds more than {limit} distinct sensitive values")]
+    Full { limit: usize },
+}
+
+/// One value of the vault and what stands for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub entity: String,
+    /// The value as first seen in the request.
+    pub original: String,
+    /// What the provider sees: a token `[PERSON_7F3A2C]`, or a surrogate.
+    pub pseudonym: String,
+    /// `true` for `[ENTITY_HEX]` tokens, `false` for surrogates.
+    pub is_token: bool,
+}
+
+/// The vault of one request: value ↔ pseudonym.
+#[derive(Debug)]
+pub struct Vault<'k> {
+    key: &'k TokenKey,
+    scope: Option<String>,
+    style: TokenStyle,
+    limit: usize,
+    entries: Vec<Entry>,
+    by_value: HashMap<(String, String), usize>,
+    by_pseudonym: HashMap<String, usize>,
+}
+
+impl<'k> Vault<'k> {
+    /// An empty vault. `scope` is the principal when tokens are per principal.
+    pub fn new(
+        key: &'k TokenKey,
+        scope: Option<String>,
+        style: TokenStyle,
+        limit: usize,
+    ) -> Vault<'k> {
+        Vault {
+            key,
+            scope,
+            style,
+            limit,
+            entries: Vec::new(),
+            by_value: HashMap::new(),
+            by_pseudonym: HashMap::new(),
+        }
+    }
+
+    /// A vault for a request of `principal` under the configured scope and style.
+    pub fn for_request(
+        key: &'k TokenKey,
+        cfg: &PseudonymsConfig,
+        principal: &str,
+        limit: usize,
+    ) -> Vault<'k> {
+        let scope = match cfg.scope {
+            TokenScope::Deployment => None,
+            TokenScope::Principal => Some(principal.to_owned()),
+        };
+        Vault::new(key, scope, cfg.style, limit)
+    }
+
+    /// The pseudonym of `value` (an `entity`), creating it on first use.
+    ///
+    /// # Errors
+    /// [`VaultError::Full`] when the request already holds `limit` distinct values.
+    pub fn pseudonym(&mut self, entity: &str, value: &str) -> Result<&str, VaultError> {
+        let norm = normalise(entity, value);
+        if let Some(&i) = self.by_value.get(&(entity.to_owned(), norm.clone())) {
+            return Ok(&self.entries[i].pseudonym);
+        }
+        if self.entries.len() >= self.limit {
+            return Err(VaultError::Full { limit: self.limit });
+        }
+        let (pseudonym, is_token) = self.fresh_pseudonym(entity, value, &norm);
+        let i = self.entries.len();
+        self.by_pseudonym.insert(pseudonym.to_ascii_uppercase(), i);
+        self.by_value.insert((entity.to_owned(), norm), i);
+        self.entries.push(Entry {
+            entity: entity.to_owned(),
+            original: value.to_owned(),
+            pseudonym,
+            is_token,
+        });
+        Ok(&self.entries[i].pseudonym)
+    }
+
+    fn fresh_pseudonym(&self, entity: &str, value: &str, norm: &str) -> (String, bool) {
+        let scope = self.scope.as_deref();
+        if self.style == TokenStyle::Surrogate {
+            for round in 0..16 {
+                let h = self.key.hash(scope, entity, norm, round);
+                match surrogate(entity, value, &h) {
+                    Some(s) if !self.taken(&s) => return (s, false),
+                    Some(_) => continue,
+                    None => break,
+                }
+            }
+        }
+        let h = self.key.hash(scope, entity, norm, 0);
+        // A collision inside one request (two values, one token) is told apart by a
+        // longer hash: the token stays deterministic for the common case.
+        let mut digits = TOKEN_HEX_DIGITS;
+        loop {
+            let mut t = String::with_capacity(entity.len() + digits + 3);
+            t.push('[');
+            t.push_str(entity);
+            t.push('_');
+            for b in &h[..digits.div_ceil(2)] {
+                let _ = write!(t, "{b:02X}");
+            }
+            t.truncate(entity.len() + 2 + digits);
+            t.push(']');
+            if !self.taken(&t) || digits >= 64 {
+                return (t, true);
+            }
+            digits += 2;
+        }
+    }
+
+    fn taken(&self, pseudonym: &str) -> bool {
+        self.by_pseudonym
+            .contains_key(&pseudonym.to_ascii_uppercase())
+    }
+
+    /// Every value of the request, in the order first seen.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// Entities whose separators carry no meaning: `06 12 34 56 78` is `0612345678`.
+const NUMBER_LIKE: &[&str] = &[
+    "PHONE",
+    "IBAN",
+    "CREDIT_CARD",
+    "FR_NIR",
+    "FR_SIREN",
+    "FR_SIRET",
+    "FR_VAT",
+    "FR_RIB",
+    "US_SSN",
+    "UK_NINO",
+];
+
+/// The form a value is hashed in: lower case, single spaces, and for numbers no
+/// separators, so the variants of one value get one token.
+pub fn normalise(entity: &str, value: &str) -> String {
+    if NUMBER_LIKE.contains(&entity) {
+        return value
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
+    }
+    let mut out = String::with_capacity(value.len());
+    for word in value.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().flat_map(char::to_lowercase));
+    }
+    out
+}
+
+const SURROGATE_FIRST_NAMES: &[&str] = &[
+    "Camille",
+    "Alexis",
+    "Dominique",
+    "Claude",
+    "Sacha",
+    "Charlie",
+    "Maxime",
+    "Morgan",
+    "Lou",
+    "Noa",
+    "Eden",
+    "Jordan",
+    "Andrea",
+    "Gabriel",
+    "Louise",
+    "Hugo",
+    "Lucie",
+    "Arthur",
+    "Jeanne",
+    "Paul",
+    "Rose",
+    "Victor",
+    "Alice",
+    "Jules",
+    "Inès",
+    "Léon",
+    "Agathe",
+    "Simon",
+    "Margot",
+    "Émile",
+    "Clara",
+    "Félix",
+];
+const SURROGATE_LAST_NAMES: &[&str] = &[
+    "Arnaud",
+    "Barbier",
+    "Carpentier",
+    "Delorme",
+    "Esnault",
+    "Faure",
+    "Gauthier",
+    "Hamon",
+    "Imbert",
+    "Jacquet",
+    "Klein",
+    "Lemaire",
+    "Marchand",
+    "Noël",
+    "Olivier",
+    "Perrin",
+    "Quentin",
+    "Renaud",
+    "Schmitt",
+    "Tessier",
+    "Vasseur",
+    "Weber",
+    "Aubert",
+    "Bonnet",
+    "Collet",
+    "Dumont",
+    "Étienne",
+    "Fleury",
+    "Giraud",
+    "Hervé",
+    "Joly",
+    "Leclerc",
+];
+
+/// A realistic stand-in for `value`, chosen by the hash `h`, where one is known.
+fn surrogate(entity: &str, value: &str, h: &[u8; 32]) -> Option<String> {
+    let first = SURROGATE_FIRST_NAMES[usize::from(h[0]) % SURROGATE_FIRST_NAMES.len()];
+    let last = SURROGATE_LAST_NAMES[usize::from(h[1]) % SURROGATE_LAST_NAMES.len()];
+    let n = u32::from_le_bytes([h[2], h[3], h[4], h[5]]);
+    match entity {
+        "PERSON" => Some(format!("{first} {last}")),
+        "EMAIL" => Some(format!(
+            "{}.{}{}@example.com",
+            ascii_lower(first),
+            ascii_lower(last),
+            n % 100
+        )),
+        "PHONE" => {
+            // ARCEP reserves 06 39 98 xx xx for fiction.
+            let tail = n % 10_000;
+            let (a, b) = (tail / 100, tail % 100);
+            if value.trim_start().starts_with('+') {
+                Some(format!("+33 6 39 98 {a:02} {b:02}"))
+            } else {
+                Some(format!("06 39 98 {a:02} {b:02}"))
+            }
+        }
+        "IBAN" => {
+            let mut bban = String::with_capacity(23);
+            for b in &h[6..29] {
+                bban.push(char::from(b'0' + b % 10));
+            }
+            let check = 98 - iban_mod97(&format!("{bban}FR00"));
+            let iban = format!("FR{check:02}{bban}");
+            if value.contains(' ') {
+                let grouped: Vec<String> = iban
+                    .as_bytes()
+                    .chunks(4)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect();
+                Some(grouped.join(" "))
+            } else {
+                Some(iban)
+            }
+        }
+        _ => None,
+    }
+}
+
+fn ascii_lower(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            'É' | 'é' | 'è' => 'e',
+            'ë' => 'e',
+            'ï' => 'i',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// ISO 13616 mod 97 of an IBAN already rearranged (BBAN, country, check digits).
+fn iban_mod97(rearranged: &str) -> u32 {
+    let mut r: u32 = 0;
+    for c in rearranged.chars() {
+        let v = match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            'A'..='Z' => c as u32 - 'A' as u32 + 10,
+            _ => continue,
+        };
+        r = if v >= 10 {
+            (r * 100 + v) % 97
+        } else {
+            (r * 10 + v) % 97
+        };
+    }
+    r
+}
+
+/// Where the deployment secret came from, for the start-up log (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Config,
+    Env(String),
+    File(std::path::PathBuf),
+    Generated(std::path::PathBuf),
+}
+
+/// Why no deployment secret could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("the secret in {0} is shorter than 16 bytes")]
+    TooShort(String),
+    #[error("cannot read the pseudonym secret file {path}")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the pseudonym secret file {path}")]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no random source for the pseudonym secret")]
+    Random,
+}
+
+/// The deployment secret: from the config, else the environment variable, else the
+/// secret file, which is created (owner-only) with a random secret on first start.
+///
+/// # Errors
+/// A secret that is too short, or a secret file that can be neither read nor created.
+pub fn load_or_create_secret(
+    cfg: &PseudonymsConfig,
+) -> Result<(TokenKey, SecretSource), SecretError> {
+    let min = crate::config::MIN_SECRET_BYTES;
+    if let Some(s) = &cfg.secret {
+        return Ok((TokenKey::from_secret(s.as_bytes()), SecretSource::Config));
+    }
+    if let Ok(s) = std::env::var(&cfg.secret_env)
+        && !s.is_empty()
+    {
+        if s.len() < min {
+            return Err(SecretError::TooShort(cfg.secret_env.clone()));
+        }
+        return Ok((
+            TokenKey::from_secret(s.as_bytes()),
+            SecretSource::Env(cfg.secret_env.clone()),
+        ));
+    }
+    let path = &cfg.secret_file;
+    match std::fs::read_to_string(path) {
+        Ok(s) => {
+            let s = s.trim();
+            if s.len() < min {
+                return Err(SecretError::TooShort(path.display().to_string()));
+            }
+            Ok((
+                TokenKey::from_secret(s.as_bytes()),
+                SecretSource::File(path.clone()),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut raw = [0u8; GENERATED_SECRET_BYTES];
+            getrandom::fill(&mut raw).map_err(|_| SecretError::Random)?;
+            let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+            write_owner_only(path, &hex).map_err(|source| SecretError::Write {
+                path: path.clone(),
+                source,
+            })?;
+            Ok((
+                TokenKey::from_secret(hex.as_bytes()),
+                SecretSource::Generated(path.clone()),
+            ))
+        }
+        Err(source) => Err(SecretError::Read {
+            path: path.clone(),
+            source,
+        }),
+    }
+}
+
+fn write_owner_only(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> TokenKey {
+        TokenKey::from_secret(b"test secret, 32 bytes long......")
+    }
+
+    #[test]
+    fn same_value_gets_same_token_across_vaults_and_variants() {
+        let k = key();
+        let mut a = Vault::new(&k, None, TokenStyle::Token, 100);
+        let mut b = Vault::new(&k, None, TokenStyle::Token, 100);
+        let t1 = a.pseudonym("PERSON", "Jean Dupont").unwrap().to_owned();
+        let t2 = b.pseudonym("PERSON", "JEAN   dupont").unwrap().to_owned();
+        assert_eq!(t1, t2);
+        assert!(t1.starts_with("[PERSON_") && t1.len() == "[PERSON_".len() + 7);
+        let p1 = a.pseudonym("PHONE", "06 12 34 56 78").unwrap().to_owned();
+        let p2 = a.pseudonym("PHONE", "0612345678").unwrap().to_owned();
+        assert_eq!(p1, p2);
+        assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn scope_and_secret_change_tokens() {
+        let k = key();
+        let other = TokenKey::from_secret(b"another secret of enough length");
+        let mut d = Vault::new(&k, None, TokenStyle::Token, 100);
+        let mut p = Vault::new(&k, Some("alice".into()), TokenStyle::Token, 100);
+        let mut o = Vault::new(&other, None, TokenStyle::Token, 100);
+        let t = d.pseudonym("EMAIL", "a@b.fr").unwrap().to_owned();
+        assert_ne!(t, p.pseudonym("EMAIL", "a@b.fr").unwrap());
+        assert_ne!(t, o.pseudonym("EMAIL", "a@b.fr").unwrap());
+    }
+
+    #[test]
+    fn vault_over_its_limit_fails() {
+        let k = key();
+        let mut v = Vault::new(&k, None, TokenStyle::Token, 1);
+        v.pseudonym("PERSON", "A B").unwrap();
+        v.pseudonym("PERSON", "a b").unwrap();
+        assert_eq!(
+            v.pseudonym("PERSON", "C D"),
+            Err(VaultError::Full { limit: 1 })
+        );
+    }
+
+    #[test]
+    fn many_values_never_share_a_pseudonym() {
+        let k = key();
+        for style in [TokenStyle::Token, TokenStyle::Surrogate] {
+            let mut v = Vault::new(&k, None, style, 100_000);
+            for i in 0..3000 {
+                v.pseudonym("PERSON", &format!("Person {i}")).unwrap();
+            }
+            let mut seen = std::collections::HashSet::new();
+            for e in v.entries() {
+                assert!(seen.insert(e.pseudonym.to_ascii_uppercase()), "{style:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn surrogate_iban_has_a_valid_checksum() {
+        let k = key();
+        let mut v = Vault::new(&k, None, TokenStyle::Surrogate, 10);
+        let iban = v
+            .pseudonym("IBAN", "FR76 3000 6000 0112 3456 7890 189")
+            .unwrap()
+            .replace(' ', "");
+        assert_eq!(iban.len(), 27);
+        let rearranged = format!("{}{}", &iban[4..], &iban[..4]);
+        assert_eq!(iban_mod97(&rearranged), 1);
+        let phone = v.pseudonym("PHONE", "+33 6 12 34 56 78").unwrap();
+        assert!(phone.starts_with("+33 6 39 98 "));
+        let mail = v.pseudonym("EMAIL", "jean@corp.fr").unwrap();
+        assert!(mail.ends_with("@example.com"));
+        let other = v.pseudonym("FR_NIR", "1 84 12 75 123 456 78").unwrap();
+        assert!(other.starts_with("[FR_NIR_"));
+    }
+}

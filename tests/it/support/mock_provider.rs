@@ -1,0 +1,240 @@
+//! An in-process mock provider: a hyper server on 127.0.0.1:0 that records every request
+//! and answers like each API, echoing back the text it received (so re-identification
+//! is exercised), tool calls included. Synthetic data only.
+//!
+//! Behaviour switches, sent as request headers (Paravent passes them on):
+//! `x-mock-status: 429` answers that status with the API's error shape (echoing the text),
+//! `x-mock-delay-ms: 500` waits before answering.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// One request as the mock received it.
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // Every field is for some test to inspect.
+pub struct Recorded {
+    pub method: http::Method,
+    /// Path and query.
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+pub struct MockProvider {
+    pub addr: SocketAddr,
+    recorded: Arc<Mutex<Vec<Recorded>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MockProvider {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MockProvider {
+    pub async fn start() -> MockProvider {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
+        let addr = listener.local_addr().unwrap();
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let rec = recorded.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let rec = rec.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| answer(rec.clone(), req));
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        MockProvider {
+            addr,
+            recorded,
+            task,
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.recorded.lock().unwrap().clone()
+    }
+
+    pub fn last(&self) -> Recorded {
+        self.requests().pop().expect("the mock received a request")
+    }
+
+    pub fn count(&self) -> usize {
+        self.recorded.lock().unwrap().len()
+    }
+}
+
+async fn answer(
+    rec: Arc<Mutex<Vec<Recorded>>>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    rec.lock().unwrap().push(Recorded {
+        method: parts.method.clone(),
+        path: path.clone(),
+        headers: parts.headers.clone(),
+        body: body.clone(),
+    });
+    if let Some(ms) = header(&parts.headers, "x-mock-delay-ms").and_then(|v| v.parse().ok()) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let echo = format!("Reçu: {}", texts(&request).join(" | "));
+    let p = parts.uri.path();
+    let status = header(&parts.headers, "x-mock-status")
+        .and_then(|s| s.parse::<u16>().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let value = if status != StatusCode::OK {
+        if p.contains("/messages") {
+            json!({"type": "error", "error": {"type": "rate_limit_error", "message": echo}})
+        } else {
+            json!({"error": {"message": echo, "type": "rate_limit", "code": "mock"}})
+        }
+    } else {
+        reply(p, &request, &echo)
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(value.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    resp.headers_mut()
+        .insert("x-mock-upstream", "yes".parse().unwrap());
+    Ok(resp)
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Every string value of the request except model names, roles and types.
+fn texts(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    fn go(v: &Value, key: &str, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) if !matches!(key, "model" | "role" | "type" | "id") => {
+                out.push(s.clone())
+            }
+            Value::Array(a) => a.iter().for_each(|x| go(x, key, out)),
+            Value::Object(m) => m.iter().for_each(|(k, x)| go(x, k, out)),
+            _ => {}
+        }
+    }
+    go(v, "", &mut out);
+    out
+}
+
+/// The first text of the last message: what a tool call is made "about".
+fn last_user_text(req: &Value) -> String {
+    let ts = texts(req);
+    ts.last().cloned().unwrap_or_default()
+}
+
+fn has_tools(req: &Value) -> bool {
+    req.get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|t| !t.is_empty())
+}
+
+fn reply(path: &str, req: &Value, echo: &str) -> Value {
+    let about = last_user_text(req);
+    if path.ends_with("/chat/completions") {
+        let mut message = json!({"role": "assistant", "content": echo});
+        if has_tools(req) {
+            let args = json!({"text": about, "to": "[EMAIL]"}).to_string();
+            message["tool_calls"] = json!([{"id": "call_1", "type": "function",
+                "function": {"name": "send", "arguments": args}}]);
+            message["content"] = Value::Null;
+        }
+        json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "mock",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": null}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+    } else if path.ends_with("/completions") {
+        json!({"id": "cmpl-1", "object": "text_completion", "created": 1, "model": "mock",
+            "choices": [{"index": 0, "text": echo, "finish_reason": "stop", "logprobs": null}]})
+    } else if path.ends_with("/embeddings") || path.ends_with("/api/embed") {
+        json!({"object": "list", "model": "mock",
+            "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
+            "embeddings": [[0.1, 0.2]],
+            "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+    } else if path.ends_with("/responses") {
+        let mut output = vec![
+            json!({"type": "message", "id": "msg_1", "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": echo, "annotations": []}]}),
+        ];
+        if has_tools(req) {
+            output.push(
+                json!({"type": "function_call", "id": "fc_1", "call_id": "call_1",
+                "name": "send", "arguments": json!({"text": about}).to_string(),
+                "status": "completed"}),
+            );
+        }
+        json!({"id": "resp_1", "object": "response", "created_at": 1, "model": "mock",
+            "status": "completed", "output": output, "parallel_tool_calls": true,
+            "tool_choice": "auto", "tools": []})
+    } else if path.ends_with("/messages") {
+        let mut content = vec![json!({"type": "text", "text": echo})];
+        if has_tools(req) {
+            content.push(json!({"type": "tool_use", "id": "toolu_1", "name": "send",
+                "input": {"text": about}}));
+        }
+        json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "mock",
+            "content": content, "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 1, "output_tokens": 1}})
+    } else if path.contains(":generateContent") {
+        let mut parts = vec![json!({"text": echo})];
+        if has_tools(req) {
+            parts.push(json!({"functionCall": {"name": "send", "args": {"text": about}}}));
+        }
+        json!({"candidates": [{"content": {"role": "model", "parts": parts},
+            "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2}})
+    } else if path.ends_with("/api/chat") {
+        let mut message = json!({"role": "assistant", "content": echo});
+        if has_tools(req) {
+            message["tool_calls"] =
+                json!([{"function": {"name": "send", "arguments": {"text": about}}}]);
+        }
+        json!({"model": "mock", "created_at": "2026-01-01T00:00:00Z", "message": message,
+            "done": true, "done_reason": "stop"})
+    } else if path.ends_with("/api/generate") {
+        json!({"model": "mock", "created_at": "2026-01-01T00:00:00Z", "response": echo,
+            "done": true, "done_reason": "stop"})
+    } else {
+        json!({"ok": true, "echo": echo})
+    }
+}

@@ -154,6 +154,7 @@ fn serve(
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
         .init();
     let mut cfg = load(config)?;
     if config.is_none() {

@@ -157,10 +157,15 @@ fn texts(v: &Value) -> Vec<String> {
     out
 }
 
-/// The first text of the last message: what a tool call is made "about".
+/// The last text of the conversation itself: what a tool call is made "about".
 fn last_user_text(req: &Value) -> String {
-    let ts = texts(req);
-    ts.last().cloned().unwrap_or_default()
+    let mut convo = Vec::new();
+    for key in ["messages", "input", "contents", "prompt"] {
+        if let Some(v) = req.get(key) {
+            convo.extend(texts(v));
+        }
+    }
+    convo.pop().unwrap_or_default()
 }
 
 fn has_tools(req: &Value) -> bool {

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# End-to-end tests: the official `openai` and `anthropic` Python SDKs (and raw HTTP for
+# Gemini and Ollama) against a real `paravent serve` and a mock provider, all on
+# 127.0.0.1. Creates .venv with the pinned packages of tests/e2e/requirements.txt,
+# builds the binary, runs pytest. Exits non-zero on any failure, and when no test ran.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+venv="${PARAVENT_VENV:-$root/.venv}"
+python="${PYTHON:-python3}"
+
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r tests/e2e/requirements.txt
+
+cargo build --quiet --bin paravent
+target="${CARGO_TARGET_DIR:-$root/target}"
+export PARAVENT_BIN="${PARAVENT_BIN:-$target/debug/paravent}"
+
+set +e
+"$venv/bin/python" -m pytest -q tests/e2e "$@"
+code=$?
+set -e
+if [ "$code" -eq 5 ]; then
+    echo "e2e: no test was collected" >&2
+    exit 1
+fi
+exit "$code"

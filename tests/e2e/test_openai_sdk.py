@@ -1,0 +1,132 @@
+"""OpenAI's official SDK through Paravent: chat (tools, multi-turn), Responses,
+embeddings, legacy completions, and a refusal."""
+
+import json
+import re
+
+import openai
+import pytest
+
+from conftest import EMAIL, IBAN, NAME, PHONE, PROMPT, assert_no_leak
+
+TOKEN = re.compile(r"\[PERSON_[0-9A-F]{6,}\]")
+
+
+def client(proxy, prefix="/openai/v1"):
+    return openai.OpenAI(base_url=proxy["url"] + prefix, api_key="sk-test-client",
+                         max_retries=0)
+
+
+def test_chat_round_trip_without_leaks(proxy, mock):
+    r = client(proxy).chat.completions.create(
+        model="gpt-test",
+        messages=[{"role": "system", "content": "Tu es un assistant."},
+                  {"role": "user", "content": PROMPT}])
+    assert_no_leak(mock)
+    sent = mock.bodies()[-1]
+    assert TOKEN.search(sent), sent
+    answer = r.choices[0].message.content
+    for v in (NAME, EMAIL, PHONE, IBAN):
+        assert v in answer
+    assert "[PERSON_" not in answer
+    # The client's key went on (pass-through).
+    assert mock.requests[-1][2].get("authorization") == "Bearer sk-test-client"
+
+
+def test_default_provider_route(proxy, mock):
+    r = client(proxy, "/v1").chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": PROMPT}])
+    assert NAME in r.choices[0].message.content
+    assert_no_leak(mock)
+
+
+def test_chat_tool_calls_both_ways(proxy, mock):
+    tools = [{"type": "function", "function": {
+        "name": "send_mail", "description": "Envoie un e-mail",
+        "parameters": {"type": "object", "properties": {"text": {"type": "string"}}}}}]
+    r = client(proxy).chat.completions.create(
+        model="gpt-test", tools=tools,
+        messages=[{"role": "user", "content": f"Écris à {NAME} ({EMAIL})"}])
+    call = r.choices[0].message.tool_calls[0]
+    args = json.loads(call.function.arguments)
+    assert NAME in args["text"] and EMAIL in args["text"]
+    # Second turn: the tool call and its result go back in the history.
+    r2 = client(proxy).chat.completions.create(
+        model="gpt-test", tools=tools,
+        messages=[{"role": "user", "content": f"Écris à {NAME} ({EMAIL})"},
+                  {"role": "assistant", "tool_calls": [call.model_dump()]},
+                  {"role": "tool", "tool_call_id": call.id,
+                   "content": f"Message envoyé à {EMAIL}"}])
+    assert r2.choices[0].message.tool_calls
+    assert_no_leak(mock, [NAME, EMAIL, "Dupont"])
+    sent = mock.last_json()
+    sent_args = json.loads(sent["messages"][1]["tool_calls"][0]["function"]["arguments"])
+    assert sent_args["text"].count("[EMAIL_") == 1
+
+
+def test_multi_turn_same_token_in_turn_one_and_three(proxy, mock):
+    c = client(proxy)
+    history = [{"role": "user", "content": f"Je m'appelle {NAME}."}]
+    r1 = c.chat.completions.create(model="gpt-test", messages=history)
+    t1 = TOKEN.search(mock.bodies()[-1]).group(0)
+    history.append({"role": "assistant", "content": r1.choices[0].message.content})
+    history.append({"role": "user", "content": "Et mon collègue ?"})
+    r2 = c.chat.completions.create(model="gpt-test", messages=history)
+    history.append({"role": "assistant", "content": r2.choices[0].message.content})
+    history.append({"role": "user", "content": f"Écris à {NAME} stp."})
+    c.chat.completions.create(model="gpt-test", messages=history)
+    turn3 = mock.last_json()
+    contents = json.dumps(turn3["messages"], ensure_ascii=False)
+    assert set(TOKEN.findall(contents)) == {t1}, contents
+    assert contents.count(t1) >= 3
+    assert_no_leak(mock, [NAME])
+
+
+def test_responses_api(proxy, mock):
+    c = client(proxy)
+    r = c.responses.create(
+        model="gpt-test", instructions="Sois bref.",
+        input=[{"role": "user", "content": [{"type": "input_text", "text": PROMPT}]}],
+        tools=[{"type": "function", "name": "send_mail", "parameters": {"type": "object"},
+                "strict": False}])
+    assert NAME in r.output_text and EMAIL in r.output_text
+    calls = [o for o in r.output if o.type == "function_call"]
+    assert NAME not in PROMPT or IBAN in json.loads(calls[0].arguments)["text"]
+    r2 = c.responses.create(model="gpt-test", input=f"Résume le dossier de {NAME}")
+    assert NAME in r2.output_text
+    assert_no_leak(mock)
+
+
+def test_embeddings(proxy, mock):
+    r = client(proxy).embeddings.create(model="emb-test", input=[PROMPT, f"Contact {EMAIL}"])
+    assert len(r.data) == 2
+    assert_no_leak(mock)
+
+
+def test_legacy_completions(proxy, mock):
+    r = client(proxy).completions.create(model="gpt-test", prompt=PROMPT)
+    assert NAME in r.choices[0].text
+    assert_no_leak(mock)
+
+
+def test_secret_is_refused_with_a_clear_error(proxy, mock):
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        client(proxy).chat.completions.create(
+            model="gpt-test",
+            messages=[{"role": "user",
+                       "content": "ma clé sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD"}])
+    msg = str(e.value)
+    assert "secret" in msg and "openai-key" in msg
+    assert "sk-proj" not in msg
+    assert mock.requests == []
+
+
+def test_image_is_refused(proxy, mock):
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        client(proxy).chat.completions.create(
+            model="gpt-test",
+            messages=[{"role": "user", "content": [
+                {"type": "text", "text": "Décris"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}])
+    assert "cannot be scanned" in str(e.value)
+    assert mock.requests == []

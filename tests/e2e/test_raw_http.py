@@ -1,0 +1,63 @@
+"""Gemini and Ollama through Paravent, over raw HTTP (urllib)."""
+
+import json
+import urllib.error
+import urllib.request
+
+from conftest import EMAIL, NAME, PROMPT, assert_no_leak
+
+
+def post(url, body, headers=None):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"content-type": "application/json",
+                                          **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_gemini_generate_content(proxy, mock):
+    status, body = post(
+        proxy["url"] + "/gemini/v1beta/models/gemini-test:generateContent?key=AIza-client",
+        {"systemInstruction": {"parts": [{"text": "Assistant."}]},
+         "tools": [{"functionDeclarations": [{"name": "send_mail", "description": "Envoie"}]}],
+         "contents": [{"role": "user", "parts": [{"text": PROMPT}]},
+                      {"role": "model", "parts": [{"functionCall": {
+                          "name": "send_mail", "args": {"to": EMAIL}}}]},
+                      {"role": "user", "parts": [{"functionResponse": {
+                          "name": "send_mail", "response": {"sent_to": NAME}}}]}]})
+    assert status == 200, body
+    parts = body["candidates"][0]["content"]["parts"]
+    assert NAME in parts[0]["text"] and EMAIL in parts[0]["text"]
+    assert NAME in parts[1]["functionCall"]["args"]["text"]
+    assert_no_leak(mock)
+    assert mock.requests[-1][1].endswith("?key=AIza-client")
+
+
+def test_ollama_chat_and_generate(proxy, mock):
+    status, body = post(proxy["url"] + "/ollama/api/chat",
+                        {"model": "llama-test", "stream": False,
+                         "messages": [{"role": "user", "content": PROMPT}]})
+    assert status == 200, body
+    assert NAME in body["message"]["content"]
+    status, body = post(proxy["url"] + "/ollama/api/generate",
+                        {"model": "llama-test", "stream": False, "prompt": PROMPT})
+    assert status == 200, body
+    assert EMAIL in body["response"]
+    assert_no_leak(mock)
+
+
+def test_unknown_endpoint_with_body_is_refused(proxy, mock):
+    status, body = post(proxy["url"] + "/openai/v1/audio/speech", {"input": PROMPT})
+    assert status == 404
+    assert body["error"]["code"] == "paravent_unknown_endpoint"
+    assert mock.requests == []
+
+
+def test_secret_file_was_generated_owner_only(proxy):
+    import stat
+    mode = proxy["secret_file"].stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+    assert any("generated" in line for line in proxy["log"])

@@ -612,3 +612,79 @@ fn decode_hex(hex: &str, out: &mut [u8]) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod proxy_sections_tests {
+    use super::*;
+
+    fn errors(toml: &str) -> Vec<String> {
+        match Config::from_toml("t.toml", toml, None) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0,
+        }
+    }
+
+    #[test]
+    fn the_embedded_default_declares_the_public_providers() {
+        let cfg = Config::load(None).unwrap();
+        for p in ["openai", "anthropic", "mistral", "gemini", "ollama"] {
+            assert!(cfg.providers.contains_key(p), "{p}");
+        }
+        assert_eq!(cfg.server.default_provider.as_deref(), Some("openai"));
+        assert_eq!(cfg.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(
+            cfg.providers["ollama"].base_url.to_string(),
+            "http://127.0.0.1:11434/"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let e = errors(
+            "[server]\nlisten = \"nowhere\"\ndefault_provider = \"ghost\"\n\n[providers.x]\nbase_url = \"ftp://a\"\napi = \"openai\"\nauth = \"virtual\"\n\n[[keys.virtual]]\nhash = \"abc\"\nuser = \"u\"\n",
+        );
+        assert_eq!(e.len(), 5, "{e:#?}");
+        assert!(e[0].starts_with("t.toml:2:"), "{}", e[0]);
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("t.toml:3:") && m.contains("ghost"))
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("t.toml:6:") && m.contains("http"))
+        );
+        assert!(e.iter().any(|m| m.contains("key_env")));
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("t.toml:11:") && m.contains("64 hex"))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_apis_are_errors_with_lines() {
+        let e =
+            errors("[providers.a]\nbase_url = \"http://x\"\napi = \"openai\"\nalow_media = true\n");
+        assert!(e[0].starts_with("t.toml:4:"), "{e:?}");
+        let e = errors("[providers.a]\nbase_url = \"http://x\"\napi = \"cohere\"\n");
+        assert!(e[0].starts_with("t.toml:3:"), "{e:?}");
+        let e = errors("[limits]\nmax_body_bytes = 1\nmax_bodies = 2\n");
+        assert!(e[0].starts_with("t.toml:3:"), "{e:?}");
+        let e = errors("[pseudonyms]\nsecret = \"short\"\n");
+        assert!(e[0].starts_with("t.toml:2:"), "{e:?}");
+    }
+
+    #[test]
+    fn pass_through_paths_match_exactly_or_by_prefix() {
+        let cfg = Config::from_toml(
+            "t.toml",
+            "[providers.a]\nbase_url = \"http://x\"\napi = \"openai\"\npass_through = [\"/v1/audio/*\", \"/v1/files\"]\n",
+            None,
+        )
+        .unwrap();
+        let p = &cfg.providers["a"];
+        assert!(p.is_pass_through("/v1/audio/speech"));
+        assert!(p.is_pass_through("/v1/files"));
+        assert!(!p.is_pass_through("/v1/files/x"));
+        assert!(!p.is_pass_through("/v1/chat/completions"));
+    }
+}

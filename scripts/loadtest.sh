@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Load test: wrk against Paravent and against a plain nginx reverse proxy, both in front
+# of the same fast local upstream (nginx answering a fixed JSON chat completion), with
+# a ~2 KB French prompt full of personal data (benches/load/prompt.json).
+#
+# Prints requests per second (2 threads, 50 connections) for the upstream direct, nginx
+# and Paravent, Paravent's ratio to nginx, and median latencies with one connection.
+# Everything listens on 127.0.0.1 and is stopped at the end. A benchmark, not a test:
+# the figures go to docs/PERFORMANCE.md.
+#
+# Usage: scripts/loadtest.sh [DURATION_SECONDS]     (default 10)
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+duration="${1:-10}"
+latency_duration="${LATENCY_DURATION:-5}"
+
+need() {
+    if ! command -v "$1" >/dev/null 2>&1; then
+        echo "loadtest: installing $2" >&2
+        apt-get install -y "$2" >/dev/null 2>&1 || {
+            apt-get update >/dev/null 2>&1 && apt-get install -y "$2" >/dev/null
+        }
+    fi
+}
+need wrk wrk
+need nginx nginx
+
+target="${CARGO_TARGET_DIR:-$root/target}"
+cargo build --release --quiet --bin paravent
+bin="$target/release/paravent"
+
+tmp="$(mktemp -d)"
+chmod 755 "$tmp"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+up_port="$(free_port)"
+nginx_port="$(free_port)"
+pv_port="$(free_port)"
+
+answer="$(tr -d '\n' < benches/load/answer.json | sed "s/'/\\\\'/g")"
+cat > "$tmp/nginx.conf" <<NGINX
+worker_processes auto;
+pid $tmp/nginx.pid;
+error_log $tmp/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $tmp/body;
+    proxy_temp_path $tmp/proxy;
+    fastcgi_temp_path $tmp/fastcgi;
+    uwsgi_temp_path $tmp/uwsgi;
+    scgi_temp_path $tmp/scgi;
+    client_body_buffer_size 64k;
+    keepalive_requests 1000000;
+    upstream fixed { server 127.0.0.1:$up_port; keepalive 64; }
+    # The fast upstream: a fixed JSON chat completion for any request.
+    server {
+        listen 127.0.0.1:$up_port;
+        default_type application/json;
+        location / { return 200 '$answer'; }
+    }
+    # The reference: nginx as a plain reverse proxy in front of it.
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location / {
+            proxy_pass http://fixed;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+NGINX
+nginx -p "$tmp" -c "$tmp/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+
+cat > "$tmp/paravent.toml" <<TOML
+[server]
+listen = "127.0.0.1:$pv_port"
+default_provider = "openai"
+
+[providers.openai]
+base_url = "http://127.0.0.1:$up_port"
+api = "openai"
+TOML
+PARAVENT_SECRET="loadtest-secret-0123456789abcdef" "$bin" serve --config "$tmp/paravent.toml" \
+    --log warn 2> "$tmp/paravent.log" &
+pids+=($!)
+
+wait_for() {
+    for _ in $(seq 1 100); do
+        if curl -s -o /dev/null "http://127.0.0.1:$1/healthz" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "loadtest: nothing listens on port $1" >&2
+    exit 1
+}
+wait_for "$up_port"; wait_for "$nginx_port"; wait_for "$pv_port"
+
+# The request must be forwarded (200), not refused: check once, and that nothing of the
+# prompt's personal data reaches the upstream is the integration tests' job.
+code="$(curl -s -o "$tmp/check.json" -w '%{http_code}' -H 'content-type: application/json' \
+    --data-binary @benches/load/prompt.json "http://127.0.0.1:$pv_port/v1/chat/completions")"
+if [ "$code" != 200 ]; then
+    echo "loadtest: Paravent answered $code:" >&2; cat "$tmp/check.json" >&2; exit 1
+fi
+
+cat > "$tmp/post.lua" <<LUA
+local f = io.open("$root/benches/load/prompt.json", "rb")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-loadtest"
+LUA
+
+path=/v1/chat/completions
+rps() { # port threads connections seconds
+    wrk -t"$2" -c"$3" -d"$4"s -s "$tmp/post.lua" "http://127.0.0.1:$1$path" \
+        | awk '/Requests\/sec/ {print $2}'
+}
+median_us() { # port
+    wrk -t1 -c1 -d"${latency_duration}"s --latency -s "$tmp/post.lua" "http://127.0.0.1:$1$path" \
+        | awk '$1 == "50%" {
+            v = $2; unit = v; sub(/[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v);
+            if (unit == "ms") v *= 1000; else if (unit == "s") v *= 1000000;
+            printf "%.0f", v }'
+}
+
+# Warm up (connection pools, caches), then measure.
+rps "$pv_port" 2 50 2 >/dev/null
+rps "$nginx_port" 2 50 2 >/dev/null
+direct="$(rps "$up_port" 2 50 "$duration")"
+nginx_rps="$(rps "$nginx_port" 2 50 "$duration")"
+pv_rps="$(rps "$pv_port" 2 50 "$duration")"
+direct_lat="$(median_us "$up_port")"
+nginx_lat="$(median_us "$nginx_port")"
+pv_lat="$(median_us "$pv_port")"
+
+echo "prompt: $(wc -c < benches/load/prompt.json) bytes; wrk -t2 -c50 -d${duration}s; latency: wrk -t1 -c1 -d${latency_duration}s"
+printf '%-28s %12s %18s\n' "target" "req/s" "median µs (1 conn)"
+printf '%-28s %12s %18s\n' "upstream direct" "$direct" "$direct_lat"
+printf '%-28s %12s %18s\n' "nginx reverse proxy" "$nginx_rps" "$nginx_lat"
+printf '%-28s %12s %18s\n' "paravent" "$pv_rps" "$pv_lat"
+awk -v p="$pv_rps" -v n="$nginx_rps" -v pl="$pv_lat" -v nl="$nginx_lat" -v dl="$direct_lat" 'BEGIN {
+    printf "ratio paravent/nginx req/s: %.2f (aim >= 0.60)\n", p / n;
+    printf "latency added by paravent over direct: %d µs (aim < 150); over nginx: %d µs\n", pl - dl, pl - nl;
+}'

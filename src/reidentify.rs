@@ -12,6 +12,7 @@
 //! between chunks (step 3). Never logs values.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -20,9 +21,12 @@ use crate::vault::Vault;
 /// Re-identifies text for one request's vault.
 #[derive(Debug)]
 pub struct Reidentifier {
-    matcher: Option<AhoCorasick>,
+    /// Token cores (`PERSON_7F3A2C`, upper case) → index in `originals`.
+    tokens: HashMap<String, usize>,
+    /// Surrogates, matched whole (only with the `surrogate` style).
+    surrogates: Option<AhoCorasick>,
+    surrogate_index: Vec<usize>,
     originals: Vec<String>,
-    is_token: Vec<bool>,
     max_pattern_len: usize,
     /// Every original is safe to write inside a JSON string as it is (no `"`, `\` or
     /// control characters), so JSON text can be re-identified without parsing it.
@@ -42,43 +46,42 @@ impl Reidentifier {
     /// assert_eq!(r.reidentify(&answer).0, "Bonjour Jean Dupont, merci");
     /// ```
     pub fn new(vault: &Vault<'_>) -> Reidentifier {
-        let mut patterns = Vec::with_capacity(vault.len());
+        let mut tokens = HashMap::with_capacity(vault.len());
+        let mut surrogates = Vec::new();
+        let mut surrogate_index = Vec::new();
         let mut originals = Vec::with_capacity(vault.len());
-        let mut is_token = Vec::with_capacity(vault.len());
         let mut max_pattern_len = 0;
         let mut json_safe = true;
-        for e in vault.entries() {
-            let p = if e.is_token {
-                e.pseudonym
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned()
+        for (i, e) in vault.entries().iter().enumerate() {
+            if e.is_token {
+                let core = e.pseudonym.trim_start_matches('[').trim_end_matches(']');
+                tokens.insert(core.to_ascii_uppercase(), i);
             } else {
-                e.pseudonym.clone()
-            };
+                surrogates.push(e.pseudonym.clone());
+                surrogate_index.push(i);
+            }
             max_pattern_len = max_pattern_len.max(e.pseudonym.len());
             json_safe &= !e
                 .original
                 .chars()
                 .any(|c| c == '"' || c == '\\' || c.is_control());
-            patterns.push(p);
             originals.push(e.original.clone());
-            is_token.push(e.is_token);
         }
-        let matcher = if patterns.is_empty() {
+        let surrogates = if surrogates.is_empty() {
             None
         } else {
-            // Patterns are short ASCII-cased pseudonyms; building cannot fail for them.
+            // Surrogates are short plain strings; building cannot fail for them.
             AhoCorasickBuilder::new()
                 .match_kind(MatchKind::LeftmostLongest)
                 .ascii_case_insensitive(true)
-                .build(&patterns)
+                .build(&surrogates)
                 .ok()
         };
         Reidentifier {
-            matcher,
+            tokens,
+            surrogates,
+            surrogate_index,
             originals,
-            is_token,
             max_pattern_len,
             json_safe,
         }
@@ -86,7 +89,7 @@ impl Reidentifier {
 
     /// No pseudonym to look for.
     pub fn is_empty(&self) -> bool {
-        self.matcher.is_none()
+        self.originals.is_empty()
     }
 
     /// The longest pseudonym, brackets included.
@@ -102,38 +105,109 @@ impl Reidentifier {
     /// Replaces every pseudonym of the vault in `text`; returns the text and the number
     /// of replacements.
     pub fn reidentify<'a>(&self, text: &'a str) -> (Cow<'a, str>, usize) {
-        let Some(ac) = &self.matcher else {
+        let (text, n_tokens) = self.reidentify_tokens(text);
+        if self.surrogates.is_none() {
+            return (text, n_tokens);
+        }
+        match self.reidentify_surrogates(&text) {
+            (Cow::Borrowed(_), _) => (text, n_tokens),
+            (Cow::Owned(s), n) => (Cow::Owned(s), n_tokens + n),
+        }
+    }
+
+    /// Tokens: every maximal run of `[A-Za-z0-9_]` is a candidate core; it is replaced
+    /// when it is one of the vault's (case-insensitively), with the brackets around it.
+    /// One pass over the text, no automaton to build per request.
+    fn reidentify_tokens<'a>(&self, text: &'a str) -> (Cow<'a, str>, usize) {
+        if self.tokens.is_empty() {
             return (Cow::Borrowed(text), 0);
-        };
+        }
         let bytes = text.as_bytes();
+        let is_run = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
         let mut out: Option<String> = None;
         let mut copied = 0;
         let mut count = 0;
-        for m in ac.find_iter(text) {
-            let (mut s, mut e) = (m.start(), m.end());
-            let before = text[..s].chars().next_back();
-            let after = text[e..].chars().next();
-            let token = self.is_token[m.pattern().as_usize()];
-            if before.is_some_and(is_word_char) && (token || starts_with_word_char(&text[s..e])) {
+        let mut upper = String::with_capacity(64);
+        let mut i = 0;
+        while i < bytes.len() {
+            // Find the next '_' (every core has one), then widen to its run.
+            let Some(off) = bytes[i..].iter().position(|&b| b == b'_') else {
+                break;
+            };
+            let us = i + off;
+            let mut s = us;
+            while s > 0 && is_run(bytes[s - 1]) {
+                s -= 1;
+            }
+            let mut e = us;
+            while e < bytes.len() && is_run(bytes[e]) {
+                e += 1;
+            }
+            i = e.max(us + 1);
+            // The run must not continue into a non-ASCII letter (`…_7F3A2Cé`).
+            let before_ok = !text[..s]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric);
+            let after_ok = !text[e..].chars().next().is_some_and(char::is_alphanumeric);
+            if e - s > 64 + 2 || !before_ok || !after_ok {
                 continue;
             }
-            if after.is_some_and(is_word_char) && (token || ends_with_word_char(&text[s..e])) {
+            upper.clear();
+            upper.extend(
+                bytes[s..e]
+                    .iter()
+                    .map(|b| char::from(b.to_ascii_uppercase())),
+            );
+            let Some(&idx) = self.tokens.get(upper.as_str()) else {
                 continue;
+            };
+            let (mut s, mut e) = (s, e);
+            if s > 0 && bytes[s - 1] == b'[' {
+                s -= 1;
             }
-            if token {
-                if s > 0 && bytes[s - 1] == b'[' {
-                    s -= 1;
-                }
-                if bytes.get(e) == Some(&b']') {
-                    e += 1;
-                }
+            if bytes.get(e) == Some(&b']') {
+                e += 1;
+                i = e;
             }
             if s < copied {
                 continue;
             }
             let buf = out.get_or_insert_with(|| String::with_capacity(text.len() + 64));
             buf.push_str(&text[copied..s]);
-            buf.push_str(&self.originals[m.pattern().as_usize()]);
+            buf.push_str(&self.originals[idx]);
+            copied = e;
+            count += 1;
+        }
+        match out {
+            None => (Cow::Borrowed(text), 0),
+            Some(mut buf) => {
+                buf.push_str(&text[copied..]);
+                (Cow::Owned(buf), count)
+            }
+        }
+    }
+
+    fn reidentify_surrogates<'a>(&self, text: &'a str) -> (Cow<'a, str>, usize) {
+        let Some(ac) = &self.surrogates else {
+            return (Cow::Borrowed(text), 0);
+        };
+        let mut out: Option<String> = None;
+        let mut copied = 0;
+        let mut count = 0;
+        for m in ac.find_iter(text) {
+            let (s, e) = (m.start(), m.end());
+            let before = text[..s].chars().next_back();
+            let after = text[e..].chars().next();
+            if before.is_some_and(is_word_char) && starts_with_word_char(&text[s..e]) {
+                continue;
+            }
+            if after.is_some_and(is_word_char) && ends_with_word_char(&text[s..e]) {
+                continue;
+            }
+            let buf = out.get_or_insert_with(|| String::with_capacity(text.len() + 64));
+            buf.push_str(&text[copied..s]);
+            buf.push_str(&self.originals[self.surrogate_index[m.pattern().as_usize()]]);
             copied = e;
             count += 1;
         }

@@ -14,6 +14,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 duration="${1:-10}"
+# The request body (PROMPT=file to measure another one, e.g. without personal data).
+prompt="$(realpath "${PROMPT:-benches/load/prompt.json}")"
 latency_duration="${LATENCY_DURATION:-5}"
 
 need() {
@@ -110,13 +112,13 @@ wait_for "$up_port"; wait_for "$nginx_port"; wait_for "$pv_port"
 # The request must be forwarded (200), not refused: check once, and that nothing of the
 # prompt's personal data reaches the upstream is the integration tests' job.
 code="$(curl -s -o "$tmp/check.json" -w '%{http_code}' -H 'content-type: application/json' \
-    --data-binary @benches/load/prompt.json "http://127.0.0.1:$pv_port/v1/chat/completions")"
+    --data-binary "@$prompt" "http://127.0.0.1:$pv_port/v1/chat/completions")"
 if [ "$code" != 200 ]; then
     echo "loadtest: Paravent answered $code:" >&2; cat "$tmp/check.json" >&2; exit 1
 fi
 
 cat > "$tmp/post.lua" <<LUA
-local f = io.open("$root/benches/load/prompt.json", "rb")
+local f = assert(io.open("$prompt", "rb"))
 wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
@@ -147,7 +149,7 @@ direct_lat="$(median_us "$up_port")"
 nginx_lat="$(median_us "$nginx_port")"
 pv_lat="$(median_us "$pv_port")"
 
-echo "prompt: $(wc -c < benches/load/prompt.json) bytes; wrk -t2 -c50 -d${duration}s; latency: wrk -t1 -c1 -d${latency_duration}s"
+echo "prompt: $(wc -c < "$prompt") bytes; wrk -t2 -c50 -d${duration}s; latency: wrk -t1 -c1 -d${latency_duration}s"
 printf '%-28s %12s %18s\n' "target" "req/s" "median µs (1 conn)"
 printf '%-28s %12s %18s\n' "upstream direct" "$direct" "$direct_lat"
 printf '%-28s %12s %18s\n' "nginx reverse proxy" "$nginx_rps" "$nginx_lat"

@@ -2,4 +2,5 @@
 
 mod proxy;
 mod scan_cli;
+mod serve_cli;
 mod support;

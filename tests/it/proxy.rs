@@ -687,3 +687,75 @@ async fn gemini_query_key_is_replaced_in_virtual_mode() {
     );
     h.assert_no_leak(VALUES);
 }
+
+#[tokio::test]
+async fn clients_may_speak_http2_cleartext() {
+    use http_body_util::{BodyExt, Full};
+    let h = Harness::start("").await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<bytes::Bytes>>();
+    let req = http::Request::post(h.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(Full::new(bytes::Bytes::from(
+            json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]}).to_string(),
+        )))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains(NAME));
+    h.assert_no_leak(VALUES);
+}
+
+/// A `tracing` writer that keeps everything in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_never_hold_values_keys_or_prompts() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    // `#[tokio::test]` runs every task on this thread: a thread-local default sees them.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let h = Harness::start("").await;
+    let secret = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD";
+    h.post(
+        "/v1/chat/completions",
+        &json!({"messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    h.post(
+        "/v1/chat/completions",
+        &json!({"messages": [{"role": "user", "content": format!("{PROMPT} {secret}")}]}),
+    )
+    .await;
+    h.send(
+        Method::POST,
+        "/v1/chat/completions",
+        &[],
+        format!("{{{PROMPT}"),
+    )
+    .await;
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("Request handled."), "{log}");
+    for v in VALUES.iter().chain([&secret, &"sk-client"]) {
+        assert!(!log.contains(v), "{v} in the log:\n{log}");
+    }
+}

@@ -43,6 +43,13 @@ pub(crate) struct NameLists {
     pub labels: Vec<String>,
     pub stopwords: Vec<String>,
     pub particles: Vec<String>,
+    pub also_ambiguous: Vec<String>,
+    pub places: Vec<String>,
+    pub introducers: Vec<String>,
+    pub weak_introducers: Vec<String>,
+    pub not_before: Vec<String>,
+    pub locatives: Vec<String>,
+    pub weak_honorifics: Vec<String>,
 }
 
 /// Which heuristic found a name; each is a rule of its own in findings and policy.
@@ -56,10 +63,12 @@ enum How {
     FirstName,
     Email,
     Propagated,
+    Introduced,
+    Surname,
 }
 
 impl How {
-    const ALL: [How; 8] = [
+    const ALL: [How; 10] = [
         How::Honorific,
         How::Label,
         How::Greeting,
@@ -68,10 +77,12 @@ impl How {
         How::FirstName,
         How::Email,
         How::Propagated,
+        How::Introduced,
+        How::Surname,
     ];
 
-    /// (rule id, priority, score). A lone first name has a lower priority than a city
-    /// of the same spelling (Florence, Victoria): alone, the place is the likelier.
+    /// (rule id, priority, score). A lone first name outranks a place of the same
+    /// spelling (Gary, Elizabeth) unless a locative word stands before it (`à Florence`).
     fn rule(self) -> (&'static str, i32, f32) {
         match self {
             How::Honorific => ("person.honorific", 70, 0.9),
@@ -79,9 +90,11 @@ impl How {
             How::Greeting => ("person.greeting", 65, 0.8),
             How::Signature => ("person.signature", 65, 0.8),
             How::FullName => ("person.name", 60, 0.85),
-            How::FirstName => ("person.first-name", 40, 0.6),
+            How::FirstName => ("person.first-name", 46, 0.6),
             How::Email => ("person.email", 60, 0.8),
             How::Propagated => ("person.propagated", 55, 0.75),
+            How::Introduced => ("person.introduced", 68, 0.85),
+            How::Surname => ("person.surname", 50, 0.6),
         }
     }
 }
@@ -120,6 +133,16 @@ pub(crate) struct Names {
     labels: HashSet<String>,
     stopwords: HashSet<String>,
     particles: HashSet<String>,
+    places: HashSet<String>,
+    /// Phrases after which a capitalised word is a name (`je m'appelle`, `my name is`).
+    introducers: Vec<String>,
+    /// Phrases after which a known first or last name is a name (`I'm`, `je suis`).
+    weak_introducers: Vec<String>,
+    /// Words that make the capitalised words before them a thing, not a person
+    /// (`Clark Orchestra`, `Morgan Stanley Bank`).
+    not_before: HashSet<String>,
+    locatives: HashSet<String>,
+    weak_honorifics: HashSet<String>,
     /// Index of the first of this component's rules in the detector's metas.
     meta_base: usize,
 }
@@ -145,9 +168,24 @@ impl Names {
             ambiguous: {
                 let keep = set(&lists.unambiguous);
                 let mut a = set(&lists.ambiguous);
+                a.extend(set(&lists.also_ambiguous));
                 a.retain(|n| !keep.contains(n));
                 a
             },
+            places: set(&lists.places),
+            introducers: lists
+                .introducers
+                .iter()
+                .map(|s| fold_str(s.trim()))
+                .collect(),
+            weak_introducers: lists
+                .weak_introducers
+                .iter()
+                .map(|s| fold_str(s.trim()))
+                .collect(),
+            not_before: set(&lists.not_before),
+            locatives: set(&lists.locatives),
+            weak_honorifics: set(&lists.weak_honorifics),
             honorifics: lists
                 .honorifics
                 .iter()
@@ -202,11 +240,25 @@ impl Names {
         self.propagate(text, folded, &toks, first_new, metas, out);
     }
 
+    /// An honorific is capitalised (`M.`, `Mme`), or upper case when longer than two
+    /// letters (`MME`; `MS`, `ME` are more often acronyms).
     fn is_honorific(&self, text: &str, t: &Tok) -> bool {
+        let shape_ok = match t.shape {
+            Shape::Cap | Shape::Initial => true,
+            Shape::Upper => t.e - t.s > 2 || t.folded == "dr" || t.folded == "mr",
+            Shape::Lower | Shape::Other => false,
+        };
         let dotted = text[t.e..].starts_with('.');
-        self.honorifics
-            .iter()
-            .any(|(h, needs_dot)| *h == t.folded && (dotted || !needs_dot))
+        shape_ok
+            && self
+                .honorifics
+                .iter()
+                .any(|(h, needs_dot)| *h == t.folded && (dotted || !needs_dot))
+    }
+
+    /// A known first or last name, or an upper-case word: what a weak context needs.
+    fn is_known(&self, t: &Tok) -> bool {
+        t.shape == Shape::Upper || self.is_first(t) || self.last.contains(&t.folded)
     }
 
     fn is_stop(&self, t: &Tok) -> bool {
@@ -215,7 +267,10 @@ impl Names {
 
     fn is_first(&self, t: &Tok) -> bool {
         self.first.contains(&t.folded)
-            || (t.folded.contains('-') && t.folded.split('-').all(|p| self.first.contains(p)))
+            || (t.folded.contains('-')
+                && t.folded
+                    .split('-')
+                    .all(|p| self.first.contains(p) && !self.stopwords.contains(p)))
     }
 
     /// A word that may be part of a name: capitalised or upper-case, not a stop word or
@@ -267,9 +322,13 @@ impl Names {
                 let gap = gap.strip_prefix('.').unwrap_or(gap);
                 !gap.is_empty() && gap.len() <= 2 && gap.bytes().all(|b| b == b' ' || b == b'\t')
             };
+            // Weak honorifics (`Me`, `Lord`) are also ordinary words: they need a
+            // known name after them.
+            let weak = self.weak_honorifics.contains(&t.folded);
             if let Some(end) = toks
                 .get(i + 1)
                 .filter(after_dot)
+                .filter(|n| !weak || self.is_known(n))
                 .and_then(|_| self.collect(text, toks, i + 1, MAX_NAME_WORDS))
             {
                 self.push(out, metas, How::Honorific, toks[i + 1].s, toks[end - 1].e);
@@ -300,6 +359,29 @@ impl Names {
                     self.push(out, metas, How::Greeting, n.s, toks[end - 1].e);
                 }
             }
+            return;
+        }
+        if let Some(strong) = self.introduced(text, t) {
+            let known = self.is_first(t) || self.last.contains(&t.folded);
+            if strong
+                && t.shape == Shape::Lower
+                && !self.is_stop(t)
+                && t.e - t.s >= 2
+                && self.names_follow(text, t)
+            {
+                self.push(out, metas, How::Introduced, t.s, t.e);
+                return;
+            }
+            if (strong || known || t.shape == Shape::Upper)
+                && let Some(end) = self.collect(text, toks, i, 3)
+                && !self.thing_after(text, toks, end)
+            {
+                self.push(out, metas, How::Introduced, t.s, toks[end - 1].e);
+                return;
+            }
+        }
+        if t.shape == Shape::Cap && !self.is_first(t) {
+            self.unknown_then_surname(text, toks, i, metas, out);
             return;
         }
         if !matches!(t.shape, Shape::Cap | Shape::Upper) || !self.is_first(t) || self.is_stop(t) {
@@ -355,20 +437,111 @@ impl Names {
                 || self.last.contains(&s.folded)
                 || (self.first.contains(&s.folded) && !self.ambiguous.contains(&s.folded))
         };
+        // `Stanley Cup`, `Clark Orchestra`: a thing named after a person.
+        if self.thing_after(text, toks, end)
+            || (end > i + 1 && self.not_before.contains(&toks[end - 1].folded))
+        {
+            return;
+        }
         let has_surname = end > i + 1 || start < i;
         if has_surname {
-            // An ambiguous first name counts with an upper-case or known surname, or when
-            // two capitalised words stand mid-sentence (`… et Avril Lavigne`), where
-            // capitals mark a proper name rather than the start of a sentence.
-            let trusted = !ambiguous
-                || (start < i)
-                || (next..end).all(surname_ok)
-                || (!sentence_start(text, toks[start].s) && end > next);
+            // An ambiguous first name counts with an upper-case or known surname.
+            let trusted = !ambiguous || (start < i) || (next..end).all(surname_ok);
             if trusted {
                 self.push(out, metas, How::FullName, toks[start].s, toks[end - 1].e);
             }
         } else if !ambiguous {
-            self.push(out, metas, How::FirstName, t.s, t.e);
+            let locative = i > 0
+                && self.places.contains(&t.folded)
+                && self.locatives.contains(&toks[i - 1].folded)
+                && text[toks[i - 1].e..t.s].trim().is_empty();
+            if !locative {
+                self.push(out, metas, How::FirstName, t.s, t.e);
+            }
+        }
+    }
+
+    /// `… starring Kanye West`: an unknown capitalised word, then a known surname, in
+    /// the middle of a sentence (where capitals mark proper names) is a name. Places,
+    /// stop words and things (`Stanley Cup`) are left out.
+    fn unknown_then_surname(
+        &self,
+        text: &str,
+        toks: &[Tok],
+        i: usize,
+        metas: &[RuleMeta],
+        out: &mut Vec<Candidate>,
+    ) {
+        let t = &toks[i];
+        let Some(n) = toks.get(i + 1) else { return };
+        let plain = |w: &Tok| {
+            !self.is_stop(w)
+                && !self.places.contains(&w.folded)
+                && !self.not_before.contains(&w.folded)
+                && !self.is_honorific(text, w)
+                && w.e - w.s >= 3
+        };
+        if n.shape == Shape::Cap
+            && joined(text, t, n)
+            && self.last.contains(&n.folded)
+            && !self.ambiguous.contains(&n.folded)
+            && plain(t)
+            && plain(n)
+            && !sentence_start(text, t.s)
+            && !self.thing_after(text, toks, i + 2)
+            && (i == 0
+                || !matches!(toks[i - 1].shape, Shape::Cap | Shape::Upper)
+                || !joined(text, &toks[i - 1], t))
+        {
+            self.push(out, metas, How::Surname, t.s, n.e);
+        }
+    }
+
+    /// True when a naming phrase (`my name is`, `je m'appelle`) stands right before the
+    /// token: then even a lower-case word is a name.
+    fn names_follow(&self, text: &str, t: &Tok) -> bool {
+        let mut lo = t.s.saturating_sub(24);
+        while !text.is_char_boundary(lo) {
+            lo += 1;
+        }
+        let before = fold_str(&text[lo..t.s]);
+        let before = before.trim_end_matches([' ', ':', '\t']);
+        ["name is", "appelle", "nom est", "call me"]
+            .iter()
+            .any(|p| before.ends_with(p))
+    }
+
+    /// True when the word after a name run makes it a thing: `Clark Orchestra`.
+    fn thing_after(&self, text: &str, toks: &[Tok], end: usize) -> bool {
+        toks.get(end)
+            .is_some_and(|n| joined(text, &toks[end - 1], n) && self.not_before.contains(&n.folded))
+    }
+
+    /// Whether an introducing phrase stands right before the token: `Some(true)` for
+    /// a strong one (`my name is`), `Some(false)` for a weak one (`I'm`).
+    fn introduced(&self, text: &str, t: &Tok) -> Option<bool> {
+        if self.introducers.is_empty() && self.weak_introducers.is_empty() {
+            return None;
+        }
+        let mut lo = t.s.saturating_sub(32);
+        while !text.is_char_boundary(lo) {
+            lo += 1;
+        }
+        let before = fold_str(&text[lo..t.s]);
+        let before = before.trim_end_matches([' ', ':', '\t']);
+        let ends_with_phrase = |p: &String| {
+            before.ends_with(p.as_str())
+                && before[..before.len() - p.len()]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !c.is_alphanumeric())
+        };
+        if self.introducers.iter().any(ends_with_phrase) {
+            Some(true)
+        } else if self.weak_introducers.iter().any(ends_with_phrase) {
+            Some(false)
+        } else {
+            None
         }
     }
 

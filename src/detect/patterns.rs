@@ -69,20 +69,15 @@ impl PatternRule {
         }
     }
 
-    fn has_context(&self, text: &str, start: usize, end: usize) -> bool {
+    fn has_context(&self, text: &str, start: usize) -> bool {
         let mut lo = start.saturating_sub(self.context_window);
         while !text.is_char_boundary(lo) {
             lo -= 1;
         }
-        let mut hi = (end + self.context_window).min(text.len());
-        while !text.is_char_boundary(hi) {
-            hi += 1;
-        }
+        // Context words are looked for before the match only: after it, they most often
+        // announce the next value (`IPP: 2457230678, numéro de téléphone : …`).
         let before = fold::fold_str(&text[lo..start]);
-        let after = fold::fold_str(&text[end..hi]);
-        self.context
-            .iter()
-            .any(|w| before.contains(w.as_str()) || after.contains(w.as_str()))
+        self.context.iter().any(|w| before.contains(w.as_str()))
     }
 
     fn push(
@@ -99,7 +94,7 @@ impl PatternRule {
         let valid = self.validator.is_none_or(|v| v.check(&text[start..end]));
         let mut score = base_score;
         if !self.context.is_empty() {
-            let context = self.has_context(text, start, end);
+            let context = self.has_context(text, start);
             if !(valid || self.invalid_with_context && context) {
                 return;
             }
@@ -158,8 +153,10 @@ impl Patterns {
                     }
                 }
                 Some(g) => {
+                    // Where the `value` group is in one branch of an alternation only,
+                    // the other branches report the whole match.
                     for caps in rule.regex.captures_iter(text) {
-                        if let Some(m) = caps.get(g) {
+                        if let Some(m) = caps.get(g).or_else(|| caps.get(0)) {
                             rule.push(text, m.start(), m.end(), base, out);
                         }
                     }

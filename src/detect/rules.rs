@@ -229,6 +229,20 @@ struct RawPerson {
     #[serde(default)]
     unambiguous: Vec<String>,
     #[serde(default)]
+    also_ambiguous: Vec<String>,
+    #[serde(default)]
+    places: Vec<Spanned<String>>,
+    #[serde(default)]
+    introducers: Vec<String>,
+    #[serde(default)]
+    weak_introducers: Vec<String>,
+    #[serde(default)]
+    not_before: Vec<String>,
+    #[serde(default)]
+    locatives: Vec<String>,
+    #[serde(default)]
+    weak_honorifics: Vec<String>,
+    #[serde(default)]
     honorifics: Vec<String>,
     #[serde(default)]
     greetings: Vec<String>,
@@ -777,6 +791,12 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                 stopwords: p.stopwords.clone(),
                 particles: p.particles.clone(),
                 unambiguous: p.unambiguous.clone(),
+                also_ambiguous: p.also_ambiguous.clone(),
+                introducers: p.introducers.clone(),
+                weak_introducers: p.weak_introducers.clone(),
+                not_before: p.not_before.clone(),
+                locatives: p.locatives.clone(),
+                weak_honorifics: p.weak_honorifics.clone(),
                 ..NameLists::default()
             };
             let mut read_lists = |names: &[Spanned<String>], into: &mut Vec<String>| {
@@ -790,6 +810,7 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
             read_lists(&p.first_names, &mut lists.first_names);
             read_lists(&p.last_names, &mut lists.last_names);
             read_lists(&p.ambiguous, &mut lists.ambiguous);
+            read_lists(&p.places, &mut lists.places);
             person = Some((lists, at));
         }
     }

@@ -50,6 +50,7 @@ pub(crate) struct NameLists {
     pub not_before: Vec<String>,
     pub locatives: Vec<String>,
     pub weak_honorifics: Vec<String>,
+    pub articles: Vec<String>,
 }
 
 /// Which heuristic found a name; each is a rule of its own in findings and policy.
@@ -143,6 +144,7 @@ pub(crate) struct Names {
     not_before: HashSet<String>,
     locatives: HashSet<String>,
     weak_honorifics: HashSet<String>,
+    articles: HashSet<String>,
     /// Index of the first of this component's rules in the detector's metas.
     meta_base: usize,
 }
@@ -186,6 +188,7 @@ impl Names {
             not_before: set(&lists.not_before),
             locatives: set(&lists.locatives),
             weak_honorifics: set(&lists.weak_honorifics),
+            articles: set(&lists.articles),
             honorifics: lists
                 .honorifics
                 .iter()
@@ -296,8 +299,11 @@ impl Names {
                     last = Some(k + 1);
                 }
                 words += 1;
-            } else if t.shape == Shape::Lower && self.particles.contains(&t.folded) && k > j {
-                // `Charles de Gaulle`: a particle only inside a name.
+            } else if t.shape == Shape::Lower
+                && self.particles.contains(&t.folded)
+                && toks.get(k + 1).is_some_and(|n| joined(text, t, n))
+            {
+                // `Charles de Gaulle`, `Madame de Staël`: a particle before a name word.
             } else {
                 break;
             }
@@ -380,6 +386,14 @@ impl Names {
                 return;
             }
         }
+        // `the Franklin and Megantic Railway`, `The Alfred Phillips House`: after an
+        // article, capitalised words name a thing.
+        if i > 0
+            && self.articles.contains(&toks[i - 1].folded)
+            && text[toks[i - 1].e..t.s].trim().is_empty()
+        {
+            return;
+        }
         if t.shape == Shape::Cap && !self.is_first(t) {
             self.unknown_then_surname(text, toks, i, metas, out);
             return;
@@ -445,8 +459,17 @@ impl Names {
         }
         let has_surname = end > i + 1 || start < i;
         if has_surname {
-            // An ambiguous first name counts with an upper-case or known surname.
-            let trusted = !ambiguous || (start < i) || (next..end).all(surname_ok);
+            // An ambiguous first name counts with an upper-case or known surname, or as
+            // the start of a short run of capitalised words in mid-sentence (`… by Bob
+            // Ezrin,`), where capitals mark a proper name; not inside a longer title-case
+            // run (`Best Rock Video`).
+            let run_start = i == 0
+                || !matches!(toks[i - 1].shape, Shape::Cap | Shape::Upper)
+                || !joined(text, &toks[i - 1], t);
+            let trusted = !ambiguous
+                || (start < i)
+                || (next..end).all(surname_ok)
+                || (run_start && !sentence_start(text, t.s) && end == next + 1);
             if trusted {
                 self.push(out, metas, How::FullName, toks[start].s, toks[end - 1].e);
             }
@@ -513,8 +536,11 @@ impl Names {
 
     /// True when the word after a name run makes it a thing: `Clark Orchestra`.
     fn thing_after(&self, text: &str, toks: &[Tok], end: usize) -> bool {
-        toks.get(end)
-            .is_some_and(|n| joined(text, &toks[end - 1], n) && self.not_before.contains(&n.folded))
+        toks.get(end).is_some_and(|n| {
+            matches!(n.shape, Shape::Cap | Shape::Upper)
+                && joined(text, &toks[end - 1], n)
+                && self.not_before.contains(&n.folded)
+        })
     }
 
     /// Whether an introducing phrase stands right before the token: `Some(true)` for
@@ -747,9 +773,14 @@ fn tokenize(text: &str) -> Vec<Tok> {
                     chars.next();
                 }
                 Some((i, c)) if matches!(c, '-' | '\'' | '\u{2019}') => {
-                    // A connector only between two letters: `Jean-Pierre`, `O'Brien`.
-                    let next = text[i + c.len_utf8()..].chars().next();
-                    if next.is_some_and(char::is_alphabetic) {
+                    // A connector only between two letters: `Jean-Pierre`, `O'Brien`;
+                    // a possessive `'s` ends the word (`Thomas's`).
+                    let rest = &text[i + c.len_utf8()..];
+                    let next = rest.chars().next();
+                    let possessive = c != '-'
+                        && matches!(next, Some('s' | 'S'))
+                        && !rest[1..].chars().next().is_some_and(char::is_alphabetic);
+                    if next.is_some_and(char::is_alphabetic) && !possessive {
                         chars.next();
                         e = i + c.len_utf8();
                     } else {

@@ -243,6 +243,8 @@ struct RawPerson {
     #[serde(default)]
     weak_honorifics: Vec<String>,
     #[serde(default)]
+    articles: Vec<String>,
+    #[serde(default)]
     honorifics: Vec<String>,
     #[serde(default)]
     greetings: Vec<String>,
@@ -797,6 +799,7 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                 not_before: p.not_before.clone(),
                 locatives: p.locatives.clone(),
                 weak_honorifics: p.weak_honorifics.clone(),
+                articles: p.articles.clone(),
                 ..NameLists::default()
             };
             let mut read_lists = |names: &[Spanned<String>], into: &mut Vec<String>| {

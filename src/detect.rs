@@ -274,7 +274,7 @@ impl Detector {
         self.dictionary
             .scan(text, &folded, &self.metas, &mut candidates);
         if let Some(names) = &self.names {
-            names.scan(text, &folded, &self.metas, &mut candidates);
+            names.scan(text, &self.metas, &mut candidates);
         }
         let kept = overlap::resolve(candidates, &self.metas);
         kept.into_iter()

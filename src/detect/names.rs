@@ -19,8 +19,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::dictionary::is_word_boundary;
-use super::fold::{Folded, fold_str};
+use super::fold::fold_str;
 use super::{Candidate, Entity, Nature, RuleMeta, Sensitivity};
 
 /// The longest run of words taken as one name.
@@ -226,21 +225,15 @@ impl Names {
         });
     }
 
-    pub(crate) fn scan(
-        &self,
-        text: &str,
-        folded: &Folded,
-        metas: &[RuleMeta],
-        out: &mut Vec<Candidate>,
-    ) {
+    pub(crate) fn scan(&self, text: &str, metas: &[RuleMeta], out: &mut Vec<Candidate>) {
         let toks = tokenize(text);
         let first_new = out.len();
         for i in 0..toks.len() {
             self.at_token(text, &toks, i, metas, out);
         }
         self.signatures(text, &toks, metas, out);
-        self.derived_from_emails(text, folded, metas, out);
-        self.propagate(text, folded, &toks, first_new, metas, out);
+        self.derived_from_emails(text, &toks, metas, out);
+        self.propagate(&toks, first_new, metas, out);
     }
 
     /// An honorific is capitalised (`M.`, `Mme`), or upper case when longer than two
@@ -605,15 +598,18 @@ impl Names {
         }
     }
 
-    /// Names derived from e-mail local parts found by the pattern rules.
+    /// Names derived from e-mail local parts found by the pattern rules: the pair
+    /// (`Jean Dupont`, `Dupont Jean`, any case) and the surname alone when capitalised.
+    /// Works on tokens, so it stays linear in the text whatever the number of e-mails.
     fn derived_from_emails(
         &self,
         text: &str,
-        folded: &Folded,
+        toks: &[Tok],
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
     ) {
-        let mut derived: Vec<(String, String)> = Vec::new();
+        let mut pairs: HashSet<(String, String)> = HashSet::new();
+        let mut lasts: HashSet<String> = HashSet::new();
         for c in out.iter() {
             if metas[c.meta].entity.as_str() != "EMAIL" {
                 continue;
@@ -627,46 +623,48 @@ impl Names {
             if parts.len() < 2 || !parts.iter().all(|p| p.chars().all(char::is_alphabetic)) {
                 continue;
             }
-            let (first, last) = (parts[0].clone(), parts[parts.len() - 1].clone());
-            if last.chars().count() >= 2 && !derived.contains(&(first.clone(), last.clone())) {
-                derived.push((first, last));
+            let (first, last) = (&parts[0], &parts[parts.len() - 1]);
+            if last.chars().count() < 2 {
+                continue;
+            }
+            if first.chars().count() >= 2 {
+                pairs.insert((first.clone(), last.clone()));
+                pairs.insert((last.clone(), first.clone()));
+            }
+            if last.chars().count() >= 3 && !self.stopwords.contains(last) {
+                lasts.insert(last.clone());
             }
         }
-        for (first, last) in derived {
-            let mut needles = Vec::new();
-            if first.chars().count() >= 2 {
-                needles.push((format!("{first} {last}"), false));
-                needles.push((format!("{last} {first}"), false));
+        if pairs.is_empty() && lasts.is_empty() {
+            return;
+        }
+        let mut found = Vec::new();
+        for (i, t) in toks.iter().enumerate() {
+            if t.shape == Shape::Other || is_in_address(text, t.s, t.e) {
+                continue;
             }
-            if last.chars().count() >= 3 && !self.stopwords.contains(&last) {
-                needles.push((last.clone(), true));
+            if let Some(n) = toks.get(i + 1).filter(|n| joined(text, t, n))
+                && pairs.contains(&(t.folded.clone(), n.folded.clone()))
+            {
+                found.push((t.s, n.e));
+            } else if matches!(t.shape, Shape::Cap | Shape::Upper) && lasts.contains(&t.folded) {
+                found.push((t.s, t.e));
             }
-            for (needle, capital) in needles {
-                for (at, _) in folded.text.match_indices(needle.as_str()) {
-                    let (s, e) = folded.original_span(at, at + needle.len(), text);
-                    if !is_word_boundary(text, s, e) || is_in_address(text, s, e) {
-                        continue;
-                    }
-                    if capital && !text[s..].chars().next().is_some_and(char::is_uppercase) {
-                        continue;
-                    }
-                    self.push(out, metas, How::Email, s, e);
-                }
-            }
+        }
+        for (s, e) in found {
+            self.push(out, metas, How::Email, s, e);
         }
     }
 
     /// A surname found once is found wherever it recurs capitalised.
     fn propagate(
         &self,
-        text: &str,
-        folded: &Folded,
         toks: &[Tok],
         first_new: usize,
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
     ) {
-        let mut surnames: Vec<&str> = Vec::new();
+        let mut surnames: HashSet<&str> = HashSet::new();
         for c in &out[first_new..] {
             if metas[c.meta].entity.as_str() != "PERSON" || metas[c.meta].priority < 55 {
                 continue;
@@ -679,23 +677,21 @@ impl Names {
                     && !self.first.contains(word)
                     && !self.stopwords.contains(word)
                     && !self.ambiguous.contains(word)
-                    && !surnames.contains(&word)
                 {
-                    surnames.push(word);
+                    surnames.insert(word);
                 }
             }
         }
-        let mut found = Vec::new();
-        for word in surnames {
-            for (at, _) in folded.text.match_indices(word) {
-                let (s, e) = folded.original_span(at, at + word.len(), text);
-                if is_word_boundary(text, s, e)
-                    && text[s..].chars().next().is_some_and(char::is_uppercase)
-                {
-                    found.push((s, e));
-                }
-            }
+        if surnames.is_empty() {
+            return;
         }
+        let found: Vec<(usize, usize)> = toks
+            .iter()
+            .filter(|t| {
+                matches!(t.shape, Shape::Cap | Shape::Upper) && surnames.contains(t.folded.as_str())
+            })
+            .map(|t| (t.s, t.e))
+            .collect();
         for (s, e) in found {
             self.push(out, metas, How::Propagated, s, e);
         }

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::{Detector, Finding};
 
+/// Plain mode reads its whole input; larger inputs are refused (use `--jsonl`).
+pub const MAX_PLAIN_INPUT_BYTES: usize = 64 << 20;
+
 /// A JSON-lines input line longer than this is refused (it is reported, not read whole).
 pub const MAX_JSONL_LINE_BYTES: usize = 16 << 20;
 

@@ -269,10 +269,13 @@ impl Detector {
     /// ```
     pub fn scan(&self, text: &str) -> Vec<Finding> {
         let mut candidates = Vec::new();
-        let folded = fold::Folded::new(text);
         self.patterns.scan(text, &self.metas, &mut candidates);
-        self.dictionary
-            .scan(text, &folded, &self.metas, &mut candidates);
+        // Only the dictionaries read the folded text.
+        if !self.dictionary.is_empty() {
+            let folded = fold::Folded::new(text);
+            self.dictionary
+                .scan(text, &folded, &self.metas, &mut candidates);
+        }
         if let Some(names) = &self.names {
             names.scan(text, &self.metas, &mut candidates);
         }

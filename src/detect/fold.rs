@@ -56,6 +56,9 @@ pub(crate) fn fold_char(c: char, out: &mut String) {
 
 /// Folds a whole string (no offset map); used for dictionary terms and gazetteers.
 pub(crate) fn fold_str(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         fold_char(c, &mut out);

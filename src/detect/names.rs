@@ -16,7 +16,36 @@
 //!
 //! Pure: works on the text it is given and returns candidates.
 
-use std::collections::HashSet;
+use std::collections::HashSet as StdHashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FxHash (rustc's): the sets hold short folded words looked up once or more per token;
+/// SipHash's DoS resistance buys nothing here and costs a tenth of the scan.
+#[derive(Default)]
+struct FxHasher(u64);
+
+const FX_K: u64 = 0x517c_c1b7_2722_0a95;
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(FX_K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(FX_K);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(FX_K);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type HashSet<T> = StdHashSet<T, BuildHasherDefault<FxHasher>>;
 use std::sync::Arc;
 
 use super::fold::fold_str;
@@ -138,6 +167,9 @@ pub(crate) struct Names {
     introducers: Vec<String>,
     /// Phrases after which a known first or last name is a name (`I'm`, `je suis`).
     weak_introducers: Vec<String>,
+    /// The final letter run of every introducer (`appelle` for `je m'appelle`): an
+    /// introducer can end before a token only if the previous token ends with one.
+    intro_tails: HashSet<String>,
     /// Words that make the capitalised words before them a thing, not a person
     /// (`Clark Orchestra`, `Morgan Stanley Bank`).
     not_before: HashSet<String>,
@@ -174,6 +206,12 @@ impl Names {
                 a
             },
             places: set(&lists.places),
+            intro_tails: lists
+                .introducers
+                .iter()
+                .chain(&lists.weak_introducers)
+                .map(|s| final_run(&fold_str(s.trim())).to_owned())
+                .collect(),
             introducers: lists
                 .introducers
                 .iter()
@@ -360,7 +398,7 @@ impl Names {
             }
             return;
         }
-        if let Some(strong) = self.introduced(text, t) {
+        if let Some(strong) = self.introduced(text, toks, i) {
             let known = self.is_first(t) || self.last.contains(&t.folded);
             if strong
                 && t.shape == Shape::Lower
@@ -538,8 +576,13 @@ impl Names {
 
     /// Whether an introducing phrase stands right before the token: `Some(true)` for
     /// a strong one (`my name is`), `Some(false)` for a weak one (`I'm`).
-    fn introduced(&self, text: &str, t: &Tok) -> Option<bool> {
+    fn introduced(&self, text: &str, toks: &[Tok], i: usize) -> Option<bool> {
+        let t = &toks[i];
         if self.introducers.is_empty() && self.weak_introducers.is_empty() {
+            return None;
+        }
+        // Cheap necessary condition before folding the text before the token.
+        if i == 0 || !self.intro_tails.contains(final_run(&toks[i - 1].folded)) {
             return None;
         }
         let mut lo = t.s.saturating_sub(32);
@@ -608,8 +651,8 @@ impl Names {
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
     ) {
-        let mut pairs: HashSet<(String, String)> = HashSet::new();
-        let mut lasts: HashSet<String> = HashSet::new();
+        let mut pairs: HashSet<(String, String)> = HashSet::default();
+        let mut lasts: HashSet<String> = HashSet::default();
         for c in out.iter() {
             if metas[c.meta].entity.as_str() != "EMAIL" {
                 continue;
@@ -664,7 +707,7 @@ impl Names {
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
     ) {
-        let mut surnames: HashSet<&str> = HashSet::new();
+        let mut surnames: HashSet<&str> = HashSet::default();
         for c in &out[first_new..] {
             if metas[c.meta].entity.as_str() != "PERSON" || metas[c.meta].priority < 55 {
                 continue;
@@ -696,6 +739,14 @@ impl Names {
             self.push(out, metas, How::Propagated, s, e);
         }
     }
+}
+
+/// The last run of letters and digits of a folded word or phrase.
+fn final_run(s: &str) -> &str {
+    let s = s.trim_end_matches(|c: char| !c.is_alphanumeric());
+    s.rfind(|c: char| !c.is_alphanumeric()).map_or(s, |i| {
+        &s[i + s[i..].chars().next().map_or(1, char::len_utf8)..]
+    })
 }
 
 /// Two tokens are one name's words when only one or two spaces (or a dot and a space,

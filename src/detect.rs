@@ -269,15 +269,15 @@ impl Detector {
     /// ```
     pub fn scan(&self, text: &str) -> Vec<Finding> {
         let mut candidates = Vec::new();
-        self.patterns.scan(text, &self.metas, &mut candidates);
-        // Only the dictionaries read the folded text.
-        if !self.dictionary.is_empty() {
-            let folded = fold::Folded::new(text);
-            self.dictionary
-                .scan(text, &folded, &self.metas, &mut candidates);
-        }
+        // One folded copy (lower case, no accents) serves context words, dictionaries
+        // and names.
+        let folded = fold::Folded::new(text);
+        self.patterns
+            .scan(text, &folded, &self.metas, &mut candidates);
+        self.dictionary
+            .scan(text, &folded, &self.metas, &mut candidates);
         if let Some(names) = &self.names {
-            names.scan(text, &self.metas, &mut candidates);
+            names.scan(text, &folded, &self.metas, &mut candidates);
         }
         let kept = overlap::resolve(candidates, &self.metas);
         kept.into_iter()

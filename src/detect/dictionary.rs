@@ -187,10 +187,6 @@ impl Dictionary {
         })
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.automaton.is_none()
-    }
-
     pub(crate) fn scan(
         &self,
         text: &str,

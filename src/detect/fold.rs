@@ -97,6 +97,27 @@ impl Folded {
         Folded { text, map }
     }
 
+    /// The folded byte offset of an original byte offset (a character boundary).
+    pub fn folded_offset(&self, original: usize) -> usize {
+        if self.map.is_empty() {
+            return original;
+        }
+        self.map.partition_point(|&o| (o as usize) < original)
+    }
+
+    /// As [`Folded::folded_offset`], searching forward from `hint`, a folded offset at
+    /// or before the answer: linear over a left-to-right walk instead of a search each.
+    pub fn folded_offset_from(&self, hint: usize, original: usize) -> usize {
+        if self.map.is_empty() {
+            return original;
+        }
+        let mut at = hint.min(self.map.len());
+        while at < self.map.len() && (self.map[at] as usize) < original {
+            at += 1;
+        }
+        at
+    }
+
     /// Maps a folded span back to the original text's byte span.
     ///
     /// A span that ends inside an expanded character (`œ` → `oe`) is widened to the

@@ -16,7 +16,7 @@
 //!
 //! Pure: works on the text it is given and returns candidates.
 
-use std::collections::HashSet as StdHashSet;
+use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// FxHash (rustc's): the sets hold short folded words looked up once or more per token;
@@ -46,9 +46,10 @@ impl Hasher for FxHasher {
 }
 
 type HashSet<T> = StdHashSet<T, BuildHasherDefault<FxHasher>>;
+type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<FxHasher>>;
 use std::sync::Arc;
 
-use super::fold::fold_str;
+use super::fold::{Folded, fold_str};
 use super::{Candidate, Entity, Nature, RuleMeta, Sensitivity};
 
 /// The longest run of words taken as one name.
@@ -143,11 +144,12 @@ enum Shape {
 }
 
 #[derive(Debug)]
-struct Tok {
+struct Tok<'t> {
     s: usize,
     e: usize,
     shape: Shape,
-    folded: String,
+    /// The word case- and accent-folded: a slice of the scan's one folded text.
+    folded: &'t str,
 }
 
 #[derive(Debug)]
@@ -156,7 +158,7 @@ pub(crate) struct Names {
     last: HashSet<String>,
     ambiguous: HashSet<String>,
     /// Honorifics, folded, with whether the dot is required (`M.`).
-    honorifics: Vec<(String, bool)>,
+    honorifics: HashMap<String, bool>,
     greetings: HashSet<String>,
     signoffs: Vec<String>,
     labels: HashSet<String>,
@@ -226,17 +228,21 @@ impl Names {
             locatives: set(&lists.locatives),
             weak_honorifics: set(&lists.weak_honorifics),
             articles: set(&lists.articles),
-            honorifics: lists
-                .honorifics
-                .iter()
-                .map(|h| {
+            honorifics: {
+                // Folded honorific -> whether its dot is required; listed both ways,
+                // the dot is optional.
+                let mut map = HashMap::default();
+                for h in &lists.honorifics {
                     let h = fold_str(h.trim());
-                    match h.strip_suffix('.') {
+                    let (bare, dot) = match h.strip_suffix('.') {
                         Some(bare) => (bare.to_owned(), true),
                         None => (h, false),
-                    }
-                })
-                .collect(),
+                    };
+                    let e = map.entry(bare).or_insert(dot);
+                    *e = *e && dot;
+                }
+                map
+            },
             greetings: set(&lists.greetings),
             signoffs: lists.signoffs.iter().map(|s| fold_str(s.trim())).collect(),
             labels: set(&lists.labels),
@@ -263,8 +269,14 @@ impl Names {
         });
     }
 
-    pub(crate) fn scan(&self, text: &str, metas: &[RuleMeta], out: &mut Vec<Candidate>) {
-        let toks = tokenize(text);
+    pub(crate) fn scan(
+        &self,
+        text: &str,
+        folded: &Folded,
+        metas: &[RuleMeta],
+        out: &mut Vec<Candidate>,
+    ) {
+        let toks = tokenize(text, folded);
         let first_new = out.len();
         for i in 0..toks.len() {
             self.at_token(text, &toks, i, metas, out);
@@ -276,7 +288,7 @@ impl Names {
 
     /// An honorific is capitalised (`M.`, `Mme`), or upper case when longer than two
     /// letters (`MME`; `MS`, `ME` are more often acronyms).
-    fn is_honorific(&self, text: &str, t: &Tok) -> bool {
+    fn is_honorific(&self, text: &str, t: &Tok<'_>) -> bool {
         let shape_ok = match t.shape {
             Shape::Cap | Shape::Initial => true,
             Shape::Upper => t.e - t.s > 2 || t.folded == "dr" || t.folded == "mr",
@@ -286,21 +298,21 @@ impl Names {
         shape_ok
             && self
                 .honorifics
-                .iter()
-                .any(|(h, needs_dot)| *h == t.folded && (dotted || !needs_dot))
+                .get(t.folded)
+                .is_some_and(|needs_dot| dotted || !needs_dot)
     }
 
     /// A known first or last name, or an upper-case word: what a weak context needs.
-    fn is_known(&self, t: &Tok) -> bool {
-        t.shape == Shape::Upper || self.is_first(t) || self.last.contains(&t.folded)
+    fn is_known(&self, t: &Tok<'_>) -> bool {
+        t.shape == Shape::Upper || self.is_first(t) || self.last.contains(t.folded)
     }
 
-    fn is_stop(&self, t: &Tok) -> bool {
-        self.stopwords.contains(&t.folded)
+    fn is_stop(&self, t: &Tok<'_>) -> bool {
+        self.stopwords.contains(t.folded)
     }
 
-    fn is_first(&self, t: &Tok) -> bool {
-        self.first.contains(&t.folded)
+    fn is_first(&self, t: &Tok<'_>) -> bool {
+        self.first.contains(t.folded)
             || (t.folded.contains('-')
                 && t.folded
                     .split('-')
@@ -309,14 +321,14 @@ impl Names {
 
     /// A word that may be part of a name: capitalised or upper-case, not a stop word or
     /// an honorific.
-    fn name_like(&self, text: &str, t: &Tok) -> bool {
+    fn name_like(&self, text: &str, t: &Tok<'_>) -> bool {
         matches!(t.shape, Shape::Cap | Shape::Upper | Shape::Initial)
             && !self.is_stop(t)
             && !self.is_honorific(text, t)
     }
 
     /// The run of name words starting at token `j`: the index one past its last word.
-    fn collect(&self, text: &str, toks: &[Tok], j: usize, max: usize) -> Option<usize> {
+    fn collect(&self, text: &str, toks: &[Tok<'_>], j: usize, max: usize) -> Option<usize> {
         let mut k = j;
         let mut last = None;
         let mut words = 0;
@@ -331,7 +343,7 @@ impl Names {
                 }
                 words += 1;
             } else if t.shape == Shape::Lower
-                && self.particles.contains(&t.folded)
+                && self.particles.contains(t.folded)
                 && toks.get(k + 1).is_some_and(|n| joined(text, t, n))
             {
                 // `Charles de Gaulle`, `Madame de Staël`: a particle before a name word.
@@ -346,7 +358,7 @@ impl Names {
     fn at_token(
         &self,
         text: &str,
-        toks: &[Tok],
+        toks: &[Tok<'_>],
         i: usize,
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
@@ -354,14 +366,14 @@ impl Names {
         let t = &toks[i];
         if self.is_honorific(text, t) {
             // `M. Dupont`, `Dr Martin`: the honorific's own dot may stand in the gap.
-            let after_dot = |n: &&Tok| {
+            let after_dot = |n: &&Tok<'_>| {
                 let gap = &text[t.e..n.s];
                 let gap = gap.strip_prefix('.').unwrap_or(gap);
                 !gap.is_empty() && gap.len() <= 2 && gap.bytes().all(|b| b == b' ' || b == b'\t')
             };
             // Weak honorifics (`Me`, `Lord`) are also ordinary words: they need a
             // known name after them.
-            let weak = self.weak_honorifics.contains(&t.folded);
+            let weak = self.weak_honorifics.contains(t.folded);
             if let Some(end) = toks
                 .get(i + 1)
                 .filter(after_dot)
@@ -372,7 +384,7 @@ impl Names {
             }
             return;
         }
-        if self.labels.contains(&t.folded) && matches!(t.shape, Shape::Cap | Shape::Upper) {
+        if self.labels.contains(t.folded) && matches!(t.shape, Shape::Cap | Shape::Upper) {
             let rest = &text[t.e..];
             let gap = rest.len() - rest.trim_start_matches([' ', '\t']).len();
             if rest[gap..].starts_with(':')
@@ -383,14 +395,14 @@ impl Names {
             }
             return;
         }
-        if self.greetings.contains(&t.folded) {
+        if self.greetings.contains(t.folded) {
             if let Some(n) = toks.get(i + 1).filter(|n| joined(text, t, n))
                 && let Some(end) = self.collect(text, toks, i + 1, 3)
             {
                 let after = text[toks[end - 1].e..].trim_start_matches([' ', '\t']);
                 let closes = after.is_empty() || after.starts_with([',', '!', '\n', '\r']);
-                let known = self.first.contains(&n.folded)
-                    || self.last.contains(&n.folded)
+                let known = self.first.contains(n.folded)
+                    || self.last.contains(n.folded)
                     || n.shape == Shape::Upper;
                 if closes && (known || after.starts_with(',')) {
                     self.push(out, metas, How::Greeting, n.s, toks[end - 1].e);
@@ -399,7 +411,7 @@ impl Names {
             return;
         }
         if let Some(strong) = self.introduced(text, toks, i) {
-            let known = self.is_first(t) || self.last.contains(&t.folded);
+            let known = self.is_first(t) || self.last.contains(t.folded);
             if strong
                 && t.shape == Shape::Lower
                 && !self.is_stop(t)
@@ -420,7 +432,7 @@ impl Names {
         // `the Franklin and Megantic Railway`, `The Alfred Phillips House`: after an
         // article, capitalised words name a thing.
         if i > 0
-            && self.articles.contains(&toks[i - 1].folded)
+            && self.articles.contains(toks[i - 1].folded)
             && text[toks[i - 1].e..t.s].trim().is_empty()
         {
             return;
@@ -432,7 +444,7 @@ impl Names {
         if !matches!(t.shape, Shape::Cap | Shape::Upper) || !self.is_first(t) || self.is_stop(t) {
             return;
         }
-        let ambiguous = self.ambiguous.contains(&t.folded);
+        let ambiguous = self.ambiguous.contains(t.folded);
         // Surname after: the first word is any name-like word; more words only when they
         // look like names too (upper case, a known first or last name).
         let mut end = i + 1;
@@ -440,7 +452,7 @@ impl Names {
         let mut next = i + 1;
         while toks.get(next).is_some_and(|p| {
             p.shape == Shape::Lower
-                && self.particles.contains(&p.folded)
+                && self.particles.contains(p.folded)
                 && joined(text, &toks[next - 1], p)
         }) {
             next += 1;
@@ -456,8 +468,8 @@ impl Names {
                 && joined(text, &toks[end - 1], &toks[end])
                 && self.name_like(text, &toks[end])
                 && (toks[end].shape == Shape::Upper
-                    || self.last.contains(&toks[end].folded)
-                    || self.first.contains(&toks[end].folded)
+                    || self.last.contains(toks[end].folded)
+                    || self.first.contains(toks[end].folded)
                     || toks[end - 1].shape == Shape::Initial)
             {
                 end += 1;
@@ -479,12 +491,12 @@ impl Names {
         let surname_ok = |k: usize| {
             let s = &toks[k];
             s.shape == Shape::Upper
-                || self.last.contains(&s.folded)
-                || (self.first.contains(&s.folded) && !self.ambiguous.contains(&s.folded))
+                || self.last.contains(s.folded)
+                || (self.first.contains(s.folded) && !self.ambiguous.contains(s.folded))
         };
         // `Stanley Cup`, `Clark Orchestra`: a thing named after a person.
         if self.thing_after(text, toks, end)
-            || (end > i + 1 && self.not_before.contains(&toks[end - 1].folded))
+            || (end > i + 1 && self.not_before.contains(toks[end - 1].folded))
         {
             return;
         }
@@ -506,8 +518,8 @@ impl Names {
             }
         } else if !ambiguous {
             let locative = i > 0
-                && self.places.contains(&t.folded)
-                && self.locatives.contains(&toks[i - 1].folded)
+                && self.places.contains(t.folded)
+                && self.locatives.contains(toks[i - 1].folded)
                 && text[toks[i - 1].e..t.s].trim().is_empty();
             if !locative {
                 self.push(out, metas, How::FirstName, t.s, t.e);
@@ -521,24 +533,24 @@ impl Names {
     fn unknown_then_surname(
         &self,
         text: &str,
-        toks: &[Tok],
+        toks: &[Tok<'_>],
         i: usize,
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
     ) {
         let t = &toks[i];
         let Some(n) = toks.get(i + 1) else { return };
-        let plain = |w: &Tok| {
+        let plain = |w: &Tok<'_>| {
             !self.is_stop(w)
-                && !self.places.contains(&w.folded)
-                && !self.not_before.contains(&w.folded)
+                && !self.places.contains(w.folded)
+                && !self.not_before.contains(w.folded)
                 && !self.is_honorific(text, w)
                 && w.e - w.s >= 3
         };
         if n.shape == Shape::Cap
             && joined(text, t, n)
-            && self.last.contains(&n.folded)
-            && !self.ambiguous.contains(&n.folded)
+            && self.last.contains(n.folded)
+            && !self.ambiguous.contains(n.folded)
             && plain(t)
             && plain(n)
             && !sentence_start(text, t.s)
@@ -553,7 +565,7 @@ impl Names {
 
     /// True when a naming phrase (`my name is`, `je m'appelle`) stands right before the
     /// token: then even a lower-case word is a name.
-    fn names_follow(&self, text: &str, t: &Tok) -> bool {
+    fn names_follow(&self, text: &str, t: &Tok<'_>) -> bool {
         let mut lo = t.s.saturating_sub(24);
         while !text.is_char_boundary(lo) {
             lo += 1;
@@ -566,23 +578,23 @@ impl Names {
     }
 
     /// True when the word after a name run makes it a thing: `Clark Orchestra`.
-    fn thing_after(&self, text: &str, toks: &[Tok], end: usize) -> bool {
+    fn thing_after(&self, text: &str, toks: &[Tok<'_>], end: usize) -> bool {
         toks.get(end).is_some_and(|n| {
             matches!(n.shape, Shape::Cap | Shape::Upper)
                 && joined(text, &toks[end - 1], n)
-                && self.not_before.contains(&n.folded)
+                && self.not_before.contains(n.folded)
         })
     }
 
     /// Whether an introducing phrase stands right before the token: `Some(true)` for
     /// a strong one (`my name is`), `Some(false)` for a weak one (`I'm`).
-    fn introduced(&self, text: &str, toks: &[Tok], i: usize) -> Option<bool> {
+    fn introduced(&self, text: &str, toks: &[Tok<'_>], i: usize) -> Option<bool> {
         let t = &toks[i];
         if self.introducers.is_empty() && self.weak_introducers.is_empty() {
             return None;
         }
         // Cheap necessary condition before folding the text before the token.
-        if i == 0 || !self.intro_tails.contains(final_run(&toks[i - 1].folded)) {
+        if i == 0 || !self.intro_tails.contains(final_run(toks[i - 1].folded)) {
             return None;
         }
         let mut lo = t.s.saturating_sub(32);
@@ -608,7 +620,13 @@ impl Names {
     }
 
     /// `Cordialement,\nJean Dupont`: a sign-off line, then a line that is only a name.
-    fn signatures(&self, text: &str, toks: &[Tok], metas: &[RuleMeta], out: &mut Vec<Candidate>) {
+    fn signatures(
+        &self,
+        text: &str,
+        toks: &[Tok<'_>],
+        metas: &[RuleMeta],
+        out: &mut Vec<Candidate>,
+    ) {
         let mut offset = 0;
         let lines = text.split_inclusive('\n').map(|l| {
             let at = offset;
@@ -647,7 +665,7 @@ impl Names {
     fn derived_from_emails(
         &self,
         text: &str,
-        toks: &[Tok],
+        toks: &[Tok<'_>],
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
     ) {
@@ -687,10 +705,10 @@ impl Names {
                 continue;
             }
             if let Some(n) = toks.get(i + 1).filter(|n| joined(text, t, n))
-                && pairs.contains(&(t.folded.clone(), n.folded.clone()))
+                && pairs.contains(&(t.folded.to_owned(), n.folded.to_owned()))
             {
                 found.push((t.s, n.e));
-            } else if matches!(t.shape, Shape::Cap | Shape::Upper) && lasts.contains(&t.folded) {
+            } else if matches!(t.shape, Shape::Cap | Shape::Upper) && lasts.contains(t.folded) {
                 found.push((t.s, t.e));
             }
         }
@@ -702,7 +720,7 @@ impl Names {
     /// A surname found once is found wherever it recurs capitalised.
     fn propagate(
         &self,
-        toks: &[Tok],
+        toks: &[Tok<'_>],
         first_new: usize,
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
@@ -714,7 +732,7 @@ impl Names {
             }
             let lo = toks.partition_point(|t| t.s < c.start);
             for t in toks[lo..].iter().take_while(|t| t.e <= c.end) {
-                let word = t.folded.as_str();
+                let word = t.folded;
                 if matches!(t.shape, Shape::Cap | Shape::Upper)
                     && word.chars().count() >= 3
                     && !self.first.contains(word)
@@ -730,9 +748,7 @@ impl Names {
         }
         let found: Vec<(usize, usize)> = toks
             .iter()
-            .filter(|t| {
-                matches!(t.shape, Shape::Cap | Shape::Upper) && surnames.contains(t.folded.as_str())
-            })
+            .filter(|t| matches!(t.shape, Shape::Cap | Shape::Upper) && surnames.contains(t.folded))
             .map(|t| (t.s, t.e))
             .collect();
         for (s, e) in found {
@@ -751,7 +767,7 @@ fn final_run(s: &str) -> &str {
 
 /// Two tokens are one name's words when only one or two spaces (or a dot and a space,
 /// after an initial) separate them, on the same line.
-fn joined(text: &str, a: &Tok, b: &Tok) -> bool {
+fn joined(text: &str, a: &Tok<'_>, b: &Tok<'_>) -> bool {
     let gap = &text[a.e..b.s];
     let gap = if a.shape == Shape::Initial {
         gap.strip_prefix('.').unwrap_or(gap)
@@ -798,8 +814,9 @@ fn is_in_address(text: &str, s: usize, _e: usize) -> bool {
     )
 }
 
-fn tokenize(text: &str) -> Vec<Tok> {
+fn tokenize<'t>(text: &str, folded: &'t Folded) -> Vec<Tok<'t>> {
     let mut toks = Vec::new();
+    let mut cursor = 0;
     let mut chars = text.char_indices().peekable();
     while let Some((s, c)) = chars.next() {
         if !c.is_alphabetic() {
@@ -853,7 +870,11 @@ fn tokenize(text: &str) -> Vec<Tok> {
             s,
             e,
             shape,
-            folded: fold_str(&text[s..e]),
+            folded: {
+                let fs = folded.folded_offset_from(cursor, s);
+                cursor = folded.folded_offset_from(fs, e);
+                &folded.text[fs..cursor]
+            },
         });
     }
     toks

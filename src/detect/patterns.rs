@@ -14,9 +14,10 @@
 
 use regex::{Regex, RegexBuilder};
 
+use super::fold::{self, Folded};
 use super::rules::{REGEX_DFA_SIZE_LIMIT_BYTES, REGEX_SIZE_LIMIT_BYTES};
 use super::validators::Validator;
-use super::{Candidate, RuleMeta, fold};
+use super::{Candidate, RuleMeta};
 
 /// How many rules share one prefilter `RegexSet` (see the module docs for the figures).
 const PREFILTER_GROUP_RULES: usize = 24;
@@ -99,20 +100,22 @@ impl PatternRule {
         camel_id || key.ends_with("_id") || key.ends_with("-id") || self.veto_keys.contains(&key)
     }
 
-    fn has_context(&self, text: &str, start: usize) -> bool {
-        let mut lo = start.saturating_sub(self.context_window);
-        while !text.is_char_boundary(lo) {
-            lo -= 1;
-        }
+    fn has_context(&self, folded: &Folded, start: usize) -> bool {
         // Context words are looked for before the match only: after it, they most often
         // announce the next value (`IPP: 2457230678, numéro de téléphone : …`).
-        let before = fold::fold_str(&text[lo..start]);
+        let end = folded.folded_offset(start);
+        let mut lo = end.saturating_sub(self.context_window);
+        while !folded.text.is_char_boundary(lo) {
+            lo += 1;
+        }
+        let before = &folded.text[lo..end];
         self.context.iter().any(|w| before.contains(w.as_str()))
     }
 
     fn push(
         &self,
         text: &str,
+        folded: &Folded,
         start: usize,
         end: usize,
         base_score: f32,
@@ -127,7 +130,7 @@ impl PatternRule {
         let valid = self.validator.is_none_or(|v| v.check(&text[start..end]));
         let mut score = base_score;
         if !self.context.is_empty() {
-            let context = self.has_context(text, start);
+            let context = self.has_context(folded, start);
             if !(valid || self.invalid_with_context && context) {
                 return;
             }
@@ -177,17 +180,32 @@ impl Patterns {
         Patterns { rules, sets }
     }
 
-    pub(crate) fn scan(&self, text: &str, metas: &[RuleMeta], out: &mut Vec<Candidate>) {
+    pub(crate) fn scan(
+        &self,
+        text: &str,
+        folded: &Folded,
+        metas: &[RuleMeta],
+        out: &mut Vec<Candidate>,
+    ) {
         let mut hits = Vec::new();
         for (first, set) in &self.sets {
             hits.extend(set.matches(text).into_iter().map(|i| first + i));
         }
         for rule in hits.into_iter().map(|i| &self.rules[i]) {
+            // A rule that needs context cannot match where none of its words occurs.
+            if rule.context_required
+                && !rule
+                    .context
+                    .iter()
+                    .any(|w| folded.text.contains(w.as_str()))
+            {
+                continue;
+            }
             let base = metas[rule.meta].score;
             match rule.value_group {
                 None => {
                     for m in rule.regex.find_iter(text) {
-                        rule.push(text, m.start(), m.end(), base, out);
+                        rule.push(text, folded, m.start(), m.end(), base, out);
                     }
                 }
                 Some(g) => {
@@ -195,7 +213,7 @@ impl Patterns {
                     // the other branches report the whole match.
                     for caps in rule.regex.captures_iter(text) {
                         if let Some(m) = caps.get(g).or_else(|| caps.get(0)) {
-                            rule.push(text, m.start(), m.end(), base, out);
+                            rule.push(text, folded, m.start(), m.end(), base, out);
                         }
                     }
                 }

@@ -6,7 +6,7 @@
 # Prints requests per second (2 threads, 50 connections) for the upstream direct, nginx
 # and Paravent, Paravent's ratio to nginx, and median latencies with one connection.
 # Everything listens on 127.0.0.1 and is stopped at the end. A benchmark, not a test:
-# the figures go to docs/PERFORMANCE.md.
+# the figures go to docs/PROXY-PERFORMANCE.md.
 #
 # Usage: scripts/loadtest.sh [DURATION_SECONDS]     (default 10)
 set -euo pipefail

@@ -126,6 +126,7 @@ fn decode_one(enc: Encoding, data: &[u8], limit: u64) -> Result<Vec<u8>, BodyErr
 
 fn read_limited(r: impl Read, limit: u64, corrupt: BodyError) -> Result<Vec<u8>, BodyError> {
     let mut out = Vec::new();
+    #[allow(clippy::disallowed_methods)] // bounded by take() just before
     r.take(limit.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|_| corrupt)?;

@@ -269,8 +269,11 @@ impl Detector {
     /// ```
     pub fn scan(&self, text: &str) -> Vec<Finding> {
         let mut candidates = Vec::new();
+        // One folded copy (lower case, no accents) serves context words, dictionaries
+        // and names.
         let folded = fold::Folded::new(text);
-        self.patterns.scan(text, &self.metas, &mut candidates);
+        self.patterns
+            .scan(text, &folded, &self.metas, &mut candidates);
         self.dictionary
             .scan(text, &folded, &self.metas, &mut candidates);
         if let Some(names) = &self.names {

@@ -119,10 +119,18 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut text = String::new();
-            BufReader::new(reader)
-                .read_to_string(&mut text)
-                .context("the input is not valid UTF-8 text")?;
+            let mut bytes = Vec::new();
+            let limit = scan::MAX_PLAIN_INPUT_BYTES as u64;
+            #[allow(clippy::disallowed_methods)] // bounded by take() just above
+            reader.take(limit + 1).read_to_end(&mut bytes)?;
+            if bytes.len() as u64 > limit {
+                anyhow::bail!(
+                    "the input is larger than {} bytes: split it, or use --jsonl",
+                    scan::MAX_PLAIN_INPUT_BYTES
+                );
+            }
+            let text = String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("the input is not valid UTF-8 text"))?;
             let findings = cfg.detector.scan(&text);
             let mut out = io::stdout().lock();
             writeln!(

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::{Detector, Finding};
 
+/// Plain mode reads its whole input; larger inputs are refused (use `--jsonl`).
+pub const MAX_PLAIN_INPUT_BYTES: usize = 64 << 20;
+
 /// A JSON-lines input line longer than this is refused (it is reported, not read whole).
 pub const MAX_JSONL_LINE_BYTES: usize = 16 << 20;
 
@@ -159,7 +162,10 @@ pub fn scan_jsonl(
             )?;
             continue;
         }
-        let line = trim_ascii(&buf);
+        let mut line = trim_ascii(&buf);
+        if number == 1 {
+            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        }
         if line.is_empty() {
             continue;
         }
@@ -168,10 +174,19 @@ pub fn scan_jsonl(
             Ok(p) => p,
             Err(e) => {
                 summary.bad_lines += 1;
-                // serde_json's messages name the problem and column, not the content.
+                // serde_json's own messages quote values (`invalid type: string "…"`):
+                // say only what kind of problem it is and where.
+                let what = match e.classify() {
+                    serde_json::error::Category::Syntax => "not valid JSON",
+                    serde_json::error::Category::Eof => "JSON cut short",
+                    serde_json::error::Category::Data | serde_json::error::Category::Io => {
+                        "not an object with an \"id\" and a string \"text\""
+                    }
+                };
                 writeln!(
                     errors,
-                    "line {number}: expected a JSON object {{\"id\": ..., \"text\": \"...\"}}: {e}"
+                    "line {number}: {what} (column {}); expected {{\"id\": ..., \"text\": \"...\"}}",
+                    e.column()
                 )?;
                 continue;
             }

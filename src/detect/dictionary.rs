@@ -2,7 +2,7 @@
 //! one aho-corasick automaton over the folded text (case- and accent-insensitive),
 //! leftmost-longest, on word boundaries.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, Input, MatchKind, StartKind};
 
 use super::fold::{self, Folded};
 use super::{Candidate, Entity, RuleMeta, Sensitivity};
@@ -16,6 +16,8 @@ pub(crate) struct RowDefaults {
     pub meta: usize,
     pub capitalized: bool,
     pub min_chars: usize,
+    /// Folded terms to leave out (`Réunion`, more often "meeting" than the island).
+    pub exclude: Vec<String>,
 }
 
 /// One term and what a match of it means.
@@ -39,8 +41,12 @@ pub(crate) fn push_term(
     if term.chars().count() < base.min_chars {
         return;
     }
+    let folded = fold::fold_str(term);
+    if base.exclude.contains(&folded) {
+        return;
+    }
     out.push(DictEntry {
-        folded: fold::fold_str(term),
+        folded,
         meta: base.meta,
         capitalized: base.capitalized,
         sensitivity,
@@ -93,12 +99,13 @@ pub(crate) fn push_csv(
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
+                let line = e.position().map_or(0, |p| line_at(text, p.byte()));
                 problems.push((line, format!("bad row: {e}")));
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line() as usize);
+        // The csv crate's own line count skips comment lines: count from the bytes.
+        let line = record.position().map_or(0, |p| line_at(text, p.byte()));
         let term = record.get(term_col).unwrap_or("");
         if term.is_empty() {
             problems.push((line, "empty term".to_owned()));
@@ -141,6 +148,7 @@ pub(crate) fn push_csv(
             meta: base.meta,
             capitalized: base.capitalized,
             min_chars: 1,
+            exclude: Vec::new(),
         };
         push_term(out, &row_base, term, sensitivity, entity);
     }
@@ -171,6 +179,7 @@ impl Dictionary {
         }
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
+            .start_kind(StartKind::Both)
             .build(entries.iter().map(|e| e.folded.as_str()))?;
         Ok(Dictionary {
             automaton: Some(automaton),
@@ -189,30 +198,71 @@ impl Dictionary {
         let hay = folded.text.as_str();
         let mut at = 0;
         while at < hay.len() {
-            let Some(m) = ac.find(Input::new(hay).range(at..)) else {
+            let Some(first) = ac.find(Input::new(hay).range(at..)) else {
                 break;
             };
-            let entry = &self.entries[m.pattern().as_usize()];
-            let (s, e) = folded.original_span(m.start(), m.end(), text);
-            let ok = is_word_boundary(text, s, e)
-                && (!entry.capitalized || text[s..].chars().next().is_some_and(char::is_uppercase));
-            if ok {
-                out.push(Candidate {
-                    start: s,
-                    end: e,
-                    meta: entry.meta,
-                    sensitivity: entry.sensitivity,
-                    entity: entry.entity.clone(),
-                    score: metas[entry.meta].score,
-                });
-                at = m.end();
-            } else {
-                // A longer term rejected at this start may hide a shorter valid one
-                // further on: resume one character later.
-                at = m.start() + hay[m.start()..].chars().next().map_or(1, char::len_utf8);
+            // The longest term at this start may fail its word boundary (`Acme
+            // Holding` in `acme holdings`) while a shorter one holds (`Acme`): try the
+            // shorter terms at the same start before moving on.
+            let mut m = Some(first);
+            let mut kept = None;
+            while let Some(cand) = m {
+                let entry = &self.entries[cand.pattern().as_usize()];
+                let (s, e) = folded.original_span(cand.start(), cand.end(), text);
+                let capital_ok =
+                    !entry.capitalized || text[s..].chars().next().is_some_and(char::is_uppercase);
+                if is_word_boundary(text, s, e) && capital_ok {
+                    kept = Some((cand, entry, s, e));
+                    break;
+                }
+                m = (cand.end() > cand.start() + 1)
+                    .then(|| {
+                        let input = Input::new(hay)
+                            .range(cand.start()..cand.end() - 1)
+                            .anchored(Anchored::Yes);
+                        ac.find(input)
+                    })
+                    .flatten();
+            }
+            match kept {
+                Some((cand, entry, s, e)) => {
+                    out.push(Candidate {
+                        start: s,
+                        end: e,
+                        meta: entry.meta,
+                        sensitivity: entry.sensitivity,
+                        entity: entry.entity.clone(),
+                        score: metas[entry.meta].score,
+                    });
+                    at = cand.end();
+                }
+                None => {
+                    at = first.start()
+                        + hay[first.start()..]
+                            .chars()
+                            .next()
+                            .map_or(1, char::len_utf8);
+                }
             }
         }
     }
+}
+
+/// The line of a CSV record from the byte offset the csv crate gives, which may point
+/// at the end of the previous line (CRLF), a blank line or a comment line before it.
+fn line_at(text: &str, byte: u64) -> usize {
+    let mut at = usize::try_from(byte).unwrap_or(usize::MAX).min(text.len());
+    loop {
+        let rest = &text[at..];
+        let trimmed = rest.trim_start_matches(['\r', '\n', ' ', '\t']);
+        at += rest.len() - trimmed.len();
+        if trimmed.starts_with('#') {
+            at += trimmed.find('\n').map_or(trimmed.len(), |i| i + 1);
+        } else {
+            break;
+        }
+    }
+    super::rules::line_of(text, at)
 }
 
 /// True when `text[s..e]` is not glued to a letter or digit on either side.

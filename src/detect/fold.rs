@@ -56,6 +56,9 @@ pub(crate) fn fold_char(c: char, out: &mut String) {
 
 /// Folds a whole string (no offset map); used for dictionary terms and gazetteers.
 pub(crate) fn fold_str(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         fold_char(c, &mut out);
@@ -92,6 +95,27 @@ impl Folded {
         }
         map.push(u32::try_from(original.len()).unwrap_or(u32::MAX));
         Folded { text, map }
+    }
+
+    /// The folded byte offset of an original byte offset (a character boundary).
+    pub fn folded_offset(&self, original: usize) -> usize {
+        if self.map.is_empty() {
+            return original;
+        }
+        self.map.partition_point(|&o| (o as usize) < original)
+    }
+
+    /// As [`Folded::folded_offset`], searching forward from `hint`, a folded offset at
+    /// or before the answer: linear over a left-to-right walk instead of a search each.
+    pub fn folded_offset_from(&self, hint: usize, original: usize) -> usize {
+        if self.map.is_empty() {
+            return original;
+        }
+        let mut at = hint.min(self.map.len());
+        while at < self.map.len() && (self.map[at] as usize) < original {
+            at += 1;
+        }
+        at
     }
 
     /// Maps a folded span back to the original text's byte span.

@@ -16,10 +16,39 @@
 //!
 //! Pure: works on the text it is given and returns candidates.
 
-use std::collections::HashSet;
+use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FxHash (rustc's): the sets hold short folded words looked up once or more per token;
+/// SipHash's DoS resistance buys nothing here and costs a tenth of the scan.
+#[derive(Default)]
+struct FxHasher(u64);
+
+const FX_K: u64 = 0x517c_c1b7_2722_0a95;
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(FX_K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(FX_K);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(FX_K);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type HashSet<T> = StdHashSet<T, BuildHasherDefault<FxHasher>>;
+type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<FxHasher>>;
 use std::sync::Arc;
 
-use super::dictionary::is_word_boundary;
 use super::fold::{Folded, fold_str};
 use super::{Candidate, Entity, Nature, RuleMeta, Sensitivity};
 
@@ -43,6 +72,14 @@ pub(crate) struct NameLists {
     pub labels: Vec<String>,
     pub stopwords: Vec<String>,
     pub particles: Vec<String>,
+    pub also_ambiguous: Vec<String>,
+    pub places: Vec<String>,
+    pub introducers: Vec<String>,
+    pub weak_introducers: Vec<String>,
+    pub not_before: Vec<String>,
+    pub locatives: Vec<String>,
+    pub weak_honorifics: Vec<String>,
+    pub articles: Vec<String>,
 }
 
 /// Which heuristic found a name; each is a rule of its own in findings and policy.
@@ -56,10 +93,12 @@ enum How {
     FirstName,
     Email,
     Propagated,
+    Introduced,
+    Surname,
 }
 
 impl How {
-    const ALL: [How; 8] = [
+    const ALL: [How; 10] = [
         How::Honorific,
         How::Label,
         How::Greeting,
@@ -68,10 +107,12 @@ impl How {
         How::FirstName,
         How::Email,
         How::Propagated,
+        How::Introduced,
+        How::Surname,
     ];
 
-    /// (rule id, priority, score). A lone first name has a lower priority than a city
-    /// of the same spelling (Florence, Victoria): alone, the place is the likelier.
+    /// (rule id, priority, score). A lone first name outranks a place of the same
+    /// spelling (Gary, Elizabeth) unless a locative word stands before it (`à Florence`).
     fn rule(self) -> (&'static str, i32, f32) {
         match self {
             How::Honorific => ("person.honorific", 70, 0.9),
@@ -79,9 +120,11 @@ impl How {
             How::Greeting => ("person.greeting", 65, 0.8),
             How::Signature => ("person.signature", 65, 0.8),
             How::FullName => ("person.name", 60, 0.85),
-            How::FirstName => ("person.first-name", 40, 0.6),
+            How::FirstName => ("person.first-name", 46, 0.6),
             How::Email => ("person.email", 60, 0.8),
             How::Propagated => ("person.propagated", 55, 0.75),
+            How::Introduced => ("person.introduced", 68, 0.85),
+            How::Surname => ("person.surname", 50, 0.6),
         }
     }
 }
@@ -101,11 +144,12 @@ enum Shape {
 }
 
 #[derive(Debug)]
-struct Tok {
+struct Tok<'t> {
     s: usize,
     e: usize,
     shape: Shape,
-    folded: String,
+    /// The word case- and accent-folded: a slice of the scan's one folded text.
+    folded: &'t str,
 }
 
 #[derive(Debug)]
@@ -114,12 +158,26 @@ pub(crate) struct Names {
     last: HashSet<String>,
     ambiguous: HashSet<String>,
     /// Honorifics, folded, with whether the dot is required (`M.`).
-    honorifics: Vec<(String, bool)>,
+    honorifics: HashMap<String, bool>,
     greetings: HashSet<String>,
     signoffs: Vec<String>,
     labels: HashSet<String>,
     stopwords: HashSet<String>,
     particles: HashSet<String>,
+    places: HashSet<String>,
+    /// Phrases after which a capitalised word is a name (`je m'appelle`, `my name is`).
+    introducers: Vec<String>,
+    /// Phrases after which a known first or last name is a name (`I'm`, `je suis`).
+    weak_introducers: Vec<String>,
+    /// The final letter run of every introducer (`appelle` for `je m'appelle`): an
+    /// introducer can end before a token only if the previous token ends with one.
+    intro_tails: HashSet<String>,
+    /// Words that make the capitalised words before them a thing, not a person
+    /// (`Clark Orchestra`, `Morgan Stanley Bank`).
+    not_before: HashSet<String>,
+    locatives: HashSet<String>,
+    weak_honorifics: HashSet<String>,
+    articles: HashSet<String>,
     /// Index of the first of this component's rules in the detector's metas.
     meta_base: usize,
 }
@@ -145,20 +203,46 @@ impl Names {
             ambiguous: {
                 let keep = set(&lists.unambiguous);
                 let mut a = set(&lists.ambiguous);
+                a.extend(set(&lists.also_ambiguous));
                 a.retain(|n| !keep.contains(n));
                 a
             },
-            honorifics: lists
-                .honorifics
+            places: set(&lists.places),
+            intro_tails: lists
+                .introducers
                 .iter()
-                .map(|h| {
+                .chain(&lists.weak_introducers)
+                .map(|s| final_run(&fold_str(s.trim())).to_owned())
+                .collect(),
+            introducers: lists
+                .introducers
+                .iter()
+                .map(|s| fold_str(s.trim()))
+                .collect(),
+            weak_introducers: lists
+                .weak_introducers
+                .iter()
+                .map(|s| fold_str(s.trim()))
+                .collect(),
+            not_before: set(&lists.not_before),
+            locatives: set(&lists.locatives),
+            weak_honorifics: set(&lists.weak_honorifics),
+            articles: set(&lists.articles),
+            honorifics: {
+                // Folded honorific -> whether its dot is required; listed both ways,
+                // the dot is optional.
+                let mut map = HashMap::default();
+                for h in &lists.honorifics {
                     let h = fold_str(h.trim());
-                    match h.strip_suffix('.') {
+                    let (bare, dot) = match h.strip_suffix('.') {
                         Some(bare) => (bare.to_owned(), true),
                         None => (h, false),
-                    }
-                })
-                .collect(),
+                    };
+                    let e = map.entry(bare).or_insert(dot);
+                    *e = *e && dot;
+                }
+                map
+            },
             greetings: set(&lists.greetings),
             signoffs: lists.signoffs.iter().map(|s| fold_str(s.trim())).collect(),
             labels: set(&lists.labels),
@@ -192,42 +276,59 @@ impl Names {
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
     ) {
-        let toks = tokenize(text);
+        let toks = tokenize(text, folded);
         let first_new = out.len();
         for i in 0..toks.len() {
             self.at_token(text, &toks, i, metas, out);
         }
         self.signatures(text, &toks, metas, out);
-        self.derived_from_emails(text, folded, metas, out);
-        self.propagate(text, folded, &toks, first_new, metas, out);
+        self.derived_from_emails(text, &toks, metas, out);
+        self.propagate(&toks, first_new, metas, out);
     }
 
-    fn is_honorific(&self, text: &str, t: &Tok) -> bool {
+    /// An honorific is capitalised (`M.`, `Mme`), or upper case when longer than two
+    /// letters (`MME`; `MS`, `ME` are more often acronyms).
+    fn is_honorific(&self, text: &str, t: &Tok<'_>) -> bool {
+        let shape_ok = match t.shape {
+            Shape::Cap | Shape::Initial => true,
+            Shape::Upper => t.e - t.s > 2 || t.folded == "dr" || t.folded == "mr",
+            Shape::Lower | Shape::Other => false,
+        };
         let dotted = text[t.e..].starts_with('.');
-        self.honorifics
-            .iter()
-            .any(|(h, needs_dot)| *h == t.folded && (dotted || !needs_dot))
+        shape_ok
+            && self
+                .honorifics
+                .get(t.folded)
+                .is_some_and(|needs_dot| dotted || !needs_dot)
     }
 
-    fn is_stop(&self, t: &Tok) -> bool {
-        self.stopwords.contains(&t.folded)
+    /// A known first or last name, or an upper-case word: what a weak context needs.
+    fn is_known(&self, t: &Tok<'_>) -> bool {
+        t.shape == Shape::Upper || self.is_first(t) || self.last.contains(t.folded)
     }
 
-    fn is_first(&self, t: &Tok) -> bool {
-        self.first.contains(&t.folded)
-            || (t.folded.contains('-') && t.folded.split('-').all(|p| self.first.contains(p)))
+    fn is_stop(&self, t: &Tok<'_>) -> bool {
+        self.stopwords.contains(t.folded)
+    }
+
+    fn is_first(&self, t: &Tok<'_>) -> bool {
+        self.first.contains(t.folded)
+            || (t.folded.contains('-')
+                && t.folded
+                    .split('-')
+                    .all(|p| self.first.contains(p) && !self.stopwords.contains(p)))
     }
 
     /// A word that may be part of a name: capitalised or upper-case, not a stop word or
     /// an honorific.
-    fn name_like(&self, text: &str, t: &Tok) -> bool {
+    fn name_like(&self, text: &str, t: &Tok<'_>) -> bool {
         matches!(t.shape, Shape::Cap | Shape::Upper | Shape::Initial)
             && !self.is_stop(t)
             && !self.is_honorific(text, t)
     }
 
     /// The run of name words starting at token `j`: the index one past its last word.
-    fn collect(&self, text: &str, toks: &[Tok], j: usize, max: usize) -> Option<usize> {
+    fn collect(&self, text: &str, toks: &[Tok<'_>], j: usize, max: usize) -> Option<usize> {
         let mut k = j;
         let mut last = None;
         let mut words = 0;
@@ -241,8 +342,11 @@ impl Names {
                     last = Some(k + 1);
                 }
                 words += 1;
-            } else if t.shape == Shape::Lower && self.particles.contains(&t.folded) && k > j {
-                // `Charles de Gaulle`: a particle only inside a name.
+            } else if t.shape == Shape::Lower
+                && self.particles.contains(t.folded)
+                && toks.get(k + 1).is_some_and(|n| joined(text, t, n))
+            {
+                // `Charles de Gaulle`, `Madame de Staël`: a particle before a name word.
             } else {
                 break;
             }
@@ -254,7 +358,7 @@ impl Names {
     fn at_token(
         &self,
         text: &str,
-        toks: &[Tok],
+        toks: &[Tok<'_>],
         i: usize,
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
@@ -262,21 +366,25 @@ impl Names {
         let t = &toks[i];
         if self.is_honorific(text, t) {
             // `M. Dupont`, `Dr Martin`: the honorific's own dot may stand in the gap.
-            let after_dot = |n: &&Tok| {
+            let after_dot = |n: &&Tok<'_>| {
                 let gap = &text[t.e..n.s];
                 let gap = gap.strip_prefix('.').unwrap_or(gap);
                 !gap.is_empty() && gap.len() <= 2 && gap.bytes().all(|b| b == b' ' || b == b'\t')
             };
+            // Weak honorifics (`Me`, `Lord`) are also ordinary words: they need a
+            // known name after them.
+            let weak = self.weak_honorifics.contains(t.folded);
             if let Some(end) = toks
                 .get(i + 1)
                 .filter(after_dot)
+                .filter(|n| !weak || self.is_known(n))
                 .and_then(|_| self.collect(text, toks, i + 1, MAX_NAME_WORDS))
             {
                 self.push(out, metas, How::Honorific, toks[i + 1].s, toks[end - 1].e);
             }
             return;
         }
-        if self.labels.contains(&t.folded) && matches!(t.shape, Shape::Cap | Shape::Upper) {
+        if self.labels.contains(t.folded) && matches!(t.shape, Shape::Cap | Shape::Upper) {
             let rest = &text[t.e..];
             let gap = rest.len() - rest.trim_start_matches([' ', '\t']).len();
             if rest[gap..].starts_with(':')
@@ -287,14 +395,14 @@ impl Names {
             }
             return;
         }
-        if self.greetings.contains(&t.folded) {
+        if self.greetings.contains(t.folded) {
             if let Some(n) = toks.get(i + 1).filter(|n| joined(text, t, n))
                 && let Some(end) = self.collect(text, toks, i + 1, 3)
             {
                 let after = text[toks[end - 1].e..].trim_start_matches([' ', '\t']);
                 let closes = after.is_empty() || after.starts_with([',', '!', '\n', '\r']);
-                let known = self.first.contains(&n.folded)
-                    || self.last.contains(&n.folded)
+                let known = self.first.contains(n.folded)
+                    || self.last.contains(n.folded)
                     || n.shape == Shape::Upper;
                 if closes && (known || after.starts_with(',')) {
                     self.push(out, metas, How::Greeting, n.s, toks[end - 1].e);
@@ -302,10 +410,41 @@ impl Names {
             }
             return;
         }
+        if let Some(strong) = self.introduced(text, toks, i) {
+            let known = self.is_first(t) || self.last.contains(t.folded);
+            if strong
+                && t.shape == Shape::Lower
+                && !self.is_stop(t)
+                && t.e - t.s >= 2
+                && self.names_follow(text, t)
+            {
+                self.push(out, metas, How::Introduced, t.s, t.e);
+                return;
+            }
+            if (strong || known || t.shape == Shape::Upper)
+                && let Some(end) = self.collect(text, toks, i, 3)
+                && !self.thing_after(text, toks, end)
+            {
+                self.push(out, metas, How::Introduced, t.s, toks[end - 1].e);
+                return;
+            }
+        }
+        // `the Franklin and Megantic Railway`, `The Alfred Phillips House`: after an
+        // article, capitalised words name a thing.
+        if i > 0
+            && self.articles.contains(toks[i - 1].folded)
+            && text[toks[i - 1].e..t.s].trim().is_empty()
+        {
+            return;
+        }
+        if t.shape == Shape::Cap && !self.is_first(t) {
+            self.unknown_then_surname(text, toks, i, metas, out);
+            return;
+        }
         if !matches!(t.shape, Shape::Cap | Shape::Upper) || !self.is_first(t) || self.is_stop(t) {
             return;
         }
-        let ambiguous = self.ambiguous.contains(&t.folded);
+        let ambiguous = self.ambiguous.contains(t.folded);
         // Surname after: the first word is any name-like word; more words only when they
         // look like names too (upper case, a known first or last name).
         let mut end = i + 1;
@@ -313,7 +452,7 @@ impl Names {
         let mut next = i + 1;
         while toks.get(next).is_some_and(|p| {
             p.shape == Shape::Lower
-                && self.particles.contains(&p.folded)
+                && self.particles.contains(p.folded)
                 && joined(text, &toks[next - 1], p)
         }) {
             next += 1;
@@ -329,8 +468,8 @@ impl Names {
                 && joined(text, &toks[end - 1], &toks[end])
                 && self.name_like(text, &toks[end])
                 && (toks[end].shape == Shape::Upper
-                    || self.last.contains(&toks[end].folded)
-                    || self.first.contains(&toks[end].folded)
+                    || self.last.contains(toks[end].folded)
+                    || self.first.contains(toks[end].folded)
                     || toks[end - 1].shape == Shape::Initial)
             {
                 end += 1;
@@ -352,28 +491,142 @@ impl Names {
         let surname_ok = |k: usize| {
             let s = &toks[k];
             s.shape == Shape::Upper
-                || self.last.contains(&s.folded)
-                || (self.first.contains(&s.folded) && !self.ambiguous.contains(&s.folded))
+                || self.last.contains(s.folded)
+                || (self.first.contains(s.folded) && !self.ambiguous.contains(s.folded))
         };
+        // `Stanley Cup`, `Clark Orchestra`: a thing named after a person.
+        if self.thing_after(text, toks, end)
+            || (end > i + 1 && self.not_before.contains(toks[end - 1].folded))
+        {
+            return;
+        }
         let has_surname = end > i + 1 || start < i;
         if has_surname {
-            // An ambiguous first name counts with an upper-case or known surname, or when
-            // two capitalised words stand mid-sentence (`… et Avril Lavigne`), where
-            // capitals mark a proper name rather than the start of a sentence.
+            // An ambiguous first name counts with an upper-case or known surname, or as
+            // the start of a short run of capitalised words in mid-sentence (`… by Bob
+            // Ezrin,`), where capitals mark a proper name; not inside a longer title-case
+            // run (`Best Rock Video`).
+            let run_start = i == 0
+                || !matches!(toks[i - 1].shape, Shape::Cap | Shape::Upper)
+                || !joined(text, &toks[i - 1], t);
             let trusted = !ambiguous
                 || (start < i)
                 || (next..end).all(surname_ok)
-                || (!sentence_start(text, toks[start].s) && end > next);
+                || (run_start && !sentence_start(text, t.s) && end == next + 1);
             if trusted {
                 self.push(out, metas, How::FullName, toks[start].s, toks[end - 1].e);
             }
         } else if !ambiguous {
-            self.push(out, metas, How::FirstName, t.s, t.e);
+            let locative = i > 0
+                && self.places.contains(t.folded)
+                && self.locatives.contains(toks[i - 1].folded)
+                && text[toks[i - 1].e..t.s].trim().is_empty();
+            if !locative {
+                self.push(out, metas, How::FirstName, t.s, t.e);
+            }
+        }
+    }
+
+    /// `… starring Kanye West`: an unknown capitalised word, then a known surname, in
+    /// the middle of a sentence (where capitals mark proper names) is a name. Places,
+    /// stop words and things (`Stanley Cup`) are left out.
+    fn unknown_then_surname(
+        &self,
+        text: &str,
+        toks: &[Tok<'_>],
+        i: usize,
+        metas: &[RuleMeta],
+        out: &mut Vec<Candidate>,
+    ) {
+        let t = &toks[i];
+        let Some(n) = toks.get(i + 1) else { return };
+        let plain = |w: &Tok<'_>| {
+            !self.is_stop(w)
+                && !self.places.contains(w.folded)
+                && !self.not_before.contains(w.folded)
+                && !self.is_honorific(text, w)
+                && w.e - w.s >= 3
+        };
+        if n.shape == Shape::Cap
+            && joined(text, t, n)
+            && self.last.contains(n.folded)
+            && !self.ambiguous.contains(n.folded)
+            && plain(t)
+            && plain(n)
+            && !sentence_start(text, t.s)
+            && !self.thing_after(text, toks, i + 2)
+            && (i == 0
+                || !matches!(toks[i - 1].shape, Shape::Cap | Shape::Upper)
+                || !joined(text, &toks[i - 1], t))
+        {
+            self.push(out, metas, How::Surname, t.s, n.e);
+        }
+    }
+
+    /// True when a naming phrase (`my name is`, `je m'appelle`) stands right before the
+    /// token: then even a lower-case word is a name.
+    fn names_follow(&self, text: &str, t: &Tok<'_>) -> bool {
+        let mut lo = t.s.saturating_sub(24);
+        while !text.is_char_boundary(lo) {
+            lo += 1;
+        }
+        let before = fold_str(&text[lo..t.s]);
+        let before = before.trim_end_matches([' ', ':', '\t']);
+        ["name is", "appelle", "nom est", "call me"]
+            .iter()
+            .any(|p| before.ends_with(p))
+    }
+
+    /// True when the word after a name run makes it a thing: `Clark Orchestra`.
+    fn thing_after(&self, text: &str, toks: &[Tok<'_>], end: usize) -> bool {
+        toks.get(end).is_some_and(|n| {
+            matches!(n.shape, Shape::Cap | Shape::Upper)
+                && joined(text, &toks[end - 1], n)
+                && self.not_before.contains(n.folded)
+        })
+    }
+
+    /// Whether an introducing phrase stands right before the token: `Some(true)` for
+    /// a strong one (`my name is`), `Some(false)` for a weak one (`I'm`).
+    fn introduced(&self, text: &str, toks: &[Tok<'_>], i: usize) -> Option<bool> {
+        let t = &toks[i];
+        if self.introducers.is_empty() && self.weak_introducers.is_empty() {
+            return None;
+        }
+        // Cheap necessary condition before folding the text before the token.
+        if i == 0 || !self.intro_tails.contains(final_run(toks[i - 1].folded)) {
+            return None;
+        }
+        let mut lo = t.s.saturating_sub(32);
+        while !text.is_char_boundary(lo) {
+            lo += 1;
+        }
+        let before = fold_str(&text[lo..t.s]);
+        let before = before.trim_end_matches([' ', ':', '\t']);
+        let ends_with_phrase = |p: &String| {
+            before.ends_with(p.as_str())
+                && before[..before.len() - p.len()]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !c.is_alphanumeric())
+        };
+        if self.introducers.iter().any(ends_with_phrase) {
+            Some(true)
+        } else if self.weak_introducers.iter().any(ends_with_phrase) {
+            Some(false)
+        } else {
+            None
         }
     }
 
     /// `Cordialement,\nJean Dupont`: a sign-off line, then a line that is only a name.
-    fn signatures(&self, text: &str, toks: &[Tok], metas: &[RuleMeta], out: &mut Vec<Candidate>) {
+    fn signatures(
+        &self,
+        text: &str,
+        toks: &[Tok<'_>],
+        metas: &[RuleMeta],
+        out: &mut Vec<Candidate>,
+    ) {
         let mut offset = 0;
         let lines = text.split_inclusive('\n').map(|l| {
             let at = offset;
@@ -406,15 +659,18 @@ impl Names {
         }
     }
 
-    /// Names derived from e-mail local parts found by the pattern rules.
+    /// Names derived from e-mail local parts found by the pattern rules: the pair
+    /// (`Jean Dupont`, `Dupont Jean`, any case) and the surname alone when capitalised.
+    /// Works on tokens, so it stays linear in the text whatever the number of e-mails.
     fn derived_from_emails(
         &self,
         text: &str,
-        folded: &Folded,
+        toks: &[Tok<'_>],
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
     ) {
-        let mut derived: Vec<(String, String)> = Vec::new();
+        let mut pairs: HashSet<(String, String)> = HashSet::default();
+        let mut lasts: HashSet<String> = HashSet::default();
         for c in out.iter() {
             if metas[c.meta].entity.as_str() != "EMAIL" {
                 continue;
@@ -428,84 +684,90 @@ impl Names {
             if parts.len() < 2 || !parts.iter().all(|p| p.chars().all(char::is_alphabetic)) {
                 continue;
             }
-            let (first, last) = (parts[0].clone(), parts[parts.len() - 1].clone());
-            if last.chars().count() >= 2 && !derived.contains(&(first.clone(), last.clone())) {
-                derived.push((first, last));
+            let (first, last) = (&parts[0], &parts[parts.len() - 1]);
+            if last.chars().count() < 2 {
+                continue;
+            }
+            if first.chars().count() >= 2 {
+                pairs.insert((first.clone(), last.clone()));
+                pairs.insert((last.clone(), first.clone()));
+            }
+            if last.chars().count() >= 3 && !self.stopwords.contains(last) {
+                lasts.insert(last.clone());
             }
         }
-        for (first, last) in derived {
-            let mut needles = Vec::new();
-            if first.chars().count() >= 2 {
-                needles.push((format!("{first} {last}"), false));
-                needles.push((format!("{last} {first}"), false));
+        if pairs.is_empty() && lasts.is_empty() {
+            return;
+        }
+        let mut found = Vec::new();
+        for (i, t) in toks.iter().enumerate() {
+            if t.shape == Shape::Other || is_in_address(text, t.s, t.e) {
+                continue;
             }
-            if last.chars().count() >= 3 && !self.stopwords.contains(&last) {
-                needles.push((last.clone(), true));
+            if let Some(n) = toks.get(i + 1).filter(|n| joined(text, t, n))
+                && pairs.contains(&(t.folded.to_owned(), n.folded.to_owned()))
+            {
+                found.push((t.s, n.e));
+            } else if matches!(t.shape, Shape::Cap | Shape::Upper) && lasts.contains(t.folded) {
+                found.push((t.s, t.e));
             }
-            for (needle, capital) in needles {
-                for (at, _) in folded.text.match_indices(needle.as_str()) {
-                    let (s, e) = folded.original_span(at, at + needle.len(), text);
-                    if !is_word_boundary(text, s, e) || is_in_address(text, s, e) {
-                        continue;
-                    }
-                    if capital && !text[s..].chars().next().is_some_and(char::is_uppercase) {
-                        continue;
-                    }
-                    self.push(out, metas, How::Email, s, e);
-                }
-            }
+        }
+        for (s, e) in found {
+            self.push(out, metas, How::Email, s, e);
         }
     }
 
     /// A surname found once is found wherever it recurs capitalised.
     fn propagate(
         &self,
-        text: &str,
-        folded: &Folded,
-        toks: &[Tok],
+        toks: &[Tok<'_>],
         first_new: usize,
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
     ) {
-        let mut surnames: Vec<&str> = Vec::new();
+        let mut surnames: HashSet<&str> = HashSet::default();
         for c in &out[first_new..] {
             if metas[c.meta].entity.as_str() != "PERSON" || metas[c.meta].priority < 55 {
                 continue;
             }
             let lo = toks.partition_point(|t| t.s < c.start);
             for t in toks[lo..].iter().take_while(|t| t.e <= c.end) {
-                let word = t.folded.as_str();
+                let word = t.folded;
                 if matches!(t.shape, Shape::Cap | Shape::Upper)
                     && word.chars().count() >= 3
                     && !self.first.contains(word)
                     && !self.stopwords.contains(word)
                     && !self.ambiguous.contains(word)
-                    && !surnames.contains(&word)
                 {
-                    surnames.push(word);
+                    surnames.insert(word);
                 }
             }
         }
-        let mut found = Vec::new();
-        for word in surnames {
-            for (at, _) in folded.text.match_indices(word) {
-                let (s, e) = folded.original_span(at, at + word.len(), text);
-                if is_word_boundary(text, s, e)
-                    && text[s..].chars().next().is_some_and(char::is_uppercase)
-                {
-                    found.push((s, e));
-                }
-            }
+        if surnames.is_empty() {
+            return;
         }
+        let found: Vec<(usize, usize)> = toks
+            .iter()
+            .filter(|t| matches!(t.shape, Shape::Cap | Shape::Upper) && surnames.contains(t.folded))
+            .map(|t| (t.s, t.e))
+            .collect();
         for (s, e) in found {
             self.push(out, metas, How::Propagated, s, e);
         }
     }
 }
 
+/// The last run of letters and digits of a folded word or phrase.
+fn final_run(s: &str) -> &str {
+    let s = s.trim_end_matches(|c: char| !c.is_alphanumeric());
+    s.rfind(|c: char| !c.is_alphanumeric()).map_or(s, |i| {
+        &s[i + s[i..].chars().next().map_or(1, char::len_utf8)..]
+    })
+}
+
 /// Two tokens are one name's words when only one or two spaces (or a dot and a space,
 /// after an initial) separate them, on the same line.
-fn joined(text: &str, a: &Tok, b: &Tok) -> bool {
+fn joined(text: &str, a: &Tok<'_>, b: &Tok<'_>) -> bool {
     let gap = &text[a.e..b.s];
     let gap = if a.shape == Shape::Initial {
         gap.strip_prefix('.').unwrap_or(gap)
@@ -552,8 +814,9 @@ fn is_in_address(text: &str, s: usize, _e: usize) -> bool {
     )
 }
 
-fn tokenize(text: &str) -> Vec<Tok> {
+fn tokenize<'t>(text: &str, folded: &'t Folded) -> Vec<Tok<'t>> {
     let mut toks = Vec::new();
+    let mut cursor = 0;
     let mut chars = text.char_indices().peekable();
     while let Some((s, c)) = chars.next() {
         if !c.is_alphabetic() {
@@ -574,9 +837,14 @@ fn tokenize(text: &str) -> Vec<Tok> {
                     chars.next();
                 }
                 Some((i, c)) if matches!(c, '-' | '\'' | '\u{2019}') => {
-                    // A connector only between two letters: `Jean-Pierre`, `O'Brien`.
-                    let next = text[i + c.len_utf8()..].chars().next();
-                    if next.is_some_and(char::is_alphabetic) {
+                    // A connector only between two letters: `Jean-Pierre`, `O'Brien`;
+                    // a possessive `'s` ends the word (`Thomas's`).
+                    let rest = &text[i + c.len_utf8()..];
+                    let next = rest.chars().next();
+                    let possessive = c != '-'
+                        && matches!(next, Some('s' | 'S'))
+                        && !rest[1..].chars().next().is_some_and(char::is_alphabetic);
+                    if next.is_some_and(char::is_alphabetic) && !possessive {
                         chars.next();
                         e = i + c.len_utf8();
                     } else {
@@ -602,7 +870,11 @@ fn tokenize(text: &str) -> Vec<Tok> {
             s,
             e,
             shape,
-            folded: fold_str(&text[s..e]),
+            folded: {
+                let fs = folded.folded_offset_from(cursor, s);
+                cursor = folded.folded_offset_from(fs, e);
+                &folded.text[fs..cursor]
+            },
         });
     }
     toks

@@ -24,6 +24,8 @@ use super::{Detector, Entity, Nature, RuleMeta, Sensitivity, fold};
 
 /// Default priority of a rule; higher wins between two spans of the same length.
 pub const DEFAULT_PRIORITY: i32 = 50;
+/// Default priority of a dictionary rule: above the name heuristics (`person.name` 60).
+pub const DEFAULT_DICTIONARY_PRIORITY: i32 = 70;
 /// Default confidence of a finding.
 pub const DEFAULT_SCORE: f32 = 0.9;
 /// Default number of bytes searched for context words on each side of a match.
@@ -117,6 +119,25 @@ impl RuleSource {
         }
     }
 
+    /// How a file named relative to this rule file is shown in messages.
+    fn relative_display(&self, rel: &str) -> String {
+        match self {
+            RuleSource::Builtin(name) => {
+                let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
+                format!(
+                    "<builtin>/rules/{dir}{}{rel}",
+                    if dir.is_empty() { "" } else { "/" }
+                )
+            }
+            RuleSource::Path(p) => p
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(rel)
+                .display()
+                .to_string(),
+        }
+    }
+
     /// Reads a file named relative to this rule file.
     fn read_relative(&self, rel: &str) -> Result<String, String> {
         match self {
@@ -195,6 +216,8 @@ struct RawRule {
     invalid_with_context: bool,
     #[serde(default)]
     exclude: Vec<String>,
+    #[serde(default)]
+    veto_keys: Vec<String>,
     // Dictionary rules.
     #[serde(default)]
     terms: Vec<String>,
@@ -228,6 +251,22 @@ struct RawPerson {
     ambiguous: Vec<Spanned<String>>,
     #[serde(default)]
     unambiguous: Vec<String>,
+    #[serde(default)]
+    also_ambiguous: Vec<String>,
+    #[serde(default)]
+    places: Vec<Spanned<String>>,
+    #[serde(default)]
+    introducers: Vec<String>,
+    #[serde(default)]
+    weak_introducers: Vec<String>,
+    #[serde(default)]
+    not_before: Vec<String>,
+    #[serde(default)]
+    locatives: Vec<String>,
+    #[serde(default)]
+    weak_honorifics: Vec<String>,
+    #[serde(default)]
+    articles: Vec<String>,
     #[serde(default)]
     honorifics: Vec<String>,
     #[serde(default)]
@@ -266,6 +305,9 @@ struct LoadedFile {
 pub struct RuleSet {
     files: Vec<LoadedFile>,
     disabled: Vec<String>,
+    /// Problems found while loading (unreadable files, unknown keys), reported with
+    /// the compile errors so that `check` shows everything at once.
+    problems: Vec<RuleError>,
 }
 
 /// One example or counterexample of a rule, for checking.
@@ -325,56 +367,45 @@ impl RuleSet {
         }
         let mut files = Vec::new();
         for (source, text) in sources {
-            let text = match text {
-                Ok(t) => t,
-                Err(message) => {
-                    errors.push(RuleError {
-                        file: source.display(),
-                        line: None,
-                        message,
-                    });
-                    continue;
+            match text {
+                Ok(text) => {
+                    if let Some(f) = parse_file(source, text, &mut errors) {
+                        files.push(f);
+                    }
                 }
-            };
-            match toml::from_str::<RawRuleFile>(&text) {
-                Ok(raw) => files.push(LoadedFile { source, text, raw }),
-                Err(e) => errors.push(RuleError {
+                Err(message) => errors.push(RuleError {
                     file: source.display(),
-                    line: e.span().map(|s| line_of(&text, s.start)),
-                    message: e.message().to_owned(),
+                    line: None,
+                    message,
                 }),
             }
         }
-        if errors.is_empty() {
-            Ok(RuleSet {
-                files,
-                disabled: Vec::new(),
-            })
-        } else {
-            Err(RuleErrors(errors))
+        // A file that parsed with unknown keys blanked out is kept, so that compiling
+        // reports its other problems too; the keys' errors are reported then, first.
+        if files.is_empty() && !errors.is_empty() {
+            return Err(RuleErrors(errors));
         }
+        Ok(RuleSet {
+            files,
+            disabled: Vec::new(),
+            problems: errors,
+        })
     }
 
     /// Parses one rule file from a string (tests, `check` of a single file).
     ///
     /// # Errors
-    /// When it does not parse.
+    /// When it does not parse at all; other problems are reported by
+    /// [`Detector::new`].
     pub fn from_toml(path: impl Into<PathBuf>, text: &str) -> Result<RuleSet, RuleErrors> {
-        let source = RuleSource::Path(path.into());
-        match toml::from_str::<RawRuleFile>(text) {
-            Ok(raw) => Ok(RuleSet {
-                files: vec![LoadedFile {
-                    source,
-                    text: text.to_owned(),
-                    raw,
-                }],
+        let mut errors = Vec::new();
+        match parse_file(RuleSource::Path(path.into()), text.to_owned(), &mut errors) {
+            Some(file) => Ok(RuleSet {
+                files: vec![file],
                 disabled: Vec::new(),
+                problems: errors,
             }),
-            Err(e) => Err(RuleErrors(vec![RuleError {
-                file: source.display(),
-                line: e.span().map(|s| line_of(text, s.start)),
-                message: e.message().to_owned(),
-            }])),
+            None => Err(RuleErrors(errors)),
         }
     }
 
@@ -451,6 +482,31 @@ impl RuleSet {
     }
 }
 
+/// Parses one rule file: every unknown key is reported (with its line) and blanked out,
+/// so that one typo does not hide the file's other problems; `None` when the file
+/// does not parse even then.
+fn parse_file(source: RuleSource, text: String, errors: &mut Vec<RuleError>) -> Option<LoadedFile> {
+    let (checked, unknown) = strip_unknown_keys(&text);
+    for (line, message) in unknown {
+        errors.push(RuleError {
+            file: source.display(),
+            line: Some(line),
+            message,
+        });
+    }
+    match toml::from_str::<RawRuleFile>(&checked) {
+        Ok(raw) => Some(LoadedFile { source, text, raw }),
+        Err(e) => {
+            errors.push(RuleError {
+                file: source.display(),
+                line: e.span().map(|s| line_of(&text, s.start)),
+                message: e.message().to_owned(),
+            });
+            None
+        }
+    }
+}
+
 /// Checks every example and counterexample against a detector compiled from the set.
 ///
 /// An example passes when, for each marked span, a finding of the rule's entity has
@@ -524,6 +580,116 @@ fn parse_marked(example: &str) -> (String, Vec<(usize, usize)>) {
     (text, spans)
 }
 
+/// The keys a `[[rule]]` table may hold; kept in step with [`RawRule`] by a test.
+const RULE_KEYS: &[&str] = &[
+    "id",
+    "entity",
+    "nature",
+    "sensitivity",
+    "description",
+    "priority",
+    "score",
+    "pattern",
+    "validator",
+    "context",
+    "context_window",
+    "context_required",
+    "invalid_with_context",
+    "exclude",
+    "veto_keys",
+    "terms",
+    "terms_file",
+    "csv",
+    "capitalized",
+    "min_term_chars",
+    "examples",
+    "counterexamples",
+];
+
+/// The keys the `[person]` table may hold; kept in step with [`RawPerson`] by a test.
+const PERSON_KEYS: &[&str] = &[
+    "nature",
+    "sensitivity",
+    "first_names",
+    "last_names",
+    "ambiguous",
+    "unambiguous",
+    "also_ambiguous",
+    "places",
+    "introducers",
+    "weak_introducers",
+    "not_before",
+    "locatives",
+    "weak_honorifics",
+    "articles",
+    "honorifics",
+    "greetings",
+    "signoffs",
+    "labels",
+    "stopwords",
+    "particles",
+    "examples",
+    "counterexamples",
+];
+
+#[cfg(test)]
+pub(crate) const RULE_KEYS_FOR_TESTS: &[&str] = RULE_KEYS;
+#[cfg(test)]
+pub(crate) const PERSON_KEYS_FOR_TESTS: &[&str] = PERSON_KEYS;
+
+/// Finds every unknown key of a rule file, with its line, and returns the text with
+/// those keys blanked out (new lines kept, so line numbers stay right).
+fn strip_unknown_keys(text: &str) -> (String, Vec<(usize, String)>) {
+    // A syntax error is reported by the strict parse that follows.
+    let Ok(doc) = toml::de::DeTable::parse(text) else {
+        return (text.to_owned(), Vec::new());
+    };
+    let mut problems = Vec::new();
+    let mut cuts: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut check = |table: &toml::de::DeTable<'_>, known: &[&str], what: &str| {
+        for (key, value) in table {
+            if !known.contains(&key.get_ref().as_ref()) {
+                problems.push((
+                    line_of(text, key.span().start),
+                    format!(
+                        "unknown key `{}` in {what} (known: {})",
+                        key.get_ref(),
+                        known.join(", ")
+                    ),
+                ));
+                cuts.push(key.span().start..value.span().end);
+            }
+        }
+    };
+    for (key, value) in doc.get_ref() {
+        match (key.get_ref().as_ref(), value.get_ref()) {
+            ("rule", toml::de::DeValue::Array(rules)) => {
+                for rule in rules {
+                    if let toml::de::DeValue::Table(t) = rule.get_ref() {
+                        check(t, RULE_KEYS, "[[rule]]");
+                    }
+                }
+            }
+            ("person", toml::de::DeValue::Table(t)) => check(t, PERSON_KEYS, "[person]"),
+            _ => {}
+        }
+    }
+    if cuts.is_empty() {
+        return (text.to_owned(), problems);
+    }
+    let mut bytes = text.as_bytes().to_vec();
+    for cut in cuts {
+        for b in &mut bytes[cut.start.min(text.len())..cut.end.min(text.len())] {
+            if *b != b'\n' {
+                *b = b' ';
+            }
+        }
+    }
+    // Blanking whole keys and values keeps the text valid UTF-8 (every multi-byte
+    // character inside a blanked range is blanked whole).
+    (String::from_utf8_lossy(&bytes).into_owned(), problems)
+}
+
 fn list_toml(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot read directory: {e}"))?;
     let mut files: Vec<PathBuf> = rd
@@ -552,7 +718,7 @@ fn list_entries(text: &str) -> impl Iterator<Item = &str> {
 
 /// Compiles a rule set into a detector, collecting every error.
 pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
-    let mut errors = Vec::new();
+    let mut errors = set.problems.clone();
     let mut metas: Vec<RuleMeta> = Vec::new();
     let mut pattern_rules: Vec<PatternRule> = Vec::new();
     let mut dict_entries: Vec<DictEntry> = Vec::new();
@@ -615,7 +781,13 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                 entity,
                 nature: r.nature,
                 sensitivity: r.sensitivity,
-                priority: r.priority.unwrap_or(DEFAULT_PRIORITY),
+                // An admin's dictionary names the company's own terms: by default it
+                // outranks the generic heuristics on a span of the same length.
+                priority: r.priority.unwrap_or(if r.pattern.is_some() {
+                    DEFAULT_PRIORITY
+                } else {
+                    DEFAULT_DICTIONARY_PRIORITY
+                }),
                 score,
             });
             let is_dict = !r.terms.is_empty() || r.terms_file.is_some() || r.csv.is_some();
@@ -677,7 +849,6 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                     match patterns::build_regex(pattern.get_ref()) {
                         Ok(regex) => pattern_rules.push(PatternRule::new(
                             meta_index,
-                            pattern.get_ref().clone(),
                             regex,
                             validator,
                             r.context.iter().map(|c| fold::fold_str(c)).collect(),
@@ -685,6 +856,7 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                             r.context_required,
                             r.invalid_with_context,
                             r.exclude.iter().map(|c| fold::fold_str(c)).collect(),
+                            r.veto_keys.iter().map(|c| fold::fold_str(c)).collect(),
                         )),
                         Err(e) => err(
                             &mut errors,
@@ -697,7 +869,7 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                     if r.validator.is_some()
                         || !r.context.is_empty()
                         || r.context_required
-                        || !r.exclude.is_empty()
+                        || !r.veto_keys.is_empty()
                     {
                         err(
                             &mut errors,
@@ -712,6 +884,7 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                         meta: meta_index,
                         capitalized: r.capitalized,
                         min_chars,
+                        exclude: r.exclude.iter().map(|x| fold::fold_str(x)).collect(),
                     };
                     for term in &r.terms {
                         dictionary::push_term(&mut dict_entries, &base, term, None, None);
@@ -740,9 +913,9 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                                 {
                                     for (line, msg) in problems {
                                         errors.push(RuleError {
-                                            file: format!("{} (csv of rule {id})", csv.get_ref()),
+                                            file: f.source.relative_display(csv.get_ref()),
                                             line: Some(line),
-                                            message: msg,
+                                            message: format!("rule {id}: {msg}"),
                                         });
                                     }
                                 }
@@ -777,6 +950,13 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                 stopwords: p.stopwords.clone(),
                 particles: p.particles.clone(),
                 unambiguous: p.unambiguous.clone(),
+                also_ambiguous: p.also_ambiguous.clone(),
+                introducers: p.introducers.clone(),
+                weak_introducers: p.weak_introducers.clone(),
+                not_before: p.not_before.clone(),
+                locatives: p.locatives.clone(),
+                weak_honorifics: p.weak_honorifics.clone(),
+                articles: p.articles.clone(),
                 ..NameLists::default()
             };
             let mut read_lists = |names: &[Spanned<String>], into: &mut Vec<String>| {
@@ -790,6 +970,7 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
             read_lists(&p.first_names, &mut lists.first_names);
             read_lists(&p.last_names, &mut lists.last_names);
             read_lists(&p.ambiguous, &mut lists.ambiguous);
+            read_lists(&p.places, &mut lists.places);
             person = Some((lists, at));
         }
     }
@@ -797,16 +978,7 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
     if !errors.is_empty() {
         return Err(RuleErrors(errors));
     }
-    let patterns = match patterns::Patterns::new(pattern_rules) {
-        Ok(p) => p,
-        Err(e) => {
-            return Err(RuleErrors(vec![RuleError {
-                file: "<all rules>".to_owned(),
-                line: None,
-                message: format!("the patterns do not compile together: {e}"),
-            }]));
-        }
-    };
+    let patterns = patterns::Patterns::new(pattern_rules);
     let dictionary = match dictionary::Dictionary::new(dict_entries) {
         Ok(d) => d,
         Err(e) => {

@@ -1,1 +1,200 @@
+//! Unit tests of rule loading and compiling; the shipped rules' own examples and the
+//! end-to-end behaviour are tested in `tests/it/`.
 
+use super::rules::{self, RuleSet};
+use super::*;
+
+fn compile(toml: &str) -> Result<Detector, RuleErrors> {
+    let set = RuleSet::from_toml("test.toml", toml)?;
+    Detector::new(&set)
+}
+
+fn errors(toml: &str) -> Vec<String> {
+    match compile(toml) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+const RULE_HEAD: &str = "[[rule]]\nid = \"t.x\"\nentity = \"CUSTOM\"\nnature = \"strategic\"\nsensitivity = \"internal\"\n";
+
+#[test]
+fn every_listed_rule_key_is_a_field_and_others_are_not() {
+    for key in rules::RULE_KEYS_FOR_TESTS {
+        let text = format!("[[rule]]\n{key} = 1\n");
+        let message = match toml::from_str::<toml::Table>(&text) {
+            Ok(_) => RuleSet::from_toml("t.toml", &text)
+                .err()
+                .map(|e| e.to_string()),
+            Err(e) => Some(e.to_string()),
+        }
+        .unwrap_or_default();
+        assert!(!message.contains("unknown"), "{key}: {message}");
+    }
+    let e = RuleSet::from_toml("t.toml", "[[rule]]\npattrn = 1\n").unwrap_err();
+    assert!(e.to_string().contains("unknown"), "{e}");
+}
+
+#[test]
+fn every_listed_person_key_is_a_field() {
+    for key in rules::PERSON_KEYS_FOR_TESTS {
+        let text = format!("[person]\n{key} = 1\n");
+        let message = RuleSet::from_toml("t.toml", &text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(!message.contains("unknown"), "{key}: {message}");
+    }
+}
+
+#[test]
+fn a_bad_regex_is_reported_with_its_line() {
+    let errs = errors(&format!("{RULE_HEAD}pattern = '''a(b'''\n"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("test.toml:6: rule t.x: invalid pattern"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn an_unknown_validator_is_reported_with_its_line_and_the_known_names() {
+    let errs = errors(&format!(
+        "{RULE_HEAD}pattern = 'x'\nvalidator = \"luhnn\"\n"
+    ));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("test.toml:7:"), "{errs:?}");
+    assert!(errs[0].contains("luhn, "), "{errs:?}");
+}
+
+#[test]
+fn a_rule_needs_exactly_one_of_pattern_or_terms() {
+    let none = errors(RULE_HEAD);
+    assert!(none[0].contains("needs a pattern"), "{none:?}");
+    let both = errors(&format!("{RULE_HEAD}pattern = 'x'\nterms = [\"y\"]\n"));
+    assert!(both[0].contains("not both"), "{both:?}");
+}
+
+#[test]
+fn duplicate_rule_ids_are_refused() {
+    let errs = errors(&format!(
+        "{RULE_HEAD}pattern = 'x'\n{RULE_HEAD}pattern = 'y'\n"
+    ));
+    assert!(errs.iter().any(|e| e.contains("already used")), "{errs:?}");
+}
+
+#[test]
+fn every_problem_of_a_file_is_reported_at_once() {
+    let text = format!(
+        "{RULE_HEAD}pattrn = 'x'\npattern = 'x'\n\
+         [[rule]]\nid = \"t.y\"\nentity = \"CUSTOM\"\nnature = \"strategic\"\n\
+         sensitivity = \"internal\"\npattern = '''(('''\n"
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(
+        errs[0].starts_with("test.toml:6: unknown key `pattrn`"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("test.toml:13: rule t.y: invalid pattern"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn a_value_group_narrows_the_finding_and_context_can_be_required() {
+    let d = compile(&format!(
+        "{RULE_HEAD}pattern = '''ref:(?P<value>[0-9]{{4}})'''\ncontext = [\"dossier\"]\ncontext_required = true\n"
+    ))
+    .unwrap();
+    let found = d.scan("dossier ref:1234");
+    assert_eq!((found[0].start, found[0].end), (12, 16));
+    assert!(d.scan("ref:1234").is_empty());
+}
+
+#[test]
+fn a_validator_drops_invalid_candidates_unless_context_allows_them() {
+    let rule = format!(
+        "{RULE_HEAD}pattern = '''[0-9]{{16}}'''\nvalidator = \"luhn\"\ncontext = [\"carte\"]\ninvalid_with_context = true\n"
+    );
+    let d = compile(&rule).unwrap();
+    assert_eq!(d.scan("4111111111111111").len(), 1);
+    assert!(d.scan("4111111111111112").is_empty());
+    let found = d.scan("carte 4111111111111112");
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].score < 0.9,
+        "a labelled but invalid value scores lower"
+    );
+}
+
+#[test]
+fn dictionary_terms_match_any_case_and_accents_on_word_boundaries() {
+    let d = compile(&format!(
+        "{RULE_HEAD}terms = [\"Projet Hélios\", \"Acme\", \"Acme Holding\"]\n"
+    ))
+    .unwrap();
+    let spans =
+        |t: &str| -> Vec<(usize, usize)> { d.scan(t).iter().map(|f| (f.start, f.end)).collect() };
+    assert_eq!(spans("le PROJET HELIOS avance"), [(3, 16)]);
+    assert_eq!(spans("chez Acmeology"), []);
+    assert_eq!(spans("Acme Holding SA"), [(0, 12)]);
+    assert_eq!(spans("d'acme holdings"), [(2, 6)]);
+}
+
+#[test]
+fn dictionary_rows_from_csv_carry_their_own_entity_and_sensitivity() {
+    let dir = std::env::temp_dir().join(format!("paravent-unit-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("clients.csv"),
+        "term,entity,sensitivity\nAcme,CLIENT,secret\n# a comment\nGlobex,,\n",
+    )
+    .unwrap();
+    let rules_path = dir.join("company.toml");
+    std::fs::write(&rules_path, format!("{RULE_HEAD}csv = \"clients.csv\"\n")).unwrap();
+    let set = RuleSet::load(false, std::slice::from_ref(&rules_path)).unwrap();
+    let d = Detector::new(&set).unwrap();
+    let found = d.scan("Acme et Globex");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(found[0].entity.as_str(), "CLIENT");
+    assert_eq!(found[0].sensitivity, Sensitivity::Secret);
+    assert_eq!(found[1].entity.as_str(), "CUSTOM");
+    assert_eq!(found[1].sensitivity, Sensitivity::Internal);
+}
+
+#[test]
+fn the_shipped_rules_compile_and_cover_every_listed_entity_kind() {
+    let d = Detector::builtin();
+    assert!(d.rule_count() > 50);
+    let ids: Vec<&str> = d.rule_ids().collect();
+    for prefix in ["core.", "fr.", "en.", "quasi.", "person."] {
+        assert!(ids.iter().any(|i| i.starts_with(prefix)), "{prefix}");
+    }
+}
+
+#[test]
+fn findings_carry_rule_nature_and_sensitivity() {
+    let d = Detector::builtin();
+    let found = d.scan("NIR : 1 85 03 75 115 022 36");
+    assert_eq!(found.len(), 1);
+    let f = &found[0];
+    assert_eq!(f.entity.as_str(), "FR_NIR");
+    assert_eq!(f.nature, Nature::Personal);
+    assert_eq!(f.sensitivity, Sensitivity::Confidential);
+    assert_eq!(&*f.rule, "fr.nir");
+}
+
+#[test]
+fn a_name_found_once_is_found_where_its_surname_recurs() {
+    let d = Detector::builtin();
+    let text = "M. Jean Lacombe est arrivé. Lacombe repart demain.";
+    let persons: Vec<&str> = d
+        .scan(text)
+        .iter()
+        .filter(|f| f.entity.as_str() == "PERSON")
+        .map(|f| &text[f.start..f.end])
+        .collect();
+    assert_eq!(persons, ["Jean Lacombe", "Lacombe"]);
+}

@@ -1,6 +1,14 @@
 //! Integration tests: one binary, one file per area.
+//!
+//! The command-line tests run the real `paravent` binary; the `detect` tests call the
+//! library. Every value in these tests is synthetic: check digits come from public
+//! algorithms (python-stdnum was the oracle), card numbers are the networks' published
+//! test numbers, and no name, e-mail or number belongs to a real person.
 
-mod proxy;
-mod scan_cli;
-mod serve_cli;
-mod support;
+mod support; // running the binary, scratch directories, the shared detector
+
+mod check_cli; // `paravent check`: config and rule-file errors; company dictionaries
+mod detect; // the library: shipped examples, false alarms, positives, properties
+mod proxy; // the proxy round trip against the in-process mock provider
+mod scan_cli; // `paravent scan`, plain and --jsonl
+mod serve_cli; // `paravent check` on the proxy sections, `paravent key`

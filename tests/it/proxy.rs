@@ -6,7 +6,7 @@ use std::io::Write;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{EMAIL, Harness, IBAN, NAME, PHONE, PROMPT, VALUES};
+use crate::support::proxy::{EMAIL, Harness, IBAN, NAME, PHONE, PROMPT, VALUES};
 
 /// Where the client's answer keeps its text, per API.
 type Answer = Box<dyn Fn(&Value) -> String>;
@@ -709,53 +709,77 @@ async fn clients_may_speak_http2_cleartext() {
     h.assert_no_leak(VALUES);
 }
 
-/// A `tracing` writer that keeps everything in memory.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
+/// The real binary's log (info level) over a few requests, refusals included, never
+/// holds a value, a key or prompt text. Runs `paravent serve` as a child process because
+/// `tracing`'s per-callsite caches make in-process capture unreliable next to other tests.
 #[tokio::test]
 async fn logs_never_hold_values_keys_or_prompts() {
-    let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    // `#[tokio::test]` runs every task on this thread: a thread-local default sees them.
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let h = Harness::start("").await;
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    let mock = crate::support::mock_provider::MockProvider::start().await;
+    let dir = std::env::temp_dir().join(format!("paravent-it-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("paravent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndefault_provider = \"openai\"\n[providers.openai]\nbase_url = \"{}\"\napi = \"openai\"\n",
+            mock.base_url()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paravent"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "trace",
+            "--config",
+        ])
+        .arg(&config)
+        .env("PARAVENT_SECRET", "log-test secret of enough length")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("paravent did not start:\n{log}");
+        }
+        log.push_str(&line);
+        if let Some(rest) = line.split("listen=").nth(1) {
+            break rest.trim().to_owned();
+        }
+    };
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
     let secret = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD";
-    h.post(
-        "/v1/chat/completions",
-        &json!({"messages": [{"role": "user", "content": PROMPT}]}),
-    )
-    .await;
-    h.post(
-        "/v1/chat/completions",
-        &json!({"messages": [{"role": "user", "content": format!("{PROMPT} {secret}")}]}),
-    )
-    .await;
-    h.send(
-        Method::POST,
-        "/v1/chat/completions",
-        &[],
+    let bodies = [
+        json!({"messages": [{"role": "user", "content": PROMPT}]}).to_string(),
+        json!({"messages": [{"role": "user", "content": format!("{PROMPT} {secret}")}]})
+            .to_string(),
         format!("{{{PROMPT}"),
-    )
-    .await;
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    ];
+    for body in bodies {
+        let req = http::Request::post(format!("http://{addr}/v1/chat/completions"))
+            .header("authorization", "Bearer sk-client-key-in-header")
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        client.request(req).await.unwrap();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    #[allow(clippy::disallowed_methods)] // bounded by take()
+    stderr.take(16 << 20).read_to_string(&mut log).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(log.contains("Request handled."), "{log}");
-    for v in VALUES.iter().chain([&secret, &"sk-client"]) {
+    for v in VALUES.iter().chain([&secret, &"sk-client-key-in-header"]) {
         assert!(!log.contains(v), "{v} in the log:\n{log}");
     }
 }

@@ -1,1 +1,384 @@
+//! `paravent scan`: the pseudonymised text and a findings table in plain mode; one JSON
+//! line per input line with UTF-8 byte offsets in `--jsonl` mode; bad input lines named
+//! by number on stderr, never echoed.
 
+use serde_json::{Value, json};
+
+use crate::support::{Scratch, paravent};
+
+const PROMPT: &str = "Bonjour Claire,\n\
+Écrivez à jean.dupont@example.fr ou appelez le 06 12 34 56 78.\n\
+Cordialement,\n\
+Jean Dupont\n";
+
+/// Splits plain-mode output into the pseudonymised text and the table.
+fn plain_parts(stdout: &str) -> (&str, &str) {
+    stdout
+        .split_once("\n\n")
+        .unwrap_or_else(|| panic!("no blank line between text and table:\n{stdout}"))
+}
+
+#[test]
+fn plain_mode_reads_stdin_and_shows_placeholders_and_a_findings_table() {
+    let run = paravent(&["scan"], PROMPT.as_bytes());
+    run.assert_code(0);
+    let (text, table) = plain_parts(&run.stdout);
+    assert_eq!(
+        text,
+        "Bonjour [PERSON_1],\n\
+         Écrivez à [EMAIL_1] ou appelez le [PHONE_1].\n\
+         Cordialement,\n\
+         [PERSON_2]"
+    );
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "start",
+            "end",
+            "entity",
+            "nature",
+            "sensitivity",
+            "rule",
+            "score",
+            "value"
+        ]
+    );
+    let email = PROMPT.find("jean.dupont@").unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r.get(2) == Some(&"EMAIL"))
+        .unwrap_or_else(|| panic!("no EMAIL row:\n{table}"));
+    assert_eq!(row[0], email.to_string(), "byte offset of the e-mail");
+    assert_eq!(row[1], (email + "jean.dupont@example.fr".len()).to_string());
+    assert_eq!(row[7], "jean.dupont@example.fr");
+    let entities: Vec<&str> = rows[1..].iter().map(|r| r[2]).collect();
+    assert_eq!(entities, ["PERSON", "EMAIL", "PHONE", "PERSON"], "{table}");
+}
+
+#[test]
+fn plain_mode_reads_a_file_as_it_reads_stdin() {
+    let dir = Scratch::new("plain-file");
+    let path = dir.write("prompt.txt", PROMPT);
+    let from_file = paravent(&["scan", Scratch::arg(&path)], b"");
+    from_file.assert_code(0);
+    let from_stdin = paravent(&["scan", "-"], PROMPT.as_bytes());
+    assert_eq!(from_file.stdout, from_stdin.stdout);
+}
+
+#[test]
+fn plain_mode_numbers_each_distinct_value_once() {
+    let text = "a@example.com, b@example.com, puis a@example.com encore";
+    let run = paravent(&["scan"], text.as_bytes());
+    run.assert_code(0);
+    let (out, _) = plain_parts(&run.stdout);
+    assert_eq!(out, "[EMAIL_1], [EMAIL_2], puis [EMAIL_1] encore");
+}
+
+#[test]
+fn plain_mode_never_prints_a_secret_in_full() {
+    let key = "sk-proj-Q9w8E7r6T5y4U3i2O1p0AsDfGhJkLzXcVbNm";
+    let pem =
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----";
+    let text = format!("OPENAI_API_KEY={key}\n{pem}\n");
+    let run = paravent(&["scan"], text.as_bytes());
+    run.assert_code(0);
+    assert!(!run.stdout.contains(key), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("[SECRET_1]") && run.stdout.contains("[SECRET_2]"));
+}
+
+#[test]
+fn plain_mode_says_when_there_is_nothing_to_pseudonymise() {
+    let run = paravent(&["scan"], b"Le chat dort sur le canap\xc3\xa9.\n");
+    run.assert_code(0);
+    assert_eq!(run.stdout, "Le chat dort sur le canapé.\n\nno findings\n");
+}
+
+#[test]
+fn plain_mode_refuses_input_that_is_not_utf8() {
+    let run = paravent(&["scan"], b"caf\xe9 latin-1\n");
+    assert_ne!(run.code, Some(0));
+    assert!(run.stderr.contains("UTF-8"), "{}", run.stderr);
+}
+
+#[test]
+fn a_missing_input_file_is_an_error_that_names_it() {
+    let dir = Scratch::new("missing-input");
+    let path = dir.path().join("absent.txt");
+    for args in [vec!["scan"], vec!["scan", "--jsonl"]] {
+        let mut args = args.clone();
+        args.push(Scratch::arg(&path));
+        let run = paravent(&args, b"");
+        assert_ne!(run.code, Some(0));
+        assert!(run.stderr.contains("absent.txt"), "{}", run.stderr);
+    }
+}
+
+// --- JSON lines ---------------------------------------------------------------------------
+
+fn jsonl_input(lines: &[Value]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn jsonl_ids_of_every_json_type_round_trip() {
+    let ids = [
+        json!(1),
+        json!(-7),
+        json!(0),
+        json!(u64::MAX),
+        json!(i64::MIN),
+        json!(2.5),
+        json!(1e-7),
+        json!("a"),
+        json!("dossier-é-😀"),
+        json!(""),
+        Value::Null,
+        json!(true),
+        json!(false),
+        json!([]),
+        json!([1, {"x": [null, "y"]}]),
+        json!({}),
+        json!({"batch": 3, "row": "b"}),
+    ];
+    let lines: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"id": id, "text": "écrire à a@example.com"}))
+        .collect();
+    let run = paravent(&["scan", "--jsonl"], jsonl_input(&lines).as_bytes());
+    run.assert_code(0);
+    let out = run.jsonl();
+    assert_eq!(out.len(), ids.len());
+    for (id, line) in ids.iter().zip(&out) {
+        assert_eq!(&line["id"], id);
+        assert_eq!(line["findings"][0]["entity"], "EMAIL", "{line}");
+    }
+}
+
+/// Integers beyond 64 bits are valid JSON ids too (some systems use 128-bit ids).
+#[test]
+fn jsonl_integer_ids_beyond_64_bits_round_trip_exactly() {
+    let input = "{\"id\": 340282366920938463463374607431768211455, \"text\": \"x\"}\n";
+    let run = paravent(&["scan", "--jsonl"], input.as_bytes());
+    run.assert_code(0);
+    assert_eq!(
+        run.stdout,
+        "{\"id\":340282366920938463463374607431768211455,\"findings\":[]}\n"
+    );
+}
+
+#[test]
+fn jsonl_offsets_are_utf8_byte_offsets() {
+    let texts = [
+        "Élodie écrit à elodie.dupont@example.fr",
+        "😀🎉 Tél : 06 12 34 56 78 — merci",
+        "Ça coûte 3 € ; carte 4012 8888 8888 1881 refusée",
+    ];
+    let values = [
+        "elodie.dupont@example.fr",
+        "06 12 34 56 78",
+        "4012 8888 8888 1881",
+    ];
+    let lines: Vec<Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({"id": i, "text": t}))
+        .collect();
+    let run = paravent(&["scan", "--jsonl"], jsonl_input(&lines).as_bytes());
+    run.assert_code(0);
+    let out = run.jsonl();
+    // The first text, by hand: "Élodie écrit à " is 15 characters but 18 bytes.
+    let email = out[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["entity"] == "EMAIL")
+        .expect("an EMAIL finding");
+    assert_eq!((&email["start"], &email["end"]), (&json!(18), &json!(42)));
+    for ((text, value), line) in texts.iter().zip(values).zip(&out) {
+        let start = text.find(value).unwrap();
+        let spans: Vec<(u64, u64)> = line["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["start"].as_u64().unwrap(), f["end"].as_u64().unwrap()))
+            .collect();
+        assert!(
+            spans.contains(&(start as u64, (start + value.len()) as u64)),
+            "{value:?} should be at bytes {start}..{}: {line}",
+            start + value.len()
+        );
+    }
+}
+
+/// An e-mail whose local part begins with an accented letter is one e-mail: the finding
+/// must not start in the middle of the word and leave "é" outside.
+#[test]
+fn jsonl_an_email_with_an_accented_local_part_is_found_whole() {
+    let text = "Élodie écrit à élodie.dupont@example.fr";
+    let input = format!("{}\n", json!({"id": 1, "text": text}));
+    let run = paravent(&["scan", "--jsonl"], input.as_bytes());
+    run.assert_code(0);
+    let out = run.jsonl();
+    let findings = out[0]["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["entity"] == "EMAIL" && f["start"] == 18 && f["end"] == 43),
+        "expected EMAIL at 18..43 (\"élodie.dupont@example.fr\"); got {findings:?}"
+    );
+}
+
+#[test]
+fn jsonl_findings_carry_every_field() {
+    let input = format!("{}\n", json!({"id": "x", "text": "NIR : 291076912345620"}));
+    let run = paravent(&["scan", "--jsonl"], input.as_bytes());
+    run.assert_code(0);
+    let out = run.jsonl();
+    let f = &out[0]["findings"][0];
+    let keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        [
+            "end",
+            "entity",
+            "nature",
+            "rule",
+            "score",
+            "sensitivity",
+            "start"
+        ]
+    );
+    assert_eq!(f["start"], 6);
+    assert_eq!(f["end"], 21);
+    assert_eq!(f["entity"], "FR_NIR");
+    assert_eq!(f["nature"], "personal");
+    assert_eq!(f["sensitivity"], "confidential");
+    assert_eq!(f["rule"], "fr.nir");
+    let score = f["score"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&score), "{score}");
+}
+
+#[test]
+fn jsonl_gives_one_output_line_per_valid_input_line_in_order() {
+    // Blank lines are skipped, CRLF endings accepted, the last line may lack its newline.
+    let input = "{\"id\": 1, \"text\": \"un\"}\r\n\
+                 \n\
+                 {\"id\": 2, \"text\": \"\"}\n\
+                 \x20\x20{\"text\": \"trois\", \"id\": 3, \"lang\": \"fr\"}\n\
+                 {\"id\": 4, \"text\": \"quatre a@example.com\"}";
+    let run = paravent(&["scan", "--jsonl"], input.as_bytes());
+    run.assert_code(0);
+    let ids: Vec<Value> = run.jsonl().iter().map(|l| l["id"].clone()).collect();
+    assert_eq!(ids, [json!(1), json!(2), json!(3), json!(4)]);
+    assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn jsonl_reads_a_file() {
+    let dir = Scratch::new("jsonl-file");
+    let path = dir.write(
+        "batch.jsonl",
+        "{\"id\": \"a\", \"text\": \"a@example.com\"}\n{\"id\": \"b\", \"text\": \"rien\"}\n",
+    );
+    let run = paravent(&["scan", "--jsonl", Scratch::arg(&path)], b"");
+    run.assert_code(0);
+    let out = run.jsonl();
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0]["findings"][0]["entity"], "EMAIL");
+    assert_eq!(out[1], json!({"id": "b", "findings": []}));
+}
+
+#[test]
+fn jsonl_bad_lines_are_reported_by_number_and_the_batch_goes_on() {
+    let input = [
+        r#"{"id": 1, "text": "a@example.com"}"#,
+        r#"{"id": 2, "text": "unterminated"#,
+        r#"{"id": 3}"#,
+        r#"{"id": 4, "text": ["a", "b"]}"#,
+        r#"{"id": 5, "text": null}"#,
+        r#"[1, 2, 3]"#,
+        r#"{"id": 7, "text": "b@example.com"}"#,
+    ]
+    .join("\n");
+    let run = paravent(&["scan", "--jsonl"], input.as_bytes());
+    assert_ne!(run.code, Some(0), "bad lines make the exit code non-zero");
+    let ids: Vec<Value> = run.jsonl().iter().map(|l| l["id"].clone()).collect();
+    assert_eq!(ids, [json!(1), json!(7)], "the batch goes on");
+    for n in 2..=6 {
+        let tag = format!("line {n}:");
+        assert!(
+            run.stderr.lines().any(|l| l.starts_with(&tag)),
+            "no error for {tag}\n{}",
+            run.stderr
+        );
+    }
+    for n in [1, 7] {
+        assert!(
+            !run.stderr.contains(&format!("line {n}:")),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+/// The error for a bad line names its number, never its content: the content is the
+/// very data the proxy must not spill into logs.
+#[test]
+fn jsonl_errors_never_echo_the_content_of_a_bad_line() {
+    let bad = [
+        // (line, what must not appear in the error)
+        (
+            r#"{"id": 1, "text": "jean.dupont@example.fr 2 91 07 69 123 456 20"#,
+            "jean.dupont",
+        ),
+        (
+            r#"{"id": 2, "txt": "claire.martin@example.fr"}"#,
+            "claire.martin",
+        ),
+        (
+            r#"{"id": 3, "text": ["sophie.leroy@example.fr"]}"#,
+            "sophie.leroy",
+        ),
+        (r#"{"id": 4, "text": 291076912345620}"#, "291076912345620"),
+        (r#""paul.girard@example.fr""#, "paul.girard"),
+        (
+            r#"{"id": 6, "text": "ok", "text": "lucie.blanc@example.fr"}"#,
+            "lucie.blanc",
+        ),
+        (
+            r#"{"id": 7, "text": "a\x", "nir": "2 91 07 69 123 456 20"}"#,
+            "123 456",
+        ),
+        (r#"nir=291076912345620 marc.roux@example.fr"#, "marc.roux"),
+        (
+            r#"{"id": 9, "text": true, "mail": "anne.faure@example.fr"}"#,
+            "anne.faure",
+        ),
+    ];
+    let input: String = bad.iter().map(|(l, _)| format!("{l}\n")).collect();
+    let run = paravent(&["scan", "--jsonl"], input.as_bytes());
+    assert_ne!(run.code, Some(0));
+    let mut leaks = Vec::new();
+    for (i, (_, secret)) in bad.iter().enumerate() {
+        let tag = format!("line {}:", i + 1);
+        let Some(msg) = run.stderr.lines().find(|l| l.starts_with(&tag)) else {
+            leaks.push(format!("{tag} not reported"));
+            continue;
+        };
+        if msg.contains(secret) {
+            leaks.push(format!("{msg}   <- echoes {secret:?}"));
+        }
+    }
+    assert!(leaks.is_empty(), "\n{}", leaks.join("\n"));
+}

@@ -1,184 +1,152 @@
-//! Test support: the in-process mock provider and a harness that runs Paravent in front
-//! of it, both on 127.0.0.1 ephemeral ports, stopped on drop.
+//! Helpers shared by the integration tests: the binary, scratch directories and one
+//! detector compiled once for the whole test binary.
 
-pub mod mock_provider;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use std::sync::{Arc, Mutex};
+use paravent::detect::{Detector, Finding};
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use paravent::config::Config;
-use paravent::proxy::{Outcome, Runtime};
-use paravent::server::Running;
-use paravent::vault::TokenKey;
+/// The shipped rules, compiled once (about a second in a debug build).
+pub static DETECTOR: LazyLock<Detector> = LazyLock::new(Detector::builtin);
 
-pub use mock_provider::MockProvider;
-
-/// Synthetic personal data used across the tests (no real person).
-pub const NAME: &str = "Jean Dupont";
-pub const EMAIL: &str = "jean.dupont@example.fr";
-pub const PHONE: &str = "06 12 34 56 78";
-pub const IBAN: &str = "FR76 3000 6000 0112 3456 7890 189";
-/// A French prompt full of personal data.
-pub const PROMPT: &str = "Bonjour, je suis Jean Dupont, mon email est jean.dupont@example.fr \
-    et mon téléphone 06 12 34 56 78. Mon IBAN est FR76 3000 6000 0112 3456 7890 189.";
-/// Values of [`PROMPT`] that must never reach a provider.
-pub const VALUES: &[&str] = &[NAME, EMAIL, PHONE, IBAN, "Dupont", "jean.dupont"];
-
-/// Paravent in front of a mock provider.
-pub struct Harness {
-    pub mock: MockProvider,
-    pub server: Running,
-    pub outcomes: Arc<Mutex<Vec<Outcome>>>,
-    client: Client<HttpConnector, Full<Bytes>>,
+/// What one run of the binary gave.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-/// A response as the client saw it.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Reply {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+impl Run {
+    fn from_output(out: Output) -> Run {
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+        }
     }
 
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
+    /// Panics with both streams shown unless the exit code is `code`.
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "exit code\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// The stdout lines of `scan --jsonl`, parsed.
+    pub fn jsonl(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
     }
 }
 
-impl Harness {
-    /// Paravent with providers `openai`, `anthropic`, `gemini`, `ollama` (all on the
-    /// mock), `openai` the default, and `extra` TOML appended.
-    pub async fn start(extra: &str) -> Harness {
-        Harness::start_with(|base| {
+/// Runs `paravent ARGS` with `stdin` as its standard input.
+pub fn paravent(args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paravent"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the paravent binary starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    // A command that does not read stdin may exit first: a broken pipe is fine then.
+    let _ = input.write_all(stdin);
+    drop(input);
+    Run::from_output(child.wait_with_output().expect("paravent runs"))
+}
+
+/// A directory under the system temp dir, unique to one test, removed on drop.
+pub struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let unique = format!(
+            "paravent-it-{}-{}-{name}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(unique);
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a scratch directory");
+        Scratch { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `contents` to `name` (sub-directories are created) and returns its path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path.join(name);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).expect("create a directory");
+        }
+        std::fs::write(&p, contents).expect("write a scratch file");
+        p
+    }
+
+    /// The path as a `&str` argument.
+    pub fn arg(path: &Path) -> &str {
+        path.to_str().expect("the temp dir path is UTF-8")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Splits a text with `[[…]]` markers (the rule files' convention) into the text and
+/// the marked byte spans.
+pub fn marked(example: &str) -> (String, Vec<(usize, usize)>) {
+    let mut text = String::with_capacity(example.len());
+    let mut spans = Vec::new();
+    let mut rest = example;
+    while let Some(open) = rest.find("[[") {
+        text.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let close = after.find("]]").expect("every [[ has its ]]");
+        let start = text.len();
+        text.push_str(&after[..close]);
+        spans.push((start, text.len()));
+        rest = &after[close + 2..];
+    }
+    text.push_str(rest);
+    (text, spans)
+}
+
+/// One finding per line, for failure messages: `ENTITY 12..20 "value" (rule)`.
+pub fn describe(text: &str, findings: &[Finding]) -> String {
+    findings
+        .iter()
+        .map(|f| {
             format!(
-                r#"
-[server]
-default_provider = "openai"
-
-[providers.openai]
-base_url = "{base}"
-api = "openai"
-
-[providers.anthropic]
-base_url = "{base}"
-api = "anthropic"
-
-[providers.gemini]
-base_url = "{base}"
-api = "gemini"
-
-[providers.ollama]
-base_url = "{base}"
-api = "ollama"
-
-{extra}
-"#
+                "  {} {}..{} {:?} ({})",
+                f.entity,
+                f.start,
+                f.end,
+                &text[f.start..f.end],
+                f.rule
             )
         })
-        .await
-    }
-
-    /// Paravent with the config `make(mock_base_url)`.
-    pub async fn start_with(make: impl FnOnce(&str) -> String) -> Harness {
-        Harness::start_with_env(make, &[]).await
-    }
-
-    /// As [`Harness::start_with`], with `env` as the environment the runtime reads.
-    pub async fn start_with_env(
-        make: impl FnOnce(&str) -> String,
-        env: &[(&str, &str)],
-    ) -> Harness {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let mock = MockProvider::start().await;
-        let toml = make(&mock.base_url());
-        let config = Config::from_toml("test.toml", &toml, None)
-            .unwrap_or_else(|e| panic!("test config: {e}"));
-        let outcomes = Arc::new(Mutex::new(Vec::new()));
-        let sink = outcomes.clone();
-        let key = TokenKey::from_secret(b"integration-test secret 32 bytes");
-        let rt = Runtime::with_env(config, key, move |var| {
-            env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone())
-        })
-        .expect("runtime")
-        .with_outcome_hook(Arc::new(move |o: &Outcome| {
-            sink.lock().unwrap().push(o.clone());
-        }));
-        let server = Running::start(Arc::new(rt), "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("bind 127.0.0.1:0");
-        Harness {
-            mock,
-            server,
-            outcomes,
-            client: Client::builder(TokioExecutor::new()).build_http(),
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.server.addr)
-    }
-
-    /// Sends a request to Paravent.
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: impl Into<Bytes>,
-    ) -> Reply {
-        let mut req = Request::builder().method(method).uri(self.url(path));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req.body(Full::new(body.into())).unwrap();
-        let resp = self.client.request(req).await.expect("request to paravent");
-        let (parts, body) = resp.into_parts();
-        Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body: body.collect().await.unwrap().to_bytes(),
-        }
-    }
-
-    /// POSTs JSON to Paravent.
-    pub async fn post(&self, path: &str, body: &serde_json::Value) -> Reply {
-        self.send(
-            Method::POST,
-            path,
-            &[
-                ("content-type", "application/json"),
-                ("authorization", "Bearer sk-client"),
-            ],
-            serde_json::to_vec(body).unwrap(),
-        )
-        .await
-    }
-
-    /// Asserts the mock never received any of `values`, in any request.
-    pub fn assert_no_leak(&self, values: &[&str]) {
-        for r in self.mock.requests() {
-            let body = String::from_utf8_lossy(&r.body);
-            for v in values {
-                assert!(
-                    !body.contains(v),
-                    "{v:?} reached the provider at {}: {body}",
-                    r.path
-                );
-            }
-        }
-    }
+        .collect::<Vec<_>>()
+        .join("\n")
 }
+
+pub mod mock_provider; // the in-process mock AI provider, for the proxy tests
+pub mod proxy; // Paravent in front of the mock provider: the proxy tests' harness

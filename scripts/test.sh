@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The one command that runs Paravent's whole test suite on a fresh Debian machine with
+# the Rust toolchain (rustup, cargo; cargo-nextest is used when present).
+#
+#   bash scripts/test.sh
+#
+# Every step runs even when an earlier one fails, so one run shows every problem; the
+# exit code is non-zero when any step failed. Running it twice gives the same result:
+# it installs only what is missing and writes nothing outside target/ and the
+# caches of the tools it runs. It needs nothing outside this repository.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+FAILED=()
+PASSED=()
+
+section() {
+    printf '\n==== %s ====\n' "$*"
+}
+
+# Runs one step: `step NAME COMMAND...`; records whether it passed.
+step() {
+    local name=$1
+    shift
+    section "$name"
+    printf '$ %s\n' "$*"
+    local start=$SECONDS
+    if "$@"; then
+        PASSED+=("$name")
+        printf -- '---- %s: ok (%ss)\n' "$name" "$((SECONDS - start))"
+    else
+        FAILED+=("$name")
+        printf -- '---- %s: FAILED (%ss)\n' "$name" "$((SECONDS - start))"
+    fi
+}
+
+# The Rust components the checks need. rustup installs only what is missing.
+ensure_rust_toolchain() {
+    section "toolchain"
+    command -v cargo >/dev/null || {
+        echo "cargo not found: install Rust with rustup (https://rustup.rs)" >&2
+        exit 2
+    }
+    command -v python3 >/dev/null || {
+        echo "python3 not found: apt-get install -y python3" >&2
+        exit 2
+    }
+    local component
+    for component in rustfmt clippy; do
+        if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+            if command -v rustup >/dev/null; then
+                rustup component add "$component"
+            else
+                echo "cargo ${component/rustfmt/fmt} is missing and rustup is not installed" >&2
+                exit 2
+            fi
+        fi
+    done
+    cargo --version
+    python3 --version
+}
+
+# Everything the later test steps need beyond the Rust toolchain goes here, in one place:
+# system packages with apt-get (for example nginx, wrk, chromium for the proxy, load and
+# report tests) and a Python venv for the providers' SDKs. Each install must be
+# idempotent (skip what is already there). Nothing is needed yet.
+install_test_deps() {
+    section "test dependencies"
+    # Later, for example:
+    # if ! command -v nginx >/dev/null; then
+    #     sudo apt-get update && sudo apt-get install -y --no-install-recommends nginx wrk chromium
+    # fi
+    # if [ ! -x .venv/bin/python ]; then
+    #     python3 -m venv .venv
+    # fi
+    # .venv/bin/pip install --quiet openai anthropic google-genai ollama mistralai
+    echo "nothing to install yet"
+}
+
+run_rust_tests() {
+    if cargo nextest --version >/dev/null 2>&1; then
+        cargo nextest run --all-targets --no-fail-fast
+    else
+        cargo test --all-targets --no-fail-fast
+    fi
+}
+
+main() {
+    local began=$SECONDS
+    ensure_rust_toolchain
+    install_test_deps
+
+    step "rustfmt" cargo fmt --all -- --check
+    step "clippy" cargo clippy --all-targets -- -D warnings
+    step "tests" run_rust_tests
+    step "doctests" cargo test --doc
+    step "python unit tests" python3 scripts/test_score_corpus.py
+
+    section "summary"
+    local total=$((${#PASSED[@]} + ${#FAILED[@]}))
+    if [ "${#FAILED[@]}" -eq 0 ]; then
+        echo "test.sh: all ${total} steps passed in $((SECONDS - began))s"
+    else
+        echo "test.sh: ${#FAILED[@]} of ${total} steps failed (${FAILED[*]}) in $((SECONDS - began))s"
+        exit 1
+    fi
+}
+
+main "$@"

@@ -1,0 +1,240 @@
+//! Prompts with known values: each `[[…]]` span must come out as exactly one finding of
+//! the given entity with exactly that span.
+//!
+//! Every value is synthetic. NIR, SIREN, SIRET and IBAN check digits were computed with
+//! python-stdnum; the card numbers are the networks' published test numbers.
+
+use crate::support::{DETECTOR, describe, marked};
+
+/// (entity, prompt with the expected spans marked)
+const CASES: &[(&str, &str)] = &[
+    // Names.
+    (
+        "PERSON",
+        "Bonjour, je suis Mme [[Claire Fontaine]], joignable au 06 12 34 56 78.",
+    ),
+    (
+        "PERSON",
+        "Bonjour [[Margaux]],\nvoici le compte rendu de la réunion.",
+    ),
+    (
+        "PERSON",
+        "Merci pour votre retour.\nCordialement,\n[[Thomas Girard]]",
+    ),
+    ("PERSON", "Le dossier de [[Jean DUPONT]] est incomplet."),
+    ("PERSON", "Maître [[Lefebvre]] a signé l'acte."),
+    ("PERSON", "Dear Dr. [[Patel]], thank you for the referral."),
+    (
+        "PERSON",
+        "Mr [[Oliver Bennett]] will attend the board meeting.",
+    ),
+    (
+        "PERSON",
+        "Transférez à jean-marc.petitjean@example.org : [[Jean-Marc Petitjean]] attend. \
+         M. [[Petitjean]] a rappelé.",
+    ),
+    // E-mails.
+    (
+        "EMAIL",
+        "Merci d'envoyer le dossier à [[sophie.marchand@exemple-rh.fr]] avant vendredi.",
+    ),
+    (
+        "EMAIL",
+        "Please cc [[john.doe+ai@example.com]] on the thread.",
+    ),
+    // French phones, in every usual form.
+    (
+        "PHONE",
+        "Joignable au [[06 12 34 56 78]] ou au [[06.98.76.54.32]].",
+    ),
+    ("PHONE", "Mon portable : [[0698765432]]."),
+    ("PHONE", "Standard : [[01-45-67-89-10]], poste 12."),
+    ("PHONE", "Depuis l'étranger : [[+33 6 98 76 54 32]]."),
+    ("PHONE", "Ligne directe [[+33 (0)6 98 76 54 32]] (bureau)."),
+    ("PHONE", "Écrivez-moi ou appelez le [[+33698765432]]"),
+    ("PHONE", "Numéro : [[0033 1 45 67 89 10]]"),
+    // Other phones.
+    ("PHONE", "Call me at [[(212) 555-0147]] tomorrow."),
+    ("PHONE", "Our London office: [[+44 20 7946 0321]]."),
+    // NIR, with Corsica.
+    (
+        "FR_NIR",
+        "Son numéro de sécurité sociale est [[2 91 07 69 123 456 20]].",
+    ),
+    ("FR_NIR", "NIR : [[291076912345620]]"),
+    ("FR_NIR", "Assuré né en Corse : [[1 78 04 2A 004 012 09]]."),
+    ("FR_NIR", "N° SS [[265112B03321550]], à vérifier."),
+    // SIREN and SIRET.
+    (
+        "FR_SIREN",
+        "La société est immatriculée au RCS de Lyon sous le numéro [[404 833 048]].",
+    ),
+    ("FR_SIREN", "SIREN : [[821167590]]"),
+    (
+        "FR_SIRET",
+        "Établissement SIRET [[404 833 048 00022]], siège social.",
+    ),
+    ("FR_SIRET", "SIRET : [[53920471900022]]"),
+    // IBANs of several countries.
+    (
+        "IBAN",
+        "Virement sur [[FR86 2004 1010 0505 1234 5678 K20]] svp.",
+    ),
+    ("IBAN", "IBAN [[DE44500105175407324931]] (Berlin)."),
+    ("IBAN", "Cuenta: [[ES91 2100 0418 4502 0005 1332]]"),
+    ("IBAN", "Conto [[IT60X0542811101000000123456]]."),
+    (
+        "IBAN",
+        "Rekening [[NL91 ABNA 0417 1643 00]], of [[BE70 4250 0123 4525]].",
+    ),
+    ("IBAN", "Account: [[GB29 NWBK 6016 1331 9268 19]]."),
+    ("IBAN", "Konto [[CH56 0483 5012 3456 7800 9]]"),
+    ("IBAN", "Compte [[LU280019400644750000]]"),
+    // Cards.
+    (
+        "CREDIT_CARD",
+        "Ma carte [[4012 8888 8888 1881]] a été refusée.",
+    ),
+    ("CREDIT_CARD", "Card: [[5105-1051-0510-5100]] exp 09/28"),
+    ("CREDIT_CARD", "Amex [[371449635398431]] on file."),
+    // Addresses.
+    (
+        "ADDRESS",
+        "Il habite au [[27 rue des Acacias, 33000 Bordeaux]].",
+    ),
+    (
+        "ADDRESS",
+        "Ship it to [[1428 Elm Street, Springfield, IL 62704]] please.",
+    ),
+    // Dates of birth.
+    (
+        "DATE_OF_BIRTH",
+        "Mme Leroy, née le [[14/02/1987]] à Nantes.",
+    ),
+    ("DATE_OF_BIRTH", "Date de naissance : [[3 mars 1979]]"),
+    ("DATE_OF_BIRTH", "Patient DOB: [[07/19/1964]]"),
+    // Secrets of each kind.
+    (
+        "SECRET",
+        "export AWS_ACCESS_KEY_ID=[[AKIAZ7Q3EXAMPLE4R2XJ]]",
+    ),
+    (
+        "SECRET",
+        "aws_secret_access_key = [[Zq3vT9xLm2Pw8Rk4Yb6Nc1Hd5Jf7Gs0AeUiOpQr2]]",
+    ),
+    (
+        "SECRET",
+        "GITHUB_TOKEN=[[ghp_Zx8Yw7Vu6Ts5Rq4Po3Nm2Lk1Jh0GfEdCbA9z8y]]",
+    ),
+    (
+        "SECRET",
+        "git clone [[https://x:ghp_Zx8Yw7Vu6Ts5Rq4Po3Nm2Lk1Jh0GfEdCbA9z8y@github.com/acme/app]]",
+    ),
+    ("SECRET", "CI_TOKEN: [[glpat-9fK2mQ7xR4tL8vB1nC6z]]"),
+    (
+        "SECRET",
+        "client = OpenAI(api_key=\"[[sk-proj-Q9w8E7r6T5y4U3i2O1p0AsDfGhJkLzXcVbNm]]\")",
+    ),
+    (
+        "SECRET",
+        "ANTHROPIC_API_KEY=[[sk-ant-api03-Qw3Er5Ty7Ui9Op1As3Df5Gh7Jk9Lz1Xc3Vb5Nm7-_Qw]]",
+    ),
+    (
+        "SECRET",
+        "SLACK_BOT_TOKEN=[[xoxb-2048-4096-Zx8Yw7Vu6Ts5Rq4Po3Nm]]",
+    ),
+    (
+        "SECRET",
+        "curl -H 'Authorization: Bearer [[eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
+         eyJzdWIiOiJ1c2VyLTQyIiwiaWF0IjoxNzAwMDAwMDAwfQ.Qm9ndXNTaWduYXR1cmVGb3JUZXN0aW5nT25seQ]]' \
+         https://api.example.com",
+    ),
+    (
+        "SECRET",
+        "Voici la clé :\n[[-----BEGIN PRIVATE KEY-----\n\
+         MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n\
+         -----END PRIVATE KEY-----]]\nmerci",
+    ),
+    (
+        "SECRET",
+        "DATABASE_URL=[[postgresql://billing:Pa55w0rd-Q3@db.prod.internal:5432/billing]]",
+    ),
+    ("SECRET", "db_password = '[[Hk7#pQ2!zW]]'"),
+    ("SECRET", "le mot de passe : [[Tournesol-2024]]"),
+];
+
+#[test]
+fn there_are_enough_positive_prompts() {
+    assert!(CASES.len() >= 30, "{}", CASES.len());
+}
+
+#[test]
+fn known_values_are_found_with_their_entity_and_exact_span() {
+    let mut misses = Vec::new();
+    for (entity, example) in CASES {
+        let (text, spans) = marked(example);
+        assert!(!spans.is_empty(), "no [[…]] in {example:?}");
+        let found = DETECTOR.scan(&text);
+        for (s, e) in spans {
+            let hit = found
+                .iter()
+                .any(|f| f.entity.as_str() == *entity && f.start == s && f.end == e);
+            if !hit {
+                misses.push(format!(
+                    "{entity} {:?} in {text:?}; found:\n{}",
+                    &text[s..e],
+                    describe(&text, &found)
+                ));
+            }
+        }
+    }
+    assert!(
+        misses.is_empty(),
+        "{} miss(es):\n{}",
+        misses.len(),
+        misses.join("\n")
+    );
+}
+
+/// A realistic prompt, every finding checked: nothing more, nothing less.
+#[test]
+fn a_french_hr_prompt_gives_exactly_the_expected_findings() {
+    let text = "Bonjour Claire,\n\
+                Peux-tu mettre à jour la fiche de Mme Sophie Marchand (sophie.marchand@example.fr, \
+                06 12 34 56 78) ? Elle est née le 14/02/1987, NIR 2 91 07 69 123 456 20, \
+                IBAN FR86 2004 1010 0505 1234 5678 K20.\n\
+                Merci,\nThomas Girard";
+    let found = DETECTOR.scan(text);
+    let got: Vec<(&str, &str)> = found
+        .iter()
+        .map(|f| (f.entity.as_str(), &text[f.start..f.end]))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("PERSON", "Claire"),
+            ("PERSON", "Sophie Marchand"),
+            ("EMAIL", "sophie.marchand@example.fr"),
+            ("PHONE", "06 12 34 56 78"),
+            ("DATE_OF_BIRTH", "14/02/1987"),
+            ("FR_NIR", "2 91 07 69 123 456 20"),
+            ("IBAN", "FR86 2004 1010 0505 1234 5678 K20"),
+            ("PERSON", "Thomas Girard"),
+        ],
+        "\n{}",
+        describe(text, &found)
+    );
+}
+
+#[test]
+fn secrets_are_classified_secret_and_most_sensitive() {
+    for (entity, example) in CASES.iter().filter(|(e, _)| *e == "SECRET") {
+        let (text, spans) = marked(example);
+        for f in DETECTOR.scan(&text) {
+            if f.entity.as_str() == *entity && spans.contains(&(f.start, f.end)) {
+                assert_eq!(f.nature.as_str(), "secret", "{text:?}");
+                assert_eq!(f.sensitivity.as_str(), "secret", "{text:?}");
+            }
+        }
+    }
+}

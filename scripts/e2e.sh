@@ -11,7 +11,14 @@ venv="${PARAVENT_VENV:-$root/.venv}"
 python="${PYTHON:-python3}"
 
 if [ ! -x "$venv/bin/python" ]; then
-    "$python" -m venv "$venv"
+    if ! "$python" -m venv "$venv" 2>/dev/null; then
+        # Debian ships venv's pip bootstrap separately.
+        rm -rf "$venv"
+        apt-get install -y python3-venv >/dev/null 2>&1 || {
+            apt-get update >/dev/null && apt-get install -y python3-venv >/dev/null
+        }
+        "$python" -m venv "$venv"
+    fi
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     -r tests/e2e/requirements.txt

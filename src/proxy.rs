@@ -67,6 +67,8 @@ pub struct Outcome {
     pub findings: BTreeMap<String, usize>,
     pub replaced: usize,
     pub reidentified: usize,
+    /// Token-shaped strings in the answer that the vault did not know (left as they are).
+    pub unknown_tokens: usize,
     /// Unscannable content that was allowed to leave (media, pass-through bodies).
     pub unscanned: Vec<&'static str>,
     /// Bytes received from the client (after decompression) and sent upstream.
@@ -202,6 +204,7 @@ impl Runtime {
             findings,
             replaced = outcome.replaced,
             reidentified = outcome.reidentified,
+            unknown_tokens = outcome.unknown_tokens,
             latency_us = outcome.latency.as_micros() as u64,
             "Request handled."
         );
@@ -221,6 +224,7 @@ struct Ctx {
     principal: String,
     summary: Summary,
     reidentified: usize,
+    unknown_tokens: usize,
     bytes_in: usize,
     bytes_out: usize,
 }
@@ -240,6 +244,7 @@ where
         principal: "anonymous".to_owned(),
         summary: Summary::default(),
         reidentified: 0,
+        unknown_tokens: 0,
         bytes_in: 0,
         bytes_out: 0,
     };
@@ -266,6 +271,7 @@ where
         findings: std::mem::take(&mut ctx.summary.findings),
         replaced: ctx.summary.replaced,
         reidentified: ctx.reidentified,
+        unknown_tokens: ctx.unknown_tokens,
         unscanned: std::mem::take(&mut ctx.summary.unscanned),
         bytes_in: ctx.bytes_in,
         bytes_out: ctx.bytes_out,
@@ -588,6 +594,9 @@ async fn response(
         None => bytes,
     };
     let out = reidentify_json(reid, bytes, &mut ctx.reidentified);
+    if let Ok(text) = std::str::from_utf8(&out) {
+        ctx.unknown_tokens = crate::reidentify::count_token_shapes(text);
+    }
     let mut resp = Response::new(full(out.clone()));
     *resp.status_mut() = parts.status;
     let mut headers = response_headers(&parts.headers, true);

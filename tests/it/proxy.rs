@@ -783,3 +783,22 @@ async fn logs_never_hold_values_keys_or_prompts() {
         assert!(!log.contains(v), "{v} in the log:\n{log}");
     }
 }
+
+#[tokio::test]
+async fn tokens_the_vault_does_not_know_are_left_alone_and_counted() {
+    let h = Harness::start("").await;
+    let r = h
+        .post(
+            "/v1/chat/completions",
+            &json!({"messages": [{"role": "user",
+                "content": format!("{NAME} a écrit à [PERSON_ABCDEF].")}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let answer = r.json()["choices"][0]["message"]["content"].to_string();
+    assert!(
+        answer.contains(NAME) && answer.contains("[PERSON_ABCDEF]"),
+        "{answer}"
+    );
+    assert_eq!(h.outcomes.lock().unwrap()[0].unknown_tokens, 1);
+}

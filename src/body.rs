@@ -136,7 +136,8 @@ fn read_limited(r: impl Read, limit: u64, corrupt: BodyError) -> Result<Vec<u8>,
     Ok(out)
 }
 
-/// Is this `Content-Type` one a JSON API body may have? A missing type is accepted:
+/// Is this `Content-Type` one a JSON API body may have? A missing type is accepted, and
+/// so is curl's default `application/x-www-form-urlencoded` (Ollama users rely on it):
 /// the body is parsed as JSON all the same, and refused if it is not.
 pub fn is_json_content_type(content_type: Option<&str>) -> bool {
     match content_type {
@@ -148,7 +149,10 @@ pub fn is_json_content_type(content_type: Option<&str>) -> bool {
                 .unwrap_or("")
                 .trim()
                 .to_ascii_lowercase();
-            mime == "application/json" || mime.ends_with("+json") || mime == "text/plain"
+            mime == "application/json"
+                || mime.ends_with("+json")
+                || mime == "text/plain"
+                || mime == "application/x-www-form-urlencoded"
         }
     }
 }

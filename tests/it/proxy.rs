@@ -204,8 +204,14 @@ async fn embeddings_inputs_are_pseudonymised() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     h.assert_no_leak(VALUES);
+    // curl -d sends a form content type; Ollama users rely on it.
     let r = h
-        .post("/ollama/api/embed", &json!({"model": "e", "input": PROMPT}))
+        .send(
+            Method::POST,
+            "/ollama/api/embed",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            json!({"model": "e", "input": PROMPT}).to_string(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK);
     h.assert_no_leak(VALUES);
@@ -284,6 +290,13 @@ async fn every_refusal_uses_the_providers_error_shape_and_sends_nothing() {
             "paravent_invalid_json",
         ),
         (
+            "/v1/chat/completions",
+            vec![("content-type", "multipart/form-data; boundary=x")],
+            b"--x\r\n".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "paravent_invalid_json",
+        ),
+        (
             "/openai/v1/audio/speech",
             vec![],
             br#"{"input":"Jean Dupont"}"#.to_vec(),
@@ -331,8 +344,10 @@ async fn every_refusal_uses_the_providers_error_shape_and_sends_nothing() {
         ),
     ];
     for (path, extra, body, status, code) in cases {
-        let mut headers = vec![("content-type", "application/json")];
-        headers.extend(extra);
+        let mut headers = extra;
+        if !headers.iter().any(|(k, _)| *k == "content-type") {
+            headers.push(("content-type", "application/json"));
+        }
         let r = h.send(Method::POST, path, &headers, body).await;
         assert_eq!(r.status, status, "{path} {code}: {}", r.text());
         let j = r.json();
@@ -356,7 +371,7 @@ async fn every_refusal_uses_the_providers_error_shape_and_sends_nothing() {
     );
     let outcomes = h.outcomes.lock().unwrap().clone();
     assert!(outcomes.iter().all(|o| o.refused.is_some()));
-    assert_eq!(outcomes.len(), 8);
+    assert_eq!(outcomes.len(), 9);
 }
 
 #[tokio::test]

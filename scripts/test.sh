@@ -61,21 +61,21 @@ ensure_rust_toolchain() {
     python3 --version
 }
 
-# Everything the later test steps need beyond the Rust toolchain goes here, in one place:
-# system packages with apt-get (for example nginx, wrk, chromium for the proxy, load and
-# report tests) and a Python venv for the providers' SDKs. Each install must be
-# idempotent (skip what is already there). Nothing is needed yet.
+# Everything the test steps need beyond the Rust toolchain, in one place, idempotent
+# (installs only what is missing): the Python venv with the providers' official SDKs
+# (tests/e2e/requirements.txt, pinned), Debian's python3-venv when the interpreter lacks it.
 install_test_deps() {
     section "test dependencies"
-    # Later, for example:
-    # if ! command -v nginx >/dev/null; then
-    #     sudo apt-get update && sudo apt-get install -y --no-install-recommends nginx wrk chromium
-    # fi
-    # if [ ! -x .venv/bin/python ]; then
-    #     python3 -m venv .venv
-    # fi
-    # .venv/bin/pip install --quiet openai anthropic google-genai ollama mistralai
-    echo "nothing to install yet"
+    local venv="${PARAVENT_VENV:-$PWD/.venv}"
+    if [ ! -x "$venv/bin/python" ]; then
+        if ! python3 -m venv "$venv" 2>/dev/null; then
+            rm -rf "$venv"
+            apt-get update >/dev/null && apt-get install -y --no-install-recommends python3-venv >/dev/null
+            python3 -m venv "$venv"
+        fi
+    fi
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+    "$venv/bin/python" -c 'import openai, anthropic, pytest; print("python SDKs: openai", openai.__version__, "anthropic", anthropic.__version__)'
 }
 
 run_rust_tests() {
@@ -96,6 +96,7 @@ main() {
     step "tests" run_rust_tests
     step "doctests" cargo test --doc
     step "python unit tests" python3 scripts/test_score_corpus.py
+    step "end-to-end (official SDKs)" bash scripts/e2e.sh
 
     section "summary"
     local total=$((${#PASSED[@]} + ${#FAILED[@]}))

@@ -85,13 +85,25 @@ impl Folded {
         }
         let mut text = String::with_capacity(original.len() + 8);
         let mut map = Vec::with_capacity(original.len() + 9);
-        for (i, c) in original.char_indices() {
+        // Offsets are u32: a scanned text is bounded far below 4 GiB by the body
+        // limits; saturate rather than wrap if that ever changes.
+        let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+        let bytes = original.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            // ASCII runs, the bulk of French text too, byte by byte without decoding.
+            let b = bytes[i];
+            if b.is_ascii() {
+                text.push(char::from(b.to_ascii_lowercase()));
+                map.push(at(i));
+                i += 1;
+                continue;
+            }
+            let c = original[i..].chars().next().unwrap_or('\u{FFFD}');
             let before = text.len();
             fold_char(c, &mut text);
-            // Offsets are u32: a scanned text is bounded far below 4 GiB by the body
-            // limits; saturate rather than wrap if that ever changes.
-            let at = u32::try_from(i).unwrap_or(u32::MAX);
-            map.extend(std::iter::repeat_n(at, text.len() - before));
+            map.extend(std::iter::repeat_n(at(i), text.len() - before));
+            i += c.len_utf8();
         }
         map.push(u32::try_from(original.len()).unwrap_or(u32::MAX));
         Folded { text, map }

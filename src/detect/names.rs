@@ -54,6 +54,8 @@ use super::{Candidate, Entity, Nature, RuleMeta, Sensitivity};
 
 /// The longest run of words taken as one name.
 const MAX_NAME_WORDS: usize = 4;
+/// A line longer than this is not a sign-off (`Bien cordialement,`).
+const MAX_SIGNOFF_LINE_BYTES: usize = 40;
 /// A signature line longer than this is prose, not a name.
 const MAX_SIGNATURE_LINE_BYTES: usize = 60;
 
@@ -150,7 +152,28 @@ struct Tok<'t> {
     shape: Shape,
     /// The word case- and accent-folded: a slice of the scan's one folded text.
     folded: &'t str,
+    /// The word lists it belongs to (`FIRST`, `STOP`…), from one lookup.
+    flags: u32,
 }
+
+// Word-list memberships of a token, looked up once per token in `Names::lexicon`.
+const FIRST: u32 = 1 << 0;
+const LAST: u32 = 1 << 1;
+const AMBIGUOUS: u32 = 1 << 2;
+const STOP: u32 = 1 << 3;
+const PLACE: u32 = 1 << 4;
+const NOT_BEFORE: u32 = 1 << 5;
+const LOCATIVE: u32 = 1 << 6;
+const ARTICLE: u32 = 1 << 7;
+const PARTICLE: u32 = 1 << 8;
+const LABEL: u32 = 1 << 9;
+const GREETING: u32 = 1 << 10;
+const WEAK_HONORIFIC: u32 = 1 << 11;
+const HONORIFIC: u32 = 1 << 12;
+/// The honorific needs its dot (`M.`).
+const HONORIFIC_DOT: u32 = 1 << 13;
+/// The word's last run of letters ends an introducing phrase (`appelle`, `is`).
+const INTRO_TAIL: u32 = 1 << 14;
 
 #[derive(Debug)]
 pub(crate) struct Names {
@@ -179,6 +202,8 @@ pub(crate) struct Names {
     weak_honorifics: HashSet<String>,
     articles: HashSet<String>,
     /// Index of the first of this component's rules in the detector's metas.
+    /// Every listed word -> the lists it is in (`FIRST | LAST`…).
+    lexicon: HashMap<String, u32>,
     meta_base: usize,
 }
 
@@ -197,7 +222,7 @@ impl Names {
             });
         }
         let set = |v: &[String]| v.iter().map(|s| fold_str(s.trim())).collect::<HashSet<_>>();
-        Names {
+        let mut names = Names {
             first: set(&lists.first_names),
             last: set(&lists.last_names),
             ambiguous: {
@@ -248,8 +273,53 @@ impl Names {
             labels: set(&lists.labels),
             stopwords: set(&lists.stopwords),
             particles: set(&lists.particles),
+            lexicon: HashMap::default(),
             meta_base,
+        };
+        names.lexicon = names.lexicon();
+        names
+    }
+
+    /// Every listed word with the lists it belongs to, so that a token needs one lookup.
+    fn lexicon(&self) -> HashMap<String, u32> {
+        let mut lex: HashMap<String, u32> = HashMap::default();
+        let sets: [(&HashSet<String>, u32); 13] = [
+            (&self.first, FIRST),
+            (&self.last, LAST),
+            (&self.ambiguous, AMBIGUOUS),
+            (&self.stopwords, STOP),
+            (&self.places, PLACE),
+            (&self.not_before, NOT_BEFORE),
+            (&self.locatives, LOCATIVE),
+            (&self.articles, ARTICLE),
+            (&self.particles, PARTICLE),
+            (&self.labels, LABEL),
+            (&self.greetings, GREETING),
+            (&self.weak_honorifics, WEAK_HONORIFIC),
+            (&self.intro_tails, INTRO_TAIL),
+        ];
+        for (set, flag) in sets {
+            for w in set {
+                *lex.entry(w.clone()).or_default() |= flag;
+            }
         }
+        for (w, &dot) in &self.honorifics {
+            let flags = lex.entry(w.clone()).or_default();
+            *flags |= HONORIFIC;
+            if dot {
+                *flags |= HONORIFIC_DOT;
+            }
+        }
+        lex
+    }
+
+    /// The lists a folded word belongs to.
+    fn flags_of(&self, word: &str) -> u32 {
+        let mut flags = self.lexicon.get(word).copied().unwrap_or(0);
+        if word.contains(|c: char| !c.is_alphanumeric()) {
+            flags |= self.lexicon.get(final_run(word)).copied().unwrap_or(0) & INTRO_TAIL;
+        }
+        flags
     }
 
     fn meta(&self, how: How) -> usize {
@@ -276,7 +346,7 @@ impl Names {
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
     ) {
-        let toks = tokenize(text, folded);
+        let toks = tokenize(text, folded, |w| self.flags_of(w));
         let first_new = out.len();
         for i in 0..toks.len() {
             self.at_token(text, &toks, i, metas, out);
@@ -295,24 +365,20 @@ impl Names {
             Shape::Lower | Shape::Other => false,
         };
         let dotted = text[t.e..].starts_with('.');
-        shape_ok
-            && self
-                .honorifics
-                .get(t.folded)
-                .is_some_and(|needs_dot| dotted || !needs_dot)
+        shape_ok && t.flags & HONORIFIC != 0 && (dotted || t.flags & HONORIFIC_DOT == 0)
     }
 
     /// A known first or last name, or an upper-case word: what a weak context needs.
     fn is_known(&self, t: &Tok<'_>) -> bool {
-        t.shape == Shape::Upper || self.is_first(t) || self.last.contains(t.folded)
+        t.shape == Shape::Upper || self.is_first(t) || (t.flags & LAST != 0)
     }
 
     fn is_stop(&self, t: &Tok<'_>) -> bool {
-        self.stopwords.contains(t.folded)
+        t.flags & STOP != 0
     }
 
     fn is_first(&self, t: &Tok<'_>) -> bool {
-        self.first.contains(t.folded)
+        (t.flags & FIRST != 0)
             || (t.folded.contains('-')
                 && t.folded
                     .split('-')
@@ -343,7 +409,7 @@ impl Names {
                 }
                 words += 1;
             } else if t.shape == Shape::Lower
-                && self.particles.contains(t.folded)
+                && (t.flags & PARTICLE != 0)
                 && toks.get(k + 1).is_some_and(|n| joined(text, t, n))
             {
                 // `Charles de Gaulle`, `Madame de Staël`: a particle before a name word.
@@ -373,7 +439,7 @@ impl Names {
             };
             // Weak honorifics (`Me`, `Lord`) are also ordinary words: they need a
             // known name after them.
-            let weak = self.weak_honorifics.contains(t.folded);
+            let weak = t.flags & WEAK_HONORIFIC != 0;
             if let Some(end) = toks
                 .get(i + 1)
                 .filter(after_dot)
@@ -384,7 +450,7 @@ impl Names {
             }
             return;
         }
-        if self.labels.contains(t.folded) && matches!(t.shape, Shape::Cap | Shape::Upper) {
+        if (t.flags & LABEL != 0) && matches!(t.shape, Shape::Cap | Shape::Upper) {
             let rest = &text[t.e..];
             let gap = rest.len() - rest.trim_start_matches([' ', '\t']).len();
             if rest[gap..].starts_with(':')
@@ -395,15 +461,14 @@ impl Names {
             }
             return;
         }
-        if self.greetings.contains(t.folded) {
+        if t.flags & GREETING != 0 {
             if let Some(n) = toks.get(i + 1).filter(|n| joined(text, t, n))
                 && let Some(end) = self.collect(text, toks, i + 1, 3)
             {
                 let after = text[toks[end - 1].e..].trim_start_matches([' ', '\t']);
                 let closes = after.is_empty() || after.starts_with([',', '!', '\n', '\r']);
-                let known = self.first.contains(n.folded)
-                    || self.last.contains(n.folded)
-                    || n.shape == Shape::Upper;
+                let known =
+                    (n.flags & FIRST != 0) || (n.flags & LAST != 0) || n.shape == Shape::Upper;
                 if closes && (known || after.starts_with(',')) {
                     self.push(out, metas, How::Greeting, n.s, toks[end - 1].e);
                 }
@@ -411,7 +476,7 @@ impl Names {
             return;
         }
         if let Some(strong) = self.introduced(text, toks, i) {
-            let known = self.is_first(t) || self.last.contains(t.folded);
+            let known = self.is_first(t) || (t.flags & LAST != 0);
             if strong
                 && t.shape == Shape::Lower
                 && !self.is_stop(t)
@@ -431,9 +496,7 @@ impl Names {
         }
         // `the Franklin and Megantic Railway`, `The Alfred Phillips House`: after an
         // article, capitalised words name a thing.
-        if i > 0
-            && self.articles.contains(toks[i - 1].folded)
-            && text[toks[i - 1].e..t.s].trim().is_empty()
+        if i > 0 && (toks[i - 1].flags & ARTICLE != 0) && text[toks[i - 1].e..t.s].trim().is_empty()
         {
             return;
         }
@@ -444,16 +507,14 @@ impl Names {
         if !matches!(t.shape, Shape::Cap | Shape::Upper) || !self.is_first(t) || self.is_stop(t) {
             return;
         }
-        let ambiguous = self.ambiguous.contains(t.folded);
+        let ambiguous = t.flags & AMBIGUOUS != 0;
         // Surname after: the first word is any name-like word; more words only when they
         // look like names too (upper case, a known first or last name).
         let mut end = i + 1;
         // `Charles de Gaulle`: particles between the first name and the surname.
         let mut next = i + 1;
         while toks.get(next).is_some_and(|p| {
-            p.shape == Shape::Lower
-                && self.particles.contains(p.folded)
-                && joined(text, &toks[next - 1], p)
+            p.shape == Shape::Lower && (p.flags & PARTICLE != 0) && joined(text, &toks[next - 1], p)
         }) {
             next += 1;
         }
@@ -468,8 +529,8 @@ impl Names {
                 && joined(text, &toks[end - 1], &toks[end])
                 && self.name_like(text, &toks[end])
                 && (toks[end].shape == Shape::Upper
-                    || self.last.contains(toks[end].folded)
-                    || self.first.contains(toks[end].folded)
+                    || (toks[end].flags & LAST != 0)
+                    || (toks[end].flags & FIRST != 0)
                     || toks[end - 1].shape == Shape::Initial)
             {
                 end += 1;
@@ -491,12 +552,12 @@ impl Names {
         let surname_ok = |k: usize| {
             let s = &toks[k];
             s.shape == Shape::Upper
-                || self.last.contains(s.folded)
-                || (self.first.contains(s.folded) && !self.ambiguous.contains(s.folded))
+                || (s.flags & LAST != 0)
+                || (s.flags & FIRST != 0 && s.flags & AMBIGUOUS == 0)
         };
         // `Stanley Cup`, `Clark Orchestra`: a thing named after a person.
         if self.thing_after(text, toks, end)
-            || (end > i + 1 && self.not_before.contains(toks[end - 1].folded))
+            || (end > i + 1 && (toks[end - 1].flags & NOT_BEFORE != 0))
         {
             return;
         }
@@ -518,8 +579,8 @@ impl Names {
             }
         } else if !ambiguous {
             let locative = i > 0
-                && self.places.contains(t.folded)
-                && self.locatives.contains(toks[i - 1].folded)
+                && (t.flags & PLACE != 0)
+                && (toks[i - 1].flags & LOCATIVE != 0)
                 && text[toks[i - 1].e..t.s].trim().is_empty();
             if !locative {
                 self.push(out, metas, How::FirstName, t.s, t.e);
@@ -542,15 +603,15 @@ impl Names {
         let Some(n) = toks.get(i + 1) else { return };
         let plain = |w: &Tok<'_>| {
             !self.is_stop(w)
-                && !self.places.contains(w.folded)
-                && !self.not_before.contains(w.folded)
+                && w.flags & PLACE == 0
+                && w.flags & NOT_BEFORE == 0
                 && !self.is_honorific(text, w)
                 && w.e - w.s >= 3
         };
         if n.shape == Shape::Cap
             && joined(text, t, n)
-            && self.last.contains(n.folded)
-            && !self.ambiguous.contains(n.folded)
+            && (n.flags & LAST != 0)
+            && n.flags & AMBIGUOUS == 0
             && plain(t)
             && plain(n)
             && !sentence_start(text, t.s)
@@ -582,7 +643,7 @@ impl Names {
         toks.get(end).is_some_and(|n| {
             matches!(n.shape, Shape::Cap | Shape::Upper)
                 && joined(text, &toks[end - 1], n)
-                && self.not_before.contains(n.folded)
+                && (n.flags & NOT_BEFORE != 0)
         })
     }
 
@@ -594,7 +655,7 @@ impl Names {
             return None;
         }
         // Cheap necessary condition before folding the text before the token.
-        if i == 0 || !self.intro_tails.contains(final_run(toks[i - 1].folded)) {
+        if i == 0 || toks[i - 1].flags & INTRO_TAIL == 0 {
             return None;
         }
         let mut lo = t.s.saturating_sub(32);
@@ -654,8 +715,11 @@ impl Names {
                 }
                 continue;
             }
-            let key = fold_str(trimmed.trim_end_matches([',', '.', '!', ' ']));
-            pending = self.signoffs.contains(&key);
+            // Sign-offs are short: fold only lines that could be one.
+            pending = trimmed.len() <= MAX_SIGNOFF_LINE_BYTES && {
+                let key = fold_str(trimmed.trim_end_matches([',', '.', '!', ' ']));
+                self.signoffs.contains(&key)
+            };
         }
     }
 
@@ -701,15 +765,20 @@ impl Names {
         }
         let mut found = Vec::new();
         for (i, t) in toks.iter().enumerate() {
-            if t.shape == Shape::Other || is_in_address(text, t.s, t.e) {
+            if t.shape == Shape::Other {
                 continue;
             }
-            if let Some(n) = toks.get(i + 1).filter(|n| joined(text, t, n))
+            let span = if let Some(n) = toks.get(i + 1).filter(|n| joined(text, t, n))
                 && pairs.contains(&(t.folded.to_owned(), n.folded.to_owned()))
             {
-                found.push((t.s, n.e));
+                Some((t.s, n.e))
             } else if matches!(t.shape, Shape::Cap | Shape::Upper) && lasts.contains(t.folded) {
-                found.push((t.s, t.e));
+                Some((t.s, t.e))
+            } else {
+                None
+            };
+            if let Some((s, e)) = span.filter(|&(s, e)| !is_in_address(text, s, e)) {
+                found.push((s, e));
             }
         }
         for (s, e) in found {
@@ -814,7 +883,7 @@ fn is_in_address(text: &str, s: usize, _e: usize) -> bool {
     )
 }
 
-fn tokenize<'t>(text: &str, folded: &'t Folded) -> Vec<Tok<'t>> {
+fn tokenize<'t>(text: &str, folded: &'t Folded, flags_of: impl Fn(&str) -> u32) -> Vec<Tok<'t>> {
     let mut toks = Vec::new();
     let mut cursor = 0;
     let mut chars = text.char_indices().peekable();
@@ -866,15 +935,15 @@ fn tokenize<'t>(text: &str, folded: &'t Folded) -> Vec<Tok<'t>> {
         } else {
             Shape::Lower
         };
+        let fs = folded.folded_offset_from(cursor, s);
+        cursor = folded.folded_offset_from(fs, e);
+        let word = &folded.text[fs..cursor];
         toks.push(Tok {
             s,
             e,
             shape,
-            folded: {
-                let fs = folded.folded_offset_from(cursor, s);
-                cursor = folded.folded_offset_from(fs, e);
-                &folded.text[fs..cursor]
-            },
+            folded: word,
+            flags: flags_of(word),
         });
     }
     toks

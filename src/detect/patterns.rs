@@ -43,7 +43,8 @@ pub(crate) struct PatternRule {
     /// matches surrounding context (`né le (?P<value>…)`).
     value_group: Option<usize>,
     validator: Option<Validator>,
-    context: Vec<String>,
+    /// The context words, folded, as one automaton (`None` without context words).
+    context: Option<aho_corasick::AhoCorasick>,
     context_window: usize,
     context_required: bool,
     invalid_with_context: bool,
@@ -68,6 +69,11 @@ impl PatternRule {
         veto_keys: Vec<String>,
     ) -> PatternRule {
         let value_group = regex.capture_names().position(|n| n == Some("value"));
+        // A handful of short words: building cannot fail short of memory limits, and a
+        // rule that somehow has none simply has no context.
+        let context = (!context.is_empty())
+            .then(|| aho_corasick::AhoCorasick::new(&context).ok())
+            .flatten();
         PatternRule {
             meta,
             regex,
@@ -109,7 +115,7 @@ impl PatternRule {
             lo += 1;
         }
         let before = &folded.text[lo..end];
-        self.context.iter().any(|w| before.contains(w.as_str()))
+        self.context.as_ref().is_some_and(|ac| ac.is_match(before))
     }
 
     fn push(
@@ -129,7 +135,7 @@ impl PatternRule {
         }
         let valid = self.validator.is_none_or(|v| v.check(&text[start..end]));
         let mut score = base_score;
-        if !self.context.is_empty() {
+        if self.context.is_some() {
             let context = self.has_context(folded, start);
             if !(valid || self.invalid_with_context && context) {
                 return;
@@ -196,8 +202,8 @@ impl Patterns {
             if rule.context_required
                 && !rule
                     .context
-                    .iter()
-                    .any(|w| folded.text.contains(w.as_str()))
+                    .as_ref()
+                    .is_some_and(|ac| ac.is_match(&folded.text))
             {
                 continue;
             }

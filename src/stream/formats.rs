@@ -1,0 +1,1 @@
+//! Per-format re-identification of stream events (step 3).

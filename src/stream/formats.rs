@@ -54,9 +54,7 @@ impl StreamKind {
             Endpoint::OpenaiResponses if sse => Some(StreamKind::OpenaiResponses),
             Endpoint::AnthropicMessages if sse => Some(StreamKind::Anthropic),
             Endpoint::Gemini if sse => Some(StreamKind::Gemini),
-            Endpoint::OllamaChat | Endpoint::OllamaGenerate if ndjson => {
-                Some(StreamKind::Ollama)
-            }
+            Endpoint::OllamaChat | Endpoint::OllamaGenerate if ndjson => Some(StreamKind::Ollama),
             _ => None,
         }
     }
@@ -268,15 +266,21 @@ impl Rewriter {
         v: &mut Value,
         pointer: &str,
         key: String,
-        make: impl FnOnce(&Arc<Reidentifier>) -> Carry,
+        make: impl FnOnce(&Rewriter, &Value) -> Carry,
     ) -> bool {
+        if !v.pointer(pointer).is_some_and(Value::is_string) {
+            return false;
+        }
+        if !self.carries.contains_key(&key) {
+            let c = make(self, v);
+            self.carries.insert(key.clone(), c);
+        }
         let Some(Value::String(text)) = v.pointer_mut(pointer) else {
             return false;
         };
-        let carry = self
-            .carries
-            .entry(key)
-            .or_insert_with(|| make(&self.reid));
+        let Some(carry) = self.carries.get_mut(&key) else {
+            return false;
+        };
         let out = carry.s.push(text);
         if out == *text {
             return false;
@@ -355,7 +359,7 @@ impl Rewriter {
             top.remove("obfuscation");
             self.top = Some(Value::Object(top));
         }
-        let top = self.top.clone().unwrap_or_else(|| json!({}));
+        let top = |r: &Rewriter| r.top.clone().unwrap_or_else(|| json!({}));
         let n = v
             .get("choices")
             .and_then(Value::as_array)
@@ -369,25 +373,28 @@ impl Rewriter {
             let ci = index.to_string();
             for field in ["content", "refusal"] {
                 let p = format!("/choices/{i}/delta/{field}");
-                let mut template = top.clone();
-                template["choices"] =
-                    json!([{"index": index, "delta": {field: ""}, "finish_reason": null}]);
-                let pointer = format!("/choices/0/delta/{field}");
-                changed |= self.stream_slot(v, &p, format!("{field}{ci}"), |r| Carry {
-                    s: StreamReidentifier::new(r.clone()),
-                    event: None,
-                    template,
-                    pointer,
+                changed |= self.stream_slot(v, &p, format!("{field}{ci}"), |r, _| {
+                    let mut template = top(r);
+                    template["choices"] =
+                        json!([{"index": index, "delta": {field: ""}, "finish_reason": null}]);
+                    Carry {
+                        s: StreamReidentifier::new(r.reid.clone()),
+                        event: None,
+                        template,
+                        pointer: format!("/choices/0/delta/{field}"),
+                    }
                 });
             }
             let p = format!("/choices/{i}/text");
-            let mut template = top.clone();
-            template["choices"] = json!([{"index": index, "text": "", "finish_reason": null}]);
-            changed |= self.stream_slot(v, &p, format!("text{ci}"), |r| Carry {
-                s: StreamReidentifier::new(r.clone()),
-                event: None,
-                template,
-                pointer: "/choices/0/text".to_owned(),
+            changed |= self.stream_slot(v, &p, format!("text{ci}"), |r, _| {
+                let mut template = top(r);
+                template["choices"] = json!([{"index": index, "text": "", "finish_reason": null}]);
+                Carry {
+                    s: StreamReidentifier::new(r.reid.clone()),
+                    event: None,
+                    template,
+                    pointer: "/choices/0/text".to_owned(),
+                }
             });
             let n_tools = v["choices"][i]["delta"]
                 .get("tool_calls")
@@ -399,26 +406,27 @@ impl Rewriter {
                     .cloned()
                     .unwrap_or_else(|| json!(t));
                 let p = format!("/choices/{i}/delta/tool_calls/{t}/function/arguments");
-                let mut template = top.clone();
-                template["choices"] = json!([{"index": index,
-                    "delta": {"tool_calls": [{"index": tindex, "function": {"arguments": ""}}]},
-                    "finish_reason": null}]);
                 let key = format!("tool{ci}.{tindex}");
                 // The arguments are streamed; the call's other strings (its name) whole.
-                let args = v
-                    .pointer_mut(&p)
-                    .map(|a| std::mem::replace(a, Value::Null));
+                let args = v.pointer_mut(&p).map(|a| std::mem::replace(a, Value::Null));
                 changed |= self.whole(&mut v["choices"][i]["delta"]["tool_calls"][t]);
                 if let Some(a) = args
                     && let Some(slot) = v.pointer_mut(&p)
                 {
                     *slot = a;
                 }
-                changed |= self.stream_slot(v, &p, key, |r| Carry {
-                    s: StreamReidentifier::new_json(r.clone()),
-                    event: None,
-                    template,
-                    pointer: "/choices/0/delta/tool_calls/0/function/arguments".to_owned(),
+                changed |= self.stream_slot(v, &p, key, |r, _| {
+                    let mut template = top(r);
+                    template["choices"] = json!([{"index": index,
+                        "delta": {"tool_calls": [{"index": tindex,
+                            "function": {"arguments": ""}}]},
+                        "finish_reason": null}]);
+                    Carry {
+                        s: StreamReidentifier::new_json(r.reid.clone()),
+                        event: None,
+                        template,
+                        pointer: "/choices/0/delta/tool_calls/0/function/arguments".to_owned(),
+                    }
                 });
             }
             let finished = v["choices"][i]
@@ -455,18 +463,17 @@ impl Rewriter {
                     "signature_delta" => return false,
                     _ => return self.whole(v),
                 };
-                let template = json!({"type": "content_block_delta", "index": index,
-                    "delta": {"type": dty, field: ""}});
                 let pointer = format!("/delta/{field}");
                 let key = format!("{key}.{field}");
-                self.stream_slot(v, &pointer.clone(), key, |r| Carry {
+                self.stream_slot(v, &pointer.clone(), key, |r, _| Carry {
                     s: if json {
-                        StreamReidentifier::new_json(r.clone())
+                        StreamReidentifier::new_json(r.reid.clone())
                     } else {
-                        StreamReidentifier::new(r.clone())
+                        StreamReidentifier::new(r.reid.clone())
                     },
                     event: Some("content_block_delta"),
-                    template,
+                    template: json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": dty, field: ""}}),
                     pointer,
                 })
             }
@@ -507,21 +514,23 @@ impl Rewriter {
             && v.get("delta").is_some_and(Value::is_string)
         {
             let json = stem.contains("arguments");
-            let mut template = v.clone();
-            template["delta"] = json!("");
-            if let Some(lp) = template.get_mut("logprobs") {
-                *lp = json!([]);
-            }
             let key = format!("{stem}|{id}");
-            return self.stream_slot(v, "/delta", key, |r| Carry {
-                s: if json {
-                    StreamReidentifier::new_json(r.clone())
-                } else {
-                    StreamReidentifier::new(r.clone())
-                },
-                event: Some(leak_event_name(&ty)),
-                template,
-                pointer: "/delta".to_owned(),
+            return self.stream_slot(v, "/delta", key, |r, v| {
+                let mut template = v.clone();
+                template["delta"] = json!("");
+                if let Some(lp) = template.get_mut("logprobs") {
+                    *lp = json!([]);
+                }
+                Carry {
+                    s: if json {
+                        StreamReidentifier::new_json(r.reid.clone())
+                    } else {
+                        StreamReidentifier::new(r.reid.clone())
+                    },
+                    event: Some(static_event_name(&ty)),
+                    template,
+                    pointer: "/delta".to_owned(),
+                }
             });
         }
         if let Some(stem) = ty.strip_suffix(".done") {
@@ -569,17 +578,19 @@ impl Rewriter {
                     continue;
                 }
                 last_text.insert(thought, j);
-                let mut extra_part = json!({"text": ""});
-                if thought {
-                    extra_part["thought"] = json!(true);
-                }
-                let template = json!({"candidates": [{"content": {"parts": [extra_part],
-                    "role": "model"}, "index": index}]});
-                changed |= self.stream_slot(v, &p, format!("g{index}.{thought}"), |r| Carry {
-                    s: StreamReidentifier::new(r.clone()),
-                    event: None,
-                    template,
-                    pointer: "/candidates/0/content/parts/0/text".to_owned(),
+                let index = index.clone();
+                changed |= self.stream_slot(v, &p, format!("g{index}.{thought}"), |r, _| {
+                    let mut extra_part = json!({"text": ""});
+                    if thought {
+                        extra_part["thought"] = json!(true);
+                    }
+                    Carry {
+                        s: StreamReidentifier::new(r.reid.clone()),
+                        event: None,
+                        template: json!({"candidates": [{"content": {"parts": [extra_part],
+                            "role": "model"}, "index": index}]}),
+                        pointer: "/candidates/0/content/parts/0/text".to_owned(),
+                    }
                 });
             }
             let finished = v["candidates"][i].get("finishReason").is_some();
@@ -634,27 +645,28 @@ impl Rewriter {
             "/response",
             "/thinking",
         ] {
-            let mut template = v.clone();
-            if let Some(m) = template.as_object_mut() {
-                m.retain(|k, _| matches!(k.as_str(), "model" | "created_at" | "message"));
-                m.insert("done".to_owned(), json!(false));
-            }
-            if let Some(m) = template.get_mut("message").and_then(Value::as_object_mut) {
-                m.retain(|k, _| k == "role");
-            }
-            match template.pointer_mut(pointer.rsplit_once('/').map_or("", |(p, _)| p)) {
-                Some(Value::Object(m)) => {
-                    m.insert(pointer.rsplit('/').next().unwrap_or("").to_owned(), json!(""));
-                }
-                _ => continue,
-            }
             let key = pointer.to_owned();
             let present = v.pointer(pointer).is_some_and(Value::is_string);
-            changed |= self.stream_slot(v, pointer, key.clone(), |r| Carry {
-                s: StreamReidentifier::new(r.clone()),
-                event: None,
-                template,
-                pointer: pointer.to_owned(),
+            changed |= self.stream_slot(v, pointer, key.clone(), |r, v| {
+                let mut template = v.clone();
+                if let Some(m) = template.as_object_mut() {
+                    m.retain(|k, _| matches!(k.as_str(), "model" | "created_at" | "message"));
+                    m.insert("done".to_owned(), json!(false));
+                }
+                if let Some(m) = template.get_mut("message").and_then(Value::as_object_mut) {
+                    m.retain(|k, _| k == "role");
+                }
+                if let Some(slot) = template.pointer_mut(pointer) {
+                    *slot = json!("");
+                } else if let Some(m) = template.as_object_mut() {
+                    m.insert(pointer.trim_start_matches('/').to_owned(), json!(""));
+                }
+                Carry {
+                    s: StreamReidentifier::new(r.reid.clone()),
+                    event: None,
+                    template,
+                    pointer: pointer.to_owned(),
+                }
             });
             if done {
                 if present {
@@ -679,7 +691,7 @@ impl Rewriter {
 
 /// The `event:` name of an extra Responses delta: the same as its type, for the types
 /// the API sends (a `&'static str` is needed; unknown ones fall back to `message`).
-fn leak_event_name(ty: &str) -> &'static str {
+fn static_event_name(ty: &str) -> &'static str {
     const KNOWN: &[&str] = &[
         "response.output_text.delta",
         "response.refusal.delta",
@@ -691,7 +703,11 @@ fn leak_event_name(ty: &str) -> &'static str {
         "response.code_interpreter_call_code.delta",
         "response.mcp_call_arguments.delta",
     ];
-    KNOWN.iter().find(|k| **k == ty).copied().unwrap_or("message")
+    KNOWN
+        .iter()
+        .find(|k| **k == ty)
+        .copied()
+        .unwrap_or("message")
 }
 
 #[cfg(test)]

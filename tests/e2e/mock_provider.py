@@ -176,6 +176,41 @@ def stream_events(path, req, echo):
                        "usage": {"output_tokens": 1}}, "message_delta"))
         ev.append(sse({"type": "message_stop"}, "message_stop"))
         return "text/event-stream", ev
+    if path.endswith("/responses"):
+        seq = [0]
+
+        def push(ty, v):
+            v["type"] = ty
+            v["sequence_number"] = seq[0]
+            seq[0] += 1
+            ev.append(sse(v, ty))
+
+        def resp(status, output):
+            return {"id": "resp_1", "object": "response", "created_at": 1, "model": "mock",
+                    "status": status, "output": output, "parallel_tool_calls": True,
+                    "tool_choice": "auto", "tools": []}
+        part = {"type": "output_text", "text": echo, "annotations": []}
+        msg = {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+               "content": [part]}
+        push("response.created", {"response": resp("in_progress", [])})
+        push("response.output_item.added", {"output_index": 0, "item": {
+            "type": "message", "id": "msg_1", "role": "assistant", "status": "in_progress",
+            "content": []}})
+        push("response.content_part.added", {"item_id": "msg_1", "output_index": 0,
+                                             "content_index": 0, "part": {
+                                                 "type": "output_text", "text": "",
+                                                 "annotations": []}})
+        for c in echo:
+            push("response.output_text.delta", {"item_id": "msg_1", "output_index": 0,
+                                                "content_index": 0, "delta": c,
+                                                "logprobs": []})
+        push("response.output_text.done", {"item_id": "msg_1", "output_index": 0,
+                                           "content_index": 0, "text": echo, "logprobs": []})
+        push("response.content_part.done", {"item_id": "msg_1", "output_index": 0,
+                                            "content_index": 0, "part": part})
+        push("response.output_item.done", {"output_index": 0, "item": msg})
+        push("response.completed", {"response": resp("completed", [msg])})
+        return "text/event-stream", ev
     if ":streamGenerateContent" in path:
         for i, c in enumerate(echo):
             cand = {"content": {"role": "model", "parts": [{"text": c}]}, "index": 0}
@@ -203,7 +238,8 @@ def streamed(path, req):
     if ":streamGenerateContent" in path:
         return True
     return isinstance(req, dict) and req.get("stream") is True and (
-        path.endswith(("/chat/completions", "/messages", "/api/chat", "/api/generate")))
+        path.endswith(("/chat/completions", "/responses", "/messages", "/api/chat",
+                       "/api/generate")))
 
 
 class MockProvider:

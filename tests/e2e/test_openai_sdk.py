@@ -167,3 +167,13 @@ def test_chat_stream_tool_call_is_reidentified(proxy, mock):
     for v in (NAME, EMAIL, PHONE, IBAN):
         assert v in args["text"]
     assert_no_leak(mock)
+
+
+def test_responses_stream_is_reidentified(proxy, mock):
+    with client(proxy).responses.stream(model="gpt-test", input=PROMPT) as stream:
+        deltas = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    for v in (NAME, EMAIL, PHONE, IBAN):
+        assert v in deltas
+    assert final.output_text == deltas
+    assert_no_leak(mock)

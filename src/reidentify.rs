@@ -23,6 +23,9 @@ use crate::vault::Vault;
 pub struct Reidentifier {
     /// Token cores (`PERSON_7F3A2C`, upper case) → index in `originals`.
     tokens: HashMap<String, usize>,
+    /// The same cores, sorted: a stream holds back a run only while it may still
+    /// become one of them.
+    cores_sorted: Vec<String>,
     /// Surrogates, matched whole (only with the `surrogate` style).
     surrogates: Option<AhoCorasick>,
     surrogate_index: Vec<usize>,
@@ -90,8 +93,11 @@ impl Reidentifier {
                     .to_owned()
             })
             .collect();
+        let mut cores_sorted: Vec<String> = tokens.keys().cloned().collect();
+        cores_sorted.sort_unstable();
         Reidentifier {
             tokens,
+            cores_sorted,
             surrogates,
             surrogate_index,
             originals,
@@ -137,6 +143,24 @@ impl Reidentifier {
             (Cow::Borrowed(_), _) => (text, n_tokens),
             (Cow::Owned(s), n) => (Cow::Owned(s), n_tokens + n),
         }
+    }
+
+    /// Whether `run` (ASCII) is, case-insensitively, the start of a token core.
+    fn could_start_core(&self, run: &[u8]) -> bool {
+        let mut upper = [0u8; MAX_CORE_RUN_BYTES];
+        let Some(dst) = upper.get_mut(..run.len()) else {
+            return false;
+        };
+        for (d, b) in dst.iter_mut().zip(run) {
+            *d = b.to_ascii_uppercase();
+        }
+        let run = &upper[..run.len()];
+        let i = self
+            .cores_sorted
+            .partition_point(|c| c.as_bytes() < run);
+        self.cores_sorted
+            .get(i)
+            .is_some_and(|c| c.as_bytes().starts_with(run))
     }
 
     fn original(&self, idx: usize, json: bool) -> &str {
@@ -310,20 +334,20 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 }
 
 /// Where the token stage of a stream may cut `text`: before the last run of
-/// `[A-Za-z0-9_]` (and the `[` before it) when the text ends in one, since more of the
-/// run, or its `]`, may still come. A run longer than any core can never be a token and
-/// is not held.
-fn token_cut(text: &str, from: usize) -> usize {
+/// `[A-Za-z0-9_]` (and the `[` before it) when the text ends in one that may still
+/// become a token core, since more of the run, or its `]`, may still come; before a
+/// final `[`. A run that is no core's start can never become one, however it goes on.
+fn token_cut(reid: &Reidentifier, text: &str, from: usize) -> usize {
     let b = text.as_bytes();
     let mut c = b.len();
     while c > 0 && is_run(b[c - 1]) {
         c -= 1;
     }
+    if c < b.len() && !reid.could_start_core(&b[c..]) {
+        return b.len();
+    }
     if c > 0 && b[c - 1] == b'[' {
         c -= 1;
-    }
-    if b.len() - c > MAX_TOKEN_CARRY_BYTES {
-        c = b.len();
     }
     c.max(from)
 }
@@ -422,7 +446,7 @@ impl StreamReidentifier {
         let cut = if at_end {
             self.tok.len()
         } else {
-            token_cut(&self.tok, self.tok_ctx)
+            token_cut(&self.reid, &self.tok, self.tok_ctx)
         };
         let (mid, n) = self
             .reid

@@ -155,9 +155,7 @@ impl Reidentifier {
             *d = b.to_ascii_uppercase();
         }
         let run = &upper[..run.len()];
-        let i = self
-            .cores_sorted
-            .partition_point(|c| c.as_bytes() < run);
+        let i = self.cores_sorted.partition_point(|c| c.as_bytes() < run);
         self.cores_sorted
             .get(i)
             .is_some_and(|c| c.as_bytes().starts_with(run))

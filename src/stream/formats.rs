@@ -213,6 +213,36 @@ impl Rewriter {
             ev.encode_into(out);
             return;
         };
+        // The common event (a text delta of a stream already open) without building a
+        // `serde_json::Value`: most of them come out unchanged.
+        let fast = match self.kind {
+            StreamKind::OpenaiChat => self.fast_chat(&data),
+            StreamKind::Anthropic => self.fast_anthropic(&data),
+            _ => None,
+        };
+        match fast {
+            None => {}
+            Some(edits) if edits.is_empty() => {
+                ev.encode_into(out);
+                return;
+            }
+            Some(edits) => {
+                if let Some(patched) = patch_raw(&data, &edits) {
+                    ev.set_data(&patched);
+                } else if let Ok(mut v) = serde_json::from_str::<Value>(&data) {
+                    for Edit { pointer, text, .. } in edits {
+                        if let Some(slot) = v.pointer_mut(&pointer) {
+                            *slot = Value::String(text);
+                        }
+                    }
+                    if let Ok(s) = serde_json::to_string(&v) {
+                        ev.set_data(&s);
+                    }
+                }
+                ev.encode_into(out);
+                return;
+            }
+        }
         let Ok(mut v) = serde_json::from_str::<Value>(&data) else {
             // `[DONE]`, or something that is not JSON: sent on as it came, after what the
             // streams hold.
@@ -345,6 +375,86 @@ impl Rewriter {
             Value::Object(m) => m.values_mut().fold(false, |acc, x| self.whole(x) | acc),
             _ => false,
         }
+    }
+
+    /// The fast path of [`Rewriter::chat`]: a chunk whose choices only carry text deltas
+    /// of streams already open. Returns the slots that changed, or `None` when the chunk
+    /// needs the full path (nothing has been pushed then).
+    fn fast_chat(&mut self, data: &str) -> Option<Vec<Edit>> {
+        self.top.as_ref()?;
+        let chunk: lite::Chunk<'_> = serde_json::from_str(data).ok()?;
+        let mut slots = Vec::new();
+        for (i, c) in chunk.choices.iter().enumerate() {
+            if c.finish_reason.is_some() {
+                return None;
+            }
+            let index = c.index.unwrap_or(i as u64);
+            if let Some(d) = &c.delta {
+                if d.refusal.is_some() || d.tool_calls.is_some() {
+                    return None;
+                }
+                if let Some(t) = &d.content {
+                    slots.push(Slot {
+                        key: format!("content{index}"),
+                        pointer: format!("/choices/{i}/delta/content"),
+                        field: "content",
+                        text: t,
+                    });
+                }
+            }
+            if let Some(t) = &c.text {
+                slots.push(Slot {
+                    key: format!("text{index}"),
+                    pointer: format!("/choices/{i}/text"),
+                    field: "text",
+                    text: t,
+                });
+            }
+        }
+        self.push_slots(slots)
+    }
+
+    /// The fast path of [`Rewriter::anthropic`]: a text or JSON delta of an open block.
+    fn fast_anthropic(&mut self, data: &str) -> Option<Vec<Edit>> {
+        let ev: lite::AnthropicEvent<'_> = serde_json::from_str(data).ok()?;
+        if ev.kind != "content_block_delta" {
+            return None;
+        }
+        let index = ev.index?;
+        let delta = ev.delta?;
+        let (field, text) = match (&*delta.kind, &delta.text, &delta.partial_json) {
+            ("text_delta", Some(t), None) => ("text", t),
+            ("input_json_delta", None, Some(t)) => ("partial_json", t),
+            _ => return None,
+        };
+        self.push_slots(vec![Slot {
+            key: format!("b{index}.{field}"),
+            pointer: format!("/delta/{field}"),
+            field,
+            text,
+        }])
+    }
+
+    /// Pushes each slot's text through its carry, if every carry is open; returns the
+    /// slots whose text changed.
+    fn push_slots(&mut self, slots: Vec<Slot<'_, '_>>) -> Option<Vec<Edit>> {
+        if !slots.iter().all(|s| self.carries.contains_key(&s.key)) {
+            return None;
+        }
+        let mut edits = Vec::new();
+        for slot in slots {
+            let carry = self.carries.get_mut(&slot.key)?;
+            let out = carry.s.push(slot.text);
+            if out != **slot.text {
+                edits.push(Edit {
+                    pointer: slot.pointer,
+                    field: slot.field,
+                    old: slot.text.to_string(),
+                    text: out,
+                });
+            }
+        }
+        Some(edits)
     }
 
     /// OpenAI chat completion chunks: `choices[].delta.content` / `.refusal`,
@@ -708,6 +818,105 @@ fn static_event_name(ty: &str) -> &'static str {
         .find(|k| **k == ty)
         .copied()
         .unwrap_or("message")
+}
+
+/// A text slot of a fast-path event.
+struct Slot<'t, 'a> {
+    /// The carry's key.
+    key: String,
+    /// The JSON pointer of the slot, and its field name.
+    pointer: String,
+    field: &'static str,
+    text: &'t std::borrow::Cow<'a, str>,
+}
+
+/// A slot whose text changed.
+struct Edit {
+    pointer: String,
+    field: &'static str,
+    old: String,
+    text: String,
+}
+
+/// Rewrites the changed slots in the JSON text itself, when each one's `"field":"old"`
+/// occurs exactly once as serde_json writes it (the common case); otherwise `None` and
+/// the event is rebuilt from a `Value`.
+fn patch_raw(data: &str, edits: &[Edit]) -> Option<String> {
+    let mut out = data.to_owned();
+    for e in edits {
+        let old = serde_json::to_string(&e.old).ok()?;
+        let new = serde_json::to_string(&e.text).ok()?;
+        let mut done = false;
+        for sep in [":", ": "] {
+            let needle = format!("\"{}\"{sep}{old}", e.field);
+            let Some(at) = out.find(&needle) else {
+                continue;
+            };
+            if out[at + 1..].contains(&needle) {
+                return None;
+            }
+            let start = at + needle.len() - old.len();
+            out.replace_range(start..at + needle.len(), &new);
+            done = true;
+            break;
+        }
+        if !done {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Borrowed views of the common events, for the fast paths: only the fields that decide
+/// whether an event is a plain text delta.
+mod lite {
+    use std::borrow::Cow;
+
+    use serde::Deserialize;
+    use serde::de::IgnoredAny;
+
+    #[derive(Deserialize)]
+    pub struct Chunk<'a> {
+        #[serde(borrow, default)]
+        pub choices: Vec<Choice<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Choice<'a> {
+        pub index: Option<u64>,
+        #[serde(borrow)]
+        pub delta: Option<Delta<'a>>,
+        #[serde(borrow)]
+        pub text: Option<Cow<'a, str>>,
+        pub finish_reason: Option<IgnoredAny>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Delta<'a> {
+        #[serde(borrow)]
+        pub content: Option<Cow<'a, str>>,
+        pub refusal: Option<IgnoredAny>,
+        pub tool_calls: Option<IgnoredAny>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct AnthropicEvent<'a> {
+        #[serde(rename = "type", borrow)]
+        pub kind: Cow<'a, str>,
+        pub index: Option<u64>,
+        #[serde(borrow)]
+        pub delta: Option<AnthropicDelta<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct AnthropicDelta<'a> {
+        #[serde(rename = "type", borrow)]
+        pub kind: Cow<'a, str>,
+        #[serde(borrow)]
+        pub text: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub partial_json: Option<Cow<'a, str>>,
+    }
 }
 
 #[cfg(test)]

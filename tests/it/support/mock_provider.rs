@@ -59,6 +59,8 @@ impl MockProvider {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                // Events go out as they are written (streams are one event per frame).
+                let _ = stream.set_nodelay(true);
                 let rec = rec.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| answer(rec.clone(), req));

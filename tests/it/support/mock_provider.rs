@@ -4,7 +4,8 @@
 //!
 //! Behaviour switches, sent as request headers (Paravent passes them on):
 //! `x-mock-status: 429` answers that status with the API's error shape (echoing the text),
-//! `x-mock-delay-ms: 500` waits before answering.
+//! `x-mock-delay-ms: 500` waits before answering,
+//! `x-mock-event-delay-ms: 10` waits between the events of a stream.
 //!
 //! A request with `"stream": true` (or Gemini's `:streamGenerateContent?alt=sse`) is
 //! answered with the API's stream, one character of text per event, each event its own
@@ -12,6 +13,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,6 +41,8 @@ pub struct Recorded {
 pub struct MockProvider {
     pub addr: SocketAddr,
     recorded: Arc<Mutex<Vec<Recorded>>>,
+    /// Streams whose reader went away before their last event.
+    cancelled: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -54,6 +58,8 @@ impl MockProvider {
         let addr = listener.local_addr().unwrap();
         let recorded = Arc::new(Mutex::new(Vec::new()));
         let rec = recorded.clone();
+        let cancelled = Arc::new(AtomicUsize::new(0));
+        let cancel = cancelled.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -62,8 +68,9 @@ impl MockProvider {
                 // Events go out as they are written (streams are one event per frame).
                 let _ = stream.set_nodelay(true);
                 let rec = rec.clone();
+                let cancel = cancel.clone();
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| answer(rec.clone(), req));
+                    let svc = service_fn(move |req| answer(rec.clone(), cancel.clone(), req));
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
@@ -73,6 +80,7 @@ impl MockProvider {
         MockProvider {
             addr,
             recorded,
+            cancelled,
             task,
         }
     }
@@ -89,6 +97,11 @@ impl MockProvider {
         self.requests().pop().expect("the mock received a request")
     }
 
+    /// How many streams were cancelled by their reader.
+    pub fn cancelled(&self) -> usize {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
     pub fn count(&self) -> usize {
         self.recorded.lock().unwrap().len()
     }
@@ -98,6 +111,7 @@ type MockBody = BoxBody<Bytes, Infallible>;
 
 async fn answer(
     rec: Arc<Mutex<Vec<Recorded>>>,
+    cancelled: Arc<AtomicUsize>,
     req: Request<Incoming>,
 ) -> Result<Response<MockBody>, Infallible> {
     let (parts, body) = req.into_parts();
@@ -131,7 +145,10 @@ async fn answer(
         || path.contains(":streamGenerateContent");
     if streamed && status == StatusCode::OK {
         let (ct, events) = stream_reply(p, &request, &echo);
-        let mut resp = Response::new(FrameBody::spawn(events));
+        let pause = header(&parts.headers, "x-mock-event-delay-ms")
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis);
+        let mut resp = Response::new(FrameBody::spawn(events, pause, cancelled));
         resp.headers_mut()
             .insert("content-type", ct.parse().unwrap());
         return Ok(resp);
@@ -266,14 +283,22 @@ fn reply(path: &str, req: &Value, echo: &str) -> Value {
 struct FrameBody(tokio::sync::mpsc::Receiver<Bytes>);
 
 impl FrameBody {
-    fn spawn(events: Vec<Vec<u8>>) -> MockBody {
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
+    fn spawn(
+        events: Vec<Vec<u8>>,
+        pause: Option<Duration>,
+        cancelled: Arc<AtomicUsize>,
+    ) -> MockBody {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
         tokio::spawn(async move {
             for e in events {
                 if tx.send(Bytes::from(e)).await.is_err() {
+                    cancelled.fetch_add(1, Ordering::SeqCst);
                     return;
                 }
-                tokio::task::yield_now().await;
+                match pause {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => tokio::task::yield_now().await,
+                }
             }
         });
         FrameBody(rx).boxed()

@@ -34,6 +34,7 @@ pub mod reidentify;
 pub mod route;
 pub mod scan;
 pub mod server;
+pub mod stream;
 pub mod upstream;
 pub mod vault;
 pub mod walk;

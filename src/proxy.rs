@@ -2,8 +2,9 @@
 //!
 //! 1. request: route, keys, body (limit, decompression), walk → detect → pseudonymise;
 //! 2. forward: the upstream request (headers filtered, `Host` rewritten, keys injected);
-//! 3. response: JSON bodies re-identified (bounded), other bodies passed on; the stream
-//!    formats get their own `ReidentifyBody` in step 3;
+//! 3. response: JSON bodies re-identified (bounded), streamed answers (SSE, NDJSON) of
+//!    the known APIs re-identified as they pass ([`body::ReidentifyBody`]), other bodies
+//!    passed on;
 //! 4. outcome: [`Runtime::on_outcome`] runs on success *and* on every error, which is
 //!    where the audit record will be written (step 4).
 //!
@@ -21,15 +22,18 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
 
-use crate::body::{self, BodyError};
+use crate::body::BodyError;
 use crate::config::{ApiKind, AuthMode, Config, ProviderConfig};
 use crate::error::ProxyError;
 use crate::pseudonymise::{self, Summary};
 use crate::reidentify::Reidentifier;
 use crate::route;
+use crate::stream::formats::{Rewriter, StreamKind};
 use crate::upstream;
 use crate::vault::{TokenKey, Vault};
-use crate::walk::{self, Endpoint, ErrorFormat, Visitor};
+use crate::walk::{self, Endpoint, ErrorClass, ErrorFormat, Visitor};
+
+pub mod body;
 
 /// The body type of every response Paravent sends.
 pub type ProxyBody = BoxBody<Bytes, BoxError>;
@@ -350,7 +354,9 @@ where
         .into());
     }
     let encodings = match parts.headers.get(header::CONTENT_ENCODING) {
-        Some(v) => body::parse_encodings(v.to_str().map_err(|_| BodyError::UnsupportedEncoding)?)?,
+        Some(v) => {
+            crate::body::parse_encodings(v.to_str().map_err(|_| BodyError::UnsupportedEncoding)?)?
+        }
         None => Vec::new(),
     };
     let limit = usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX);
@@ -364,7 +370,7 @@ where
     let raw = if encodings.is_empty() {
         raw
     } else {
-        body::decode(&encodings, raw, limits.max_decompressed_bytes)?
+        crate::body::decode(&encodings, raw, limits.max_decompressed_bytes)?
     };
     ctx.bytes_in = raw.len();
 
@@ -381,7 +387,7 @@ where
                 .headers
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok());
-            if !body::is_json_content_type(ct) {
+            if !crate::body::is_json_content_type(ct) {
                 return Err(ProxyError::NotJson);
             }
             let mut json: serde_json::Value =
@@ -442,7 +448,7 @@ where
     };
 
     // Response.
-    let reid = Reidentifier::new(&vault);
+    let reid = Arc::new(Reidentifier::new(&vault));
     response(rt, ctx, resp, &reid, parts.method == Method::HEAD).await
 }
 
@@ -549,7 +555,7 @@ async fn response(
     rt: &Runtime,
     ctx: &mut Ctx,
     resp: Response<hyper::body::Incoming>,
-    reid: &Reidentifier,
+    reid: &Arc<Reidentifier>,
     head: bool,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (parts, body) = resp.into_parts();
@@ -560,9 +566,36 @@ async fn response(
         .unwrap_or("")
         .to_ascii_lowercase();
     let is_json = ct.starts_with("application/json") || ct.contains("+json");
+    let stream = ctx.endpoint.and_then(|e| StreamKind::of(e, &ct));
+    // A stream is re-identified as it passes, unless compressed (we ask for identity, so
+    // a provider that compresses anyway sends it on as it came, tokens and all).
+    if let Some(kind) = stream
+        && !reid.is_empty()
+        && !head
+        && !parts.headers.contains_key(header::CONTENT_ENCODING)
+    {
+        let error = walk::error_body(
+            ctx.format,
+            502,
+            ErrorClass::Upstream,
+            "paravent_stream_limit",
+            "the provider's stream exceeded a limit of Paravent",
+            &ctx.id,
+        );
+        let body = body::ReidentifyBody::new(
+            body,
+            Rewriter::new(kind, reid.clone()),
+            kind.error_frame(&error),
+            ctx.id.clone(),
+        );
+        let mut out = Response::new(body.boxed());
+        *out.status_mut() = parts.status;
+        // Rewritten: no content-length (nor content-encoding).
+        *out.headers_mut() = response_headers(&parts.headers, true);
+        return Ok(out);
+    }
     if reid.is_empty() || head || !is_json {
-        // Nothing to restore, or a stream (text/event-stream, application/x-ndjson):
-        // step 3 wraps streams in a re-identifying body here.
+        // Nothing to restore, or a body that is neither JSON nor a known stream.
         let mut out = Response::new(body.map_err(Into::into).boxed());
         *out.status_mut() = parts.status;
         *out.headers_mut() = response_headers(&parts.headers, false);
@@ -587,9 +620,9 @@ async fn response(
             let encs = v
                 .to_str()
                 .ok()
-                .and_then(|v| body::parse_encodings(v).ok())
+                .and_then(|v| crate::body::parse_encodings(v).ok())
                 .ok_or(ProxyError::UpstreamBody)?;
-            body::decode(&encs, bytes, limit).map_err(|_| ProxyError::UpstreamBody)?
+            crate::body::decode(&encs, bytes, limit).map_err(|_| ProxyError::UpstreamBody)?
         }
         None => bytes,
     };

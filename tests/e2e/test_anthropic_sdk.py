@@ -1,5 +1,7 @@
 """Anthropic's official SDK through Paravent, with a virtual key."""
 
+import json
+
 import anthropic
 import pytest
 
@@ -51,3 +53,35 @@ def test_unknown_virtual_key_gets_401_in_anthropic_format(proxy, mock):
     assert "virtual key" in str(e.value)
     assert "pv-not-issued" not in str(e.value)
     assert mock.requests == []
+
+
+def test_messages_stream_is_reidentified(proxy, mock):
+    """The mock streams one character per event: every token is split across events."""
+    with client(proxy).messages.stream(
+            model="claude-test", max_tokens=100,
+            messages=[{"role": "user", "content": PROMPT}]) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    for v in (NAME, EMAIL, PHONE):
+        assert v in text
+    assert "[PERSON_" not in text
+    assert final.content[0].text == text
+    assert_no_leak(mock)
+
+
+def test_messages_stream_true_with_tool_input(proxy, mock):
+    tools = [{"name": "send_mail", "description": "Envoie un e-mail",
+              "input_schema": {"type": "object",
+                               "properties": {"text": {"type": "string"}}}}]
+    events = client(proxy).messages.create(
+        model="claude-test", max_tokens=100, stream=True, tools=tools,
+        messages=[{"role": "user", "content": PROMPT}])
+    text, partial = "", ""
+    for e in events:
+        if e.type == "content_block_delta" and e.delta.type == "text_delta":
+            text += e.delta.text
+        if e.type == "content_block_delta" and e.delta.type == "input_json_delta":
+            partial += e.delta.partial_json
+    assert NAME in text and EMAIL in text
+    assert NAME in json.loads(partial)["text"]
+    assert_no_leak(mock)

@@ -130,3 +130,50 @@ def test_image_is_refused(proxy, mock):
                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}])
     assert "cannot be scanned" in str(e.value)
     assert mock.requests == []
+
+
+def test_chat_stream_is_reidentified(proxy, mock):
+    """The mock streams one character per event: every token is split across events."""
+    stream = client(proxy).chat.completions.create(
+        model="gpt-test", stream=True, stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": PROMPT}])
+    text = ""
+    usage = None
+    for chunk in stream:
+        if chunk.usage:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+    for v in (NAME, EMAIL, PHONE, IBAN):
+        assert v in text
+    assert "[PERSON_" not in text
+    assert usage is not None and usage.total_tokens == 2
+    assert_no_leak(mock)
+
+
+def test_chat_stream_tool_call_is_reidentified(proxy, mock):
+    tools = [{"type": "function", "function": {
+        "name": "send_mail", "description": "Envoie un e-mail",
+        "parameters": {"type": "object", "properties": {"text": {"type": "string"}}}}}]
+    with client(proxy).chat.completions.stream(
+            model="gpt-test", tools=tools,
+            messages=[{"role": "user", "content": PROMPT}]) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_completion()
+    call = final.choices[0].message.tool_calls[0]
+    assert call.function.name == "send_mail"
+    args = json.loads(call.function.arguments)
+    for v in (NAME, EMAIL, PHONE, IBAN):
+        assert v in args["text"]
+    assert_no_leak(mock)
+
+
+def test_responses_stream_is_reidentified(proxy, mock):
+    with client(proxy).responses.stream(model="gpt-test", input=PROMPT) as stream:
+        deltas = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    for v in (NAME, EMAIL, PHONE, IBAN):
+        assert v in deltas
+    assert final.output_text == deltas
+    assert_no_leak(mock)

@@ -61,3 +61,44 @@ def test_secret_file_was_generated_owner_only(proxy):
     mode = proxy["secret_file"].stat().st_mode
     assert stat.S_IMODE(mode) == 0o600
     assert any("generated" in line for line in proxy["log"])
+
+
+def stream_lines(url, body, headers=None):
+    """The response body's lines, read as they come."""
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"content-type": "application/json",
+                                          **(headers or {})})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert r.headers.get("content-length") is None
+        return [line.decode().rstrip("\n") for line in r]
+
+
+def test_gemini_sse_stream_is_reidentified(proxy, mock):
+    lines = stream_lines(
+        proxy["url"] + "/gemini/v1beta/models/gemini-test:streamGenerateContent?alt=sse",
+        {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]},
+        {"x-goog-api-key": "AIza-client"})
+    text = ""
+    for line in lines:
+        if line.startswith("data: "):
+            chunk = json.loads(line[6:])
+            for part in chunk["candidates"][0]["content"]["parts"]:
+                text += part.get("text", "")
+    assert NAME in text and EMAIL in text
+    assert "[PERSON_" not in text
+    assert_no_leak(mock)
+
+
+def test_ollama_ndjson_streams_are_reidentified(proxy, mock):
+    for path, body, get in [
+        ("/ollama/api/chat", {"model": "llama", "messages": [{"role": "user", "content": PROMPT}],
+                              "stream": True}, lambda v: v["message"]["content"]),
+        ("/ollama/api/generate", {"model": "llama", "prompt": PROMPT, "stream": True},
+         lambda v: v["response"]),
+    ]:
+        lines = [json.loads(line) for line in stream_lines(proxy["url"] + path, body) if line]
+        text = "".join(get(v) for v in lines)
+        assert NAME in text and EMAIL in text, path
+        assert "[PERSON_" not in text
+        assert lines[-1]["done"] is True
+    assert_no_leak(mock)

@@ -12,3 +12,4 @@ mod detect; // the library: shipped examples, false alarms, positives, propertie
 mod proxy; // the proxy round trip against the in-process mock provider
 mod scan_cli; // `paravent scan`, plain and --jsonl
 mod serve_cli; // `paravent check` on the proxy sections, `paravent key`
+mod stream; // streamed answers (SSE, NDJSON) re-identified event by event

@@ -4,15 +4,22 @@
 //!
 //! Behaviour switches, sent as request headers (Paravent passes them on):
 //! `x-mock-status: 429` answers that status with the API's error shape (echoing the text),
-//! `x-mock-delay-ms: 500` waits before answering.
+//! `x-mock-delay-ms: 500` waits before answering,
+//! `x-mock-event-delay-ms: 10` waits between the events of a stream.
+//!
+//! A request with `"stream": true` (or Gemini's `:streamGenerateContent?alt=sse`) is
+//! answered with the API's stream, one character of text per event, each event its own
+//! body frame, so that every token the mock echoes arrives split across events.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -34,6 +41,8 @@ pub struct Recorded {
 pub struct MockProvider {
     pub addr: SocketAddr,
     recorded: Arc<Mutex<Vec<Recorded>>>,
+    /// Streams whose reader went away before their last event.
+    cancelled: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -49,14 +58,19 @@ impl MockProvider {
         let addr = listener.local_addr().unwrap();
         let recorded = Arc::new(Mutex::new(Vec::new()));
         let rec = recorded.clone();
+        let cancelled = Arc::new(AtomicUsize::new(0));
+        let cancel = cancelled.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                // Events go out as they are written (streams are one event per frame).
+                let _ = stream.set_nodelay(true);
                 let rec = rec.clone();
+                let cancel = cancel.clone();
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| answer(rec.clone(), req));
+                    let svc = service_fn(move |req| answer(rec.clone(), cancel.clone(), req));
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
@@ -66,6 +80,7 @@ impl MockProvider {
         MockProvider {
             addr,
             recorded,
+            cancelled,
             task,
         }
     }
@@ -82,15 +97,23 @@ impl MockProvider {
         self.requests().pop().expect("the mock received a request")
     }
 
+    /// How many streams were cancelled by their reader.
+    pub fn cancelled(&self) -> usize {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
     pub fn count(&self) -> usize {
         self.recorded.lock().unwrap().len()
     }
 }
 
+type MockBody = BoxBody<Bytes, Infallible>;
+
 async fn answer(
     rec: Arc<Mutex<Vec<Recorded>>>,
+    cancelled: Arc<AtomicUsize>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<MockBody>, Infallible> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -118,6 +141,18 @@ async fn answer(
         .and_then(|s| s.parse::<u16>().ok())
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
+    let streamed = request.get("stream") == Some(&Value::Bool(true))
+        || path.contains(":streamGenerateContent");
+    if streamed && status == StatusCode::OK {
+        let (ct, events) = stream_reply(p, &request, &echo);
+        let pause = header(&parts.headers, "x-mock-event-delay-ms")
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis);
+        let mut resp = Response::new(FrameBody::spawn(events, pause, cancelled));
+        resp.headers_mut()
+            .insert("content-type", ct.parse().unwrap());
+        return Ok(resp);
+    }
     let value = if status != StatusCode::OK {
         if p.contains("/messages") {
             json!({"type": "error", "error": {"type": "rate_limit_error", "message": echo}})
@@ -127,7 +162,7 @@ async fn answer(
     } else {
         reply(p, &request, &echo)
     };
-    let mut resp = Response::new(Full::new(Bytes::from(value.to_string())));
+    let mut resp = Response::new(Full::new(Bytes::from(value.to_string())).boxed());
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
@@ -241,5 +276,251 @@ fn reply(path: &str, req: &Value, echo: &str) -> Value {
             "done": true, "done_reason": "stop"})
     } else {
         json!({"ok": true, "echo": echo})
+    }
+}
+
+/// A body that sends each event as its own frame, from a task, as a server would.
+struct FrameBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl FrameBody {
+    fn spawn(
+        events: Vec<Vec<u8>>,
+        pause: Option<Duration>,
+        cancelled: Arc<AtomicUsize>,
+    ) -> MockBody {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            for e in events {
+                if tx.send(Bytes::from(e)).await.is_err() {
+                    cancelled.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+                match pause {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => tokio::task::yield_now().await,
+                }
+            }
+        });
+        FrameBody(rx).boxed()
+    }
+}
+
+impl hyper::body::Body for FrameBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|o| o.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
+
+fn sse(name: Option<&str>, data: &Value) -> Vec<u8> {
+    let mut out = String::new();
+    if let Some(n) = name {
+        out.push_str(&format!("event: {n}\n"));
+    }
+    out.push_str(&format!("data: {data}\n\n"));
+    out.into_bytes()
+}
+
+/// One-character pieces of `text`.
+fn chars(text: &str) -> Vec<String> {
+    text.chars().map(String::from).collect()
+}
+
+/// The API's stream for `path`: content type and events, one character of text each.
+fn stream_reply(path: &str, req: &Value, echo: &str) -> (&'static str, Vec<Vec<u8>>) {
+    let about = last_user_text(req);
+    let args = json!({"text": about, "to": "[EMAIL]"}).to_string();
+    let mut ev = Vec::new();
+    if path.ends_with("/chat/completions") {
+        let chunk = |choice: Value| {
+            json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+                "model": "mock", "choices": [choice]})
+        };
+        ev.push(sse(
+            None,
+            &chunk(json!({"index": 0,
+            "delta": {"role": "assistant", "content": ""}, "finish_reason": null})),
+        ));
+        let finish = if has_tools(req) {
+            ev.push(sse(
+                None,
+                &chunk(json!({"index": 0, "delta": {"tool_calls": [{"index": 0,
+                "id": "call_1", "type": "function",
+                "function": {"name": "send", "arguments": ""}}]}, "finish_reason": null})),
+            ));
+            for c in chars(&args) {
+                ev.push(sse(
+                    None,
+                    &chunk(json!({"index": 0, "delta": {"tool_calls": [{"index": 0,
+                    "function": {"arguments": c}}]}, "finish_reason": null})),
+                ));
+            }
+            "tool_calls"
+        } else {
+            for c in chars(echo) {
+                ev.push(sse(
+                    None,
+                    &chunk(json!({"index": 0, "delta": {"content": c},
+                    "finish_reason": null})),
+                ));
+            }
+            "stop"
+        };
+        ev.push(sse(
+            None,
+            &chunk(json!({"index": 0, "delta": {}, "finish_reason": finish})),
+        ));
+        ev.push(sse(
+            None,
+            &json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+            "created": 1, "model": "mock", "choices": [],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}),
+        ));
+        ev.push(b"data: [DONE]\n\n".to_vec());
+        ("text/event-stream", ev)
+    } else if path.ends_with("/responses") {
+        let mut seq = 0;
+        let mut push = |ty: &str, mut v: Value| {
+            v["type"] = json!(ty);
+            v["sequence_number"] = json!(seq);
+            seq += 1;
+            ev.push(sse(Some(ty), &v));
+        };
+        let resp = |status: &str, output: Value| {
+            json!({"id": "resp_1", "object": "response", "created_at": 1, "model": "mock",
+                "status": status, "output": output, "parallel_tool_calls": true,
+                "tool_choice": "auto", "tools": []})
+        };
+        push(
+            "response.created",
+            json!({"response": resp("in_progress", json!([]))}),
+        );
+        let msg = json!({"type": "message", "id": "msg_1", "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": echo, "annotations": []}]});
+        push(
+            "response.output_item.added",
+            json!({"output_index": 0, "item": {"type": "message",
+            "id": "msg_1", "role": "assistant", "status": "in_progress", "content": []}}),
+        );
+        for c in chars(echo) {
+            push(
+                "response.output_text.delta",
+                json!({"item_id": "msg_1", "output_index": 0,
+                "content_index": 0, "delta": c, "logprobs": []}),
+            );
+        }
+        push(
+            "response.output_text.done",
+            json!({"item_id": "msg_1", "output_index": 0,
+            "content_index": 0, "text": echo, "logprobs": []}),
+        );
+        push(
+            "response.output_item.done",
+            json!({"output_index": 0, "item": msg}),
+        );
+        push(
+            "response.completed",
+            json!({"response": resp("completed", json!([msg]))}),
+        );
+        ("text/event-stream", ev)
+    } else if path.ends_with("/messages") {
+        ev.push(sse(
+            Some("message_start"),
+            &json!({"type": "message_start", "message": {
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "mock",
+            "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 1, "output_tokens": 1}}}),
+        ));
+        ev.push(sse(
+            Some("content_block_start"),
+            &json!({"type": "content_block_start",
+            "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ));
+        ev.push(sse(Some("ping"), &json!({"type": "ping"})));
+        for c in chars(echo) {
+            ev.push(sse(
+                Some("content_block_delta"),
+                &json!({"type": "content_block_delta",
+                "index": 0, "delta": {"type": "text_delta", "text": c}}),
+            ));
+        }
+        ev.push(sse(
+            Some("content_block_stop"),
+            &json!({"type": "content_block_stop",
+            "index": 0}),
+        ));
+        if has_tools(req) {
+            ev.push(sse(
+                Some("content_block_start"),
+                &json!({"type": "content_block_start",
+                "index": 1, "content_block": {"type": "tool_use", "id": "toolu_1",
+                "name": "send", "input": {}}}),
+            ));
+            for c in chars(&args) {
+                ev.push(sse(
+                    Some("content_block_delta"),
+                    &json!({"type": "content_block_delta",
+                    "index": 1, "delta": {"type": "input_json_delta", "partial_json": c}}),
+                ));
+            }
+            ev.push(sse(
+                Some("content_block_stop"),
+                &json!({"type": "content_block_stop",
+                "index": 1}),
+            ));
+        }
+        ev.push(sse(
+            Some("message_delta"),
+            &json!({"type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+            "usage": {"output_tokens": 1}}),
+        ));
+        ev.push(sse(Some("message_stop"), &json!({"type": "message_stop"})));
+        ("text/event-stream", ev)
+    } else if path.contains(":streamGenerateContent") {
+        let cs = chars(echo);
+        let n = cs.len();
+        for (i, c) in cs.into_iter().enumerate() {
+            let mut cand = json!({"content": {"role": "model", "parts": [{"text": c}]},
+                "index": 0});
+            if i + 1 == n {
+                cand["finishReason"] = json!("STOP");
+            }
+            ev.push(sse(
+                None,
+                &json!({"candidates": [cand], "modelVersion": "mock"}),
+            ));
+        }
+        ("text/event-stream", ev)
+    } else {
+        let chat = path.ends_with("/api/chat");
+        let line = |text: &str, done: bool| {
+            let mut v = json!({"model": "mock", "created_at": "2026-01-01T00:00:00Z",
+                "done": done});
+            if chat {
+                v["message"] = json!({"role": "assistant", "content": text});
+            } else {
+                v["response"] = json!(text);
+            }
+            if done {
+                v["done_reason"] = json!("stop");
+            }
+            let mut b = v.to_string().into_bytes();
+            b.push(b'\n');
+            b
+        };
+        for c in chars(echo) {
+            ev.push(line(&c, false));
+        }
+        ev.push(line("", true));
+        ("application/x-ndjson", ev)
     }
 }

@@ -9,7 +9,7 @@ use http::StatusCode;
 use paravent::stream::{Decoder, LineDecoder};
 use serde_json::{Value, json};
 
-use crate::support::proxy::{EMAIL, Harness, IBAN, NAME, PHONE, PROMPT, VALUES};
+use crate::support::proxy::{EMAIL, Harness, IBAN, NAME, PHONE, PROMPT, Reply, VALUES};
 
 /// The JSON data of every SSE event, with its event name.
 fn sse_values(body: &[u8]) -> Vec<(String, Value)> {
@@ -35,6 +35,16 @@ fn ndjson_values(body: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// Posts a request through a fresh Paravent and mock provider; asserts that it succeeded
+/// and that the provider saw none of the prompt's values.
+async fn streamed(path: &str, body: &Value) -> Reply {
+    let h = Harness::start("").await;
+    let r = h.post(path, body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    h.assert_no_leak(VALUES);
+    r
+}
+
 fn assert_restored(what: &str, text: &str) {
     for v in [NAME, EMAIL, PHONE, IBAN] {
         assert!(text.contains(v), "{what}: {v} missing from {text}");
@@ -47,16 +57,12 @@ fn assert_restored(what: &str, text: &str) {
 
 #[tokio::test]
 async fn openai_chat_stream_is_reidentified_event_by_event() {
-    let h = Harness::start("").await;
-    let r = h
-        .post(
-            "/openai/v1/chat/completions",
-            &json!({"model": "m", "stream": true,
+    let r = streamed(
+        "/openai/v1/chat/completions",
+        &json!({"model": "m", "stream": true,
                 "messages": [{"role": "user", "content": PROMPT}]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    h.assert_no_leak(VALUES);
+    )
+    .await;
     assert!(r.headers.get("content-length").is_none());
     assert!(r.headers.contains_key("x-paravent-request-id"));
     let events = sse_values(&r.body);
@@ -71,17 +77,13 @@ async fn openai_chat_stream_is_reidentified_event_by_event() {
 
 #[tokio::test]
 async fn openai_streamed_tool_call_arguments_are_reidentified() {
-    let h = Harness::start("").await;
-    let r = h
-        .post(
-            "/openai/v1/chat/completions",
-            &json!({"model": "m", "stream": true,
+    let r = streamed(
+        "/openai/v1/chat/completions",
+        &json!({"model": "m", "stream": true,
                 "tools": [{"type": "function", "function": {"name": "send"}}],
                 "messages": [{"role": "user", "content": PROMPT}]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    h.assert_no_leak(VALUES);
+    )
+    .await;
     let args: String = sse_values(&r.body)
         .iter()
         .filter_map(|(_, v)| {
@@ -94,15 +96,11 @@ async fn openai_streamed_tool_call_arguments_are_reidentified() {
 
 #[tokio::test]
 async fn openai_responses_stream_is_reidentified_and_done_events_repeat_it() {
-    let h = Harness::start("").await;
-    let r = h
-        .post(
-            "/openai/v1/responses",
-            &json!({"model": "m", "stream": true, "input": PROMPT}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    h.assert_no_leak(VALUES);
+    let r = streamed(
+        "/openai/v1/responses",
+        &json!({"model": "m", "stream": true, "input": PROMPT}),
+    )
+    .await;
     let events = sse_values(&r.body);
     let text: String = events
         .iter()
@@ -127,17 +125,13 @@ async fn openai_responses_stream_is_reidentified_and_done_events_repeat_it() {
 
 #[tokio::test]
 async fn anthropic_stream_is_reidentified_with_its_tool_input() {
-    let h = Harness::start("").await;
-    let r = h
-        .post(
-            "/anthropic/v1/messages",
-            &json!({"model": "m", "max_tokens": 100, "stream": true,
+    let r = streamed(
+        "/anthropic/v1/messages",
+        &json!({"model": "m", "max_tokens": 100, "stream": true,
                 "tools": [{"name": "send", "input_schema": {"type": "object"}}],
                 "messages": [{"role": "user", "content": PROMPT}]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    h.assert_no_leak(VALUES);
+    )
+    .await;
     let events = sse_values(&r.body);
     let text: String = events
         .iter()
@@ -159,15 +153,11 @@ async fn anthropic_stream_is_reidentified_with_its_tool_input() {
 
 #[tokio::test]
 async fn gemini_sse_stream_is_reidentified() {
-    let h = Harness::start("").await;
-    let r = h
-        .post(
-            "/gemini/v1beta/models/g:streamGenerateContent?alt=sse",
-            &json!({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    h.assert_no_leak(VALUES);
+    let r = streamed(
+        "/gemini/v1beta/models/g:streamGenerateContent?alt=sse",
+        &json!({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}),
+    )
+    .await;
     let text: String = sse_values(&r.body)
         .iter()
         .flat_map(|(_, v)| {

@@ -36,6 +36,11 @@ pub enum Command {
         #[arg(long)]
         log: Option<String>,
     },
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Issue and hash virtual keys.
     Key {
         #[command(subcommand)]
@@ -53,6 +58,21 @@ pub enum Command {
         /// Input file, or - for standard input.
         #[arg(default_value = "-")]
         input: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Prove the hash chain intact; names the first bad record, else prints the last
+    /// hash (the checkpoint).
+    Verify {
+        /// Audit files, oldest first.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A checkpoint published earlier: fails if it is not in the chain (a truncated
+        /// tail).
+        #[arg(long)]
+        checkpoint: Option<String>,
     },
 }
 

@@ -78,6 +78,8 @@ pub struct Config {
     /// The directory of the config file (`None` for the embedded default): relative
     /// paths, and the generated pseudonym secret, live there.
     pub base_dir: Option<PathBuf>,
+    /// BLAKE3 of the configuration text: the policy version in audit records.
+    pub version: String,
 }
 
 /// Default address `serve` listens on.
@@ -124,11 +126,47 @@ pub struct ServerConfig {
     pub default_provider: Option<String>,
 }
 
-/// `[audit]`: where the audit trail goes (written from step 4 on).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[audit]`: where the audit trail goes and how hard it is held to.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
+    /// The audit file (relative to the config file); no audit trail when absent.
     pub path: Option<PathBuf>,
+    /// When a record reaches the disk: `always` (fsync each record) or `never` (the OS
+    /// decides).
+    pub fsync: FsyncPolicy,
+    /// What a request gets when its record cannot be written: `refuse` (an error; the
+    /// answer is not delivered) or `continue`.
+    pub on_failure: OnFailure,
+    /// This instance's name in the records (default: `$HOSTNAME`, else `pid-<pid>`).
+    pub instance_id: Option<String>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> AuditConfig {
+        AuditConfig {
+            path: None,
+            fsync: FsyncPolicy::Always,
+            on_failure: OnFailure::Refuse,
+            instance_id: None,
+        }
+    }
+}
+
+/// `[audit] fsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FsyncPolicy {
+    Always,
+    Never,
+}
+
+/// `[audit] on_failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFailure {
+    Refuse,
+    Continue,
 }
 
 /// Which API a provider speaks; Mistral and other compatible servers speak `openai`.
@@ -414,12 +452,21 @@ impl Config {
             rule_set,
             detector: Arc::new(detector),
             server,
-            audit: raw.audit,
+            audit: AuditConfig {
+                path: raw.audit.path.as_ref().map(|p| match base {
+                    Some(b) if p.is_relative() => b.join(p),
+                    _ => p.clone(),
+                }),
+                ..raw.audit
+            },
             providers,
             keys,
             limits: raw.limits,
             pseudonyms,
             base_dir: base.map(Path::to_path_buf),
+            // The config text only: rule files named by [detect] rules are not hashed
+            // (the shipped ones change with the binary's version).
+            version: crate::audit::policy_version(text),
         })
     }
 }

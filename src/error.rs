@@ -43,6 +43,8 @@ pub enum ProxyError {
     UpstreamTooLarge { limit: u64 },
     #[error("cannot build the upstream request")]
     Internal,
+    #[error("the audit record cannot be written")]
+    AuditUnavailable,
 }
 
 impl ProxyError {
@@ -67,6 +69,7 @@ impl ProxyError {
             | ProxyError::UpstreamTooLarge { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -106,6 +109,7 @@ impl ProxyError {
             ProxyError::UpstreamBody => "paravent_upstream_bad_response",
             ProxyError::UpstreamTooLarge { .. } => "paravent_upstream_too_large",
             ProxyError::Internal => "paravent_internal",
+            ProxyError::AuditUnavailable => "paravent_audit_unavailable",
         }
     }
 
@@ -131,6 +135,7 @@ impl ProxyError {
             ProxyError::UpstreamBody => "Paravent: the provider's answer could not be read. Try again.".to_owned(),
             ProxyError::UpstreamTooLarge { limit } => format!("Paravent: the provider's answer is larger than the {limit} bytes Paravent may read to restore your data. Ask for a shorter answer, or ask your administrator to raise [limits] max_response_bytes."),
             ProxyError::Internal => "Paravent: internal error; nothing was sent. Tell your administrator.".to_owned(),
+            ProxyError::AuditUnavailable => "Paravent: the audit trail cannot be written, so this request was refused (company policy). Tell your administrator.".to_owned(),
         }
     }
 }

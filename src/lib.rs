@@ -22,8 +22,10 @@
 //! - [`pseudonymise`] (pure): scan every slot, refuse or replace, with propagation;
 //! - [`vault`] (pure): keyed-BLAKE3 tokens and the per-request vault;
 //! - [`reidentify`] (pure): tokens back to values, tolerant of what models do to them;
+//! - [`audit`] (pure, but [`audit::writer`]): hash-chained records, their check and file;
 //! - [`error`]: one place that maps failures to statuses and messages.
 
+pub mod audit;
 pub mod body;
 pub mod config;
 pub mod detect;

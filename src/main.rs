@@ -35,6 +35,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             listen,
             log,
         } => serve(config.as_deref(), listen, log.as_deref()),
+        cli::Command::Audit {
+            command: cli::AuditCommand::Verify { files, checkpoint },
+        } => audit_verify(&files, checkpoint.as_deref()),
         cli::Command::Key { command } => {
             match command {
                 cli::KeyCommand::New => {
@@ -149,6 +152,35 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn audit_verify(
+    files: &[std::path::PathBuf],
+    checkpoint: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let mut texts = Vec::with_capacity(files.len());
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        texts.push((f.display().to_string(), text));
+    }
+    let inputs: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    match paravent::audit::verify::verify(&inputs, checkpoint) {
+        Ok(v) => {
+            println!(
+                "ok: {} records in {} chain start(s); checkpoint {}",
+                v.records, v.chains, v.last_hash
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(bad) => {
+            eprintln!("paravent: audit chain broken at {bad}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 fn serve(
     config: Option<&Path>,
     listen: Option<std::net::SocketAddr>,
@@ -191,7 +223,38 @@ fn serve(
         }
     }
     let addr = listen.unwrap_or(cfg.server.listen);
-    let rt = paravent::proxy::Runtime::new(cfg, key).context("cannot start")?;
+    let audit = match &cfg.audit.path {
+        Some(path) => {
+            let instance = cfg
+                .audit
+                .instance_id
+                .clone()
+                .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+                .unwrap_or_else(|| format!("pid-{}", std::process::id()));
+            let w = paravent::audit::writer::AuditWriter::open(
+                path,
+                &cfg.audit,
+                instance,
+                cfg.version.clone(),
+            )
+            .context("cannot start the audit trail")?;
+            tracing::info!(
+                file = %path.display(),
+                chain_id = %w.chain_id(),
+                checkpoint = %w.checkpoint(),
+                "Audit trail started."
+            );
+            Some(std::sync::Arc::new(w))
+        }
+        None => {
+            tracing::warn!("No [audit] path: requests leave no audit trail.");
+            None
+        }
+    };
+    let mut rt = paravent::proxy::Runtime::new(cfg, key).context("cannot start")?;
+    if let Some(w) = audit {
+        rt = rt.with_audit(w);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

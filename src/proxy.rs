@@ -5,8 +5,11 @@
 //! 3. response: JSON bodies re-identified (bounded), streamed answers (SSE, NDJSON) of
 //!    the known APIs re-identified as they pass ([`body::ReidentifyBody`]), other bodies
 //!    passed on;
-//! 4. outcome: [`Runtime::on_outcome`] runs on success *and* on every error, which is
-//!    where the audit record will be written (step 4).
+//! 4. outcome: on success *and* on every error, the audit record is appended (before the
+//!    response is returned; a failed write refuses the request unless `[audit]
+//!    on_failure = "continue"`), then [`Runtime::on_outcome`] logs and calls the hook.
+//!    A streamed answer's record is written when its head is ready: the bytes and tokens
+//!    of the stream itself are not in it yet.
 //!
 //! Never logs bodies, paths with their query (Gemini keys travel there), keys or values.
 
@@ -22,7 +25,10 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
 
+use crate::audit::writer::AuditWriter;
+use crate::audit::{Decision, RequestFields, ValueHash};
 use crate::body::BodyError;
+use crate::config::OnFailure;
 use crate::config::{ApiKind, AuthMode, Config, ProviderConfig};
 use crate::error::ProxyError;
 use crate::pseudonymise::{self, Summary};
@@ -64,11 +70,24 @@ pub struct Outcome {
     pub request_id: String,
     pub provider: Option<String>,
     pub endpoint: Option<&'static str>,
+    /// The model the request names (body `model`, or Gemini's path), when known.
+    pub model: Option<String>,
     pub principal: String,
+    /// The request was sent to the provider (data left), whatever came back.
+    pub forwarded: bool,
+    /// The answer is a stream re-identified as it passes.
+    pub streamed: bool,
+    /// The provider's status, when it answered.
+    pub upstream_status: Option<u16>,
     pub status: u16,
     /// `None` when forwarded; else the refusal's code (`paravent_secret`).
     pub refused: Option<&'static str>,
     pub findings: BTreeMap<String, usize>,
+    pub findings_by_nature: BTreeMap<&'static str, usize>,
+    pub findings_by_sensitivity: BTreeMap<&'static str, usize>,
+    /// `(entity, hex)` keyed hashes of the distinct values pseudonymised
+    /// ([`TokenKey::audit_hash`]), never the values.
+    pub value_hashes: Vec<(String, String)>,
     pub replaced: usize,
     pub reidentified: usize,
     /// Token-shaped strings in the answer that the vault did not know (left as they are).
@@ -94,6 +113,7 @@ pub struct Runtime {
     /// Provider name → the real key header to inject (marked sensitive).
     real_keys: HashMap<String, (HeaderName, HeaderValue)>,
     hook: Option<OutcomeHook>,
+    audit: Option<Arc<AuditWriter>>,
     id_prefix: u32,
     next_id: AtomicU64,
 }
@@ -180,6 +200,7 @@ impl Runtime {
             keys,
             real_keys,
             hook: None,
+            audit: None,
             id_prefix: u32::from_le_bytes(seed),
             next_id: AtomicU64::new(1),
         })
@@ -189,6 +210,17 @@ impl Runtime {
     pub fn with_outcome_hook(mut self, hook: OutcomeHook) -> Runtime {
         self.hook = Some(hook);
         self
+    }
+
+    /// Sets the audit file every request's record is appended to.
+    pub fn with_audit(mut self, audit: Arc<AuditWriter>) -> Runtime {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// The audit writer, if any (for its checkpoint).
+    pub fn audit(&self) -> Option<&Arc<AuditWriter>> {
+        self.audit.as_ref()
     }
 
     fn request_id(&self) -> String {
@@ -225,7 +257,12 @@ struct Ctx {
     format: ErrorFormat,
     provider: Option<String>,
     endpoint: Option<Endpoint>,
+    model: Option<String>,
     principal: String,
+    forwarded: bool,
+    streamed: bool,
+    upstream_status: Option<u16>,
+    value_hashes: Vec<(String, String)>,
     summary: Summary,
     reidentified: usize,
     unknown_tokens: usize,
@@ -245,7 +282,12 @@ where
         format: ErrorFormat::Openai,
         provider: None,
         endpoint: None,
+        model: None,
         principal: "anonymous".to_owned(),
+        forwarded: false,
+        streamed: false,
+        upstream_status: None,
+        value_hashes: Vec::new(),
         summary: Summary::default(),
         reidentified: 0,
         unknown_tokens: 0,
@@ -262,17 +304,21 @@ where
             (error_response(&ctx, &e), Some(e.code()))
         }
     };
-    if let Ok(v) = HeaderValue::from_str(&ctx.id) {
-        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
-    }
-    rt.on_outcome(&Outcome {
+    let mut outcome = Outcome {
         request_id: ctx.id.clone(),
         provider: ctx.provider.clone(),
         endpoint: ctx.endpoint.map(Endpoint::as_str),
+        model: ctx.model.take(),
         principal: ctx.principal.clone(),
+        forwarded: ctx.forwarded,
+        streamed: ctx.streamed,
+        upstream_status: ctx.upstream_status,
         status: resp.status().as_u16(),
         refused,
         findings: std::mem::take(&mut ctx.summary.findings),
+        findings_by_nature: std::mem::take(&mut ctx.summary.findings_by_nature),
+        findings_by_sensitivity: std::mem::take(&mut ctx.summary.findings_by_sensitivity),
+        value_hashes: std::mem::take(&mut ctx.value_hashes),
         replaced: ctx.summary.replaced,
         reidentified: ctx.reidentified,
         unknown_tokens: ctx.unknown_tokens,
@@ -280,8 +326,85 @@ where
         bytes_in: ctx.bytes_in,
         bytes_out: ctx.bytes_out,
         latency: ctx.start.elapsed(),
-    });
+    };
+    if let Some(audit) = &rt.audit
+        && !write_audit(audit, &outcome).await
+        && audit.on_failure() == OnFailure::Refuse
+    {
+        // Fail closed: no answer without its record. The provider's answer (or stream)
+        // is dropped here.
+        let e = ProxyError::AuditUnavailable;
+        resp = error_response(&ctx, &e);
+        outcome.status = resp.status().as_u16();
+        outcome.refused = Some(e.code());
+    }
+    if let Ok(v) = HeaderValue::from_str(&ctx.id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    rt.on_outcome(&outcome);
     resp
+}
+
+/// Appends the outcome's record off the async workers; `false` when it was not written.
+async fn write_audit(audit: &Arc<AuditWriter>, outcome: &Outcome) -> bool {
+    let fields = record_fields(outcome);
+    let writer = audit.clone();
+    match tokio::task::spawn_blocking(move || writer.append(fields)).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => {
+            tracing::error!(request_id = %outcome.request_id, error = %e, "Audit record not written.");
+            false
+        }
+        Err(e) => {
+            tracing::error!(request_id = %outcome.request_id, error = %e, "Audit writer task failed.");
+            false
+        }
+    }
+}
+
+/// The audit record's fields of an outcome: counts and keyed hashes only.
+pub fn record_fields(o: &Outcome) -> RequestFields {
+    let count = |m: &BTreeMap<String, usize>| -> BTreeMap<String, u64> {
+        m.iter().map(|(k, v)| (k.clone(), *v as u64)).collect()
+    };
+    let count_static = |m: &BTreeMap<&'static str, usize>| -> BTreeMap<String, u64> {
+        m.iter()
+            .map(|(k, v)| ((*k).to_owned(), *v as u64))
+            .collect()
+    };
+    let mut values: Vec<ValueHash> = o
+        .value_hashes
+        .iter()
+        .map(|(entity, hash)| ValueHash {
+            entity: entity.clone(),
+            hash: hash.clone(),
+        })
+        .collect();
+    values.sort();
+    values.dedup();
+    RequestFields {
+        request_id: o.request_id.clone(),
+        principal: o.principal.clone(),
+        provider: o.provider.clone(),
+        model: o.model.clone(),
+        endpoint: o.endpoint.map(str::to_owned),
+        streamed: o.streamed,
+        decision: Some(if o.forwarded {
+            Decision::Forwarded
+        } else {
+            Decision::Refused
+        }),
+        refusal: o.refused.map(str::to_owned),
+        findings_by_entity: count(&o.findings),
+        findings_by_nature: count_static(&o.findings_by_nature),
+        findings_by_sensitivity: count_static(&o.findings_by_sensitivity),
+        values,
+        bytes_in: o.bytes_in as u64,
+        bytes_out: o.bytes_out as u64,
+        latency_us: u64::try_from(o.latency.as_micros()).unwrap_or(u64::MAX),
+        status: o.status,
+        upstream_status: o.upstream_status,
+    }
 }
 
 fn error_response(ctx: &Ctx, e: &ProxyError) -> Response<ProxyBody> {
@@ -392,6 +515,7 @@ where
             }
             let mut json: serde_json::Value =
                 serde_json::from_slice(&raw).map_err(|_| ProxyError::InvalidJson)?;
+            ctx.model = model_of(&json, route.rest);
             let summary = pseudonymise::pseudonymise(
                 &rt.config.detector,
                 endpoint,
@@ -400,6 +524,14 @@ where
                 provider.allow_media,
             );
             let summary = summary?;
+            ctx.value_hashes = vault
+                .entries()
+                .iter()
+                .map(|e| {
+                    let h = rt.token_key.audit_hash(&e.entity, &e.original);
+                    (e.entity.clone(), crate::audit::hex(&h))
+                })
+                .collect();
             let changed = summary.changed;
             ctx.summary = summary;
             if changed {
@@ -440,7 +572,15 @@ where
     *up.method_mut() = parts.method.clone();
     *up.uri_mut() = uri;
     *up.headers_mut() = headers;
+    // A trail that cannot be written refuses before anything leaves.
+    if let Some(audit) = &rt.audit
+        && !audit.healthy()
+        && audit.on_failure() == OnFailure::Refuse
+    {
+        return Err(ProxyError::AuditUnavailable);
+    }
     let timeout = Duration::from_millis(limits.upstream_timeout_ms);
+    ctx.forwarded = true;
     let resp = match tokio::time::timeout(timeout, rt.client.request(up)).await {
         Err(_) => return Err(ProxyError::UpstreamTimeout),
         Ok(Err(e)) => return Err(ProxyError::UpstreamConnect(Box::new(e))),
@@ -567,6 +707,8 @@ async fn response(
         .to_ascii_lowercase();
     let is_json = ct.starts_with("application/json") || ct.contains("+json");
     let stream = ctx.endpoint.and_then(|e| StreamKind::of(e, &ct));
+    ctx.upstream_status = Some(parts.status.as_u16());
+    ctx.streamed = stream.is_some();
     // A stream is re-identified as it passes, unless compressed (we ask for identity, so
     // a provider that compresses anyway sends it on as it came, tokens and all).
     if let Some(kind) = stream
@@ -681,4 +823,19 @@ fn reidentify_json(reid: &Reidentifier, bytes: Bytes, count: &mut usize) -> Byte
         }
     }
     bytes
+}
+
+/// Longest model name kept in the audit record.
+const MAX_MODEL_CHARS: usize = 128;
+
+/// The model a request names: its body's `model`, or Gemini's `models/<model>:<method>`.
+fn model_of(json: &serde_json::Value, rest: &str) -> Option<String> {
+    let m = match json.get("model").and_then(serde_json::Value::as_str) {
+        Some(m) => m,
+        None => {
+            let after = rest.split_once("models/")?.1;
+            after.split([':', '/', '?']).next()?
+        }
+    };
+    (!m.is_empty()).then(|| m.chars().take(MAX_MODEL_CHARS).collect())
 }

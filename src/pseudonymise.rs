@@ -40,6 +40,9 @@ pub struct Summary {
     pub changed: bool,
     /// Findings per entity type (detector findings, not propagated repeats).
     pub findings: BTreeMap<String, usize>,
+    /// The same findings per nature (`personal`, `secret`…) and per sensitivity.
+    pub findings_by_nature: BTreeMap<&'static str, usize>,
+    pub findings_by_sensitivity: BTreeMap<&'static str, usize>,
     /// Values replaced, propagated repeats included.
     pub replaced: usize,
     /// Kinds of unscannable content that were allowed to leave.
@@ -67,6 +70,8 @@ pub fn pseudonymise(
         media: Vec::new(),
         secret: None,
         findings: BTreeMap::new(),
+        by_nature: BTreeMap::new(),
+        by_sensitivity: BTreeMap::new(),
     };
     walk::walk_request(endpoint, body, &mut collect);
     if let Some(kind) = collect.secret {
@@ -79,6 +84,8 @@ pub fn pseudonymise(
     }
     let mut summary = Summary {
         findings: collect.findings,
+        findings_by_nature: collect.by_nature,
+        findings_by_sensitivity: collect.by_sensitivity,
         unscanned: collect.media,
         ..Summary::default()
     };
@@ -139,6 +146,8 @@ struct Collector<'d> {
     media: Vec<&'static str>,
     secret: Option<String>,
     findings: BTreeMap<String, usize>,
+    by_nature: BTreeMap<&'static str, usize>,
+    by_sensitivity: BTreeMap<&'static str, usize>,
 }
 
 impl Visitor for Collector<'_> {
@@ -152,6 +161,11 @@ impl Visitor for Collector<'_> {
                 self.secret = Some(kind.to_owned());
             }
             *self.findings.entry(entity.to_owned()).or_default() += 1;
+            *self.by_nature.entry(f.nature.as_str()).or_default() += 1;
+            *self
+                .by_sensitivity
+                .entry(f.sensitivity.as_str())
+                .or_default() += 1;
             let value = &text[f.start..f.end];
             let i = match self.index.get(value) {
                 Some(&i) => i,

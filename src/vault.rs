@@ -49,6 +49,23 @@ impl TokenKey {
         TokenKey(blake3::derive_key(TOKEN_KEY_CONTEXT, secret))
     }
 
+    /// The keyed hash of a value for the audit trail: the same value (normalised as for
+    /// tokens) gives the same hash on every replica, so an auditor can tell that a value
+    /// went out twice without learning it. Domain-separated from the tokens (a hash can
+    /// never be turned into a token or back).
+    ///
+    /// ```
+    /// let k = paravent::vault::TokenKey::from_secret(b"0123456789abcdef");
+    /// assert_eq!(k.audit_hash("PERSON", "Jean Dupont"), k.audit_hash("PERSON", "jean  DUPONT"));
+    /// assert_ne!(k.audit_hash("PERSON", "Jean Dupont"), k.audit_hash("PERSON", "Jean Martin"));
+    /// ```
+    pub fn audit_hash(&self, entity: &str, value: &str) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_keyed(&self.0);
+        h.update(b"a\0").update(entity.as_bytes()).update(b"\0");
+        h.update(normalise(entity, value).as_bytes());
+        *h.finalize().as_bytes()
+    }
+
     fn hash(&self, scope: Option<&str>, entity: &str, normalised: &str, round: u32) -> [u8; 32] {
         let mut h = blake3::Hasher::new_keyed(&self.0);
         match scope {

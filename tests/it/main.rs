@@ -7,6 +7,7 @@
 
 mod support; // running the binary, scratch directories, the shared detector
 
+mod audit; // the audit trail: real requests recorded, the file verified by the binary
 mod check_cli; // `paravent check`: config and rule-file errors; company dictionaries
 mod detect; // the library: shipped examples, false alarms, positives, properties
 mod proxy; // the proxy round trip against the in-process mock provider

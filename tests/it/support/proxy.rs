@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use paravent::audit::writer::AuditWriter;
 use paravent::config::Config;
 use paravent::proxy::{Outcome, Runtime};
 use paravent::server::Running;
@@ -58,9 +59,17 @@ impl Harness {
     /// Paravent with providers `openai`, `anthropic`, `gemini`, `ollama` (all on the
     /// mock), `openai` the default, and `extra` TOML appended.
     pub async fn start(extra: &str) -> Harness {
-        Harness::start_with(|base| {
-            format!(
-                r#"
+        Harness::start_full(|base| Harness::default_toml(base, extra), &[], None).await
+    }
+
+    /// As [`Harness::start`], appending every request's audit record to `audit`.
+    pub async fn start_audited(audit: &std::path::Path) -> Harness {
+        Harness::start_full(|base| Harness::default_toml(base, ""), &[], Some(audit)).await
+    }
+
+    fn default_toml(base: &str, extra: &str) -> String {
+        format!(
+            r#"
 [server]
 default_provider = "openai"
 
@@ -82,9 +91,7 @@ api = "ollama"
 
 {extra}
 "#
-            )
-        })
-        .await
+        )
     }
 
     /// Paravent with the config `make(mock_base_url)`.
@@ -97,6 +104,14 @@ api = "ollama"
         make: impl FnOnce(&str) -> String,
         env: &[(&str, &str)],
     ) -> Harness {
+        Harness::start_full(make, env, None).await
+    }
+
+    async fn start_full(
+        make: impl FnOnce(&str) -> String,
+        env: &[(&str, &str)],
+        audit: Option<&std::path::Path>,
+    ) -> Harness {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -108,13 +123,26 @@ api = "ollama"
         let outcomes = Arc::new(Mutex::new(Vec::new()));
         let sink = outcomes.clone();
         let key = TokenKey::from_secret(b"integration-test secret 32 bytes");
-        let rt = Runtime::with_env(config, key, move |var| {
+        let writer = audit.map(|path| {
+            let w = AuditWriter::open(
+                path,
+                &config.audit,
+                "it-instance".to_owned(),
+                config.version.clone(),
+            )
+            .expect("audit file");
+            Arc::new(w)
+        });
+        let mut rt = Runtime::with_env(config, key, move |var| {
             env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone())
         })
         .expect("runtime")
         .with_outcome_hook(Arc::new(move |o: &Outcome| {
             sink.lock().unwrap().push(o.clone());
         }));
+        if let Some(w) = writer {
+            rt = rt.with_audit(w);
+        }
         let server = Running::start(Arc::new(rt), "127.0.0.1:0".parse().unwrap())
             .await
             .expect("bind 127.0.0.1:0");

@@ -1,0 +1,255 @@
+//! [pure] The audit trail's records and their hash chain.
+//!
+//! One [`AuditRecord`] per request is one JSON line. Its canonical form is the record
+//! serialised by serde_json with the fields in declaration order, no whitespace, and the
+//! `hash` field left out; `hash = BLAKE3(prev ‖ canonical)` where `prev` is the previous
+//! record's hash (raw 32 bytes). The first record of a chain is a `chain-start` record
+//! whose `prev` is [`anchor`] of its random chain id, or, when an instance appends to an
+//! existing file, the last hash of that file.
+//!
+//! Records hold counts and keyed hashes of values only: never a value, prompt text or key.
+//! This module does no I/O; [`writer`] appends records, [`verify`] checks a chain.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+pub mod verify;
+pub mod writer;
+
+/// The record format's version, first field of every line.
+pub const FORMAT_VERSION: u32 = 1;
+/// The BLAKE3 `derive_key` context of a chain's anchor.
+const ANCHOR_CONTEXT: &str = "paravent 2026 audit chain anchor v1";
+
+/// What a record stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// An instance started a chain (or continued a file's chain).
+    ChainStart,
+    /// One request, whatever happened to it.
+    Request,
+}
+
+/// Whether the request went to the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    Forwarded,
+    Refused,
+}
+
+/// A keyed hash of one value that left (pseudonymised), by entity type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueHash {
+    pub entity: String,
+    /// Hex of keyed BLAKE3 under the deployment secret (`TokenKey::audit_hash`).
+    pub hash: String,
+}
+
+/// What a request record says about the request (absent from `chain-start` records).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestFields {
+    pub request_id: String,
+    pub principal: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub endpoint: Option<String>,
+    pub streamed: bool,
+    pub decision: Option<Decision>,
+    /// The refusal's code (`paravent_secret`) when refused.
+    pub refusal: Option<String>,
+    /// Findings per entity type, nature and sensitivity.
+    pub findings_by_entity: BTreeMap<String, u64>,
+    pub findings_by_nature: BTreeMap<String, u64>,
+    pub findings_by_sensitivity: BTreeMap<String, u64>,
+    /// Keyed hashes of the distinct values pseudonymised, sorted.
+    pub values: Vec<ValueHash>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub latency_us: u64,
+    /// The status the client got.
+    pub status: u16,
+    /// The provider's status, when it answered.
+    pub upstream_status: Option<u16>,
+}
+
+/// One line of the audit file.
+///
+/// The field order is the canonical order: do not reorder fields, it would change every
+/// hash (add new fields as `Option`s at the end of [`RequestFields`] and bump
+/// [`FORMAT_VERSION`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRecord {
+    pub v: u32,
+    pub kind: Kind,
+    /// Position in the chain, from 0 at its `chain-start`.
+    pub seq: u64,
+    /// RFC 3339, UTC, microseconds.
+    pub time: String,
+    pub chain_id: String,
+    pub instance_id: String,
+    /// BLAKE3 of the configuration text in force.
+    pub policy_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestFields>,
+    /// Hex of the previous record's hash (or of the chain's anchor).
+    pub prev: String,
+    /// Hex of `BLAKE3(prev ‖ canonical)`; absent from the canonical form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+}
+
+/// Why a record could not be serialised or chained.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("cannot serialise the audit record")]
+    Serialise(#[source] serde_json::Error),
+    #[error("the previous hash is not 64 hex digits")]
+    BadPrev,
+}
+
+/// The hash a chain with id `chain_id` starts from.
+///
+/// ```
+/// let a = paravent::audit::anchor("c1");
+/// assert_eq!(a, paravent::audit::anchor("c1"));
+/// assert_ne!(a, paravent::audit::anchor("c2"));
+/// ```
+pub fn anchor(chain_id: &str) -> String {
+    hex(&blake3::derive_key(ANCHOR_CONTEXT, chain_id.as_bytes()))
+}
+
+/// BLAKE3 of a configuration text, as recorded in `policy_version`.
+pub fn policy_version(config_text: &str) -> String {
+    blake3::hash(config_text.as_bytes()).to_hex().to_string()
+}
+
+impl AuditRecord {
+    /// The canonical bytes: compact JSON in field order, without `hash`.
+    ///
+    /// # Errors
+    /// [`AuditError::Serialise`] (not expected for records built here).
+    pub fn canonical(&self) -> Result<Vec<u8>, AuditError> {
+        let mut r = self.clone();
+        r.hash = None;
+        serde_json::to_vec(&r).map_err(AuditError::Serialise)
+    }
+
+    /// `BLAKE3(prev ‖ canonical)`, hex, from the record's own `prev`.
+    ///
+    /// # Errors
+    /// A `prev` that is not 64 hex digits, or [`AuditRecord::canonical`]'s errors.
+    pub fn compute_hash(&self) -> Result<String, AuditError> {
+        let prev = unhex32(&self.prev).ok_or(AuditError::BadPrev)?;
+        let mut h = blake3::Hasher::new();
+        h.update(&prev);
+        h.update(&self.canonical()?);
+        Ok(h.finalize().to_hex().to_string())
+    }
+
+    /// Sets `prev` and `hash`, and returns the line to append (no newline).
+    ///
+    /// # Errors
+    /// As [`AuditRecord::compute_hash`].
+    ///
+    /// ```
+    /// use paravent::audit::*;
+    /// let mut r = AuditRecord::chain_start("c1".into(), "i1".into(), "p".into(), "t".into());
+    /// let line = r.seal(&anchor("c1")).unwrap();
+    /// assert!(line.ends_with('}') && !line.contains(' '));
+    /// ```
+    pub fn seal(&mut self, prev: &str) -> Result<String, AuditError> {
+        self.prev = prev.to_owned();
+        self.hash = None;
+        self.hash = Some(self.compute_hash()?);
+        serde_json::to_string(self).map_err(AuditError::Serialise)
+    }
+
+    /// A `chain-start` record (seq 0).
+    pub fn chain_start(
+        chain_id: String,
+        instance_id: String,
+        policy_version: String,
+        time: String,
+    ) -> AuditRecord {
+        AuditRecord {
+            v: FORMAT_VERSION,
+            kind: Kind::ChainStart,
+            seq: 0,
+            time,
+            chain_id,
+            instance_id,
+            policy_version,
+            request: None,
+            prev: String::new(),
+            hash: None,
+        }
+    }
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn unhex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// `time` as RFC 3339 UTC with microseconds: `2026-05-01T12:34:56.123456Z`.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = UNIX_EPOCH + Duration::from_micros(1_777_638_896_123_456);
+/// assert_eq!(paravent::audit::rfc3339(t), "2026-05-01T12:34:56.123456Z");
+/// ```
+pub fn rfc3339(time: SystemTime) -> String {
+    let d = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    let (y, m, day) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's
+/// `civil_from_days`, public domain).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests;

@@ -523,7 +523,16 @@ where
                 &mut vault,
                 provider.allow_media,
             );
-            let summary = summary?;
+            let summary = match summary {
+                Ok(s) => s,
+                Err(refused) => {
+                    // The refusal's record shows what was found (counts, keyed hashes).
+                    let refused = *refused;
+                    ctx.summary = refused.summary;
+                    ctx.value_hashes = refused.value_hashes;
+                    return Err(refused.refusal.into());
+                }
+            };
             ctx.value_hashes = vault
                 .entries()
                 .iter()

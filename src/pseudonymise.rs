@@ -33,6 +33,18 @@ pub enum Refusal {
     Vault(#[from] VaultError),
 }
 
+/// A refused request: why, and what the scan found before refusing (counts and keyed
+/// hashes only, never values), so the audit record of a refusal shows its findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub refusal: Refusal,
+    /// The findings counted by the scan; `changed`, `replaced` and `unscanned` are empty.
+    pub summary: Summary,
+    /// `(entity, hex)` keyed hashes ([`crate::vault::TokenKey::audit_hash`]) of the
+    /// distinct values found, as a forwarded request records them.
+    pub value_hashes: Vec<(String, String)>,
+}
+
 /// What pseudonymisation did to one request (counts only, never values).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
@@ -52,16 +64,16 @@ pub struct Summary {
 /// Scans and pseudonymises `body` (a request for `endpoint`) in place.
 ///
 /// # Errors
-/// A [`Refusal`]: a secret, unscannable content when `allow_media` is false, or more
-/// distinct values than the vault may hold. The body is then left half-done and must not
-/// be sent.
+/// A [`Refused`] carrying its [`Refusal`]: a secret, unscannable content when
+/// `allow_media` is false, or more distinct values than the vault may hold. The body is
+/// then left half-done and must not be sent.
 pub fn pseudonymise(
     detector: &Detector,
     endpoint: Endpoint,
     body: &mut Value,
     vault: &mut Vault<'_>,
     allow_media: bool,
-) -> Result<Summary, Refusal> {
+) -> Result<Summary, Box<Refused>> {
     let mut collect = Collector {
         detector,
         slots: Vec::new(),
@@ -74,28 +86,49 @@ pub fn pseudonymise(
         by_sensitivity: BTreeMap::new(),
     };
     walk::walk_request(endpoint, body, &mut collect);
-    if let Some(kind) = collect.secret {
-        return Err(Refusal::Secret { kind });
+    let mut summary = Summary {
+        findings: std::mem::take(&mut collect.findings),
+        findings_by_nature: std::mem::take(&mut collect.by_nature),
+        findings_by_sensitivity: std::mem::take(&mut collect.by_sensitivity),
+        ..Summary::default()
+    };
+    let refused = |refusal: Refusal, summary: &Summary, vault: &Vault<'_>| {
+        Box::new(Refused {
+            refusal,
+            summary: Summary {
+                unscanned: Vec::new(),
+                changed: false,
+                replaced: 0,
+                ..summary.clone()
+            },
+            value_hashes: collect
+                .values
+                .iter()
+                .map(|(entity, value)| {
+                    let h = vault.audit_hash(entity, value);
+                    (entity.clone(), crate::audit::hex(&h))
+                })
+                .collect(),
+        })
+    };
+    if let Some(kind) = collect.secret.clone() {
+        return Err(refused(Refusal::Secret { kind }, &summary, vault));
     }
     if let Some(&kind) = collect.media.first()
         && !allow_media
     {
-        return Err(Refusal::Unscannable { kind });
+        return Err(refused(Refusal::Unscannable { kind }, &summary, vault));
     }
-    let mut summary = Summary {
-        findings: collect.findings,
-        findings_by_nature: collect.by_nature,
-        findings_by_sensitivity: collect.by_sensitivity,
-        unscanned: collect.media,
-        ..Summary::default()
-    };
+    summary.unscanned = std::mem::take(&mut collect.media);
     if collect.values.is_empty() {
         return Ok(summary);
     }
     // The vault gets every value in the order found, so tokens do not depend on which
     // slot propagation reaches first.
     for (entity, value) in &collect.values {
-        vault.pseudonym(entity, value)?;
+        if let Err(e) = vault.pseudonym(entity, value) {
+            return Err(refused(e.into(), &summary, vault));
+        }
     }
     // Propagation searches every slot for every value, ASCII case-insensitively: the
     // slot is lower-cased once (which keeps byte offsets) and each value has a memmem
@@ -118,7 +151,7 @@ pub fn pseudonymise(
     };
     summary.changed = walk::walk_request_changed(endpoint, body, &mut replace);
     if let Some(e) = replace.error {
-        return Err(e.into());
+        return Err(refused(e.into(), &summary, replace.vault));
     }
     summary.replaced = replace.replaced;
     Ok(summary)
@@ -323,7 +356,8 @@ mod tests {
             body,
             &mut vault,
             allow_media,
-        );
+        )
+        .map_err(|r| r.refusal);
         let pairs = vault
             .entries()
             .iter()
@@ -395,6 +429,37 @@ mod tests {
         assert_eq!(r, Err(Refusal::Unscannable { kind: "image" }));
         let (r, _) = run(&mut body, true);
         assert_eq!(r.unwrap().unscanned, vec!["image"]);
+    }
+
+    #[test]
+    fn a_refusal_carries_its_findings_and_keyed_hashes_but_no_value() {
+        let secret = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD";
+        let mut body = json!({"messages": [{"role": "user",
+            "content": format!("Jean Dupont, ma clé {secret}")}]});
+        let key = TokenKey::from_secret(b"test secret, 32 bytes long......");
+        let mut vault = Vault::new(&key, None, TokenStyle::Token, 1000);
+        let r = pseudonymise(
+            &DETECTOR,
+            Endpoint::OpenaiChat,
+            &mut body,
+            &mut vault,
+            false,
+        )
+        .unwrap_err();
+        assert!(matches!(r.refusal, Refusal::Secret { .. }));
+        assert_eq!(r.summary.findings.get("SECRET"), Some(&1));
+        assert_eq!(r.summary.findings_by_nature.get("secret"), Some(&1));
+        assert!(!r.summary.findings_by_sensitivity.is_empty());
+        let expected = crate::audit::hex(&key.audit_hash("SECRET", secret));
+        assert!(
+            r.value_hashes
+                .iter()
+                .any(|(e, h)| e == "SECRET" && *h == expected),
+            "{r:?}"
+        );
+        assert!(!format!("{r:?}").contains(secret));
+        assert!(!format!("{r:?}").contains("Dupont"));
+        assert!(vault.is_empty());
     }
 
     #[test]

@@ -208,6 +208,11 @@ impl<'k> Vault<'k> {
             .contains_key(&pseudonym.to_ascii_uppercase())
     }
 
+    /// The audit trail's keyed hash of a value ([`TokenKey::audit_hash`]).
+    pub fn audit_hash(&self, entity: &str, value: &str) -> [u8; 32] {
+        self.key.audit_hash(entity, value)
+    }
+
     /// Every value of the request, in the order first seen.
     pub fn entries(&self) -> &[Entry] {
         &self.entries

@@ -42,8 +42,24 @@ pub enum WriterError {
     Poisoned,
 }
 
+/// Where the lines go: the audit file, or anything that writes (tests inject a sink that
+/// fails on demand to exercise `on_failure`).
+pub trait Sink: Write + Send {
+    /// Makes what was written durable (`fsync = "always"`).
+    ///
+    /// # Errors
+    /// The data could not be synced.
+    fn sync(&mut self) -> std::io::Result<()>;
+}
+
+impl Sink for File {
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.sync_data()
+    }
+}
+
 struct State {
-    file: File,
+    file: Box<dyn Sink>,
     prev: String,
     seq: u64,
 }
@@ -109,6 +125,45 @@ impl AuditWriter {
             .append(true)
             .open(path)
             .map_err(open_err)?;
+        AuditWriter::start(
+            Box::new(file),
+            prev,
+            chain_id,
+            path,
+            cfg,
+            instance_id,
+            policy_version,
+        )
+    }
+
+    /// A writer appending to `sink` instead of a file (`path` is only reported), starting
+    /// a new chain there. For tests and embedders; [`AuditWriter::open`] is the usual way.
+    ///
+    /// # Errors
+    /// The `chain-start` record cannot be written.
+    pub fn with_sink(
+        sink: Box<dyn Sink>,
+        path: &Path,
+        cfg: &AuditConfig,
+        instance_id: String,
+        policy_version: String,
+    ) -> Result<AuditWriter, WriterError> {
+        let mut raw = [0u8; CHAIN_ID_BYTES];
+        getrandom::fill(&mut raw).map_err(|_| WriterError::Random)?;
+        let chain_id = hex(&raw);
+        let prev = anchor(&chain_id);
+        AuditWriter::start(sink, prev, chain_id, path, cfg, instance_id, policy_version)
+    }
+
+    fn start(
+        file: Box<dyn Sink>,
+        prev: String,
+        chain_id: String,
+        path: &Path,
+        cfg: &AuditConfig,
+        instance_id: String,
+        policy_version: String,
+    ) -> Result<AuditWriter, WriterError> {
         let w = AuditWriter {
             state: Mutex::new(State { file, prev, seq: 0 }),
             path: path.to_path_buf(),
@@ -160,7 +215,7 @@ impl AuditWriter {
             .file
             .write_all(line.as_bytes())
             .and_then(|()| match self.fsync {
-                FsyncPolicy::Always => st.file.sync_data(),
+                FsyncPolicy::Always => st.file.sync(),
                 FsyncPolicy::Never => Ok(()),
             });
         if let Err(e) = result {

@@ -28,6 +28,9 @@ pub const PROMPT: &str = "Bonjour, je suis Jean Dupont, mon email est jean.dupon
 /// Values of [`PROMPT`] that must never reach a provider.
 pub const VALUES: &[&str] = &[NAME, EMAIL, PHONE, IBAN, "Dupont", "jean.dupont"];
 
+/// Builds the audit writer from the test's configuration.
+type MakeWriter = Box<dyn FnOnce(&Config) -> AuditWriter>;
+
 /// Paravent in front of a mock provider.
 pub struct Harness {
     pub mock: MockProvider,
@@ -64,7 +67,35 @@ impl Harness {
 
     /// As [`Harness::start`], appending every request's audit record to `audit`.
     pub async fn start_audited(audit: &std::path::Path) -> Harness {
-        Harness::start_full(|base| Harness::default_toml(base, ""), &[], Some(audit)).await
+        let path = audit.to_path_buf();
+        Harness::start_full(
+            |base| Harness::default_toml(base, ""),
+            &[],
+            Some(Box::new(move |config: &Config| {
+                AuditWriter::open(
+                    &path,
+                    &config.audit,
+                    "it-instance".to_owned(),
+                    config.version.clone(),
+                )
+                .expect("audit file")
+            })),
+        )
+        .await
+    }
+
+    /// As [`Harness::start`], with the audit writer `make(config)` (e.g. one over a sink
+    /// that fails on demand).
+    pub async fn start_with_audit_writer(
+        extra: &str,
+        make: impl FnOnce(&Config) -> AuditWriter + 'static,
+    ) -> Harness {
+        Harness::start_full(
+            |base| Harness::default_toml(base, extra),
+            &[],
+            Some(Box::new(make)),
+        )
+        .await
     }
 
     fn default_toml(base: &str, extra: &str) -> String {
@@ -110,7 +141,7 @@ api = "ollama"
     async fn start_full(
         make: impl FnOnce(&str) -> String,
         env: &[(&str, &str)],
-        audit: Option<&std::path::Path>,
+        audit: Option<MakeWriter>,
     ) -> Harness {
         let env: Vec<(String, String)> = env
             .iter()
@@ -123,16 +154,7 @@ api = "ollama"
         let outcomes = Arc::new(Mutex::new(Vec::new()));
         let sink = outcomes.clone();
         let key = TokenKey::from_secret(b"integration-test secret 32 bytes");
-        let writer = audit.map(|path| {
-            let w = AuditWriter::open(
-                path,
-                &config.audit,
-                "it-instance".to_owned(),
-                config.version.clone(),
-            )
-            .expect("audit file");
-            Arc::new(w)
-        });
+        let writer = audit.map(|make| Arc::new(make(&config)));
         let mut rt = Runtime::with_env(config, key, move |var| {
             env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone())
         })

@@ -321,6 +321,8 @@ pub struct RuleExample {
     /// Expected spans (byte ranges of `text`); empty for a counterexample.
     pub expected: Vec<(usize, usize)>,
     pub counter: bool,
+    /// The example has a `[[` without its `]]`: reported as a failure by the check.
+    pub unclosed_marker: bool,
 }
 
 impl RuleSet {
@@ -440,7 +442,16 @@ impl RuleSet {
             let file = f.source.display();
             let mut push = |rule: &str, entity: &Entity, ex: &[String], cx: &[String]| {
                 for e in ex {
-                    let (text, expected) = parse_marked(e);
+                    // Without markers the whole example is the expected finding; an
+                    // unclosed marker keeps the raw text and is reported by the check.
+                    let (text, expected, unclosed_marker) = match split_marked(e) {
+                        Some((text, spans)) if spans.is_empty() => {
+                            let whole = vec![(0, text.len())];
+                            (text, whole, false)
+                        }
+                        Some((text, spans)) => (text, spans, false),
+                        None => (e.clone(), Vec::new(), true),
+                    };
                     out.push(RuleExample {
                         file: file.clone(),
                         rule: rule.to_owned(),
@@ -448,6 +459,7 @@ impl RuleSet {
                         text,
                         expected,
                         counter: false,
+                        unclosed_marker,
                     });
                 }
                 for c in cx {
@@ -458,6 +470,7 @@ impl RuleSet {
                         text: c.clone(),
                         expected: Vec::new(),
                         counter: true,
+                        unclosed_marker: false,
                     });
                 }
             };
@@ -515,6 +528,17 @@ fn parse_file(source: RuleSource, text: String, errors: &mut Vec<RuleError>) -> 
 pub fn check_examples(set: &RuleSet, detector: &Detector) -> Vec<RuleError> {
     let mut failures = Vec::new();
     for ex in set.examples() {
+        if ex.unclosed_marker {
+            failures.push(RuleError {
+                file: ex.file.clone(),
+                line: None,
+                message: format!(
+                    "rule {}: example {:?} has a `[[` without `]]`",
+                    ex.rule, ex.text
+                ),
+            });
+            continue;
+        }
         let found = detector.scan(&ex.text);
         let of_entity: Vec<_> = found.iter().filter(|f| f.entity == ex.entity).collect();
         if ex.counter {
@@ -560,24 +584,28 @@ pub fn check_examples(set: &RuleSet, detector: &Detector) -> Vec<RuleError> {
     failures
 }
 
-fn parse_marked(example: &str) -> (String, Vec<(usize, usize)>) {
-    if !example.contains("[[") {
-        return (example.to_owned(), vec![(0, example.len())]);
-    }
+/// Splits an example with `[[…]]` markers into the text and the marked byte spans
+/// (no markers: no spans). `None` when a `[[` has no `]]`.
+///
+/// ```
+/// let (text, spans) = paravent::detect::rules::split_marked("à [[Lyon]] demain").unwrap();
+/// assert_eq!((text.as_str(), spans), ("à Lyon demain", vec![(3, 7)]));
+/// ```
+pub fn split_marked(example: &str) -> Option<(String, Vec<(usize, usize)>)> {
     let mut text = String::with_capacity(example.len());
     let mut spans = Vec::new();
     let mut rest = example;
     while let Some(open) = rest.find("[[") {
         text.push_str(&rest[..open]);
         let after = &rest[open + 2..];
-        let close = after.find("]]").unwrap_or(after.len());
+        let close = after.find("]]")?;
         let start = text.len();
         text.push_str(&after[..close]);
         spans.push((start, text.len()));
-        rest = after.get(close + 2..).unwrap_or("");
+        rest = &after[close + 2..];
     }
     text.push_str(rest);
-    (text, spans)
+    Some((text, spans))
 }
 
 /// The keys a `[[rule]]` table may hold; kept in step with [`RawRule`] by a test.

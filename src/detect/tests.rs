@@ -198,3 +198,16 @@ fn a_name_found_once_is_found_where_its_surname_recurs() {
         .collect();
     assert_eq!(persons, ["Jean Lacombe", "Lacombe"]);
 }
+
+#[test]
+fn an_example_with_an_unclosed_marker_is_a_failure_of_the_check() {
+    let set = RuleSet::from_toml(
+        "test.toml",
+        &format!("{RULE_HEAD}pattern = 'x'\nexamples = [\"a [[x\"]\n"),
+    )
+    .unwrap();
+    let d = Detector::new(&set).unwrap();
+    let failures = rules::check_examples(&set, &d);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].message.contains("without `]]`"), "{failures:?}");
+}

@@ -112,22 +112,9 @@ impl Drop for Scratch {
 }
 
 /// Splits a text with `[[…]]` markers (the rule files' convention) into the text and
-/// the marked byte spans.
+/// the marked byte spans, with the library's own parser.
 pub fn marked(example: &str) -> (String, Vec<(usize, usize)>) {
-    let mut text = String::with_capacity(example.len());
-    let mut spans = Vec::new();
-    let mut rest = example;
-    while let Some(open) = rest.find("[[") {
-        text.push_str(&rest[..open]);
-        let after = &rest[open + 2..];
-        let close = after.find("]]").expect("every [[ has its ]]");
-        let start = text.len();
-        text.push_str(&after[..close]);
-        spans.push((start, text.len()));
-        rest = &after[close + 2..];
-    }
-    text.push_str(rest);
-    (text, spans)
+    paravent::detect::rules::split_marked(example).expect("every [[ has its ]]")
 }
 
 /// One finding per line, for failure messages: `ENTITY 12..20 "value" (rule)`.

@@ -177,33 +177,20 @@ const INTRO_TAIL: u32 = 1 << 14;
 
 #[derive(Debug)]
 pub(crate) struct Names {
+    /// The lists the tokens are looked up in, for what needs more than one token's flags
+    /// (hyphenated first names, surnames to propagate, e-mail parts).
     first: HashSet<String>,
-    last: HashSet<String>,
     ambiguous: HashSet<String>,
-    /// Honorifics, folded, with whether the dot is required (`M.`).
-    honorifics: HashMap<String, bool>,
-    greetings: HashSet<String>,
-    signoffs: Vec<String>,
-    labels: HashSet<String>,
     stopwords: HashSet<String>,
-    particles: HashSet<String>,
-    places: HashSet<String>,
+    signoffs: Vec<String>,
     /// Phrases after which a capitalised word is a name (`je m'appelle`, `my name is`).
     introducers: Vec<String>,
     /// Phrases after which a known first or last name is a name (`I'm`, `je suis`).
     weak_introducers: Vec<String>,
-    /// The final letter run of every introducer (`appelle` for `je m'appelle`): an
-    /// introducer can end before a token only if the previous token ends with one.
-    intro_tails: HashSet<String>,
-    /// Words that make the capitalised words before them a thing, not a person
-    /// (`Clark Orchestra`, `Morgan Stanley Bank`).
-    not_before: HashSet<String>,
-    locatives: HashSet<String>,
-    weak_honorifics: HashSet<String>,
-    articles: HashSet<String>,
-    /// Index of the first of this component's rules in the detector's metas.
-    /// Every listed word -> the lists it is in (`FIRST | LAST`…).
+    /// Every listed word -> the lists it is in (`FIRST | LAST`…), so that a token needs
+    /// one lookup.
     lexicon: HashMap<String, u32>,
+    /// Index of the first of this component's rules in the detector's metas.
     meta_base: usize,
 }
 
@@ -222,95 +209,83 @@ impl Names {
             });
         }
         let set = |v: &[String]| v.iter().map(|s| fold_str(s.trim())).collect::<HashSet<_>>();
-        let mut names = Names {
-            first: set(&lists.first_names),
-            last: set(&lists.last_names),
-            ambiguous: {
-                let keep = set(&lists.unambiguous);
-                let mut a = set(&lists.ambiguous);
-                a.extend(set(&lists.also_ambiguous));
-                a.retain(|n| !keep.contains(n));
-                a
-            },
-            places: set(&lists.places),
-            intro_tails: lists
-                .introducers
-                .iter()
-                .chain(&lists.weak_introducers)
-                .map(|s| final_run(&fold_str(s.trim())).to_owned())
-                .collect(),
-            introducers: lists
-                .introducers
-                .iter()
-                .map(|s| fold_str(s.trim()))
-                .collect(),
-            weak_introducers: lists
-                .weak_introducers
-                .iter()
-                .map(|s| fold_str(s.trim()))
-                .collect(),
-            not_before: set(&lists.not_before),
-            locatives: set(&lists.locatives),
-            weak_honorifics: set(&lists.weak_honorifics),
-            articles: set(&lists.articles),
-            honorifics: {
-                // Folded honorific -> whether its dot is required; listed both ways,
-                // the dot is optional.
-                let mut map = HashMap::default();
-                for h in &lists.honorifics {
-                    let h = fold_str(h.trim());
-                    let (bare, dot) = match h.strip_suffix('.') {
-                        Some(bare) => (bare.to_owned(), true),
-                        None => (h, false),
-                    };
-                    let e = map.entry(bare).or_insert(dot);
-                    *e = *e && dot;
-                }
-                map
-            },
-            greetings: set(&lists.greetings),
-            signoffs: lists.signoffs.iter().map(|s| fold_str(s.trim())).collect(),
-            labels: set(&lists.labels),
-            stopwords: set(&lists.stopwords),
-            particles: set(&lists.particles),
-            lexicon: HashMap::default(),
-            meta_base,
+        let first = set(&lists.first_names);
+        let ambiguous = {
+            let keep = set(&lists.unambiguous);
+            let mut a = set(&lists.ambiguous);
+            a.extend(set(&lists.also_ambiguous));
+            a.retain(|n| !keep.contains(n));
+            a
         };
-        names.lexicon = names.lexicon();
-        names
-    }
+        let stopwords = set(&lists.stopwords);
+        let introducers: Vec<String> = lists
+            .introducers
+            .iter()
+            .map(|s| fold_str(s.trim()))
+            .collect();
+        let weak_introducers: Vec<String> = lists
+            .weak_introducers
+            .iter()
+            .map(|s| fold_str(s.trim()))
+            .collect();
+        // The final letter run of every introducer (`appelle` for `je m'appelle`): an
+        // introducer can end before a token only if the previous token ends with one.
+        let intro_tails: HashSet<String> = introducers
+            .iter()
+            .chain(&weak_introducers)
+            .map(|s| final_run(s).to_owned())
+            .collect();
 
-    /// Every listed word with the lists it belongs to, so that a token needs one lookup.
-    fn lexicon(&self) -> HashMap<String, u32> {
-        let mut lex: HashMap<String, u32> = HashMap::default();
-        let sets: [(&HashSet<String>, u32); 13] = [
-            (&self.first, FIRST),
-            (&self.last, LAST),
-            (&self.ambiguous, AMBIGUOUS),
-            (&self.stopwords, STOP),
-            (&self.places, PLACE),
-            (&self.not_before, NOT_BEFORE),
-            (&self.locatives, LOCATIVE),
-            (&self.articles, ARTICLE),
-            (&self.particles, PARTICLE),
-            (&self.labels, LABEL),
-            (&self.greetings, GREETING),
-            (&self.weak_honorifics, WEAK_HONORIFIC),
-            (&self.intro_tails, INTRO_TAIL),
+        let mut lexicon: HashMap<String, u32> = HashMap::default();
+        let lists_and_flags: [(&HashSet<String>, u32); 13] = [
+            (&first, FIRST),
+            (&set(&lists.last_names), LAST),
+            (&ambiguous, AMBIGUOUS),
+            (&stopwords, STOP),
+            (&set(&lists.places), PLACE),
+            (&set(&lists.not_before), NOT_BEFORE),
+            (&set(&lists.locatives), LOCATIVE),
+            (&set(&lists.articles), ARTICLE),
+            (&set(&lists.particles), PARTICLE),
+            (&set(&lists.labels), LABEL),
+            (&set(&lists.greetings), GREETING),
+            (&set(&lists.weak_honorifics), WEAK_HONORIFIC),
+            (&intro_tails, INTRO_TAIL),
         ];
-        for (set, flag) in sets {
-            for w in set {
-                *lex.entry(w.clone()).or_default() |= flag;
+        for (words, flag) in lists_and_flags {
+            for w in words {
+                *lexicon.entry(w.clone()).or_default() |= flag;
             }
         }
-        for (w, &dot) in &self.honorifics {
-            let flags = lex.entry(w.clone()).or_default();
+        // Honorifics: `M.` needs its dot; listed both with and without, the dot is
+        // optional.
+        let mut dotted: HashMap<String, bool> = HashMap::default();
+        for h in &lists.honorifics {
+            let h = fold_str(h.trim());
+            let (bare, dot) = match h.strip_suffix('.') {
+                Some(bare) => (bare.to_owned(), true),
+                None => (h, false),
+            };
+            let needs = dotted.entry(bare).or_insert(dot);
+            *needs = *needs && dot;
+        }
+        for (w, dot) in dotted {
+            let flags = lexicon.entry(w).or_default();
             *flags |= HONORIFIC;
             if dot {
                 *flags |= HONORIFIC_DOT;
             }
         }
-        lex
+        Names {
+            first,
+            ambiguous,
+            stopwords,
+            signoffs: lists.signoffs.iter().map(|s| fold_str(s.trim())).collect(),
+            introducers,
+            weak_introducers,
+            lexicon,
+            meta_base,
+        }
     }
 
     /// The lists a folded word belongs to.

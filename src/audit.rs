@@ -33,12 +33,42 @@ pub enum Kind {
     Request,
 }
 
-/// Whether the request went to the provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What became of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Decision {
+    /// Sent to the provider the client asked for (values pseudonymised, redacted or
+    /// allowed as the policy said).
     Forwarded,
+    /// Sent to another declared provider, because a policy rule or the asked provider's
+    /// `max_sensitivity` said so.
+    Routed,
+    /// Refused by the policy (a `block` rule, or findings above what the provider may
+    /// receive with nowhere to route them). Nothing was sent.
+    Blocked,
+    /// Refused for any other reason (unknown endpoint, invalid body, secret, media,
+    /// keys, limits, audit unavailable). Nothing was sent. (A request sent upstream that
+    /// got no answer is `forwarded` with no `upstream_status`: its data left.)
     Refused,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Forwarded => "forwarded",
+            Decision::Routed => "routed",
+            Decision::Blocked => "blocked",
+            Decision::Refused => "refused",
+        }
+    }
+}
+
+/// Token usage as the provider reported it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
 }
 
 /// A keyed hash of one value that left (pseudonymised), by entity type.
@@ -55,27 +85,53 @@ pub struct ValueHash {
 #[serde(deny_unknown_fields)]
 pub struct RequestFields {
     pub request_id: String,
+    /// The virtual key's user, or `key:<hash prefix>` for a passed-through key, or
+    /// `anonymous`.
     pub principal: String,
+    /// The virtual key's team, when it has one.
+    pub team: Option<String>,
+    /// The provider the request was sent to (after routing), or asked for when refused.
     pub provider: Option<String>,
+    /// When routed: the provider the client asked for.
+    pub requested_provider: Option<String>,
+    /// The jurisdiction `provider` declares (`EU`, `US`…).
+    pub jurisdiction: Option<String>,
     pub model: Option<String>,
     pub endpoint: Option<String>,
     pub streamed: bool,
     pub decision: Option<Decision>,
-    /// The refusal's code (`paravent_secret`) when refused.
+    /// The policy rule behind the decision (`secrets-blocked`, `builtin.pseudonymise`,
+    /// `provider.openai.max_sensitivity`…).
+    pub rule: Option<String>,
+    /// The refusal's code (`paravent_secret`) when blocked or refused.
     pub refusal: Option<String>,
     /// Findings per entity type, nature and sensitivity.
     pub findings_by_entity: BTreeMap<String, u64>,
     pub findings_by_nature: BTreeMap<String, u64>,
     pub findings_by_sensitivity: BTreeMap<String, u64>,
-    /// Keyed hashes of the distinct values pseudonymised, sorted.
+    /// Findings per policy action (`pseudonymise`, `redact`, `allow`, `block`, `route`).
+    pub findings_by_action: BTreeMap<String, u64>,
+    /// Findings per policy rule that decided them.
+    pub findings_by_rule: BTreeMap<String, u64>,
+    /// Keyed hashes of the distinct values found, sorted.
     pub values: Vec<ValueHash>,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Token usage, when the provider reported it.
+    pub usage: Option<Usage>,
+    /// Estimated energy of the request, in microwatt-hours, from `usage` and the
+    /// configured per-model table (docs/AUDIT.md says how); absent without usage.
+    pub energy_uwh: Option<u64>,
+    /// From the request's arrival to the record (for a stream: to its end).
     pub latency_us: u64,
+    /// From sending upstream to the provider's answer head.
+    pub upstream_latency_us: Option<u64>,
     /// The status the client got.
     pub status: u16,
     /// The provider's status, when it answered.
     pub upstream_status: Option<u16>,
+    /// How a streamed answer ended: `complete`, `client-gone`, `limit`, `upstream-error`.
+    pub stream_end: Option<String>,
 }
 
 /// One line of the audit file.

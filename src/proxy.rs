@@ -26,7 +26,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
 
 use crate::audit::writer::AuditWriter;
-use crate::audit::{Decision, RequestFields, ValueHash};
+use crate::audit::{Decision, RequestFields, Usage, ValueHash};
 use crate::body::BodyError;
 use crate::config::OnFailure;
 use crate::config::{ApiKind, AuthMode, Config, ProviderConfig};
@@ -73,8 +73,22 @@ pub struct Outcome {
     /// The model the request names (body `model`, or Gemini's path), when known.
     pub model: Option<String>,
     pub principal: String,
-    /// The request was sent to the provider (data left), whatever came back.
+    /// The virtual key's team, when it has one.
+    pub team: Option<String>,
+    /// When routed by the policy: the provider the client asked for (`provider` is
+    /// where the request went).
+    pub requested_provider: Option<String>,
+    /// The jurisdiction `provider` declares.
+    pub jurisdiction: Option<String>,
+    /// The request was sent to a provider (data left), whatever came back.
     pub forwarded: bool,
+    /// What became of the request; `None` until the request phase decided.
+    pub decision: Option<Decision>,
+    /// The policy rule behind the decision.
+    pub rule: Option<String>,
+    /// Findings per policy action and per policy rule.
+    pub findings_by_action: BTreeMap<&'static str, usize>,
+    pub findings_by_rule: BTreeMap<String, usize>,
     /// The answer is a stream re-identified as it passes.
     pub streamed: bool,
     /// The provider's status, when it answered.
@@ -97,7 +111,15 @@ pub struct Outcome {
     /// Bytes received from the client (after decompression) and sent upstream.
     pub bytes_in: usize,
     pub bytes_out: usize,
+    /// Token usage, when the provider reported it.
+    pub usage: Option<Usage>,
+    /// Estimated energy in microwatt-hours (from `usage` and the per-model table).
+    pub energy_uwh: Option<u64>,
     pub latency: Duration,
+    /// From sending upstream to the answer's head.
+    pub upstream_latency: Option<Duration>,
+    /// How a streamed answer ended (`complete`, `client-gone`, `limit`, `upstream-error`).
+    pub stream_end: Option<&'static str>,
 }
 
 /// Called with every outcome; the audit trail plugs in here.
@@ -259,9 +281,18 @@ struct Ctx {
     endpoint: Option<Endpoint>,
     model: Option<String>,
     principal: String,
+    team: Option<String>,
+    requested_provider: Option<String>,
+    jurisdiction: Option<String>,
     forwarded: bool,
+    decision: Option<Decision>,
+    rule: Option<String>,
+    findings_by_action: BTreeMap<&'static str, usize>,
+    findings_by_rule: BTreeMap<String, usize>,
     streamed: bool,
     upstream_status: Option<u16>,
+    upstream_latency: Option<Duration>,
+    usage: Option<Usage>,
     value_hashes: Vec<(String, String)>,
     summary: Summary,
     reidentified: usize,
@@ -284,9 +315,18 @@ where
         endpoint: None,
         model: None,
         principal: "anonymous".to_owned(),
+        team: None,
+        requested_provider: None,
+        jurisdiction: None,
         forwarded: false,
+        decision: None,
+        rule: None,
+        findings_by_action: BTreeMap::new(),
+        findings_by_rule: BTreeMap::new(),
         streamed: false,
         upstream_status: None,
+        upstream_latency: None,
+        usage: None,
         value_hashes: Vec::new(),
         summary: Summary::default(),
         reidentified: 0,
@@ -310,7 +350,14 @@ where
         endpoint: ctx.endpoint.map(Endpoint::as_str),
         model: ctx.model.take(),
         principal: ctx.principal.clone(),
+        team: ctx.team.take(),
+        requested_provider: ctx.requested_provider.take(),
+        jurisdiction: ctx.jurisdiction.take(),
         forwarded: ctx.forwarded,
+        decision: Some(decision_of(&ctx, refused)),
+        rule: ctx.rule.take(),
+        findings_by_action: std::mem::take(&mut ctx.findings_by_action),
+        findings_by_rule: std::mem::take(&mut ctx.findings_by_rule),
         streamed: ctx.streamed,
         upstream_status: ctx.upstream_status,
         status: resp.status().as_u16(),
@@ -325,7 +372,11 @@ where
         unscanned: std::mem::take(&mut ctx.summary.unscanned),
         bytes_in: ctx.bytes_in,
         bytes_out: ctx.bytes_out,
+        usage: ctx.usage,
+        energy_uwh: None,
         latency: ctx.start.elapsed(),
+        upstream_latency: ctx.upstream_latency,
+        stream_end: None,
     };
     if let Some(audit) = &rt.audit
         && !write_audit(audit, &outcome).await
@@ -337,12 +388,25 @@ where
         resp = error_response(&ctx, &e);
         outcome.status = resp.status().as_u16();
         outcome.refused = Some(e.code());
+        outcome.decision = Some(Decision::Refused);
     }
     if let Ok(v) = HeaderValue::from_str(&ctx.id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     rt.on_outcome(&outcome);
     resp
+}
+
+/// The request's decision: the one the request phase set, else forwarded or refused.
+fn decision_of(ctx: &Ctx, refused: Option<&'static str>) -> Decision {
+    match ctx.decision {
+        Some(d) => d,
+        None if ctx.forwarded => Decision::Forwarded,
+        None => {
+            debug_assert!(refused.is_some() || !ctx.forwarded);
+            Decision::Refused
+        }
+    }
 }
 
 /// Appends the outcome's record off the async workers; `false` when it was not written.
@@ -385,26 +449,36 @@ pub fn record_fields(o: &Outcome) -> RequestFields {
     RequestFields {
         request_id: o.request_id.clone(),
         principal: o.principal.clone(),
+        team: o.team.clone(),
         provider: o.provider.clone(),
+        requested_provider: o.requested_provider.clone(),
+        jurisdiction: o.jurisdiction.clone(),
         model: o.model.clone(),
         endpoint: o.endpoint.map(str::to_owned),
         streamed: o.streamed,
-        decision: Some(if o.forwarded {
-            Decision::Forwarded
-        } else {
-            Decision::Refused
-        }),
+        decision: o.decision,
+        rule: o.rule.clone(),
         refusal: o.refused.map(str::to_owned),
         findings_by_entity: count(&o.findings),
         findings_by_nature: count_static(&o.findings_by_nature),
         findings_by_sensitivity: count_static(&o.findings_by_sensitivity),
+        findings_by_action: count_static(&o.findings_by_action),
+        findings_by_rule: count(&o.findings_by_rule),
         values,
         bytes_in: o.bytes_in as u64,
         bytes_out: o.bytes_out as u64,
-        latency_us: u64::try_from(o.latency.as_micros()).unwrap_or(u64::MAX),
+        usage: o.usage,
+        energy_uwh: o.energy_uwh,
+        latency_us: micros(o.latency),
+        upstream_latency_us: o.upstream_latency.map(micros),
         status: o.status,
         upstream_status: o.upstream_status,
+        stream_end: o.stream_end.map(str::to_owned),
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 fn error_response(ctx: &Ctx, e: &ProxyError) -> Response<ProxyBody> {
@@ -447,6 +521,7 @@ where
     let route = route::route(&rt.config, &parts.method, path).ok_or(ProxyError::UnknownProvider)?;
     let provider = route.provider;
     ctx.provider = Some(provider.name.clone());
+    ctx.jurisdiction = provider.jurisdiction.clone();
     ctx.endpoint = route.endpoint;
     ctx.format = match route.endpoint {
         Some(e) => e.error_format(),
@@ -590,7 +665,10 @@ where
     }
     let timeout = Duration::from_millis(limits.upstream_timeout_ms);
     ctx.forwarded = true;
-    let resp = match tokio::time::timeout(timeout, rt.client.request(up)).await {
+    let sent = Instant::now();
+    let resp = tokio::time::timeout(timeout, rt.client.request(up)).await;
+    ctx.upstream_latency = Some(sent.elapsed());
+    let resp = match resp {
         Err(_) => return Err(ProxyError::UpstreamTimeout),
         Ok(Err(e)) => return Err(ProxyError::UpstreamConnect(Box::new(e))),
         Ok(Ok(r)) => r,
@@ -626,6 +704,7 @@ fn authenticate(
         return Err(ProxyError::KeyNotAllowed);
     }
     ctx.principal = vk.user.clone();
+    ctx.team = vk.team.clone();
     if let Some(q) = query.take() {
         let kept: Vec<&str> = q.split('&').filter(|kv| !kv.starts_with("key=")).collect();
         if !kept.is_empty() {

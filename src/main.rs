@@ -267,18 +267,24 @@ fn serve(
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
-        let rt = std::sync::Arc::new(rt);
         let admin = match admin_addr {
-            Some(a) => {
-                let (admin_local, task) = paravent::admin::start(rt.clone(), a)
+            Some(a) => Some(
+                tokio::net::TcpListener::bind(a)
                     .await
-                    .with_context(|| format!("cannot listen on {a} (admin)"))?;
-                tracing::info!(admin_listen = %admin_local, "Admin endpoints are serving: /metrics, /healthz, /readyz.");
-                Some(task)
+                    .with_context(|| format!("cannot listen on {a} (admin_listen)"))?,
+            ),
+            None => None,
+        };
+        let rt = std::sync::Arc::new(rt);
+        tracing::info!(listen = %local, "Paravent is serving.");
+        let admin = match admin {
+            Some(l) => {
+                tracing::info!(admin = %l.local_addr()?, "Admin endpoints are serving: /metrics, /healthz, /readyz.");
+                let rt = rt.clone();
+                Some(tokio::spawn(paravent::admin::serve(l, rt, std::future::pending())))
             }
             None => None,
         };
-        tracing::info!(listen = %local, "Paravent is serving.");
         paravent::server::serve(listener, rt, paravent::server::shutdown_signal()).await;
         if let Some(task) = admin {
             task.abort();

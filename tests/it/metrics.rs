@@ -1,10 +1,18 @@
 //! `/metrics` on the admin listener of a real `paravent serve`: requests forwarded,
 //! streamed and refused through the mock provider, then scraped over HTTP, parsed, and
 //! checked count by count and label by label. The proxy listener does not serve them.
+//! And, in process, an audit trail that cannot be written: counted, and not ready.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::{Method, StatusCode};
+use paravent::audit::writer::{AuditWriter, Sink};
+use paravent::config::Config;
+use paravent::proxy::Runtime;
+use paravent::server::Running;
+use paravent::vault::TokenKey;
 use serde_json::json;
 
 use crate::support::proxy::{MockProvider, PROMPT};
@@ -347,4 +355,108 @@ fn the_parser_reads_labels_with_escapes_and_checks_types() {
     assert_eq!(value(&m, "h_count", &[]), 3.0);
     assert_eq!(value(&m, "absent", &[]), 0.0);
     assert!(std::panic::catch_unwind(|| parse("untyped_sample 1\n")).is_err());
+}
+
+/// Writes until `fail` is set, then fails every write (a full disk).
+struct Flaky(Arc<AtomicBool>);
+
+impl std::io::Write for Flaky {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("disk full (test)"));
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink for Flaky {
+    fn sync(&mut self) -> std::io::Result<()> {
+        std::io::Write::write(self, b"").map(|_| ())
+    }
+}
+
+#[tokio::test]
+async fn audit_write_failures_are_counted_and_make_the_instance_unready_until_a_write_succeeds() {
+    let mock = MockProvider::start().await;
+    let toml = format!(
+        "[providers.openai]\nbase_url = \"{}\"\napi = \"openai\"\n",
+        mock.base_url()
+    );
+    let config = Config::from_toml("t.toml", &toml, None).expect("config");
+    let fail = Arc::new(AtomicBool::new(false));
+    let writer = AuditWriter::with_sink(
+        Box::new(Flaky(fail.clone())),
+        std::path::Path::new("flaky.jsonl"),
+        &config.audit,
+        "it-instance".to_owned(),
+        config.version.clone(),
+    )
+    .expect("chain-start");
+    let key = TokenKey::from_secret(b"integration-test secret 32 bytes");
+    let rt = Runtime::with_env(config, key, |_| None)
+        .expect("runtime")
+        .with_audit(Arc::new(writer));
+    let rt = Arc::new(rt);
+    let proxy = Running::start(rt.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("proxy listener");
+    let (admin, task) = paravent::admin::start(rt.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("admin listener");
+    let chat =
+        json!({"model": "gpt-x", "messages": [{"role": "user", "content": PROMPT}]}).to_string();
+    let url = format!("http://{}/openai/v1/chat/completions", proxy.addr);
+    let post = || send(Method::POST, &url, &[JSON, KEY], chat.as_bytes());
+    let scrape = || async {
+        let r = get(&format!("http://{admin}/metrics")).await;
+        assert_eq!(r.status, StatusCode::OK);
+        parse(&r.text())
+    };
+    let ready = || async { get(&format!("http://{admin}/readyz")).await.status };
+
+    assert_eq!(post().await.status, StatusCode::OK);
+    fail.store(true, Ordering::SeqCst);
+    // The answer came, its record did not: withheld. The next is refused before it leaves.
+    assert_eq!(post().await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(post().await.status, StatusCode::SERVICE_UNAVAILABLE);
+    let m = scrape().await;
+    assert_eq!(value(&m, "paravent_audit_writes_total", &[]), 1.0);
+    assert_eq!(value(&m, "paravent_audit_write_failures_total", &[]), 2.0);
+    assert_eq!(value(&m, "paravent_audit_healthy", &[]), 0.0);
+    assert_eq!(value(&m, "paravent_audit_checkpoint_seq", &[]), 1.0);
+    assert_eq!(
+        value(
+            &m,
+            "paravent_requests_total",
+            &[("decision", "refused"), ("status", "503")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "paravent_refusals_total",
+            &[("code", "paravent_audit_unavailable")]
+        ),
+        2.0
+    );
+    assert_eq!(ready().await, StatusCode::SERVICE_UNAVAILABLE);
+
+    // The disk is back: the next record is written (its request still refused), then
+    // the instance is ready again.
+    fail.store(false, Ordering::SeqCst);
+    assert_eq!(post().await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready().await, StatusCode::OK);
+    assert_eq!(post().await.status, StatusCode::OK);
+    let m = scrape().await;
+    assert_eq!(value(&m, "paravent_audit_writes_total", &[]), 3.0);
+    assert_eq!(value(&m, "paravent_audit_write_failures_total", &[]), 2.0);
+    assert_eq!(value(&m, "paravent_audit_checkpoint_seq", &[]), 3.0);
+    assert_eq!(value(&m, "paravent_audit_healthy", &[]), 1.0);
+    assert_eq!(mock.count(), 3);
+    task.abort();
+    proxy.stop().await;
 }

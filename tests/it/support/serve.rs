@@ -90,7 +90,7 @@ impl Served {
                 proxy = logged_addr(&line, "listen");
             }
             if line.contains("Admin endpoints are serving") {
-                admin = logged_addr(&line, "admin_listen");
+                admin = logged_addr(&line, "admin");
             }
         }
         Served {

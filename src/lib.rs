@@ -30,6 +30,7 @@ pub mod body;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod policy;
 pub mod proxy;
 pub mod pseudonymise;
 pub mod reidentify;

@@ -794,6 +794,9 @@ fn compile_policy(
     let produced = detector.natures();
     let mut rules: Vec<Rule> = Vec::new();
     for r in &raw.policy.rules {
+        // A rule with a problem is reported and left out, so that the lint below does
+        // not reason about conditions that were not written that way.
+        let before = errors.len();
         let id = r.id.get_ref();
         let here = at(r.id.span());
         let line = rules::line_of(text, r.id.span().start);
@@ -915,6 +918,9 @@ fn compile_policy(
             errors.push(format!(
                 "{here}: rule {id:?}: model is only for action = \"route\""
             ));
+        }
+        if errors.len() > before {
+            continue;
         }
         rules.push(Rule {
             id: id.clone(),

@@ -10,6 +10,8 @@ mod support; // running the binary, scratch directories, the shared detector
 mod audit; // the audit trail: real requests recorded, the file verified by the binary
 mod check_cli; // `paravent check`: config and rule-file errors; company dictionaries
 mod detect; // the library: shipped examples, false alarms, positives, properties
+mod policy; // the policy through the proxy: block, redact, allow, route, ceilings, principals
+mod policy_cli; // `paravent check` on [policy], `paravent scan --explain`
 mod proxy; // the proxy round trip against the in-process mock provider
 mod scan_cli; // `paravent scan`, plain and --jsonl
 mod serve_cli; // `paravent check` on the proxy sections, `paravent key`

@@ -776,8 +776,10 @@ fn apply_policy<'a>(
             Ok((changed, target))
         }
         Err(refused) => {
-            // The refusal's record shows what was found (counts, keyed hashes).
+            // The refusal's record shows what was found (counts, keyed hashes); the
+            // refusal (media, vault limit) is not the policy's, so no rule is named.
             let refused = *refused;
+            ctx.rule = None;
             ctx.summary = refused.summary;
             ctx.value_hashes = refused.value_hashes;
             Err(refused.refusal.into())

@@ -1030,6 +1030,45 @@ mod proxy_sections_tests {
     }
 
     #[test]
+    fn the_embedded_default_declares_each_providers_terms_and_ceiling() {
+        use crate::detect::Sensitivity;
+        use crate::policy::{Action, OnExceed};
+        let cfg = Config::load(None).unwrap();
+        for p in cfg.providers.values() {
+            assert!(p.hosting.is_some() && p.retention.is_some(), "{}", p.name);
+            assert!(p.jurisdiction.is_some(), "{}", p.name);
+        }
+        let d = &cfg.policy.providers;
+        assert_eq!(d["openai"].max_sensitivity, Sensitivity::Confidential);
+        assert_eq!(d["openai"].on_exceed, OnExceed::Block);
+        assert_eq!(d["mistral"].max_sensitivity, Sensitivity::Secret);
+        assert_eq!(cfg.providers["local"].api, ApiKind::Openai);
+        assert_eq!(cfg.policy.default, Action::Pseudonymise);
+        assert!(cfg.policy.rules.is_empty());
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    }
+
+    #[test]
+    fn policy_rules_compile_with_their_conditions() {
+        let cfg = Config::from_toml(
+            "t.toml",
+            "[providers.a]\nbase_url = \"http://x\"\napi = \"openai\"\n\n[providers.b]\nbase_url = \"http://y\"\napi = \"openai\"\nmax_sensitivity = \"internal\"\non_exceed = \"route:a\"\n\n[[policy.rules]]\nid = \"r\"\nentity = [\"EMAIL\"]\nnature = [\"personal\"]\nmin_sensitivity = \"confidential\"\nusers = [\"u\"]\nproviders = [\"b\"]\naction = \"route\"\nroute_to = \"a\"\nmodel = \"m\"\n",
+            None,
+        )
+        .unwrap();
+        let r = &cfg.policy.rules[0];
+        assert_eq!(r.line, 12);
+        assert!(r.entities.contains("EMAIL"));
+        assert!(!r.levels.contains(crate::detect::Sensitivity::Internal));
+        assert_eq!(r.route_to.as_deref(), Some("a"));
+        assert_eq!(r.model.as_deref(), Some("m"));
+        assert_eq!(
+            cfg.policy.providers["b"].on_exceed,
+            crate::policy::OnExceed::Route("a".into())
+        );
+    }
+
+    #[test]
     fn every_problem_is_reported_with_its_line() {
         let e = errors(
             "[server]\nlisten = \"nowhere\"\ndefault_provider = \"ghost\"\n\n[providers.x]\nbase_url = \"ftp://a\"\napi = \"openai\"\nauth = \"virtual\"\n\n[[keys.virtual]]\nhash = \"abc\"\nuser = \"u\"\n",

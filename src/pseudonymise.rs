@@ -667,6 +667,90 @@ mod tests {
         assert!(vault.is_empty());
     }
 
+    /// Scans `body`, gives every value of `entity` the action `a` (others are
+    /// pseudonymised) and rewrites.
+    fn rewrite_with(body: &mut Value, entity: &str, a: ValueAction) -> (Summary, Vault<'static>) {
+        static KEY: LazyLock<TokenKey> =
+            LazyLock::new(|| TokenKey::from_secret(b"test secret, 32 bytes long......"));
+        let mut vault = Vault::new(&KEY, None, TokenStyle::Token, 1000);
+        let scanned = scan(&DETECTOR, Endpoint::OpenaiChat, body);
+        let per_finding: Vec<ValueAction> = scanned
+            .findings()
+            .iter()
+            .map(|f| {
+                if f.entity == entity {
+                    a
+                } else {
+                    ValueAction::Pseudonymise
+                }
+            })
+            .collect();
+        let actions = scanned.value_actions(&per_finding);
+        let s = rewrite(
+            scanned,
+            &DETECTOR,
+            Endpoint::OpenaiChat,
+            body,
+            &mut vault,
+            &actions,
+            false,
+        )
+        .unwrap();
+        (s, vault)
+    }
+
+    #[test]
+    fn redacted_values_get_a_placeholder_everywhere_and_stay_out_of_the_vault() {
+        let mut body = json!({"messages": [
+            {"role": "user", "content": "Jean Dupont, jean.dupont@example.fr"},
+            {"role": "user", "content": "Copie à JEAN.DUPONT@EXAMPLE.FR"}]});
+        let (s, vault) = rewrite_with(&mut body, "EMAIL", ValueAction::Redact);
+        let text = body.to_string();
+        assert!(!text.to_lowercase().contains("jean.dupont@"), "{text}");
+        assert_eq!(text.matches("[REDACTED_EMAIL]").count(), 2, "{text}");
+        assert_eq!(s.redacted, 2);
+        assert!(vault.entries().iter().all(|e| e.entity != "EMAIL"));
+        assert!(vault.entries().iter().any(|e| e.entity == "PERSON"));
+        // Re-identification restores the name, never the redacted value.
+        let r = Reidentifier::new(&vault);
+        let back = r.reidentify(&text).0.into_owned();
+        assert!(
+            back.contains("Jean Dupont") && back.contains("[REDACTED_EMAIL]"),
+            "{back}"
+        );
+    }
+
+    #[test]
+    fn allowed_values_leave_as_they_are() {
+        let mut body = json!({"messages": [
+            {"role": "user", "content": "Jean Dupont, 06 12 34 56 78"}]});
+        let (s, vault) = rewrite_with(&mut body, "PHONE", ValueAction::Allow);
+        let text = body.to_string();
+        assert!(text.contains("06 12 34 56 78"), "{text}");
+        assert!(!text.contains("Dupont"), "{text}");
+        assert_eq!(s.redacted, 0);
+        assert!(vault.entries().iter().all(|e| e.entity != "PHONE"));
+        let mut body = json!({"messages": [{"role": "user", "content": "06 12 34 56 78"}]});
+        let before = body.clone();
+        let (s, _) = rewrite_with(&mut body, "PHONE", ValueAction::Allow);
+        assert!(!s.changed);
+        assert_eq!(body, before);
+    }
+
+    #[test]
+    fn a_value_found_with_different_actions_gets_the_strictest() {
+        let mut body = json!({"messages": [{"role": "user",
+            "content": "Jean Dupont écrit. Jean Dupont signe."}]});
+        let scanned = scan(&DETECTOR, Endpoint::OpenaiChat, &mut body);
+        assert!(scanned.findings().len() >= 2, "{scanned:?}");
+        let mut per = vec![ValueAction::Allow; scanned.findings().len()];
+        per[1] = ValueAction::Redact;
+        let actions = scanned.value_actions(&per);
+        assert_eq!(actions[scanned.findings()[0].value], ValueAction::Redact);
+        // Debug never shows a value.
+        assert!(!format!("{scanned:?}").contains("Dupont"));
+    }
+
     #[test]
     fn nothing_found_leaves_the_body_unchanged() {
         let mut body = json!({"messages": [{"role": "user", "content": "Quelle heure est-il ?"}]});

@@ -423,3 +423,35 @@ action = "block"
     assert_eq!(outcomes[1].team.as_deref(), Some("sales"));
     assert_eq!(outcomes[1].decision, Some(Decision::Blocked));
 }
+
+#[tokio::test]
+async fn a_streamed_answer_keeps_redacted_placeholders_and_restores_the_rest() {
+    let h = Harness::start(
+        "[[policy.rules]]\nid = \"redact-emails\"\nentity = [\"EMAIL\"]\naction = \"redact\"\n",
+    )
+    .await;
+    let r = h
+        .post(
+            "/openai/v1/chat/completions",
+            &json!({"model": "m", "stream": true,
+                    "messages": [{"role": "user", "content": PROMPT}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    h.assert_no_leak(&[NAME, EMAIL, IBAN]);
+    let mut d = paravent::stream::Decoder::default();
+    let mut events = d.push(&r.body).unwrap();
+    events.extend(d.finish().unwrap());
+    let text: String = events
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(&e.data()?).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(text.contains("[REDACTED_EMAIL]"), "{text}");
+    assert!(!text.contains(EMAIL), "{text}");
+    assert!(text.contains(NAME) && text.contains(IBAN), "{text}");
+}

@@ -30,6 +30,16 @@ use std::fmt;
 use crate::config::ApiKind;
 use crate::detect::{Nature, Sensitivity};
 
+/// Pushes a line onto the trace only when explaining (the format is not evaluated
+/// otherwise).
+macro_rules! note {
+    ($trace:ident, $explain:ident, $line:expr) => {
+        if $explain {
+            $trace.push($line);
+        }
+    };
+}
+
 /// The rule id of the built-in secret block.
 pub const RULE_SECRET: &str = "builtin.secret";
 /// The rule id of `[policy] default`.
@@ -290,7 +300,8 @@ pub struct Decision {
     /// One per finding, in input order.
     pub choices: Vec<Choice>,
     pub verdict: Verdict,
-    /// Why, step by step, for `scan --explain` (names only, never values).
+    /// Why, step by step, for `scan --explain` (names only, never values); empty
+    /// unless from [`Policy::explain`].
     pub trace: Vec<String>,
 }
 
@@ -305,29 +316,20 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// One finding's action and rule at `provider`, before any routing.
-    fn choose(&self, f: &Item<'_>, who: &Principal<'_>, provider: &str) -> (Action, &str, &Rule) {
-        static NONE: std::sync::OnceLock<Rule> = std::sync::OnceLock::new();
-        let none = NONE.get_or_init(|| Rule {
-            id: String::new(),
-            line: 0,
-            entities: BTreeSet::new(),
-            natures: BTreeSet::new(),
-            levels: Levels::ALL,
-            users: BTreeSet::new(),
-            teams: BTreeSet::new(),
-            providers: BTreeSet::new(),
-            action: Action::Block,
-            route_to: None,
-            model: None,
-            message: None,
-        });
+    /// One finding's action, the id of the rule that chose it, and that rule when it
+    /// is a `[[policy.rules]]` entry, at `provider`, before any routing.
+    fn choose(
+        &self,
+        f: &Item<'_>,
+        who: &Principal<'_>,
+        provider: &str,
+    ) -> (Action, &str, Option<&Rule>) {
         if f.is_secret() {
-            return (Action::Block, RULE_SECRET, none);
+            return (Action::Block, RULE_SECRET, None);
         }
         match self.rules.iter().find(|r| r.matches(f, who, provider)) {
-            Some(r) => (r.action, &r.id, r),
-            None => (self.default, RULE_DEFAULT, none),
+            Some(r) => (r.action, &r.id, Some(r)),
+            None => (self.default, RULE_DEFAULT, None),
         }
     }
 
@@ -344,6 +346,22 @@ impl Policy {
     /// assert_eq!(d.verdict, Verdict::Forward { rule: Some("builtin.default".into()) });
     /// ```
     pub fn decide(&self, findings: &[Item<'_>], who: &Principal<'_>, provider: &str) -> Decision {
+        self.decide_traced(findings, who, provider, false)
+    }
+
+    /// As [`Policy::decide`], with [`Decision::trace`] filled (for `scan --explain`;
+    /// the proxy does not pay for the strings).
+    pub fn explain(&self, findings: &[Item<'_>], who: &Principal<'_>, provider: &str) -> Decision {
+        self.decide_traced(findings, who, provider, true)
+    }
+
+    fn decide_traced(
+        &self,
+        findings: &[Item<'_>],
+        who: &Principal<'_>,
+        provider: &str,
+        explain: bool,
+    ) -> Decision {
         let mut trace = Vec::new();
         let mut at = provider.to_owned();
         // The route taken, if any: (target, model, rule).
@@ -354,19 +372,27 @@ impl Policy {
             let mut block: Option<usize> = None;
             for (i, f) in findings.iter().enumerate() {
                 let (mut action, rule_id, rule) = self.choose(f, who, &at);
-                trace.push(format!(
-                    "{}/{}/{} at {at}: {action} by {rule_id}",
-                    f.entity,
-                    f.nature.as_str(),
-                    f.sensitivity.as_str()
-                ));
+                note!(
+                    trace,
+                    explain,
+                    format!(
+                        "{}/{}/{} at {at}: {action} by {rule_id}",
+                        f.entity,
+                        f.nature.as_str(),
+                        f.sensitivity.as_str()
+                    )
+                );
                 if action == Action::Route {
-                    let to = rule.route_to.clone().unwrap_or_default();
+                    let to = rule.and_then(|r| r.route_to.clone()).unwrap_or_default();
                     if to == at {
                         // Already where the rule sends it: the value is pseudonymised.
                         action = Action::Pseudonymise;
                     } else if !targets.iter().any(|t| t.0 == to) {
-                        targets.push((to, rule.model.clone(), rule_id.to_owned()));
+                        // The rule's model, else the target's route_model.
+                        let model = rule.and_then(|r| r.model.clone()).or_else(|| {
+                            self.providers.get(&to).and_then(|d| d.route_model.clone())
+                        });
+                        targets.push((to, model, rule_id.to_owned()));
                     }
                 }
                 if action == Action::Block && block.is_none() {
@@ -420,7 +446,11 @@ impl Policy {
                 if let Some(v) = self.api_mismatch(&at, &target.0, &target.2, findings, &choices) {
                     return done(choices, v, trace);
                 }
-                trace.push(format!("routed from {at} to {} by {}", target.0, target.2));
+                note!(
+                    trace,
+                    explain,
+                    format!("routed from {at} to {} by {}", target.0, target.2)
+                );
                 at = target.0.clone();
                 routed = Some(target);
                 continue;
@@ -448,11 +478,15 @@ impl Policy {
                         .filter(|(f, c)| over(c, f))
                         .map(|(f, _)| category(f)),
                 );
-                trace.push(format!(
-                    "{} exceeds what {at} may receive ({})",
-                    level.as_str(),
-                    ceiling.as_str()
-                ));
+                note!(
+                    trace,
+                    explain,
+                    format!(
+                        "{} exceeds what {at} may receive ({})",
+                        level.as_str(),
+                        ceiling.as_str()
+                    )
+                );
                 match &d.on_exceed {
                     OnExceed::Block => {
                         let message = format!(
@@ -473,7 +507,11 @@ impl Policy {
                         if let Some(v) = self.api_mismatch(&at, to, &rule, findings, &choices) {
                             return done(choices, v, trace);
                         }
-                        trace.push(format!("routed from {at} to {to} by {rule}"));
+                        note!(
+                            trace,
+                            explain,
+                            format!("routed from {at} to {to} by {rule}")
+                        );
                         let model = self.providers.get(to).and_then(|d| d.route_model.clone());
                         routed = Some((to.clone(), model, rule));
                         at = to.clone();

@@ -170,7 +170,7 @@ impl Explain<'_> {
             user: &self.user,
             team: self.team.as_deref(),
         };
-        self.policy.decide(&items, &who, &self.provider)
+        self.policy.explain(&items, &who, &self.provider)
     }
 }
 

@@ -449,3 +449,32 @@ fn the_policy_is_thread_safe() {
     fn assert_all<T: Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
     assert_all::<Policy>();
 }
+
+#[test]
+fn a_route_rule_without_a_model_uses_the_targets_route_model() {
+    let mut p = policy(vec![]);
+    p.providers.get_mut("local").unwrap().route_model = Some("llama3.1".into());
+    let mut r = rule("emails-local", Action::Route);
+    r.entities = set(&["EMAIL"]);
+    r.route_to = Some("local".into());
+    p.rules.push(r);
+    let d = p.explain(&[EMAIL], &ALICE, "openai");
+    assert_eq!(d.verdict, p.decide(&[EMAIL], &ALICE, "openai").verdict);
+    assert!(p.decide(&[EMAIL], &ALICE, "openai").trace.is_empty());
+    assert_eq!(
+        d.verdict,
+        Verdict::Route {
+            to: "local".into(),
+            model: Some("llama3.1".into()),
+            rule: "emails-local".into()
+        }
+    );
+    // The trace says why, with names only.
+    assert!(
+        d.trace
+            .iter()
+            .any(|t| t == "routed from openai to local by emails-local"),
+        "{:?}",
+        d.trace
+    );
+}

@@ -5,7 +5,9 @@
 //!   French chat prompt full of personal data (time per call);
 //! - `scan/patterns/*`: pattern rules only (person heuristics and city/country
 //!   dictionaries turned off) over the same two 64 KiB texts;
-//! - `compile/builtin`: `Detector::builtin()`.
+//! - `compile/builtin`: `Detector::builtin()`;
+//! - `policy/decide/prompt_fr_2k`: `Policy::decide` on the prompt's findings with a
+//!   ten-rule policy whose rules mostly miss (the worst case: every rule is tried).
 //!
 //! The texts are synthetic: small hand-written fixtures in `benches/fixtures/`, repeated
 //! in a deterministic pseudo-random order with their `{placeholders}` filled in so that
@@ -150,9 +152,97 @@ fn compile(c: &mut Criterion) {
     group.finish();
 }
 
+/// Ten rules that the prompt's findings mostly do not match, then the ceiling.
+const POLICY_TOML: &str = r#"
+[providers.openai]
+base_url = "http://127.0.0.1:9"
+api = "openai"
+max_sensitivity = "secret"
+
+[providers.local]
+base_url = "http://127.0.0.1:9"
+api = "openai"
+
+[[policy.rules]]
+id = "r1"
+teams = ["rh"]
+entity = ["PERSON"]
+action = "redact"
+
+[[policy.rules]]
+id = "r2"
+users = ["bob"]
+action = "block"
+
+[[policy.rules]]
+id = "r3"
+entity = ["US_SSN"]
+action = "block"
+
+[[policy.rules]]
+id = "r4"
+entity = ["UK_NINO"]
+action = "block"
+
+[[policy.rules]]
+id = "r5"
+nature = ["strategic"]
+providers = ["local"]
+action = "allow"
+
+[[policy.rules]]
+id = "r6"
+entity = ["IP_ADDRESS"]
+action = "allow"
+
+[[policy.rules]]
+id = "r7"
+entity = ["URL"]
+action = "allow"
+
+[[policy.rules]]
+id = "r8"
+sensitivity = ["public"]
+action = "allow"
+
+[[policy.rules]]
+id = "r9"
+entity = ["DATE"]
+action = "redact"
+
+[[policy.rules]]
+id = "r10"
+entity = ["FR_SIREN", "FR_SIRET"]
+action = "pseudonymise"
+"#;
+
+fn policy(c: &mut Criterion) {
+    use paravent::policy::{Item, Principal};
+    let config = paravent::config::Config::from_toml("bench.toml", POLICY_TOML, None)
+        .expect("the bench policy compiles");
+    let found = config.detector.scan(PROMPT);
+    let items: Vec<Item<'_>> = found
+        .iter()
+        .map(|f| Item {
+            entity: f.entity.as_str(),
+            nature: f.nature,
+            sensitivity: f.sensitivity,
+        })
+        .collect();
+    let who = Principal {
+        user: "alice",
+        team: Some("sales"),
+    };
+    let mut group = c.benchmark_group("policy/decide");
+    group.bench_function("prompt_fr_2k", |b| {
+        b.iter(|| config.policy.decide(black_box(&items), &who, "openai"))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().noise_threshold(0.02);
-    targets = scan, compile
+    targets = scan, compile, policy
 }
 criterion_main!(benches);

@@ -43,10 +43,10 @@ pub enum Decision {
     /// Sent to another declared provider, because a policy rule or the asked provider's
     /// `max_sensitivity` said so.
     Routed,
-    /// Refused by the policy (a `block` rule, or findings above what the provider may
-    /// receive with nowhere to route them). Nothing was sent.
+    /// Refused by the policy (a `block` rule, the built-in secret rule, or findings
+    /// above what the provider may receive with nowhere to route them). Nothing was sent.
     Blocked,
-    /// Refused for any other reason (unknown endpoint, invalid body, secret, media,
+    /// Refused for any other reason (unknown endpoint, invalid body, media,
     /// keys, limits, audit unavailable). Nothing was sent. (A request sent upstream that
     /// got no answer is `forwarded` with no `upstream_status`: its data left.)
     Refused,

@@ -59,6 +59,19 @@ pub enum Command {
         /// {"id", "findings": [...]}, offsets in UTF-8 bytes.
         #[arg(long)]
         jsonl: bool,
+        /// Also show what the policy does with each finding and with the request, and
+        /// why (needs --provider).
+        #[arg(long, requires = "provider")]
+        explain: bool,
+        /// With --explain: the provider the text would be sent to.
+        #[arg(long)]
+        provider: Option<String>,
+        /// With --explain: the user sending it (default: anonymous).
+        #[arg(long, default_value = "anonymous")]
+        user: String,
+        /// With --explain: the user's team.
+        #[arg(long)]
+        team: Option<String>,
         /// Input file, or - for standard input.
         #[arg(default_value = "-")]
         input: PathBuf,

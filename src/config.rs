@@ -37,6 +37,8 @@ struct RawConfig {
     limits: LimitsConfig,
     #[serde(default)]
     pseudonyms: RawPseudonymsConfig,
+    #[serde(default)]
+    policy: RawPolicyConfig,
 }
 
 /// `[detect]`: which rules the detector compiles.
@@ -80,6 +82,11 @@ pub struct Config {
     pub base_dir: Option<PathBuf>,
     /// BLAKE3 of the configuration text: the policy version in audit records.
     pub version: String,
+    /// `[policy]` and the providers' ceilings, compiled.
+    pub policy: crate::policy::Policy,
+    /// Problems that do not stop the configuration from working (a policy rule that
+    /// can never match…): `check` prints them, `serve` logs them.
+    pub warnings: Vec<String>,
 }
 
 /// Default address `serve` listens on.
@@ -224,6 +231,16 @@ struct RawProviderConfig {
     allow_media: bool,
     #[serde(default)]
     pass_through: Vec<Spanned<String>>,
+    #[serde(default)]
+    hosting: Option<String>,
+    #[serde(default)]
+    retention: Option<String>,
+    #[serde(default)]
+    max_sensitivity: Option<Spanned<String>>,
+    #[serde(default)]
+    on_exceed: Option<Spanned<String>>,
+    #[serde(default)]
+    route_model: Option<String>,
 }
 
 /// One upstream provider, validated.
@@ -242,6 +259,10 @@ pub struct ProviderConfig {
     /// Paths (after the provider prefix) whose bodies are forwarded unscanned; an entry
     /// ending in `*` is a prefix.
     pub pass_through: Vec<String>,
+    /// Who hosts it and where (free text, for the audit report).
+    pub hosting: Option<String>,
+    /// Its data-retention terms (free text, for the audit report).
+    pub retention: Option<String>,
 }
 
 impl ProviderConfig {
@@ -423,7 +444,7 @@ impl Config {
         let at =
             |span: std::ops::Range<usize>| format!("{name}:{}", rules::line_of(text, span.start));
         let sections = compile_sections(&raw, &at, base, &mut errors);
-        let detect = raw.detect;
+        let detect = raw.detect.clone();
         let paths: Vec<PathBuf> = detect
             .rules
             .iter()
@@ -450,6 +471,11 @@ impl Config {
         }
         rule_set.disable(&detect.disable);
         let detector = Detector::new(&rule_set)?;
+        let mut warnings = Vec::new();
+        let policy = compile_policy(&raw, &at, name, text, &detector, &mut errors, &mut warnings);
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
         // `sections` is `None` only when it pushed errors, which were returned above.
         let Some((server, providers, keys, pseudonyms)) = sections else {
             return Err(ConfigErrors(vec![format!("{name}: invalid configuration")]));
@@ -474,6 +500,8 @@ impl Config {
             // The config text only: rule files named by [detect] rules are not hashed
             // (the shipped ones change with the binary's version).
             version: crate::audit::policy_version(text),
+            policy,
+            warnings,
         })
     }
 }
@@ -555,6 +583,8 @@ fn compile_sections(
                     key_env,
                     allow_media: p.allow_media,
                     pass_through: p.pass_through.iter().map(|s| s.get_ref().clone()).collect(),
+                    hosting: p.hosting.clone(),
+                    retention: p.retention.clone(),
                 },
             );
         }
@@ -658,6 +688,320 @@ fn compile_admin_listen(
     Some(addr)
 }
 
+/// `[policy]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPolicyConfig {
+    default: Option<Spanned<String>>,
+    rules: Vec<RawPolicyRule>,
+}
+
+/// One `[[policy.rules]]` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicyRule {
+    id: Spanned<String>,
+    #[serde(default)]
+    entity: Vec<Spanned<String>>,
+    #[serde(default)]
+    nature: Vec<Spanned<String>>,
+    #[serde(default)]
+    sensitivity: Vec<Spanned<String>>,
+    #[serde(default)]
+    min_sensitivity: Option<Spanned<String>>,
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    teams: Vec<String>,
+    #[serde(default)]
+    providers: Vec<Spanned<String>>,
+    action: Spanned<String>,
+    #[serde(default)]
+    route_to: Option<Spanned<String>>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// Compiles `[policy]` and the providers' `max_sensitivity` / `on_exceed`, pushing
+/// every problem (with its line) into `errors` and the policy lint's warnings into
+/// `warnings`.
+fn compile_policy(
+    raw: &RawConfig,
+    at: &dyn Fn(std::ops::Range<usize>) -> String,
+    name: &str,
+    text: &str,
+    detector: &Detector,
+    errors: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> crate::policy::Policy {
+    use crate::detect::{Nature, Sensitivity};
+    use crate::policy::{Action, Destination, Levels, OnExceed, Policy, Rule};
+    let declared = |p: &str| raw.providers.keys().any(|k| k.get_ref() == p);
+    let sensitivity = |s: &Spanned<String>, what: &str, errors: &mut Vec<String>| {
+        let v = Sensitivity::parse(s.get_ref());
+        if v.is_none() {
+            errors.push(format!(
+                "{}: {what} {:?} is not a sensitivity (one of: {})",
+                at(s.span()),
+                s.get_ref(),
+                Sensitivity::NAMES.join(", ")
+            ));
+        }
+        v
+    };
+    let mut providers = BTreeMap::new();
+    for (pname, p) in &raw.providers {
+        let pn = pname.get_ref();
+        let max_sensitivity = p
+            .max_sensitivity
+            .as_ref()
+            .and_then(|s| sensitivity(s, &format!("[providers.{pn}] max_sensitivity"), errors))
+            .unwrap_or(Sensitivity::Secret);
+        let on_exceed = match &p.on_exceed {
+            None => OnExceed::Block,
+            Some(s) => match s.get_ref().as_str() {
+                "block" => OnExceed::Block,
+                v => match v.strip_prefix("route:") {
+                    Some(to) if declared(to) && to != pn.as_str() => OnExceed::Route(to.to_owned()),
+                    Some(to) => {
+                        errors.push(format!(
+                            "{}: [providers.{pn}] on_exceed routes to {to:?}, which is {}",
+                            at(s.span()),
+                            if to == pn.as_str() {
+                                "itself"
+                            } else {
+                                "not a declared provider"
+                            }
+                        ));
+                        OnExceed::Block
+                    }
+                    None => {
+                        errors.push(format!(
+                            "{}: [providers.{pn}] on_exceed must be \"block\" or \"route:<provider>\"",
+                            at(s.span())
+                        ));
+                        OnExceed::Block
+                    }
+                },
+            },
+        };
+        providers.insert(
+            pn.clone(),
+            Destination {
+                api: p.api,
+                max_sensitivity,
+                on_exceed,
+                route_model: p.route_model.clone(),
+            },
+        );
+    }
+    // A route:<provider> to another API can never be followed.
+    for (pn, d) in &providers {
+        if let OnExceed::Route(to) = &d.on_exceed
+            && let Some(t) = providers.get(to)
+            && t.api != d.api
+        {
+            errors.push(format!(
+                "{name}: [providers.{pn}] on_exceed routes to {to}, which speaks the {} API, not {}",
+                t.api.as_str(),
+                d.api.as_str()
+            ));
+        }
+    }
+    let default = match &raw.policy.default {
+        None => Action::Pseudonymise,
+        Some(s) => match Action::parse(s.get_ref()) {
+            Some(a @ (Action::Pseudonymise | Action::Redact | Action::Allow | Action::Block)) => a,
+            _ => {
+                errors.push(format!(
+                    "{}: [policy] default must be pseudonymise, redact, allow or block",
+                    at(s.span())
+                ));
+                Action::Pseudonymise
+            }
+        },
+    };
+    let entities = detector.entities();
+    let produced = detector.natures();
+    let mut rules: Vec<Rule> = Vec::new();
+    for r in &raw.policy.rules {
+        // A rule with a problem is reported and left out, so that the lint below does
+        // not reason about conditions that were not written that way.
+        let before = errors.len();
+        let id = r.id.get_ref();
+        let here = at(r.id.span());
+        let line = rules::line_of(text, r.id.span().start);
+        if id.is_empty() {
+            errors.push(format!("{here}: [[policy.rules]] id may not be empty"));
+        }
+        if id.starts_with("builtin.") || id.starts_with("provider.") {
+            errors.push(format!(
+                "{here}: [[policy.rules]] id {id:?} may not start with builtin. or provider. (reserved)"
+            ));
+        }
+        if rules.iter().any(|o| &o.id == id) {
+            errors.push(format!("{here}: [[policy.rules]] id {id:?} is used twice"));
+        }
+        let mut rule_entities = std::collections::BTreeSet::new();
+        for e in &r.entity {
+            if entities.contains(e.get_ref()) {
+                rule_entities.insert(e.get_ref().clone());
+            } else {
+                errors.push(format!(
+                    "{}: rule {id:?}: no detection rule produces entity {:?}, so this condition can never match (known: {})",
+                    at(e.span()),
+                    e.get_ref(),
+                    entities.iter().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        let mut natures = std::collections::BTreeSet::new();
+        for n in &r.nature {
+            match Nature::parse(n.get_ref()) {
+                Some(v) => {
+                    if !produced.contains(&v) && v != Nature::Secret {
+                        warnings.push(format!(
+                            "{}: rule {id:?}: no detection rule gives nature {:?}, so this condition never matches until a rule file does",
+                            at(n.span()),
+                            n.get_ref()
+                        ));
+                    }
+                    natures.insert(v);
+                }
+                None => errors.push(format!(
+                    "{}: rule {id:?}: {:?} is not a nature (one of: {})",
+                    at(n.span()),
+                    n.get_ref(),
+                    Nature::NAMES.join(", ")
+                )),
+            }
+        }
+        let mut levels = if r.sensitivity.is_empty() {
+            Levels::ALL
+        } else {
+            let mut l = Levels::NONE;
+            for s in &r.sensitivity {
+                if let Some(v) = sensitivity(s, &format!("rule {id:?}: sensitivity"), errors) {
+                    l = l.union(Levels::only(v));
+                }
+            }
+            l
+        };
+        if let Some(m) = &r.min_sensitivity
+            && let Some(v) = sensitivity(m, &format!("rule {id:?}: min_sensitivity"), errors)
+        {
+            levels = levels.intersect(Levels::at_least(v));
+        }
+        let mut rule_providers = std::collections::BTreeSet::new();
+        for p in &r.providers {
+            if declared(p.get_ref()) {
+                rule_providers.insert(p.get_ref().clone());
+            } else {
+                errors.push(format!(
+                    "{}: rule {id:?}: providers names {:?}, which is not a declared provider",
+                    at(p.span()),
+                    p.get_ref()
+                ));
+            }
+        }
+        let action = match Action::parse(r.action.get_ref()) {
+            Some(a) => a,
+            None => {
+                errors.push(format!(
+                    "{}: rule {id:?}: action must be pseudonymise, redact, allow, block or route",
+                    at(r.action.span())
+                ));
+                Action::Block
+            }
+        };
+        let route_to = match (&r.route_to, action) {
+            (None, Action::Route) => {
+                errors.push(format!(
+                    "{here}: rule {id:?}: action = \"route\" needs route_to, a declared provider"
+                ));
+                None
+            }
+            (Some(t), Action::Route) => {
+                let to = t.get_ref();
+                if !declared(to) {
+                    errors.push(format!(
+                        "{}: rule {id:?}: route_to {to:?} is not a declared provider",
+                        at(t.span())
+                    ));
+                } else if rule_providers.len() == 1 && rule_providers.contains(to) {
+                    errors.push(format!(
+                        "{}: rule {id:?}: routes requests to {to} to {to} itself",
+                        at(t.span())
+                    ));
+                }
+                Some(to.clone())
+            }
+            (Some(t), _) => {
+                errors.push(format!(
+                    "{}: rule {id:?}: route_to is only for action = \"route\"",
+                    at(t.span())
+                ));
+                None
+            }
+            (None, _) => None,
+        };
+        if r.model.is_some() && action != Action::Route {
+            errors.push(format!(
+                "{here}: rule {id:?}: model is only for action = \"route\""
+            ));
+        }
+        if errors.len() > before {
+            continue;
+        }
+        rules.push(Rule {
+            id: id.clone(),
+            line,
+            entities: rule_entities,
+            natures,
+            levels,
+            users: r.users.iter().cloned().collect(),
+            teams: r.teams.iter().cloned().collect(),
+            providers: rule_providers,
+            action,
+            route_to,
+            model: r.model.clone(),
+            message: r.message.clone(),
+        });
+    }
+    let policy = Policy {
+        default,
+        rules,
+        providers,
+    };
+    let users = raw
+        .keys
+        .virtual_keys
+        .iter()
+        .map(|k| k.user.clone())
+        .collect();
+    let teams = raw
+        .keys
+        .virtual_keys
+        .iter()
+        .filter_map(|k| k.team.clone())
+        .collect();
+    for (error, line, message) in policy.lint(&users, &teams) {
+        let msg = if line > 0 {
+            format!("{name}:{line}: {message}")
+        } else {
+            format!("{name}: {message}")
+        };
+        if error {
+            errors.push(msg);
+        } else {
+            warnings.push(msg);
+        }
+    }
+    policy
+}
+
 /// `http(s)://authority[/prefix]`, without query or fragment; the trailing `/` dropped.
 fn parse_base_url(s: &str) -> Result<http::Uri, &'static str> {
     let uri: http::Uri = s
@@ -715,6 +1059,45 @@ mod proxy_sections_tests {
         assert_eq!(
             cfg.providers["ollama"].base_url.to_string(),
             "http://127.0.0.1:11434/"
+        );
+    }
+
+    #[test]
+    fn the_embedded_default_declares_each_providers_terms_and_ceiling() {
+        use crate::detect::Sensitivity;
+        use crate::policy::{Action, OnExceed};
+        let cfg = Config::load(None).unwrap();
+        for p in cfg.providers.values() {
+            assert!(p.hosting.is_some() && p.retention.is_some(), "{}", p.name);
+            assert!(p.jurisdiction.is_some(), "{}", p.name);
+        }
+        let d = &cfg.policy.providers;
+        assert_eq!(d["openai"].max_sensitivity, Sensitivity::Confidential);
+        assert_eq!(d["openai"].on_exceed, OnExceed::Block);
+        assert_eq!(d["mistral"].max_sensitivity, Sensitivity::Secret);
+        assert_eq!(cfg.providers["local"].api, ApiKind::Openai);
+        assert_eq!(cfg.policy.default, Action::Pseudonymise);
+        assert!(cfg.policy.rules.is_empty());
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    }
+
+    #[test]
+    fn policy_rules_compile_with_their_conditions() {
+        let cfg = Config::from_toml(
+            "t.toml",
+            "[providers.a]\nbase_url = \"http://x\"\napi = \"openai\"\n\n[providers.b]\nbase_url = \"http://y\"\napi = \"openai\"\nmax_sensitivity = \"internal\"\non_exceed = \"route:a\"\n\n[[policy.rules]]\nid = \"r\"\nentity = [\"EMAIL\"]\nnature = [\"personal\"]\nmin_sensitivity = \"confidential\"\nusers = [\"u\"]\nproviders = [\"b\"]\naction = \"route\"\nroute_to = \"a\"\nmodel = \"m\"\n",
+            None,
+        )
+        .unwrap();
+        let r = &cfg.policy.rules[0];
+        assert_eq!(r.line, 12);
+        assert!(r.entities.contains("EMAIL"));
+        assert!(!r.levels.contains(crate::detect::Sensitivity::Internal));
+        assert_eq!(r.route_to.as_deref(), Some("a"));
+        assert_eq!(r.model.as_deref(), Some("m"));
+        assert_eq!(
+            cfg.policy.providers["b"].on_exceed,
+            crate::policy::OnExceed::Route("a".into())
         );
     }
 

@@ -123,6 +123,19 @@ impl Nature {
         "technical",
     ];
 
+    /// Parses a nature name as written in configs (`special-category`).
+    pub fn parse(s: &str) -> Option<Nature> {
+        const ALL: [Nature; 6] = [
+            Nature::Personal,
+            Nature::SpecialCategory,
+            Nature::Financial,
+            Nature::Strategic,
+            Nature::Secret,
+            Nature::Technical,
+        ];
+        ALL.into_iter().find(|n| n.as_str() == s.trim())
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Nature::Personal => "personal",
@@ -253,6 +266,20 @@ impl Detector {
     /// The number of rules compiled in (pattern, dictionary and name heuristics).
     pub fn rule_count(&self) -> usize {
         self.metas.len()
+    }
+
+    /// Every entity name this detector can produce: its rules' entities and the ones
+    /// dictionary rows name (the policy validates its `entity` lists against them).
+    pub fn entities(&self) -> std::collections::BTreeSet<String> {
+        let mut out: std::collections::BTreeSet<String> =
+            self.metas.iter().map(|m| m.entity.to_string()).collect();
+        out.extend(self.dictionary.row_entities().map(ToString::to_string));
+        out
+    }
+
+    /// Every nature this detector's rules give their findings.
+    pub fn natures(&self) -> std::collections::BTreeSet<Nature> {
+        self.metas.iter().map(|m| m.nature).collect()
     }
 
     /// Ids of every compiled rule.

@@ -45,6 +45,14 @@ pub enum ProxyError {
     Internal,
     #[error("the audit record cannot be written")]
     AuditUnavailable,
+    /// A policy rule (or a provider's ceiling) blocked the request; `categories` are
+    /// `entity/nature/sensitivity` names, `message` the rule's (admin-written) advice.
+    #[error("blocked by policy rule {rule}")]
+    PolicyBlock {
+        rule: String,
+        categories: Vec<String>,
+        message: String,
+    },
 }
 
 impl ProxyError {
@@ -63,7 +71,7 @@ impl ProxyError {
             ProxyError::Refused(Refusal::Unscannable { .. }) => StatusCode::FORBIDDEN,
             ProxyError::Refused(Refusal::Vault(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::MissingKey | ProxyError::UnknownKey => StatusCode::UNAUTHORIZED,
-            ProxyError::KeyNotAllowed => StatusCode::FORBIDDEN,
+            ProxyError::KeyNotAllowed | ProxyError::PolicyBlock { .. } => StatusCode::FORBIDDEN,
             ProxyError::UpstreamConnect(_)
             | ProxyError::UpstreamBody
             | ProxyError::UpstreamTooLarge { .. } => StatusCode::BAD_GATEWAY,
@@ -110,6 +118,7 @@ impl ProxyError {
             ProxyError::UpstreamTooLarge { .. } => "paravent_upstream_too_large",
             ProxyError::Internal => "paravent_internal",
             ProxyError::AuditUnavailable => "paravent_audit_unavailable",
+            ProxyError::PolicyBlock { .. } => "paravent_policy_block",
         }
     }
 
@@ -136,6 +145,14 @@ impl ProxyError {
             ProxyError::UpstreamTooLarge { limit } => format!("Paravent: the provider's answer is larger than the {limit} bytes Paravent may read to restore your data. Ask for a shorter answer, or ask your administrator to raise [limits] max_response_bytes."),
             ProxyError::Internal => "Paravent: internal error; nothing was sent. Tell your administrator.".to_owned(),
             ProxyError::AuditUnavailable => "Paravent: the audit trail cannot be written, so this request was refused (company policy). Tell your administrator.".to_owned(),
+            ProxyError::PolicyBlock { rule, categories, message } => {
+                let what = if categories.is_empty() {
+                    String::new()
+                } else {
+                    format!(" it contains {} data;", categories.join(", "))
+                };
+                format!("Paravent blocked this request (policy rule {rule}):{what} nothing was sent. {message}")
+            }
         }
     }
 }

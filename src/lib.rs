@@ -33,6 +33,7 @@ pub mod config;
 pub mod detect;
 pub mod error;
 pub mod metrics;
+pub mod policy;
 pub mod proxy;
 pub mod pseudonymise;
 pub mod reidentify;

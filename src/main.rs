@@ -61,7 +61,11 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             let cfg = match Config::load(config.as_deref()) {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("{e}");
+                    // Errors make the configuration unusable (`serve` refuses it too);
+                    // warnings (printed when it loads) do not.
+                    for line in &e.0 {
+                        eprintln!("error: {line}");
+                    }
                     eprintln!("{} problem(s) found", e.0.len());
                     return Ok(ExitCode::FAILURE);
                 }
@@ -76,15 +80,20 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
+            for w in &cfg.warnings {
+                eprintln!("warning: {w}");
+            }
             let failures = rules::check_examples(&cfg.rule_set, &cfg.detector);
             for f in &failures {
                 eprintln!("{f}");
             }
             if failures.is_empty() {
                 println!(
-                    "ok: {} rules compiled, {} examples and counterexamples pass",
+                    "ok: {} rules compiled, {} examples and counterexamples pass, {} policy rules, {} warning(s)",
                     cfg.detector.rule_count(),
-                    cfg.rule_set.examples().len()
+                    cfg.rule_set.examples().len(),
+                    cfg.policy.rules.len(),
+                    cfg.warnings.len()
                 );
                 Ok(ExitCode::SUCCESS)
             } else {
@@ -95,9 +104,30 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Scan {
             config,
             jsonl,
+            explain,
+            provider,
+            user,
+            team,
             input,
         } => {
             let cfg = load(config.as_deref())?;
+            let explain = match (explain, provider) {
+                (true, Some(p)) => {
+                    if !cfg.providers.contains_key(&p) {
+                        anyhow::bail!(
+                            "--provider {p:?} is not a declared provider (declared: {})",
+                            cfg.providers.keys().cloned().collect::<Vec<_>>().join(", ")
+                        );
+                    }
+                    Some(scan::Explain {
+                        policy: &cfg.policy,
+                        provider: p,
+                        user,
+                        team,
+                    })
+                }
+                _ => None,
+            };
             let reader: Box<dyn Read> = if input.as_os_str() == "-" {
                 Box::new(io::stdin().lock())
             } else {
@@ -108,8 +138,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             };
             if jsonl {
                 let stdout = io::stdout().lock();
-                let summary = scan::scan_jsonl(
+                let summary = scan::scan_jsonl_explained(
                     &cfg.detector,
+                    explain.as_ref(),
                     BufReader::with_capacity(1 << 16, reader),
                     io::BufWriter::with_capacity(1 << 16, stdout),
                     io::stderr().lock(),
@@ -147,6 +178,10 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                 writeln!(out, "no findings")?;
             } else {
                 write!(out, "{}", scan::findings_table(&text, &findings))?;
+            }
+            if let Some(e) = &explain {
+                writeln!(out)?;
+                write!(out, "{}", scan::explain_text(e, &findings))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -223,6 +258,9 @@ fn serve(
                 "No pseudonym secret was configured: generated one and stored it (owner-only). Every replica must share it; keep it safe."
             );
         }
+    }
+    for w in &cfg.warnings {
+        tracing::warn!(problem = %w, "Configuration warning.");
     }
     let addr = listen.unwrap_or(cfg.server.listen);
     let admin_addr = admin_listen.or(cfg.server.admin_listen);

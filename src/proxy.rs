@@ -597,7 +597,8 @@ where
     };
     ctx.bytes_in = raw.len();
 
-    // Walk, detect, pseudonymise.
+    // Walk, detect, policy, pseudonymise.
+    let mut routed: Option<&ProviderConfig> = None;
     let mut vault = Vault::for_request(
         &rt.token_key,
         &rt.config.pseudonyms,
@@ -616,33 +617,9 @@ where
             let mut json: serde_json::Value =
                 serde_json::from_slice(&raw).map_err(|_| ProxyError::InvalidJson)?;
             ctx.model = model_of(&json, route.rest);
-            let summary = pseudonymise::pseudonymise(
-                &rt.config.detector,
-                endpoint,
-                &mut json,
-                &mut vault,
-                provider.allow_media,
-            );
-            let summary = match summary {
-                Ok(s) => s,
-                Err(refused) => {
-                    // The refusal's record shows what was found (counts, keyed hashes).
-                    let refused = *refused;
-                    ctx.summary = refused.summary;
-                    ctx.value_hashes = refused.value_hashes;
-                    return Err(refused.refusal.into());
-                }
-            };
-            ctx.value_hashes = vault
-                .entries()
-                .iter()
-                .map(|e| {
-                    let h = rt.token_key.audit_hash(&e.entity, &e.original);
-                    (e.entity.clone(), crate::audit::hex(&h))
-                })
-                .collect();
-            let changed = summary.changed;
-            ctx.summary = summary;
+            let (changed, target) =
+                apply_policy(rt, ctx, endpoint, &mut json, &mut vault, provider)?;
+            routed = target;
             if changed {
                 Bytes::from(serde_json::to_vec(&json).map_err(|_| ProxyError::Internal)?)
             } else {
@@ -658,10 +635,22 @@ where
     };
     ctx.bytes_out = out_body.len();
 
-    // Forward.
+    // Forward (to the policy's target when routed: its own key or none, never the
+    // client's).
+    let mut key_header = key_header;
+    let mut strip_keys = provider.auth == AuthMode::Virtual;
+    let provider = match routed {
+        Some(target) => {
+            key_header = rt.real_keys.get(&target.name).cloned();
+            strip_keys = true;
+            strip_query_key(&mut query);
+            target
+        }
+        None => provider,
+    };
     let uri = route::upstream_uri(&provider.base_url, route.rest, query.as_deref())
         .ok_or(ProxyError::Internal)?;
-    let mut headers = forward_headers(&parts.headers, provider.auth == AuthMode::Virtual);
+    let mut headers = forward_headers(&parts.headers, strip_keys);
     if let Some(authority) = uri.authority()
         && let Ok(v) = HeaderValue::from_str(authority.as_str())
     {
@@ -690,6 +679,9 @@ where
     }
     let timeout = Duration::from_millis(limits.upstream_timeout_ms);
     ctx.forwarded = true;
+    if routed.is_some() {
+        ctx.decision = Some(Decision::Routed);
+    }
     let sent = Instant::now();
     let resp = tokio::time::timeout(timeout, rt.client.request(up)).await;
     ctx.upstream_latency = Some(sent.elapsed());
@@ -702,6 +694,132 @@ where
     // Response.
     let reid = Arc::new(Reidentifier::new(&vault));
     response(rt, ctx, resp, &reid, parts.method == Method::HEAD).await
+}
+
+/// The policy between the scan and the rewrite: decides, fills the context (decision,
+/// rule, findings per action and rule), blocks or switches provider, then rewrites the
+/// body value by value. Returns whether the body changed, and the provider routed to.
+fn apply_policy<'a>(
+    rt: &'a Runtime,
+    ctx: &mut Ctx,
+    endpoint: Endpoint,
+    json: &mut serde_json::Value,
+    vault: &mut Vault<'_>,
+    provider: &'a ProviderConfig,
+) -> Result<(bool, Option<&'a ProviderConfig>), ProxyError> {
+    use crate::policy::{Action, Item, Principal, Verdict};
+    use pseudonymise::ValueAction;
+    let scanned = pseudonymise::scan(&rt.config.detector, endpoint, json);
+    let items: Vec<Item<'_>> = scanned
+        .findings()
+        .iter()
+        .map(|f| Item {
+            entity: &f.entity,
+            nature: f.nature,
+            sensitivity: f.sensitivity,
+        })
+        .collect();
+    let who = Principal {
+        user: &ctx.principal,
+        team: ctx.team.as_deref(),
+    };
+    let decision = rt.config.policy.decide(&items, &who, &provider.name);
+    for c in &decision.choices {
+        *ctx.findings_by_action.entry(c.action.as_str()).or_default() += 1;
+        *ctx.findings_by_rule.entry(c.rule.clone()).or_default() += 1;
+    }
+    ctx.rule = decision.verdict.rule().map(str::to_owned);
+    let mut target = None;
+    match decision.verdict {
+        Verdict::Block {
+            rule,
+            categories,
+            message,
+        } => {
+            ctx.summary = scanned.summary().clone();
+            ctx.value_hashes = scanned.value_hashes(&rt.token_key);
+            ctx.decision = Some(Decision::Blocked);
+            if rule == crate::policy::RULE_SECRET {
+                // The built-in secret rule keeps its own error (`paravent_secret`).
+                let kind = scanned.secret().unwrap_or("secret").to_owned();
+                return Err(pseudonymise::Refusal::Secret { kind }.into());
+            }
+            return Err(ProxyError::PolicyBlock {
+                rule,
+                categories,
+                message,
+            });
+        }
+        Verdict::Route { to, model, .. } => {
+            let t = rt.config.providers.get(&to).ok_or(ProxyError::Internal)?;
+            ctx.requested_provider = ctx.provider.replace(t.name.clone());
+            ctx.jurisdiction = t.jurisdiction.clone();
+            if let Some(m) = model
+                && let Some(obj) = json.as_object_mut()
+                && obj.contains_key("model")
+            {
+                ctx.model = Some(m.clone());
+                obj.insert("model".to_owned(), serde_json::Value::String(m));
+            }
+            target = Some(t);
+        }
+        Verdict::Forward { .. } => {}
+    }
+    let per_finding: Vec<ValueAction> = decision
+        .choices
+        .iter()
+        .map(|c| match c.action {
+            Action::Allow => ValueAction::Allow,
+            Action::Redact => ValueAction::Redact,
+            // Block and route never reach here; pseudonymise is the safe reading.
+            Action::Pseudonymise | Action::Block | Action::Route => ValueAction::Pseudonymise,
+        })
+        .collect();
+    let actions = scanned.value_actions(&per_finding);
+    let hashes = scanned.value_hashes(&rt.token_key);
+    let allow_media = target.unwrap_or(provider).allow_media;
+    match pseudonymise::rewrite(
+        scanned,
+        &rt.config.detector,
+        endpoint,
+        json,
+        vault,
+        &actions,
+        allow_media,
+    ) {
+        Ok(summary) => {
+            // Every value found (pseudonymised, redacted or allowed) has its keyed hash,
+            // plus the case variants propagation pseudonymised.
+            let mut hashes = hashes;
+            hashes.extend(vault.entries().iter().map(|e| {
+                let h = rt.token_key.audit_hash(&e.entity, &e.original);
+                (e.entity.clone(), crate::audit::hex(&h))
+            }));
+            ctx.value_hashes = hashes;
+            let changed = summary.changed || target.is_some();
+            ctx.summary = summary;
+            Ok((changed, target))
+        }
+        Err(refused) => {
+            // The refusal's record shows what was found (counts, keyed hashes); the
+            // refusal (media, vault limit) is not the policy's, so no rule is named.
+            let refused = *refused;
+            ctx.rule = None;
+            ctx.summary = refused.summary;
+            ctx.value_hashes = refused.value_hashes;
+            Err(refused.refusal.into())
+        }
+    }
+}
+
+/// Removes Gemini's `key=` from a query (a routed request never carries the client's key).
+fn strip_query_key(query: &mut Option<String>) {
+    if let Some(q) = query.take() {
+        let kept: Vec<&str> = q.split('&').filter(|kv| !kv.starts_with("key=")).collect();
+        if !kept.is_empty() {
+            *query = Some(kept.join("&"));
+        }
+    }
 }
 
 /// Checks the client's key in virtual-key mode and returns the real key header to send.

@@ -16,8 +16,10 @@ use std::hash::{Hash, Hasher};
 use memchr::memmem::Finder;
 use serde_json::Value;
 
-use crate::detect::{Detector, Nature};
-use crate::vault::{Vault, VaultError};
+use std::sync::Arc;
+
+use crate::detect::{Detector, Nature, Sensitivity};
+use crate::vault::{TokenKey, Vault, VaultError};
 use crate::walk::{self, Endpoint, Visitor};
 
 /// Why a request may not leave.
@@ -55,13 +57,251 @@ pub struct Summary {
     /// The same findings per nature (`personal`, `secret`…) and per sensitivity.
     pub findings_by_nature: BTreeMap<&'static str, usize>,
     pub findings_by_sensitivity: BTreeMap<&'static str, usize>,
-    /// Values replaced, propagated repeats included.
+    /// Values replaced by a token, propagated repeats included.
     pub replaced: usize,
+    /// Values replaced by `[REDACTED_<ENTITY>]`, propagated repeats included.
+    pub redacted: usize,
     /// Kinds of unscannable content that were allowed to leave.
     pub unscanned: Vec<&'static str>,
 }
 
-/// Scans and pseudonymises `body` (a request for `endpoint`) in place.
+/// What to do with one distinct value of a request (the policy's per-value answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ValueAction {
+    /// Leaves as it is.
+    Allow,
+    /// Replaced by its token (in the vault; the answer gets it back).
+    Pseudonymise,
+    /// Replaced by `[REDACTED_<ENTITY>]`, not in the vault, never restored.
+    Redact,
+}
+
+/// One detector finding of a request, without its value: `value` indexes the request's
+/// distinct values ([`Scanned::value_count`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanFinding {
+    pub entity: String,
+    pub nature: Nature,
+    pub sensitivity: Sensitivity,
+    /// The detection rule (`fr.nir`).
+    pub rule: Arc<str>,
+    pub value: usize,
+}
+
+/// The first pass over a request: every finding, and what the second pass needs.
+/// Holds the request's values: never logged, never printed (`Debug` shows counts).
+pub struct Scanned {
+    slots: Vec<Slot>,
+    /// Distinct `(entity, value)` in the order found.
+    values: Vec<(String, String)>,
+    findings: Vec<ScanFinding>,
+    media: Vec<&'static str>,
+    secret: Option<String>,
+    summary: Summary,
+}
+
+impl std::fmt::Debug for Scanned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanned")
+            .field("values", &self.values.len())
+            .field("findings", &self.findings.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scanned {
+    /// Every detector finding, in the order found (propagated repeats not included).
+    pub fn findings(&self) -> &[ScanFinding] {
+        &self.findings
+    }
+
+    /// The number of distinct values found.
+    pub fn value_count(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The findings counted per entity, nature and sensitivity.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// The detection rule's kind (`openai-key`) of the first secret found, if any.
+    pub fn secret(&self) -> Option<&str> {
+        self.secret.as_deref()
+    }
+
+    /// `(entity, hex)` keyed hashes of every distinct value found.
+    pub fn value_hashes(&self, key: &TokenKey) -> Vec<(String, String)> {
+        self.values
+            .iter()
+            .map(|(entity, value)| {
+                let h = key.audit_hash(entity, value);
+                (entity.clone(), crate::audit::hex(&h))
+            })
+            .collect()
+    }
+
+    /// The per-value actions from per-finding ones (`per_finding[i]` for
+    /// `findings()[i]`): a value found several times gets the strictest (redact, then
+    /// pseudonymise, then allow).
+    pub fn value_actions(&self, per_finding: &[ValueAction]) -> Vec<ValueAction> {
+        let mut out = vec![ValueAction::Allow; self.values.len()];
+        let mut seen = vec![false; self.values.len()];
+        for (f, a) in self.findings.iter().zip(per_finding) {
+            let v = &mut out[f.value];
+            *v = if seen[f.value] { (*v).max(*a) } else { *a };
+            seen[f.value] = true;
+        }
+        // A value without a decision (never: every value has a finding) is pseudonymised.
+        for (v, s) in out.iter_mut().zip(seen) {
+            if !s {
+                *v = ValueAction::Pseudonymise;
+            }
+        }
+        out
+    }
+
+    /// A refusal of this request, carrying its findings and keyed hashes.
+    pub fn refuse(&self, refusal: Refusal, key: &TokenKey) -> Box<Refused> {
+        refused(refusal, &self.summary, self.value_hashes(key))
+    }
+}
+
+fn refused(
+    refusal: Refusal,
+    summary: &Summary,
+    value_hashes: Vec<(String, String)>,
+) -> Box<Refused> {
+    Box::new(Refused {
+        refusal,
+        summary: Summary {
+            unscanned: Vec::new(),
+            changed: false,
+            replaced: 0,
+            redacted: 0,
+            ..summary.clone()
+        },
+        value_hashes,
+    })
+}
+
+/// The first pass: scans every text slot of `body` (a request for `endpoint`) and
+/// collects the findings; the body is not changed.
+pub fn scan(detector: &Detector, endpoint: Endpoint, body: &mut Value) -> Scanned {
+    let mut collect = Collector {
+        detector,
+        slots: Vec::new(),
+        values: Vec::new(),
+        index: HashMap::new(),
+        found: Vec::new(),
+        media: Vec::new(),
+        secret: None,
+        findings: BTreeMap::new(),
+        by_nature: BTreeMap::new(),
+        by_sensitivity: BTreeMap::new(),
+    };
+    walk::walk_request(endpoint, body, &mut collect);
+    Scanned {
+        summary: Summary {
+            findings: collect.findings,
+            findings_by_nature: collect.by_nature,
+            findings_by_sensitivity: collect.by_sensitivity,
+            ..Summary::default()
+        },
+        slots: collect.slots,
+        values: collect.values,
+        findings: collect.found,
+        media: collect.media,
+        secret: collect.secret,
+    }
+}
+
+/// The second pass: rewrites `body` in place, each value as `actions` says (one per
+/// distinct value, [`Scanned::value_actions`]), with propagation: every other
+/// occurrence of a pseudonymised or redacted value is replaced too.
+///
+/// # Errors
+/// A [`Refused`]: unscannable content when `allow_media` is false, or more distinct
+/// values than the vault may hold. The body is then left half-done and must not be sent.
+pub fn rewrite(
+    scanned: Scanned,
+    detector: &Detector,
+    endpoint: Endpoint,
+    body: &mut Value,
+    vault: &mut Vault<'_>,
+    actions: &[ValueAction],
+    allow_media: bool,
+) -> Result<Summary, Box<Refused>> {
+    let key = vault.key();
+    if let Some(&kind) = scanned.media.first()
+        && !allow_media
+    {
+        return Err(scanned.refuse(Refusal::Unscannable { kind }, key));
+    }
+    let mut summary = scanned.summary.clone();
+    summary.unscanned = scanned.media.clone();
+    if scanned.values.is_empty() {
+        return Ok(summary);
+    }
+    let action = |i: usize| actions.get(i).copied().unwrap_or(ValueAction::Pseudonymise);
+    // The vault gets every pseudonymised value in the order found, so tokens do not
+    // depend on which slot propagation reaches first.
+    for (i, (entity, value)) in scanned.values.iter().enumerate() {
+        if action(i) == ValueAction::Pseudonymise
+            && let Err(e) = vault.pseudonym(entity, value)
+        {
+            return Err(scanned.refuse(e.into(), key));
+        }
+    }
+    // Propagation searches every slot for every value, ASCII case-insensitively: the
+    // slot is lower-cased once (which keeps byte offsets) and each value has a memmem
+    // finder. For the few dozen values of a request this is cheaper than building an
+    // Aho-Corasick automaton per request (~100 µs for 20 patterns). Allowed values
+    // need none: they leave as they are.
+    let finders: Vec<Option<Finder<'static>>> = scanned
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, (_, v))| {
+            (action(i) != ValueAction::Allow)
+                .then(|| Finder::new(v.to_ascii_lowercase().as_bytes()).into_owned())
+        })
+        .collect();
+    let actions: Vec<ValueAction> = (0..scanned.values.len()).map(action).collect();
+    let mut replace = Replacer {
+        detector,
+        slots: scanned.slots,
+        next: 0,
+        values: &scanned.values,
+        actions: &actions,
+        finders,
+        vault,
+        replaced: 0,
+        redacted: 0,
+        error: None,
+    };
+    summary.changed = walk::walk_request_changed(endpoint, body, &mut replace);
+    if let Some(e) = replace.error {
+        let hashes = scanned
+            .values
+            .iter()
+            .map(|(entity, value)| {
+                (
+                    entity.clone(),
+                    crate::audit::hex(&key.audit_hash(entity, value)),
+                )
+            })
+            .collect();
+        return Err(refused(e.into(), &scanned.summary, hashes));
+    }
+    summary.replaced = replace.replaced;
+    summary.redacted = replace.redacted;
+    Ok(summary)
+}
+
+/// Scans and pseudonymises `body` (a request for `endpoint`) in place: [`scan`], the
+/// built-in secret refusal, then [`rewrite`] with every value pseudonymised (the
+/// behaviour without a `[policy]`).
 ///
 /// # Errors
 /// A [`Refused`] carrying its [`Refusal`]: a secret, unscannable content when
@@ -74,87 +314,25 @@ pub fn pseudonymise(
     vault: &mut Vault<'_>,
     allow_media: bool,
 ) -> Result<Summary, Box<Refused>> {
-    let mut collect = Collector {
-        detector,
-        slots: Vec::new(),
-        values: Vec::new(),
-        index: HashMap::new(),
-        media: Vec::new(),
-        secret: None,
-        findings: BTreeMap::new(),
-        by_nature: BTreeMap::new(),
-        by_sensitivity: BTreeMap::new(),
-    };
-    walk::walk_request(endpoint, body, &mut collect);
-    let mut summary = Summary {
-        findings: std::mem::take(&mut collect.findings),
-        findings_by_nature: std::mem::take(&mut collect.by_nature),
-        findings_by_sensitivity: std::mem::take(&mut collect.by_sensitivity),
-        ..Summary::default()
-    };
-    let refused = |refusal: Refusal, summary: &Summary, vault: &Vault<'_>| {
-        Box::new(Refused {
-            refusal,
-            summary: Summary {
-                unscanned: Vec::new(),
-                changed: false,
-                replaced: 0,
-                ..summary.clone()
+    let scanned = scan(detector, endpoint, body);
+    if let Some(kind) = scanned.secret() {
+        return Err(scanned.refuse(
+            Refusal::Secret {
+                kind: kind.to_owned(),
             },
-            value_hashes: collect
-                .values
-                .iter()
-                .map(|(entity, value)| {
-                    let h = vault.audit_hash(entity, value);
-                    (entity.clone(), crate::audit::hex(&h))
-                })
-                .collect(),
-        })
-    };
-    if let Some(kind) = collect.secret.clone() {
-        return Err(refused(Refusal::Secret { kind }, &summary, vault));
+            vault.key(),
+        ));
     }
-    if let Some(&kind) = collect.media.first()
-        && !allow_media
-    {
-        return Err(refused(Refusal::Unscannable { kind }, &summary, vault));
-    }
-    summary.unscanned = std::mem::take(&mut collect.media);
-    if collect.values.is_empty() {
-        return Ok(summary);
-    }
-    // The vault gets every value in the order found, so tokens do not depend on which
-    // slot propagation reaches first.
-    for (entity, value) in &collect.values {
-        if let Err(e) = vault.pseudonym(entity, value) {
-            return Err(refused(e.into(), &summary, vault));
-        }
-    }
-    // Propagation searches every slot for every value, ASCII case-insensitively: the
-    // slot is lower-cased once (which keeps byte offsets) and each value has a memmem
-    // finder. For the few dozen values of a request this is cheaper than building an
-    // Aho-Corasick automaton per request (~100 µs for 20 patterns).
-    let finders: Vec<Finder<'static>> = collect
-        .values
-        .iter()
-        .map(|(_, v)| Finder::new(v.to_ascii_lowercase().as_bytes()).into_owned())
-        .collect();
-    let mut replace = Replacer {
+    let actions = vec![ValueAction::Pseudonymise; scanned.value_count()];
+    rewrite(
+        scanned,
         detector,
-        slots: collect.slots,
-        next: 0,
-        values: &collect.values,
-        finders,
+        endpoint,
+        body,
         vault,
-        replaced: 0,
-        error: None,
-    };
-    summary.changed = walk::walk_request_changed(endpoint, body, &mut replace);
-    if let Some(e) = replace.error {
-        return Err(refused(e.into(), &summary, replace.vault));
-    }
-    summary.replaced = replace.replaced;
-    Ok(summary)
+        &actions,
+        allow_media,
+    )
 }
 
 /// A slot as the first pass saw it: its fingerprint and the detector's spans in it.
@@ -176,6 +354,7 @@ struct Collector<'d> {
     /// Distinct `(entity, value)` in the order found.
     values: Vec<(String, String)>,
     index: HashMap<String, usize>,
+    found: Vec<ScanFinding>,
     media: Vec<&'static str>,
     secret: Option<String>,
     findings: BTreeMap<String, usize>,
@@ -209,6 +388,13 @@ impl Visitor for Collector<'_> {
                     i
                 }
             };
+            self.found.push(ScanFinding {
+                entity: entity.to_owned(),
+                nature: f.nature,
+                sensitivity: f.sensitivity,
+                rule: f.rule.clone(),
+                value: i,
+            });
             spans.push((f.start, f.end, i));
         }
         self.slots.push(Slot {
@@ -231,9 +417,11 @@ struct Replacer<'a, 'k> {
     slots: Vec<Slot>,
     next: usize,
     values: &'a [(String, String)],
-    finders: Vec<Finder<'static>>,
+    actions: &'a [ValueAction],
+    finders: Vec<Option<Finder<'static>>>,
     vault: &'a mut Vault<'k>,
     replaced: usize,
+    redacted: usize,
     error: Option<VaultError>,
 }
 
@@ -267,6 +455,7 @@ impl Visitor for Replacer<'_, '_> {
         let lower = text.to_ascii_lowercase();
         let mut extra = Vec::new();
         for (i, f) in self.finders.iter().enumerate() {
+            let Some(f) = f else { continue };
             for s in f.find_iter(lower.as_bytes()) {
                 let e = s + f.needle().len();
                 // A valid UTF-8 needle found in valid UTF-8 starts and ends on character
@@ -290,7 +479,10 @@ impl Visitor for Replacer<'_, '_> {
                 spans.push(m);
             }
         }
-        if spans.is_empty() {
+        if spans
+            .iter()
+            .all(|&(_, _, i)| self.actions.get(i) == Some(&ValueAction::Allow))
+        {
             return false;
         }
         spans.sort_unstable_by_key(|&(s, _, _)| s);
@@ -301,6 +493,19 @@ impl Visitor for Replacer<'_, '_> {
                 continue;
             }
             let entity = &self.values[i].0;
+            match self.actions.get(i).copied() {
+                Some(ValueAction::Allow) => continue,
+                Some(ValueAction::Redact) => {
+                    out.push_str(&text[at..s]);
+                    out.push_str("[REDACTED_");
+                    out.push_str(entity);
+                    out.push(']');
+                    at = e;
+                    self.redacted += 1;
+                    continue;
+                }
+                Some(ValueAction::Pseudonymise) | None => {}
+            }
             match self.vault.pseudonym(entity, &text[s..e]) {
                 Ok(p) => {
                     out.push_str(&text[at..s]);
@@ -460,6 +665,90 @@ mod tests {
         assert!(!format!("{r:?}").contains(secret));
         assert!(!format!("{r:?}").contains("Dupont"));
         assert!(vault.is_empty());
+    }
+
+    /// Scans `body`, gives every value of `entity` the action `a` (others are
+    /// pseudonymised) and rewrites.
+    fn rewrite_with(body: &mut Value, entity: &str, a: ValueAction) -> (Summary, Vault<'static>) {
+        static KEY: LazyLock<TokenKey> =
+            LazyLock::new(|| TokenKey::from_secret(b"test secret, 32 bytes long......"));
+        let mut vault = Vault::new(&KEY, None, TokenStyle::Token, 1000);
+        let scanned = scan(&DETECTOR, Endpoint::OpenaiChat, body);
+        let per_finding: Vec<ValueAction> = scanned
+            .findings()
+            .iter()
+            .map(|f| {
+                if f.entity == entity {
+                    a
+                } else {
+                    ValueAction::Pseudonymise
+                }
+            })
+            .collect();
+        let actions = scanned.value_actions(&per_finding);
+        let s = rewrite(
+            scanned,
+            &DETECTOR,
+            Endpoint::OpenaiChat,
+            body,
+            &mut vault,
+            &actions,
+            false,
+        )
+        .unwrap();
+        (s, vault)
+    }
+
+    #[test]
+    fn redacted_values_get_a_placeholder_everywhere_and_stay_out_of_the_vault() {
+        let mut body = json!({"messages": [
+            {"role": "user", "content": "Jean Dupont, jean.dupont@example.fr"},
+            {"role": "user", "content": "Copie à JEAN.DUPONT@EXAMPLE.FR"}]});
+        let (s, vault) = rewrite_with(&mut body, "EMAIL", ValueAction::Redact);
+        let text = body.to_string();
+        assert!(!text.to_lowercase().contains("jean.dupont@"), "{text}");
+        assert_eq!(text.matches("[REDACTED_EMAIL]").count(), 2, "{text}");
+        assert_eq!(s.redacted, 2);
+        assert!(vault.entries().iter().all(|e| e.entity != "EMAIL"));
+        assert!(vault.entries().iter().any(|e| e.entity == "PERSON"));
+        // Re-identification restores the name, never the redacted value.
+        let r = Reidentifier::new(&vault);
+        let back = r.reidentify(&text).0.into_owned();
+        assert!(
+            back.contains("Jean Dupont") && back.contains("[REDACTED_EMAIL]"),
+            "{back}"
+        );
+    }
+
+    #[test]
+    fn allowed_values_leave_as_they_are() {
+        let mut body = json!({"messages": [
+            {"role": "user", "content": "Jean Dupont, 06 12 34 56 78"}]});
+        let (s, vault) = rewrite_with(&mut body, "PHONE", ValueAction::Allow);
+        let text = body.to_string();
+        assert!(text.contains("06 12 34 56 78"), "{text}");
+        assert!(!text.contains("Dupont"), "{text}");
+        assert_eq!(s.redacted, 0);
+        assert!(vault.entries().iter().all(|e| e.entity != "PHONE"));
+        let mut body = json!({"messages": [{"role": "user", "content": "06 12 34 56 78"}]});
+        let before = body.clone();
+        let (s, _) = rewrite_with(&mut body, "PHONE", ValueAction::Allow);
+        assert!(!s.changed);
+        assert_eq!(body, before);
+    }
+
+    #[test]
+    fn a_value_found_with_different_actions_gets_the_strictest() {
+        let mut body = json!({"messages": [{"role": "user",
+            "content": "Jean Dupont écrit. Jean Dupont signe."}]});
+        let scanned = scan(&DETECTOR, Endpoint::OpenaiChat, &mut body);
+        assert!(scanned.findings().len() >= 2, "{scanned:?}");
+        let mut per = vec![ValueAction::Allow; scanned.findings().len()];
+        per[1] = ValueAction::Redact;
+        let actions = scanned.value_actions(&per);
+        assert_eq!(actions[scanned.findings()[0].value], ValueAction::Redact);
+        // Debug never shows a value.
+        assert!(!format!("{scanned:?}").contains("Dupont"));
     }
 
     #[test]

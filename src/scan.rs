@@ -12,6 +12,7 @@ use std::io::{self, BufRead, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::detect::{Detector, Finding};
+use crate::policy::{Decision, Item, Policy, Principal, Verdict};
 
 /// Plain mode reads its whole input; larger inputs are refused (use `--jsonl`).
 pub const MAX_PLAIN_INPUT_BYTES: usize = 64 << 20;
@@ -120,6 +121,137 @@ struct OutFinding<'a> {
 struct OutLine<'a> {
     id: &'a serde_json::Value,
     findings: Vec<OutFinding<'a>>,
+    /// With `--explain`: the policy's decision for each finding, then the request's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decisions: Option<Vec<OutDecision>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<OutVerdict>,
+}
+
+#[derive(Serialize)]
+struct OutDecision {
+    action: &'static str,
+    rule: String,
+}
+
+#[derive(Serialize)]
+struct OutVerdict {
+    decision: &'static str,
+    rule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+/// What `--explain` evaluates the policy for: a destination and a principal.
+#[derive(Debug, Clone)]
+pub struct Explain<'a> {
+    pub policy: &'a Policy,
+    pub provider: String,
+    pub user: String,
+    pub team: Option<String>,
+}
+
+impl Explain<'_> {
+    /// The policy's decision for `findings`.
+    pub fn decide(&self, findings: &[Finding]) -> Decision {
+        let items: Vec<Item<'_>> = findings
+            .iter()
+            .map(|f| Item {
+                entity: f.entity.as_str(),
+                nature: f.nature,
+                sensitivity: f.sensitivity,
+            })
+            .collect();
+        let who = Principal {
+            user: &self.user,
+            team: self.team.as_deref(),
+        };
+        self.policy.explain(&items, &who, &self.provider)
+    }
+}
+
+fn out_verdict(v: &Verdict) -> OutVerdict {
+    match v {
+        Verdict::Forward { rule } => OutVerdict {
+            decision: "forwarded",
+            rule: rule.clone(),
+            provider: None,
+            model: None,
+            message: None,
+        },
+        Verdict::Route { to, model, rule } => OutVerdict {
+            decision: "routed",
+            rule: Some(rule.clone()),
+            provider: Some(to.clone()),
+            model: model.clone(),
+            message: None,
+        },
+        Verdict::Block {
+            rule,
+            categories,
+            message,
+        } => OutVerdict {
+            decision: "blocked",
+            rule: Some(rule.clone()),
+            provider: None,
+            model: None,
+            message: Some(format!("{} ({})", message, categories.join(", "))),
+        },
+    }
+}
+
+/// The plain-mode explanation: one line per finding (its action, rule and why), then
+/// the request's verdict. Values are not shown (the findings table above shows them).
+pub fn explain_text(explain: &Explain<'_>, findings: &[Finding]) -> String {
+    let d = explain.decide(findings);
+    let who = match &explain.team {
+        Some(t) => format!("user {} (team {t})", explain.user),
+        None => format!("user {}", explain.user),
+    };
+    let mut out = format!("policy for {who}, provider {}:\n", explain.provider);
+    for (f, c) in findings.iter().zip(&d.choices) {
+        out.push_str(&format!(
+            "  {}..{} {} {}/{} -> {} (rule {})\n",
+            f.start,
+            f.end,
+            f.entity,
+            f.nature.as_str(),
+            f.sensitivity.as_str(),
+            c.action,
+            c.rule
+        ));
+    }
+    out.push_str("why:\n");
+    for t in &d.trace {
+        out.push_str(&format!("  {t}\n"));
+    }
+    match &d.verdict {
+        Verdict::Forward { rule } => out.push_str(&format!(
+            "verdict: forwarded to {} (rule {})\n",
+            explain.provider,
+            rule.as_deref().unwrap_or("none: no findings")
+        )),
+        Verdict::Route { to, model, rule } => out.push_str(&format!(
+            "verdict: routed to {to}{} (rule {rule})\n",
+            model
+                .as_deref()
+                .map(|m| format!(", model {m}"))
+                .unwrap_or_default()
+        )),
+        Verdict::Block {
+            rule,
+            categories,
+            message,
+        } => out.push_str(&format!(
+            "verdict: blocked (rule {rule}): {}; {message}\n",
+            categories.join(", ")
+        )),
+    }
+    out
 }
 
 /// Counts of a JSON-lines run.
@@ -135,6 +267,21 @@ pub struct JsonlSummary {
 /// Only I/O errors on the streams; bad lines are reported to `errors` and counted.
 pub fn scan_jsonl(
     detector: &Detector,
+    input: impl BufRead,
+    output: impl Write,
+    errors: impl Write,
+) -> io::Result<JsonlSummary> {
+    scan_jsonl_explained(detector, None, input, output, errors)
+}
+
+/// As [`scan_jsonl`]; with `explain`, each output line also holds `decisions` (one
+/// `{action, rule}` per finding) and the request's `verdict`.
+///
+/// # Errors
+/// As [`scan_jsonl`].
+pub fn scan_jsonl_explained(
+    detector: &Detector,
+    explain: Option<&Explain<'_>>,
     input: impl BufRead,
     mut output: impl Write,
     mut errors: impl Write,
@@ -192,7 +339,18 @@ pub fn scan_jsonl(
             }
         };
         let findings = detector.scan(&parsed.text);
+        let decision = explain.map(|e| e.decide(&findings));
         let out = OutLine {
+            decisions: decision.as_ref().map(|d| {
+                d.choices
+                    .iter()
+                    .map(|c| OutDecision {
+                        action: c.action.as_str(),
+                        rule: c.rule.clone(),
+                    })
+                    .collect()
+            }),
+            verdict: decision.as_ref().map(|d| out_verdict(&d.verdict)),
             id: &parsed.id,
             findings: findings
                 .iter()

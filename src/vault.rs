@@ -213,6 +213,11 @@ impl<'k> Vault<'k> {
         self.key.audit_hash(entity, value)
     }
 
+    /// The deployment key this vault derives tokens from.
+    pub fn key(&self) -> &'k TokenKey {
+        self.key
+    }
+
     /// Every value of the request, in the order first seen.
     pub fn entries(&self) -> &[Entry] {
         &self.entries

@@ -166,6 +166,11 @@ pub(crate) struct Dictionary {
 }
 
 impl Dictionary {
+    /// The entity names rows give themselves (CSV `entity` column).
+    pub(crate) fn row_entities(&self) -> impl Iterator<Item = &Entity> {
+        self.entries.iter().filter_map(|e| e.entity.as_ref())
+    }
+
     pub(crate) fn new(mut entries: Vec<DictEntry>) -> Result<Dictionary, aho_corasick::BuildError> {
         // One pattern per distinct folded term: the first rule to declare a term owns it
         // (rule files load in a fixed order, so this is deterministic).

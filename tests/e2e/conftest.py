@@ -74,6 +74,13 @@ api = "ollama"
 [[keys.virtual]]
 hash = "{key_hash}"
 user = "e2e"
+
+# A policy block for test_policy_block_is_a_permission_error (no other test sends an SSN).
+[[policy.rules]]
+id = "e2e-no-ssn"
+entity = ["US_SSN"]
+action = "block"
+message = "US social security numbers may not be sent; ask the DPO."
 """)
         env = dict(os.environ, E2E_REAL_ANTHROPIC_KEY="sk-ant-real-key-for-e2e",
                    RUST_LOG="info")

@@ -121,6 +121,19 @@ def test_secret_is_refused_with_a_clear_error(proxy, mock):
     assert mock.requests == []
 
 
+def test_policy_block_is_a_permission_error_naming_the_rule(proxy, mock):
+    ssn = "536-90-4399"  # synthetic: a rule file example, no real person
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        client(proxy).chat.completions.create(
+            model="gpt-test",
+            messages=[{"role": "user", "content": f"{NAME}, SSN {ssn}"}])
+    msg = str(e.value)
+    assert "e2e-no-ssn" in msg and "US_SSN" in msg and "ask the DPO" in msg, msg
+    assert e.value.body["code"] == "paravent_policy_block"
+    assert ssn not in msg and NAME not in msg
+    assert mock.requests == []
+
+
 def test_image_is_refused(proxy, mock):
     with pytest.raises(openai.PermissionDeniedError) as e:
         client(proxy).chat.completions.create(

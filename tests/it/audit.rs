@@ -71,8 +71,18 @@ async fn every_request_is_recorded_in_a_chain_the_binary_verifies_without_any_va
     assert_eq!(req(1)["findings_by_entity"]["PERSON"], 1);
     assert!(req(1)["values"].as_array().unwrap().len() >= 4, "{text}");
     assert_eq!(req(2)["streamed"], true);
-    assert_eq!(req(3)["decision"], "refused");
+    // The built-in secret rule blocks: the policy's decision, with its rule.
+    assert_eq!(req(3)["decision"], "blocked");
+    assert_eq!(req(3)["rule"], "builtin.secret");
     assert_eq!(req(3)["refusal"], "paravent_secret");
+    assert_eq!(req(1)["rule"], "builtin.default");
+    assert!(
+        req(1)["findings_by_action"]["pseudonymise"]
+            .as_u64()
+            .unwrap()
+            >= 4,
+        "{text}"
+    );
     // A refusal records what was found (counts and keyed hashes, never the value).
     assert_eq!(req(3)["findings_by_entity"]["SECRET"], 1, "{text}");
     assert_eq!(req(3)["findings_by_nature"]["secret"], 1, "{text}");

@@ -12,6 +12,8 @@ mod check_cli; // `paravent check`: config and rule-file errors; company diction
 mod detect; // the library: shipped examples, false alarms, positives, properties
 mod leaks; // no value, prompt or key in trace logs, the audit file or /metrics
 mod metrics; // /metrics on the admin listener of a real `paravent serve`, scraped and parsed
+mod policy; // the policy through the proxy: block, redact, allow, route, ceilings, principals
+mod policy_cli; // `paravent check` on [policy], `paravent scan --explain`
 mod proxy; // the proxy round trip against the in-process mock provider
 mod scan_cli; // `paravent scan`, plain and --jsonl
 mod serve_cli; // `paravent check` on the proxy sections, `paravent key`

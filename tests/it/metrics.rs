@@ -228,7 +228,7 @@ async fn requests_findings_latencies_and_the_audit_checkpoint_are_scraped_from_t
         )
     };
     assert_eq!(requests("openai", "forwarded", "200"), 3.0, "{text}");
-    assert_eq!(requests("openai", "refused", "403"), 1.0, "{text}");
+    assert_eq!(requests("openai", "blocked", "403"), 1.0, "{text}");
     assert_eq!(requests("anthropic", "forwarded", "200"), 1.0, "{text}");
     assert_eq!(requests("-", "refused", "404"), 1.0, "{text}");
     let all: f64 = m

@@ -1,0 +1,203 @@
+//! A synthetic audit chain for the report's tests: sealed records (so `audit verify`
+//! passes) over three days, two instance starts, every decision, routes, refusals,
+//! usage and energy on some records only, a value sent twice, and hostile strings in
+//! the fields a user or a client controls (principal, team, model).
+//!
+//! Shared by tests/it/report.rs and examples/audit_sample.rs (which writes it for the
+//! accessibility check, tests/a11y/run.sh). Every value is synthetic.
+
+use std::collections::BTreeMap;
+
+use paravent::audit::{
+    AuditRecord, Decision, Kind, RequestFields, Usage, ValueHash, anchor, policy_version,
+};
+
+/// A principal name an attacker could choose: the report must show it as text.
+pub const HOSTILE: &str = "<img src=x onerror=alert(1)>\"'&|*[x](javascript:y)";
+
+/// The chain as file text, one record per line.
+pub fn sample_chain() -> String {
+    let policy = policy_version("[server]\nlisten = \"127.0.0.1:8080\"\n");
+    let mut out = String::new();
+    let mut prev = anchor("chain-a");
+    let mut seal = |r: &mut AuditRecord, prev: &mut String| {
+        out.push_str(&r.seal(prev).expect("seal"));
+        out.push('\n');
+        *prev = r.hash.clone().expect("sealed");
+    };
+    let nir = ValueHash {
+        entity: "FR_NIR".into(),
+        hash: "1f".repeat(32),
+    };
+    let email = ValueHash {
+        entity: "EMAIL".into(),
+        hash: "2e".repeat(32),
+    };
+    let mut seq = 0u64;
+    let mut chain_id = "chain-a";
+    let mut start = AuditRecord::chain_start(
+        chain_id.into(),
+        "paravent-1".into(),
+        policy.clone(),
+        "2026-05-04T07:59:00.000000Z".into(),
+    );
+    seal(&mut start, &mut prev);
+    let mut base = start.clone();
+    for (i, (time, principal, team, decision)) in [
+        (
+            "2026-05-04T08:00:00.000000Z",
+            "alice",
+            Some("finance"),
+            Decision::Forwarded,
+        ),
+        (
+            "2026-05-04T09:30:00.000000Z",
+            "alice",
+            Some("finance"),
+            Decision::Forwarded,
+        ),
+        (
+            "2026-05-04T10:15:00.000000Z",
+            "bob",
+            Some("rh"),
+            Decision::Routed,
+        ),
+        (
+            "2026-05-05T11:00:00.000000Z",
+            HOSTILE,
+            None,
+            Decision::Blocked,
+        ),
+        ("restart", "", None, Decision::Forwarded),
+        (
+            "2026-05-05T14:00:00.000000Z",
+            "key:3fa2c1",
+            None,
+            Decision::Refused,
+        ),
+        (
+            "2026-05-06T16:45:00.000000Z",
+            "bob",
+            Some("rh"),
+            Decision::Forwarded,
+        ),
+        (
+            "2026-05-06T17:00:00.000000Z",
+            "carol",
+            Some("<b>legal</b>"),
+            Decision::Blocked,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if time == "restart" {
+            // A second instance start continues the file's chain from its last hash.
+            chain_id = "chain-b";
+            seq = 0;
+            let mut s = AuditRecord::chain_start(
+                chain_id.into(),
+                "paravent-2".into(),
+                policy.clone(),
+                "2026-05-05T12:00:00.000000Z".into(),
+            );
+            seal(&mut s, &mut prev);
+            base = s;
+            continue;
+        }
+        seq += 1;
+        let mut f = RequestFields {
+            request_id: format!("pv-2026-{i:04}"),
+            principal: principal.into(),
+            team: team.map(str::to_owned),
+            provider: Some("openai".into()),
+            jurisdiction: Some("US".into()),
+            model: Some("gpt-4o-mini".into()),
+            endpoint: Some("openai.chat".into()),
+            streamed: i % 2 == 0,
+            decision: Some(decision),
+            rule: Some("builtin.pseudonymise".into()),
+            status: 200,
+            upstream_status: Some(200),
+            bytes_in: 1_200 + 100 * i as u64,
+            bytes_out: 800 + 10 * i as u64,
+            latency_us: 250_000,
+            upstream_latency_us: Some(240_000),
+            findings_by_entity: BTreeMap::from([("PERSON".into(), 1), ("EMAIL".into(), 1)]),
+            findings_by_nature: BTreeMap::from([("personal".into(), 2)]),
+            findings_by_sensitivity: BTreeMap::from([("confidential".into(), 2)]),
+            findings_by_action: BTreeMap::from([("pseudonymise".into(), 2)]),
+            findings_by_rule: BTreeMap::from([("builtin.pseudonymise".into(), 2)]),
+            values: vec![email.clone()],
+            usage: Some(Usage {
+                input_tokens: 300 + i as u64,
+                output_tokens: 120,
+            }),
+            energy_uwh: Some(90_000 + 1_000 * i as u64),
+            ..RequestFields::default()
+        };
+        match decision {
+            Decision::Routed => {
+                f.requested_provider = Some("openai".into());
+                f.provider = Some("mistral".into());
+                f.jurisdiction = Some("EU".into());
+                f.model = Some("<i>mistral-large</i>".into());
+                f.rule = Some("health-data-eu-only".into());
+                f.findings_by_entity.insert("FR_NIR".into(), 1);
+                f.findings_by_nature.insert("special-category".into(), 1);
+                f.findings_by_sensitivity.insert("secret".into(), 1);
+                f.findings_by_action.insert("route".into(), 1);
+                f.values.push(nir.clone());
+                f.usage = None;
+                f.energy_uwh = None;
+            }
+            Decision::Blocked => {
+                f.rule = Some("secrets-blocked".into());
+                f.refusal = Some("paravent_policy_block".into());
+                f.status = 403;
+                f.upstream_status = None;
+                f.upstream_latency_us = None;
+                f.findings_by_entity = BTreeMap::from([("SECRET".into(), 1)]);
+                f.findings_by_nature = BTreeMap::from([("secret".into(), 1)]);
+                f.findings_by_sensitivity = BTreeMap::from([("secret".into(), 1)]);
+                f.findings_by_action = BTreeMap::from([("block".into(), 1)]);
+                f.findings_by_rule = BTreeMap::from([("secrets-blocked".into(), 1)]);
+                f.values = vec![];
+                f.bytes_out = 0;
+                f.usage = None;
+                f.energy_uwh = None;
+            }
+            Decision::Refused => {
+                f.provider = None;
+                f.jurisdiction = None;
+                f.model = None;
+                f.rule = None;
+                f.refusal = Some("paravent_unknown_provider".into());
+                f.status = 404;
+                f.upstream_status = None;
+                f.upstream_latency_us = None;
+                f.findings_by_entity.clear();
+                f.findings_by_nature.clear();
+                f.findings_by_sensitivity.clear();
+                f.findings_by_action.clear();
+                f.findings_by_rule.clear();
+                f.values = vec![];
+                f.usage = None;
+                f.energy_uwh = None;
+            }
+            Decision::Forwarded => {
+                if i == 1 {
+                    f.values.push(nir.clone());
+                }
+            }
+        }
+        let mut r = base.clone();
+        r.kind = Kind::Request;
+        r.seq = seq;
+        r.time = time.into();
+        r.chain_id = chain_id.into();
+        r.request = Some(f);
+        seal(&mut r, &mut prev);
+    }
+    out
+}

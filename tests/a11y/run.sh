@@ -5,6 +5,7 @@
 # headless Chromium. Installs what is missing first: Debian's chromium (apt-get) and
 # this directory's npm packages (npm ci, from package-lock.json). Exit 1 on any
 # violation. Run by scripts/test.sh; alone: bash tests/a11y/run.sh
+# (`--install` installs what is missing and stops).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -21,6 +22,9 @@ if [ ! -f tests/a11y/node_modules/.package-lock.json ] ||
     (cd tests/a11y && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error &&
         cp package-lock.json node_modules/.paravent-lock)
 fi
+node --version >/dev/null
+/usr/bin/env "${CHROMIUM:-/usr/bin/chromium}" --version 2>/dev/null | head -1
+[ "${1:-}" = "--install" ] && exit 0
 
 target="${CARGO_TARGET_DIR:-target}"
 out="$target/a11y"

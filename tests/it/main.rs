@@ -11,6 +11,7 @@ mod audit; // the audit trail: real requests recorded, the file verified by the 
 mod check_cli; // `paravent check`: config and rule-file errors; company dictionaries
 mod detect; // the library: shipped examples, false alarms, positives, properties
 mod proxy; // the proxy round trip against the in-process mock provider
+mod report; // `paravent audit report`: formats, periods, a tampered chain, a proxy's chain
 mod scan_cli; // `paravent scan`, plain and --jsonl
 mod serve_cli; // `paravent check` on the proxy sections, `paravent key`
 mod stream; // streamed answers (SSE, NDJSON) re-identified event by event

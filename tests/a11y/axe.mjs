@@ -1,5 +1,7 @@
 // Runs axe-core (WCAG 2.1 A and AA rules) on HTML files in Debian's headless Chromium,
-// prints every violation and exits 1 if there is any.
+// prints every violation and exits 1 if there is any. Also checks what axe cannot: the
+// skip link is the first Tab stop, visible, and moves the focus; the page reflows at
+// 320 CSS pixels; the page fetches nothing.
 //
 //   node tests/a11y/axe.mjs report.html [more.html...]
 //
@@ -71,6 +73,30 @@ try {
       failed++;
     }
     if (result.violations.length > 0) failed++;
+
+    // Keyboard: the first Tab reaches the skip link, which is then visible, and
+    // following it moves the focus to the main content.
+    await page.setViewport({ width: 1280, height: 800 });
+    await page.keyboard.press("Tab");
+    const skip = await page.evaluate(() => {
+      const a = document.activeElement;
+      const r = a.getBoundingClientRect();
+      return { cls: a.className, visible: r.top >= 0 && r.bottom <= innerHeight && r.width > 0 };
+    });
+    await page.keyboard.press("Enter");
+    const afterSkip = await page.evaluate(() => document.activeElement.id);
+    if (skip.cls !== "skip" || !skip.visible || afterSkip !== "main") {
+      console.log(`  keyboard: first Tab on ${JSON.stringify(skip)}, Enter moved the focus to #${afterSkip}`);
+      failed++;
+    }
+    // Reflow (WCAG 1.4.10): at 320 CSS pixels wide the page does not scroll sideways
+    // (wide tables scroll inside their own focusable region).
+    await page.setViewport({ width: 320, height: 640 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (overflow > 320) {
+      console.log(`  reflow: the page is ${overflow}px wide at a 320px viewport`);
+      failed++;
+    }
     await page.close();
   }
 } finally {

@@ -39,7 +39,7 @@ const CSS: &str = r#"
 :root { color-scheme: light; }
 * { box-sizing: border-box; }
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; line-height: 1.5;
-  color: #1a1a1a; background: #ffffff; margin: 0; }
+  color: #1a1a1a; background: #ffffff; margin: 0; overflow-wrap: anywhere; }
 .skip { position: absolute; left: 0.5rem; top: -4rem; background: #ffffff; color: #0b3d91;
   padding: 0.5rem 1rem; border: 2px solid #0b3d91; z-index: 10; }
 .skip:focus { top: 0.5rem; }
@@ -63,10 +63,17 @@ thead th { background: #e9eef5; text-align: left; }
 tbody th { text-align: left; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .muted { color: #595959; font-style: italic; }
-dl.summary { display: grid; grid-template-columns: max-content auto; gap: 0.25rem 1.5rem; }
+dl.summary { display: grid; grid-template-columns: minmax(0, max-content) minmax(0, 1fr);
+  gap: 0.25rem 1.5rem; }
 dl.summary dt { font-weight: 600; }
 dl.summary dd { margin: 0; }
 figure { margin: 1rem 0; }
+svg { max-width: 100%; height: auto; }
+th, td { overflow-wrap: normal; }
+@media (max-width: 30rem) {
+  dl.summary { display: block; }
+  dl.summary dd { margin-bottom: 0.5rem; }
+}
 figcaption { color: #3b3b3b; }
 svg .bar { fill: #1f4e79; }
 svg text { fill: #1a1a1a; font-size: 12px; font-family: inherit; }

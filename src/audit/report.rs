@@ -435,16 +435,18 @@ pub fn build(
             });
         }
     }
-    let mut records = Vec::new();
+    // Records are aggregated as they are read, not collected: memory stays that of the
+    // files' text and the groups.
+    let mut fold = Fold::new(range);
     for (_, text) in files {
         for line in text.split_terminator('\n') {
             match serde_json::from_str::<AuditRecord>(line) {
-                Ok(r) => records.push(r),
+                Ok(r) => fold.add(&r),
                 Err(_) => integrity.unreadable_lines += 1,
             }
         }
     }
-    aggregate(&records, range, integrity, generated_at)
+    fold.finish(integrity, generated_at)
 }
 
 /// Aggregates `records` (chain starts are skipped) that fall in `range`.
@@ -454,39 +456,70 @@ pub fn aggregate(
     integrity: Integrity,
     generated_at: &str,
 ) -> Report {
-    let mut agg = Aggregator::default();
-    let mut period = Period {
-        from: TimeRange::bound(range.from_us),
-        to: TimeRange::bound(range.to_us),
-        first_record: None,
-        last_record: None,
-        outside_period: 0,
-    };
-    let mut times: Vec<(i64, &str)> = Vec::new();
+    let mut fold = Fold::new(range);
     for rec in records {
+        fold.add(rec);
+    }
+    fold.finish(integrity, generated_at)
+}
+
+/// The aggregation in progress, one record at a time.
+struct Fold<'a> {
+    range: &'a TimeRange,
+    agg: Aggregator,
+    outside_period: u64,
+    first: Option<(i64, String)>,
+    last: Option<(i64, String)>,
+}
+
+impl<'a> Fold<'a> {
+    fn new(range: &'a TimeRange) -> Fold<'a> {
+        Fold {
+            range,
+            agg: Aggregator::default(),
+            outside_period: 0,
+            first: None,
+            last: None,
+        }
+    }
+
+    fn add(&mut self, rec: &AuditRecord) {
         let (Kind::Request, Some(req)) = (rec.kind, &rec.request) else {
-            continue;
+            return;
         };
         let parsed = parse_time(&rec.time).map(|t| t.0);
         let inside = match parsed {
-            Some(us) => range.contains(us),
-            None => range.from_us.is_none() && range.to_us.is_none(),
+            Some(us) => self.range.contains(us),
+            None => self.range.from_us.is_none() && self.range.to_us.is_none(),
         };
         if !inside {
-            period.outside_period += 1;
-            continue;
+            self.outside_period += 1;
+            return;
         }
         if let Some(us) = parsed {
-            times.push((us, &rec.time));
+            if self.first.as_ref().is_none_or(|f| us < f.0) {
+                self.first = Some((us, rec.time.clone()));
+            }
+            if self.last.as_ref().is_none_or(|l| us >= l.0) {
+                self.last = Some((us, rec.time.clone()));
+            }
         }
         let day = parsed
             .filter(|us| *us >= 0)
             .map(|us| time_of_us(us)[..10].to_owned());
-        agg.add(rec, req, day);
+        self.agg.add(rec, req, day);
     }
-    period.first_record = times.iter().min().map(|t| t.1.to_owned());
-    period.last_record = times.iter().max().map(|t| t.1.to_owned());
-    agg.finish(integrity, period, generated_at)
+
+    fn finish(self, integrity: Integrity, generated_at: &str) -> Report {
+        let period = Period {
+            from: TimeRange::bound(self.range.from_us),
+            to: TimeRange::bound(self.range.to_us),
+            first_record: self.first.map(|f| f.1),
+            last_record: self.last.map(|l| l.1),
+            outside_period: self.outside_period,
+        };
+        self.agg.finish(integrity, period, generated_at)
+    }
 }
 
 /// Running sums for one group.

@@ -201,3 +201,88 @@ pub fn sample_chain() -> String {
     }
     out
 }
+
+/// A long sealed chain of `n` requests, about 50 a day from 2026-01-01, from 40
+/// principals in 5 teams, to 3 providers, with every decision: for figures and charts
+/// at scale (`audit_sample OUT N`, the report's timing in docs/REPORT.md).
+pub fn bulk_chain(n: usize) -> String {
+    const PROVIDERS: [(&str, &str); 3] = [("openai", "US"), ("mistral", "EU"), ("ollama", "EU")];
+    let mut start = AuditRecord::chain_start(
+        "bulk".into(),
+        "paravent-bulk".into(),
+        policy_version("[server]\n"),
+        "2026-01-01T00:00:00.000000Z".into(),
+    );
+    let mut prev = anchor("bulk");
+    let mut out = String::with_capacity(n * 1_100);
+    out.push_str(&start.seal(&prev).expect("seal"));
+    out.push('\n');
+    prev = start.hash.clone().expect("sealed");
+    for i in 0..n {
+        let minute = i as u64 * 29; // about 50 requests a day
+        let (day, rem) = (minute / 1440, minute % 1440);
+        let date = paravent::audit::rfc3339(
+            std::time::UNIX_EPOCH
+                + std::time::Duration::from_secs(1_767_225_600 + day * 86_400 + rem * 60),
+        );
+        let (provider, jurisdiction) = PROVIDERS[i % 3];
+        let decision = match i % 20 {
+            0 => Decision::Blocked,
+            1 => Decision::Refused,
+            2 | 3 => Decision::Routed,
+            _ => Decision::Forwarded,
+        };
+        let sent = matches!(decision, Decision::Forwarded | Decision::Routed);
+        let f = RequestFields {
+            request_id: format!("pv-bulk-{i:07}"),
+            principal: format!("user{:02}", i % 40),
+            team: Some(format!("team{}", i % 5)),
+            provider: Some(provider.into()),
+            requested_provider: (decision == Decision::Routed).then(|| "openai".into()),
+            jurisdiction: Some(jurisdiction.into()),
+            model: Some(format!("{provider}-model")),
+            endpoint: Some("openai.chat".into()),
+            decision: Some(decision),
+            rule: Some(
+                match decision {
+                    Decision::Blocked => "secrets-blocked",
+                    Decision::Routed => "health-data-eu-only",
+                    _ => "builtin.pseudonymise",
+                }
+                .into(),
+            ),
+            refusal: match decision {
+                Decision::Blocked => Some("paravent_policy_block".into()),
+                Decision::Refused => Some("paravent_body_too_large".into()),
+                _ => None,
+            },
+            findings_by_entity: BTreeMap::from([("PERSON".into(), 1 + i as u64 % 3)]),
+            findings_by_nature: BTreeMap::from([("personal".into(), 1 + i as u64 % 3)]),
+            findings_by_sensitivity: BTreeMap::from([("confidential".into(), 1 + i as u64 % 3)]),
+            findings_by_action: BTreeMap::from([("pseudonymise".into(), 1 + i as u64 % 3)]),
+            values: vec![ValueHash {
+                entity: "PERSON".into(),
+                hash: format!("{:064x}", i % 500),
+            }],
+            bytes_in: 2_000,
+            bytes_out: if sent { 1_000 } else { 0 },
+            usage: sent.then_some(Usage {
+                input_tokens: 400,
+                output_tokens: 150,
+            }),
+            energy_uwh: sent.then_some(120_000),
+            latency_us: 300_000,
+            status: if sent { 200 } else { 403 },
+            ..RequestFields::default()
+        };
+        let mut r = start.clone();
+        r.kind = Kind::Request;
+        r.seq = i as u64 + 1;
+        r.time = date;
+        r.request = Some(f);
+        out.push_str(&r.seal(&prev).expect("seal"));
+        out.push('\n');
+        prev = r.hash.clone().expect("sealed");
+    }
+    out
+}

@@ -222,3 +222,51 @@ async fn a_chain_written_by_the_proxy_is_reported_without_any_value() {
         }
     }
 }
+
+#[test]
+fn a_long_chain_gives_one_row_per_day_and_every_decision() {
+    let dir = Scratch::new("report-bulk");
+    let file = dir.write("audit.jsonl", sample_chain::bulk_chain(3_000));
+    let v = json_report(&[Scratch::arg(&file)]);
+    let t = &v["totals"];
+    assert_eq!(t["requests"], 3_000);
+    assert_eq!(
+        [&t["blocked"], &t["refused"], &t["routed"]],
+        [&json!(150), &json!(150), &json!(300)]
+    );
+    // 29 minutes apart: 3,000 requests span 61 days (1 January to 2 March 2026).
+    let days = v["by_day"].as_array().unwrap();
+    assert_eq!(days.len(), 61);
+    assert_eq!(days[0]["key"], "2026-01-01");
+    assert_eq!(days[60]["key"], "2026-03-02");
+    assert_eq!(v["by_principal"].as_array().unwrap().len(), 40);
+    assert_eq!(v["by_team"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        v["refusals"][0]["request_ids"].as_array().unwrap().len(),
+        150
+    );
+    let person = &v["repeated_values"][0];
+    assert_eq!(person["entity"], "PERSON");
+    // 500 distinct values, but those of blocked and refused requests (i % 20 in 0..2,
+    // and 20 divides 500) never left: 450 were sent, each in 6 requests.
+    assert_eq!(person["distinct_values"], 450);
+    assert_eq!(person["max_requests_per_value"], 6);
+    // A month: --to as a date includes 31 January.
+    let jan = json_report(&[
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-31",
+        Scratch::arg(&file),
+    ]);
+    assert_eq!(jan["by_day"].as_array().unwrap().len(), 31);
+    let html = paravent(
+        &["audit", "report", "--format", "html", Scratch::arg(&file)],
+        b"",
+    );
+    html.assert_code(0);
+    assert!(
+        html.stdout
+            .contains("and 100 more (all in the JSON report)")
+    );
+}

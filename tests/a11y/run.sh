@@ -34,4 +34,7 @@ cargo build --quiet --bin paravent --example audit_sample
 "$target/debug/paravent" audit report "$out/sample.jsonl" --format html --out "$out/report.html"
 # A period with no request renders other sections ("none in this period").
 "$target/debug/paravent" audit report "$out/sample.jsonl" --format html --from 2027-01-01 --out "$out/report-empty.html"
-node tests/a11y/axe.mjs "$out/report.html" "$out/report-empty.html"
+# Two months of traffic: a long chart, forty principals, truncated id lists.
+"$target/debug/examples/audit_sample" "$out/bulk.jsonl" 3000
+"$target/debug/paravent" audit report "$out/bulk.jsonl" --format html --out "$out/report-bulk.html"
+node tests/a11y/axe.mjs "$out/report.html" "$out/report-empty.html" "$out/report-bulk.html"

@@ -243,23 +243,24 @@ fn summary(h: &mut String, r: &Report) {
 /// An SVG bar chart of requests per day, with its text alternative.
 fn chart_per_day(h: &mut String, r: &Report) {
     h.push_str("<h2 id=\"chart\">Requests per day (chart)</h2>\n");
-    let days: Vec<&Group> = r.by_day.iter().filter(|g| g.key.is_some()).collect();
+    let days = chart_days(&r.by_day);
     if days.is_empty() {
         h.push_str("<p>No request in this period.</p>\n");
         return;
     }
-    let max = days.iter().map(|g| g.requests).max().unwrap_or(1).max(1);
-    let bar_w: usize = if days.len() > 60 { 6 } else { 24 };
-    let gap: usize = 4;
+    let max = days.iter().map(|d| d.1).max().unwrap_or(1).max(1);
+    let (bar_w, gap): (usize, usize) = match days.len() {
+        0..=60 => (24, 4),
+        61..=200 => (6, 4),
+        _ => (2, 1),
+    };
     let (left, top, plot_h) = (40usize, 20usize, 160usize);
     let width = left + days.len() * (bar_w + gap) + 10;
     let height = top + plot_h + 40;
+    let (first, last) = (&days[0].0, &days[days.len() - 1].0);
     let alt = format!(
-        "Bar chart of requests per UTC day, {} day(s) from {} to {}; the busiest day had {} request(s). The same figures are in the table “Requests per day (UTC)”.",
+        "Bar chart of requests per UTC day, {} day(s) from {first} to {last}; the busiest day had {max} request(s); days without requests are drawn at 0. The same figures are in the table “Requests per day (UTC)”.",
         days.len(),
-        days[0].key.as_deref().unwrap_or(""),
-        days[days.len() - 1].key.as_deref().unwrap_or(""),
-        max
     );
     let _ = writeln!(
         h,
@@ -274,8 +275,8 @@ fn chart_per_day(h: &mut String, r: &Report) {
         width - 5,
         top + 4
     );
-    for (i, g) in days.iter().enumerate() {
-        let bh = (g.requests as usize * plot_h).div_ceil(max as usize);
+    for (i, (_, requests)) in days.iter().enumerate() {
+        let bh = (*requests as usize * plot_h).div_ceil(max as usize);
         let x = left + i * (bar_w + gap);
         let _ = writeln!(
             h,
@@ -288,7 +289,7 @@ fn chart_per_day(h: &mut String, r: &Report) {
         h,
         "<text x=\"{left}\" y=\"{}\">{}</text>",
         base + 16,
-        esc(days[0].key.as_deref().unwrap_or(""))
+        esc(first)
     );
     if days.len() > 1 {
         let _ = writeln!(
@@ -296,13 +297,45 @@ fn chart_per_day(h: &mut String, r: &Report) {
             "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
             width - 5,
             base + 32,
-            esc(days[days.len() - 1].key.as_deref().unwrap_or(""))
+            esc(last)
         );
     }
     let _ = writeln!(
         h,
         "</svg>\n<figcaption>Requests per UTC day, from 0 to {max}. Figures: <a href=\"#by-day\">table “Requests per day (UTC)”</a>.</figcaption>\n</figure>"
     );
+}
+
+/// Longest span of days the chart fills with the days without requests.
+const MAX_CHART_DAYS: i64 = 1_000;
+
+/// (day, requests) from the first to the last day with requests, the days without any
+/// included as 0 so that the bars keep the calendar's scale (unless the span is longer
+/// than [`MAX_CHART_DAYS`]: then only the days with requests).
+pub(super) fn chart_days(by_day: &[Group]) -> Vec<(String, u64)> {
+    let known: Vec<(String, u64)> = by_day
+        .iter()
+        .filter_map(|g| Some((g.key.clone()?, g.requests)))
+        .collect();
+    let day_us = |d: &str| super::parse_time(d).map(|t| t.0 / super::DAY_US);
+    let (Some(a), Some(b)) = (
+        known.first().and_then(|k| day_us(&k.0)),
+        known.last().and_then(|k| day_us(&k.0)),
+    ) else {
+        return known;
+    };
+    if b - a >= MAX_CHART_DAYS || a < 0 {
+        return known;
+    }
+    let counts: std::collections::BTreeMap<&str, u64> =
+        known.iter().map(|(d, n)| (d.as_str(), *n)).collect();
+    (a..=b)
+        .map(|day| {
+            let key = super::time_of_us(day * super::DAY_US)[..10].to_owned();
+            let n = counts.get(key.as_str()).copied().unwrap_or(0);
+            (key, n)
+        })
+        .collect()
 }
 
 fn opt(v: Option<u64>) -> String {

@@ -456,3 +456,19 @@ fn the_json_report_has_the_documented_top_level_keys() {
     assert_eq!(v["by_team"][1]["key"], serde_json::Value::Null);
     assert_eq!(v["by_day"][1]["input_tokens"], serde_json::Value::Null);
 }
+
+#[test]
+fn the_chart_shows_days_without_requests_as_zero() {
+    let r = report_of(&chain(sample()), &TimeRange::default());
+    let mut gap = r.by_day.clone();
+    gap.remove(1); // 2 May without requests
+    let days = html::chart_days(&gap);
+    assert_eq!(
+        days,
+        [
+            ("2026-05-01".to_owned(), 2),
+            ("2026-05-02".to_owned(), 0),
+            ("2026-05-03".to_owned(), 1)
+        ]
+    );
+}

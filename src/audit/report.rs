@@ -201,6 +201,8 @@ pub struct Report {
     pub totals: Totals,
     /// Per UTC day, oldest first.
     pub by_day: Vec<Group>,
+    /// Per UTC month (`2026-05`), oldest first.
+    pub by_month: Vec<Group>,
     pub by_principal: Vec<Group>,
     pub by_team: Vec<Group>,
     pub by_provider: Vec<Group>,
@@ -602,6 +604,7 @@ struct Aggregator {
     usage_reported: u64,
     energy_reported: u64,
     by_day: BTreeMap<Option<String>, Sums>,
+    by_month: BTreeMap<Option<String>, Sums>,
     by_principal: BTreeMap<Option<String>, Sums>,
     by_team: BTreeMap<Option<String>, Sums>,
     by_provider: BTreeMap<Option<String>, Sums>,
@@ -626,6 +629,7 @@ impl Aggregator {
         self.energy_reported += u64::from(req.energy_uwh.is_some());
         let principal = Some(req.principal.clone()).filter(|p| !p.is_empty());
         for (map, key) in [
+            (&mut self.by_month, day.as_ref().map(|d| d[..7].to_owned())),
             (&mut self.by_day, day),
             (&mut self.by_principal, principal),
             (&mut self.by_team, req.team.clone()),
@@ -771,13 +775,8 @@ impl Aggregator {
             }
             r.max_requests_per_value = r.max_requests_per_value.max(n);
         }
-        let mut by_day: Vec<Group> = self
-            .by_day
-            .iter()
-            .map(|(k, s)| s.group(k.clone()))
-            .collect();
-        // Days oldest first; records without a readable time last.
-        by_day.sort_by(|a, b| (a.key.is_none(), &a.key).cmp(&(b.key.is_none(), &b.key)));
+        let by_day = chronological(&self.by_day);
+        let by_month = chronological(&self.by_month);
         Report {
             schema: SCHEMA,
             generated_at: generated_at.to_owned(),
@@ -785,6 +784,7 @@ impl Aggregator {
             period,
             totals,
             by_day,
+            by_month,
             by_principal: ranked(self.by_principal),
             by_team: ranked(self.by_team),
             by_provider: ranked(self.by_provider),
@@ -823,6 +823,13 @@ impl Aggregator {
             instances: tallies(self.instances),
         }
     }
+}
+
+/// Groups oldest first (keys are dates); records without a readable time last.
+fn chronological(map: &BTreeMap<Option<String>, Sums>) -> Vec<Group> {
+    let mut v: Vec<Group> = map.iter().map(|(k, s)| s.group(k.clone())).collect();
+    v.sort_by(|a, b| (a.key.is_none(), &a.key).cmp(&(b.key.is_none(), &b.key)));
+    v
 }
 
 /// Groups, most requests first, then by key (not reported last among equals).
@@ -886,7 +893,7 @@ pub(crate) mod words {
     pub fn missing(dimension: &str) -> &'static str {
         match dimension {
             "team" => "no team",
-            "day" => "unreadable time",
+            "day" | "month" => "unreadable time",
             _ => "not reported",
         }
     }
@@ -894,8 +901,9 @@ pub(crate) mod words {
     pub const NOT_REPORTED: &str = "not reported";
 
     /// The sections, in order: (anchor id, title).
-    pub const GROUPS: [(&str, &str, &str); 8] = [
+    pub const GROUPS: [(&str, &str, &str); 9] = [
         ("by-day", "Requests per day (UTC)", "day"),
+        ("by-month", "Requests per month (UTC)", "month"),
         ("by-decision", "Requests per decision", "decision"),
         ("by-principal", "Requests per principal", "principal"),
         ("by-team", "Requests per team", "team"),
@@ -924,9 +932,10 @@ pub(crate) mod words {
 
 impl Report {
     /// The groups of [`words::GROUPS`], in the same order.
-    pub(crate) fn groups(&self) -> [&[Group]; 8] {
+    pub(crate) fn groups(&self) -> [&[Group]; 9] {
         [
             &self.by_day,
+            &self.by_month,
             &self.by_decision,
             &self.by_principal,
             &self.by_team,

@@ -239,6 +239,14 @@ fn a_long_chain_gives_one_row_per_day_and_every_decision() {
     assert_eq!(days.len(), 61);
     assert_eq!(days[0]["key"], "2026-01-01");
     assert_eq!(days[60]["key"], "2026-03-02");
+    let months: Vec<(&str, u64)> = v["by_month"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["key"].as_str().unwrap(), g["requests"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(months.len(), 3, "{months:?}");
+    assert_eq!(months.iter().map(|m| m.1).sum::<u64>(), 3_000);
     assert_eq!(v["by_principal"].as_array().unwrap().len(), 40);
     assert_eq!(v["by_team"].as_array().unwrap().len(), 5);
     assert_eq!(

@@ -125,7 +125,7 @@ pub fn render(r: &Report) -> String {
     summary(&mut h, r);
     chart_per_day(&mut h, r);
     for (i, ((id, title, dim), rows)) in GROUPS.iter().zip(r.groups()).enumerate() {
-        if i == 1 {
+        if i == 2 {
             findings_section(&mut h, r);
             h.push_str("<h2 id=\"requests\">Requests</h2>\n");
         }
@@ -157,15 +157,16 @@ fn toc(h: &mut String) {
     h.push_str("<nav aria-labelledby=\"toc\">\n<h2 id=\"toc\">Contents</h2>\n<ul>\n");
     let mut items = vec![
         ("summary", "Summary"),
-        ("chart", "Requests per day (chart)"),
+        ("chart", "Requests over time"),
         (GROUPS[0].0, GROUPS[0].1),
+        (GROUPS[1].0, GROUPS[1].1),
         ("findings", "Findings"),
     ];
     for (id, title, _) in &FINDINGS {
         items.push((id, title));
     }
     items.push(("requests", "Requests"));
-    for (id, title, _) in &GROUPS[1..] {
+    for (id, title, _) in &GROUPS[2..] {
         items.push((id, title));
     }
     items.extend([
@@ -242,7 +243,7 @@ fn summary(h: &mut String, r: &Report) {
 
 /// An SVG bar chart of requests per day, with its text alternative.
 fn chart_per_day(h: &mut String, r: &Report) {
-    h.push_str("<h2 id=\"chart\">Requests per day (chart)</h2>\n");
+    h.push_str("<h2 id=\"chart\">Requests over time</h2>\n");
     let days = chart_days(&r.by_day);
     if days.is_empty() {
         h.push_str("<p>No request in this period.</p>\n");

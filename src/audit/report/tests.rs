@@ -151,6 +151,7 @@ fn groups_per_day_principal_team_provider_and_jurisdiction() {
             (s("2026-05-03"), 1)
         ]
     );
+    assert_eq!(keys(&r.by_month), [(s("2026-05"), 4)]);
     assert_eq!(keys(&r.by_principal), [(s("alice"), 3), (s("bob"), 1)]);
     assert_eq!(keys(&r.by_team), [(s("finance"), 3), (None, 1)]);
     assert_eq!(
@@ -437,6 +438,7 @@ fn the_json_report_has_the_documented_top_level_keys() {
             "period",
             "totals",
             "by_day",
+            "by_month",
             "by_principal",
             "by_team",
             "by_provider",

@@ -15,9 +15,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-pub mod report;
 pub mod verify;
 pub mod writer;
+
+/// The auditor's report (`paravent audit report`), built from a chain's records.
+pub mod report;
 
 /// The record format's version, first field of every line.
 pub const FORMAT_VERSION: u32 = 1;

@@ -32,6 +32,10 @@ pub enum Command {
         /// Address and port to listen on (overrides [server] listen).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Address and port of /metrics, /healthz and /readyz (overrides [server]
+        /// admin_listen).
+        #[arg(long)]
+        admin_listen: Option<std::net::SocketAddr>,
         /// Log filter, e.g. "info" or "paravent=debug" (default: $RUST_LOG, else info).
         #[arg(long)]
         log: Option<String>,

@@ -84,6 +84,8 @@ pub struct Config {
 
 /// Default address `serve` listens on.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The admin address of the reference configuration (`/metrics`, `/healthz`, `/readyz`).
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 /// Default largest request body accepted, as received (compressed or not).
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 << 20;
 /// Default largest request body once decompressed.
@@ -107,6 +109,7 @@ pub const DEFAULT_SECRET_ENV: &str = "PARAVENT_SECRET";
 struct RawServerConfig {
     listen: Spanned<String>,
     default_provider: Option<Spanned<String>>,
+    admin_listen: Option<Spanned<String>>,
 }
 
 impl Default for RawServerConfig {
@@ -114,6 +117,7 @@ impl Default for RawServerConfig {
         RawServerConfig {
             listen: Spanned::new(0..0, DEFAULT_LISTEN.to_owned()),
             default_provider: None,
+            admin_listen: None,
         }
     }
 }
@@ -124,6 +128,9 @@ pub struct ServerConfig {
     pub listen: std::net::SocketAddr,
     /// The provider `/v1/...` is routed to, if any.
     pub default_provider: Option<String>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (never on `listen`); no
+    /// admin listener when absent.
+    pub admin_listen: Option<std::net::SocketAddr>,
 }
 
 /// `[audit]`: where the audit trail goes and how hard it is held to.
@@ -497,6 +504,7 @@ fn compile_sections(
             None
         }
     };
+    let admin_listen = compile_admin_listen(&raw.server, at, errors);
     let mut providers = BTreeMap::new();
     for (pname, p) in &raw.providers {
         let name = pname.get_ref();
@@ -618,11 +626,36 @@ fn compile_sections(
         ServerConfig {
             listen: listen?,
             default_provider,
+            admin_listen,
         },
         providers,
         keys,
         pseudonyms,
     ))
+}
+
+/// `[server] admin_listen`: an address and port that is not `listen`'s.
+fn compile_admin_listen(
+    server: &RawServerConfig,
+    at: &dyn Fn(std::ops::Range<usize>) -> String,
+    errors: &mut Vec<String>,
+) -> Option<std::net::SocketAddr> {
+    let raw = server.admin_listen.as_ref()?;
+    let Ok(addr) = raw.get_ref().parse::<std::net::SocketAddr>() else {
+        errors.push(format!(
+            "{}: [server] admin_listen must be an IP address and port, such as {DEFAULT_ADMIN_LISTEN:?}",
+            at(raw.span())
+        ));
+        return None;
+    };
+    if server.listen.get_ref().parse::<std::net::SocketAddr>() == Ok(addr) && addr.port() != 0 {
+        errors.push(format!(
+            "{}: [server] admin_listen must differ from listen: the metrics are not served to the proxy's clients",
+            at(raw.span())
+        ));
+        return None;
+    }
+    Some(addr)
 }
 
 /// `http(s)://authority[/prefix]`, without query or fragment; the trailing `/` dropped.
@@ -733,5 +766,27 @@ mod proxy_sections_tests {
         assert!(p.is_pass_through("/v1/files"));
         assert!(!p.is_pass_through("/v1/files/x"));
         assert!(!p.is_pass_through("/v1/chat/completions"));
+    }
+
+    #[test]
+    fn the_admin_listener_is_optional_and_apart_from_the_proxy_listener() {
+        let cfg = Config::load(None).unwrap();
+        assert_eq!(
+            cfg.server.admin_listen.map(|a| a.to_string()).as_deref(),
+            Some(DEFAULT_ADMIN_LISTEN)
+        );
+        let cfg =
+            Config::from_toml("t.toml", "[server]\nlisten = \"127.0.0.1:1\"\n", None).unwrap();
+        assert_eq!(cfg.server.admin_listen, None);
+        let e = errors("[server]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"metrics\"\n");
+        assert!(
+            e.len() == 1 && e[0].starts_with("t.toml:3:") && e[0].contains("admin_listen"),
+            "{e:?}"
+        );
+        let e = errors("[server]\nadmin_listen = \"127.0.0.1:8080\"\n");
+        assert!(
+            e.len() == 1 && e[0].starts_with("t.toml:2:") && e[0].contains("differ"),
+            "{e:?}"
+        );
     }
 }

@@ -16,7 +16,8 @@
 //! - [`config`]: the TOML configuration, parsed strictly then compiled;
 //! - [`scan`]: the `paravent scan` command's rendering (plain and JSON lines);
 //! - [`server`], [`proxy`], [`upstream`]: the listener, the request phases, the pooled
-//!   TLS client (the only async modules);
+//!   TLS client (the only async modules, with [`admin`], the `/metrics` listener);
+//! - [`metrics`] (pure): the Prometheus registry, fed by each request's outcome;
 //! - [`route`]: path to provider and endpoint; [`body`]: limits and decompression;
 //! - [`walk`] (pure): the text slots of each API's JSON, and each provider's errors;
 //! - [`pseudonymise`] (pure): scan every slot, refuse or replace, with propagation;
@@ -25,11 +26,13 @@
 //! - [`audit`] (pure, but [`audit::writer`]): hash-chained records, their check and file;
 //! - [`error`]: one place that maps failures to statuses and messages.
 
+pub mod admin;
 pub mod audit;
 pub mod body;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod metrics;
 pub mod proxy;
 pub mod pseudonymise;
 pub mod reidentify;
@@ -45,8 +48,12 @@ pub mod walk;
 mod tests {
     fn assert_all<T: Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
 
+    fn assert_shared<T: Send + Sync>() {}
+
     #[test]
     fn shared_types_are_thread_safe() {
+        // parking_lot's locks (inside prometheus-client's families) are not unwind-safe.
+        assert_shared::<crate::metrics::Metrics>();
         assert_all::<crate::detect::Detector>();
         assert_all::<crate::config::Config>();
         assert_all::<crate::reidentify::Reidentifier>();

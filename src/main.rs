@@ -33,8 +33,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Serve {
             config,
             listen,
+            admin_listen,
             log,
-        } => serve(config.as_deref(), listen, log.as_deref()),
+        } => serve(config.as_deref(), listen, admin_listen, log.as_deref()),
         cli::Command::Audit {
             command: cli::AuditCommand::Verify { files, checkpoint },
         } => audit_verify(&files, checkpoint.as_deref()),
@@ -247,6 +248,7 @@ fn audit_report(
 fn serve(
     config: Option<&Path>,
     listen: Option<std::net::SocketAddr>,
+    admin_listen: Option<std::net::SocketAddr>,
     log: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let filter = match log {
@@ -286,6 +288,7 @@ fn serve(
         }
     }
     let addr = listen.unwrap_or(cfg.server.listen);
+    let admin_addr = admin_listen.or(cfg.server.admin_listen);
     let audit = match &cfg.audit.path {
         Some(path) => {
             let instance = cfg
@@ -327,13 +330,28 @@ fn serve(
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
+        let admin = match admin_addr {
+            Some(a) => Some(
+                tokio::net::TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("cannot listen on {a} (admin_listen)"))?,
+            ),
+            None => None,
+        };
+        let rt = std::sync::Arc::new(rt);
         tracing::info!(listen = %local, "Paravent is serving.");
-        paravent::server::serve(
-            listener,
-            std::sync::Arc::new(rt),
-            paravent::server::shutdown_signal(),
-        )
-        .await;
+        let admin = match admin {
+            Some(l) => {
+                tracing::info!(admin = %l.local_addr()?, "Admin endpoints are serving: /metrics, /healthz, /readyz.");
+                let rt = rt.clone();
+                Some(tokio::spawn(paravent::admin::serve(l, rt, std::future::pending())))
+            }
+            None => None,
+        };
+        paravent::server::serve(listener, rt, paravent::server::shutdown_signal()).await;
+        if let Some(task) = admin {
+            task.abort();
+        }
         tracing::info!("Paravent stopped.");
         anyhow::Ok(())
     })?;

@@ -31,6 +31,7 @@ use crate::body::BodyError;
 use crate::config::OnFailure;
 use crate::config::{ApiKind, AuthMode, Config, ProviderConfig};
 use crate::error::ProxyError;
+use crate::metrics::Metrics;
 use crate::pseudonymise::{self, Summary};
 use crate::reidentify::Reidentifier;
 use crate::route;
@@ -136,6 +137,8 @@ pub struct Runtime {
     real_keys: HashMap<String, (HeaderName, HeaderValue)>,
     hook: Option<OutcomeHook>,
     audit: Option<Arc<AuditWriter>>,
+    /// The process's metrics (shared by configuration generations).
+    metrics: Arc<Metrics>,
     id_prefix: u32,
     next_id: AtomicU64,
 }
@@ -223,6 +226,7 @@ impl Runtime {
             real_keys,
             hook: None,
             audit: None,
+            metrics: Arc::new(Metrics::new()),
             id_prefix: u32::from_le_bytes(seed),
             next_id: AtomicU64::new(1),
         })
@@ -243,6 +247,18 @@ impl Runtime {
     /// The audit writer, if any (for its checkpoint).
     pub fn audit(&self) -> Option<&Arc<AuditWriter>> {
         self.audit.as_ref()
+    }
+
+    /// Records into `metrics` (the previous generation's, on a reload) instead of new
+    /// ones.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Runtime {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics every outcome is recorded in (served by [`crate::admin`]).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     fn request_id(&self) -> String {
@@ -266,6 +282,7 @@ impl Runtime {
             latency_us = outcome.latency.as_micros() as u64,
             "Request handled."
         );
+        self.metrics.observe(outcome);
         if let Some(hook) = &self.hook {
             hook(outcome);
         }
@@ -378,8 +395,16 @@ where
         upstream_latency: ctx.upstream_latency,
         stream_end: None,
     };
+    let written = match &rt.audit {
+        Some(audit) => {
+            let ok = write_audit(audit, &outcome).await;
+            rt.metrics.audit_write(ok);
+            ok
+        }
+        None => true,
+    };
     if let Some(audit) = &rt.audit
-        && !write_audit(audit, &outcome).await
+        && !written
         && audit.on_failure() == OnFailure::Refuse
     {
         // Fail closed: no answer without its record. The provider's answer (or stream)

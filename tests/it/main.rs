@@ -10,6 +10,8 @@ mod support; // running the binary, scratch directories, the shared detector
 mod audit; // the audit trail: real requests recorded, the file verified by the binary
 mod check_cli; // `paravent check`: config and rule-file errors; company dictionaries
 mod detect; // the library: shipped examples, false alarms, positives, properties
+mod leaks; // no value, prompt or key in trace logs, the audit file or /metrics
+mod metrics; // /metrics on the admin listener of a real `paravent serve`, scraped and parsed
 mod proxy; // the proxy round trip against the in-process mock provider
 mod report; // `paravent audit report`: formats, periods, a tampered chain, a proxy's chain
 mod scan_cli; // `paravent scan`, plain and --jsonl

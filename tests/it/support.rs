@@ -137,3 +137,4 @@ pub fn describe(text: &str, findings: &[Finding]) -> String {
 
 pub mod mock_provider; // the in-process mock AI provider, for the proxy tests
 pub mod proxy; // Paravent in front of the mock provider: the proxy tests' harness
+pub mod serve; // a real `paravent serve` process, its output captured

@@ -78,6 +78,13 @@ install_test_deps() {
     "$venv/bin/python" -c 'import openai, anthropic, pytest; print("python SDKs: openai", openai.__version__, "anthropic", anthropic.__version__)'
 }
 
+# The HTML report's accessibility check needs Debian's chromium and the npm packages of
+# tests/a11y (axe-core, puppeteer-core, no browser download): installed when missing.
+install_a11y_deps() {
+    section "accessibility check dependencies"
+    bash tests/a11y/run.sh --install
+}
+
 run_rust_tests() {
     if cargo nextest --version >/dev/null 2>&1; then
         cargo nextest run --all-targets --no-fail-fast
@@ -90,6 +97,7 @@ main() {
     local began=$SECONDS
     ensure_rust_toolchain
     install_test_deps
+    install_a11y_deps
 
     step "rustfmt" cargo fmt --all -- --check
     step "clippy" cargo clippy --all-targets -- -D warnings
@@ -97,6 +105,7 @@ main() {
     step "doctests" cargo test --doc
     step "python unit tests" python3 scripts/test_score_corpus.py
     step "end-to-end (official SDKs)" bash scripts/e2e.sh
+    step "accessibility of the HTML report (axe-core, WCAG 2.1 AA)" bash tests/a11y/run.sh
 
     section "summary"
     local total=$((${#PASSED[@]} + ${#FAILED[@]}))

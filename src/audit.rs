@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 pub mod verify;
 pub mod writer;
 
+/// The auditor's report (`paravent audit report`), built from a chain's records.
+pub mod report;
+
 /// The record format's version, first field of every line.
 pub const FORMAT_VERSION: u32 = 1;
 /// The BLAKE3 `derive_key` context of a chain's anchor.

@@ -91,6 +91,38 @@ pub enum AuditCommand {
         #[arg(long)]
         checkpoint: Option<String>,
     },
+    /// Report on the audit trail: requests per day, principal, team, provider,
+    /// jurisdiction, model, decision and rule; findings; refusals; routes; energy.
+    /// Verifies the chain first: a broken chain is reported in a banner and exits 1.
+    Report {
+        /// Audit files, oldest first.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "md")]
+        format: ReportFormat,
+        /// First instant reported (inclusive): RFC 3339 date (2026-05-01, midnight UTC)
+        /// or date-time (2026-05-01T08:00:00+02:00).
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the period (exclusive); a date alone includes that whole day.
+        #[arg(long)]
+        to: Option<String>,
+        /// Write the report to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// A checkpoint published earlier, checked as `audit verify` does.
+        #[arg(long)]
+        checkpoint: Option<String>,
+    },
+}
+
+/// `audit report --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Json,
+    Md,
 }
 
 #[derive(Debug, Subcommand)]

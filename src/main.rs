@@ -39,6 +39,23 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Audit {
             command: cli::AuditCommand::Verify { files, checkpoint },
         } => audit_verify(&files, checkpoint.as_deref()),
+        cli::Command::Audit {
+            command:
+                cli::AuditCommand::Report {
+                    files,
+                    format,
+                    from,
+                    to,
+                    out,
+                    checkpoint,
+                },
+        } => audit_report(
+            &files,
+            format,
+            (from.as_deref(), to.as_deref()),
+            out.as_deref(),
+            checkpoint.as_deref(),
+        ),
         cli::Command::Key { command } => {
             match command {
                 cli::KeyCommand::New => {
@@ -214,6 +231,52 @@ fn audit_verify(
             eprintln!("paravent: audit chain broken at {bad}");
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// `paravent audit report`: reads the files, builds and renders the report. Exits 1
+/// (after writing the report, which says so in a banner) when the chain does not verify.
+fn audit_report(
+    files: &[std::path::PathBuf],
+    format: cli::ReportFormat,
+    (from, to): (Option<&str>, Option<&str>),
+    out: Option<&Path>,
+    checkpoint: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    use paravent::audit::report;
+    let range = report::TimeRange::parse(from, to)?;
+    let mut texts = Vec::with_capacity(files.len());
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        texts.push((f.display().to_string(), text));
+    }
+    let inputs: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let now = paravent::audit::rfc3339(std::time::SystemTime::now());
+    let rep = report::build(&inputs, checkpoint, &range, &now);
+    let rendered = match format {
+        cli::ReportFormat::Html => report::html::render(&rep),
+        cli::ReportFormat::Md => report::markdown::render(&rep),
+        cli::ReportFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&rep).context("cannot render JSON")?;
+            s.push('\n');
+            s
+        }
+    };
+    match out {
+        Some(p) => {
+            std::fs::write(p, rendered).with_context(|| format!("cannot write {}", p.display()))?
+        }
+        None => io::stdout().lock().write_all(rendered.as_bytes())?,
+    }
+    if rep.integrity.verified {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("paravent: {}", rep.integrity_line());
+        Ok(ExitCode::FAILURE)
     }
 }
 

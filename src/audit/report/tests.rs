@@ -1,0 +1,476 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::audit::{Usage, ValueHash, anchor, policy_version};
+
+/// A request record with the fields most tests set; the rest default.
+fn req(id: &str, time: &str, decision: Decision) -> (String, RequestFields) {
+    (
+        time.to_owned(),
+        RequestFields {
+            request_id: id.to_owned(),
+            principal: "alice".into(),
+            team: Some("finance".into()),
+            provider: Some("openai".into()),
+            jurisdiction: Some("US".into()),
+            model: Some("gpt-4o".into()),
+            endpoint: Some("openai.chat".into()),
+            decision: Some(decision),
+            rule: Some("builtin.pseudonymise".into()),
+            status: 200,
+            bytes_in: 100,
+            bytes_out: 50,
+            ..RequestFields::default()
+        },
+    )
+}
+
+/// Seals `requests` into one chain (after a chain start) and returns the file text.
+fn chain(requests: Vec<(String, RequestFields)>) -> String {
+    let mut start = AuditRecord::chain_start(
+        "c1".into(),
+        "inst-1".into(),
+        policy_version("[server]\n"),
+        "2026-05-01T00:00:00.000000Z".into(),
+    );
+    let mut out = format!("{}\n", start.seal(&anchor("c1")).unwrap());
+    let mut prev = start.hash.clone().unwrap();
+    for (i, (time, fields)) in requests.into_iter().enumerate() {
+        let mut r = start.clone();
+        r.kind = Kind::Request;
+        r.seq = i as u64 + 1;
+        r.time = time;
+        r.request = Some(fields);
+        out.push_str(&r.seal(&prev).unwrap());
+        out.push('\n');
+        prev = r.hash.clone().unwrap();
+    }
+    out
+}
+
+fn report_of(text: &str, range: &TimeRange) -> Report {
+    build(
+        &[("a.jsonl", text)],
+        None,
+        range,
+        "2026-06-01T00:00:00.000000Z",
+    )
+}
+
+fn sample() -> Vec<(String, RequestFields)> {
+    let nir = ValueHash {
+        entity: "FR_NIR".into(),
+        hash: "aa".repeat(32),
+    };
+    let email = ValueHash {
+        entity: "EMAIL".into(),
+        hash: "bb".repeat(32),
+    };
+    let mut a = req("r1", "2026-05-01T09:00:00.000000Z", Decision::Forwarded);
+    a.1.findings_by_entity = BTreeMap::from([("FR_NIR".into(), 1), ("EMAIL".into(), 2)]);
+    a.1.findings_by_nature = BTreeMap::from([("personal".into(), 3)]);
+    a.1.findings_by_sensitivity = BTreeMap::from([("confidential".into(), 3)]);
+    a.1.findings_by_action = BTreeMap::from([("pseudonymise".into(), 3)]);
+    a.1.values = vec![email.clone(), nir.clone()];
+    a.1.usage = Some(Usage {
+        input_tokens: 10,
+        output_tokens: 20,
+    });
+    a.1.energy_uwh = Some(1_500);
+    let mut b = req("r2", "2026-05-01T10:00:00.000000Z", Decision::Routed);
+    b.1.requested_provider = Some("openai".into());
+    b.1.provider = Some("mistral".into());
+    b.1.jurisdiction = Some("EU".into());
+    b.1.rule = Some("health-eu-only".into());
+    b.1.findings_by_entity = BTreeMap::from([("FR_NIR".into(), 1)]);
+    b.1.values = vec![nir.clone()];
+    b.1.usage = Some(Usage {
+        input_tokens: 5,
+        output_tokens: 5,
+    });
+    b.1.energy_uwh = Some(500);
+    let mut c = req("r3", "2026-05-02T08:00:00.000000Z", Decision::Blocked);
+    c.1.principal = "bob".into();
+    c.1.team = None;
+    c.1.rule = Some("secrets-blocked".into());
+    c.1.refusal = Some("paravent_policy_block".into());
+    c.1.status = 403;
+    c.1.findings_by_entity = BTreeMap::from([("SECRET".into(), 1)]);
+    // A blocked request's values did not leave: they do not count as sent.
+    c.1.values = vec![nir.clone()];
+    let mut d = req("r4", "2026-05-03T23:59:59.999999Z", Decision::Refused);
+    d.1.provider = None;
+    d.1.jurisdiction = None;
+    d.1.model = None;
+    d.1.rule = None;
+    d.1.refusal = Some("paravent_unknown_provider".into());
+    d.1.status = 404;
+    vec![a, b, c, d]
+}
+
+#[test]
+fn totals_count_each_decision_and_sum_tokens_and_energy() {
+    let r = report_of(&chain(sample()), &TimeRange::default());
+    assert!(r.integrity.verified);
+    assert_eq!(r.integrity.records, Some(5));
+    let t = &r.totals;
+    assert_eq!(
+        (t.requests, t.forwarded, t.routed, t.blocked, t.refused),
+        (4, 1, 1, 1, 1)
+    );
+    assert_eq!((t.findings, t.bytes_in, t.bytes_out), (5, 400, 200));
+    assert_eq!((t.tokens.input_tokens, t.tokens.output_tokens), (15, 25));
+    assert_eq!(
+        (t.tokens.requests_reported, t.tokens.requests_not_reported),
+        (2, 2)
+    );
+    assert_eq!(t.energy.uwh, 2_000);
+    assert!((t.energy.wh - 0.002).abs() < 1e-12);
+    assert_eq!(
+        r.period.first_record.as_deref(),
+        Some("2026-05-01T09:00:00.000000Z")
+    );
+    assert_eq!(
+        r.period.last_record.as_deref(),
+        Some("2026-05-03T23:59:59.999999Z")
+    );
+}
+
+#[test]
+fn groups_per_day_principal_team_provider_and_jurisdiction() {
+    let r = report_of(&chain(sample()), &TimeRange::default());
+    let keys = |g: &[Group]| -> Vec<(Option<String>, u64)> {
+        g.iter().map(|g| (g.key.clone(), g.requests)).collect()
+    };
+    let s = |k: &str| Some(k.to_owned());
+    assert_eq!(
+        keys(&r.by_day),
+        [
+            (s("2026-05-01"), 2),
+            (s("2026-05-02"), 1),
+            (s("2026-05-03"), 1)
+        ]
+    );
+    assert_eq!(keys(&r.by_month), [(s("2026-05"), 4)]);
+    assert_eq!(keys(&r.by_principal), [(s("alice"), 3), (s("bob"), 1)]);
+    assert_eq!(keys(&r.by_team), [(s("finance"), 3), (None, 1)]);
+    assert_eq!(
+        keys(&r.by_provider),
+        [(s("openai"), 2), (s("mistral"), 1), (None, 1)]
+    );
+    assert_eq!(
+        keys(&r.by_jurisdiction),
+        [(s("US"), 2), (s("EU"), 1), (None, 1)]
+    );
+    assert_eq!(
+        keys(&r.by_decision),
+        [
+            (s("forwarded"), 1),
+            (s("routed"), 1),
+            (s("blocked"), 1),
+            (s("refused"), 1)
+        ]
+    );
+    let day1 = &r.by_day[0];
+    assert_eq!((day1.forwarded, day1.routed, day1.findings), (1, 1, 4));
+    assert_eq!(
+        (day1.input_tokens, day1.output_tokens, day1.energy_uwh),
+        (Some(15), Some(25), Some(2_000))
+    );
+    // No request of that day reported usage: "not reported", not 0.
+    let day2 = &r.by_day[1];
+    assert_eq!(
+        (day2.input_tokens, day2.output_tokens, day2.energy_uwh),
+        (None, None, None)
+    );
+}
+
+#[test]
+fn findings_are_counted_per_entity_with_requests_sent_and_stopped() {
+    let r = report_of(&chain(sample()), &TimeRange::default());
+    let nir = r
+        .findings
+        .by_entity
+        .iter()
+        .find(|c| c.key == "FR_NIR")
+        .unwrap();
+    assert_eq!(
+        (
+            nir.findings,
+            nir.requests,
+            nir.requests_sent,
+            nir.requests_stopped
+        ),
+        (2, 2, 2, 0)
+    );
+    let secret = r
+        .findings
+        .by_entity
+        .iter()
+        .find(|c| c.key == "SECRET")
+        .unwrap();
+    assert_eq!((secret.requests_sent, secret.requests_stopped), (0, 1));
+    assert_eq!(r.findings.by_nature[0].key, "personal");
+    assert_eq!(r.findings.by_sensitivity[0].findings, 3);
+    assert_eq!(r.findings.by_action[0].key, "pseudonymise");
+    assert!(r.findings.by_rule.is_empty());
+}
+
+#[test]
+fn refusals_name_code_and_rule_and_list_blocked_request_ids_only() {
+    let r = report_of(&chain(sample()), &TimeRange::default());
+    assert_eq!(r.refusals.len(), 2);
+    let blocked = &r.refusals[0];
+    assert_eq!(blocked.decision, Decision::Blocked);
+    assert_eq!(blocked.code.as_deref(), Some("paravent_policy_block"));
+    assert_eq!(blocked.rule.as_deref(), Some("secrets-blocked"));
+    assert_eq!(blocked.request_ids, ["r3"]);
+    let refused = &r.refusals[1];
+    assert_eq!(refused.decision, Decision::Refused);
+    assert_eq!(refused.code.as_deref(), Some("paravent_unknown_provider"));
+    assert!(refused.request_ids.is_empty());
+}
+
+#[test]
+fn routes_say_from_which_provider_to_which_and_why() {
+    let r = report_of(&chain(sample()), &TimeRange::default());
+    assert_eq!(
+        r.routes,
+        [Route {
+            from: Some("openai".into()),
+            to: Some("mistral".into()),
+            rule: Some("health-eu-only".into()),
+            requests: 1,
+        }]
+    );
+}
+
+#[test]
+fn a_value_sent_twice_is_counted_by_its_hash_and_a_blocked_one_is_not() {
+    let r = report_of(&chain(sample()), &TimeRange::default());
+    // The NIR went out in r1 and r2 (and was found in the blocked r3, which did not
+    // leave); the e-mail went out once.
+    assert_eq!(
+        r.repeated_values,
+        [Repeated {
+            entity: "FR_NIR".into(),
+            distinct_values: 1,
+            repeated_values: 1,
+            occurrences: 2,
+            max_requests_per_value: 2,
+        }]
+    );
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(
+        !json.contains(&"aa".repeat(32)),
+        "no value hash in the report"
+    );
+}
+
+#[test]
+fn from_is_inclusive_and_to_is_exclusive_or_the_whole_day_for_a_date() {
+    let text = chain(sample());
+    let day2 = TimeRange::parse(Some("2026-05-02"), Some("2026-05-02")).unwrap();
+    let r = report_of(&text, &day2);
+    assert_eq!(r.totals.requests, 1);
+    assert_eq!(r.period.outside_period, 3);
+    assert_eq!(
+        r.period.from.as_deref(),
+        Some("2026-05-02T00:00:00.000000Z")
+    );
+    assert_eq!(r.period.to.as_deref(), Some("2026-05-03T00:00:00.000000Z"));
+    let exact = TimeRange::parse(
+        Some("2026-05-01T10:00:00Z"),
+        Some("2026-05-03T23:59:59.999999Z"),
+    )
+    .unwrap();
+    let ids: Vec<u64> = report_of(&text, &exact)
+        .by_day
+        .iter()
+        .map(|g| g.requests)
+        .collect();
+    assert_eq!(ids, [1, 1], "r2 (at from) and r3 in, r4 (at to) out");
+    // 11:30 in Paris (+02:00) is 09:30 UTC: r1 (09:00 UTC) is before it.
+    let offset = TimeRange::parse(Some("2026-05-01T11:30:00+02:00"), None).unwrap();
+    assert_eq!(report_of(&text, &offset).totals.requests, 3);
+}
+
+#[test]
+fn time_ranges_reject_what_is_not_rfc_3339_and_empty_periods() {
+    for bad in [
+        "2026-13-01",
+        "2026-02-30",
+        "01/05/2026",
+        "2026-05-01T25:00:00Z",
+        "2026-05-01T10:00:00",
+        "2026-05-01T10:00:00+0200",
+        "2026-05-01T10:00:00.Z",
+        "",
+    ] {
+        assert_eq!(
+            TimeRange::parse(Some(bad), None),
+            Err(RangeError::Invalid("from")),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        TimeRange::parse(Some("2026-05-02"), Some("2026-05-01")),
+        Err(RangeError::Empty)
+    );
+    assert!(TimeRange::parse(Some("2024-02-29"), Some("2024-02-29t00:00:01z")).is_ok());
+}
+
+#[test]
+fn parse_time_agrees_with_the_record_time_format() {
+    for us in [0u64, 951_782_400_000_000, 1_777_638_896_123_456] {
+        let s = rfc3339(UNIX_EPOCH + Duration::from_micros(us));
+        assert_eq!(parse_time(&s), Some((us as i64, false)), "{s}");
+    }
+}
+
+#[test]
+fn a_broken_chain_is_still_reported_with_its_first_bad_record() {
+    let text = chain(sample());
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.remove(2);
+    let cut: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let r = report_of(&cut, &TimeRange::default());
+    assert!(!r.integrity.verified);
+    let bad = r.integrity.first_bad.as_ref().unwrap();
+    assert_eq!((bad.line, bad.request_id.as_deref()), (3, Some("r3")));
+    assert_eq!(r.totals.requests, 3);
+    assert!(r.integrity_line().starts_with("Chain NOT verified"));
+    for rendered in [html::render(&r), markdown::render(&r)] {
+        assert!(rendered.contains("Chain NOT verified"), "{rendered}");
+    }
+}
+
+#[test]
+fn a_checkpoint_not_in_the_chain_fails_the_integrity_check() {
+    let text = chain(sample());
+    let r = build(
+        &[("a", &text)],
+        Some(&"00".repeat(32)),
+        &TimeRange::default(),
+        "t",
+    );
+    assert!(!r.integrity.verified);
+}
+
+#[test]
+fn a_line_that_is_not_a_record_is_counted_and_left_out() {
+    let mut text = chain(sample());
+    text.push_str("{\"not\":\"a record\"}\n");
+    let r = report_of(&text, &TimeRange::default());
+    assert_eq!(r.integrity.unreadable_lines, 1);
+    assert_eq!(r.totals.requests, 4);
+}
+
+#[test]
+fn an_empty_chain_reports_not_reported_rather_than_zero() {
+    let r = report_of(&chain(vec![]), &TimeRange::default());
+    assert_eq!(r.totals.requests, 0);
+    let md = markdown::render(&r);
+    assert!(md.contains("| Tokens in / out | not reported |"), "{md}");
+    let page = html::render(&r);
+    assert!(page.contains("No request in this period."));
+}
+
+/// Strings an attacker could choose (a principal is a user name from a key file, a model
+/// comes from the request body).
+const HOSTILE: &str = "<script>alert(1)</script>\"'&|*[x](javascript:y)";
+
+#[test]
+fn strings_from_records_are_escaped_in_html_and_markdown() {
+    let mut s = sample();
+    s[0].1.principal = HOSTILE.into();
+    s[0].1.model = Some(HOSTILE.into());
+    s[0].1.team = Some("a\nb".into());
+    s[2].1.request_id = HOSTILE.into();
+    let r = report_of(&chain(s), &TimeRange::default());
+    let page = html::render(&r);
+    assert!(!page.contains("<script"), "HTML injection");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"));
+    let md = markdown::render(&r);
+    assert!(!md.contains("<script"), "HTML in Markdown");
+    assert!(md.contains(r"\|\*\[x\](javascript:y)"), "{md}");
+    for line in md.lines().filter(|l| l.starts_with('|')) {
+        let cells = line.replace(r"\|", "").matches('|').count();
+        assert!(cells >= 3, "{line}");
+    }
+    assert!(!md.contains("a\nb"));
+}
+
+#[test]
+fn the_html_page_has_the_structure_accessibility_needs() {
+    let page = html::render(&report_of(&chain(sample()), &TimeRange::default()));
+    assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
+    assert_eq!(page.matches("<h1").count(), 1);
+    assert!(page.contains("<a class=\"skip\" href=\"#main\">"));
+    assert_eq!(
+        page.matches("<table>").count(),
+        page.matches("<caption").count()
+    );
+    assert!(page.contains("<th scope=\"col\">") && page.contains("<th scope=\"row\">"));
+    assert!(page.contains("<svg role=\"img\" aria-labelledby=\"chart-title chart-desc\""));
+    // Self-contained: no script, no external resource.
+    for needle in ["<script", "src=", "<link", "@import", "url("] {
+        assert!(!page.contains(needle), "{needle}");
+    }
+    // Every anchor of the table of contents exists.
+    for href in page.split("href=\"#").skip(1) {
+        let id = &href[..href.find('"').unwrap()];
+        assert!(page.contains(&format!("id=\"{id}\"")), "#{id}");
+    }
+}
+
+#[test]
+fn the_json_report_has_the_documented_top_level_keys() {
+    let r = report_of(&chain(sample()), &TimeRange::default());
+    let v = serde_json::to_value(&r).unwrap();
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "schema",
+            "generated_at",
+            "integrity",
+            "period",
+            "totals",
+            "by_day",
+            "by_month",
+            "by_principal",
+            "by_team",
+            "by_provider",
+            "by_jurisdiction",
+            "by_model",
+            "by_decision",
+            "by_rule",
+            "findings",
+            "refusals",
+            "routes",
+            "repeated_values",
+            "policy_versions",
+            "instances"
+        ]
+    );
+    assert_eq!(v["schema"], SCHEMA);
+    assert_eq!(v["by_team"][1]["key"], serde_json::Value::Null);
+    assert_eq!(v["by_day"][1]["input_tokens"], serde_json::Value::Null);
+}
+
+#[test]
+fn the_chart_shows_days_without_requests_as_zero() {
+    let r = report_of(&chain(sample()), &TimeRange::default());
+    let mut gap = r.by_day.clone();
+    gap.remove(1); // 2 May without requests
+    let days = html::chart_days(&gap);
+    assert_eq!(
+        days,
+        [
+            ("2026-05-01".to_owned(), 2),
+            ("2026-05-02".to_owned(), 0),
+            ("2026-05-03".to_owned(), 1)
+        ]
+    );
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The HTML audit report's accessibility check (RGAA 4 / WCAG 2.1 AA with axe-core):
+# writes a sealed sample chain (examples/audit_sample.rs), renders it with the real
+# binary (`paravent audit report --format html`), and runs axe-core on it in Debian's
+# headless Chromium. Installs what is missing first: Debian's chromium (apt-get) and
+# this directory's npm packages (npm ci, from package-lock.json). Exit 1 on any
+# violation. Run by scripts/test.sh; alone: bash tests/a11y/run.sh
+# (`--install` installs what is missing and stops).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+    apt-get update >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null
+fi
+command -v npm >/dev/null || {
+    apt-get update >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm >/dev/null
+}
+if [ ! -f tests/a11y/node_modules/.package-lock.json ] ||
+    ! cmp -s tests/a11y/package-lock.json tests/a11y/node_modules/.paravent-lock; then
+    (cd tests/a11y && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error &&
+        cp package-lock.json node_modules/.paravent-lock)
+fi
+node --version >/dev/null
+/usr/bin/env "${CHROMIUM:-/usr/bin/chromium}" --version 2>/dev/null | head -1
+[ "${1:-}" = "--install" ] && exit 0
+
+target="${CARGO_TARGET_DIR:-target}"
+out="$target/a11y"
+mkdir -p "$out"
+cargo build --quiet --bin paravent --example audit_sample
+"$target/debug/examples/audit_sample" "$out/sample.jsonl"
+"$target/debug/paravent" audit report "$out/sample.jsonl" --format html --out "$out/report.html"
+# A period with no request renders other sections ("none in this period").
+"$target/debug/paravent" audit report "$out/sample.jsonl" --format html --from 2027-01-01 --out "$out/report-empty.html"
+# Two months of traffic: a long chart, forty principals, truncated id lists.
+"$target/debug/examples/audit_sample" "$out/bulk.jsonl" 3000
+"$target/debug/paravent" audit report "$out/bulk.jsonl" --format html --out "$out/report-bulk.html"
+node tests/a11y/axe.mjs "$out/report.html" "$out/report-empty.html" "$out/report-bulk.html"

@@ -1,0 +1,288 @@
+//! A synthetic audit chain for the report's tests: sealed records (so `audit verify`
+//! passes) over three days, two instance starts, every decision, routes, refusals,
+//! usage and energy on some records only, a value sent twice, and hostile strings in
+//! the fields a user or a client controls (principal, team, model).
+//!
+//! Shared by tests/it/report.rs and examples/audit_sample.rs (which writes it for the
+//! accessibility check, tests/a11y/run.sh). Every value is synthetic.
+
+use std::collections::BTreeMap;
+
+use paravent::audit::{
+    AuditRecord, Decision, Kind, RequestFields, Usage, ValueHash, anchor, policy_version,
+};
+
+/// A principal name an attacker could choose: the report must show it as text.
+pub const HOSTILE: &str = "<img src=x onerror=alert(1)>\"'&|*[x](javascript:y)";
+
+/// The chain as file text, one record per line.
+pub fn sample_chain() -> String {
+    let policy = policy_version("[server]\nlisten = \"127.0.0.1:8080\"\n");
+    let mut out = String::new();
+    let mut prev = anchor("chain-a");
+    let mut seal = |r: &mut AuditRecord, prev: &mut String| {
+        out.push_str(&r.seal(prev).expect("seal"));
+        out.push('\n');
+        *prev = r.hash.clone().expect("sealed");
+    };
+    let nir = ValueHash {
+        entity: "FR_NIR".into(),
+        hash: "1f".repeat(32),
+    };
+    let email = ValueHash {
+        entity: "EMAIL".into(),
+        hash: "2e".repeat(32),
+    };
+    let mut seq = 0u64;
+    let mut chain_id = "chain-a";
+    let mut start = AuditRecord::chain_start(
+        chain_id.into(),
+        "paravent-1".into(),
+        policy.clone(),
+        "2026-05-04T07:59:00.000000Z".into(),
+    );
+    seal(&mut start, &mut prev);
+    let mut base = start.clone();
+    for (i, (time, principal, team, decision)) in [
+        (
+            "2026-05-04T08:00:00.000000Z",
+            "alice",
+            Some("finance"),
+            Decision::Forwarded,
+        ),
+        (
+            "2026-05-04T09:30:00.000000Z",
+            "alice",
+            Some("finance"),
+            Decision::Forwarded,
+        ),
+        (
+            "2026-05-04T10:15:00.000000Z",
+            "bob",
+            Some("rh"),
+            Decision::Routed,
+        ),
+        (
+            "2026-05-05T11:00:00.000000Z",
+            HOSTILE,
+            None,
+            Decision::Blocked,
+        ),
+        ("restart", "", None, Decision::Forwarded),
+        (
+            "2026-05-05T14:00:00.000000Z",
+            "key:3fa2c1",
+            None,
+            Decision::Refused,
+        ),
+        (
+            "2026-05-06T16:45:00.000000Z",
+            "bob",
+            Some("rh"),
+            Decision::Forwarded,
+        ),
+        (
+            "2026-05-06T17:00:00.000000Z",
+            "carol",
+            Some("<b>legal</b>"),
+            Decision::Blocked,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if time == "restart" {
+            // A second instance start continues the file's chain from its last hash.
+            chain_id = "chain-b";
+            seq = 0;
+            let mut s = AuditRecord::chain_start(
+                chain_id.into(),
+                "paravent-2".into(),
+                policy.clone(),
+                "2026-05-05T12:00:00.000000Z".into(),
+            );
+            seal(&mut s, &mut prev);
+            base = s;
+            continue;
+        }
+        seq += 1;
+        let mut f = RequestFields {
+            request_id: format!("pv-2026-{i:04}"),
+            principal: principal.into(),
+            team: team.map(str::to_owned),
+            provider: Some("openai".into()),
+            jurisdiction: Some("US".into()),
+            model: Some("gpt-4o-mini".into()),
+            endpoint: Some("openai.chat".into()),
+            streamed: i % 2 == 0,
+            decision: Some(decision),
+            rule: Some("builtin.pseudonymise".into()),
+            status: 200,
+            upstream_status: Some(200),
+            bytes_in: 1_200 + 100 * i as u64,
+            bytes_out: 800 + 10 * i as u64,
+            latency_us: 250_000,
+            upstream_latency_us: Some(240_000),
+            findings_by_entity: BTreeMap::from([("PERSON".into(), 1), ("EMAIL".into(), 1)]),
+            findings_by_nature: BTreeMap::from([("personal".into(), 2)]),
+            findings_by_sensitivity: BTreeMap::from([("confidential".into(), 2)]),
+            findings_by_action: BTreeMap::from([("pseudonymise".into(), 2)]),
+            findings_by_rule: BTreeMap::from([("builtin.pseudonymise".into(), 2)]),
+            values: vec![email.clone()],
+            usage: Some(Usage {
+                input_tokens: 300 + i as u64,
+                output_tokens: 120,
+            }),
+            energy_uwh: Some(90_000 + 1_000 * i as u64),
+            ..RequestFields::default()
+        };
+        match decision {
+            Decision::Routed => {
+                f.requested_provider = Some("openai".into());
+                f.provider = Some("mistral".into());
+                f.jurisdiction = Some("EU".into());
+                f.model = Some("<i>mistral-large</i>".into());
+                f.rule = Some("health-data-eu-only".into());
+                f.findings_by_entity.insert("FR_NIR".into(), 1);
+                f.findings_by_nature.insert("special-category".into(), 1);
+                f.findings_by_sensitivity.insert("secret".into(), 1);
+                f.findings_by_action.insert("route".into(), 1);
+                f.values.push(nir.clone());
+                f.usage = None;
+                f.energy_uwh = None;
+            }
+            Decision::Blocked => {
+                f.rule = Some("secrets-blocked".into());
+                f.refusal = Some("paravent_policy_block".into());
+                f.status = 403;
+                f.upstream_status = None;
+                f.upstream_latency_us = None;
+                f.findings_by_entity = BTreeMap::from([("SECRET".into(), 1)]);
+                f.findings_by_nature = BTreeMap::from([("secret".into(), 1)]);
+                f.findings_by_sensitivity = BTreeMap::from([("secret".into(), 1)]);
+                f.findings_by_action = BTreeMap::from([("block".into(), 1)]);
+                f.findings_by_rule = BTreeMap::from([("secrets-blocked".into(), 1)]);
+                f.values = vec![];
+                f.bytes_out = 0;
+                f.usage = None;
+                f.energy_uwh = None;
+            }
+            Decision::Refused => {
+                f.provider = None;
+                f.jurisdiction = None;
+                f.model = None;
+                f.rule = None;
+                f.refusal = Some("paravent_unknown_provider".into());
+                f.status = 404;
+                f.upstream_status = None;
+                f.upstream_latency_us = None;
+                f.findings_by_entity.clear();
+                f.findings_by_nature.clear();
+                f.findings_by_sensitivity.clear();
+                f.findings_by_action.clear();
+                f.findings_by_rule.clear();
+                f.values = vec![];
+                f.usage = None;
+                f.energy_uwh = None;
+            }
+            Decision::Forwarded => {
+                if i == 1 {
+                    f.values.push(nir.clone());
+                }
+            }
+        }
+        let mut r = base.clone();
+        r.kind = Kind::Request;
+        r.seq = seq;
+        r.time = time.into();
+        r.chain_id = chain_id.into();
+        r.request = Some(f);
+        seal(&mut r, &mut prev);
+    }
+    out
+}
+
+/// A long sealed chain of `n` requests, about 50 a day from 2026-01-01, from 40
+/// principals in 5 teams, to 3 providers, with every decision: for figures and charts
+/// at scale (`audit_sample OUT N`, the report's timing in docs/REPORT.md).
+pub fn bulk_chain(n: usize) -> String {
+    const PROVIDERS: [(&str, &str); 3] = [("openai", "US"), ("mistral", "EU"), ("ollama", "EU")];
+    let mut start = AuditRecord::chain_start(
+        "bulk".into(),
+        "paravent-bulk".into(),
+        policy_version("[server]\n"),
+        "2026-01-01T00:00:00.000000Z".into(),
+    );
+    let mut prev = anchor("bulk");
+    let mut out = String::with_capacity(n * 1_100);
+    out.push_str(&start.seal(&prev).expect("seal"));
+    out.push('\n');
+    prev = start.hash.clone().expect("sealed");
+    for i in 0..n {
+        let minute = i as u64 * 29; // about 50 requests a day
+        let (day, rem) = (minute / 1440, minute % 1440);
+        let date = paravent::audit::rfc3339(
+            std::time::UNIX_EPOCH
+                + std::time::Duration::from_secs(1_767_225_600 + day * 86_400 + rem * 60),
+        );
+        let (provider, jurisdiction) = PROVIDERS[i % 3];
+        let decision = match i % 20 {
+            0 => Decision::Blocked,
+            1 => Decision::Refused,
+            2 | 3 => Decision::Routed,
+            _ => Decision::Forwarded,
+        };
+        let sent = matches!(decision, Decision::Forwarded | Decision::Routed);
+        let f = RequestFields {
+            request_id: format!("pv-bulk-{i:07}"),
+            principal: format!("user{:02}", i % 40),
+            team: Some(format!("team{}", i % 5)),
+            provider: Some(provider.into()),
+            requested_provider: (decision == Decision::Routed).then(|| "openai".into()),
+            jurisdiction: Some(jurisdiction.into()),
+            model: Some(format!("{provider}-model")),
+            endpoint: Some("openai.chat".into()),
+            decision: Some(decision),
+            rule: Some(
+                match decision {
+                    Decision::Blocked => "secrets-blocked",
+                    Decision::Routed => "health-data-eu-only",
+                    _ => "builtin.pseudonymise",
+                }
+                .into(),
+            ),
+            refusal: match decision {
+                Decision::Blocked => Some("paravent_policy_block".into()),
+                Decision::Refused => Some("paravent_body_too_large".into()),
+                _ => None,
+            },
+            findings_by_entity: BTreeMap::from([("PERSON".into(), 1 + i as u64 % 3)]),
+            findings_by_nature: BTreeMap::from([("personal".into(), 1 + i as u64 % 3)]),
+            findings_by_sensitivity: BTreeMap::from([("confidential".into(), 1 + i as u64 % 3)]),
+            findings_by_action: BTreeMap::from([("pseudonymise".into(), 1 + i as u64 % 3)]),
+            values: vec![ValueHash {
+                entity: "PERSON".into(),
+                hash: format!("{:064x}", i % 500),
+            }],
+            bytes_in: 2_000,
+            bytes_out: if sent { 1_000 } else { 0 },
+            usage: sent.then_some(Usage {
+                input_tokens: 400,
+                output_tokens: 150,
+            }),
+            energy_uwh: sent.then_some(120_000),
+            latency_us: 300_000,
+            status: if sent { 200 } else { 403 },
+            ..RequestFields::default()
+        };
+        let mut r = start.clone();
+        r.kind = Kind::Request;
+        r.seq = i as u64 + 1;
+        r.time = date;
+        r.request = Some(f);
+        out.push_str(&r.seal(&prev).expect("seal"));
+        out.push('\n');
+        prev = r.hash.clone().expect("sealed");
+    }
+    out
+}

@@ -1,0 +1,280 @@
+//! `paravent audit report`: the real binary on a sealed sample chain (all three formats,
+//! --from/--to, --out, a broken chain) and on a chain written by the running proxy.
+
+use serde_json::{Value, json};
+
+use crate::support::proxy::{Harness, PROMPT, VALUES};
+use crate::support::{Scratch, paravent};
+
+#[path = "../a11y/sample_chain.rs"]
+mod sample_chain;
+use sample_chain::{HOSTILE, sample_chain};
+
+fn sample(dir: &Scratch) -> String {
+    let p = dir.write("audit.jsonl", sample_chain());
+    Scratch::arg(&p).to_owned()
+}
+
+fn json_report(args: &[&str]) -> Value {
+    let mut all = vec!["audit", "report", "--format", "json"];
+    all.extend_from_slice(args);
+    let r = paravent(&all, b"");
+    r.assert_code(0);
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
+}
+
+#[test]
+fn the_json_report_counts_the_sample_chain() {
+    let dir = Scratch::new("report-json");
+    let file = sample(&dir);
+    let v = json_report(&[&file]);
+    assert_eq!(v["schema"], "paravent-audit-report/1");
+    assert_eq!(v["integrity"]["verified"], true);
+    assert_eq!(v["integrity"]["records"], 9);
+    assert_eq!(v["integrity"]["chains"], 2);
+    let t = &v["totals"];
+    assert_eq!(
+        [
+            &t["requests"],
+            &t["forwarded"],
+            &t["routed"],
+            &t["blocked"],
+            &t["refused"]
+        ],
+        [&json!(7), &json!(3), &json!(1), &json!(2), &json!(1)]
+    );
+    assert_eq!(t["energy"]["requests_reported"], 3);
+    assert_eq!(v["by_day"].as_array().unwrap().len(), 3);
+    assert_eq!(v["routes"][0]["from"], "openai");
+    assert_eq!(v["routes"][0]["to"], "mistral");
+    let blocked = &v["refusals"][0];
+    assert_eq!(blocked["decision"], "blocked");
+    assert_eq!(blocked["rule"], "secrets-blocked");
+    assert_eq!(blocked["request_ids"].as_array().unwrap().len(), 2);
+    // The NIR went out in two requests: counted, not shown.
+    let nir = v["repeated_values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["entity"] == "FR_NIR")
+        .expect("the NIR is counted as repeated");
+    assert_eq!(nir["occurrences"], 2);
+    let principals: Vec<&str> = v["by_principal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert!(principals.contains(&HOSTILE), "{principals:?}");
+}
+
+#[test]
+fn markdown_and_html_reports_escape_what_the_records_hold() {
+    let dir = Scratch::new("report-formats");
+    let file = sample(&dir);
+    let md = paravent(&["audit", "report", &file], b"");
+    md.assert_code(0);
+    assert!(md.stdout.starts_with("# Paravent audit report\n"));
+    assert!(md.stdout.contains("| Requests | 7 |"), "{}", md.stdout);
+    assert!(!md.stdout.contains("<img"), "{}", md.stdout);
+    let html = paravent(&["audit", "report", "--format", "html", &file], b"");
+    html.assert_code(0);
+    let page = &html.stdout;
+    assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
+    assert!(page.contains("Chain verified: 9 records in 2 chain start(s)"));
+    assert!(!page.contains("<img") && !page.contains("<b>legal") && !page.contains("<i>mistral"));
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;"));
+}
+
+#[test]
+fn from_and_to_select_the_period_and_out_writes_a_file() {
+    let dir = Scratch::new("report-period");
+    let file = sample(&dir);
+    // --to as a date includes that day: 4 and 5 May.
+    let v = json_report(&["--from", "2026-05-04", "--to", "2026-05-05", &file]);
+    assert_eq!(v["totals"]["requests"], 5);
+    assert_eq!(v["period"]["outside_period"], 2);
+    assert_eq!(v["period"]["to"], "2026-05-06T00:00:00.000000Z");
+    // A date-time is exact: from inclusive, to exclusive.
+    let v = json_report(&[
+        "--from",
+        "2026-05-04T09:30:00Z",
+        "--to",
+        "2026-05-06T18:45:00+02:00",
+        &file,
+    ]);
+    assert_eq!(v["totals"]["requests"], 4, "09:30 in, 16:45Z out");
+
+    let out = dir.path().join("report.html");
+    let r = paravent(
+        &[
+            "audit",
+            "report",
+            "--format",
+            "html",
+            "--out",
+            Scratch::arg(&out),
+            &file,
+        ],
+        b"",
+    );
+    r.assert_code(0);
+    assert!(r.stdout.is_empty());
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert!(page.ends_with("</html>\n"));
+
+    let bad = paravent(&["audit", "report", "--from", "05/04/2026", &file], b"");
+    bad.assert_code(2);
+    assert!(
+        bad.stderr.contains("--from is not an RFC 3339 date"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn a_tampered_chain_is_still_reported_under_a_warning_and_exits_1() {
+    let dir = Scratch::new("report-tampered");
+    let text = sample_chain().replacen("\"principal\":\"bob\"", "\"principal\":\"eve\"", 1);
+    let file = dir.write("audit.jsonl", text);
+    for format in ["md", "html", "json"] {
+        let r = paravent(
+            &["audit", "report", "--format", format, Scratch::arg(&file)],
+            b"",
+        );
+        r.assert_code(1);
+        if format != "json" {
+            assert!(
+                r.stdout
+                    .contains("Chain NOT verified: the first bad record is"),
+                "{format}: {}",
+                r.stdout
+            );
+        }
+        assert!(
+            r.stderr.contains("audit.jsonl:4 (request pv-2026-0002)"),
+            "{}",
+            r.stderr
+        );
+    }
+    let v: Value = serde_json::from_str(
+        &paravent(
+            &["audit", "report", "--format", "json", Scratch::arg(&file)],
+            b"",
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["integrity"]["verified"], false);
+    assert_eq!(v["integrity"]["first_bad"]["line"], 4);
+}
+
+#[tokio::test]
+async fn a_chain_written_by_the_proxy_is_reported_without_any_value() {
+    let dir = Scratch::new("report-proxy");
+    let path = dir.path().join("audit").join("paravent.jsonl");
+    let h = Harness::start_audited(&path).await;
+    let r = h
+        .post(
+            "/openai/v1/chat/completions",
+            &json!({"model": "gpt-x", "messages": [{"role": "user", "content": PROMPT}]}),
+        )
+        .await;
+    assert_eq!(r.status, http::StatusCode::OK, "{}", r.text());
+    let r = h
+        .post(
+            "/openai/v1/chat/completions",
+            &json!({"model": "gpt-x", "messages": [{"role": "user", "content": PROMPT}]}),
+        )
+        .await;
+    assert_eq!(r.status, http::StatusCode::OK, "{}", r.text());
+    let r = h.post("/nowhere/v1/chat", &json!({})).await;
+    assert_eq!(r.status, http::StatusCode::NOT_FOUND);
+    drop(h);
+
+    let file = Scratch::arg(&path);
+    let v = json_report(&[file]);
+    assert_eq!(v["integrity"]["verified"], true);
+    assert_eq!(v["totals"]["requests"], 3);
+    assert_eq!(v["totals"]["forwarded"], 2);
+    assert_eq!(v["totals"]["refused"], 1);
+    assert_eq!(v["refusals"][0]["code"], "paravent_unknown_provider");
+    assert!(
+        v["findings"]["by_entity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["key"] == "PERSON" && c["requests"] == 2)
+    );
+    // The same prompt twice: its values went out twice, by their keyed hashes.
+    assert!(
+        !v["repeated_values"].as_array().unwrap().is_empty(),
+        "{v:#}"
+    );
+    for format in ["md", "html", "json"] {
+        let r = paravent(&["audit", "report", "--format", format, file], b"");
+        r.assert_code(0);
+        for value in VALUES {
+            assert!(
+                !r.stdout.contains(value),
+                "{value:?} in the {format} report"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_long_chain_gives_one_row_per_day_and_every_decision() {
+    let dir = Scratch::new("report-bulk");
+    let file = dir.write("audit.jsonl", sample_chain::bulk_chain(3_000));
+    let v = json_report(&[Scratch::arg(&file)]);
+    let t = &v["totals"];
+    assert_eq!(t["requests"], 3_000);
+    assert_eq!(
+        [&t["blocked"], &t["refused"], &t["routed"]],
+        [&json!(150), &json!(150), &json!(300)]
+    );
+    // 29 minutes apart: 3,000 requests span 61 days (1 January to 2 March 2026).
+    let days = v["by_day"].as_array().unwrap();
+    assert_eq!(days.len(), 61);
+    assert_eq!(days[0]["key"], "2026-01-01");
+    assert_eq!(days[60]["key"], "2026-03-02");
+    let months: Vec<(&str, u64)> = v["by_month"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["key"].as_str().unwrap(), g["requests"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(months.len(), 3, "{months:?}");
+    assert_eq!(months.iter().map(|m| m.1).sum::<u64>(), 3_000);
+    assert_eq!(v["by_principal"].as_array().unwrap().len(), 40);
+    assert_eq!(v["by_team"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        v["refusals"][0]["request_ids"].as_array().unwrap().len(),
+        150
+    );
+    let person = &v["repeated_values"][0];
+    assert_eq!(person["entity"], "PERSON");
+    // 500 distinct values, but those of blocked and refused requests (i % 20 in 0..2,
+    // and 20 divides 500) never left: 450 were sent, each in 6 requests.
+    assert_eq!(person["distinct_values"], 450);
+    assert_eq!(person["max_requests_per_value"], 6);
+    // A month: --to as a date includes 31 January.
+    let jan = json_report(&[
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-31",
+        Scratch::arg(&file),
+    ]);
+    assert_eq!(jan["by_day"].as_array().unwrap().len(), 31);
+    let html = paravent(
+        &["audit", "report", "--format", "html", Scratch::arg(&file)],
+        b"",
+    );
+    html.assert_code(0);
+    assert!(
+        html.stdout
+            .contains("and 100 more (all in the JSON report)")
+    );
+}

@@ -241,7 +241,7 @@ fn serve(
             tracing::info!(
                 file = %path.display(),
                 chain_id = %w.chain_id(),
-                checkpoint = %w.checkpoint(),
+                checkpoint = %w.checkpoint().1,
                 "Audit trail started."
             );
             Some(std::sync::Arc::new(w))

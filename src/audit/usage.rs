@@ -239,8 +239,12 @@ mod tests {
         assert_eq!(m.usage(), u(11, 3));
         // Gemini: cumulative in every chunk.
         let mut m = UsageMeter::default();
-        m.observe(r#"{"candidates":[],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":1}}"#);
-        m.observe(r#"{"candidates":[],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":9}}"#);
+        m.observe(
+            r#"{"candidates":[],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":1}}"#,
+        );
+        m.observe(
+            r#"{"candidates":[],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":9}}"#,
+        );
         assert_eq!(m.usage(), u(5, 9));
         // Ollama: the done line.
         let mut m = UsageMeter::default();

@@ -127,8 +127,7 @@ pub fn verify(files: &[(&str, &str)], checkpoint: Option<&str>) -> Result<Verifi
                             "a file-start record inside a file (records were moved)".to_owned(),
                         ));
                     }
-                    if rec.chain_id != l.chain_id || rec.seq != l.seq + 1 || rec.request.is_some()
-                    {
+                    if rec.chain_id != l.chain_id || rec.seq != l.seq + 1 || rec.request.is_some() {
                         return Err(bad(
                             rid,
                             "out of sequence (a record was deleted, inserted or moved)".to_owned(),

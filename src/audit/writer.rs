@@ -203,7 +203,15 @@ impl AuditWriter {
             day: None,
             since_checkpoint: 0,
         };
-        AuditWriter::start(state, None, chain_id, path, cfg, instance_id, policy_version)
+        AuditWriter::start(
+            state,
+            None,
+            chain_id,
+            path,
+            cfg,
+            instance_id,
+            policy_version,
+        )
     }
 
     fn start(
@@ -546,10 +554,7 @@ mod tests {
     }
 
     fn scratch(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "paravent-writer-{name}-{}",
-            std::process::id()
-        ));
+        let d = std::env::temp_dir().join(format!("paravent-writer-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
     }
@@ -573,8 +578,13 @@ mod tests {
             .collect()
     }
 
-    fn verify_files(files: &[(String, String)]) -> Result<super::super::verify::Verified, super::super::verify::BadRecord> {
-        let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    fn verify_files(
+        files: &[(String, String)],
+    ) -> Result<super::super::verify::Verified, super::super::verify::BadRecord> {
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
         super::super::verify::verify(&refs, None)
     }
 
@@ -605,7 +615,11 @@ mod tests {
         let mut missing = files.clone();
         missing.remove(1);
         let bad = verify_files(&missing).unwrap_err();
-        assert_eq!((bad.file.as_str(), bad.line), (missing[1].0.as_str(), 1), "{bad}");
+        assert_eq!(
+            (bad.file.as_str(), bad.line),
+            (missing[1].0.as_str(), 1),
+            "{bad}"
+        );
         assert!(bad.reason.contains("file is missing"), "{bad}");
         let mut swapped = files.clone();
         swapped.swap(1, 2);

@@ -21,6 +21,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{Decoder, Event, LineDecoder, StreamError};
+use crate::audit::Usage;
+use crate::audit::usage::UsageMeter;
 use crate::reidentify::{Reidentifier, StreamReidentifier};
 use crate::walk::Endpoint;
 
@@ -114,6 +116,8 @@ pub struct Rewriter {
     top: Option<Value>,
     /// Replacements in the events re-identified whole.
     count: usize,
+    /// The token usage the stream's events report.
+    usage: UsageMeter,
 }
 
 impl Rewriter {
@@ -130,6 +134,7 @@ impl Rewriter {
             carries: BTreeMap::new(),
             top: None,
             count: 0,
+            usage: UsageMeter::default(),
         }
     }
 
@@ -145,6 +150,55 @@ impl Rewriter {
 
     pub fn kind(&self) -> StreamKind {
         self.kind
+    }
+
+    /// The token usage the events seen so far report (cumulative counts: the largest).
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage.usage()
+    }
+
+    /// Reads a chunk for its usage only, for a stream passed on as it came (nothing to
+    /// re-identify): the caller sends `chunk` itself.
+    ///
+    /// # Errors
+    /// As [`Rewriter::push`]; the caller then stops observing.
+    pub fn observe(&mut self, chunk: &[u8]) -> Result<(), StreamError> {
+        match &mut self.framing {
+            Framing::Sse(d) => {
+                for ev in d.push(chunk)? {
+                    if let Some(data) = ev.data() {
+                        self.usage.observe(&data);
+                    }
+                }
+            }
+            Framing::Ndjson(d) => {
+                for line in d.push(chunk)? {
+                    self.usage.observe(&line);
+                }
+            }
+            Framing::Ended => {}
+        }
+        Ok(())
+    }
+
+    /// Ends a stream read with [`Rewriter::observe`]: its last unterminated event or
+    /// line.
+    pub fn observe_finish(&mut self) {
+        match std::mem::replace(&mut self.framing, Framing::Ended) {
+            Framing::Sse(d) => {
+                if let Ok(Some(ev)) = d.finish()
+                    && let Some(data) = ev.data()
+                {
+                    self.usage.observe(&data);
+                }
+            }
+            Framing::Ndjson(d) => {
+                if let Ok(Some(line)) = d.finish() {
+                    self.usage.observe(&line);
+                }
+            }
+            Framing::Ended => {}
+        }
     }
 
     /// Pseudonyms restored so far.
@@ -213,6 +267,7 @@ impl Rewriter {
             ev.encode_into(out);
             return;
         };
+        self.usage.observe(&data);
         // The common event (a text delta of a stream already open) without building a
         // `serde_json::Value`: most of them come out unchanged.
         let fast = match self.kind {
@@ -270,6 +325,7 @@ impl Rewriter {
     }
 
     fn on_line(&mut self, line: &str, out: &mut Vec<u8>) {
+        self.usage.observe(line);
         let Ok(mut v) = serde_json::from_str::<Value>(line) else {
             out.extend_from_slice(line.as_bytes());
             out.push(b'\n');

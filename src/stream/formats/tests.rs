@@ -464,3 +464,43 @@ fn an_event_over_the_limit_is_an_error() {
     let frame = StreamKind::Anthropic.error_frame(b"{\"type\":\"error\"}");
     assert!(frame.starts_with(b"event: error\ndata: "));
 }
+
+#[test]
+fn the_usage_of_a_stream_is_read_as_it_passes() {
+    let f = fixture();
+    let body = sse(&[
+        (
+            Some("message_start"),
+            json!({"type": "message_start", "message": {"id": "m", "content": [],
+                "usage": {"input_tokens": 21, "output_tokens": 1}}}),
+        ),
+        (
+            Some("content_block_delta"),
+            json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": f.person}}),
+        ),
+        (
+            Some("message_delta"),
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                "usage": {"output_tokens": 9}}),
+        ),
+    ]);
+    let mut r = Rewriter::new(StreamKind::Anthropic, f.reid.clone());
+    for c in body.chunks(7) {
+        r.push(c).unwrap();
+    }
+    r.finish().unwrap();
+    let u = r.usage().unwrap();
+    assert_eq!((u.input_tokens, u.output_tokens), (21, 9));
+
+    // Observed only (nothing to re-identify): Ollama's last line, unterminated.
+    let mut r = Rewriter::new(StreamKind::Ollama, f.reid.clone());
+    r.observe(b"{\"response\":\"a\",\"done\":false}\n{\"response\":\"\",\"done\":tr")
+        .unwrap();
+    assert_eq!(r.usage(), None);
+    r.observe(b"ue,\"prompt_eval_count\":3,\"eval_count\":4}")
+        .unwrap();
+    r.observe_finish();
+    let u = r.usage().unwrap();
+    assert_eq!((u.input_tokens, u.output_tokens), (3, 4));
+}

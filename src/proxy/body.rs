@@ -49,7 +49,7 @@ pub mod end {
     pub const CLIENT_GONE: &str = "client-gone";
 }
 
-/// What goes to the client once the record is written.
+/// What goes to the client once the record is written, after the held events.
 enum After {
     /// The released text, then the end (or the trailers).
     End(Bytes, Option<HeaderMap>),
@@ -66,6 +66,8 @@ enum State {
     Recording(Recording, After),
     /// The upstream trailers, sent after the released text.
     Trailers(HeaderMap),
+    /// The upstream error, sent after the held events.
+    Failed(BoxError),
     Done,
 }
 
@@ -87,6 +89,9 @@ pin_project! {
         record: Option<RecordSlot>,
         // The error event that ends the stream when the record cannot be written.
         audit_error_frame: Bytes,
+        // What came after the event that ends the answer (`[DONE]`, `message_stop`…),
+        // held until the record is written.
+        held: Vec<u8>,
     }
 
     impl<B> PinnedDrop for ReidentifyBody<B> {
@@ -122,6 +127,7 @@ impl<B> ReidentifyBody<B> {
             observing: true,
             record: None,
             audit_error_frame: Bytes::new(),
+            held: Vec::new(),
         }
     }
 
@@ -162,6 +168,7 @@ where
             match std::mem::replace(this.state, State::Done) {
                 State::Done => return Poll::Ready(None),
                 State::Trailers(t) => return Poll::Ready(Some(Ok(Frame::trailers(t)))),
+                State::Failed(e) => return Poll::Ready(Some(Err(e))),
                 State::Recording(mut rec, after) => {
                     let written = match &mut rec {
                         Recording::Pending(h) => match Pin::new(h).poll(cx) {
@@ -174,6 +181,7 @@ where
                         Recording::Done(ok) => *ok,
                     };
                     return Poll::Ready(deliver(
+                        std::mem::take(this.held),
                         after,
                         written,
                         this.error_frame,
@@ -212,10 +220,19 @@ where
                     if *this.observing && this.rewriter.observe(&data).is_err() {
                         *this.observing = false;
                     }
+                    if this.rewriter.ended() || !this.held.is_empty() {
+                        this.held.extend_from_slice(&data);
+                        continue;
+                    }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Ok(data) => match this.rewriter.push(&data) {
                     Ok(out) if out.is_empty() => continue,
+                    Ok(out) if this.rewriter.ended() => {
+                        // The answer's last event: it waits for the record.
+                        this.held.extend_from_slice(&out);
+                        continue;
+                    }
                     Ok(out) => return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out))))),
                     Err(e) => {
                         tracing::warn!(request_id = %this.request_id, error = %e,
@@ -263,8 +280,10 @@ fn record(
     State::Recording(rec, after)
 }
 
-/// What the client gets once the record is written (or not).
+/// What the client gets once the record is written (or not): the held events, then
+/// `after`.
 fn deliver(
+    held: Vec<u8>,
     after: After,
     written: bool,
     error_frame: &Bytes,
@@ -272,28 +291,36 @@ fn deliver(
     state: &mut State,
 ) -> Option<Result<Frame<Bytes>, BoxError>> {
     *state = State::Done;
+    let mut out = held;
     if !written {
-        // No clean end without the record: the error event instead (after the text
-        // that was held back: what was streamed is the client's already).
-        let mut out = match after {
-            After::End(tail, _) => tail.to_vec(),
-            After::Error(_) | After::Limit => Vec::new(),
-        };
+        // No clean end without the record: the error event instead of the answer's last
+        // events (what was streamed before them is the client's already).
+        out.clear();
         out.extend_from_slice(audit_error_frame);
         return Some(Ok(Frame::data(Bytes::from(out))));
     }
     match after {
         After::End(tail, trailers) => {
+            out.extend_from_slice(&tail);
             if let Some(t) = trailers {
-                if tail.is_empty() {
+                if out.is_empty() {
                     return Some(Ok(Frame::trailers(t)));
                 }
                 *state = State::Trailers(t);
             }
-            (!tail.is_empty()).then(|| Ok(Frame::data(tail)))
+            (!out.is_empty()).then(|| Ok(Frame::data(Bytes::from(out))))
         }
-        After::Error(e) => Some(Err(e)),
-        After::Limit => Some(Ok(Frame::data(error_frame.clone()))),
+        After::Error(e) => {
+            if out.is_empty() {
+                return Some(Err(e));
+            }
+            *state = State::Failed(e);
+            Some(Ok(Frame::data(Bytes::from(out))))
+        }
+        After::Limit => {
+            out.extend_from_slice(error_frame);
+            Some(Ok(Frame::data(Bytes::from(out))))
+        }
     }
 }
 

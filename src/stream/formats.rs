@@ -118,6 +118,8 @@ pub struct Rewriter {
     count: usize,
     /// The token usage the stream's events report.
     usage: UsageMeter,
+    /// The event that ends the answer has been seen.
+    ended: bool,
 }
 
 impl Rewriter {
@@ -135,6 +137,7 @@ impl Rewriter {
             top: None,
             count: 0,
             usage: UsageMeter::default(),
+            ended: false,
         }
     }
 
@@ -167,13 +170,13 @@ impl Rewriter {
             Framing::Sse(d) => {
                 for ev in d.push(chunk)? {
                     if let Some(data) = ev.data() {
-                        self.usage.observe(&data);
+                        self.note(ev.event_type(), &data);
                     }
                 }
             }
             Framing::Ndjson(d) => {
                 for line in d.push(chunk)? {
-                    self.usage.observe(&line);
+                    self.note("", &line);
                 }
             }
             Framing::Ended => {}
@@ -189,16 +192,44 @@ impl Rewriter {
                 if let Ok(Some(ev)) = d.finish()
                     && let Some(data) = ev.data()
                 {
-                    self.usage.observe(&data);
+                    self.note(ev.event_type(), &data);
                 }
             }
             Framing::Ndjson(d) => {
                 if let Ok(Some(line)) = d.finish() {
-                    self.usage.observe(&line);
+                    self.note("", &line);
                 }
             }
             Framing::Ended => {}
         }
+    }
+
+    /// Whether the event that ends the answer has been seen (`[DONE]`,
+    /// `message_stop`, `response.completed` / `.incomplete` / `.failed`, Ollama's
+    /// `"done":true`; Gemini has none: its stream just ends). The usage is complete then.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Reads an event's (or line's) usage and whether it ends the answer. The end markers
+    /// are matched with their quotes: inside a JSON string they would be escaped.
+    fn note(&mut self, event: &str, data: &str) {
+        self.usage.observe(data);
+        self.ended |= match self.kind {
+            StreamKind::OpenaiChat => data.trim() == "[DONE]",
+            StreamKind::OpenaiResponses => [
+                "response.completed",
+                "response.incomplete",
+                "response.failed",
+            ]
+            .iter()
+            .any(|t| event == *t || data.contains(&format!("\"type\":\"{t}\""))),
+            StreamKind::Anthropic => {
+                event == "message_stop" || data.contains("\"type\":\"message_stop\"")
+            }
+            StreamKind::Ollama => data.contains("\"done\":true") || data.contains("\"done\": true"),
+            StreamKind::Gemini => false,
+        };
     }
 
     /// Pseudonyms restored so far.
@@ -267,7 +298,7 @@ impl Rewriter {
             ev.encode_into(out);
             return;
         };
-        self.usage.observe(&data);
+        self.note(ev.event_type(), &data);
         // The common event (a text delta of a stream already open) without building a
         // `serde_json::Value`: most of them come out unchanged.
         let fast = match self.kind {
@@ -325,7 +356,7 @@ impl Rewriter {
     }
 
     fn on_line(&mut self, line: &str, out: &mut Vec<u8>) {
-        self.usage.observe(line);
+        self.note("", line);
         let Ok(mut v) = serde_json::from_str::<Value>(line) else {
             out.extend_from_slice(line.as_bytes());
             out.push(b'\n');

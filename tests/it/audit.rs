@@ -522,3 +522,143 @@ fn rotated_files_verify_as_one_chain_and_a_missing_one_is_named() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `paravent serve` with a trail and trace logs: fixture data sent (JSON, stream,
+/// refusal), then SIGTERM. Neither the logs nor the trail hold any of it; the logs hold
+/// the checkpoints, and the last one verifies the trail.
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_logs_checkpoints_and_neither_logs_nor_trail_hold_a_value() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mock = crate::support::mock_provider::MockProvider::start().await;
+    let dir = scratch("serve-checkpoints");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("paravent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndefault_provider = \"openai\"\n[providers.openai]\nbase_url = \"{}\"\napi = \"openai\"\n[audit]\npath = \"trail/paravent.jsonl\"\ncheckpoint_every = 2\nrotate_bytes = 4000\nfsync = \"never\"\n",
+            mock.base_url()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paravent"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "trace",
+            "--config",
+        ])
+        .arg(&config)
+        .env("PARAVENT_SECRET", "audit-test secret of enough length")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("paravent did not start:\n{log}");
+        }
+        log.push_str(&line);
+        if let Some(rest) = line.split("listen=").nth(1) {
+            break rest.trim().to_owned();
+        }
+    };
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let prompt = format!("{PROMPT} Mon NIR : {NIR}.");
+    let bodies = [
+        json!({"model": "gpt-x", "messages": [{"role": "user", "content": prompt}]}),
+        json!({"model": "gpt-x", "stream": true,
+               "messages": [{"role": "user", "content": prompt}]}),
+        json!({"messages": [{"role": "user", "content": format!("{prompt} {SECRET}")}]}),
+        json!({"model": "gpt-x", "messages": [{"role": "user", "content": prompt}]}),
+    ];
+    for body in &bodies {
+        let req = http::Request::post(format!("http://{addr}/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {CLIENT_KEY}-in-header"))
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
+            .unwrap();
+        let resp = client.request(req).await.unwrap();
+        use http_body_util::BodyExt;
+        resp.into_body().collect().await.unwrap();
+    }
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    // The logs of a short test run: a few hundred kilobytes at most.
+    #[allow(clippy::disallowed_methods)]
+    stderr.take(64 << 20).read_to_string(&mut log).unwrap();
+    assert!(child.wait().unwrap().success(), "{log}");
+
+    let trail_dir = dir.join("trail");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&trail_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.ends_with("paravent.jsonl"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no rotation at 4000 bytes");
+    files.push(trail_dir.join("paravent.jsonl"));
+    let trail: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    let mut fixture: Vec<&str> = VALUES.to_vec();
+    fixture.extend([
+        NIR,
+        "185037511502236",
+        SECRET,
+        CLIENT_KEY,
+        "Jean",
+        "example.fr",
+    ]);
+    for v in &fixture {
+        assert!(!trail.contains(v), "{v:?} is in the audit trail");
+        assert!(!log.contains(v), "{v:?} is in the logs");
+    }
+
+    // Checkpoints: at start, every 2 records, at rotation and at shutdown.
+    let checkpoints: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Audit checkpoint."))
+        .collect();
+    for reason in ["start", "periodic", "rotation", "shutdown"] {
+        assert!(
+            checkpoints
+                .iter()
+                .any(|l| l.contains(&format!("reason=\"{reason}\""))
+                    || l.contains(&format!("reason={reason}"))),
+            "no {reason} checkpoint:\n{log}"
+        );
+    }
+    let last = checkpoints.last().unwrap();
+    assert!(last.contains("shutdown"), "{last}");
+    let hash = last
+        .split("hash=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut args = vec!["audit", "verify", "--checkpoint", &hash];
+    let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    args.extend(&names);
+    let ok = paravent(&args, b"");
+    ok.assert_code(0);
+    assert!(ok.stdout.contains(&hash), "{}", ok.stdout);
+    // 4 requests, one record each.
+    assert_eq!(trail.matches("\"kind\":\"request\"").count(), 4, "{trail}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

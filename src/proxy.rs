@@ -335,6 +335,7 @@ impl PendingRecord {
             .energy
             .estimate_uwh(o.model.as_deref(), o.usage);
         o.latency = self.start.elapsed();
+        let no_trail = self.rt.audit.is_none();
         let job = move || {
             let PendingRecord {
                 rt, mut outcome, ..
@@ -354,6 +355,10 @@ impl PendingRecord {
             rt.on_outcome(&outcome);
             ok
         };
+        if no_trail {
+            // Nothing to write: log and call the hook here.
+            return Recording::Done(job());
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(h) => Recording::Pending(h.spawn_blocking(job)),
             // Not on a runtime (a body dropped after it): write here.

@@ -14,12 +14,15 @@
 //!
 //! The audit record of a streamed answer is written at its end, whatever the end is
 //! (`stream_end`): `complete`, `upstream-error`, `limit`, or `client-gone` when the body
-//! is dropped before its end (the client went away). The last frame (the released text,
-//! the end of the stream, the trailers or the upstream error) is held until the record is
-//! written, so that "written before the response completes" holds for streams too. If
-//! it cannot be written and `[audit] on_failure = "refuse"`, the stream ends with the
-//! provider's error event instead of its clean end: what was already streamed cannot be
-//! taken back, but the client sees an error, not a complete answer.
+//! is dropped before its end (the client went away). "The end" of a complete answer is
+//! its last event (`[DONE]`, `message_stop`, `response.completed`, Ollama's `done`
+//! line; see [`Rewriter::ended`]), where the usage is complete, or else the end of the
+//! upstream body (Gemini). That last event (or the end of the stream, the trailers, the
+//! upstream error) is held until the record is written, so that "written before the
+//! response completes" holds for streams too. If it cannot be written and `[audit]
+//! on_failure = "refuse"`, the stream ends with the provider's error event instead of
+//! its last event: what was already streamed cannot be taken back, but the client's SDK
+//! raises an error instead of returning a complete answer.
 //!
 //! Writing from `poll_frame`: the writer does blocking file I/O (and `fsync`), which must
 //! not run on an async worker. The record is handed to `spawn_blocking` and its
@@ -57,6 +60,8 @@ enum After {
     Error(BoxError),
     /// A limit was exceeded: the error event.
     Limit,
+    /// The answer's last event was seen: it goes, then the rest of the stream.
+    Resume,
 }
 
 /// Where the body is between two polls.
@@ -220,17 +225,22 @@ where
                     if *this.observing && this.rewriter.observe(&data).is_err() {
                         *this.observing = false;
                     }
-                    if this.rewriter.ended() || !this.held.is_empty() {
+                    if this.rewriter.ended() && this.record.is_some() {
+                        // The answer's last event: it waits for the record.
                         this.held.extend_from_slice(&data);
+                        *this.state =
+                            record(this.record, end::COMPLETE, this.rewriter, After::Resume);
                         continue;
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Ok(data) => match this.rewriter.push(&data) {
                     Ok(out) if out.is_empty() => continue,
-                    Ok(out) if this.rewriter.ended() => {
+                    Ok(out) if this.rewriter.ended() && this.record.is_some() => {
                         // The answer's last event: it waits for the record.
                         this.held.extend_from_slice(&out);
+                        *this.state =
+                            record(this.record, end::COMPLETE, this.rewriter, After::Resume);
                         continue;
                     }
                     Ok(out) => return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out))))),
@@ -319,6 +329,10 @@ fn deliver(
         }
         After::Limit => {
             out.extend_from_slice(error_frame);
+            Some(Ok(Frame::data(Bytes::from(out))))
+        }
+        After::Resume => {
+            *state = State::Streaming;
             Some(Ok(Frame::data(Bytes::from(out))))
         }
     }

@@ -218,12 +218,12 @@ impl Rewriter {
         self.ended |= match self.kind {
             StreamKind::OpenaiChat => data.trim() == "[DONE]",
             StreamKind::OpenaiResponses => [
-                "response.completed",
-                "response.incomplete",
-                "response.failed",
+                ("response.completed", "\"type\":\"response.completed\""),
+                ("response.incomplete", "\"type\":\"response.incomplete\""),
+                ("response.failed", "\"type\":\"response.failed\""),
             ]
             .iter()
-            .any(|t| event == *t || data.contains(&format!("\"type\":\"{t}\""))),
+            .any(|(name, needle)| event == *name || data.contains(needle)),
             StreamKind::Anthropic => {
                 event == "message_stop" || data.contains("\"type\":\"message_stop\"")
             }

@@ -214,7 +214,7 @@ mod tests {
             "p".into(),
         )
         .expect("chain-start");
-        let start = writer.checkpoint();
+        let (_, start) = writer.checkpoint();
         let rt = rt.with_audit(Arc::new(writer));
         let body = |rt: &Runtime| {
             let r = respond(rt, &Method::GET, "/metrics", None);

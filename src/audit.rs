@@ -5,7 +5,8 @@
 //! `hash` field left out; `hash = BLAKE3(prev ‖ canonical)` where `prev` is the previous
 //! record's hash (raw 32 bytes). The first record of a chain is a `chain-start` record
 //! whose `prev` is [`anchor`] of its random chain id, or, when an instance appends to an
-//! existing file, the last hash of that file.
+//! existing file, the last hash of that file. A file opened by rotation starts with a
+//! `file-start` record that continues the chain (docs/AUDIT.md).
 //!
 //! Records hold counts and keyed hashes of values only: never a value, prompt text or key.
 //! This module does no I/O; [`writer`] appends records, [`verify`] checks a chain.
@@ -15,6 +16,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub mod energy;
+pub mod usage;
 pub mod verify;
 pub mod writer;
 
@@ -34,6 +37,9 @@ pub enum Kind {
     ChainStart,
     /// One request, whatever happened to it.
     Request,
+    /// The first record of a file opened by rotation: it continues the chain of the
+    /// file before (same chain id, next `seq`, `prev` = that file's last hash).
+    FileStart,
 }
 
 /// What became of the request.

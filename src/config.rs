@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use crate::audit::energy::EnergyConfig;
 use crate::detect::{Detector, RuleErrors, RuleSet, rules};
 
 /// The configuration used when no `--config` is given.
@@ -29,6 +30,8 @@ struct RawConfig {
     server: RawServerConfig,
     #[serde(default)]
     audit: AuditConfig,
+    #[serde(default)]
+    energy: EnergyConfig,
     #[serde(default)]
     providers: BTreeMap<Spanned<String>, RawProviderConfig>,
     #[serde(default)]
@@ -71,6 +74,8 @@ pub struct Config {
     pub detector: Arc<Detector>,
     pub server: ServerConfig,
     pub audit: AuditConfig,
+    /// `[energy]`: the per-model table of the audit records' energy estimate.
+    pub energy: EnergyConfig,
     /// Declared providers, by name (the first path segment that routes to them).
     pub providers: BTreeMap<String, ProviderConfig>,
     /// Issued virtual keys.
@@ -154,7 +159,17 @@ pub struct AuditConfig {
     pub on_failure: OnFailure,
     /// This instance's name in the records (default: `$HOSTNAME`, else `pid-<pid>`).
     pub instance_id: Option<String>,
+    /// Rotate the file once it holds this many bytes (no size rotation when absent).
+    pub rotate_bytes: Option<u64>,
+    /// Rotate the file when the UTC day changes (`daily`), or not (`never`).
+    pub rotate: Rotate,
+    /// Log the checkpoint (`Audit checkpoint.`) every this many records (0: only at
+    /// start, rotation and shutdown).
+    pub checkpoint_every: u64,
 }
+
+/// Default number of records between two logged checkpoints.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
 
 impl Default for AuditConfig {
     fn default() -> AuditConfig {
@@ -163,8 +178,19 @@ impl Default for AuditConfig {
             fsync: FsyncPolicy::Always,
             on_failure: OnFailure::Refuse,
             instance_id: None,
+            rotate_bytes: None,
+            rotate: Rotate::Never,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
         }
     }
+}
+
+/// `[audit] rotate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rotate {
+    Never,
+    Daily,
 }
 
 /// `[audit] fsync`.
@@ -466,6 +492,15 @@ impl Config {
                 errors.push(format!("{name}: [detect] disable names no rule {id:?}"));
             }
         }
+        errors.extend(
+            raw.energy
+                .problems()
+                .into_iter()
+                .map(|p| format!("{name}: {p}")),
+        );
+        if raw.audit.rotate_bytes == Some(0) {
+            errors.push(format!("{name}: [audit] rotate_bytes must be > 0"));
+        }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -492,6 +527,7 @@ impl Config {
                 }),
                 ..raw.audit
             },
+            energy: raw.energy,
             providers,
             keys,
             limits: raw.limits,

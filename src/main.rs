@@ -302,6 +302,16 @@ fn serve(
         cfg.pseudonyms.secret_file = std::env::current_dir()
             .context("no working directory")?
             .join(&cfg.pseudonyms.secret_file);
+        // And its audit trail there too (said at start).
+        if let Some(p) = &cfg.audit.path
+            && p.is_relative()
+        {
+            cfg.audit.path = Some(
+                std::env::current_dir()
+                    .context("no working directory")?
+                    .join(p),
+            );
+        }
     }
     let (key, source) = paravent::vault::load_or_create_secret(&cfg.pseudonyms)
         .context("cannot get the pseudonym secret")?;
@@ -345,7 +355,7 @@ fn serve(
             tracing::info!(
                 file = %path.display(),
                 chain_id = %w.chain_id(),
-                checkpoint = %w.checkpoint(),
+                checkpoint = %w.checkpoint().1,
                 "Audit trail started."
             );
             Some(std::sync::Arc::new(w))
@@ -356,6 +366,7 @@ fn serve(
         }
     };
     let mut rt = paravent::proxy::Runtime::new(cfg, key).context("cannot start")?;
+    let audit_at_shutdown = audit.clone();
     if let Some(w) = audit {
         rt = rt.with_audit(w);
     }
@@ -389,6 +400,10 @@ fn serve(
         paravent::server::serve(listener, rt, paravent::server::shutdown_signal()).await;
         if let Some(task) = admin {
             task.abort();
+        }
+        if let Some(w) = &audit_at_shutdown {
+            // The last checkpoint, to keep apart from the trail (docs/AUDIT.md).
+            w.log_checkpoint("shutdown");
         }
         tracing::info!("Paravent stopped.");
         anyhow::Ok(())

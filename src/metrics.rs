@@ -362,14 +362,10 @@ impl Metrics {
         out
     }
 
-    /// The audit checkpoint `(seq, hash)`: the one place it is read.
-    ///
-    /// The hash is the writer's. The writer does not expose its sequence number yet: it
-    /// starts each chain at 0 (its `chain-start`) and adds 1 per request record written,
-    /// so the records written through these metrics give the same number (one scrape may
-    /// see the hash of a record whose write is still being counted).
+    /// The audit checkpoint `(seq, hash)` of the last record written: the one place it
+    /// is read.
     fn checkpoint(&self, w: &AuditWriter) -> (u64, String) {
-        (self.audit_writes.get(), w.checkpoint())
+        w.checkpoint()
     }
 }
 

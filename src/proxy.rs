@@ -8,8 +8,8 @@
 //! 4. outcome: on success *and* on every error, the audit record is appended (before the
 //!    response is returned; a failed write refuses the request unless `[audit]
 //!    on_failure = "continue"`), then [`Runtime::on_outcome`] logs and calls the hook.
-//!    A streamed answer's record is written when its head is ready: the bytes and tokens
-//!    of the stream itself are not in it yet.
+//!    A streamed answer's record is written at the end of the stream, with its usage and
+//!    how it ended, before its last frame is sent ([`body::ReidentifyBody`]).
 //!
 //! Never logs bodies, paths with their query (Gemini keys travel there), keys or values.
 
@@ -316,6 +316,73 @@ struct Ctx {
     unknown_tokens: usize,
     bytes_in: usize,
     bytes_out: usize,
+    /// A streamed answer's record, handed to its body (written at the end of the stream).
+    record_slot: Option<RecordSlot>,
+}
+
+/// Where `handle` leaves a streamed answer's record for its body.
+pub(crate) type RecordSlot = Arc<std::sync::Mutex<Option<PendingRecord>>>;
+
+/// The record of a streamed answer, completed and written when the stream ends.
+pub(crate) struct PendingRecord {
+    rt: Arc<Runtime>,
+    outcome: Outcome,
+    start: Instant,
+}
+
+/// A record being written off the async workers: `true` once written (or when the
+/// trail lets answers go without their record).
+pub(crate) enum Recording {
+    Pending(tokio::task::JoinHandle<bool>),
+    Done(bool),
+}
+
+impl PendingRecord {
+    /// Completes the outcome with how the stream ended and its usage, and writes the
+    /// record, then logs the outcome and calls the hook, on the blocking pool.
+    pub(crate) fn finish(mut self, end: &'static str, usage: Option<Usage>) -> Recording {
+        let o = &mut self.outcome;
+        o.stream_end = Some(end);
+        if usage.is_some() {
+            o.usage = usage;
+        }
+        o.energy_uwh = self
+            .rt
+            .config
+            .energy
+            .estimate_uwh(o.model.as_deref(), o.usage);
+        o.latency = self.start.elapsed();
+        let no_trail = self.rt.audit.is_none();
+        let job = move || {
+            let PendingRecord {
+                rt, mut outcome, ..
+            } = self;
+            let ok = match &rt.audit {
+                Some(audit) => {
+                    let written = append_record(audit, &outcome);
+                    rt.metrics.audit_write(written);
+                    if !written && audit.on_failure() == OnFailure::Refuse {
+                        outcome.refused = Some(ProxyError::AuditUnavailable.code());
+                        false
+                    } else {
+                        true
+                    }
+                }
+                None => true,
+            };
+            rt.on_outcome(&outcome);
+            ok
+        };
+        if no_trail {
+            // Nothing to write: log and call the hook here.
+            return Recording::Done(job());
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => Recording::Pending(h.spawn_blocking(job)),
+            // Not on a runtime (a body dropped after it): write here.
+            Err(_) => Recording::Done(job()),
+        }
+    }
 }
 
 /// Handles one client request: every phase, then the outcome hook.
@@ -350,6 +417,7 @@ where
         unknown_tokens: 0,
         bytes_in: 0,
         bytes_out: 0,
+        record_slot: None,
     };
     let result = phases(&rt, &mut ctx, req).await;
     let (mut resp, refused) = match result {
@@ -365,7 +433,7 @@ where
         request_id: ctx.id.clone(),
         provider: ctx.provider.clone(),
         endpoint: ctx.endpoint.map(Endpoint::as_str),
-        model: ctx.model.take(),
+        model: ctx.model.clone(),
         principal: ctx.principal.clone(),
         team: ctx.team.take(),
         requested_provider: ctx.requested_provider.take(),
@@ -390,11 +458,30 @@ where
         bytes_in: ctx.bytes_in,
         bytes_out: ctx.bytes_out,
         usage: ctx.usage,
-        energy_uwh: None,
+        energy_uwh: rt
+            .config
+            .energy
+            .estimate_uwh(ctx.model.as_deref(), ctx.usage),
         latency: ctx.start.elapsed(),
         upstream_latency: ctx.upstream_latency,
         stream_end: None,
     };
+    if refused.is_none()
+        && let Some(slot) = ctx.record_slot.take()
+    {
+        // A streamed answer: its body writes the record at the end of the stream.
+        if let Ok(mut s) = slot.lock() {
+            *s = Some(PendingRecord {
+                rt: rt.clone(),
+                outcome,
+                start: ctx.start,
+            });
+        }
+        if let Ok(v) = HeaderValue::from_str(&ctx.id) {
+            resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+        }
+        return resp;
+    }
     let written = match &rt.audit {
         Some(audit) => {
             let ok = write_audit(audit, &outcome).await;
@@ -446,6 +533,17 @@ async fn write_audit(audit: &Arc<AuditWriter>, outcome: &Outcome) -> bool {
         }
         Err(e) => {
             tracing::error!(request_id = %outcome.request_id, error = %e, "Audit writer task failed.");
+            false
+        }
+    }
+}
+
+/// Appends the outcome's record (blocking); `false` when it was not written.
+fn append_record(audit: &AuditWriter, outcome: &Outcome) -> bool {
+    match audit.append(record_fields(outcome)) {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!(request_id = %outcome.request_id, error = %e, "Audit record not written.");
             false
         }
     }
@@ -941,9 +1039,10 @@ async fn response(
     ctx.upstream_status = Some(parts.status.as_u16());
     ctx.streamed = stream.is_some();
     // A stream is re-identified as it passes, unless compressed (we ask for identity, so
-    // a provider that compresses anyway sends it on as it came, tokens and all).
+    // a provider that compresses anyway sends it on as it came, tokens and all). With
+    // nothing to re-identify it passes byte for byte, read for its usage only. Either way
+    // its record is written at its end.
     if let Some(kind) = stream
-        && !reid.is_empty()
         && !head
         && !parts.headers.contains_key(header::CONTENT_ENCODING)
     {
@@ -955,16 +1054,50 @@ async fn response(
             "the provider's stream exceeded a limit of Paravent",
             &ctx.id,
         );
-        let body = body::ReidentifyBody::new(
+        let audit_error = walk::error_body(
+            ctx.format,
+            503,
+            ProxyError::AuditUnavailable.class(),
+            ProxyError::AuditUnavailable.code(),
+            "Paravent: the audit trail cannot be written, so the end of this answer was \
+             withheld (company policy). Tell your administrator.",
+            &ctx.id,
+        );
+        let slot = RecordSlot::default();
+        ctx.record_slot = Some(slot.clone());
+        let mut body = body::ReidentifyBody::new(
             body,
             Rewriter::new(kind, reid.clone()),
             kind.error_frame(&error),
             ctx.id.clone(),
-        );
+        )
+        .with_record(slot, kind.error_frame(&audit_error));
+        if reid.is_empty() {
+            body = body.pass_through();
+        }
         let mut out = Response::new(body.boxed());
         *out.status_mut() = parts.status;
         // Rewritten: no content-length (nor content-encoding).
-        *out.headers_mut() = response_headers(&parts.headers, true);
+        *out.headers_mut() = response_headers(&parts.headers, !reid.is_empty());
+        return Ok(out);
+    }
+    if reid.is_empty() && is_json && !head && !parts.headers.contains_key(header::CONTENT_ENCODING)
+    {
+        // Nothing to restore: read (bounded) for the usage, else passed on as it comes.
+        let limit = usize::try_from(rt.config.limits.max_response_bytes).unwrap_or(usize::MAX);
+        let body = match body::collect_up_to(body, limit).await {
+            body::Collected::Whole(bytes, trailers) => {
+                ctx.usage = crate::audit::usage::from_json(&bytes);
+                body::Prefixed::<hyper::body::Incoming>::new(bytes, trailers, None).boxed()
+            }
+            body::Collected::Partial(head, rest) => {
+                body::Prefixed::new(head, None, Some(rest)).boxed()
+            }
+            body::Collected::Failed => return Err(ProxyError::UpstreamBody),
+        };
+        let mut out = Response::new(body);
+        *out.status_mut() = parts.status;
+        *out.headers_mut() = response_headers(&parts.headers, false);
         return Ok(out);
     }
     if reid.is_empty() || head || !is_json {
@@ -999,6 +1132,7 @@ async fn response(
         }
         None => bytes,
     };
+    ctx.usage = crate::audit::usage::from_json(&bytes);
     let out = reidentify_json(reid, bytes, &mut ctx.reidentified);
     if let Ok(text) = std::str::from_utf8(&out) {
         ctx.unknown_tokens = crate::reidentify::count_token_shapes(text);

@@ -5,6 +5,10 @@
 //! the first record where it shows. Removing records from the *end* leaves a valid,
 //! shorter chain: only a checkpoint (a last hash published elsewhere, e.g. in the logs)
 //! reveals it, which is what [`verify`]'s `checkpoint` is for.
+//!
+//! Rotated files are verified as one chain when given in order, oldest first, the live
+//! file last: each file after the first starts with a `file-start` record chained to the
+//! last record of the file before, so a missing, extra or misplaced file breaks a link.
 
 use super::{AuditRecord, FORMAT_VERSION, Kind, anchor};
 
@@ -92,7 +96,7 @@ pub fn verify(files: &[(&str, &str)], checkpoint: Option<&str>) -> Result<Verifi
                     if rec.kind != Kind::ChainStart {
                         return Err(bad(
                             rid,
-                            "the first record is not a chain-start (records deleted before it)"
+                            "the first record is not a chain-start (records or files missing before it)"
                                 .to_owned(),
                         ));
                     }
@@ -101,11 +105,13 @@ pub fn verify(files: &[(&str, &str)], checkpoint: Option<&str>) -> Result<Verifi
                 Some(l) => l.hash.clone().unwrap_or_default(),
             };
             if rec.prev != expected_prev {
-                return Err(bad(
-                    rid,
+                let reason = if rec.kind == Kind::FileStart {
+                    "does not follow the last record of the file before (a file is missing, \
+                     or the files are out of order)"
+                } else {
                     "does not follow the previous record (a record was deleted, inserted or moved)"
-                        .to_owned(),
-                ));
+                };
+                return Err(bad(rid, reason.to_owned()));
             }
             match (&last, rec.kind) {
                 (_, Kind::ChainStart) => {
@@ -113,6 +119,20 @@ pub fn verify(files: &[(&str, &str)], checkpoint: Option<&str>) -> Result<Verifi
                         return Err(bad(rid, "malformed chain-start".to_owned()));
                     }
                     chains += 1;
+                }
+                (Some(l), Kind::FileStart) => {
+                    if n != 1 {
+                        return Err(bad(
+                            rid,
+                            "a file-start record inside a file (records were moved)".to_owned(),
+                        ));
+                    }
+                    if rec.chain_id != l.chain_id || rec.seq != l.seq + 1 || rec.request.is_some() {
+                        return Err(bad(
+                            rid,
+                            "out of sequence (a record was deleted, inserted or moved)".to_owned(),
+                        ));
+                    }
                 }
                 (Some(l), Kind::Request) => {
                     if rec.chain_id != l.chain_id || rec.seq != l.seq + 1 || rec.request.is_none() {
@@ -122,7 +142,7 @@ pub fn verify(files: &[(&str, &str)], checkpoint: Option<&str>) -> Result<Verifi
                         ));
                     }
                 }
-                (None, Kind::Request) => unreachable!("checked above"),
+                (None, Kind::Request | Kind::FileStart) => unreachable!("checked above"),
             }
             if checkpoint.is_some() && rec.hash.as_deref() == checkpoint {
                 seen_checkpoint = true;

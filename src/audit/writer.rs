@@ -5,6 +5,14 @@
 //! [`AuditWriter::append`] through `tokio::task::spawn_blocking`, so the async workers
 //! never wait on the disk. Never writes values, prompt text or keys: records hold counts
 //! and keyed hashes only (see [`super::RequestFields`]).
+//!
+//! Rotation (`[audit] rotate_bytes`, `rotate = "daily"`) happens under the same lock:
+//! the live file is renamed `<stem>.<UTC time>.<ext>` (for example
+//! `paravent.20261129T184500.123456Z.jsonl`, names that sort in time order), a new live
+//! file is opened under the configured name, and its first line is a `file-start`
+//! record that continues the chain. The checkpoint (seq and hash of the last record) is
+//! logged as `Audit checkpoint.` at start, every `checkpoint_every` records, at rotation
+//! and at shutdown ([`AuditWriter::log_checkpoint`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -14,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use super::{AuditError, AuditRecord, FORMAT_VERSION, Kind, RequestFields, anchor, hex, rfc3339};
-use crate::config::{AuditConfig, FsyncPolicy, OnFailure};
+use crate::config::{AuditConfig, FsyncPolicy, OnFailure, Rotate};
 
 /// Bytes of a random chain id.
 const CHAIN_ID_BYTES: usize = 16;
@@ -62,6 +70,12 @@ struct State {
     file: Box<dyn Sink>,
     prev: String,
     seq: u64,
+    /// Bytes in the live file.
+    bytes: u64,
+    /// The UTC day (`YYYY-MM-DD`) of the live file's first record.
+    day: Option<String>,
+    /// Request records since the last logged checkpoint.
+    since_checkpoint: u64,
 }
 
 /// The audit file of one instance, shared by every request.
@@ -74,6 +88,15 @@ pub struct AuditWriter {
     fsync: FsyncPolicy,
     on_failure: OnFailure,
     healthy: AtomicBool,
+    /// Rotation settings; `None` for a sink that is not a file.
+    rotation: Option<Rotation>,
+    checkpoint_every: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Rotation {
+    bytes: Option<u64>,
+    daily: bool,
 }
 
 impl std::fmt::Debug for AuditWriter {
@@ -111,23 +134,44 @@ impl AuditWriter {
         let mut raw = [0u8; CHAIN_ID_BYTES];
         getrandom::fill(&mut raw).map_err(|_| WriterError::Random)?;
         let chain_id = hex(&raw);
-        let prev = match last_hash_of(path).map_err(open_err)? {
-            Tail::Empty => anchor(&chain_id),
-            Tail::Hash(h) => h,
-            Tail::Corrupt => {
-                return Err(WriterError::CorruptTail {
-                    path: path.to_path_buf(),
-                });
-            }
+        let corrupt = |p: &Path| WriterError::CorruptTail {
+            path: p.to_path_buf(),
+        };
+        let live = last_hash_of(path).map_err(open_err)?;
+        let (prev, day) = match live.tail {
+            Tail::Hash(h) => (h, live.first_day),
+            Tail::Corrupt => return Err(corrupt(path)),
+            // An empty or missing live file continues the newest rotated file, if any
+            // (a rotation interrupted between the rename and the first record).
+            Tail::Empty => match newest_rotated(path) {
+                Some(rotated) => match last_hash_of(&rotated).map_err(open_err)?.tail {
+                    Tail::Hash(h) => (h, None),
+                    Tail::Corrupt => return Err(corrupt(&rotated)),
+                    Tail::Empty => (anchor(&chain_id), None),
+                },
+                None => (anchor(&chain_id), None),
+            },
         };
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(open_err)?;
-        AuditWriter::start(
-            Box::new(file),
+        let rotation = Rotation {
+            bytes: cfg.rotate_bytes,
+            daily: cfg.rotate == Rotate::Daily,
+        };
+        let state = State {
+            file: Box::new(file),
             prev,
+            seq: 0,
+            bytes: live.bytes,
+            day,
+            since_checkpoint: 0,
+        };
+        AuditWriter::start(
+            state,
+            Some(rotation),
             chain_id,
             path,
             cfg,
@@ -151,13 +195,28 @@ impl AuditWriter {
         let mut raw = [0u8; CHAIN_ID_BYTES];
         getrandom::fill(&mut raw).map_err(|_| WriterError::Random)?;
         let chain_id = hex(&raw);
-        let prev = anchor(&chain_id);
-        AuditWriter::start(sink, prev, chain_id, path, cfg, instance_id, policy_version)
+        let state = State {
+            file: sink,
+            prev: anchor(&chain_id),
+            seq: 0,
+            bytes: 0,
+            day: None,
+            since_checkpoint: 0,
+        };
+        AuditWriter::start(
+            state,
+            None,
+            chain_id,
+            path,
+            cfg,
+            instance_id,
+            policy_version,
+        )
     }
 
     fn start(
-        file: Box<dyn Sink>,
-        prev: String,
+        state: State,
+        rotation: Option<Rotation>,
         chain_id: String,
         path: &Path,
         cfg: &AuditConfig,
@@ -165,7 +224,7 @@ impl AuditWriter {
         policy_version: String,
     ) -> Result<AuditWriter, WriterError> {
         let w = AuditWriter {
-            state: Mutex::new(State { file, prev, seq: 0 }),
+            state: Mutex::new(state),
             path: path.to_path_buf(),
             chain_id,
             instance_id,
@@ -173,6 +232,8 @@ impl AuditWriter {
             fsync: cfg.fsync,
             on_failure: cfg.on_failure,
             healthy: AtomicBool::new(true),
+            rotation,
+            checkpoint_every: cfg.checkpoint_every,
         };
         let start = AuditRecord::chain_start(
             w.chain_id.clone(),
@@ -181,6 +242,7 @@ impl AuditWriter {
             rfc3339(SystemTime::now()),
         );
         w.write(start)?;
+        w.log_checkpoint("start");
         Ok(w)
     }
 
@@ -204,9 +266,35 @@ impl AuditWriter {
         self.write(rec)
     }
 
-    fn write(&self, mut rec: AuditRecord) -> Result<String, WriterError> {
+    fn write(&self, rec: AuditRecord) -> Result<String, WriterError> {
         let mut st = self.state.lock().map_err(|_| WriterError::Poisoned)?;
-        if rec.kind == Kind::Request {
+        let day = rec.time.get(..10).unwrap_or("").to_owned();
+        if let Some(r) = self.rotation
+            && r.daily
+            && st.bytes > 0
+            && st.day.as_deref().is_some_and(|d| d != day)
+        {
+            self.rotate(&mut st);
+        }
+        let is_request = rec.kind == Kind::Request;
+        let hash = self.write_locked(&mut st, rec)?;
+        if let Some(r) = self.rotation
+            && r.bytes.is_some_and(|max| st.bytes >= max)
+        {
+            self.rotate(&mut st);
+        }
+        if is_request {
+            st.since_checkpoint += 1;
+            if self.checkpoint_every > 0 && st.since_checkpoint >= self.checkpoint_every {
+                self.log_locked(&mut st, "periodic");
+            }
+        }
+        Ok(hash)
+    }
+
+    /// Seals `rec` after the last record and appends it to the live file.
+    fn write_locked(&self, st: &mut State, mut rec: AuditRecord) -> Result<String, WriterError> {
+        if rec.kind != Kind::ChainStart {
             rec.seq = st.seq + 1;
         }
         let mut line = rec.seal(&st.prev)?;
@@ -226,15 +314,95 @@ impl AuditWriter {
         let hash = rec.hash.unwrap_or_default();
         st.prev.clone_from(&hash);
         st.seq = rec.seq;
+        st.bytes += line.len() as u64;
+        if st.day.is_none() {
+            st.day = rec.time.get(..10).map(str::to_owned);
+        }
         Ok(hash)
     }
 
-    /// The hash of the last record written: the checkpoint to publish.
-    pub fn checkpoint(&self) -> String {
+    /// Closes the live file under its rotated name and opens a new one that starts with
+    /// a `file-start` record. A failure is logged and the live file kept: records keep
+    /// going to it (rotation is tried again at the next record).
+    fn rotate(&self, st: &mut State) {
+        let now = rfc3339(SystemTime::now());
+        let Some(closed) = rotated_name(&self.path, &now) else {
+            return;
+        };
+        self.log_locked(st, "rotation");
+        if let Err(e) = std::fs::rename(&self.path, &closed) {
+            tracing::error!(file = %self.path.display(), error = %e,
+                "Audit file not rotated: cannot rename it.");
+            return;
+        }
+        let file = match OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(file = %self.path.display(), error = %e,
+                    "Audit file not rotated: cannot open a new one.");
+                // Writes go on to the open handle; give the file its name back.
+                let _ = std::fs::rename(&closed, &self.path);
+                return;
+            }
+        };
+        // The handle to the closed file is dropped here (its lines are already written,
+        // and synced when `fsync = "always"`).
+        st.file = Box::new(file);
+        st.bytes = 0;
+        st.day = None;
+        tracing::info!(closed = %closed.display(), file = %self.path.display(),
+            "Audit file rotated.");
+        let start = AuditRecord {
+            v: FORMAT_VERSION,
+            kind: Kind::FileStart,
+            seq: 0, // set by write_locked
+            time: now,
+            chain_id: self.chain_id.clone(),
+            instance_id: self.instance_id.clone(),
+            policy_version: self.policy_version.clone(),
+            request: None,
+            prev: String::new(),
+            hash: None,
+        };
+        if let Err(e) = self.write_locked(st, start) {
+            // The next record fails the same way (and follows on_failure); an instance
+            // restarted on the empty file continues the rotated one.
+            tracing::error!(file = %self.path.display(), error = %e,
+                "Audit file rotated, but its file-start record was not written.");
+        }
+    }
+
+    /// The seq and hash of the last record written: the checkpoint to publish.
+    pub fn checkpoint(&self) -> (u64, String) {
         self.state
             .lock()
-            .map(|s| s.prev.clone())
+            .map(|s| (s.seq, s.prev.clone()))
             .unwrap_or_default()
+    }
+
+    /// Logs the checkpoint at info level: `Audit checkpoint.` with `seq`, `hash`, `file`
+    /// and `reason` (`start`, `periodic`, `rotation`, `shutdown`): a line to keep apart
+    /// from the audit files and give to `paravent audit verify --checkpoint`.
+    pub fn log_checkpoint(&self, reason: &'static str) {
+        if let Ok(mut st) = self.state.lock() {
+            self.log_locked(&mut st, reason);
+        }
+    }
+
+    fn log_locked(&self, st: &mut State, reason: &'static str) {
+        st.since_checkpoint = 0;
+        tracing::info!(
+            seq = st.seq,
+            hash = %st.prev,
+            file = %self.path.display(),
+            chain_id = %self.chain_id,
+            reason,
+            "Audit checkpoint."
+        );
     }
 
     /// `false` after a failed write, until a write succeeds.
@@ -261,26 +429,251 @@ enum Tail {
     Corrupt,
 }
 
-/// The hash of the file's last record. Reads the whole file once at start; rotation
-/// (issue 5, still to do) will keep files small enough for that.
-fn last_hash_of(path: &Path) -> std::io::Result<Tail> {
+/// What opening needs to know of an audit file.
+struct FileTail {
+    tail: Tail,
+    /// The UTC day of its first record.
+    first_day: Option<String>,
+    bytes: u64,
+}
+
+/// The hash of the file's last record, the day of its first, and its size. Reads the
+/// whole file once at start (rotation keeps files small enough for that).
+fn last_hash_of(path: &Path) -> std::io::Result<FileTail> {
+    let empty = FileTail {
+        tail: Tail::Empty,
+        first_day: None,
+        bytes: 0,
+    };
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Tail::Empty),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(empty),
         Err(e) => return Err(e),
     };
+    let bytes = file.metadata()?.len();
+    let mut first: Option<String> = None;
     let mut last: Option<String> = None;
     for line in BufReader::new(file).lines() {
         let line = line?;
         if !line.is_empty() {
+            if first.is_none() {
+                first = Some(line.clone());
+            }
             last = Some(line);
         }
     }
     let Some(line) = last else {
-        return Ok(Tail::Empty);
+        return Ok(FileTail { bytes, ..empty });
     };
-    match serde_json::from_str::<AuditRecord>(&line) {
-        Ok(AuditRecord { hash: Some(h), .. }) => Ok(Tail::Hash(h)),
-        _ => Ok(Tail::Corrupt),
+    let first_day = first
+        .and_then(|l| serde_json::from_str::<AuditRecord>(&l).ok())
+        .and_then(|r| r.time.get(..10).map(str::to_owned));
+    let tail = match serde_json::from_str::<AuditRecord>(&line) {
+        Ok(AuditRecord { hash: Some(h), .. }) => Tail::Hash(h),
+        _ => Tail::Corrupt,
+    };
+    Ok(FileTail {
+        tail,
+        first_day,
+        bytes,
+    })
+}
+
+/// `dir/stem.ext` → `dir/stem.<compact time>.ext`, for the time `now` (RFC 3339), or a
+/// few microseconds later when that name is taken.
+fn rotated_name(path: &Path, now: &str) -> Option<PathBuf> {
+    let (stem, ext) = stem_ext(path)?;
+    let compact: String = now.chars().filter(|c| *c != '-' && *c != ':').collect();
+    let dir = path.parent().unwrap_or(Path::new(""));
+    for n in 0..1000 {
+        let name = if n == 0 {
+            format!("{stem}.{compact}{ext}")
+        } else {
+            // Two rotations in the same microsecond: still unique, still sorted.
+            format!("{stem}.{compact}-{n:03}{ext}")
+        };
+        let p = dir.join(name);
+        if !p.exists() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// The file name's stem and extension (with its dot, or empty).
+fn stem_ext(path: &Path) -> Option<(String, String)> {
+    let stem = path.file_stem()?.to_str()?.to_owned();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| format!(".{e}"))
+        .unwrap_or_default();
+    Some((stem, ext))
+}
+
+/// The newest file rotated from `path` (`stem.<time>.ext`), by name.
+fn newest_rotated(path: &Path) -> Option<PathBuf> {
+    let (stem, ext) = stem_ext(path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let prefix = format!("{stem}.");
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            n.strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_suffix(&ext))
+                .is_some_and(|t| t.len() >= 16 && t.as_bytes()[8] == b'T' && t.contains('Z'))
+        })
+        .max()
+        .map(|n| dir.join(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(rotate_bytes: Option<u64>) -> AuditConfig {
+        AuditConfig {
+            rotate_bytes,
+            fsync: FsyncPolicy::Never,
+            ..AuditConfig::default()
+        }
+    }
+
+    fn req(i: usize) -> RequestFields {
+        RequestFields {
+            request_id: format!("pv-{i}"),
+            principal: "alice".into(),
+            status: 200,
+            ..RequestFields::default()
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("paravent-writer-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    /// The rotated files then the live one, oldest first, as (name, text).
+    fn files_in_order(path: &Path) -> Vec<(String, String)> {
+        let dir = path.parent().unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != "paravent.jsonl")
+            .collect();
+        names.sort();
+        names.push("paravent.jsonl".into());
+        names
+            .into_iter()
+            .map(|n| {
+                let t = std::fs::read_to_string(dir.join(&n)).unwrap();
+                (n, t)
+            })
+            .collect()
+    }
+
+    fn verify_files(
+        files: &[(String, String)],
+    ) -> Result<super::super::verify::Verified, super::super::verify::BadRecord> {
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        super::super::verify::verify(&refs, None)
+    }
+
+    #[test]
+    fn size_rotation_keeps_one_chain_across_files() {
+        let dir = scratch("size");
+        let path = dir.join("paravent.jsonl");
+        let w = AuditWriter::open(&path, &cfg(Some(600)), "i".into(), "p".into()).unwrap();
+        for i in 0..12 {
+            w.append(req(i)).unwrap();
+        }
+        let (seq, hash) = w.checkpoint();
+        drop(w);
+        let files = files_in_order(&path);
+        assert!(files.len() >= 3, "{} files", files.len());
+        for (name, text) in &files[1..] {
+            let first: AuditRecord = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+            assert_eq!(first.kind, Kind::FileStart, "{name}");
+        }
+        let v = verify_files(&files).unwrap();
+        assert_eq!(v.last_hash, hash);
+        assert_eq!(v.chains, 1);
+        // chain-start + 12 requests + one file-start per rotated file.
+        assert_eq!(v.records, 13 + files.len() as u64 - 1);
+        assert_eq!(seq, v.records - 1);
+
+        // A missing middle file, or files out of order, break the chain there.
+        let mut missing = files.clone();
+        missing.remove(1);
+        let bad = verify_files(&missing).unwrap_err();
+        assert_eq!(
+            (bad.file.as_str(), bad.line),
+            (missing[1].0.as_str(), 1),
+            "{bad}"
+        );
+        assert!(bad.reason.contains("file is missing"), "{bad}");
+        let mut swapped = files.clone();
+        swapped.swap(1, 2);
+        assert!(verify_files(&swapped).is_err());
+        // The live file alone does not start a chain.
+        assert!(verify_files(&files[files.len() - 1..]).is_err());
+
+        // A restart continues the live file's chain.
+        let w = AuditWriter::open(&path, &cfg(Some(600)), "i".into(), "p".into()).unwrap();
+        w.append(req(99)).unwrap();
+        drop(w);
+        let v = verify_files(&files_in_order(&path)).unwrap();
+        assert_eq!(v.chains, 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_restart_after_an_interrupted_rotation_continues_the_rotated_file() {
+        let dir = scratch("interrupted");
+        let path = dir.join("paravent.jsonl");
+        let w = AuditWriter::open(&path, &cfg(None), "i".into(), "p".into()).unwrap();
+        w.append(req(1)).unwrap();
+        drop(w);
+        // As if the process stopped between the rename and the file-start record.
+        let rotated = dir.join("paravent.20260101T000000.000000Z.jsonl");
+        std::fs::rename(&path, &rotated).unwrap();
+        std::fs::write(&path, "").unwrap();
+        let w = AuditWriter::open(&path, &cfg(None), "i".into(), "p".into()).unwrap();
+        w.append(req(2)).unwrap();
+        drop(w);
+        verify_files(&files_in_order(&path)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn daily_rotation_starts_a_new_file_on_a_new_day() {
+        let dir = scratch("daily");
+        let path = dir.join("paravent.jsonl");
+        let c = AuditConfig {
+            rotate: Rotate::Daily,
+            ..cfg(None)
+        };
+        let w = AuditWriter::open(&path, &c, "i".into(), "p".into()).unwrap();
+        w.append(req(1)).unwrap();
+        // Yesterday's file, as far as the writer knows.
+        w.state.lock().unwrap().day = Some("2000-01-01".into());
+        w.append(req(2)).unwrap();
+        drop(w);
+        let files = files_in_order(&path);
+        assert_eq!(files.len(), 2);
+        let live: Vec<&str> = files[1].1.lines().collect();
+        assert_eq!(live.len(), 2, "file-start then the record");
+        assert!(live[0].contains("\"kind\":\"file-start\""));
+        verify_files(&files).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,5 +1,6 @@
 //! [`ReidentifyBody`]: the upstream body of a streamed answer (SSE, NDJSON), re-identified
-//! frame by frame as it passes (STYLE.md habit 10).
+//! frame by frame as it passes (STYLE.md habit 10), its usage read, and its audit record
+//! written when it ends.
 //!
 //! Each data frame goes through the format's [`Rewriter`] and what it returns is sent at
 //! once; only the bytes of an unfinished event and the few characters that could still
@@ -7,8 +8,31 @@
 //! pass through unchanged, after the released text. `size_hint` is the default: the
 //! length changes. When a limit is exceeded, the client gets an error event in the
 //! provider's format and the stream ends (fail closed); dropping this body drops the
-//! upstream body, which cancels the upstream request. Never logs values.
+//! upstream body, which cancels the upstream request. Never logs values. A stream with
+//! nothing to re-identify ([`ReidentifyBody::pass_through`]) goes on byte for byte and is
+//! only read for its usage.
+//!
+//! The audit record of a streamed answer is written at its end, whatever the end is
+//! (`stream_end`): `complete`, `upstream-error`, `limit`, or `client-gone` when the body
+//! is dropped before its end (the client went away). "The end" of a complete answer is
+//! its last event (`[DONE]`, `message_stop`, `response.completed`, Ollama's `done`
+//! line; see [`Rewriter::ended`]), where the usage is complete, or else the end of the
+//! upstream body (Gemini). That last event (or the end of the stream, the trailers, the
+//! upstream error) is held until the record is written, so that "written before the
+//! response completes" holds for streams too. If it cannot be written and `[audit]
+//! on_failure = "refuse"`, the stream ends with the provider's error event instead of
+//! its last event: what was already streamed cannot be taken back, but the client's SDK
+//! raises an error instead of returning a complete answer.
+//!
+//! Writing from `poll_frame`: the writer does blocking file I/O (and `fsync`), which must
+//! not run on an async worker. The record is handed to `spawn_blocking` and its
+//! `JoinHandle`, a future, is polled from `poll_frame` (it wakes the body's task when the
+//! write is done). This keeps one writer, one lock and one order of records for the
+//! streamed and the other answers, with no extra thread or channel. A dropped body
+//! spawns the write and does not wait for it; the runtime finishes blocking tasks before
+//! it shuts down.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -17,15 +41,38 @@ use http::HeaderMap;
 use hyper::body::{Body, Frame};
 use pin_project_lite::pin_project;
 
-use super::BoxError;
+use super::{BoxError, PendingRecord, RecordSlot, Recording};
 use crate::stream::formats::Rewriter;
 
+/// How a streamed answer ended, as `stream_end` says it.
+pub mod end {
+    pub const COMPLETE: &str = "complete";
+    pub const UPSTREAM_ERROR: &str = "upstream-error";
+    pub const LIMIT: &str = "limit";
+    pub const CLIENT_GONE: &str = "client-gone";
+}
+
+/// What goes to the client once the record is written, after the held events.
+enum After {
+    /// The released text, then the end (or the trailers).
+    End(Bytes, Option<HeaderMap>),
+    /// The upstream body failed.
+    Error(BoxError),
+    /// A limit was exceeded: the error event.
+    Limit,
+    /// The answer's last event was seen: it goes, then the rest of the stream.
+    Resume,
+}
+
 /// Where the body is between two polls.
-#[derive(Debug)]
 enum State {
     Streaming,
+    /// The record is being written; then `After`.
+    Recording(Recording, After),
     /// The upstream trailers, sent after the released text.
     Trailers(HeaderMap),
+    /// The upstream error, sent after the held events.
+    Failed(BoxError),
     Done,
 }
 
@@ -39,7 +86,32 @@ pin_project! {
         // The error event that ends the stream when a limit is exceeded.
         error_frame: Bytes,
         request_id: String,
+        // Frames go on as they came; the rewriter only reads the usage.
+        pass_through: bool,
+        // The pass-through decoder failed (an event over its limit): no more usage.
+        observing: bool,
+        // The request's record, written at the end (absent in unit tests).
+        record: Option<RecordSlot>,
+        // The error event that ends the stream when the record cannot be written.
+        audit_error_frame: Bytes,
+        // What came after the event that ends the answer (`[DONE]`, `message_stop`…),
+        // held until the record is written.
+        held: Vec<u8>,
     }
+
+    impl<B> PinnedDrop for ReidentifyBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(pending) = take(this.record) {
+                // The client went away before the end: the record is still written.
+                let _ = pending.finish(end::CLIENT_GONE, this.rewriter.usage());
+            }
+        }
+    }
+}
+
+fn take(slot: &mut Option<RecordSlot>) -> Option<PendingRecord> {
+    slot.take()?.lock().ok()?.take()
 }
 
 impl<B> ReidentifyBody<B> {
@@ -56,7 +128,31 @@ impl<B> ReidentifyBody<B> {
             state: State::Streaming,
             error_frame: Bytes::from(error_frame),
             request_id,
+            pass_through: false,
+            observing: true,
+            record: None,
+            audit_error_frame: Bytes::new(),
+            held: Vec::new(),
         }
+    }
+
+    /// Sends the frames on as they come (nothing to re-identify), reading only the
+    /// usage.
+    pub fn pass_through(mut self) -> ReidentifyBody<B> {
+        self.pass_through = true;
+        self
+    }
+
+    /// Writes the record in `slot` when the stream ends; `audit_error_frame` ends the
+    /// stream if it cannot be written and the trail refuses.
+    pub(crate) fn with_record(
+        mut self,
+        slot: RecordSlot,
+        audit_error_frame: Vec<u8>,
+    ) -> ReidentifyBody<B> {
+        self.record = Some(slot);
+        self.audit_error_frame = Bytes::from(audit_error_frame);
+        self
     }
 }
 
@@ -77,40 +173,100 @@ where
             match std::mem::replace(this.state, State::Done) {
                 State::Done => return Poll::Ready(None),
                 State::Trailers(t) => return Poll::Ready(Some(Ok(Frame::trailers(t)))),
+                State::Failed(e) => return Poll::Ready(Some(Err(e))),
+                State::Recording(mut rec, after) => {
+                    let written = match &mut rec {
+                        Recording::Pending(h) => match Pin::new(h).poll(cx) {
+                            Poll::Pending => {
+                                *this.state = State::Recording(rec, after);
+                                return Poll::Pending;
+                            }
+                            Poll::Ready(r) => r.unwrap_or(false),
+                        },
+                        Recording::Done(ok) => *ok,
+                    };
+                    return Poll::Ready(deliver(
+                        std::mem::take(this.held),
+                        after,
+                        written,
+                        this.error_frame,
+                        this.audit_error_frame,
+                        this.state,
+                    ));
+                }
                 State::Streaming => *this.state = State::Streaming,
             }
             let frame = match ready!(this.inner.as_mut().poll_frame(cx)) {
                 Some(Ok(frame)) => frame,
                 Some(Err(e)) => {
-                    *this.state = State::Done;
-                    return Poll::Ready(Some(Err(e.into())));
+                    tracing::warn!(request_id = %this.request_id,
+                        "Stream ended: the provider's stream failed.");
+                    *this.state = record(
+                        this.record,
+                        end::UPSTREAM_ERROR,
+                        this.rewriter,
+                        After::Error(e.into()),
+                    );
+                    continue;
                 }
                 None => {
-                    *this.state = State::Done;
-                    let tail = finish(this.rewriter, this.error_frame, this.request_id);
-                    return Poll::Ready((!tail.is_empty()).then(|| Ok(Frame::data(tail))));
+                    let (tail, how) = if *this.pass_through {
+                        this.rewriter.observe_finish();
+                        (Bytes::new(), end::COMPLETE)
+                    } else {
+                        finish(this.rewriter, this.error_frame, this.request_id)
+                    };
+                    *this.state = record(this.record, how, this.rewriter, After::End(tail, None));
+                    continue;
                 }
             };
             let frame = match frame.into_data() {
+                Ok(data) if *this.pass_through => {
+                    if *this.observing && this.rewriter.observe(&data).is_err() {
+                        *this.observing = false;
+                    }
+                    if this.rewriter.ended() && this.record.is_some() {
+                        // The answer's last event: it waits for the record.
+                        this.held.extend_from_slice(&data);
+                        *this.state =
+                            record(this.record, end::COMPLETE, this.rewriter, After::Resume);
+                        continue;
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
                 Ok(data) => match this.rewriter.push(&data) {
                     Ok(out) if out.is_empty() => continue,
+                    Ok(out) if this.rewriter.ended() && this.record.is_some() => {
+                        // The answer's last event: it waits for the record.
+                        this.held.extend_from_slice(&out);
+                        *this.state =
+                            record(this.record, end::COMPLETE, this.rewriter, After::Resume);
+                        continue;
+                    }
                     Ok(out) => return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out))))),
                     Err(e) => {
                         tracing::warn!(request_id = %this.request_id, error = %e,
                             "Stream ended: the provider's stream exceeded a limit.");
-                        *this.state = State::Done;
-                        return Poll::Ready(Some(Ok(Frame::data(this.error_frame.clone()))));
+                        *this.state = record(this.record, end::LIMIT, this.rewriter, After::Limit);
+                        continue;
                     }
                 },
                 Err(frame) => frame,
             };
             // Trailers: the held-back text goes first.
             if let Ok(trailers) = frame.into_trailers() {
-                *this.state = State::Trailers(trailers);
-                let tail = finish(this.rewriter, this.error_frame, this.request_id);
-                if !tail.is_empty() {
-                    return Poll::Ready(Some(Ok(Frame::data(tail))));
-                }
+                let (tail, how) = if *this.pass_through {
+                    this.rewriter.observe_finish();
+                    (Bytes::new(), end::COMPLETE)
+                } else {
+                    finish(this.rewriter, this.error_frame, this.request_id)
+                };
+                *this.state = record(
+                    this.record,
+                    how,
+                    this.rewriter,
+                    After::End(tail, Some(trailers)),
+                );
             }
         }
     }
@@ -120,15 +276,188 @@ where
     }
 }
 
-fn finish(rewriter: &mut Rewriter, error_frame: &Bytes, request_id: &str) -> Bytes {
+/// Starts writing the record (if any) of a stream that ended `how`.
+fn record(
+    slot: &mut Option<RecordSlot>,
+    how: &'static str,
+    rewriter: &Rewriter,
+    after: After,
+) -> State {
+    let rec = match take(slot) {
+        Some(pending) => pending.finish(how, rewriter.usage()),
+        None => Recording::Done(true),
+    };
+    State::Recording(rec, after)
+}
+
+/// What the client gets once the record is written (or not): the held events, then
+/// `after`.
+fn deliver(
+    held: Vec<u8>,
+    after: After,
+    written: bool,
+    error_frame: &Bytes,
+    audit_error_frame: &Bytes,
+    state: &mut State,
+) -> Option<Result<Frame<Bytes>, BoxError>> {
+    *state = State::Done;
+    let mut out = held;
+    if !written {
+        // No clean end without the record: the error event instead of the answer's last
+        // events (what was streamed before them is the client's already).
+        out.clear();
+        out.extend_from_slice(audit_error_frame);
+        return Some(Ok(Frame::data(Bytes::from(out))));
+    }
+    match after {
+        After::End(tail, trailers) => {
+            out.extend_from_slice(&tail);
+            if let Some(t) = trailers {
+                if out.is_empty() {
+                    return Some(Ok(Frame::trailers(t)));
+                }
+                *state = State::Trailers(t);
+            }
+            (!out.is_empty()).then(|| Ok(Frame::data(Bytes::from(out))))
+        }
+        After::Error(e) => {
+            if out.is_empty() {
+                return Some(Err(e));
+            }
+            *state = State::Failed(e);
+            Some(Ok(Frame::data(Bytes::from(out))))
+        }
+        After::Limit => {
+            out.extend_from_slice(error_frame);
+            Some(Ok(Frame::data(Bytes::from(out))))
+        }
+        After::Resume => {
+            *state = State::Streaming;
+            Some(Ok(Frame::data(Bytes::from(out))))
+        }
+    }
+}
+
+/// The held-back text, and how the stream ended (`limit` when its last event is
+/// invalid: the error event goes instead).
+fn finish(rewriter: &mut Rewriter, error_frame: &Bytes, request_id: &str) -> (Bytes, &'static str) {
     match rewriter.finish() {
         Ok(out) => {
             tracing::debug!(request_id, reidentified = rewriter.count(), "Stream ended.");
-            Bytes::from(out)
+            (Bytes::from(out), end::COMPLETE)
         }
         Err(e) => {
             tracing::warn!(request_id, error = %e, "Stream ended: its last event is invalid.");
-            error_frame.clone()
+            (error_frame.clone(), end::LIMIT)
+        }
+    }
+}
+
+/// A body read up to a limit.
+pub enum Collected<B> {
+    /// All of it, and its trailers.
+    Whole(Bytes, Option<HeaderMap>),
+    /// Over the limit: what was read, and the rest still to read.
+    Partial(Bytes, B),
+    /// The body failed.
+    Failed,
+}
+
+/// Reads `body` whole if it is at most `limit` bytes; else stops after the frame that
+/// crosses the limit and returns what it read with the rest of the body.
+pub async fn collect_up_to<B>(mut body: B, limit: usize) -> Collected<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    use http_body_util::BodyExt;
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        match body.frame().await {
+            None => return Collected::Whole(buf.freeze(), None),
+            Some(Err(_)) => return Collected::Failed,
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    buf.extend_from_slice(&data);
+                    if buf.len() > limit {
+                        return Collected::Partial(buf.freeze(), body);
+                    }
+                }
+                Err(frame) => {
+                    if let Ok(t) = frame.into_trailers() {
+                        return Collected::Whole(buf.freeze(), Some(t));
+                    }
+                }
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// Bytes already read, then the trailers or the rest of the body.
+    pub struct Prefixed<B> {
+        head: Option<Bytes>,
+        trailers: Option<HeaderMap>,
+        #[pin]
+        rest: Option<B>,
+    }
+}
+
+impl<B> Prefixed<B> {
+    pub fn new(head: Bytes, trailers: Option<HeaderMap>, rest: Option<B>) -> Prefixed<B> {
+        Prefixed {
+            head: (!head.is_empty()).then_some(head),
+            trailers,
+            rest,
+        }
+    }
+}
+
+impl<B> Body for Prefixed<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        if let Some(h) = this.head.take() {
+            return Poll::Ready(Some(Ok(Frame::data(h))));
+        }
+        if let Some(t) = this.trailers.take() {
+            return Poll::Ready(Some(Ok(Frame::trailers(t))));
+        }
+        match this.rest.as_pin_mut() {
+            Some(rest) => rest
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(Into::into))),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.head.is_none()
+            && self.trailers.is_none()
+            && self.rest.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        let head = self.head.as_ref().map_or(0, |h| h.len() as u64);
+        match &self.rest {
+            None => hyper::body::SizeHint::with_exact(head),
+            Some(r) => {
+                let h = r.size_hint();
+                let mut out = hyper::body::SizeHint::new();
+                out.set_lower(h.lower() + head);
+                if let Some(u) = h.upper() {
+                    out.set_upper(u + head);
+                }
+                out
+            }
         }
     }
 }

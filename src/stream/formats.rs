@@ -21,6 +21,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{Decoder, Event, LineDecoder, StreamError};
+use crate::audit::Usage;
+use crate::audit::usage::UsageMeter;
 use crate::reidentify::{Reidentifier, StreamReidentifier};
 use crate::walk::Endpoint;
 
@@ -114,6 +116,10 @@ pub struct Rewriter {
     top: Option<Value>,
     /// Replacements in the events re-identified whole.
     count: usize,
+    /// The token usage the stream's events report.
+    usage: UsageMeter,
+    /// The event that ends the answer has been seen.
+    ended: bool,
 }
 
 impl Rewriter {
@@ -130,6 +136,8 @@ impl Rewriter {
             carries: BTreeMap::new(),
             top: None,
             count: 0,
+            usage: UsageMeter::default(),
+            ended: false,
         }
     }
 
@@ -145,6 +153,83 @@ impl Rewriter {
 
     pub fn kind(&self) -> StreamKind {
         self.kind
+    }
+
+    /// The token usage the events seen so far report (cumulative counts: the largest).
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage.usage()
+    }
+
+    /// Reads a chunk for its usage only, for a stream passed on as it came (nothing to
+    /// re-identify): the caller sends `chunk` itself.
+    ///
+    /// # Errors
+    /// As [`Rewriter::push`]; the caller then stops observing.
+    pub fn observe(&mut self, chunk: &[u8]) -> Result<(), StreamError> {
+        match &mut self.framing {
+            Framing::Sse(d) => {
+                for ev in d.push(chunk)? {
+                    if let Some(data) = ev.data() {
+                        self.note(ev.event_type(), &data);
+                    }
+                }
+            }
+            Framing::Ndjson(d) => {
+                for line in d.push(chunk)? {
+                    self.note("", &line);
+                }
+            }
+            Framing::Ended => {}
+        }
+        Ok(())
+    }
+
+    /// Ends a stream read with [`Rewriter::observe`]: its last unterminated event or
+    /// line.
+    pub fn observe_finish(&mut self) {
+        match std::mem::replace(&mut self.framing, Framing::Ended) {
+            Framing::Sse(d) => {
+                if let Ok(Some(ev)) = d.finish()
+                    && let Some(data) = ev.data()
+                {
+                    self.note(ev.event_type(), &data);
+                }
+            }
+            Framing::Ndjson(d) => {
+                if let Ok(Some(line)) = d.finish() {
+                    self.note("", &line);
+                }
+            }
+            Framing::Ended => {}
+        }
+    }
+
+    /// Whether the event that ends the answer has been seen (`[DONE]`,
+    /// `message_stop`, `response.completed` / `.incomplete` / `.failed`, Ollama's
+    /// `"done":true`; Gemini has none: its stream just ends). The usage is complete then.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Reads an event's (or line's) usage and whether it ends the answer. The end markers
+    /// are matched with their quotes: inside a JSON string they would be escaped.
+    fn note(&mut self, event: &str, data: &str) {
+        self.usage.observe(data);
+        self.ended |= match self.kind {
+            StreamKind::OpenaiChat => data.trim() == "[DONE]",
+            StreamKind::OpenaiResponses => [
+                ("response.completed", "\"type\":\"response.completed\""),
+                ("response.incomplete", "\"type\":\"response.incomplete\""),
+                ("response.failed", "\"type\":\"response.failed\""),
+            ]
+            .iter()
+            .any(|(name, needle)| event == *name || data.contains(needle)),
+            StreamKind::Anthropic => {
+                event == "message_stop" || data.contains("\"type\":\"message_stop\"")
+            }
+            StreamKind::Ollama => data.contains("\"done\":true") || data.contains("\"done\": true"),
+            StreamKind::Gemini => false,
+        };
     }
 
     /// Pseudonyms restored so far.
@@ -213,6 +298,7 @@ impl Rewriter {
             ev.encode_into(out);
             return;
         };
+        self.note(ev.event_type(), &data);
         // The common event (a text delta of a stream already open) without building a
         // `serde_json::Value`: most of them come out unchanged.
         let fast = match self.kind {
@@ -270,6 +356,7 @@ impl Rewriter {
     }
 
     fn on_line(&mut self, line: &str, out: &mut Vec<u8>) {
+        self.note("", line);
         let Ok(mut v) = serde_json::from_str::<Value>(line) else {
             out.extend_from_slice(line.as_bytes());
             out.push(b'\n');

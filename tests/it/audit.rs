@@ -278,3 +278,397 @@ async fn an_unwritable_audit_trail_with_continue_delivers_the_answer() {
     assert_eq!(h.mock.count(), 2);
     h.assert_no_leak(VALUES);
 }
+
+const ENERGY: &str = r#"
+[[energy.models]]
+match = "gpt-*"
+wh_per_1k_input = 0.5
+wh_per_1k_output = 2.0
+source = "test figures"
+
+[energy.default]
+wh_per_1k_input = 1.0
+wh_per_1k_output = 1.0
+"#;
+
+async fn start_audited_with(path: &std::path::Path, extra: &str) -> Harness {
+    let path = path.to_path_buf();
+    Harness::start_with_audit_writer(extra, move |config| {
+        AuditWriter::open(
+            &path,
+            &config.audit,
+            "it-instance".to_owned(),
+            config.version.clone(),
+        )
+        .expect("audit file")
+    })
+    .await
+}
+
+fn read_records(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The request record of `id`, asserting there is exactly one.
+fn record_of<'a>(records: &'a [Value], id: &str) -> &'a Value {
+    let found: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["request"]["request_id"] == id)
+        .collect();
+    assert_eq!(found.len(), 1, "records of {id}: {records:#?}");
+    &found[0]["request"]
+}
+
+fn request_id(r: &crate::support::proxy::Reply) -> String {
+    r.headers[paravent::proxy::REQUEST_ID_HEADER]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_streamed_answer_is_recorded_once_at_its_end_with_its_usage() {
+    let dir = scratch("stream-usage");
+    let path = dir.join("paravent.jsonl");
+    let h = start_audited_with(&path, ENERGY).await;
+    // Streams re-identified (personal data in the prompt) and passed on (none).
+    let chat = h
+        .post(
+            "/openai/v1/chat/completions",
+            &json!({"model": "gpt-x", "stream": true,
+                    "messages": [{"role": "user", "content": PROMPT}]}),
+        )
+        .await;
+    assert_eq!(chat.status, StatusCode::OK, "{}", chat.text());
+    assert!(chat.text().contains("[DONE]"), "{}", chat.text());
+    let plain = h
+        .post(
+            "/anthropic/v1/messages",
+            &json!({"model": "claude-x", "max_tokens": 10, "stream": true,
+                    "messages": [{"role": "user", "content": "Bonjour, quel temps fait-il ?"}]}),
+        )
+        .await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.text());
+    assert!(plain.text().contains("message_stop"), "{}", plain.text());
+    // JSON answers: re-identified, and passed on.
+    let json_chat = h.post("/openai/v1/chat/completions", &openai_body()).await;
+    assert_eq!(json_chat.status, StatusCode::OK);
+    let gemini = h
+        .post(
+            "/gemini/v1beta/models/gemini-x:generateContent",
+            &json!({"contents": [{"role": "user", "parts": [{"text": "Bonjour"}]}]}),
+        )
+        .await;
+    assert_eq!(gemini.status, StatusCode::OK, "{}", gemini.text());
+    assert!(gemini.json()["candidates"].is_array());
+
+    let records = read_records(&path);
+    assert_eq!(records.len(), 5, "{records:#?}");
+    let r = record_of(&records, &request_id(&chat));
+    assert_eq!(r["streamed"], true);
+    assert_eq!(r["stream_end"], "complete");
+    assert_eq!(r["usage"], json!({"input_tokens": 1, "output_tokens": 1}));
+    // gpt-*: 1/1000 × 0.5 + 1/1000 × 2.0 Wh = 2500 µWh.
+    assert_eq!(r["energy_uwh"], 2500);
+    assert!(r["latency_us"].as_u64().unwrap() >= r["upstream_latency_us"].as_u64().unwrap());
+    let r = record_of(&records, &request_id(&plain));
+    assert_eq!(r["stream_end"], "complete");
+    assert_eq!(r["usage"], json!({"input_tokens": 1, "output_tokens": 1}));
+    // The default row: 2 × 1/1000 Wh.
+    assert_eq!(r["energy_uwh"], 2000);
+    let r = record_of(&records, &request_id(&json_chat));
+    assert_eq!(r["streamed"], false);
+    assert_eq!(r["stream_end"], Value::Null);
+    assert_eq!(r["usage"], json!({"input_tokens": 1, "output_tokens": 1}));
+    let r = record_of(&records, &request_id(&gemini));
+    assert_eq!(r["usage"], json!({"input_tokens": 1, "output_tokens": 1}));
+    // The hook saw each request once too.
+    assert_eq!(h.outcomes.lock().unwrap().len(), 4);
+
+    paravent(&["audit", "verify", path.to_str().unwrap()], b"").assert_code(0);
+    drop(h);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_still_gets_a_record_saying_so() {
+    use http_body_util::BodyExt;
+    let dir = scratch("client-gone");
+    let path = dir.join("paravent.jsonl");
+    let h = start_audited_with(&path, "").await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let body = json!({"model": "m", "stream": true,
+        "messages": [{"role": "user", "content": PROMPT}]});
+    let req = http::Request::post(h.url("/openai/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer sk-client")
+        .header("x-mock-event-delay-ms", "20")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_string(),
+        )))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let id = resp.headers()[paravent::proxy::REQUEST_ID_HEADER]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut body = resp.into_body();
+    assert!(body.frame().await.unwrap().unwrap().is_data());
+    drop(body);
+    drop(client);
+    // Wait for the record (written when the proxy notices the client is gone).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let records = loop {
+        let records = read_records(&path);
+        if records.len() == 2 {
+            break records;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no record for the stream: {records:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let r = record_of(&records, &id);
+    assert_eq!(r["stream_end"], "client-gone");
+    assert_eq!(r["streamed"], true);
+    assert_eq!(r["decision"], "forwarded");
+    paravent(&["audit", "verify", path.to_str().unwrap()], b"").assert_code(0);
+    drop(h);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_whose_record_cannot_be_written_ends_with_an_error_event() {
+    use http_body_util::BodyExt;
+    let (h, fail, lines) = start_flaky("").await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let body = json!({"model": "claude", "max_tokens": 10, "stream": true,
+        "messages": [{"role": "user", "content": PROMPT}]});
+    let req = http::Request::post(h.url("/anthropic/v1/messages"))
+        .header("content-type", "application/json")
+        .header("x-api-key", "sk-client")
+        .header("x-mock-event-delay-ms", "5")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_string(),
+        )))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    // The trail fails while the answer streams: its end is replaced by an error event.
+    fail.store(true, Ordering::SeqCst);
+    let rest = body.collect().await.unwrap().to_bytes();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&first),
+        String::from_utf8_lossy(&rest)
+    );
+    let tail = text.trim_end().rsplit("\n\n").next().unwrap();
+    assert!(
+        tail.starts_with("event: error") && tail.contains("audit trail cannot be written"),
+        "{tail}"
+    );
+    assert!(!text.contains("message_stop"), "{text}");
+    let trail = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+    assert_eq!(trail.lines().count(), 1, "only the chain-start: {trail}");
+}
+
+#[test]
+fn rotated_files_verify_as_one_chain_and_a_missing_one_is_named() {
+    let dir = scratch("rotation");
+    let path = dir.join("paravent.jsonl");
+    let cfg: paravent::config::Config =
+        paravent::config::Config::from_toml("t.toml", "[audit]\nrotate_bytes = 900\n", None)
+            .unwrap();
+    let w = AuditWriter::open(&path, &cfg.audit, "it".into(), cfg.version.clone()).unwrap();
+    for i in 0..10 {
+        w.append(paravent::audit::RequestFields {
+            request_id: format!("pv-{i}"),
+            principal: "alice".into(),
+            status: 200,
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    let (_, last) = w.checkpoint();
+    drop(w);
+    let mut rotated: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().to_str().unwrap().to_owned())
+        .filter(|p| !p.ends_with("/paravent.jsonl"))
+        .collect();
+    rotated.sort();
+    assert!(rotated.len() >= 2, "{rotated:?}");
+    let mut all: Vec<&str> = rotated.iter().map(String::as_str).collect();
+    all.push(path.to_str().unwrap());
+    let mut args = vec!["audit", "verify", "--checkpoint", &last];
+    args.extend(&all);
+    let ok = paravent(&args, b"");
+    ok.assert_code(0);
+    assert!(ok.stdout.contains(&last), "{}", ok.stdout);
+
+    let mut without: Vec<&str> = vec!["audit", "verify"];
+    without.extend(
+        all.iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 1)
+            .map(|(_, p)| *p),
+    );
+    let bad = paravent(&without, b"");
+    bad.assert_code(1);
+    assert!(
+        bad.stderr.contains(&format!("{}:1:", all[2])) && bad.stderr.contains("file is missing"),
+        "{}",
+        bad.stderr
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `paravent serve` with a trail and trace logs: fixture data sent (JSON, stream,
+/// refusal), then SIGTERM. Neither the logs nor the trail hold any of it; the logs hold
+/// the checkpoints, and the last one verifies the trail.
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_logs_checkpoints_and_neither_logs_nor_trail_hold_a_value() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mock = crate::support::mock_provider::MockProvider::start().await;
+    let dir = scratch("serve-checkpoints");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("paravent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndefault_provider = \"openai\"\n[providers.openai]\nbase_url = \"{}\"\napi = \"openai\"\n[audit]\npath = \"trail/paravent.jsonl\"\ncheckpoint_every = 2\nrotate_bytes = 4000\nfsync = \"never\"\n",
+            mock.base_url()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paravent"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "trace",
+            "--config",
+        ])
+        .arg(&config)
+        .env("PARAVENT_SECRET", "audit-test secret of enough length")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("paravent did not start:\n{log}");
+        }
+        log.push_str(&line);
+        if let Some(rest) = line.split("listen=").nth(1) {
+            break rest.trim().to_owned();
+        }
+    };
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let prompt = format!("{PROMPT} Mon NIR : {NIR}.");
+    let bodies = [
+        json!({"model": "gpt-x", "messages": [{"role": "user", "content": prompt}]}),
+        json!({"model": "gpt-x", "stream": true,
+               "messages": [{"role": "user", "content": prompt}]}),
+        json!({"messages": [{"role": "user", "content": format!("{prompt} {SECRET}")}]}),
+        json!({"model": "gpt-x", "messages": [{"role": "user", "content": prompt}]}),
+    ];
+    for body in &bodies {
+        let req = http::Request::post(format!("http://{addr}/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {CLIENT_KEY}-in-header"))
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
+            .unwrap();
+        let resp = client.request(req).await.unwrap();
+        use http_body_util::BodyExt;
+        resp.into_body().collect().await.unwrap();
+    }
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    // The logs of a short test run: a few hundred kilobytes at most.
+    #[allow(clippy::disallowed_methods)]
+    stderr.take(64 << 20).read_to_string(&mut log).unwrap();
+    assert!(child.wait().unwrap().success(), "{log}");
+
+    let trail_dir = dir.join("trail");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&trail_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.ends_with("paravent.jsonl"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no rotation at 4000 bytes");
+    files.push(trail_dir.join("paravent.jsonl"));
+    let trail: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    let mut fixture: Vec<&str> = VALUES.to_vec();
+    fixture.extend([
+        NIR,
+        "185037511502236",
+        SECRET,
+        CLIENT_KEY,
+        "Jean",
+        "example.fr",
+    ]);
+    for v in &fixture {
+        assert!(!trail.contains(v), "{v:?} is in the audit trail");
+        assert!(!log.contains(v), "{v:?} is in the logs");
+    }
+
+    // Checkpoints: at start, every 2 records, at rotation and at shutdown.
+    let checkpoints: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Audit checkpoint."))
+        .collect();
+    for reason in ["start", "periodic", "rotation", "shutdown"] {
+        assert!(
+            checkpoints
+                .iter()
+                .any(|l| l.contains(&format!("reason=\"{reason}\""))
+                    || l.contains(&format!("reason={reason}"))),
+            "no {reason} checkpoint:\n{log}"
+        );
+    }
+    let last = checkpoints.last().unwrap();
+    assert!(last.contains("shutdown"), "{last}");
+    let hash = last
+        .split("hash=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut args = vec!["audit", "verify", "--checkpoint", &hash];
+    let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    args.extend(&names);
+    let ok = paravent(&args, b"");
+    ok.assert_code(0);
+    assert!(ok.stdout.contains(&hash), "{}", ok.stdout);
+    // 4 requests, one record each.
+    assert_eq!(trail.matches("\"kind\":\"request\"").count(), 4, "{trail}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -464,3 +464,86 @@ fn an_event_over_the_limit_is_an_error() {
     let frame = StreamKind::Anthropic.error_frame(b"{\"type\":\"error\"}");
     assert!(frame.starts_with(b"event: error\ndata: "));
 }
+
+#[test]
+fn the_usage_of_a_stream_is_read_as_it_passes() {
+    let f = fixture();
+    let body = sse(&[
+        (
+            Some("message_start"),
+            json!({"type": "message_start", "message": {"id": "m", "content": [],
+                "usage": {"input_tokens": 21, "output_tokens": 1}}}),
+        ),
+        (
+            Some("content_block_delta"),
+            json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": f.person}}),
+        ),
+        (
+            Some("message_delta"),
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                "usage": {"output_tokens": 9}}),
+        ),
+    ]);
+    let mut r = Rewriter::new(StreamKind::Anthropic, f.reid.clone());
+    for c in body.chunks(7) {
+        r.push(c).unwrap();
+    }
+    r.finish().unwrap();
+    let u = r.usage().unwrap();
+    assert_eq!((u.input_tokens, u.output_tokens), (21, 9));
+
+    // Observed only (nothing to re-identify): Ollama's last line, unterminated.
+    let mut r = Rewriter::new(StreamKind::Ollama, f.reid.clone());
+    r.observe(b"{\"response\":\"a\",\"done\":false}\n{\"response\":\"\",\"done\":tr")
+        .unwrap();
+    assert_eq!(r.usage(), None);
+    r.observe(b"ue,\"prompt_eval_count\":3,\"eval_count\":4}")
+        .unwrap();
+    r.observe_finish();
+    let u = r.usage().unwrap();
+    assert_eq!((u.input_tokens, u.output_tokens), (3, 4));
+}
+
+#[test]
+fn the_last_event_of_each_api_is_recognised_and_not_its_text() {
+    let f = fixture();
+    let cases: &[(StreamKind, &[u8], &[u8])] = &[
+        (
+            StreamKind::OpenaiChat,
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"[DONE]\"}}]}\n\n",
+            b"data: [DONE]\n\n",
+        ),
+        (
+            StreamKind::Anthropic,
+            b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"\\\"type\\\":\\\"message_stop\\\"\"}}\n\n",
+            b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        ),
+        (
+            StreamKind::OpenaiResponses,
+            b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"response.completed\"}\n\n",
+            b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{}}\n\n",
+        ),
+        (
+            StreamKind::Ollama,
+            b"{\"response\":\"\\\"done\\\":true\",\"done\":false}\n",
+            b"{\"response\":\"\",\"done\":true}\n",
+        ),
+    ];
+    for (kind, text, last) in cases {
+        for observe in [false, true] {
+            let mut r = Rewriter::new(*kind, f.reid.clone());
+            let feed = |r: &mut Rewriter, b: &[u8]| {
+                if observe {
+                    r.observe(b).unwrap();
+                } else {
+                    r.push(b).unwrap();
+                }
+            };
+            feed(&mut r, text);
+            assert!(!r.ended(), "{kind:?}");
+            feed(&mut r, last);
+            assert!(r.ended(), "{kind:?}");
+        }
+    }
+}

@@ -274,6 +274,8 @@ impl Runtime {
             provider = outcome.provider.as_deref().unwrap_or("-"),
             endpoint = outcome.endpoint.unwrap_or("-"),
             status = outcome.status,
+            decision = outcome.decision.map_or("-", |d| d.as_str()),
+            rule = outcome.rule.as_deref().unwrap_or("-"),
             refused = outcome.refused.unwrap_or("-"),
             findings,
             replaced = outcome.replaced,
@@ -391,6 +393,11 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    // A liveness probe on the proxy port (load balancers): not a request to a provider,
+    // so neither recorded nor counted. The admin listener has /healthz and /readyz too.
+    if req.uri().path() == "/healthz" {
+        return Response::new(full("ok\n"));
+    }
     let mut ctx = Ctx {
         id: rt.request_id(),
         start: Instant::now(),
@@ -638,9 +645,6 @@ where
 {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
-    if path == "/healthz" {
-        return Ok(Response::new(full("ok\n")));
-    }
     let route = route::route(&rt.config, &parts.method, path).ok_or(ProxyError::UnknownProvider)?;
     let provider = route.provider;
     ctx.provider = Some(provider.name.clone());

@@ -271,8 +271,11 @@ async fn routing_by_prefix_and_default_provider() {
             .contains("Paravent")
     );
     assert_eq!(h.mock.count(), before);
+    let recorded = h.outcomes.lock().unwrap().len();
     let r = h.send(Method::GET, "/healthz", &[], "").await;
     assert_eq!(r.status, StatusCode::OK);
+    // A liveness probe is not a request: no outcome, no audit record, no metric.
+    assert_eq!(h.outcomes.lock().unwrap().len(), recorded);
 }
 
 #[tokio::test]

@@ -40,6 +40,54 @@ macro_rules! note {
     };
 }
 
+/// Why a finding got its rule, for `scan --explain`: the conditions of the rule that
+/// matched first, or why none did.
+fn why(rule_id: &str, rule: Option<&Rule>, rules: usize) -> String {
+    let Some(r) = rule else {
+        return if rule_id == RULE_SECRET {
+            "as every secret: secrets are always blocked".to_owned()
+        } else if rules == 0 {
+            "the [policy] default: there are no [[policy.rules]]".to_owned()
+        } else {
+            format!("the [policy] default: none of the {rules} [[policy.rules]] matched")
+        };
+    };
+    let mut conds = Vec::new();
+    let list = |name: &str, set: &BTreeSet<String>, conds: &mut Vec<String>| {
+        if !set.is_empty() {
+            let items: Vec<&str> = set.iter().map(String::as_str).collect();
+            conds.push(format!("{name} {}", items.join("|")));
+        }
+    };
+    list("entity", &r.entities, &mut conds);
+    if !r.natures.is_empty() {
+        let items: Vec<&str> = r.natures.iter().map(|n| n.as_str()).collect();
+        conds.push(format!("nature {}", items.join("|")));
+    }
+    if r.levels != Levels::ALL {
+        let levels: Vec<&str> = [
+            Sensitivity::Public,
+            Sensitivity::Internal,
+            Sensitivity::Confidential,
+            Sensitivity::Secret,
+        ]
+        .into_iter()
+        .filter(|&l| r.levels.contains(l))
+        .map(Sensitivity::as_str)
+        .collect();
+        conds.push(format!("sensitivity {}", levels.join("|")));
+    }
+    list("user", &r.users, &mut conds);
+    list("team", &r.teams, &mut conds);
+    list("provider", &r.providers, &mut conds);
+    let conds = if conds.is_empty() {
+        "no conditions".to_owned()
+    } else {
+        conds.join(", ")
+    };
+    format!("the first matching rule (line {}: {conds})", r.line)
+}
+
 /// The rule id of the built-in secret block.
 pub const RULE_SECRET: &str = "builtin.secret";
 /// The rule id of `[policy] default`.
@@ -372,16 +420,18 @@ impl Policy {
             let mut block: Option<usize> = None;
             for (i, f) in findings.iter().enumerate() {
                 let (mut action, rule_id, rule) = self.choose(f, who, &at);
-                note!(
-                    trace,
-                    explain,
-                    format!(
-                        "{}/{}/{} at {at}: {action} by {rule_id}",
+                if explain {
+                    let line = format!(
+                        "{}/{}/{} at {at}: {action} by {rule_id}, {}",
                         f.entity,
                         f.nature.as_str(),
-                        f.sensitivity.as_str()
-                    )
-                );
+                        f.sensitivity.as_str(),
+                        why(rule_id, rule, self.rules.len())
+                    );
+                    if !trace.contains(&line) {
+                        trace.push(line);
+                    }
+                }
                 if action == Action::Route {
                     let to = rule.and_then(|r| r.route_to.clone()).unwrap_or_default();
                     if to == at {

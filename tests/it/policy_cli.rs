@@ -209,6 +209,16 @@ fn scan_explain_shows_each_findings_action_rule_and_the_verdict() {
         out.contains("verdict: blocked (rule provider.openai.max_sensitivity)"),
         "{out}"
     );
+    // Why: the matching rule's line and conditions, or why the default applied.
+    assert!(
+        out.contains("redact by redact-emails, the first matching rule (line ")
+            && out.contains(": entity EMAIL)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the [policy] default: none of the 1 [[policy.rules]] matched"),
+        "{out}"
+    );
     // To a provider without a ceiling, the request goes on.
     let run = paravent(
         &[

@@ -103,6 +103,7 @@ main() {
     step "clippy" cargo clippy --all-targets -- -D warnings
     step "tests" run_rust_tests
     step "doctests" cargo test --doc
+    step "rustdoc (no broken links)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
     step "python unit tests" python3 scripts/test_score_corpus.py
     step "end-to-end (official SDKs)" bash scripts/e2e.sh
     step "accessibility of the HTML report (axe-core, WCAG 2.1 AA)" bash tests/a11y/run.sh

@@ -1,4 +1,4 @@
-//! [pure] The audit trail's records and their hash chain.
+//! \[pure\] The audit trail's records and their hash chain.
 //!
 //! One [`AuditRecord`] per request is one JSON line. Its canonical form is the record
 //! serialised by serde_json with the fields in declaration order, no whitespace, and the
@@ -21,7 +21,6 @@ pub mod usage;
 pub mod verify;
 pub mod writer;
 
-/// The auditor's report (`paravent audit report`), built from a chain's records.
 pub mod report;
 
 /// The record format's version, first field of every line.

@@ -7,15 +7,15 @@
 //! A scan runs four kinds of recognisers over the same text, then resolves overlaps:
 //!
 //! 1. pattern rules (one `RegexSet` as a prefilter, then each rule that hit, with an
-//!    optional check-digit validator and context words), see [`patterns`];
+//!    optional check-digit validator and context words), see `patterns`;
 //! 2. dictionary rules (one aho-corasick automaton over case- and accent-folded terms,
-//!    checked on word boundaries), see [`dictionary`];
+//!    checked on word boundaries), see `dictionary`;
 //! 3. person names (first-name gazetteer, honorifics, greetings, signatures, upper-case
-//!    surnames, names derived from e-mail addresses), see [`names`];
+//!    surnames, names derived from e-mail addresses), see `names`;
 //! 4. propagation: a name found once is found again wherever its parts recur.
 //!
 //! Overlaps resolve deterministically: longest first, then highest priority, then
-//! earliest (see [`overlap`]).
+//! earliest (see `overlap`).
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! [pure] The policy: findings × principal × destination → what happens to each value
+//! \[pure\] The policy: findings × principal × destination → what happens to each value
 //! and to the request.
 //!
 //! Evaluation, in this order (docs/POLICY.md says the same for admins):

@@ -1,4 +1,4 @@
-//! The request phases over one per-request [`Ctx`], as plain async functions:
+//! The request phases over one per-request `Ctx`, as plain async functions:
 //!
 //! 1. request: route, keys, body (limit, decompression), walk → detect → pseudonymise;
 //! 2. forward: the upstream request (headers filtered, `Host` rewritten, keys injected);
@@ -7,7 +7,7 @@
 //!    passed on;
 //! 4. outcome: on success *and* on every error, the audit record is appended (before the
 //!    response is returned; a failed write refuses the request unless `[audit]
-//!    on_failure = "continue"`), then [`Runtime::on_outcome`] logs and calls the hook.
+//!    on_failure = "continue"`), then `Runtime::on_outcome` logs and calls the hook.
 //!    A streamed answer's record is written at the end of the stream, with its usage and
 //!    how it ended, before its last frame is sent ([`body::ReidentifyBody`]).
 //!

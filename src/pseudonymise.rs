@@ -1,4 +1,4 @@
-//! [pure] The request phase's core: scan every text slot of a request, decide whether
+//! \[pure\] The request phase's core: scan every text slot of a request, decide whether
 //! it may leave, and replace every sensitive value with its pseudonym.
 //!
 //! Two passes over the walker's slots. The first scans each slot and collects the values

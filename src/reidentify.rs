@@ -1,4 +1,4 @@
-//! [pure] Re-identification: every pseudonym of a request's vault found in the answer is
+//! \[pure\] Re-identification: every pseudonym of a request's vault found in the answer is
 //! replaced by the value it stands for.
 //!
 //! Models do things to tokens: they change their case (`[person_7f3a2c]`), drop a bracket

@@ -1,4 +1,4 @@
-//! [pure] Incremental decoders and encoders for the streamed answers: Server-Sent Events
+//! \[pure\] Incremental decoders and encoders for the streamed answers: Server-Sent Events
 //! (OpenAI, Mistral, Anthropic, Gemini) and newline-delimited JSON (Ollama).
 //!
 //! The decoders are explicit state machines fed whatever byte chunks the network gives

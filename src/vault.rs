@@ -1,4 +1,4 @@
-//! [pure] Pseudonyms: deterministic tokens under a deployment secret, and the vault of one
+//! \[pure\] Pseudonyms: deterministic tokens under a deployment secret, and the vault of one
 //! request that maps them back to the values they stand for.
 //!
 //! A token is `[ENTITY_HEX]`, where `HEX` is the start of a keyed BLAKE3 hash of the

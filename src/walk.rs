@@ -1,4 +1,4 @@
-//! [pure] The text slots of each API's JSON: which strings of a request the provider
+//! \[pure\] The text slots of each API's JSON: which strings of a request the provider
 //! will read, and how an error looks in each provider's own format.
 //!
 //! A walker visits every text slot of a request body (a `serde_json::Value`) and reports

@@ -1,4 +1,4 @@
-//! [pure] The energy estimate of a request, from the tokens its provider reported and the
+//! \[pure\] The energy estimate of a request, from the tokens its provider reported and the
 //! `[energy]` table of the configuration.
 //!
 //! `energy_uwh = round((input / 1000 × wh_per_1k_input + output / 1000 × wh_per_1k_output)

@@ -1,4 +1,4 @@
-//! [pure] The auditor's report: audit records aggregated per period, principal, team,
+//! \[pure\] The auditor's report: audit records aggregated per period, principal, team,
 //! provider, jurisdiction, model, decision and rule; findings per entity, nature,
 //! sensitivity, action and rule; refusals and why; routes; energy and tokens; values that
 //! went out more than once (counted by their keyed hashes, never shown).

@@ -1,4 +1,4 @@
-//! [pure] Token usage as the providers report it, read from a JSON answer or from the
+//! \[pure\] Token usage as the providers report it, read from a JSON answer or from the
 //! events of a stream.
 //!
 //! One reader for every API Paravent walks, by the shape of the JSON (the fields do not

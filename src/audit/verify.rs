@@ -1,4 +1,4 @@
-//! [pure] Checks an audit chain: every line canonical, every hash right, every record
+//! \[pure\] Checks an audit chain: every line canonical, every hash right, every record
 //! chained to the one before, and the chain anchored to its id.
 //!
 //! Deleting, inserting, modifying or reordering records breaks a link and is reported at

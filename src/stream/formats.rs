@@ -1,4 +1,4 @@
-//! [pure] Re-identification of each API's streamed answer, event by event.
+//! \[pure\] Re-identification of each API's streamed answer, event by event.
 //!
 //! A [`Rewriter`] is fed the upstream body's byte chunks and returns the bytes to send
 //! on. Each content stream (a choice's text, a tool call's arguments, a content block,

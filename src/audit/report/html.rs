@@ -1,4 +1,4 @@
-//! [pure] The report as one self-contained, accessible HTML page (RGAA 4 / WCAG 2.1 AA).
+//! \[pure\] The report as one self-contained, accessible HTML page (RGAA 4 / WCAG 2.1 AA).
 //!
 //! Inline CSS, no script, no external resource. Headings in order (one `h1`, `h2` per
 //! section), a skip link and a table of contents, every table with a `caption` and

@@ -1,4 +1,4 @@
-//! [pure] The report as Markdown (CommonMark with GitHub tables), the same sections as
+//! \[pure\] The report as Markdown (CommonMark with GitHub tables), the same sections as
 //! the HTML page. Every string from a record goes through [`esc`], so a principal named
 //! `a|b` cannot break a table and `<script>` or `[x](y)` stays text.
 

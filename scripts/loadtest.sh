@@ -9,6 +9,7 @@
 # the figures go to docs/PROXY-PERFORMANCE.md.
 #
 # Usage: scripts/loadtest.sh [DURATION_SECONDS]     (default 10)
+#   AUDIT=always|never   keep an audit trail with that fsync policy (default: no trail)
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,6 +18,7 @@ duration="${1:-10}"
 # The request body (PROMPT=file to measure another one, e.g. without personal data).
 prompt="$(realpath "${PROMPT:-benches/load/prompt.json}")"
 latency_duration="${LATENCY_DURATION:-5}"
+audit="${AUDIT:-}"
 
 need() {
     if ! command -v "$1" >/dev/null 2>&1; then
@@ -95,6 +97,9 @@ default_provider = "openai"
 base_url = "http://127.0.0.1:$up_port"
 api = "openai"
 TOML
+if [ -n "$audit" ]; then
+    printf '[audit]\npath = "audit/trail.jsonl"\nfsync = "%s"\n' "$audit" >> "$tmp/paravent.toml"
+fi
 PARAVENT_SECRET="loadtest-secret-0123456789abcdef" "$bin" serve --config "$tmp/paravent.toml" \
     --log warn 2> "$tmp/paravent.log" &
 pids+=($!)
@@ -149,6 +154,7 @@ direct_lat="$(median_us "$up_port")"
 nginx_lat="$(median_us "$nginx_port")"
 pv_lat="$(median_us "$pv_port")"
 
+echo "audit trail: ${audit:-none}${audit:+ (fsync $audit)}"
 echo "prompt: $(wc -c < "$prompt") bytes; wrk -t2 -c50 -d${duration}s; latency: wrk -t1 -c1 -d${latency_duration}s"
 printf '%-28s %12s %18s\n' "target" "req/s" "median µs (1 conn)"
 printf '%-28s %12s %18s\n' "upstream direct" "$direct" "$direct_lat"

@@ -539,8 +539,6 @@ fn rotated_files_verify_as_one_chain_and_a_missing_one_is_named() {
 #[cfg(unix)]
 #[tokio::test]
 async fn serve_logs_checkpoints_and_neither_logs_nor_trail_hold_a_value() {
-    use std::io::{BufRead, BufReader, Read};
-    use std::process::{Command, Stdio};
     let mock = crate::support::mock_provider::MockProvider::start().await;
     let dir = scratch("serve-checkpoints");
     std::fs::create_dir_all(&dir).unwrap();
@@ -553,36 +551,11 @@ async fn serve_logs_checkpoints_and_neither_logs_nor_trail_hold_a_value() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paravent"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log",
-            "trace",
-            "--config",
-        ])
-        .arg(&config)
-        .env("PARAVENT_SECRET", "audit-test secret of enough length")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut log = String::new();
-    let addr = loop {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).unwrap() == 0 {
-            let _ = child.kill();
-            panic!("paravent did not start:\n{log}");
-        }
-        log.push_str(&line);
-        if let Some(rest) = line.split("listen=").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let served = crate::support::serve::Served::start(
+        &config,
+        &["--log", "trace"],
+        &[("PARAVENT_SECRET", "audit-test secret of enough length")],
+    );
     let prompt = format!("{PROMPT} Mon NIR : {NIR}.");
     let bodies = [
         json!({"model": "gpt-x", "messages": [{"role": "user", "content": prompt}]}),
@@ -591,25 +564,21 @@ async fn serve_logs_checkpoints_and_neither_logs_nor_trail_hold_a_value() {
         json!({"messages": [{"role": "user", "content": format!("{prompt} {SECRET}")}]}),
         json!({"model": "gpt-x", "messages": [{"role": "user", "content": prompt}]}),
     ];
+    let auth = format!("Bearer {CLIENT_KEY}-in-header");
     for body in &bodies {
-        let req = http::Request::post(format!("http://{addr}/v1/chat/completions"))
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {CLIENT_KEY}-in-header"))
-            .body(http_body_util::Full::new(bytes::Bytes::from(
-                body.to_string(),
-            )))
-            .unwrap();
-        let resp = client.request(req).await.unwrap();
-        use http_body_util::BodyExt;
-        resp.into_body().collect().await.unwrap();
+        crate::support::serve::send(
+            http::Method::POST,
+            &served.url("/v1/chat/completions"),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &auth),
+            ],
+            body.to_string().as_bytes(),
+        )
+        .await;
     }
-    let pid = child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success());
-    // The logs of a short test run: a few hundred kilobytes at most.
-    #[allow(clippy::disallowed_methods)]
-    stderr.take(64 << 20).read_to_string(&mut log).unwrap();
-    assert!(child.wait().unwrap().success(), "{log}");
+    let (clean, log) = served.terminate();
+    assert!(clean, "{log}");
 
     let trail_dir = dir.join("trail");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&trail_dir)

@@ -122,6 +122,24 @@ impl Served {
     }
 }
 
+impl Served {
+    /// Asks the process to stop as an admin would (SIGTERM: graceful shutdown), waits
+    /// for it, and returns whether it exited cleanly and everything it wrote.
+    pub fn terminate(mut self) -> (bool, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        let clean = sent && self.child.wait().is_ok_and(|s| s.success());
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        let output = self.output.lock().unwrap().clone();
+        (clean, output)
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();

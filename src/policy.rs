@@ -539,8 +539,21 @@ impl Policy {
                 );
                 match &d.on_exceed {
                     OnExceed::Block => {
+                        // Where the same request could go: providers of the same API
+                        // whose ceiling admits it.
+                        let allowed: Vec<&str> = self
+                            .providers
+                            .iter()
+                            .filter(|(_, o)| o.api == d.api && o.max_sensitivity >= level)
+                            .map(|(n, _)| n.as_str())
+                            .collect();
+                        let elsewhere = if allowed.is_empty() {
+                            "a provider allowed to receive it".to_owned()
+                        } else {
+                            format!("a provider allowed to receive it ({})", allowed.join(", "))
+                        };
                         let message = format!(
-                            "{at} may receive data up to \"{}\" and this request holds \"{}\" data; remove it, or use a provider allowed to receive it",
+                            "{at} may receive data up to \"{}\" and this request holds \"{}\" data; remove it, or use {elsewhere}",
                             ceiling.as_str(),
                             level.as_str()
                         );

@@ -322,13 +322,17 @@ fn the_ceiling_blocks_what_exceeds_the_provider() {
     let d = policy(vec![]).decide(&[EMAIL, NIR], &ALICE, "openai");
     match d.verdict {
         Verdict::Block {
-            rule, categories, ..
+            rule,
+            categories,
+            message,
         } => {
             assert_eq!(rule, "provider.openai.max_sensitivity");
             assert_eq!(
                 categories,
                 vec!["FR_NIR/special-category/secret".to_owned()]
             );
+            // It says where the request may go instead: same API, ceiling high enough.
+            assert!(message.ends_with("(local, mistral)"), "{message}");
         }
         v => panic!("{v:?}"),
     }

@@ -257,12 +257,18 @@ impl AuditRecord {
     }
 }
 
-/// Lower-case hex of bytes.
+/// Lower-case hex of bytes (by table: `write!("{:02x}")` per byte cost ~1 µs per hash,
+/// and a request hashes every value it holds).
+///
+/// ```
+/// assert_eq!(paravent::audit::hex(&[0x00, 0x7f, 0xff]), "007fff");
+/// ```
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
+    for &b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
     s
 }

@@ -62,9 +62,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                     let mut raw = [0u8; 24];
                     getrandom::fill(&mut raw)
                         .map_err(|_| anyhow::anyhow!("no random source for the key"))?;
-                    let key: String = std::iter::once("pv-".to_owned())
-                        .chain(raw.iter().map(|b| format!("{b:02x}")))
-                        .collect();
+                    let key = format!("pv-{}", paravent::audit::hex(&raw));
                     println!("{key}");
                     println!("{}", paravent::config::virtual_key_hash(&key));
                 }

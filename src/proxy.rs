@@ -879,6 +879,10 @@ fn apply_policy<'a>(
         .collect();
     let actions = scanned.value_actions(&per_finding);
     let hashes = scanned.value_hashes(&rt.token_key);
+    // The vault's entries repeat the values found, plus the case variants propagation
+    // met: only those need hashing again.
+    let found: std::collections::HashSet<(String, String)> =
+        scanned.values().iter().cloned().collect();
     let allow_media = target.unwrap_or(provider).allow_media;
     match pseudonymise::rewrite(
         scanned,
@@ -893,10 +897,16 @@ fn apply_policy<'a>(
             // Every value found (pseudonymised, redacted or allowed) has its keyed hash,
             // plus the case variants propagation pseudonymised.
             let mut hashes = hashes;
-            hashes.extend(vault.entries().iter().map(|e| {
-                let h = rt.token_key.audit_hash(&e.entity, &e.original);
-                (e.entity.clone(), crate::audit::hex(&h))
-            }));
+            hashes.extend(
+                vault
+                    .entries()
+                    .iter()
+                    .filter(|e| !found.contains(&(e.entity.clone(), e.original.clone())))
+                    .map(|e| {
+                        let h = rt.token_key.audit_hash(&e.entity, &e.original);
+                        (e.entity.clone(), crate::audit::hex(&h))
+                    }),
+            );
             ctx.value_hashes = hashes;
             let changed = summary.changed || target.is_some();
             ctx.summary = summary;

@@ -130,6 +130,11 @@ impl Scanned {
         self.secret.as_deref()
     }
 
+    /// The distinct `(entity, value)` pairs found, in the order first found.
+    pub fn values(&self) -> &[(String, String)] {
+        &self.values
+    }
+
     /// `(entity, hex)` keyed hashes of every distinct value found.
     pub fn value_hashes(&self, key: &TokenKey) -> Vec<(String, String)> {
         self.values

@@ -477,7 +477,7 @@ pub fn load_or_create_secret(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut raw = [0u8; GENERATED_SECRET_BYTES];
             getrandom::fill(&mut raw).map_err(|_| SecretError::Random)?;
-            let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+            let hex = crate::audit::hex(&raw);
             write_owner_only(path, &hex).map_err(|source| SecretError::Write {
                 path: path.clone(),
                 source,

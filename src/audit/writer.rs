@@ -414,6 +414,12 @@ impl AuditWriter {
         self.on_failure
     }
 
+    /// Whether each append waits for the disk (`fsync = "always"`). Without it an
+    /// append is a write into the page cache, short enough for an async worker.
+    pub fn syncs(&self) -> bool {
+        self.fsync == FsyncPolicy::Always
+    }
+
     pub fn chain_id(&self) -> &str {
         &self.chain_id
     }

@@ -182,7 +182,7 @@ fn findings_carry_rule_nature_and_sensitivity() {
     let f = &found[0];
     assert_eq!(f.entity.as_str(), "FR_NIR");
     assert_eq!(f.nature, Nature::Personal);
-    assert_eq!(f.sensitivity, Sensitivity::Confidential);
+    assert_eq!(f.sensitivity, Sensitivity::Secret);
     assert_eq!(&*f.rule, "fr.nir");
 }
 

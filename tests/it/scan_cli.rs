@@ -263,7 +263,7 @@ fn jsonl_findings_carry_every_field() {
     assert_eq!(f["end"], 21);
     assert_eq!(f["entity"], "FR_NIR");
     assert_eq!(f["nature"], "personal");
-    assert_eq!(f["sensitivity"], "confidential");
+    assert_eq!(f["sensitivity"], "secret");
     assert_eq!(f["rule"], "fr.nir");
     let score = f["score"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&score), "{score}");

@@ -152,11 +152,7 @@ impl AuditWriter {
                 None => (anchor(&chain_id), None),
             },
         };
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(open_err)?;
+        let file = append_options().open(path).map_err(open_err)?;
         let rotation = Rotation {
             bytes: cfg.rotate_bytes,
             daily: cfg.rotate == Rotate::Daily,
@@ -335,11 +331,7 @@ impl AuditWriter {
                 "Audit file not rotated: cannot rename it.");
             return;
         }
-        let file = match OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-        {
+        let file = match append_options().open(&self.path) {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!(file = %self.path.display(), error = %e,
@@ -538,6 +530,20 @@ fn newest_rotated(path: &Path) -> Option<PathBuf> {
         .map(|n| dir.join(n))
 }
 
+/// How audit files are opened: append-only, created owner-only (`0600` on Unix): the
+/// trail names principals, which are personal data. (To let a group of auditors read
+/// it, give the directory a default ACL: every file rotation creates is then readable.)
+fn append_options() -> OpenOptions {
+    let mut opts = OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,6 +612,13 @@ mod tests {
         drop(w);
         let files = files_in_order(&path);
         assert!(files.len() >= 3, "{} files", files.len());
+        // Every file, the rotated ones included, is owner-only.
+        #[cfg(unix)]
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = entry.unwrap().metadata().unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         for (name, text) in &files[1..] {
             let first: AuditRecord = serde_json::from_str(text.lines().next().unwrap()).unwrap();
             assert_eq!(first.kind, Kind::FileStart, "{name}");

@@ -531,8 +531,8 @@ fn newest_rotated(path: &Path) -> Option<PathBuf> {
 }
 
 /// How audit files are opened: append-only, created owner-only (`0600` on Unix): the
-/// trail names principals, which are personal data. (To let a group of auditors read
-/// it, give the directory a default ACL: every file rotation creates is then readable.)
+/// trail names principals, which are personal data (auditors get copies, as logs are
+/// shipped: docs/AUDIT.md).
 fn append_options() -> OpenOptions {
     let mut opts = OpenOptions::new();
     opts.create(true).append(true);

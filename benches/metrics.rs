@@ -39,6 +39,12 @@ fn outcome(provider: &str) -> Outcome {
         ]),
         findings_by_nature: BTreeMap::from([("personal", 4), ("financial", 1)]),
         findings_by_sensitivity: BTreeMap::from([("confidential", 5)]),
+        findings_by_entity_nature: BTreeMap::from([
+            (("PERSON".to_owned(), "personal"), 2),
+            (("EMAIL".to_owned(), "personal"), 1),
+            (("PHONE".to_owned(), "personal"), 1),
+            (("IBAN".to_owned(), "financial"), 1),
+        ]),
         value_hashes: Vec::new(),
         replaced: 5,
         reidentified: 5,

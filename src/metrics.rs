@@ -90,6 +90,7 @@ struct ProviderLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EntityLabels {
     entity: String,
+    nature: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -280,10 +281,11 @@ impl Metrics {
                 })
                 .inc();
         }
-        for (entity, n) in &o.findings {
+        for ((entity, nature), n) in &o.findings_by_entity_nature {
             self.findings
                 .get_or_create(&EntityLabels {
                     entity: entity.clone(),
+                    nature,
                 })
                 .inc_by(*n as u64);
         }
@@ -399,6 +401,10 @@ mod tests {
             findings: BTreeMap::from([("EMAIL".to_owned(), 2), ("PERSON".to_owned(), 1)]),
             findings_by_nature: BTreeMap::from([("personal", 3)]),
             findings_by_sensitivity: BTreeMap::from([("confidential", 3)]),
+            findings_by_entity_nature: BTreeMap::from([
+                (("EMAIL".to_owned(), "personal"), 2),
+                (("PERSON".to_owned(), "personal"), 1),
+            ]),
             value_hashes: vec![("EMAIL".into(), "ab".repeat(32))],
             replaced: 3,
             reidentified: 3,
@@ -431,7 +437,7 @@ mod tests {
             r#"paravent_requests_total{provider="openai",decision="forwarded",status="200"} 1"#,
             r#"paravent_requests_total{provider="-",decision="refused",status="404"} 1"#,
             r#"paravent_refusals_total{provider="-",code="paravent_unknown_provider"} 1"#,
-            r#"paravent_findings_total{entity="EMAIL"} 4"#,
+            r#"paravent_findings_total{entity="EMAIL",nature="personal"} 4"#,
             r#"paravent_findings_by_nature_total{nature="personal"} 6"#,
             r#"paravent_findings_by_sensitivity_total{sensitivity="confidential"} 6"#,
             r#"paravent_streamed_requests_total{provider="openai"} 1"#,

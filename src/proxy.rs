@@ -100,6 +100,8 @@ pub struct Outcome {
     pub findings: BTreeMap<String, usize>,
     pub findings_by_nature: BTreeMap<&'static str, usize>,
     pub findings_by_sensitivity: BTreeMap<&'static str, usize>,
+    /// Findings per (entity, nature), for the metrics.
+    pub findings_by_entity_nature: BTreeMap<(String, &'static str), usize>,
     /// `(entity, hex)` keyed hashes of the distinct values pseudonymised
     /// ([`TokenKey::audit_hash`]), never the values.
     pub value_hashes: Vec<(String, String)>,
@@ -457,6 +459,7 @@ where
         refused,
         findings: std::mem::take(&mut ctx.summary.findings),
         findings_by_nature: std::mem::take(&mut ctx.summary.findings_by_nature),
+        findings_by_entity_nature: std::mem::take(&mut ctx.summary.findings_by_entity_nature),
         findings_by_sensitivity: std::mem::take(&mut ctx.summary.findings_by_sensitivity),
         value_hashes: std::mem::take(&mut ctx.value_hashes),
         replaced: ctx.summary.replaced,

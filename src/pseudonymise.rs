@@ -57,6 +57,8 @@ pub struct Summary {
     /// The same findings per nature (`personal`, `secret`…) and per sensitivity.
     pub findings_by_nature: BTreeMap<&'static str, usize>,
     pub findings_by_sensitivity: BTreeMap<&'static str, usize>,
+    /// The same findings per (entity, nature): the metrics' labels.
+    pub findings_by_entity_nature: BTreeMap<(String, &'static str), usize>,
     /// Values replaced by a token, propagated repeats included.
     pub replaced: usize,
     /// Values replaced by `[REDACTED_<ENTITY>]`, propagated repeats included.
@@ -204,6 +206,7 @@ pub fn scan(detector: &Detector, endpoint: Endpoint, body: &mut Value) -> Scanne
         findings: BTreeMap::new(),
         by_nature: BTreeMap::new(),
         by_sensitivity: BTreeMap::new(),
+        by_entity_nature: BTreeMap::new(),
     };
     walk::walk_request(endpoint, body, &mut collect);
     Scanned {
@@ -211,6 +214,7 @@ pub fn scan(detector: &Detector, endpoint: Endpoint, body: &mut Value) -> Scanne
             findings: collect.findings,
             findings_by_nature: collect.by_nature,
             findings_by_sensitivity: collect.by_sensitivity,
+            findings_by_entity_nature: collect.by_entity_nature,
             ..Summary::default()
         },
         slots: collect.slots,
@@ -365,6 +369,7 @@ struct Collector<'d> {
     findings: BTreeMap<String, usize>,
     by_nature: BTreeMap<&'static str, usize>,
     by_sensitivity: BTreeMap<&'static str, usize>,
+    by_entity_nature: BTreeMap<(String, &'static str), usize>,
 }
 
 impl Visitor for Collector<'_> {
@@ -379,6 +384,10 @@ impl Visitor for Collector<'_> {
             }
             *self.findings.entry(entity.to_owned()).or_default() += 1;
             *self.by_nature.entry(f.nature.as_str()).or_default() += 1;
+            *self
+                .by_entity_nature
+                .entry((entity.to_owned(), f.nature.as_str()))
+                .or_default() += 1;
             *self
                 .by_sensitivity
                 .entry(f.sensitivity.as_str())

@@ -241,10 +241,16 @@ async fn requests_findings_latencies_and_the_audit_checkpoint_are_scraped_from_t
     assert_eq!(refusals("paravent_secret"), 1.0, "{text}");
     assert_eq!(refusals("paravent_unknown_provider"), 1.0, "{text}");
     // PROMPT holds one e-mail and one IBAN; it went out four times.
-    let findings = |e: &str| value(&m, "paravent_findings_total", &[("entity", e)]);
-    assert_eq!(findings("EMAIL"), 4.0, "{text}");
-    assert_eq!(findings("IBAN"), 4.0, "{text}");
-    assert_eq!(findings("SECRET"), 1.0, "{text}");
+    let findings = |e: &str, n: &str| {
+        value(
+            &m,
+            "paravent_findings_total",
+            &[("entity", e), ("nature", n)],
+        )
+    };
+    assert_eq!(findings("EMAIL", "personal"), 4.0, "{text}");
+    assert_eq!(findings("IBAN", "financial"), 4.0, "{text}");
+    assert_eq!(findings("SECRET", "secret"), 1.0, "{text}");
     let nature = |n: &str| value(&m, "paravent_findings_by_nature_total", &[("nature", n)]);
     assert_eq!(nature("secret"), 1.0, "{text}");
     assert!(nature("personal") >= 8.0, "{text}");

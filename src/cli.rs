@@ -101,6 +101,9 @@ pub enum AuditCommand {
         /// Output format.
         #[arg(long, value_enum, default_value = "md")]
         format: ReportFormat,
+        /// Language of the Markdown and HTML reports (JSON keys stay English).
+        #[arg(long, value_enum, default_value = "en")]
+        lang: ReportLang,
         /// First instant reported (inclusive): RFC 3339 date (2026-05-01, midnight UTC)
         /// or date-time (2026-05-01T08:00:00+02:00).
         #[arg(long)]
@@ -123,6 +126,13 @@ pub enum ReportFormat {
     Html,
     Json,
     Md,
+}
+
+/// `audit report --lang`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportLang {
+    En,
+    Fr,
 }
 
 #[derive(Debug, Subcommand)]

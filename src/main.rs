@@ -44,6 +44,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                 cli::AuditCommand::Report {
                     files,
                     format,
+                    lang,
                     from,
                     to,
                     out,
@@ -51,7 +52,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                 },
         } => audit_report(
             &files,
-            format,
+            (format, lang),
             (from.as_deref(), to.as_deref()),
             out.as_deref(),
             checkpoint.as_deref(),
@@ -236,7 +237,7 @@ fn audit_verify(
 /// (after writing the report, which says so in a banner) when the chain does not verify.
 fn audit_report(
     files: &[std::path::PathBuf],
-    format: cli::ReportFormat,
+    (format, lang): (cli::ReportFormat, cli::ReportLang),
     (from, to): (Option<&str>, Option<&str>),
     out: Option<&Path>,
     checkpoint: Option<&str>,
@@ -255,9 +256,13 @@ fn audit_report(
         .collect();
     let now = paravent::audit::rfc3339(std::time::SystemTime::now());
     let rep = report::build(&inputs, checkpoint, &range, &now);
+    let lang = match lang {
+        cli::ReportLang::En => report::Lang::En,
+        cli::ReportLang::Fr => report::Lang::Fr,
+    };
     let rendered = match format {
-        cli::ReportFormat::Html => report::html::render(&rep),
-        cli::ReportFormat::Md => report::markdown::render(&rep),
+        cli::ReportFormat::Html => report::html::render(&rep, lang),
+        cli::ReportFormat::Md => report::markdown::render(&rep, lang),
         cli::ReportFormat::Json => {
             let mut s = serde_json::to_string_pretty(&rep).context("cannot render JSON")?;
             s.push('\n');

@@ -22,6 +22,9 @@ use super::{AuditRecord, Decision, Kind, RequestFields, rfc3339};
 
 pub mod html;
 pub mod markdown;
+pub mod words;
+
+pub use words::Lang;
 
 /// The JSON report's schema name and version (bumped on any incompatible change).
 pub const SCHEMA: &str = "paravent-audit-report/1";
@@ -887,49 +890,6 @@ pub fn format_energy(uwh: u64) -> String {
     }
 }
 
-/// Shared wording of the renderers, so HTML and Markdown say the same thing.
-pub(crate) mod words {
-    /// What a `null` key means, per dimension.
-    pub fn missing(dimension: &str) -> &'static str {
-        match dimension {
-            "team" => "no team",
-            "day" | "month" => "unreadable time",
-            _ => "not reported",
-        }
-    }
-
-    pub const NOT_REPORTED: &str = "not reported";
-
-    /// The sections, in order: (anchor id, title).
-    pub const GROUPS: [(&str, &str, &str); 9] = [
-        ("by-day", "Requests per day (UTC)", "day"),
-        ("by-month", "Requests per month (UTC)", "month"),
-        ("by-decision", "Requests per decision", "decision"),
-        ("by-principal", "Requests per principal", "principal"),
-        ("by-team", "Requests per team", "team"),
-        ("by-provider", "Requests per provider", "provider"),
-        (
-            "by-jurisdiction",
-            "Requests per jurisdiction",
-            "jurisdiction",
-        ),
-        ("by-model", "Requests per model", "model"),
-        ("by-rule", "Requests per deciding policy rule", "rule"),
-    ];
-
-    pub const FINDINGS: [(&str, &str, &str); 5] = [
-        ("findings-entity", "Findings per entity", "entity"),
-        ("findings-nature", "Findings per nature", "nature"),
-        (
-            "findings-sensitivity",
-            "Findings per sensitivity",
-            "sensitivity",
-        ),
-        ("findings-action", "Findings per policy action", "action"),
-        ("findings-rule", "Findings per policy rule", "rule"),
-    ];
-}
-
 impl Report {
     /// The groups of [`words::GROUPS`], in the same order.
     pub(crate) fn groups(&self) -> [&[Group]; 9] {
@@ -957,29 +917,10 @@ impl Report {
         ]
     }
 
-    /// One line on the chain's state, for a banner.
+    /// One line on the chain's state, in English (standard error; the renderers use
+    /// [`words::Words::integrity_line`] in the report's language).
     pub fn integrity_line(&self) -> String {
-        let i = &self.integrity;
-        match &i.first_bad {
-            None => format!(
-                "Chain verified: {} records in {} chain start(s); last hash {}{}.",
-                i.records.unwrap_or(0),
-                i.chains.unwrap_or(0),
-                i.last_hash.as_deref().unwrap_or("-"),
-                if i.checkpoint_given.is_some() {
-                    "; the given checkpoint is in the chain"
-                } else {
-                    ""
-                }
-            ),
-            Some(b) => format!(
-                "Chain NOT verified: the first bad record is {}:{} (request {}): {}. The figures below may include altered records and miss deleted ones.",
-                b.file,
-                b.line,
-                b.request_id.as_deref().unwrap_or("-"),
-                b.reason
-            ),
-        }
+        words::EN.integrity_line(self)
     }
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The HTML audit report's accessibility check (RGAA 4 / WCAG 2.1 AA with axe-core):
 # writes a sealed sample chain (examples/audit_sample.rs), renders it with the real
-# binary (`paravent audit report --format html`), and runs axe-core on it in Debian's
-# headless Chromium. Installs what is missing first: Debian's chromium (apt-get) and
+# binary (`paravent audit report --format html`, in English and in French), and runs
+# axe-core on it in Debian's headless Chromium. Installs what is missing first: Debian's chromium (apt-get) and
 # this directory's npm packages (npm ci, from package-lock.json). Exit 1 on any
 # violation. Run by scripts/test.sh; alone: bash tests/a11y/run.sh
 # (`--install` installs what is missing and stops).
@@ -37,4 +37,8 @@ cargo build --quiet --bin paravent --example audit_sample
 # Two months of traffic: a long chart, forty principals, truncated id lists.
 "$target/debug/examples/audit_sample" "$out/bulk.jsonl" 3000
 "$target/debug/paravent" audit report "$out/bulk.jsonl" --format html --out "$out/report-bulk.html"
-node tests/a11y/axe.mjs "$out/report.html" "$out/report-empty.html" "$out/report-bulk.html"
+# The French report (lang="fr", longer words, grouped thousands).
+"$target/debug/paravent" audit report "$out/sample.jsonl" --format html --lang fr --out "$out/report-fr.html"
+"$target/debug/paravent" audit report "$out/bulk.jsonl" --format html --lang fr --out "$out/report-bulk-fr.html"
+node tests/a11y/axe.mjs "$out/report.html" "$out/report-empty.html" "$out/report-bulk.html" \
+    "$out/report-fr.html" "$out/report-bulk-fr.html"

@@ -87,6 +87,58 @@ fn markdown_and_html_reports_escape_what_the_records_hold() {
 }
 
 #[test]
+fn lang_fr_gives_a_french_report_and_leaves_the_json_as_it_is() {
+    let dir = Scratch::new("report-fr");
+    let file = sample(&dir);
+    let md = paravent(&["audit", "report", "--lang", "fr", &file], b"");
+    md.assert_code(0);
+    assert!(md.stdout.starts_with("# Rapport d’audit Paravent\n"));
+    assert!(md.stdout.contains("| Requêtes | 7 |"), "{}", md.stdout);
+    assert!(
+        md.stdout
+            .contains("| bloquée (blocked) | paravent\\_policy\\_block |")
+    );
+    assert!(!md.stdout.contains("<img") && !md.stdout.contains("| Requests |"));
+    let html = paravent(
+        &["audit", "report", "--format", "html", "--lang", "fr", &file],
+        b"",
+    );
+    html.assert_code(0);
+    let page = &html.stdout;
+    assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"fr\">"));
+    assert!(page.contains("Chaîne vérifiée\u{a0}: 9 enregistrements en 2 débuts de chaîne"));
+    assert!(page.contains("<h2 id=\"summary\">Synthèse</h2>"));
+    assert!(!page.contains("<img") && !page.contains("<b>legal"));
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;"));
+    // JSON is for machines: --lang changes nothing but the time it was generated.
+    let strip = |mut v: Value| {
+        v["generated_at"] = Value::Null;
+        v
+    };
+    assert_eq!(
+        strip(json_report(&["--lang", "fr", &file])),
+        strip(json_report(&[&file]))
+    );
+    let bad = paravent(&["audit", "report", "--lang", "de", &file], b"");
+    bad.assert_code(2);
+    // A broken chain: the banner in French, standard error in English, exit 1.
+    let text = sample_chain().replacen("\"principal\":\"bob\"", "\"principal\":\"eve\"", 1);
+    let broken = dir.write("broken.jsonl", text);
+    let r = paravent(
+        &["audit", "report", "--lang", "fr", Scratch::arg(&broken)],
+        b"",
+    );
+    r.assert_code(1);
+    assert!(
+        r.stdout
+            .contains("**AVERTISSEMENT\u{a0}:** Chaîne NON vérifiée"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("Chain NOT verified"), "{}", r.stderr);
+}
+
+#[test]
 fn from_and_to_select_the_period_and_out_writes_a_file() {
     let dir = Scratch::new("report-period");
     let file = sample(&dir);

@@ -8,8 +8,8 @@
 
 use std::fmt::Write as _;
 
-use super::words::{self, FINDINGS, GROUPS, NOT_REPORTED};
-use super::{Group, Report, format_energy};
+use super::words::{FINDINGS, GROUPS, Words};
+use super::{Group, Lang, Report};
 
 /// Escapes text for HTML element content and quoted attribute values.
 ///
@@ -90,90 +90,97 @@ footer { border-top: 1px solid #595959; margin-top: 3rem; padding: 1rem; color: 
 }
 "#;
 
-/// Renders the report as an HTML document.
-pub fn render(r: &Report) -> String {
+/// Renders the report as an HTML document in `lang`.
+pub fn render(r: &Report, lang: Lang) -> String {
+    let w = lang.words();
     let mut h = String::with_capacity(64 * 1024);
-    let title = format!("Paravent audit report — {}", period_text(r));
+    let period = w.period(&r.period);
+    let title = format!("{} — {period}", w.report_title);
     let _ = write!(
         h,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"generator\" content=\"paravent audit report\">\n\
          <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n\
-         <a class=\"skip\" href=\"#main\">Skip to the report</a>\n\
-         <header>\n<p>Paravent · audit trail</p>\n</header>\n\
-         <main id=\"main\" tabindex=\"-1\">\n<h1>Audit report</h1>\n",
-        esc(&title)
+         <a class=\"skip\" href=\"#main\">{}</a>\n\
+         <header>\n<p>{}</p>\n</header>\n\
+         <main id=\"main\" tabindex=\"-1\">\n<h1>{}</h1>\n",
+        lang.code(),
+        esc(&title),
+        esc(w.skip),
+        esc(w.header),
+        esc(w.h1)
     );
     let _ = writeln!(
         h,
-        "<p>Period: {}. Generated {}.</p>",
-        esc(&period_text(r)),
-        esc(&r.generated_at)
+        "<p>{}</p>",
+        w.period_line(&esc(&period), &esc(&r.generated_at))
     );
     let (class, label) = if r.integrity.verified {
-        ("ok", "Integrity")
+        ("ok", w.integrity_ok)
     } else {
-        ("bad", "Warning")
+        ("bad", w.integrity_bad)
     };
     let _ = writeln!(
         h,
-        "<div class=\"banner {class}\" role=\"note\" aria-label=\"Chain integrity\"><p><strong>{label}:</strong> {}</p></div>",
-        esc(&r.integrity_line())
+        "<div class=\"banner {class}\" role=\"note\" aria-label=\"{}\"><p><strong>{}{}</strong> {}</p></div>",
+        esc(w.integrity_aria),
+        esc(label),
+        w.colon(),
+        esc(&w.integrity_line(r))
     );
-    toc(&mut h);
-    summary(&mut h, r);
-    chart_per_day(&mut h, r);
-    for (i, ((id, title, dim), rows)) in GROUPS.iter().zip(r.groups()).enumerate() {
+    toc(&mut h, w);
+    summary(&mut h, r, w);
+    chart_per_day(&mut h, r, w);
+    for (i, (((id, dim), title), rows)) in GROUPS
+        .iter()
+        .zip(w.group_titles)
+        .zip(r.groups())
+        .enumerate()
+    {
         if i == 2 {
-            findings_section(&mut h, r);
-            h.push_str("<h2 id=\"requests\">Requests</h2>\n");
+            findings_section(&mut h, r, w);
+            let _ = writeln!(h, "<h2 id=\"requests\">{}</h2>", esc(w.requests));
         }
-        group_table(&mut h, id, title, dim, rows);
+        group_table(&mut h, w, id, title, dim, rows);
     }
-    refusals(&mut h, r);
-    routes(&mut h, r);
-    repeated(&mut h, r);
-    provenance(&mut h, r);
-    h.push_str("</main>\n<footer>\n<p>Figures are counts from the audit records: no record holds a value, a prompt or a key. Tokens are as the providers reported them; energy is an estimate (see the method in docs/AUDIT.md).</p>\n</footer>\n</body>\n</html>\n");
+    refusals(&mut h, r, w);
+    routes(&mut h, r, w);
+    repeated(&mut h, r, w);
+    provenance(&mut h, r, w);
+    let _ = write!(
+        h,
+        "</main>\n<footer>\n<p>{}</p>\n</footer>\n</body>\n</html>\n",
+        esc(w.footer)
+    );
     h
 }
 
-fn period_text(r: &Report) -> String {
-    let p = &r.period;
-    let asked = match (&p.from, &p.to) {
-        (None, None) => "all records".to_owned(),
-        (Some(f), None) => format!("from {f}"),
-        (None, Some(t)) => format!("before {t}"),
-        (Some(f), Some(t)) => format!("from {f} to {t} (exclusive)"),
-    };
-    match (&p.first_record, &p.last_record) {
-        (Some(a), Some(b)) => format!("{asked}; requests from {a} to {b}"),
-        _ => format!("{asked}; no request"),
-    }
-}
-
-fn toc(h: &mut String) {
-    h.push_str("<nav aria-labelledby=\"toc\">\n<h2 id=\"toc\">Contents</h2>\n<ul>\n");
+fn toc(h: &mut String, w: &Words) {
+    let _ = write!(
+        h,
+        "<nav aria-labelledby=\"toc\">\n<h2 id=\"toc\">{}</h2>\n<ul>\n",
+        esc(w.contents)
+    );
     let mut items = vec![
-        ("summary", "Summary"),
-        ("chart", "Requests over time"),
-        (GROUPS[0].0, GROUPS[0].1),
-        (GROUPS[1].0, GROUPS[1].1),
-        ("findings", "Findings"),
+        ("summary", w.summary),
+        ("chart", w.chart),
+        (GROUPS[0].0, w.group_titles[0]),
+        (GROUPS[1].0, w.group_titles[1]),
+        ("findings", w.findings),
     ];
-    for (id, title, _) in &FINDINGS {
+    for ((id, _), title) in FINDINGS.iter().zip(w.finding_titles) {
         items.push((id, title));
     }
-    items.push(("requests", "Requests"));
-    for (id, title, _) in &GROUPS[2..] {
+    items.push(("requests", w.requests));
+    for ((id, _), title) in GROUPS[2..].iter().zip(&w.group_titles[2..]) {
         items.push((id, title));
     }
     items.extend([
-        ("refusals", "Blocked and refused requests"),
-        ("routes", "Routed requests"),
-        ("repeated", "Values sent more than once"),
-        ("provenance", "Policy versions and instances"),
+        ("refusals", w.refusals),
+        ("routes", w.routes),
+        ("repeated", w.repeated),
+        ("provenance", w.provenance),
     ]);
     for (id, title) in items {
         let _ = writeln!(h, "<li><a href=\"#{id}\">{}</a></li>", esc(title));
@@ -181,72 +188,44 @@ fn toc(h: &mut String) {
     h.push_str("</ul>\n</nav>\n");
 }
 
-fn summary(h: &mut String, r: &Report) {
+fn summary(h: &mut String, r: &Report, w: &Words) {
     let t = &r.totals;
-    h.push_str("<h2 id=\"summary\">Summary</h2>\n<dl class=\"summary\">\n");
+    let _ = writeln!(
+        h,
+        "<h2 id=\"summary\">{}</h2>\n<dl class=\"summary\">",
+        esc(w.summary)
+    );
     let mut item = |k: &str, v: String| {
         let _ = writeln!(h, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
     };
-    item("Requests", t.requests.to_string());
-    item("Forwarded", t.forwarded.to_string());
-    item("Routed", t.routed.to_string());
-    item("Blocked by the policy", t.blocked.to_string());
-    item("Refused (other reasons)", t.refused.to_string());
+    item(w.s_requests, w.n(t.requests));
+    item(w.s_forwarded, w.n(t.forwarded));
+    item(w.s_routed, w.n(t.routed));
+    item(w.s_blocked, w.n(t.blocked));
+    item(w.s_refused, w.n(t.refused));
     if t.decision_not_reported > 0 {
-        item("Decision not reported", t.decision_not_reported.to_string());
+        item(w.s_decision_not_reported, w.n(t.decision_not_reported));
     }
-    item("Findings", t.findings.to_string());
+    item(w.s_findings, w.n(t.findings));
     item(
-        "Bytes in / out",
-        format!("{} / {}", t.bytes_in, t.bytes_out),
+        w.s_bytes,
+        format!("{} / {}", w.n(t.bytes_in), w.n(t.bytes_out)),
     );
-    item(
-        "Tokens in / out",
-        if t.tokens.requests_reported == 0 {
-            NOT_REPORTED.to_owned()
-        } else {
-            format!(
-                "{} / {} ({} requests reported usage, {} did not)",
-                t.tokens.input_tokens,
-                t.tokens.output_tokens,
-                t.tokens.requests_reported,
-                t.tokens.requests_not_reported
-            )
-        },
-    );
-    item(
-        "Estimated energy",
-        if t.energy.requests_reported == 0 {
-            NOT_REPORTED.to_owned()
-        } else {
-            format!(
-                "{} ({} µWh; {} requests estimated, {} not)",
-                format_energy(t.energy.uwh),
-                t.energy.uwh,
-                t.energy.requests_reported,
-                t.energy.requests_not_reported
-            )
-        },
-    );
-    item(
-        "Request records outside the period",
-        r.period.outside_period.to_string(),
-    );
+    item(w.s_tokens, w.tokens(&t.tokens));
+    item(w.s_energy, w.energy_total(&t.energy));
+    item(w.s_outside, w.n(r.period.outside_period));
     if r.integrity.unreadable_lines > 0 {
-        item(
-            "Lines that are not audit records",
-            r.integrity.unreadable_lines.to_string(),
-        );
+        item(w.s_unreadable, w.n(r.integrity.unreadable_lines));
     }
     h.push_str("</dl>\n");
 }
 
 /// An SVG bar chart of requests per day, with its text alternative.
-fn chart_per_day(h: &mut String, r: &Report) {
-    h.push_str("<h2 id=\"chart\">Requests over time</h2>\n");
+fn chart_per_day(h: &mut String, r: &Report, w: &Words) {
+    let _ = writeln!(h, "<h2 id=\"chart\">{}</h2>", esc(w.chart));
     let days = chart_days(&r.by_day);
     if days.is_empty() {
-        h.push_str("<p>No request in this period.</p>\n");
+        let _ = writeln!(h, "<p>{}</p>", esc(w.no_request));
         return;
     }
     let max = days.iter().map(|d| d.1).max().unwrap_or(1).max(1);
@@ -259,22 +238,21 @@ fn chart_per_day(h: &mut String, r: &Report) {
     let width = left + days.len() * (bar_w + gap) + 10;
     let height = top + plot_h + 40;
     let (first, last) = (&days[0].0, &days[days.len() - 1].0);
-    let alt = format!(
-        "Bar chart of requests per UTC day, {} day(s) from {first} to {last}; the busiest day had {max} request(s); days without requests are drawn at 0. The same figures are in the table “Requests per day (UTC)”.",
-        days.len(),
-    );
+    let alt = w.chart_alt(days.len(), first, last, max);
     let _ = writeln!(
         h,
         "<figure>\n<svg role=\"img\" aria-labelledby=\"chart-title chart-desc\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\">\n\
-         <title id=\"chart-title\">Requests per day</title>\n<desc id=\"chart-desc\">{}</desc>",
+         <title id=\"chart-title\">{}</title>\n<desc id=\"chart-desc\">{}</desc>",
+        esc(w.chart_title),
         esc(&alt)
     );
     let base = top + plot_h;
     let _ = writeln!(
         h,
-        "<line class=\"axis\" x1=\"{left}\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\"/>\n<text x=\"4\" y=\"{}\">{max}</text>\n<text x=\"4\" y=\"{base}\">0</text>",
+        "<line class=\"axis\" x1=\"{left}\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\"/>\n<text x=\"4\" y=\"{}\">{}</text>\n<text x=\"4\" y=\"{base}\">0</text>",
         width - 5,
-        top + 4
+        top + 4,
+        w.n(max)
     );
     for (i, (_, requests)) in days.iter().enumerate() {
         let bh = (*requests as usize * plot_h).div_ceil(max as usize);
@@ -301,9 +279,12 @@ fn chart_per_day(h: &mut String, r: &Report) {
             esc(last)
         );
     }
+    let (caption, link) = w.chart_caption(max);
     let _ = writeln!(
         h,
-        "</svg>\n<figcaption>Requests per UTC day, from 0 to {max}. Figures: <a href=\"#by-day\">table “Requests per day (UTC)”</a>.</figcaption>\n</figure>"
+        "</svg>\n<figcaption>{}<a href=\"#by-day\">{}</a>.</figcaption>\n</figure>",
+        esc(&caption),
+        esc(&link)
     );
 }
 
@@ -339,26 +320,26 @@ pub(super) fn chart_days(by_day: &[Group]) -> Vec<(String, u64)> {
         .collect()
 }
 
-fn opt(v: Option<u64>) -> String {
-    v.map_or_else(|| NOT_REPORTED.to_owned(), |n| n.to_string())
-}
-
-fn num_cell(h: &mut String, v: &str) {
-    if v == NOT_REPORTED {
-        let _ = write!(h, "<td class=\"muted\">{v}</td>");
-    } else {
-        let _ = write!(h, "<td class=\"num\">{}</td>", esc(v));
+/// A number cell; `None` shows as not reported.
+fn num_cell(h: &mut String, w: &Words, v: Option<u64>) {
+    match v {
+        Some(n) => {
+            let _ = write!(h, "<td class=\"num\">{}</td>", w.n(n));
+        }
+        None => {
+            let _ = write!(h, "<td class=\"muted\">{}</td>", esc(w.not_reported));
+        }
     }
 }
 
 /// Starts a table in a keyboard-scrollable region labelled by its caption.
-fn table_start(h: &mut String, id: &str, caption: &str, headers: &[&str]) {
+fn table_start(h: &mut String, id: &str, caption: &str, first: &str, headers: &[&str]) {
     let _ = write!(
         h,
         "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-labelledby=\"{id}-caption\">\n<table>\n<caption id=\"{id}-caption\">{}</caption>\n<thead><tr>",
         esc(caption)
     );
-    for head in headers {
+    for head in std::iter::once(&first).chain(headers) {
         let _ = write!(h, "<th scope=\"col\">{}</th>", esc(head));
     }
     h.push_str("</tr></thead>\n<tbody>\n");
@@ -368,43 +349,30 @@ fn table_end(h: &mut String) {
     h.push_str("</tbody>\n</table>\n</div>\n");
 }
 
-fn group_table(h: &mut String, id: &str, title: &str, dimension: &str, rows: &[Group]) {
+fn group_table(h: &mut String, w: &Words, id: &str, title: &str, dimension: &str, rows: &[Group]) {
     let _ = writeln!(h, "<h3 id=\"{id}\">{}</h3>", esc(title));
     if rows.is_empty() {
-        h.push_str("<p>No request in this period.</p>\n");
+        let _ = writeln!(h, "<p>{}</p>", esc(w.no_request));
         return;
     }
-    let first = capitalise(dimension);
     table_start(
         h,
         &format!("{id}-table"),
         title,
-        &[
-            &first,
-            "Requests",
-            "Forwarded",
-            "Routed",
-            "Blocked",
-            "Refused",
-            "Findings",
-            "Bytes in",
-            "Bytes out",
-            "Tokens in",
-            "Tokens out",
-            "Energy (µWh)",
-        ],
+        w.dimension(dimension),
+        &w.group_heads,
     );
     for g in rows {
         h.push_str("<tr>");
         match &g.key {
             Some(k) => {
-                let _ = write!(h, "<th scope=\"row\">{}</th>", esc(k));
+                let _ = write!(h, "<th scope=\"row\">{}</th>", esc(&w.term(dimension, k)));
             }
             None => {
                 let _ = write!(
                     h,
                     "<th scope=\"row\" class=\"muted\">{}</th>",
-                    words::missing(dimension)
+                    esc(w.missing(dimension))
                 );
             }
         }
@@ -418,40 +386,48 @@ fn group_table(h: &mut String, id: &str, title: &str, dimension: &str, rows: &[G
             g.bytes_in,
             g.bytes_out,
         ] {
-            num_cell(h, &v.to_string());
+            num_cell(h, w, Some(v));
         }
         for v in [g.input_tokens, g.output_tokens, g.energy_uwh] {
-            num_cell(h, &opt(v));
+            num_cell(h, w, v);
         }
         h.push_str("</tr>\n");
     }
     table_end(h);
 }
 
-fn findings_section(h: &mut String, r: &Report) {
-    h.push_str("<h2 id=\"findings\">Findings</h2>\n<p>A finding is one value detected in a request. “Requests sent” were forwarded or routed (values pseudonymised, redacted or allowed as the policy said); “requests stopped” were blocked or refused.</p>\n");
-    for ((id, title, dim), rows) in FINDINGS.iter().zip(r.finding_tables()) {
+fn findings_section(h: &mut String, r: &Report, w: &Words) {
+    let _ = writeln!(
+        h,
+        "<h2 id=\"findings\">{}</h2>\n<p>{}</p>",
+        esc(w.findings),
+        esc(w.findings_intro)
+    );
+    for (((id, dim), title), rows) in FINDINGS
+        .iter()
+        .zip(w.finding_titles)
+        .zip(r.finding_tables())
+    {
         let _ = writeln!(h, "<h3 id=\"{id}\">{}</h3>", esc(title));
         if rows.is_empty() {
-            h.push_str("<p>None in this period.</p>\n");
+            let _ = writeln!(h, "<p>{}</p>", esc(w.none));
             continue;
         }
         table_start(
             h,
             &format!("{id}-table"),
             title,
-            &[
-                &capitalise(dim),
-                "Findings",
-                "Requests",
-                "Requests sent",
-                "Requests stopped",
-            ],
+            w.dimension(dim),
+            &w.finding_heads,
         );
         for c in rows {
-            let _ = write!(h, "<tr><th scope=\"row\">{}</th>", esc(&c.key));
+            let _ = write!(
+                h,
+                "<tr><th scope=\"row\">{}</th>",
+                esc(&w.term(dim, &c.key))
+            );
             for v in [c.findings, c.requests, c.requests_sent, c.requests_stopped] {
-                num_cell(h, &v.to_string());
+                num_cell(h, w, Some(v));
             }
             h.push_str("</tr>\n");
         }
@@ -459,31 +435,26 @@ fn findings_section(h: &mut String, r: &Report) {
     }
 }
 
-fn text_or_missing(v: Option<&str>) -> String {
+fn text_or_missing(w: &Words, v: Option<&str>) -> String {
     match v {
         Some(s) => esc(s),
-        None => format!("<span class=\"muted\">{NOT_REPORTED}</span>"),
+        None => format!("<span class=\"muted\">{}</span>", esc(w.not_reported)),
     }
 }
 
-fn refusals(h: &mut String, r: &Report) {
-    h.push_str("<h2 id=\"refusals\">Blocked and refused requests</h2>\n<p>Blocked: refused by the policy. Refused: stopped for another reason (unknown endpoint, invalid body, limits, audit unavailable…). Nothing was sent for either.</p>\n");
+fn refusals(h: &mut String, r: &Report, w: &Words) {
+    let _ = writeln!(
+        h,
+        "<h2 id=\"refusals\">{}</h2>\n<p>{}</p>",
+        esc(w.refusals),
+        esc(w.refusals_intro)
+    );
     if r.refusals.is_empty() {
-        h.push_str("<p>None in this period.</p>\n");
+        let _ = writeln!(h, "<p>{}</p>", esc(w.none));
         return;
     }
-    table_start(
-        h,
-        "refusals-table",
-        "Blocked and refused requests, by reason",
-        &[
-            "Decision",
-            "Refusal code",
-            "Rule",
-            "Requests",
-            "Request ids",
-        ],
-    );
+    let [first, heads @ ..] = &w.refusal_heads;
+    table_start(h, "refusals-table", w.refusals_caption, first, heads);
     for f in &r.refusals {
         let ids = if f.request_ids.is_empty() {
             "—".to_owned()
@@ -497,65 +468,56 @@ fn refusals(h: &mut String, r: &Report) {
             let more = f.request_ids.len().saturating_sub(MAX_IDS_SHOWN);
             let mut s = shown.join(", ");
             if more > 0 {
-                let _ = write!(s, " and {more} more (all in the JSON report)");
+                s.push_str(&esc(&w.more_ids(more)));
             }
             s
         };
         let _ = writeln!(
             h,
             "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{ids}</td></tr>",
-            f.decision.as_str(),
-            text_or_missing(f.code.as_deref()),
-            text_or_missing(f.rule.as_deref()),
-            f.requests
+            esc(&w.term("decision", f.decision.as_str())),
+            text_or_missing(w, f.code.as_deref()),
+            text_or_missing(w, f.rule.as_deref()),
+            w.n(f.requests)
         );
     }
     table_end(h);
 }
 
-fn routes(h: &mut String, r: &Report) {
-    h.push_str("<h2 id=\"routes\">Routed requests</h2>\n");
+fn routes(h: &mut String, r: &Report, w: &Words) {
+    let _ = writeln!(h, "<h2 id=\"routes\">{}</h2>", esc(w.routes));
     if r.routes.is_empty() {
-        h.push_str("<p>None in this period.</p>\n");
+        let _ = writeln!(h, "<p>{}</p>", esc(w.none));
         return;
     }
-    table_start(
-        h,
-        "routes-table",
-        "Routed requests: provider asked for, provider used, and the rule",
-        &["Asked for", "Sent to", "Rule", "Requests"],
-    );
+    let [first, heads @ ..] = &w.route_heads;
+    table_start(h, "routes-table", w.routes_caption, first, heads);
     for x in &r.routes {
         let _ = writeln!(
             h,
             "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
-            text_or_missing(x.from.as_deref()),
-            text_or_missing(x.to.as_deref()),
-            text_or_missing(x.rule.as_deref()),
-            x.requests
+            text_or_missing(w, x.from.as_deref()),
+            text_or_missing(w, x.to.as_deref()),
+            text_or_missing(w, x.rule.as_deref()),
+            w.n(x.requests)
         );
     }
     table_end(h);
 }
 
-fn repeated(h: &mut String, r: &Report) {
-    h.push_str("<h2 id=\"repeated\">Values sent more than once</h2>\n<p>Values are compared by their keyed hashes in the records: the report tells that the same value went out in several requests without knowing or showing it.</p>\n");
+fn repeated(h: &mut String, r: &Report, w: &Words) {
+    let _ = writeln!(
+        h,
+        "<h2 id=\"repeated\">{}</h2>\n<p>{}</p>",
+        esc(w.repeated),
+        esc(w.repeated_intro)
+    );
     if r.repeated_values.is_empty() {
-        h.push_str("<p>No value was sent in more than one request in this period.</p>\n");
+        let _ = writeln!(h, "<p>{}</p>", esc(w.no_repeated));
         return;
     }
-    table_start(
-        h,
-        "repeated-table",
-        "Values sent in more than one request, per entity",
-        &[
-            "Entity",
-            "Distinct values sent",
-            "Values sent more than once",
-            "Requests carrying them",
-            "Most requests for one value",
-        ],
-    );
+    let [first, heads @ ..] = &w.repeated_heads;
+    table_start(h, "repeated-table", w.repeated_caption, first, heads);
     for x in &r.repeated_values {
         let _ = write!(h, "<tr><th scope=\"row\">{}</th>", esc(&x.entity));
         for v in [
@@ -564,59 +526,49 @@ fn repeated(h: &mut String, r: &Report) {
             x.occurrences,
             x.max_requests_per_value,
         ] {
-            num_cell(h, &v.to_string());
+            num_cell(h, w, Some(v));
         }
         h.push_str("</tr>\n");
     }
     table_end(h);
 }
 
-fn provenance(h: &mut String, r: &Report) {
-    h.push_str("<h2 id=\"provenance\">Policy versions and instances</h2>\n");
+fn provenance(h: &mut String, r: &Report, w: &Words) {
+    let _ = writeln!(h, "<h2 id=\"provenance\">{}</h2>", esc(w.provenance));
     for (id, title, head, rows) in [
         (
             "policy-versions",
-            "Requests per policy version (BLAKE3 of the configuration)",
-            "Policy version",
+            w.versions_caption,
+            w.version_head,
             &r.policy_versions,
         ),
         (
             "instances",
-            "Requests per Paravent instance",
-            "Instance",
+            w.instances_caption,
+            w.instance_head,
             &r.instances,
         ),
     ] {
         if rows.is_empty() {
             continue;
         }
-        table_start(h, id, title, &[head, "Requests"]);
+        table_start(h, id, title, head, &[w.s_requests]);
         for t in rows {
             let _ = writeln!(
                 h,
                 "<tr><th scope=\"row\"><code>{}</code></th><td class=\"num\">{}</td></tr>",
                 esc(&t.key),
-                t.requests
+                w.n(t.requests)
             );
         }
         table_end(h);
     }
-    let _ = writeln!(
-        h,
-        "<p>Files, oldest first: {}.</p>",
-        r.integrity
-            .files
-            .iter()
-            .map(|f| format!("<code>{}</code>", esc(f)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
+    let files = r
+        .integrity
+        .files
+        .iter()
+        .map(|f| format!("<code>{}</code>", esc(f)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(h, "<p>{}</p>", w.files(&files));
 }

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::words::{self, FINDINGS, GROUPS, NOT_REPORTED};
-use super::{Group, Report, format_energy};
+use super::words::{FINDINGS, GROUPS, Words};
+use super::{Group, Lang, Report};
 
 /// Escapes text for a Markdown table cell or sentence: the punctuation Markdown could
 /// read inline is backslash-escaped, `<` and `>` become entities, line breaks become spaces.
@@ -34,20 +34,25 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-fn opt(v: Option<u64>) -> String {
-    v.map_or_else(|| NOT_REPORTED.to_owned(), |n| n.to_string())
+fn opt(w: &Words, v: Option<u64>) -> String {
+    v.map_or_else(|| w.not_reported.to_owned(), |n| w.n(n))
 }
 
-fn text(v: Option<&str>) -> String {
-    v.map_or_else(|| format!("*{NOT_REPORTED}*"), esc)
+fn text(w: &Words, v: Option<&str>) -> String {
+    v.map_or_else(|| format!("*{}*", esc(w.not_reported)), esc)
 }
 
-fn table(md: &mut String, headers: &[&str], rows: &[Vec<String>]) {
-    let _ = writeln!(md, "| {} |", headers.join(" | "));
+/// A table: the first header, then `headers`, then the rows (cells already escaped).
+fn table(md: &mut String, first: &str, headers: &[&str], rows: &[Vec<String>]) {
+    let heads: Vec<String> = std::iter::once(&first)
+        .chain(headers)
+        .map(|h| esc(h))
+        .collect();
+    let _ = writeln!(md, "| {} |", heads.join(" | "));
     let _ = writeln!(
         md,
         "|{}|",
-        headers
+        heads
             .iter()
             .enumerate()
             .map(|(i, _)| if i == 0 { "---" } else { "---:" })
@@ -60,162 +65,111 @@ fn table(md: &mut String, headers: &[&str], rows: &[Vec<String>]) {
     md.push('\n');
 }
 
-/// Renders the report as Markdown.
-pub fn render(r: &Report) -> String {
+/// Renders the report as Markdown in `lang`.
+pub fn render(r: &Report, lang: Lang) -> String {
+    let w = lang.words();
     let mut md = String::with_capacity(16 * 1024);
     let t = &r.totals;
-    md.push_str("# Paravent audit report\n\n");
     let p = &r.period;
-    let asked = match (&p.from, &p.to) {
-        (None, None) => "all records".to_owned(),
-        (Some(f), None) => format!("from {f}"),
-        (None, Some(t)) => format!("before {t}"),
-        (Some(f), Some(t)) => format!("from {f} to {t} (exclusive)"),
+    let _ = writeln!(md, "# {}\n", esc(w.report_title));
+    let _ = writeln!(
+        md,
+        "{}\n",
+        w.period_line(&esc(&w.period(p)), &esc(&r.generated_at))
+    );
+    let label = if r.integrity.verified {
+        w.integrity_ok.to_owned()
+    } else {
+        w.integrity_bad.to_uppercase()
     };
     let _ = writeln!(
         md,
-        "Period: {asked}; requests from {} to {}. Generated {}.\n",
-        p.first_record.as_deref().map_or("-".to_owned(), esc),
-        p.last_record.as_deref().map_or("-".to_owned(), esc),
-        esc(&r.generated_at)
+        "> **{}{}** {}\n",
+        esc(&label),
+        w.colon(),
+        esc(&w.integrity_line(r))
     );
-    let label = if r.integrity.verified {
-        "Integrity"
-    } else {
-        "WARNING"
-    };
-    let _ = writeln!(md, "> **{label}:** {}\n", esc(&r.integrity_line()));
 
-    md.push_str("## Summary\n\n");
-    let tokens = if t.tokens.requests_reported == 0 {
-        NOT_REPORTED.to_owned()
-    } else {
-        format!(
-            "{} / {} ({} requests reported usage, {} did not)",
-            t.tokens.input_tokens,
-            t.tokens.output_tokens,
-            t.tokens.requests_reported,
-            t.tokens.requests_not_reported
-        )
-    };
-    let energy = if t.energy.requests_reported == 0 {
-        NOT_REPORTED.to_owned()
-    } else {
-        format!(
-            "{} ({} µWh; {} requests estimated, {} not)",
-            format_energy(t.energy.uwh),
-            t.energy.uwh,
-            t.energy.requests_reported,
-            t.energy.requests_not_reported
-        )
-    };
+    let _ = writeln!(md, "## {}\n", esc(w.summary));
+    let row = |k: &str, v: &str| vec![esc(k), esc(v)];
     let mut rows = vec![
-        vec!["Requests".to_owned(), t.requests.to_string()],
-        vec!["Forwarded".to_owned(), t.forwarded.to_string()],
-        vec!["Routed".to_owned(), t.routed.to_string()],
-        vec!["Blocked by the policy".to_owned(), t.blocked.to_string()],
-        vec!["Refused (other reasons)".to_owned(), t.refused.to_string()],
+        row(w.s_requests, &w.n(t.requests)),
+        row(w.s_forwarded, &w.n(t.forwarded)),
+        row(w.s_routed, &w.n(t.routed)),
+        row(w.s_blocked, &w.n(t.blocked)),
+        row(w.s_refused, &w.n(t.refused)),
     ];
     if t.decision_not_reported > 0 {
-        rows.push(vec![
-            "Decision not reported".to_owned(),
-            t.decision_not_reported.to_string(),
-        ]);
+        rows.push(row(
+            w.s_decision_not_reported,
+            &w.n(t.decision_not_reported),
+        ));
     }
     rows.extend([
-        vec!["Findings".to_owned(), t.findings.to_string()],
-        vec![
-            "Bytes in / out".to_owned(),
-            format!("{} / {}", t.bytes_in, t.bytes_out),
-        ],
-        vec!["Tokens in / out".to_owned(), tokens],
-        vec!["Estimated energy".to_owned(), energy],
-        vec![
-            "Request records outside the period".to_owned(),
-            p.outside_period.to_string(),
-        ],
+        row(w.s_findings, &w.n(t.findings)),
+        row(
+            w.s_bytes,
+            &format!("{} / {}", w.n(t.bytes_in), w.n(t.bytes_out)),
+        ),
+        row(w.s_tokens, &w.tokens(&t.tokens)),
+        row(w.s_energy, &w.energy_total(&t.energy)),
+        row(w.s_outside, &w.n(p.outside_period)),
     ]);
     if r.integrity.unreadable_lines > 0 {
-        rows.push(vec![
-            "Lines that are not audit records".to_owned(),
-            r.integrity.unreadable_lines.to_string(),
-        ]);
+        rows.push(row(w.s_unreadable, &w.n(r.integrity.unreadable_lines)));
     }
-    table(&mut md, &["Figure", "Value"], &rows);
+    table(&mut md, w.figure_value[0], &w.figure_value[1..], &rows);
 
-    md.push_str("## Findings\n\n");
-    for ((_, title, dim), counts) in FINDINGS.iter().zip(r.finding_tables()) {
-        let _ = writeln!(md, "### {title}\n");
+    let _ = writeln!(md, "## {}\n", esc(w.findings));
+    for (((_, dim), title), counts) in FINDINGS
+        .iter()
+        .zip(w.finding_titles)
+        .zip(r.finding_tables())
+    {
+        let _ = writeln!(md, "### {}\n", esc(title));
         if counts.is_empty() {
-            md.push_str("None in this period.\n\n");
+            let _ = writeln!(md, "{}\n", esc(w.none));
             continue;
         }
         let rows: Vec<Vec<String>> = counts
             .iter()
             .map(|c| {
                 vec![
-                    esc(&c.key),
-                    c.findings.to_string(),
-                    c.requests.to_string(),
-                    c.requests_sent.to_string(),
-                    c.requests_stopped.to_string(),
+                    esc(&w.term(dim, &c.key)),
+                    w.n(c.findings),
+                    w.n(c.requests),
+                    w.n(c.requests_sent),
+                    w.n(c.requests_stopped),
                 ]
             })
             .collect();
-        table(
-            &mut md,
-            &[
-                dim,
-                "findings",
-                "requests",
-                "requests sent",
-                "requests stopped",
-            ],
-            &rows,
-        );
+        table(&mut md, w.dimension(dim), &w.finding_heads, &rows);
     }
 
-    md.push_str("## Requests\n\n");
-    for ((_, title, dim), groups) in GROUPS.iter().zip(r.groups()) {
-        let _ = writeln!(md, "### {title}\n");
+    let _ = writeln!(md, "## {}\n", esc(w.requests));
+    for (((_, dim), title), groups) in GROUPS.iter().zip(w.group_titles).zip(r.groups()) {
+        let _ = writeln!(md, "### {}\n", esc(title));
         if groups.is_empty() {
-            md.push_str("No request in this period.\n\n");
+            let _ = writeln!(md, "{}\n", esc(w.no_request));
             continue;
         }
-        let rows: Vec<Vec<String>> = groups.iter().map(|g| group_row(g, dim)).collect();
-        table(
-            &mut md,
-            &[
-                dim,
-                "requests",
-                "forwarded",
-                "routed",
-                "blocked",
-                "refused",
-                "findings",
-                "bytes in",
-                "bytes out",
-                "tokens in",
-                "tokens out",
-                "energy µWh",
-            ],
-            &rows,
-        );
+        let rows: Vec<Vec<String>> = groups.iter().map(|g| group_row(w, g, dim)).collect();
+        table(&mut md, w.dimension(dim), &w.group_heads, &rows);
     }
 
-    md.push_str("## Blocked and refused requests\n\n");
+    let _ = writeln!(md, "## {}\n", esc(w.refusals));
     if r.refusals.is_empty() {
-        md.push_str("None in this period.\n\n");
+        let _ = writeln!(md, "{}\n", esc(w.none));
     } else {
         let rows: Vec<Vec<String>> = r
             .refusals
             .iter()
             .map(|f| {
                 vec![
-                    f.decision.as_str().to_owned(),
-                    text(f.code.as_deref()),
-                    text(f.rule.as_deref()),
-                    f.requests.to_string(),
+                    esc(&w.term("decision", f.decision.as_str())),
+                    text(w, f.code.as_deref()),
+                    text(w, f.rule.as_deref()),
+                    w.n(f.requests),
                     if f.request_ids.is_empty() {
                         "-".to_owned()
                     } else {
@@ -228,46 +182,34 @@ pub fn render(r: &Report) -> String {
                 ]
             })
             .collect();
-        table(
-            &mut md,
-            &[
-                "decision",
-                "refusal code",
-                "rule",
-                "requests",
-                "request ids",
-            ],
-            &rows,
-        );
+        let [first, heads @ ..] = &w.refusal_heads;
+        table(&mut md, first, heads, &rows);
     }
 
-    md.push_str("## Routed requests\n\n");
+    let _ = writeln!(md, "## {}\n", esc(w.routes));
     if r.routes.is_empty() {
-        md.push_str("None in this period.\n\n");
+        let _ = writeln!(md, "{}\n", esc(w.none));
     } else {
         let rows: Vec<Vec<String>> = r
             .routes
             .iter()
             .map(|x| {
                 vec![
-                    text(x.from.as_deref()),
-                    text(x.to.as_deref()),
-                    text(x.rule.as_deref()),
-                    x.requests.to_string(),
+                    text(w, x.from.as_deref()),
+                    text(w, x.to.as_deref()),
+                    text(w, x.rule.as_deref()),
+                    w.n(x.requests),
                 ]
             })
             .collect();
-        table(
-            &mut md,
-            &["asked for", "sent to", "rule", "requests"],
-            &rows,
-        );
+        let [first, heads @ ..] = &w.route_heads;
+        table(&mut md, first, heads, &rows);
     }
 
-    md.push_str("## Values sent more than once\n\n");
-    md.push_str("Compared by their keyed hashes: the same value went out in several requests; the value is neither known nor shown.\n\n");
+    let _ = writeln!(md, "## {}\n", esc(w.repeated));
+    let _ = writeln!(md, "{}\n", esc(w.repeated_intro));
     if r.repeated_values.is_empty() {
-        md.push_str("No value was sent in more than one request in this period.\n\n");
+        let _ = writeln!(md, "{}\n", esc(w.no_repeated));
     } else {
         let rows: Vec<Vec<String>> = r
             .repeated_values
@@ -275,58 +217,47 @@ pub fn render(r: &Report) -> String {
             .map(|x| {
                 vec![
                     esc(&x.entity),
-                    x.distinct_values.to_string(),
-                    x.repeated_values.to_string(),
-                    x.occurrences.to_string(),
-                    x.max_requests_per_value.to_string(),
+                    w.n(x.distinct_values),
+                    w.n(x.repeated_values),
+                    w.n(x.occurrences),
+                    w.n(x.max_requests_per_value),
                 ]
             })
             .collect();
-        table(
-            &mut md,
-            &[
-                "entity",
-                "distinct values sent",
-                "values sent more than once",
-                "requests carrying them",
-                "most requests for one value",
-            ],
-            &rows,
-        );
+        let [first, heads @ ..] = &w.repeated_heads;
+        table(&mut md, first, heads, &rows);
     }
 
-    md.push_str("## Policy versions and instances\n\n");
+    let _ = writeln!(md, "## {}\n", esc(w.provenance));
     for (head, tallies) in [
-        ("policy version", &r.policy_versions),
-        ("instance", &r.instances),
+        (w.version_head, &r.policy_versions),
+        (w.instance_head, &r.instances),
     ] {
         if tallies.is_empty() {
             continue;
         }
         let rows: Vec<Vec<String>> = tallies
             .iter()
-            .map(|x| vec![esc(&x.key), x.requests.to_string()])
+            .map(|x| vec![esc(&x.key), w.n(x.requests)])
             .collect();
-        table(&mut md, &[head, "requests"], &rows);
+        table(&mut md, head, &[w.s_requests], &rows);
     }
-    let _ = writeln!(
-        md,
-        "Files, oldest first: {}.",
-        r.integrity
-            .files
-            .iter()
-            .map(|f| esc(f))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let files = r
+        .integrity
+        .files
+        .iter()
+        .map(|f| esc(f))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(md, "{}", w.files(&files));
     md
 }
 
-fn group_row(g: &Group, dimension: &str) -> Vec<String> {
-    let key = g
-        .key
-        .as_deref()
-        .map_or_else(|| format!("*{}*", words::missing(dimension)), esc);
+fn group_row(w: &Words, g: &Group, dimension: &str) -> Vec<String> {
+    let key = g.key.as_deref().map_or_else(
+        || format!("*{}*", esc(w.missing(dimension))),
+        |k| esc(&w.term(dimension, k)),
+    );
     let mut row = vec![key];
     row.extend(
         [
@@ -340,8 +271,12 @@ fn group_row(g: &Group, dimension: &str) -> Vec<String> {
             g.bytes_out,
         ]
         .iter()
-        .map(u64::to_string),
+        .map(|&n| w.n(n)),
     );
-    row.extend([opt(g.input_tokens), opt(g.output_tokens), opt(g.energy_uwh)]);
+    row.extend([
+        opt(w, g.input_tokens),
+        opt(w, g.output_tokens),
+        opt(w, g.energy_uwh),
+    ]);
     row
 }

@@ -340,7 +340,7 @@ fn a_broken_chain_is_still_reported_with_its_first_bad_record() {
     assert_eq!((bad.line, bad.request_id.as_deref()), (3, Some("r3")));
     assert_eq!(r.totals.requests, 3);
     assert!(r.integrity_line().starts_with("Chain NOT verified"));
-    for rendered in [html::render(&r), markdown::render(&r)] {
+    for rendered in [html::render(&r, Lang::En), markdown::render(&r, Lang::En)] {
         assert!(rendered.contains("Chain NOT verified"), "{rendered}");
     }
 }
@@ -370,9 +370,9 @@ fn a_line_that_is_not_a_record_is_counted_and_left_out() {
 fn an_empty_chain_reports_not_reported_rather_than_zero() {
     let r = report_of(&chain(vec![]), &TimeRange::default());
     assert_eq!(r.totals.requests, 0);
-    let md = markdown::render(&r);
+    let md = markdown::render(&r, Lang::En);
     assert!(md.contains("| Tokens in / out | not reported |"), "{md}");
-    let page = html::render(&r);
+    let page = html::render(&r, Lang::En);
     assert!(page.contains("No request in this period."));
 }
 
@@ -387,23 +387,30 @@ fn strings_from_records_are_escaped_in_html_and_markdown() {
     s[0].1.model = Some(HOSTILE.into());
     s[0].1.team = Some("a\nb".into());
     s[2].1.request_id = HOSTILE.into();
+    // A hostile key in a translated vocabulary (actions) stays as it is, escaped.
+    s[0].1.findings_by_action = BTreeMap::from([(HOSTILE.into(), 1)]);
     let r = report_of(&chain(s), &TimeRange::default());
-    let page = html::render(&r);
-    assert!(!page.contains("<script"), "HTML injection");
-    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"));
-    let md = markdown::render(&r);
-    assert!(!md.contains("<script"), "HTML in Markdown");
-    assert!(md.contains(r"\|\*\[x\](javascript:y)"), "{md}");
-    for line in md.lines().filter(|l| l.starts_with('|')) {
-        let cells = line.replace(r"\|", "").matches('|').count();
-        assert!(cells >= 3, "{line}");
+    for lang in [Lang::En, Lang::Fr] {
+        let page = html::render(&r, lang);
+        assert!(!page.contains("<script"), "HTML injection");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"));
+        let md = markdown::render(&r, lang);
+        assert!(!md.contains("<script"), "HTML in Markdown");
+        assert!(md.contains(r"\|\*\[x\](javascript:y)"), "{md}");
+        for line in md.lines().filter(|l| l.starts_with('|')) {
+            let cells = line.replace(r"\|", "").matches('|').count();
+            assert!(cells >= 3, "{line}");
+        }
+        assert!(!md.contains("a\nb"));
     }
-    assert!(!md.contains("a\nb"));
 }
 
 #[test]
 fn the_html_page_has_the_structure_accessibility_needs() {
-    let page = html::render(&report_of(&chain(sample()), &TimeRange::default()));
+    let page = html::render(
+        &report_of(&chain(sample()), &TimeRange::default()),
+        Lang::En,
+    );
     assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
     assert_eq!(page.matches("<h1").count(), 1);
     assert!(page.contains("<a class=\"skip\" href=\"#main\">"));
@@ -473,4 +480,167 @@ fn the_chart_shows_days_without_requests_as_zero() {
             ("2026-05-03".to_owned(), 1)
         ]
     );
+}
+
+/// Every heading and caption of the English report: none may be left in the French one.
+fn english_headings() -> Vec<&'static str> {
+    let w = &words::EN;
+    let mut all = vec![
+        w.report_title,
+        w.skip,
+        w.h1,
+        w.contents,
+        w.summary,
+        w.chart,
+        w.findings,
+        w.refusals,
+        w.routes,
+        w.repeated,
+        w.provenance,
+        w.chart_title,
+        w.refusals_caption,
+        w.routes_caption,
+        w.repeated_caption,
+        w.versions_caption,
+        w.instances_caption,
+        w.version_head,
+        w.not_reported,
+        w.no_team,
+        w.findings_intro,
+        w.footer,
+        "Chain verified",
+        "Period:",
+        "Generated",
+        "Files, oldest first",
+    ];
+    all.extend(w.group_titles);
+    all.extend(w.finding_titles);
+    all.extend(w.group_heads);
+    all.extend(w.finding_heads);
+    all.extend(w.refusal_heads);
+    all.extend(w.route_heads);
+    all.extend(w.repeated_heads);
+    all
+}
+
+#[test]
+fn the_french_html_page_is_in_french_from_its_lang_to_its_last_heading() {
+    let r = report_of(&chain(sample()), &TimeRange::default());
+    let page = html::render(&r, Lang::Fr);
+    assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"fr\">"));
+    for fr in [
+        "<title>Rapport d’audit Paravent — ",
+        "<a class=\"skip\" href=\"#main\">Aller au rapport</a>",
+        "<h1>Rapport d’audit</h1>",
+        "<h2 id=\"toc\">Sommaire</h2>",
+        "<h2 id=\"summary\">Synthèse</h2>",
+        "<h2 id=\"findings\">Détections</h2>",
+        "<h2 id=\"requests\">Requêtes</h2>",
+        "<h3 id=\"by-day\">Requêtes par jour (UTC)</h3>",
+        "<h3 id=\"by-principal\">Requêtes par utilisateur</h3>",
+        "<h2 id=\"refusals\">Requêtes bloquées et refusées</h2>",
+        "<h2 id=\"repeated\">Valeurs envoyées plusieurs fois</h2>",
+        "<th scope=\"col\">Jetons en entrée</th>",
+        "<strong>Intégrité\u{a0}:</strong> Chaîne vérifiée\u{a0}: 5 enregistrements en 1 début de chaîne",
+        "<th scope=\"row\">bloquée (blocked)</th>",
+        "<th scope=\"row\" class=\"muted\">sans équipe</th>",
+        "<td class=\"muted\">non communiqué</td>",
+        // 2 000 µWh: a narrow no-break space between thousands, a decimal comma.
+        "2,00 mWh (2\u{202f}000 µWh\u{202f}; estimée pour 2 requêtes, pas pour 2)",
+    ] {
+        assert!(page.contains(fr), "missing {fr}");
+    }
+    for en in english_headings() {
+        assert!(!page.contains(en), "English left in the French page: {en}");
+    }
+    // The same anchors as in English: links into a report do not depend on its language.
+    let ids = |p: &str| -> Vec<String> {
+        p.split(" id=\"")
+            .skip(1)
+            .map(|s| s[..s.find('"').unwrap()].to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&page), ids(&html::render(&r, Lang::En)));
+}
+
+#[test]
+fn the_french_markdown_report_is_in_french_and_keeps_the_record_values() {
+    let r = report_of(&chain(sample()), &TimeRange::default());
+    let md = markdown::render(&r, Lang::Fr);
+    assert!(md.starts_with("# Rapport d’audit Paravent\n"), "{md}");
+    for fr in [
+        "## Synthèse",
+        "| Indicateur | Valeur |",
+        "| Requêtes | 4 |",
+        "### Détections par entité",
+        "| FR\\_NIR | 1 |",
+        "| transmise (forwarded) | 1 |",
+        "| pseudonymiser (pseudonymise) | 3 |",
+        "| confidentielle (confidential) | 3 |",
+        "| refusée (refused) | paravent\\_unknown\\_provider | *non communiqué* |",
+        "| secrets-blocked |",
+        "2026-05-01",
+    ] {
+        assert!(md.contains(fr), "missing {fr}: {md}");
+    }
+    for en in english_headings() {
+        assert!(
+            !md.contains(en),
+            "English left in the French Markdown: {en}"
+        );
+    }
+    let empty = markdown::render(&report_of(&chain(vec![]), &TimeRange::default()), Lang::Fr);
+    assert!(empty.contains("| Jetons en entrée / en sortie | non communiqué |"));
+    assert!(empty.contains("Aucune requête sur cette période."));
+}
+
+#[test]
+fn french_numbers_group_thousands_and_english_ones_stay_plain() {
+    let (en, fr) = (&words::EN, &words::FR);
+    assert_eq!(en.n(1_234_567), "1234567");
+    assert_eq!(fr.n(0), "0");
+    assert_eq!(fr.n(999), "999");
+    assert_eq!(fr.n(1_000), "1\u{202f}000");
+    assert_eq!(fr.n(1_234_567), "1\u{202f}234\u{202f}567");
+    assert_eq!(fr.energy(12_345), "12,35 mWh");
+    assert_eq!(en.energy(12_345), "12.35 mWh");
+    assert_eq!(fr.term("decision", "blocked"), "bloquée (blocked)");
+    assert_eq!(fr.term("rule", "blocked"), "blocked");
+    assert_eq!(en.term("decision", "blocked"), "blocked");
+}
+
+#[test]
+fn a_broken_chain_is_reported_in_french_with_a_french_reason() {
+    let text = chain(sample());
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.remove(2);
+    let cut: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let r = report_of(&cut, &TimeRange::default());
+    for rendered in [html::render(&r, Lang::Fr), markdown::render(&r, Lang::Fr)] {
+        assert!(rendered.contains("Chaîne NON vérifiée"), "{rendered}");
+        assert!(rendered.contains("ne suit pas l’enregistrement précédent"));
+        assert!(rendered.contains("Avertissement") || rendered.contains("AVERTISSEMENT"));
+        assert!(!rendered.contains("does not follow"));
+    }
+    // Standard error stays English.
+    assert!(r.integrity_line().starts_with("Chain NOT verified"));
+}
+
+#[test]
+fn every_translated_verification_reason_is_one_verify_gives() {
+    // verify.rs writes some reasons over two lines (`\` continuation): join them.
+    let source = include_str!("../verify.rs");
+    let mut joined = String::new();
+    let mut rest = source;
+    while let Some(i) = rest.find("\\\n") {
+        joined.push_str(&rest[..i]);
+        rest = rest[i + 2..].trim_start();
+    }
+    joined.push_str(rest);
+    for (en, _) in words::REASONS_FR {
+        assert!(
+            joined.contains(&format!("\"{en}\"")),
+            "not a reason of verify.rs: {en}"
+        );
+    }
 }

@@ -1,0 +1,682 @@
+//! \[pure\] The wording of the HTML and Markdown reports, in English and in French: one
+//! table per language ([`EN`], [`FR`]) that both renderers read, so they say the same
+//! thing. The JSON report has no wording (its keys stay English in every language).
+//!
+//! French follows French typography: a no-break space before `:` and inside « »,
+//! a narrow no-break space before `;`, the typographic apostrophe, thousands grouped by
+//! a narrow no-break space and a decimal comma. Dates and times stay RFC 3339 (ISO 8601)
+//! in both languages. What comes from the records (rule ids, entities, principals,
+//! codes) is shown as it is; the fixed vocabularies of decisions, actions, natures and
+//! sensitivities are translated with their code in parentheses: `bloquée (blocked)`.
+
+use super::{Energy, Period, Report, Tokens, format_energy};
+
+/// The language of the HTML and Markdown reports (`--lang`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lang {
+    #[default]
+    En,
+    Fr,
+}
+
+impl Lang {
+    /// The BCP 47 code, for `<html lang>`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+        }
+    }
+
+    pub(crate) fn words(self) -> &'static Words {
+        match self {
+            Lang::En => &EN,
+            Lang::Fr => &FR,
+        }
+    }
+}
+
+/// The request groups, in order: (anchor id, dimension key); titles in [`Words`].
+pub const GROUPS: [(&str, &str); 9] = [
+    ("by-day", "day"),
+    ("by-month", "month"),
+    ("by-decision", "decision"),
+    ("by-principal", "principal"),
+    ("by-team", "team"),
+    ("by-provider", "provider"),
+    ("by-jurisdiction", "jurisdiction"),
+    ("by-model", "model"),
+    ("by-rule", "rule"),
+];
+
+/// The finding tables, in order: (anchor id, dimension key); titles in [`Words`].
+pub const FINDINGS: [(&str, &str); 5] = [
+    ("findings-entity", "entity"),
+    ("findings-nature", "nature"),
+    ("findings-sensitivity", "sensitivity"),
+    ("findings-action", "action"),
+    ("findings-rule", "rule"),
+];
+
+/// No-break space (before `:`, inside « »).
+const NBSP: char = '\u{a0}';
+/// Narrow no-break space (before `;`, between thousands).
+const NNBSP: char = '\u{202f}';
+
+/// Every fixed string of the HTML and Markdown reports in one language.
+pub struct Words {
+    pub lang: Lang,
+    pub not_reported: &'static str,
+    pub no_team: &'static str,
+    pub unreadable_time: &'static str,
+    /// Titles of [`GROUPS`], same order.
+    pub group_titles: [&'static str; 9],
+    /// Titles of [`FINDINGS`], same order.
+    pub finding_titles: [&'static str; 5],
+    pub report_title: &'static str,
+    pub skip: &'static str,
+    pub header: &'static str,
+    pub h1: &'static str,
+    pub integrity_ok: &'static str,
+    pub integrity_bad: &'static str,
+    pub integrity_aria: &'static str,
+    pub contents: &'static str,
+    pub summary: &'static str,
+    pub chart: &'static str,
+    pub findings: &'static str,
+    pub requests: &'static str,
+    pub refusals: &'static str,
+    pub routes: &'static str,
+    pub repeated: &'static str,
+    pub provenance: &'static str,
+    pub s_requests: &'static str,
+    pub s_forwarded: &'static str,
+    pub s_routed: &'static str,
+    pub s_blocked: &'static str,
+    pub s_refused: &'static str,
+    pub s_decision_not_reported: &'static str,
+    pub s_findings: &'static str,
+    pub s_bytes: &'static str,
+    pub s_tokens: &'static str,
+    pub s_energy: &'static str,
+    pub s_outside: &'static str,
+    pub s_unreadable: &'static str,
+    /// The Markdown summary table's headers.
+    pub figure_value: [&'static str; 2],
+    pub no_request: &'static str,
+    pub none: &'static str,
+    pub chart_title: &'static str,
+    /// Columns after the first of a request group table.
+    pub group_heads: [&'static str; 11],
+    /// Columns after the first of a finding table.
+    pub finding_heads: [&'static str; 4],
+    pub findings_intro: &'static str,
+    pub refusals_intro: &'static str,
+    pub refusals_caption: &'static str,
+    pub refusal_heads: [&'static str; 5],
+    pub routes_caption: &'static str,
+    pub route_heads: [&'static str; 4],
+    pub repeated_intro: &'static str,
+    pub no_repeated: &'static str,
+    pub repeated_caption: &'static str,
+    pub repeated_heads: [&'static str; 5],
+    pub versions_caption: &'static str,
+    pub version_head: &'static str,
+    pub instances_caption: &'static str,
+    pub instance_head: &'static str,
+    pub footer: &'static str,
+}
+
+pub const EN: Words = Words {
+    lang: Lang::En,
+    not_reported: "not reported",
+    no_team: "no team",
+    unreadable_time: "unreadable time",
+    group_titles: [
+        "Requests per day (UTC)",
+        "Requests per month (UTC)",
+        "Requests per decision",
+        "Requests per principal",
+        "Requests per team",
+        "Requests per provider",
+        "Requests per jurisdiction",
+        "Requests per model",
+        "Requests per deciding policy rule",
+    ],
+    finding_titles: [
+        "Findings per entity",
+        "Findings per nature",
+        "Findings per sensitivity",
+        "Findings per policy action",
+        "Findings per policy rule",
+    ],
+    report_title: "Paravent audit report",
+    skip: "Skip to the report",
+    header: "Paravent · audit trail",
+    h1: "Audit report",
+    integrity_ok: "Integrity",
+    integrity_bad: "Warning",
+    integrity_aria: "Chain integrity",
+    contents: "Contents",
+    summary: "Summary",
+    chart: "Requests over time",
+    findings: "Findings",
+    requests: "Requests",
+    refusals: "Blocked and refused requests",
+    routes: "Routed requests",
+    repeated: "Values sent more than once",
+    provenance: "Policy versions and instances",
+    s_requests: "Requests",
+    s_forwarded: "Forwarded",
+    s_routed: "Routed",
+    s_blocked: "Blocked by the policy",
+    s_refused: "Refused (other reasons)",
+    s_decision_not_reported: "Decision not reported",
+    s_findings: "Findings",
+    s_bytes: "Bytes in / out",
+    s_tokens: "Tokens in / out",
+    s_energy: "Estimated energy",
+    s_outside: "Request records outside the period",
+    s_unreadable: "Lines that are not audit records",
+    figure_value: ["Figure", "Value"],
+    no_request: "No request in this period.",
+    none: "None in this period.",
+    chart_title: "Requests per day",
+    group_heads: [
+        "Requests",
+        "Forwarded",
+        "Routed",
+        "Blocked",
+        "Refused",
+        "Findings",
+        "Bytes in",
+        "Bytes out",
+        "Tokens in",
+        "Tokens out",
+        "Energy (µWh)",
+    ],
+    finding_heads: ["Findings", "Requests", "Requests sent", "Requests stopped"],
+    findings_intro: "A finding is one value detected in a request. “Requests sent” were forwarded or routed (values pseudonymised, redacted or allowed as the policy said); “requests stopped” were blocked or refused.",
+    refusals_intro: "Blocked: refused by the policy. Refused: stopped for another reason (unknown endpoint, invalid body, limits, audit unavailable…). Nothing was sent for either.",
+    refusals_caption: "Blocked and refused requests, by reason",
+    refusal_heads: [
+        "Decision",
+        "Refusal code",
+        "Rule",
+        "Requests",
+        "Request ids",
+    ],
+    routes_caption: "Routed requests: provider asked for, provider used, and the rule",
+    route_heads: ["Asked for", "Sent to", "Rule", "Requests"],
+    repeated_intro: "Values are compared by their keyed hashes in the records: the report tells that the same value went out in several requests without knowing or showing it.",
+    no_repeated: "No value was sent in more than one request in this period.",
+    repeated_caption: "Values sent in more than one request, per entity",
+    repeated_heads: [
+        "Entity",
+        "Distinct values sent",
+        "Values sent more than once",
+        "Requests carrying them",
+        "Most requests for one value",
+    ],
+    versions_caption: "Requests per policy version (BLAKE3 of the configuration)",
+    version_head: "Policy version",
+    instances_caption: "Requests per Paravent instance",
+    instance_head: "Instance",
+    footer: "Figures are counts from the audit records: no record holds a value, a prompt or a key. Tokens are as the providers reported them; energy is an estimate (see the method in docs/AUDIT.md).",
+};
+
+pub const FR: Words = Words {
+    lang: Lang::Fr,
+    not_reported: "non communiqué",
+    no_team: "sans équipe",
+    unreadable_time: "horodatage illisible",
+    group_titles: [
+        "Requêtes par jour (UTC)",
+        "Requêtes par mois (UTC)",
+        "Requêtes par décision",
+        "Requêtes par utilisateur",
+        "Requêtes par équipe",
+        "Requêtes par fournisseur",
+        "Requêtes par juridiction",
+        "Requêtes par modèle",
+        "Requêtes par règle de la politique ayant décidé",
+    ],
+    finding_titles: [
+        "Détections par entité",
+        "Détections par nature",
+        "Détections par sensibilité",
+        "Détections par action de la politique",
+        "Détections par règle de la politique",
+    ],
+    report_title: "Rapport d’audit Paravent",
+    skip: "Aller au rapport",
+    header: "Paravent · journal d’audit",
+    h1: "Rapport d’audit",
+    integrity_ok: "Intégrité",
+    integrity_bad: "Avertissement",
+    integrity_aria: "Intégrité de la chaîne",
+    contents: "Sommaire",
+    summary: "Synthèse",
+    chart: "Évolution des requêtes",
+    findings: "Détections",
+    requests: "Requêtes",
+    refusals: "Requêtes bloquées et refusées",
+    routes: "Requêtes réacheminées",
+    repeated: "Valeurs envoyées plusieurs fois",
+    provenance: "Versions de la politique et instances",
+    s_requests: "Requêtes",
+    s_forwarded: "Transmises",
+    s_routed: "Réacheminées",
+    s_blocked: "Bloquées par la politique",
+    s_refused: "Refusées (autres motifs)",
+    s_decision_not_reported: "Décision non communiquée",
+    s_findings: "Détections",
+    s_bytes: "Octets entrants / sortants",
+    s_tokens: "Jetons en entrée / en sortie",
+    s_energy: "Énergie estimée",
+    s_outside: "Enregistrements de requête hors période",
+    s_unreadable: "Lignes qui ne sont pas des enregistrements d’audit",
+    figure_value: ["Indicateur", "Valeur"],
+    no_request: "Aucune requête sur cette période.",
+    none: "Aucune sur cette période.",
+    chart_title: "Requêtes par jour",
+    group_heads: [
+        "Requêtes",
+        "Transmises",
+        "Réacheminées",
+        "Bloquées",
+        "Refusées",
+        "Détections",
+        "Octets entrants",
+        "Octets sortants",
+        "Jetons en entrée",
+        "Jetons en sortie",
+        "Énergie (µWh)",
+    ],
+    finding_heads: [
+        "Détections",
+        "Requêtes",
+        "Requêtes envoyées",
+        "Requêtes arrêtées",
+    ],
+    findings_intro: "Une détection est une valeur repérée dans une requête. Les «\u{a0}requêtes envoyées\u{a0}» ont été transmises ou réacheminées (valeurs pseudonymisées, masquées ou laissées telles quelles selon la politique)\u{202f}; les «\u{a0}requêtes arrêtées\u{a0}» ont été bloquées ou refusées.",
+    refusals_intro: "Bloquées\u{a0}: refusées par la politique. Refusées\u{a0}: arrêtées pour un autre motif (point d’accès inconnu, corps de requête invalide, limites, audit indisponible…). Dans les deux cas, rien n’a été envoyé.",
+    refusals_caption: "Requêtes bloquées et refusées, par motif",
+    refusal_heads: [
+        "Décision",
+        "Code de refus",
+        "Règle",
+        "Requêtes",
+        "Identifiants de requête",
+    ],
+    routes_caption: "Requêtes réacheminées\u{a0}: fournisseur demandé, fournisseur utilisé et règle",
+    route_heads: [
+        "Fournisseur demandé",
+        "Fournisseur utilisé",
+        "Règle",
+        "Requêtes",
+    ],
+    repeated_intro: "Les valeurs sont comparées au moyen des empreintes à clé que contiennent les enregistrements\u{a0}: le rapport établit qu’une même valeur est partie dans plusieurs requêtes sans la connaître ni l’afficher.",
+    no_repeated: "Aucune valeur n’a été envoyée dans plus d’une requête sur cette période.",
+    repeated_caption: "Valeurs envoyées dans plus d’une requête, par entité",
+    repeated_heads: [
+        "Entité",
+        "Valeurs distinctes envoyées",
+        "Valeurs envoyées plusieurs fois",
+        "Requêtes les contenant",
+        "Maximum de requêtes pour une même valeur",
+    ],
+    versions_caption: "Requêtes par version de la politique (BLAKE3 de la configuration)",
+    version_head: "Version de la politique",
+    instances_caption: "Requêtes par instance Paravent",
+    instance_head: "Instance",
+    footer: "Les chiffres sont des décomptes issus des enregistrements d’audit\u{a0}: aucun enregistrement ne contient de valeur, de prompt ni de clé. Les jetons sont ceux communiqués par les fournisseurs\u{202f}; l’énergie est une estimation (méthode décrite dans docs/AUDIT.md).",
+};
+
+/// French translations of the chain verification's reasons (src/audit/verify.rs); a
+/// reason not listed here is shown as it is.
+pub(crate) const REASONS_FR: [(&str, &str); 11] = [
+    (
+        "not a complete audit record (modified or truncated)",
+        "ce n’est pas un enregistrement d’audit complet (modifié ou tronqué)",
+    ),
+    (
+        "not in canonical form (modified)",
+        "pas sous forme canonique (modifié)",
+    ),
+    (
+        "hash does not match its content (modified)",
+        "l’empreinte ne correspond pas au contenu (modifié)",
+    ),
+    (
+        "the first record is not a chain-start (records or files missing before it)",
+        "le premier enregistrement n’est pas un début de chaîne (enregistrements ou fichiers manquants avant lui)",
+    ),
+    (
+        "does not follow the last record of the file before (a file is missing, or the files are out of order)",
+        "ne suit pas le dernier enregistrement du fichier précédent (un fichier manque, ou les fichiers ne sont pas dans l’ordre)",
+    ),
+    (
+        "does not follow the previous record (a record was deleted, inserted or moved)",
+        "ne suit pas l’enregistrement précédent (un enregistrement a été supprimé, inséré ou déplacé)",
+    ),
+    ("malformed chain-start", "début de chaîne mal formé"),
+    (
+        "a file-start record inside a file (records were moved)",
+        "un début de fichier à l’intérieur d’un fichier (des enregistrements ont été déplacés)",
+    ),
+    (
+        "out of sequence (a record was deleted, inserted or moved)",
+        "hors séquence (un enregistrement a été supprimé, inséré ou déplacé)",
+    ),
+    ("no audit record", "aucun enregistrement d’audit"),
+    (
+        "the checkpoint is not in the chain: records after this one were removed",
+        "le point de contrôle n’est pas dans la chaîne\u{a0}: des enregistrements postérieurs à celui-ci ont été supprimés",
+    ),
+];
+
+/// French names of the fixed vocabularies (decisions, actions, natures, sensitivities).
+fn term_fr(dimension: &str, code: &str) -> Option<&'static str> {
+    Some(match (dimension, code) {
+        ("decision", "forwarded") => "transmise",
+        ("decision", "routed") => "réacheminée",
+        ("decision", "blocked") => "bloquée",
+        ("decision", "refused") => "refusée",
+        ("action", "pseudonymise") => "pseudonymiser",
+        ("action", "redact") => "masquer",
+        ("action", "allow") => "laisser passer",
+        ("action", "block") => "bloquer",
+        ("action", "route") => "réacheminer",
+        ("nature", "personal") => "personnelle",
+        ("nature", "special-category") => "catégorie particulière",
+        ("nature", "financial") => "financière",
+        ("nature", "strategic") => "stratégique",
+        ("nature", "secret") => "secrète",
+        ("nature", "technical") => "technique",
+        ("sensitivity", "public") => "publique",
+        ("sensitivity", "internal") => "interne",
+        ("sensitivity", "confidential") => "confidentielle",
+        ("sensitivity", "secret") => "secrète",
+        _ => return None,
+    })
+}
+
+/// `n` and the singular or the plural (French: 0 and 1 take the singular).
+fn count(w: &Words, n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", w.n(n), if n <= 1 { one } else { many })
+}
+
+impl Words {
+    /// A dimension's name as a column header.
+    pub fn dimension(&self, key: &str) -> &'static str {
+        match (self.lang, key) {
+            (Lang::En, "day") => "Day",
+            (Lang::En, "month") => "Month",
+            (Lang::En, "decision") => "Decision",
+            (Lang::En, "principal") => "Principal",
+            (Lang::En, "team") => "Team",
+            (Lang::En, "provider") => "Provider",
+            (Lang::En, "jurisdiction") => "Jurisdiction",
+            (Lang::En, "model") => "Model",
+            (Lang::En, "entity") => "Entity",
+            (Lang::En, "nature") => "Nature",
+            (Lang::En, "sensitivity") => "Sensitivity",
+            (Lang::En, "action") => "Action",
+            (Lang::En, _) => "Rule",
+            (Lang::Fr, "day") => "Jour",
+            (Lang::Fr, "month") => "Mois",
+            (Lang::Fr, "decision") => "Décision",
+            (Lang::Fr, "principal") => "Utilisateur",
+            (Lang::Fr, "team") => "Équipe",
+            (Lang::Fr, "provider") => "Fournisseur",
+            (Lang::Fr, "jurisdiction") => "Juridiction",
+            (Lang::Fr, "model") => "Modèle",
+            (Lang::Fr, "entity") => "Entité",
+            (Lang::Fr, "nature") => "Nature",
+            (Lang::Fr, "sensitivity") => "Sensibilité",
+            (Lang::Fr, "action") => "Action",
+            (Lang::Fr, _) => "Règle",
+        }
+    }
+
+    /// What a `null` key means, per dimension.
+    pub fn missing(&self, dimension: &str) -> &'static str {
+        match dimension {
+            "team" => self.no_team,
+            "day" | "month" => self.unreadable_time,
+            _ => self.not_reported,
+        }
+    }
+
+    /// A key as readers see it (not yet escaped): in French, a decision, action, nature
+    /// or sensitivity is translated, its code in parentheses; anything else as it is.
+    pub fn term(&self, dimension: &str, code: &str) -> String {
+        match (self.lang, term_fr(dimension, code)) {
+            (Lang::Fr, Some(fr)) => format!("{fr} ({code})"),
+            _ => code.to_owned(),
+        }
+    }
+
+    /// An integer: as is in English; in French, thousands grouped by a narrow
+    /// no-break space (`12 345`).
+    pub fn n(&self, v: u64) -> String {
+        let digits = v.to_string();
+        if self.lang == Lang::En || digits.len() <= 3 {
+            return digits;
+        }
+        let mut out = String::with_capacity(digits.len() + digits.len() / 3 * 3);
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(NNBSP);
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    /// Energy in a readable unit ([`format_energy`]; decimal comma in French).
+    pub fn energy(&self, uwh: u64) -> String {
+        let s = format_energy(uwh);
+        match self.lang {
+            Lang::En => s,
+            Lang::Fr => s.replace('.', ","),
+        }
+    }
+
+    /// The period asked for and the one the requests cover.
+    pub fn period(&self, p: &Period) -> String {
+        let en = self.lang == Lang::En;
+        let asked = match (&p.from, &p.to, en) {
+            (None, None, true) => "all records".to_owned(),
+            (Some(f), None, true) => format!("from {f}"),
+            (None, Some(t), true) => format!("before {t}"),
+            (Some(f), Some(t), true) => format!("from {f} to {t} (exclusive)"),
+            (None, None, false) => "tous les enregistrements".to_owned(),
+            (Some(f), None, false) => format!("à partir du {f}"),
+            (None, Some(t), false) => format!("avant le {t}"),
+            (Some(f), Some(t), false) => format!("du {f} au {t} (exclu)"),
+        };
+        match (&p.first_record, &p.last_record, en) {
+            (Some(a), Some(b), true) => format!("{asked}; requests from {a} to {b}"),
+            (_, _, true) => format!("{asked}; no request"),
+            (Some(a), Some(b), false) => format!("{asked}{NNBSP}; requêtes du {a} au {b}"),
+            (_, _, false) => format!("{asked}{NNBSP}; aucune requête"),
+        }
+    }
+
+    /// "Period: …. Generated …." (arguments already escaped).
+    pub fn period_line(&self, period: &str, generated: &str) -> String {
+        match self.lang {
+            Lang::En => format!("Period: {period}. Generated {generated}."),
+            Lang::Fr => format!("Période{NBSP}: {period}. Généré le {generated}."),
+        }
+    }
+
+    /// The colon after a label, with the no-break space French puts before it.
+    pub fn colon(&self) -> &'static str {
+        match self.lang {
+            Lang::En => ":",
+            Lang::Fr => "\u{a0}:",
+        }
+    }
+
+    /// The summary's tokens: totals and how many requests reported them.
+    pub fn tokens(&self, t: &Tokens) -> String {
+        if t.requests_reported == 0 {
+            return self.not_reported.to_owned();
+        }
+        match self.lang {
+            Lang::En => format!(
+                "{} / {} ({} requests reported usage, {} did not)",
+                t.input_tokens, t.output_tokens, t.requests_reported, t.requests_not_reported
+            ),
+            Lang::Fr => format!(
+                "{} / {} (consommation communiquée pour {}, pas pour {})",
+                self.n(t.input_tokens),
+                self.n(t.output_tokens),
+                count(self, t.requests_reported, "requête", "requêtes"),
+                self.n(t.requests_not_reported)
+            ),
+        }
+    }
+
+    /// The summary's energy: readable, exact, and how many requests were estimated.
+    pub fn energy_total(&self, e: &Energy) -> String {
+        if e.requests_reported == 0 {
+            return self.not_reported.to_owned();
+        }
+        match self.lang {
+            Lang::En => format!(
+                "{} ({} µWh; {} requests estimated, {} not)",
+                self.energy(e.uwh),
+                e.uwh,
+                e.requests_reported,
+                e.requests_not_reported
+            ),
+            Lang::Fr => format!(
+                "{} ({} µWh{NNBSP}; estimée pour {}, pas pour {})",
+                self.energy(e.uwh),
+                self.n(e.uwh),
+                count(self, e.requests_reported, "requête", "requêtes"),
+                self.n(e.requests_not_reported)
+            ),
+        }
+    }
+
+    /// The chart's text alternative.
+    pub fn chart_alt(&self, days: usize, first: &str, last: &str, max: u64) -> String {
+        let table = self.group_titles[0];
+        match self.lang {
+            Lang::En => format!(
+                "Bar chart of requests per UTC day, {days} day(s) from {first} to {last}; the busiest day had {max} request(s); days without requests are drawn at 0. The same figures are in the table “{table}”."
+            ),
+            Lang::Fr => format!(
+                "Diagramme en barres des requêtes par jour UTC, {} du {first} au {last}{NNBSP}; le jour le plus chargé a compté {}{NNBSP}; les jours sans requête sont représentés à 0. Les mêmes chiffres figurent dans le tableau «{NBSP}{table}{NBSP}».",
+                count(self, days as u64, "jour", "jours"),
+                count(self, max, "requête", "requêtes"),
+            ),
+        }
+    }
+
+    /// The chart's caption: the text before the link, and the link's text.
+    pub fn chart_caption(&self, max: u64) -> (String, String) {
+        let table = self.group_titles[0];
+        match self.lang {
+            Lang::En => (
+                format!("Requests per UTC day, from 0 to {max}. Figures: "),
+                format!("table “{table}”"),
+            ),
+            Lang::Fr => (
+                format!(
+                    "Requêtes par jour UTC, de 0 à {}. Chiffres{NBSP}: ",
+                    self.n(max)
+                ),
+                format!("tableau «{NBSP}{table}{NBSP}»"),
+            ),
+        }
+    }
+
+    /// After the request ids shown, when there are more.
+    pub fn more_ids(&self, more: usize) -> String {
+        match self.lang {
+            Lang::En => format!(" and {more} more (all in the JSON report)"),
+            Lang::Fr => format!(
+                " et {} autres (tous dans le rapport JSON)",
+                self.n(more as u64)
+            ),
+        }
+    }
+
+    /// "Files, oldest first: …." (the list already escaped).
+    pub fn files(&self, list: &str) -> String {
+        match self.lang {
+            Lang::En => format!("Files, oldest first: {list}."),
+            Lang::Fr => format!("Fichiers, du plus ancien au plus récent{NBSP}: {list}."),
+        }
+    }
+
+    /// One line on the chain's state, for a banner (not escaped).
+    pub fn integrity_line(&self, r: &Report) -> String {
+        let i = &r.integrity;
+        let hash = i.last_hash.as_deref().unwrap_or("-");
+        let id = |b: &super::BadRecordInfo| b.request_id.clone().unwrap_or_else(|| "-".into());
+        match (&i.first_bad, self.lang) {
+            (None, Lang::En) => format!(
+                "Chain verified: {} records in {} chain start(s); last hash {hash}{}.",
+                i.records.unwrap_or(0),
+                i.chains.unwrap_or(0),
+                if i.checkpoint_given.is_some() {
+                    "; the given checkpoint is in the chain"
+                } else {
+                    ""
+                }
+            ),
+            (None, Lang::Fr) => format!(
+                "Chaîne vérifiée{NBSP}: {} en {}{NNBSP}; dernière empreinte {hash}{}.",
+                count(
+                    self,
+                    i.records.unwrap_or(0),
+                    "enregistrement",
+                    "enregistrements"
+                ),
+                count(
+                    self,
+                    i.chains.unwrap_or(0),
+                    "début de chaîne",
+                    "débuts de chaîne"
+                ),
+                if i.checkpoint_given.is_some() {
+                    "\u{202f}; le point de contrôle fourni figure dans la chaîne"
+                } else {
+                    ""
+                }
+            ),
+            (Some(b), Lang::En) => format!(
+                "Chain NOT verified: the first bad record is {}:{} (request {}): {}. The figures below may include altered records and miss deleted ones.",
+                b.file,
+                b.line,
+                id(b),
+                b.reason
+            ),
+            (Some(b), Lang::Fr) => format!(
+                "Chaîne NON vérifiée{NBSP}: le premier enregistrement invalide est {}:{} (requête {}){NBSP}: {}. Les chiffres ci-dessous peuvent inclure des enregistrements modifiés et omettre des enregistrements supprimés.",
+                b.file,
+                b.line,
+                id(b),
+                reason_fr(&b.reason)
+            ),
+        }
+    }
+}
+
+/// A verification reason in French (as it is when unknown).
+fn reason_fr(reason: &str) -> String {
+    if let Some((_, fr)) = REASONS_FR.iter().find(|(en, _)| *en == reason) {
+        return (*fr).to_owned();
+    }
+    match reason.strip_prefix("unknown format version ") {
+        Some(v) => format!("version de format inconnue {v}"),
+        None => reason.to_owned(),
+    }
+}

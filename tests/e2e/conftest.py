@@ -75,6 +75,20 @@ api = "ollama"
 hash = "{key_hash}"
 user = "e2e"
 
+# A route target: the same mock under a path prefix, as a local OpenAI-compatible model.
+[providers.local]
+base_url = "{mock.base_url}/local"
+api = "openai"
+jurisdiction = "local"
+
+# A route for test_policy_route_sends_to_the_local_model (no other test sends a NINO).
+[[policy.rules]]
+id = "e2e-nino-local"
+entity = ["UK_NINO"]
+action = "route"
+route_to = "local"
+model = "llama-local"
+
 # A policy block for test_policy_block_is_a_permission_error (no other test sends an SSN).
 [[policy.rules]]
 id = "e2e-no-ssn"

@@ -134,6 +134,24 @@ def test_policy_block_is_a_permission_error_naming_the_rule(proxy, mock):
     assert mock.requests == []
 
 
+def test_policy_route_sends_to_the_local_model(proxy, mock):
+    """A route rule: the request goes to the declared target with its model, without the
+    client's key, still pseudonymised; the SDK gets the answer re-identified."""
+    nino = "JG103759A"  # synthetic: a rule file example, no real person
+    r = client(proxy).chat.completions.create(
+        model="gpt-test",
+        messages=[{"role": "user", "content": f"{NAME}, NI number {nino}"}])
+    assert len(mock.requests) == 1
+    _method, path, headers, body = mock.requests[0]
+    assert path == "/local/v1/chat/completions", path
+    assert "authorization" not in headers, "the client's key followed the route"
+    sent = json.loads(body)
+    assert sent["model"] == "llama-local"
+    assert nino not in body.decode() and NAME not in body.decode()
+    answer = r.choices[0].message.content
+    assert NAME in answer, answer
+
+
 def test_image_is_refused(proxy, mock):
     with pytest.raises(openai.PermissionDeniedError) as e:
         client(proxy).chat.completions.create(

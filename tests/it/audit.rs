@@ -400,19 +400,19 @@ async fn a_client_that_leaves_mid_stream_still_gets_a_record_saying_so() {
     let dir = scratch("client-gone");
     let path = dir.join("paravent.jsonl");
     let h = start_audited_with(&path, "").await;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
     let body = json!({"model": "m", "stream": true,
         "messages": [{"role": "user", "content": PROMPT}]});
-    let req = http::Request::post(h.url("/openai/v1/chat/completions"))
-        .header("content-type", "application/json")
-        .header("authorization", "Bearer sk-client")
-        .header("x-mock-event-delay-ms", "20")
-        .body(http_body_util::Full::new(bytes::Bytes::from(
-            body.to_string(),
-        )))
-        .unwrap();
-    let resp = client.request(req).await.unwrap();
+    let resp = crate::support::serve::open(
+        http::Method::POST,
+        &h.url("/openai/v1/chat/completions"),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Bearer sk-client"),
+            ("x-mock-event-delay-ms", "20"),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let id = resp.headers()[paravent::proxy::REQUEST_ID_HEADER]
         .to_str()
@@ -421,7 +421,6 @@ async fn a_client_that_leaves_mid_stream_still_gets_a_record_saying_so() {
     let mut body = resp.into_body();
     assert!(body.frame().await.unwrap().unwrap().is_data());
     drop(body);
-    drop(client);
     // Wait for the record (written when the proxy notices the client is gone).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let records = loop {
@@ -448,19 +447,19 @@ async fn a_client_that_leaves_mid_stream_still_gets_a_record_saying_so() {
 async fn a_stream_whose_record_cannot_be_written_ends_with_an_error_event() {
     use http_body_util::BodyExt;
     let (h, fail, lines) = start_flaky("").await;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
     let body = json!({"model": "claude", "max_tokens": 10, "stream": true,
         "messages": [{"role": "user", "content": PROMPT}]});
-    let req = http::Request::post(h.url("/anthropic/v1/messages"))
-        .header("content-type", "application/json")
-        .header("x-api-key", "sk-client")
-        .header("x-mock-event-delay-ms", "5")
-        .body(http_body_util::Full::new(bytes::Bytes::from(
-            body.to_string(),
-        )))
-        .unwrap();
-    let resp = client.request(req).await.unwrap();
+    let resp = crate::support::serve::open(
+        http::Method::POST,
+        &h.url("/anthropic/v1/messages"),
+        &[
+            ("content-type", "application/json"),
+            ("x-api-key", "sk-client"),
+            ("x-mock-event-delay-ms", "5"),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let mut body = resp.into_body();
     let first = body.frame().await.unwrap().unwrap().into_data().unwrap();

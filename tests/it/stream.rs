@@ -203,20 +203,20 @@ async fn ollama_ndjson_streams_are_reidentified() {
 async fn a_client_that_disconnects_mid_stream_cancels_the_upstream_request() {
     use http_body_util::BodyExt;
     let h = Harness::start("").await;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
     let body = json!({"model": "m", "stream": true,
         "messages": [{"role": "user", "content": PROMPT}]});
-    let req = http::Request::post(h.url("/openai/v1/chat/completions"))
-        .header("content-type", "application/json")
-        .header("authorization", "Bearer sk-client")
-        .header("x-mock-event-delay-ms", "20")
-        .body(http_body_util::Full::new(bytes::Bytes::from(
-            body.to_string(),
-        )))
-        .unwrap();
     let sent = Instant::now();
-    let resp = client.request(req).await.unwrap();
+    let resp = crate::support::serve::open(
+        http::Method::POST,
+        &h.url("/openai/v1/chat/completions"),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Bearer sk-client"),
+            ("x-mock-event-delay-ms", "20"),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let mut body = resp.into_body();
     // The first event arrives long before the last (~200 events, 20 ms apart): nothing
@@ -229,7 +229,6 @@ async fn a_client_that_disconnects_mid_stream_cancels_the_upstream_request() {
         sent.elapsed()
     );
     drop(body);
-    drop(client);
     let start = Instant::now();
     while h.mock.cancelled() == 0 {
         assert!(

@@ -147,15 +147,26 @@ impl Drop for Served {
     }
 }
 
-/// Sends one request (a new connection each time) and reads the whole answer.
-pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+/// Sends one request (a new connection each time) and returns the answer's head, its
+/// body not read yet: for streams, read frame by frame or dropped mid-way.
+pub async fn open(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> http::Response<hyper::body::Incoming> {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut req = Request::builder().method(method).uri(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
     let req = req.body(Full::new(Bytes::copy_from_slice(body))).unwrap();
-    let resp = client.request(req).await.expect("request to paravent");
+    client.request(req).await.expect("request to paravent")
+}
+
+/// Sends one request (a new connection each time) and reads the whole answer.
+pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let resp = open(method, url, headers, body).await;
     let (parts, body) = resp.into_parts();
     Reply {
         status: parts.status,

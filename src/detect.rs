@@ -123,17 +123,18 @@ impl Nature {
         "technical",
     ];
 
+    pub const ALL: [Nature; 6] = [
+        Nature::Personal,
+        Nature::SpecialCategory,
+        Nature::Financial,
+        Nature::Strategic,
+        Nature::Secret,
+        Nature::Technical,
+    ];
+
     /// Parses a nature name as written in configs (`special-category`).
     pub fn parse(s: &str) -> Option<Nature> {
-        const ALL: [Nature; 6] = [
-            Nature::Personal,
-            Nature::SpecialCategory,
-            Nature::Financial,
-            Nature::Strategic,
-            Nature::Secret,
-            Nature::Technical,
-        ];
-        ALL.into_iter().find(|n| n.as_str() == s.trim())
+        Nature::ALL.into_iter().find(|n| n.as_str() == s.trim())
     }
 
     pub fn as_str(self) -> &'static str {
@@ -163,6 +164,13 @@ pub enum Sensitivity {
 
 impl Sensitivity {
     pub const NAMES: &'static [&'static str] = &["public", "internal", "confidential", "secret"];
+    /// Every level, from the least sensitive.
+    pub const ALL: [Sensitivity; 4] = [
+        Sensitivity::Public,
+        Sensitivity::Internal,
+        Sensitivity::Confidential,
+        Sensitivity::Secret,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -174,13 +182,10 @@ impl Sensitivity {
     }
 
     pub fn parse(s: &str) -> Option<Sensitivity> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "public" => Some(Sensitivity::Public),
-            "internal" => Some(Sensitivity::Internal),
-            "confidential" => Some(Sensitivity::Confidential),
-            "secret" => Some(Sensitivity::Secret),
-            _ => None,
-        }
+        let s = s.trim();
+        Sensitivity::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s))
     }
 }
 

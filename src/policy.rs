@@ -65,16 +65,7 @@ fn why(rule_id: &str, rule: Option<&Rule>, rules: usize) -> String {
         conds.push(format!("nature {}", items.join("|")));
     }
     if r.levels != Levels::ALL {
-        let levels: Vec<&str> = [
-            Sensitivity::Public,
-            Sensitivity::Internal,
-            Sensitivity::Confidential,
-            Sensitivity::Secret,
-        ]
-        .into_iter()
-        .filter(|&l| r.levels.contains(l))
-        .map(Sensitivity::as_str)
-        .collect();
+        let levels: Vec<&str> = r.levels.iter().map(Sensitivity::as_str).collect();
         conds.push(format!("sensitivity {}", levels.join("|")));
     }
     list("user", &r.users, &mut conds);
@@ -179,16 +170,16 @@ impl Levels {
         self.0 == 0
     }
 
+    /// The levels in the set, from the least sensitive.
+    pub fn iter(self) -> impl DoubleEndedIterator<Item = Sensitivity> {
+        Sensitivity::ALL
+            .into_iter()
+            .filter(move |&s| self.contains(s))
+    }
+
     /// The highest level in the set.
     pub fn max(self) -> Option<Sensitivity> {
-        [
-            Sensitivity::Secret,
-            Sensitivity::Confidential,
-            Sensitivity::Internal,
-            Sensitivity::Public,
-        ]
-        .into_iter()
-        .find(|s| self.contains(*s))
+        self.iter().next_back()
     }
 }
 

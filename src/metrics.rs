@@ -337,7 +337,7 @@ impl Metrics {
         self.checkpoint_info.clear();
         match audit {
             Some(w) => {
-                let (seq, hash) = self.checkpoint(w);
+                let (seq, hash) = w.checkpoint();
                 self.checkpoint_seq
                     .set(i64::try_from(seq).unwrap_or(i64::MAX));
                 self.checkpoint_info
@@ -362,12 +362,6 @@ impl Metrics {
         // Writing to a String cannot fail; a metric that could not encode is a bug.
         debug_assert!(encoded.is_ok());
         out
-    }
-
-    /// The audit checkpoint `(seq, hash)` of the last record written: the one place it
-    /// is read.
-    fn checkpoint(&self, w: &AuditWriter) -> (u64, String) {
-        w.checkpoint()
     }
 }
 

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use crate::audit::energy::EnergyConfig;
+use crate::api::Api;
 use crate::detect::{Detector, RuleErrors, RuleSet, rules};
 
 /// The configuration used when no `--config` is given.
@@ -209,27 +210,6 @@ pub enum OnFailure {
     Continue,
 }
 
-/// Which API a provider speaks; Mistral and other compatible servers speak `openai`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ApiKind {
-    Openai,
-    Anthropic,
-    Gemini,
-    Ollama,
-}
-
-impl ApiKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApiKind::Openai => "openai",
-            ApiKind::Anthropic => "anthropic",
-            ApiKind::Gemini => "gemini",
-            ApiKind::Ollama => "ollama",
-        }
-    }
-}
-
 /// How a provider's credentials reach it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -246,7 +226,7 @@ pub enum AuthMode {
 #[serde(deny_unknown_fields)]
 struct RawProviderConfig {
     base_url: Spanned<String>,
-    api: ApiKind,
+    api: Api,
     #[serde(default)]
     jurisdiction: Option<String>,
     #[serde(default)]
@@ -257,6 +237,8 @@ struct RawProviderConfig {
     allow_media: bool,
     #[serde(default)]
     pass_through: Vec<Spanned<String>>,
+    #[serde(default)]
+    other_endpoints: Option<Spanned<String>>,
     #[serde(default)]
     hosting: Option<String>,
     #[serde(default)]
@@ -275,7 +257,7 @@ pub struct ProviderConfig {
     pub name: String,
     /// `scheme://authority` plus an optional path prefix, never a trailing `/`.
     pub base_url: http::Uri,
-    pub api: ApiKind,
+    pub api: Api,
     pub jurisdiction: Option<String>,
     pub auth: AuthMode,
     /// The environment variable holding the real key (virtual-key mode).
@@ -285,6 +267,10 @@ pub struct ProviderConfig {
     /// Paths (after the provider prefix) whose bodies are forwarded unscanned; an entry
     /// ending in `*` is a prefix.
     pub pass_through: Vec<String>,
+    /// `other_endpoints = "scan"`: a JSON body sent to an endpoint outside the API's
+    /// table is walked with nothing structural (every string, number and key scanned)
+    /// instead of refused.
+    pub scan_other_endpoints: bool,
     /// Who hosts it and where (free text, for the audit report).
     pub hosting: Option<String>,
     /// Its data-retention terms (free text, for the audit report).
@@ -607,6 +593,20 @@ fn compile_sections(
                 ));
             }
         }
+        let scan_other_endpoints = match &p.other_endpoints {
+            None => false,
+            Some(v) => match v.get_ref().as_str() {
+                "refuse" => false,
+                "scan" => true,
+                other => {
+                    errors.push(format!(
+                        "{}: [providers.{name}] other_endpoints is \"refuse\" or \"scan\", not {other:?}",
+                        at(v.span())
+                    ));
+                    false
+                }
+            },
+        };
         if let Some(u) = base_url {
             providers.insert(
                 name.clone(),
@@ -619,6 +619,7 @@ fn compile_sections(
                     key_env,
                     allow_media: p.allow_media,
                     pass_through: p.pass_through.iter().map(|s| s.get_ref().clone()).collect(),
+                    scan_other_endpoints,
                     hosting: p.hosting.clone(),
                     retention: p.retention.clone(),
                 },
@@ -1111,7 +1112,7 @@ mod proxy_sections_tests {
         assert_eq!(d["openai"].max_sensitivity, Sensitivity::Confidential);
         assert_eq!(d["openai"].on_exceed, OnExceed::Block);
         assert_eq!(d["mistral"].max_sensitivity, Sensitivity::Secret);
-        assert_eq!(cfg.providers["local"].api, ApiKind::Openai);
+        assert_eq!(cfg.providers["local"].api, Api::Openai);
         assert_eq!(cfg.policy.default, Action::Pseudonymise);
         assert!(cfg.policy.rules.is_empty());
         assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 mod dictionary;
 mod fold;
 mod names;
+pub mod normalise;
 mod overlap;
 mod patterns;
 pub mod rules;

@@ -9,16 +9,20 @@
 use http::StatusCode;
 
 use crate::body::BodyError;
-use crate::pseudonymise::Refusal;
-use crate::walk::ErrorClass;
+use crate::pipeline::Refusal;
+use crate::api::ErrorClass;
 
 /// Every way the proxy can fail a request.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error("no provider is declared for this path")]
     UnknownProvider,
-    #[error("no walker knows this endpoint and it carries a body")]
+    #[error("the endpoint is not in the API's table")]
     UnknownEndpoint,
+    #[error("the path could leave the provider's base path")]
+    UnsafePath,
+    #[error("a virtual key was presented to a provider that takes the client's own key")]
+    VirtualKeyPassThrough,
     #[error("the body is not valid JSON")]
     InvalidJson,
     #[error("the body is not JSON")]
@@ -60,7 +64,10 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::UnknownProvider | ProxyError::UnknownEndpoint => StatusCode::NOT_FOUND,
-            ProxyError::InvalidJson | ProxyError::NotJson => StatusCode::BAD_REQUEST,
+            ProxyError::InvalidJson | ProxyError::NotJson | ProxyError::UnsafePath => {
+                StatusCode::BAD_REQUEST
+            }
+            ProxyError::VirtualKeyPassThrough => StatusCode::UNAUTHORIZED,
             ProxyError::Body(BodyError::TooLarge { .. })
             | ProxyError::Body(BodyError::DecompressedTooLarge { .. }) => {
                 StatusCode::PAYLOAD_TOO_LARGE
@@ -99,6 +106,8 @@ impl ProxyError {
         match self {
             ProxyError::UnknownProvider => "paravent_unknown_provider",
             ProxyError::UnknownEndpoint => "paravent_unknown_endpoint",
+            ProxyError::UnsafePath => "paravent_invalid_path",
+            ProxyError::VirtualKeyPassThrough => "paravent_virtual_key_not_accepted",
             ProxyError::InvalidJson | ProxyError::NotJson => "paravent_invalid_json",
             ProxyError::Body(BodyError::TooLarge { .. }) => "paravent_body_too_large",
             ProxyError::Body(BodyError::DecompressedTooLarge { .. }) => {
@@ -126,7 +135,9 @@ impl ProxyError {
     pub fn message(&self) -> String {
         match self {
             ProxyError::UnknownProvider => "Paravent: no provider is configured under this path. Use http://HOST:PORT/<provider>/... with a provider from the configuration, or /v1/... for the default provider.".to_owned(),
-            ProxyError::UnknownEndpoint => "Paravent: this endpoint is not one Paravent can scan, so its body was not sent. Use a supported API (chat, responses, completions, embeddings, messages, generateContent, Ollama chat/generate), or ask your administrator to list the path as pass-through.".to_owned(),
+            ProxyError::UnknownEndpoint => "Paravent: this endpoint is not one Paravent knows, so nothing was sent. Use a supported API (chat, responses, completions, embeddings, messages, generateContent, Ollama chat/generate/embed, model lists), or ask your administrator to allow other endpoints for this provider.".to_owned(),
+            ProxyError::UnsafePath => "Paravent: the request path contains '.' or '..' segments, empty segments, backslashes or encoded separators, so it was refused and nothing was sent. Check the base URL set in your tool.".to_owned(),
+            ProxyError::VirtualKeyPassThrough => "Paravent: a Paravent virtual key (pv-...) was presented to a provider that takes your own provider key, so it was not sent. Use your provider key here, or the provider your administrator set up for virtual keys.".to_owned(),
             ProxyError::InvalidJson => "Paravent: the request body is not valid JSON, so it could not be scanned and was not sent. Check the request your tool builds.".to_owned(),
             ProxyError::NotJson => "Paravent: this endpoint expects a JSON body (Content-Type: application/json); nothing was sent.".to_owned(),
             ProxyError::Body(BodyError::TooLarge { limit }) => format!("Paravent: the request body is larger than the {limit} bytes allowed; nothing was sent. Send a shorter request or ask your administrator to raise [limits] max_body_bytes."),

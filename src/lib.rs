@@ -4,8 +4,10 @@
 //! request leaves audit evidence. The data flow of one request:
 //!
 //! ```text
-//! client -> server -> route -> body -> walk -> detect -> policy -> pseudonymise -> upstream
-//! client <- re-identify (JSON body, or SSE/NDJSON stream with carry-over) <----------'
+//! client -> server -> route -> body -> api::<provider> + walk -> pipeline -> upstream
+//!                                       (endpoint table,  (slots -> normalise -> detect
+//!                                        strict parse)     -> policy -> vault -> rewrite)
+//! client <- re-identify (JSON body, or SSE/NDJSON/JSON-array stream with carry-over) <-'
 //!                 '-> audit record (hash-chained, keyed hashes only) + metrics
 //! ```
 //!
@@ -19,14 +21,18 @@
 //!   TLS client (the only async modules, with [`admin`], the `/metrics` listener);
 //! - [`metrics`] (pure): the Prometheus registry, fed by each request's outcome;
 //! - [`route`]: path to provider and endpoint; [`body`]: limits and decompression;
-//! - [`walk`] (pure): the text slots of each API's JSON, and each provider's errors;
-//! - [`pseudonymise`] (pure): scan every slot, refuse or replace, with propagation;
+//! - [`api`]: each provider API's endpoint table, structural fields, query parameters,
+//!   headers and error format, one module per API;
+//! - [`walk`] (pure): strict parse and deny-by-default walk of a body into slots;
+//! - [`pipeline`] (pure): slots -> normalise -> detect -> policy -> vault -> rewrite, the
+//!   one path for the proxy, `paravent scan`, the tests and the benches;
 //! - [`vault`] (pure): keyed-BLAKE3 tokens and the per-request vault;
 //! - [`reidentify`] (pure): tokens back to values, tolerant of what models do to them;
 //! - [`audit`] (pure, but [`audit::writer`]): hash-chained records, their check and file;
 //! - [`error`]: one place that maps failures to statuses and messages.
 
 pub mod admin;
+pub mod api;
 pub mod audit;
 pub mod body;
 pub mod config;
@@ -34,8 +40,8 @@ pub mod detect;
 pub mod error;
 pub mod metrics;
 pub mod policy;
+pub mod pipeline;
 pub mod proxy;
-pub mod pseudonymise;
 pub mod reidentify;
 pub mod route;
 pub mod scan;

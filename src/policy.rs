@@ -27,7 +27,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::config::ApiKind;
+use crate::api::Api;
 use crate::detect::{Nature, Sensitivity};
 
 /// Pushes a line onto the trace only when explaining (the format is not evaluated
@@ -255,7 +255,7 @@ pub enum OnExceed {
 /// What the policy knows about a provider.
 #[derive(Debug, Clone)]
 pub struct Destination {
-    pub api: ApiKind,
+    pub api: Api,
     /// The highest sensitivity it may receive.
     pub max_sensitivity: Sensitivity,
     pub on_exceed: OnExceed,

@@ -29,16 +29,18 @@ use crate::audit::writer::AuditWriter;
 use crate::audit::{Decision, RequestFields, Usage, ValueHash};
 use crate::body::BodyError;
 use crate::config::OnFailure;
-use crate::config::{ApiKind, AuthMode, Config, ProviderConfig};
+use crate::api::Api;
+use crate::config::{AuthMode, Config, ProviderConfig};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
-use crate::pseudonymise::{self, Summary};
+use crate::pipeline::{self, Summary, ValueAction};
 use crate::reidentify::Reidentifier;
 use crate::route;
 use crate::stream::formats::{Rewriter, StreamKind};
 use crate::upstream;
 use crate::vault::{TokenKey, Vault};
-use crate::walk::{self, Endpoint, ErrorClass, ErrorFormat, Visitor};
+use crate::api::{Endpoint, ErrorClass, Param};
+use crate::walk::Walked;
 
 pub mod body;
 
@@ -48,19 +50,6 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The header carrying Paravent's request id back to the client.
 pub const REQUEST_ID_HEADER: &str = "x-paravent-request-id";
-
-/// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// Headers that carry a provider key from the client.
 const KEY_HEADERS: &[&str] = &["authorization", "x-api-key", "x-goog-api-key", "api-key"];
@@ -194,9 +183,9 @@ impl Runtime {
                 var: var.clone(),
             })?;
             let (name, value) = match p.api {
-                ApiKind::Anthropic => (HeaderName::from_static("x-api-key"), key),
-                ApiKind::Gemini => (HeaderName::from_static("x-goog-api-key"), key),
-                ApiKind::Openai | ApiKind::Ollama => {
+                Api::Anthropic => (HeaderName::from_static("x-api-key"), key),
+                Api::Gemini => (HeaderName::from_static("x-goog-api-key"), key),
+                Api::Openai | Api::Ollama => {
                     (header::AUTHORIZATION, format!("Bearer {key}"))
                 }
             };
@@ -321,7 +310,7 @@ impl Runtime {
 struct Ctx {
     id: String,
     start: Instant,
-    format: ErrorFormat,
+    format: Api,
     provider: Option<String>,
     endpoint: Option<Endpoint>,
     model: Option<String>,
@@ -417,7 +406,7 @@ where
     let mut ctx = Ctx {
         id: rt.request_id(),
         start: Instant::now(),
-        format: ErrorFormat::Openai,
+        format: Api::Openai,
         provider: None,
         endpoint: None,
         model: None,
@@ -600,8 +589,7 @@ fn micros(d: Duration) -> u64 {
 
 fn error_response(ctx: &Ctx, e: &ProxyError) -> Response<ProxyBody> {
     let status = e.status();
-    let body = walk::error_body(
-        ctx.format,
+    let body = ctx.format.error_body(
         status.as_u16(),
         e.class(),
         e.code(),
@@ -631,25 +619,28 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path();
-    let route = route::route(&rt.config, &parts.method, path).ok_or(ProxyError::UnknownProvider)?;
+    let path = route::safe_path(parts.uri.path()).map_err(|_| ProxyError::UnsafePath)?;
+    let route = route::route(&rt.config, parts.method.as_str(), &path).map_err(|e| match e {
+        route::RouteError::UnsafePath => ProxyError::UnsafePath,
+        route::RouteError::UnknownProvider => ProxyError::UnknownProvider,
+    })?;
     let provider = route.provider;
+    let api = provider.api;
     ctx.provider = Some(provider.name.clone());
     ctx.jurisdiction = provider.jurisdiction.clone();
-    ctx.endpoint = route.endpoint;
-    ctx.format = match route.endpoint {
-        Some(e) => e.error_format(),
-        None => match provider.api {
-            ApiKind::Openai => ErrorFormat::Openai,
-            ApiKind::Anthropic => ErrorFormat::Anthropic,
-            ApiKind::Gemini => ErrorFormat::Gemini,
-            ApiKind::Ollama => ErrorFormat::Ollama,
-        },
+    ctx.format = api;
+    let pass_through = route.matched.is_none() && provider.is_pass_through(route.rest);
+    let endpoint = match route.endpoint() {
+        Some(e) => Some(e),
+        None if pass_through => None,
+        None if provider.scan_other_endpoints => Some(Endpoint::Generic),
+        None => return Err(ProxyError::UnknownEndpoint),
     };
+    ctx.endpoint = endpoint;
 
     // Keys.
-    let mut query = parts.uri.query().map(str::to_owned);
-    let key_header = authenticate(rt, ctx, provider, &parts.headers, &mut query)?;
+    let query = parts.uri.query().unwrap_or("");
+    let key_header = authenticate(rt, ctx, provider, &parts.headers, query)?;
 
     // Body: limit, decompression.
     let limits = &rt.config.limits;
@@ -686,7 +677,8 @@ where
     };
     ctx.bytes_in = raw.len();
 
-    // Walk, detect, policy, pseudonymise.
+    // One strict parse, one walk: the body, then what travels outside it (path
+    // parameters, query, headers) as slots of the same request.
     let mut routed: Option<&ProviderConfig> = None;
     let mut vault = Vault::for_request(
         &rt.token_key,
@@ -694,52 +686,73 @@ where
         &ctx.principal,
         limits.max_vault_entries,
     );
-    let out_body = match route.endpoint {
+    let (out_body, outside) = match endpoint {
         Some(endpoint) => {
-            let ct = parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok());
-            if !crate::body::is_json_content_type(ct) {
-                return Err(ProxyError::NotJson);
-            }
-            let mut json: serde_json::Value =
-                serde_json::from_slice(&raw).map_err(|_| ProxyError::InvalidJson)?;
-            ctx.model = model_of(&json, route.rest);
-            let (changed, target) =
-                apply_policy(rt, ctx, endpoint, &mut json, &mut vault, provider)?;
-            routed = target;
-            if changed {
-                Bytes::from(serde_json::to_vec(&json).map_err(|_| ProxyError::Internal)?)
+            let mut walked = if raw.is_empty() {
+                Walked::empty()
             } else {
+                let ct = parts
+                    .headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok());
+                if !crate::body::is_json_content_type(ct) {
+                    return Err(ProxyError::NotJson);
+                }
+                Walked::parse(&raw, endpoint.schema()).map_err(|_| ProxyError::InvalidJson)?
+            };
+            let outside = Outside::collect(
+                &mut walked,
+                api,
+                route.rest,
+                route.matched.as_ref().map_or(&[][..], |m| &m.params),
+                query,
+                &parts.headers,
+            );
+            let target = apply_policy(rt, ctx, &mut walked, &mut vault, provider)?;
+            routed = target;
+            ctx.model = walked
+                .top_level_str("model")
+                .or_else(|| outside.model(&walked))
+                .map(|m| m.chars().take(MAX_MODEL_CHARS).collect());
+            let body = if raw.is_empty() {
                 raw
-            }
+            } else {
+                Bytes::from(walked.to_bytes())
+            };
+            (body, outside.finish(&walked))
         }
-        None if raw.is_empty() => raw,
-        None if provider.is_pass_through(route.rest) => {
+        None => {
+            // Listed as pass-through by the administrator: forwarded unscanned.
             ctx.summary.unscanned.push("pass-through");
-            raw
+            let outside = Forward {
+                rest: route.rest.to_owned(),
+                query: (!query.is_empty()).then(|| query.to_owned()),
+                headers: allowed_headers(api, &parts.headers),
+            };
+            (raw, outside)
         }
-        None => return Err(ProxyError::UnknownEndpoint),
     };
     ctx.bytes_out = out_body.len();
 
     // Forward (to the policy's target when routed: its own key or none, never the
     // client's).
     let mut key_header = key_header;
-    let mut strip_keys = provider.auth == AuthMode::Virtual;
+    let mut outside = outside;
     let provider = match routed {
         Some(target) => {
             key_header = rt.real_keys.get(&target.name).cloned();
-            strip_keys = true;
-            strip_query_key(&mut query);
+            outside.headers.retain(|(n, _)| api.header(n.as_str()) != Param::Auth);
+            outside.query = outside.query.as_deref().and_then(without_keys);
             target
         }
         None => provider,
     };
-    let uri = route::upstream_uri(&provider.base_url, route.rest, query.as_deref())
+    let uri = route::upstream_uri(&provider.base_url, &outside.rest, outside.query.as_deref())
         .ok_or(ProxyError::Internal)?;
-    let mut headers = forward_headers(&parts.headers, strip_keys);
+    let mut headers = HeaderMap::with_capacity(outside.headers.len() + 4);
+    for (name, value) in outside.headers {
+        headers.append(name, value);
+    }
     if let Some(authority) = uri.authority()
         && let Ok(v) = HeaderValue::from_str(authority.as_str())
     {
@@ -785,20 +798,243 @@ where
     response(rt, ctx, resp, &reid, parts.method == Method::HEAD).await
 }
 
+/// What travels outside the body, as it leaves: the path after the provider prefix,
+/// the query, and the client headers the API's allow list keeps.
+struct Forward {
+    rest: String,
+    query: Option<String>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// A piece of the path, query or headers: kept as the client sent it, or a slot of the
+/// walked request (scanned, perhaps rewritten).
+enum Piece {
+    Keep(String),
+    Slot(usize),
+}
+
+/// Path parameters, query parameters and headers registered as slots of a request.
+struct Outside<'a> {
+    rest: &'a str,
+    /// Byte ranges of the path parameters in `rest`, and their slots.
+    params: Vec<(usize, usize, usize)>,
+    query: Vec<(Piece, Option<Piece>)>,
+    headers: Vec<(HeaderName, Piece)>,
+}
+
+impl<'a> Outside<'a> {
+    /// Registers every path parameter, query parameter and allowed header of a request
+    /// as slots of `walked`: model names and ids as checked values, the rest as text.
+    fn collect(
+        walked: &mut Walked,
+        api: Api,
+        rest: &'a str,
+        params: &[(usize, usize)],
+        query: &str,
+        headers: &HeaderMap,
+    ) -> Outside<'a> {
+        let params = params
+            .iter()
+            .map(|&(s, e)| (s, e, walked.push_checked(rest[s..e].to_owned())))
+            .collect();
+        let mut q = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = match pair.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (pair, None),
+            };
+            let decoded = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            let dname = decoded(name);
+            match api.query_param(&dname) {
+                // The key logic removed it in virtual-key mode; a client's own key is
+                // neither scanned nor rewritten.
+                Param::Auth | Param::Drop => {
+                    if !is_key_param(&dname) || !walked_virtual_key(value) {
+                        q.push((Piece::Keep(name.to_owned()), value.map(|v| Piece::Keep(v.to_owned()))));
+                    }
+                }
+                Param::Shaped(shape) if value.is_some_and(|v| crate::walk::fits(shape, &decoded(v))) => {
+                    q.push((Piece::Keep(name.to_owned()), value.map(|v| Piece::Keep(v.to_owned()))));
+                }
+                Param::Shaped(_) | Param::Scan => {
+                    let n = if name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.$[]".contains(&b)) && !looks_scannable(&dname) {
+                        Piece::Keep(name.to_owned())
+                    } else {
+                        Piece::Slot(walked.push_outside(dname))
+                    };
+                    let v = value.map(|v| Piece::Slot(walked.push_outside(decoded(v))));
+                    q.push((n, v));
+                }
+            }
+        }
+        let mut h = Vec::new();
+        for (name, value) in headers {
+            let n = name.as_str();
+            if SKIPPED_HEADERS.contains(&n) {
+                continue;
+            }
+            match api.header(n) {
+                Param::Drop => {}
+                Param::Auth => {
+                    if let Ok(v) = value.to_str() {
+                        h.push((name.clone(), Piece::Keep(v.to_owned())));
+                    }
+                }
+                Param::Shaped(shape) => {
+                    let Ok(v) = value.to_str() else { continue };
+                    if crate::walk::fits(shape, v) {
+                        h.push((name.clone(), Piece::Keep(v.to_owned())));
+                    } else {
+                        h.push((name.clone(), Piece::Slot(walked.push_outside(v.to_owned()))));
+                    }
+                }
+                Param::Scan => {
+                    // A header that is not visible ASCII is dropped, not guessed at.
+                    let Ok(v) = value.to_str() else { continue };
+                    h.push((name.clone(), Piece::Slot(walked.push_outside(v.to_owned()))));
+                }
+            }
+        }
+        Outside {
+            rest,
+            params,
+            query: q,
+            headers: h,
+        }
+    }
+
+    /// The model named in the path (Gemini), as it leaves.
+    fn model(&self, walked: &'a Walked) -> Option<&'a str> {
+        let (s, _, slot) = *self.params.first()?;
+        self.rest[..s]
+            .ends_with("models/")
+            .then(|| walked.slots[slot].text.as_str())
+    }
+
+    /// The path, query and headers as they leave, from the rewritten slots.
+    fn finish(self, walked: &Walked) -> Forward {
+        use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+        /// Characters escaped in a path segment or a query component we rewrote.
+        const ESCAPE: &AsciiSet = &CONTROLS
+            .add(b' ').add(b'"').add(b'#').add(b'%').add(b'&').add(b'+').add(b'/')
+            .add(b'<').add(b'=').add(b'>').add(b'?').add(b'[').add(b'\\').add(b']')
+            .add(b'^').add(b'`').add(b'{').add(b'|').add(b'}');
+        let text = |p: &Piece| -> String {
+            match p {
+                Piece::Keep(s) => s.clone(),
+                Piece::Slot(i) => utf8_percent_encode(&walked.slots[*i].text, ESCAPE).to_string(),
+            }
+        };
+        let mut rest = String::with_capacity(self.rest.len());
+        let mut at = 0;
+        for &(s, e, slot) in &self.params {
+            rest.push_str(&self.rest[at..s]);
+            rest.push_str(&utf8_percent_encode(&walked.slots[slot].text, ESCAPE).to_string());
+            at = e;
+        }
+        rest.push_str(&self.rest[at..]);
+        let query: Vec<String> = self
+            .query
+            .iter()
+            .map(|(n, v)| match v {
+                Some(v) => format!("{}={}", text(n), text(v)),
+                None => text(n),
+            })
+            .collect();
+        let headers = self
+            .headers
+            .iter()
+            .filter_map(|(name, p)| {
+                let v = match p {
+                    Piece::Keep(s) => s.clone(),
+                    Piece::Slot(i) => walked.slots[*i].text.clone(),
+                };
+                let mut v = HeaderValue::from_str(&v).ok()?;
+                if matches!(p, Piece::Keep(_)) {
+                    v.set_sensitive(true);
+                }
+                Some((name.clone(), v))
+            })
+            .collect();
+        Forward {
+            rest,
+            query: (!query.is_empty()).then(|| query.join("&")),
+            headers,
+        }
+    }
+}
+
+/// Headers that are the proxy's own, never copied from the client: hop-by-hop ones,
+/// and those whose value Paravent sets (host, length, encodings).
+const SKIPPED_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "content-encoding",
+    "accept-encoding",
+];
+
+/// Query parameter names that carry a key.
+fn is_key_param(name: &str) -> bool {
+    name == "key" || name == "api_key"
+}
+
+/// A query parameter value that is a Paravent virtual key (never forwarded).
+fn walked_virtual_key(value: Option<&str>) -> bool {
+    value.is_some_and(|v| v.starts_with("pv-"))
+}
+
+/// A query parameter name that could itself hold a value (not a plain identifier).
+fn looks_scannable(name: &str) -> bool {
+    name.len() > 40 || name.contains('@') || name.bytes().filter(u8::is_ascii_digit).count() >= 4
+}
+
+/// The query without its key parameters (a routed request never carries the client's
+/// key).
+fn without_keys(query: &str) -> Option<String> {
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|kv| !is_key_param(kv.split('=').next().unwrap_or("")))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("&"))
+}
+
+/// The client headers of a pass-through request that the API's allow list keeps (not
+/// scanned: the administrator listed the path as pass-through).
+fn allowed_headers(api: Api, headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    headers
+        .iter()
+        .filter(|(n, _)| {
+            !SKIPPED_HEADERS.contains(&n.as_str()) && api.header(n.as_str()) != Param::Drop
+        })
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
+}
+
 /// The policy between the scan and the rewrite: decides, fills the context (decision,
 /// rule, findings per action and rule), blocks or switches provider, then rewrites the
-/// body value by value. Returns whether the body changed, and the provider routed to.
+/// request slot by slot. Returns the provider routed to, if any.
 fn apply_policy<'a>(
     rt: &'a Runtime,
     ctx: &mut Ctx,
-    endpoint: Endpoint,
-    json: &mut serde_json::Value,
+    walked: &mut Walked,
     vault: &mut Vault<'_>,
     provider: &'a ProviderConfig,
-) -> Result<(bool, Option<&'a ProviderConfig>), ProxyError> {
+) -> Result<Option<&'a ProviderConfig>, ProxyError> {
     use crate::policy::{Action, Item, Principal, Verdict};
-    use pseudonymise::ValueAction;
-    let scanned = pseudonymise::scan(&rt.config.detector, endpoint, json);
+    let scanned = pipeline::scan(&rt.config.detector, walked);
     let items: Vec<Item<'_>> = scanned
         .findings()
         .iter()
@@ -818,6 +1054,18 @@ fn apply_policy<'a>(
         *ctx.findings_by_rule.entry(c.rule.clone()).or_default() += 1;
     }
     ctx.rule = decision.verdict.rule().map(str::to_owned);
+    // A credential for a third party (an MCP server's token) is refused like a secret
+    // the detector found, whatever the policy says of the rest.
+    if scanned.secret() == Some(pipeline::CREDENTIAL_KIND) {
+        ctx.summary = scanned.summary().clone();
+        ctx.value_hashes = scanned.value_hashes(&rt.token_key);
+        ctx.decision = Some(Decision::Blocked);
+        ctx.rule = Some(crate::policy::RULE_SECRET.to_owned());
+        return Err(pipeline::Refusal::Secret {
+            kind: pipeline::CREDENTIAL_KIND.to_owned(),
+        }
+        .into());
+    }
     let mut target = None;
     match decision.verdict {
         Verdict::Block {
@@ -831,7 +1079,7 @@ fn apply_policy<'a>(
             if rule == crate::policy::RULE_SECRET {
                 // The built-in secret rule keeps its own error (`paravent_secret`).
                 let kind = scanned.secret().unwrap_or("secret").to_owned();
-                return Err(pseudonymise::Refusal::Secret { kind }.into());
+                return Err(pipeline::Refusal::Secret { kind }.into());
             }
             return Err(ProxyError::PolicyBlock {
                 rule,
@@ -844,11 +1092,9 @@ fn apply_policy<'a>(
             ctx.requested_provider = ctx.provider.replace(t.name.clone());
             ctx.jurisdiction = t.jurisdiction.clone();
             if let Some(m) = model
-                && let Some(obj) = json.as_object_mut()
-                && obj.contains_key("model")
+                && walked.has_top_level("model")
             {
-                ctx.model = Some(m.clone());
-                obj.insert("model".to_owned(), serde_json::Value::String(m));
+                walked.set_top_level_str("model", m);
             }
             target = Some(t);
         }
@@ -866,23 +1112,15 @@ fn apply_policy<'a>(
         .collect();
     let actions = scanned.value_actions(&per_finding);
     let hashes = scanned.value_hashes(&rt.token_key);
-    // The vault's entries repeat the values found, plus the case variants propagation
-    // met: only those need hashing again.
+    // The vault's entries repeat the values found, plus the variants propagation met:
+    // only those need hashing again.
     let found: std::collections::HashSet<(String, String)> =
         scanned.values().iter().cloned().collect();
     let allow_media = target.unwrap_or(provider).allow_media;
-    match pseudonymise::rewrite(
-        scanned,
-        &rt.config.detector,
-        endpoint,
-        json,
-        vault,
-        &actions,
-        allow_media,
-    ) {
+    match pipeline::rewrite(scanned, walked, vault, &actions, allow_media) {
         Ok(summary) => {
             // Every value found (pseudonymised, redacted or allowed) has its keyed hash,
-            // plus the case variants propagation pseudonymised.
+            // plus the variants propagation pseudonymised.
             let mut hashes = hashes;
             hashes.extend(
                 vault
@@ -895,9 +1133,8 @@ fn apply_policy<'a>(
                     }),
             );
             ctx.value_hashes = hashes;
-            let changed = summary.changed || target.is_some();
             ctx.summary = summary;
-            Ok((changed, target))
+            Ok(target)
         }
         Err(refused) => {
             // The refusal's record shows what was found (counts, keyed hashes); the
@@ -911,27 +1148,22 @@ fn apply_policy<'a>(
     }
 }
 
-/// Removes Gemini's `key=` from a query (a routed request never carries the client's key).
-fn strip_query_key(query: &mut Option<String>) {
-    if let Some(q) = query.take() {
-        let kept: Vec<&str> = q.split('&').filter(|kv| !kv.starts_with("key=")).collect();
-        if !kept.is_empty() {
-            *query = Some(kept.join("&"));
-        }
-    }
-}
-
-/// Checks the client's key in virtual-key mode and returns the real key header to send.
+/// Checks the client's key and returns the real key header to send (virtual-key mode).
+/// A Paravent virtual key presented to a pass-through provider is refused, never
+/// forwarded.
 fn authenticate(
     rt: &Runtime,
     ctx: &mut Ctx,
     provider: &ProviderConfig,
     headers: &HeaderMap,
-    query: &mut Option<String>,
+    query: &str,
 ) -> Result<Option<(HeaderName, HeaderValue)>, ProxyError> {
-    let presented = presented_key(headers, query.as_deref());
+    let presented = presented_key(provider.api, headers, query);
     if provider.auth == AuthMode::PassThrough {
         if let Some(k) = presented {
+            if k.starts_with("pv-") {
+                return Err(ProxyError::VirtualKeyPassThrough);
+            }
             // A stable pseudonymous principal for per-principal tokens, never the key.
             let h = blake3::hash(k.as_bytes()).to_hex();
             ctx.principal = format!("key:{}", &h[..16]);
@@ -947,18 +1179,12 @@ fn authenticate(
     }
     ctx.principal = vk.user.clone();
     ctx.team = vk.team.clone();
-    if let Some(q) = query.take() {
-        let kept: Vec<&str> = q.split('&').filter(|kv| !kv.starts_with("key=")).collect();
-        if !kept.is_empty() {
-            *query = Some(kept.join("&"));
-        }
-    }
     Ok(rt.real_keys.get(&provider.name).cloned())
 }
 
-/// The key the client presented: `Authorization: Bearer`, `x-api-key`,
-/// `x-goog-api-key`, `api-key`, or Gemini's `?key=`.
-fn presented_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+/// The key the client presented: one of the API's key headers (`Authorization: Bearer`,
+/// `x-api-key`, `x-goog-api-key`, `api-key`), or a `key=` / `api_key=` query parameter.
+fn presented_key(api: Api, headers: &HeaderMap, query: &str) -> Option<String> {
     for name in KEY_HEADERS {
         if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok()) {
             let v = v.trim();
@@ -966,21 +1192,27 @@ fn presented_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
                 .strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
                 .unwrap_or(v);
-            if !v.is_empty() {
+            if !v.is_empty() && (api.header(name) == Param::Auth || v.starts_with("pv-")) {
                 return Some(v.trim().to_owned());
             }
         }
     }
-    query?
+    query
         .split('&')
-        .find_map(|kv| kv.strip_prefix("key="))
-        .map(str::to_owned)
+        .find_map(|kv| {
+            let (n, v) = kv.split_once('=')?;
+            is_key_param(n).then(|| {
+                percent_encoding::percent_decode_str(v)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+        })
+        .filter(|k| !k.is_empty())
 }
 
-/// The client's headers as they go upstream: hop-by-hop headers (and those the
-/// `Connection` header names) dropped, lengths and encodings recomputed, and in
-/// virtual-key mode the client's key removed.
-fn forward_headers(input: &HeaderMap, strip_keys: bool) -> HeaderMap {
+/// The provider's response headers as they go to the client: hop-by-hop headers (and
+/// those the `Connection` header names) dropped, lengths and encodings recomputed.
+fn forward_headers(input: &HeaderMap) -> HeaderMap {
     let named: Vec<String> = input
         .get_all(header::CONNECTION)
         .iter()
@@ -991,14 +1223,7 @@ fn forward_headers(input: &HeaderMap, strip_keys: bool) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(input.len());
     for (name, value) in input {
         let n = name.as_str();
-        if HOP_BY_HOP.contains(&n)
-            || named.iter().any(|c| c == n)
-            || n == "host"
-            || n == "content-length"
-            || n == "content-encoding"
-            || n == "accept-encoding"
-            || (strip_keys && KEY_HEADERS.contains(&n))
-        {
+        if SKIPPED_HEADERS.contains(&n) || named.iter().any(|c| c == n) {
             continue;
         }
         out.append(name.clone(), value.clone());
@@ -1007,7 +1232,7 @@ fn forward_headers(input: &HeaderMap, strip_keys: bool) -> HeaderMap {
 }
 
 fn response_headers(input: &HeaderMap, rewritten: bool) -> HeaderMap {
-    let mut out = forward_headers(input, false);
+    let mut out = forward_headers(input);
     if !rewritten {
         if let Some(v) = input.get(header::CONTENT_LENGTH) {
             out.insert(header::CONTENT_LENGTH, v.clone());
@@ -1047,16 +1272,14 @@ async fn response(
         && !head
         && !parts.headers.contains_key(header::CONTENT_ENCODING)
     {
-        let error = walk::error_body(
-            ctx.format,
+        let error = ctx.format.error_body(
             502,
             ErrorClass::Upstream,
             "paravent_stream_limit",
             "the provider's stream exceeded a limit of Paravent",
             &ctx.id,
         );
-        let audit_error = walk::error_body(
-            ctx.format,
+        let audit_error = ctx.format.error_body(
             503,
             ProxyError::AuditUnavailable.class(),
             ProxyError::AuditUnavailable.code(),
@@ -1165,25 +1388,18 @@ fn reidentify_json(reid: &Reidentifier, bytes: Bytes, count: &mut usize) -> Byte
         // Not JSON after all: nothing we can restore safely; it goes on as it came.
         return bytes;
     };
-    struct Restore<'a> {
-        reid: &'a Reidentifier,
-        count: usize,
-    }
-    impl Visitor for Restore<'_> {
-        fn text(&mut self, text: &mut String) -> bool {
-            let (out, n) = self.reid.reidentify(text);
-            if n == 0 {
-                return false;
-            }
-            self.count += n;
-            *text = out.into_owned();
-            true
+    let mut restored = 0;
+    let changed = crate::walk::each_string_mut(&mut json, &mut |text: &mut String| {
+        let (out, n) = reid.reidentify(text);
+        if n == 0 {
+            return false;
         }
-        fn media(&mut self, _kind: &'static str) {}
-    }
-    let mut v = Restore { reid, count: 0 };
-    if walk::walk_response(&mut json, &mut v) {
-        *count += v.count;
+        restored += n;
+        *text = out.into_owned();
+        true
+    });
+    if changed {
+        *count += restored;
         if let Ok(out) = serde_json::to_vec(&json) {
             return Bytes::from(out);
         }
@@ -1193,15 +1409,3 @@ fn reidentify_json(reid: &Reidentifier, bytes: Bytes, count: &mut usize) -> Byte
 
 /// Longest model name kept in the audit record.
 const MAX_MODEL_CHARS: usize = 128;
-
-/// The model a request names: its body's `model`, or Gemini's `models/<model>:<method>`.
-fn model_of(json: &serde_json::Value, rest: &str) -> Option<String> {
-    let m = match json.get("model").and_then(serde_json::Value::as_str) {
-        Some(m) => m,
-        None => {
-            let after = rest.split_once("models/")?.1;
-            after.split([':', '/', '?']).next()?
-        }
-    };
-    (!m.is_empty()).then(|| m.chars().take(MAX_MODEL_CHARS).collect())
-}

@@ -1,11 +1,15 @@
-//! Routing: method and path to a provider and, when Paravent knows the request shape, an
-//! [`Endpoint`]. `/<provider>/rest` goes to that provider with `rest` appended to its
-//! `base_url`; `/v1/rest` goes to the default provider as `/v1/rest`.
+//! Routing: method and path to a provider and, when its API's endpoint table knows the
+//! request, an [`Endpoint`]. `/<provider>/rest` goes to that provider with `rest`
+//! appended to its `base_url`; `/v1/rest` goes to the default provider as `/v1/rest`.
+//!
+//! A path that could leave the provider's base path is refused before anything else:
+//! `.` or `..` segments, empty segments, backslashes, and percent-escapes other than of
+//! characters that need none (an encoded `/`, `\`, `.` or `%` is refused).
 
-use http::{Method, Uri};
+use http::Uri;
 
-use crate::config::{ApiKind, Config, ProviderConfig};
-use crate::walk::Endpoint;
+use crate::api::{self, Endpoint, Matched};
+use crate::config::{Config, ProviderConfig};
 
 /// Where one request goes.
 #[derive(Debug)]
@@ -13,78 +17,116 @@ pub struct Route<'a> {
     pub provider: &'a ProviderConfig,
     /// The path after the provider prefix, starting with `/` (may be empty).
     pub rest: &'a str,
-    /// The request shape, when a walker knows it.
-    pub endpoint: Option<Endpoint>,
+    /// The endpoint, when the API's table knows it.
+    pub matched: Option<Matched>,
 }
 
-/// Resolves `path` (without query).
-pub fn route<'a>(config: &'a Config, method: &Method, path: &'a str) -> Option<Route<'a>> {
+impl Route<'_> {
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        self.matched.as_ref().map(|m| m.endpoint)
+    }
+}
+
+/// Why a path was not routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    #[error("the path could leave the provider's base path")]
+    UnsafePath,
+    #[error("no provider is declared for this path")]
+    UnknownProvider,
+}
+
+/// `path` with its harmless percent-escapes decoded (`%3A` in a Gemini model path), when
+/// it stays under any base path it is appended to.
+///
+/// # Errors
+/// [`RouteError::UnsafePath`].
+pub fn safe_path(path: &str) -> Result<std::borrow::Cow<'_, str>, RouteError> {
+    if !is_safe_path(path) {
+        return Err(RouteError::UnsafePath);
+    }
+    if !path.contains('%') {
+        return Ok(path.into());
+    }
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            // Checked by `is_safe_path`: two hex digits follow.
+            let h = (b[i + 1] as char).to_digit(16).unwrap_or(0);
+            let l = (b[i + 2] as char).to_digit(16).unwrap_or(0);
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    // Only ASCII escapes were allowed, so this stays UTF-8.
+    String::from_utf8(out).map(Into::into).map_err(|_| RouteError::UnsafePath)
+}
+
+/// Is `path` one that stays under any base path it is appended to?
+pub fn is_safe_path(path: &str) -> bool {
+    if path.contains('\\') || path.contains("//") {
+        return false;
+    }
+    let b = path.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = |c: u8| (c as char).to_digit(16);
+            let (Some(h), Some(l)) = (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) else {
+                return false;
+            };
+            let c = (h * 16 + l) as u8;
+            // Only escapes of characters that are harmless in a segment.
+            if !(c.is_ascii_alphanumeric() || b":@-_~+!$&'()*,;= ".contains(&c)) {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    !path.split('/').any(|seg| seg == "." || seg == "..")
+}
+
+/// Resolves `path` (without query, as [`safe_path`] returns it).
+///
+/// # Errors
+/// [`RouteError`]: an unsafe path, or no provider under its prefix.
+pub fn route<'a>(config: &'a Config, method: &str, path: &'a str) -> Result<Route<'a>, RouteError> {
+    if !is_safe_path(path) {
+        return Err(RouteError::UnsafePath);
+    }
     let (provider, rest) = if path == "/v1" || path.starts_with("/v1/") {
-        let name = config.server.default_provider.as_deref()?;
-        (config.providers.get(name)?, path)
+        let name = config
+            .server
+            .default_provider
+            .as_deref()
+            .ok_or(RouteError::UnknownProvider)?;
+        (
+            config.providers.get(name).ok_or(RouteError::UnknownProvider)?,
+            path,
+        )
     } else {
-        let trimmed = path.strip_prefix('/')?;
+        let trimmed = path.strip_prefix('/').ok_or(RouteError::UnknownProvider)?;
         let (name, rest) = match trimmed.find('/') {
             Some(i) => (&trimmed[..i], &trimmed[i..]),
             None => (trimmed, ""),
         };
-        (config.providers.get(name)?, rest)
+        (
+            config.providers.get(name).ok_or(RouteError::UnknownProvider)?,
+            rest,
+        )
     };
-    Some(Route {
+    Ok(Route {
         provider,
         rest,
-        endpoint: endpoint(provider.api, method, rest),
+        matched: api::endpoint(provider.api, method, rest),
     })
-}
-
-/// The request shape of `method` + `path` on a provider speaking `api`.
-pub fn endpoint(api: ApiKind, method: &Method, path: &str) -> Option<Endpoint> {
-    if method != Method::POST {
-        return None;
-    }
-    let path = path.trim_end_matches('/');
-    let openai = || {
-        if path.ends_with("/chat/completions") {
-            Some(Endpoint::OpenaiChat)
-        } else if path.ends_with("/completions") {
-            Some(Endpoint::OpenaiCompletions)
-        } else if path.ends_with("/embeddings") {
-            Some(Endpoint::OpenaiEmbeddings)
-        } else if path.ends_with("/responses") || path.ends_with("/responses/input_tokens") {
-            Some(Endpoint::OpenaiResponses)
-        } else {
-            None
-        }
-    };
-    match api {
-        ApiKind::Openai => openai(),
-        ApiKind::Anthropic => (path.ends_with("/messages")
-            || path.ends_with("/messages/count_tokens"))
-        .then_some(Endpoint::AnthropicMessages),
-        ApiKind::Gemini => {
-            let last = path.rsplit('/').next().unwrap_or("");
-            let method = last.rsplit_once(':').map(|(_, m)| m);
-            matches!(
-                method,
-                Some(
-                    "generateContent"
-                        | "streamGenerateContent"
-                        | "countTokens"
-                        | "embedContent"
-                        | "batchEmbedContents"
-                )
-            )
-            .then_some(Endpoint::Gemini)
-        }
-        ApiKind::Ollama => match path {
-            "/api/chat" => Some(Endpoint::OllamaChat),
-            "/api/generate" => Some(Endpoint::OllamaGenerate),
-            "/api/embed" | "/api/embeddings" => Some(Endpoint::OllamaEmbed),
-            // Ollama also serves the OpenAI API under /v1.
-            _ if path.starts_with("/v1/") => openai(),
-            _ => None,
-        },
-    }
 }
 
 /// The upstream URI: the provider's `base_url`, then `rest`, then `query`.
@@ -115,32 +157,51 @@ mod tests {
     #[test]
     fn paths_route_to_providers_and_endpoints() {
         let cfg = Config::load(None).unwrap();
-        let post = Method::POST;
-        let r = route(&cfg, &post, "/v1/chat/completions").unwrap();
+        let ep = |m: &str, p: &str| route(&cfg, m, p).unwrap().endpoint();
+        let r = route(&cfg, "POST", "/v1/chat/completions").unwrap();
         assert_eq!(r.provider.name, "openai");
         assert_eq!(r.rest, "/v1/chat/completions");
-        assert_eq!(r.endpoint, Some(Endpoint::OpenaiChat));
-        let r = route(&cfg, &post, "/anthropic/v1/messages").unwrap();
+        assert_eq!(r.endpoint(), Some(Endpoint::OpenaiChat));
+        let r = route(&cfg, "POST", "/anthropic/v1/messages").unwrap();
+        assert_eq!((r.provider.name.as_str(), r.rest), ("anthropic", "/v1/messages"));
+        assert_eq!(r.endpoint(), Some(Endpoint::AnthropicMessages));
         assert_eq!(
-            (r.provider.name.as_str(), r.rest),
-            ("anthropic", "/v1/messages")
+            ep("POST", "/gemini/v1beta/models/gemini-2.5-flash:generateContent"),
+            Some(Endpoint::Gemini)
         );
-        assert_eq!(r.endpoint, Some(Endpoint::AnthropicMessages));
-        let r = route(
-            &cfg,
-            &post,
-            "/gemini/v1beta/models/gemini-2.5-flash:generateContent",
+        assert_eq!(ep("POST", "/ollama/api/chat"), Some(Endpoint::OllamaChat));
+        assert_eq!(ep("POST", "/mistral/v1/fim/completions"), Some(Endpoint::OpenaiCompletions));
+        // Exact paths, not suffixes: Mistral's agents are chat, not legacy completions.
+        assert_eq!(ep("POST", "/mistral/v1/agents/completions"), Some(Endpoint::OpenaiChat));
+        assert_eq!(ep("POST", "/openai/v1/x/chat/completions"), None);
+        assert_eq!(
+            route(&cfg, "POST", "/nope/v1/chat/completions").unwrap_err(),
+            RouteError::UnknownProvider
         );
-        assert_eq!(r.unwrap().endpoint, Some(Endpoint::Gemini));
-        let r = route(&cfg, &post, "/ollama/api/chat").unwrap();
-        assert_eq!(r.endpoint, Some(Endpoint::OllamaChat));
-        let r = route(&cfg, &post, "/mistral/v1/fim/completions").unwrap();
-        assert_eq!(r.endpoint, Some(Endpoint::OpenaiCompletions));
-        assert!(route(&cfg, &post, "/nope/v1/chat/completions").is_none());
-        let r = route(&cfg, &Method::GET, "/openai/v1/models").unwrap();
-        assert_eq!(r.endpoint, None);
-        let r = route(&cfg, &post, "/openai/v1/audio/transcriptions").unwrap();
-        assert_eq!(r.endpoint, None);
+        assert_eq!(ep("GET", "/openai/v1/models"), Some(Endpoint::Read));
+        assert_eq!(ep("POST", "/openai/v1/audio/transcriptions"), None);
+    }
+
+    #[test]
+    fn paths_that_could_leave_the_base_path_are_refused() {
+        let cfg = Config::load(None).unwrap();
+        for p in [
+            "/openai/../admin",
+            "/openai/v1/./chat/completions",
+            "/openai/%2e%2e/admin",
+            "/openai/v1%2Fchat/completions",
+            "/openai/v1%5Cchat",
+            "/openai//v1/chat/completions",
+            "/openai/v1\\chat",
+            "/openai/v1/%",
+            "/openai/%252e%252e/x",
+        ] {
+            assert_eq!(safe_path(p).unwrap_err(), RouteError::UnsafePath, "{p}");
+            assert_eq!(route(&cfg, "POST", p).unwrap_err(), RouteError::UnsafePath, "{p}");
+        }
+        let p = safe_path("/gemini/v1beta/models/gemini-2.5-flash%3AgenerateContent").unwrap();
+        assert_eq!(p, "/gemini/v1beta/models/gemini-2.5-flash:generateContent");
+        assert_eq!(route(&cfg, "POST", &p).unwrap().endpoint(), Some(Endpoint::Gemini));
     }
 
     #[test]

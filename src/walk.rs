@@ -1,330 +1,945 @@
-//! \[pure\] The text slots of each API's JSON: which strings of a request the provider
-//! will read, and how an error looks in each provider's own format.
+//! \[pure\] Deny-by-default JSON walking: one strict parse, one walk into a table of slots,
+//! and the body that leaves serialised from the scanned value.
 //!
-//! A walker visits every text slot of a request body (a `serde_json::Value`) and reports
-//! content it cannot read (images, audio, files, token ids). Everything else passes
-//! through untouched: we are strict with our own files and tolerant of the providers'
-//! JSON (STYLE.md habit 4). A slot that holds JSON in a string (tool-call arguments) is
-//! parsed, its string values visited, and written back; if it does not parse, it is
-//! visited as plain text, so nothing in it escapes the scan.
+//! Every scalar the provider reads is text to scan: every string, every number (its
+//! decimal text) and every object key, at any depth, fields nobody listed included. An
+//! API module ([`crate::api`]) names only the few fields that are *structural* (model,
+//! roles, type discriminators, enum options, numeric parameters, provider-generated ids)
+//! and the shape each must have ([`Shape`]); a structural field that does not have its
+//! shape is walked as text. Content that cannot be read as text (images, audio, files,
+//! token ids) is reported as media.
 //!
-//! Responses are re-identified by [`walk_response`], which visits every string value:
-//! whatever the provider adds to its answers, the client never reads a token that the
-//! vault could have restored. Never logs values.
+//! The parse is strict: duplicate keys, keys that differ from a known field (or from a
+//! sibling) only by ASCII case, invalid UTF-8 and lone surrogates are refused, so the
+//! value scanned is the value every provider's parser reads. The walk consumes the parsed
+//! value into a [`Walked`]: a tree whose text leaves are indices into a table of
+//! [`Slot`]s. The pipeline rewrites slots by index, then [`Walked::to_bytes`] writes the
+//! body that is forwarded. Strings that hold JSON (tool-call arguments, tool results)
+//! are parsed and walked the same way, and written back as JSON text.
+//!
+//! Never logs values; `Debug` of a slot table shows counts only.
 
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-pub mod anthropic;
-pub mod gemini;
-pub mod ollama;
-pub mod openai;
+/// The deepest nesting walked; deeper bodies are refused (serde_json stops at 128 too).
+pub const MAX_DEPTH: usize = 128;
 
-/// What a walker reports to.
-pub trait Visitor {
-    /// A text slot the provider will read. Returns `true` if it changed `text`.
-    fn text(&mut self, text: &mut String) -> bool;
-    /// Content that cannot be scanned for text (`image`, `audio`, `file`, `token ids`).
-    fn media(&mut self, kind: &'static str);
+/// Why a body cannot be walked. Never quotes the body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WalkError {
+    /// Not JSON, invalid UTF-8, a lone surrogate, or nested too deep.
+    #[error("the body is not valid JSON")]
+    Syntax,
+    /// The same key twice in one object.
+    #[error("an object has a duplicate key")]
+    DuplicateKey,
+    /// A key differing from a known field, or from a sibling key, only by case
+    /// (`"Content"`): some providers' parsers read it as the field.
+    #[error("an object has a key that differs from a known field only by case")]
+    CaseVariantKey,
 }
 
-/// The request shapes Paravent knows, by API.
+/// The shape a structural field must have. A value without its shape is walked as text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// OpenAI (and Mistral, and compatible) `/v1/chat/completions`.
-    OpenaiChat,
-    /// Legacy `/v1/completions` (and Mistral's `/v1/fim/completions`).
-    OpenaiCompletions,
-    /// `/v1/embeddings`.
-    OpenaiEmbeddings,
-    /// The Responses API, `/v1/responses`.
-    OpenaiResponses,
-    /// Anthropic `/v1/messages` and `/v1/messages/count_tokens`.
-    AnthropicMessages,
-    /// Gemini `models/*:generateContent`, `:countTokens`, `:embedContent`…
-    Gemini,
-    /// Ollama `/api/chat`.
-    OllamaChat,
-    /// Ollama `/api/generate`.
-    OllamaGenerate,
-    /// Ollama `/api/embed` and `/api/embeddings`.
-    OllamaEmbed,
+pub enum Shape {
+    /// A known field whose value is text: listed so that its key is not scanned (the
+    /// key is the API's, not the client's); the value is walked as text.
+    Text,
+    /// One of these strings (roles, type discriminators, enum options).
+    Enum(&'static [&'static str]),
+    /// A JSON number of at most [`MAX_STRUCTURAL_DIGITS`] digits (sampling parameters,
+    /// counts); a longer one could be an identifier and is scanned.
+    Number,
+    /// `true`, `false` or `null`.
+    Bool,
+    /// A model name: ASCII letters, digits and `._:/@+-`, at most 128 characters. Kept
+    /// out of propagation, but still read by the detector.
+    Model,
+    /// A provider-generated or programmatic identifier (tool-call ids, function names):
+    /// ASCII letters, digits, `_`, `-`, `.`, `:`, at most 128. Kept out of propagation,
+    /// still read by the detector.
+    Id,
+    /// An opaque blob the provider generated (signatures, encrypted reasoning: base64 or
+    /// base64url characters; token ids it computed: an array of numbers); kept as it
+    /// is, not scanned.
+    Opaque,
+    /// Content that cannot be scanned for text (`image`, `audio`, `file`), unless the
+    /// object's `type` is one of `text_types` (an Anthropic document whose source is
+    /// plain text), in which case it is walked.
+    Media {
+        kind: &'static str,
+        text_types: &'static [&'static str],
+    },
+    /// Text, or token ids (arrays of integers), which cannot be scanned.
+    TextOrTokens,
+    /// A credential the client hands the provider for a third party (MCP server tokens
+    /// and headers): always refused as a secret when non-empty.
+    Credential,
 }
 
-/// Which provider's error format an endpoint answers in.
+/// Structural numbers longer than this are scanned as text.
+pub const MAX_STRUCTURAL_DIGITS: usize = 8;
+
+/// One structural field of a request: where it is and the shape it must have.
+///
+/// `path` is dot-separated keys; `name[]` is each element of the array at `name`, a
+/// bare `[]` each element of a nested array, and `*` any key (the key itself is still
+/// scanned).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorFormat {
-    Openai,
-    Anthropic,
-    Gemini,
-    Ollama,
+pub struct Field {
+    pub path: &'static str,
+    pub shape: Shape,
 }
 
-impl Endpoint {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Endpoint::OpenaiChat => "openai.chat",
-            Endpoint::OpenaiCompletions => "openai.completions",
-            Endpoint::OpenaiEmbeddings => "openai.embeddings",
-            Endpoint::OpenaiResponses => "openai.responses",
-            Endpoint::AnthropicMessages => "anthropic.messages",
-            Endpoint::Gemini => "gemini.generate",
-            Endpoint::OllamaChat => "ollama.chat",
-            Endpoint::OllamaGenerate => "ollama.generate",
-            Endpoint::OllamaEmbed => "ollama.embed",
+impl Field {
+    pub const fn new(path: &'static str, shape: Shape) -> Field {
+        Field { path, shape }
+    }
+}
+
+/// A request schema compiled from a table of [`Field`]s: a trie walked alongside the
+/// JSON. Fields absent from it are text.
+#[derive(Debug, Default)]
+pub struct Schema {
+    root: Node,
+    /// Also accept each key's snake_case form (Gemini's JSON accepts both).
+    snake_too: bool,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    shape: Option<Shape>,
+    fields: Vec<(String, Node)>,
+    any: Option<Box<Node>>,
+    items: Option<Box<Node>>,
+}
+
+impl Node {
+    fn field(&self, key: &str) -> Option<&Node> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, n)| n)
+    }
+
+    fn has_case_variant(&self, key: &str) -> bool {
+        self.fields
+            .iter()
+            .any(|(k, _)| k != key && k.eq_ignore_ascii_case(key))
+    }
+
+    fn child(&mut self, key: &str) -> &mut Node {
+        if let Some(i) = self.fields.iter().position(|(k, _)| k == key) {
+            return &mut self.fields[i].1;
+        }
+        self.fields.push((key.to_owned(), Node::default()));
+        let last = self.fields.len() - 1;
+        &mut self.fields[last].1
+    }
+}
+
+impl Schema {
+    /// Compiles a table of structural fields.
+    ///
+    /// # Panics
+    /// On a malformed path (an API module's table is code, checked by its tests).
+    pub fn new(fields: &[Field]) -> Schema {
+        Schema::build(fields.iter().map(|f| (f.path, f.shape)), false)
+    }
+
+    /// As [`Schema::new`], from paths built at run time.
+    pub fn from_paths<S: AsRef<str>>(fields: impl IntoIterator<Item = (S, Shape)>) -> Schema {
+        Schema::build(fields, false)
+    }
+
+    /// As [`Schema::from_paths`], each camelCase key also accepted in snake_case.
+    pub fn with_snake_case<S: AsRef<str>>(
+        fields: impl IntoIterator<Item = (S, Shape)>,
+    ) -> Schema {
+        Schema::build(fields, true)
+    }
+
+    fn build<S: AsRef<str>>(fields: impl IntoIterator<Item = (S, Shape)>, snake_too: bool) -> Schema {
+        let mut root = Node::default();
+        for (path, shape) in fields {
+            let path = path.as_ref();
+            let mut at = &mut root;
+            for seg in path.split('.') {
+                assert!(!seg.is_empty(), "empty segment in {path}");
+                let (name, arrays) = split_items(seg);
+                if !name.is_empty() {
+                    at = if name == "*" {
+                        at.any.get_or_insert_with(Default::default)
+                    } else {
+                        at.child(name)
+                    };
+                }
+                for _ in 0..arrays {
+                    at = at.items.get_or_insert_with(Default::default);
+                }
+            }
+            at.shape = Some(shape);
+        }
+        let mut s = Schema { root, snake_too };
+        if snake_too {
+            add_snake(&mut s.root);
+        }
+        s
+    }
+
+    /// The structural fields, as `(path, shape)` lines (the threat model's table).
+    pub fn describe(&self) -> Vec<(String, Shape)> {
+        let mut out = Vec::new();
+        describe(&self.root, String::new(), &mut out, self.snake_too);
+        out
+    }
+}
+
+fn split_items(seg: &str) -> (&str, usize) {
+    let mut name = seg;
+    let mut n = 0;
+    while let Some(s) = name.strip_suffix("[]") {
+        name = s;
+        n += 1;
+    }
+    (name, n)
+}
+
+fn snake(key: &str) -> Option<String> {
+    if !key.chars().any(|c| c.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+fn add_snake(node: &mut Node) {
+    for (_, child) in node.fields.iter_mut() {
+        add_snake(child);
+    }
+    if let Some(a) = node.any.as_mut() {
+        add_snake(a);
+    }
+    if let Some(i) = node.items.as_mut() {
+        add_snake(i);
+    }
+    let extra: Vec<(String, Node)> = node
+        .fields
+        .iter()
+        .filter_map(|(k, n)| snake(k).map(|s| (s, clone_node(n))))
+        .collect();
+    node.fields.extend(extra);
+}
+
+fn clone_node(n: &Node) -> Node {
+    Node {
+        shape: n.shape,
+        fields: n
+            .fields
+            .iter()
+            .map(|(k, c)| (k.clone(), clone_node(c)))
+            .collect(),
+        any: n.any.as_ref().map(|a| Box::new(clone_node(a))),
+        items: n.items.as_ref().map(|i| Box::new(clone_node(i))),
+    }
+}
+
+fn describe(node: &Node, path: String, out: &mut Vec<(String, Shape)>, skip_snake: bool) {
+    if let Some(s) = node.shape {
+        out.push((path.clone(), s));
+    }
+    if let Some(i) = &node.items {
+        describe(i, format!("{path}[]"), out, skip_snake);
+    }
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    for (k, child) in &node.fields {
+        if skip_snake && k.contains('_') && node.fields.iter().any(|(o, _)| snake(o).as_deref() == Some(k)) {
+            continue;
+        }
+        describe(child, join(k), out, skip_snake);
+    }
+    if let Some(a) = &node.any {
+        describe(a, join("*"), out, skip_snake);
+    }
+}
+
+/// What a slot holds, which decides how it is detected and written back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotKind {
+    /// A string value.
+    Text,
+    /// A number's decimal text; written back as a number when unchanged, else a string.
+    Number,
+    /// An object key.
+    Key,
+    /// A structural value with its shape (model, id): read by the detector, never
+    /// reached by propagation, so ids and model names stay intact unless they hold a
+    /// value themselves.
+    Checked,
+    /// From outside the body (a header or query value), set by the proxy.
+    Outside,
+}
+
+/// One scalar of the request the provider will read.
+pub struct Slot {
+    pub text: String,
+    pub kind: SlotKind,
+    /// Slots with the same group are texts the provider joins (the text parts of one
+    /// message): they are also scanned joined. `0` is no group.
+    pub group: u32,
+    /// Set when the pipeline rewrote `text`.
+    pub changed: bool,
+}
+
+impl fmt::Debug for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot")
+            .field("len", &self.text.len())
+            .field("kind", &self.kind)
+            .field("group", &self.group)
+            .finish()
+    }
+}
+
+/// The walked body: the tree, with text leaves pointing into `slots`.
+pub struct Walked {
+    tree: Tree,
+    pub slots: Vec<Slot>,
+    /// Kinds of unscannable content met (`image`, `audio`, `file`, `token ids`).
+    pub media: Vec<&'static str>,
+    /// Credentials met in fields that hand them to third parties (refused).
+    pub credentials: usize,
+}
+
+impl fmt::Debug for Walked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Walked")
+            .field("slots", &self.slots.len())
+            .field("media", &self.media)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Tree {
+    /// Kept as it is: structural values, media, `null`, booleans.
+    Keep(Value),
+    /// A string or number slot.
+    Slot(usize),
+    Array(Vec<Tree>),
+    Object(Vec<(Key, Tree)>),
+    /// JSON inside a string slot: written back as JSON text when something inside
+    /// changed, else the original string.
+    Embedded { original: String, inner: Box<Tree> },
+}
+
+enum Key {
+    Keep(String),
+    Slot(usize),
+}
+
+impl Walked {
+    /// Parses `bytes` strictly and walks it against `schema`.
+    ///
+    /// # Errors
+    /// [`WalkError`]: not JSON, duplicate or case-variant keys.
+    ///
+    /// ```
+    /// use paravent::walk::{Field, Schema, Shape, Walked};
+    /// let schema = Schema::new(&[Field::new("role", Shape::Enum(&["user"]))]);
+    /// let w = Walked::parse(br#"{"role":"user","note":{"jean@example.fr":4111}}"#, &schema).unwrap();
+    /// let texts: Vec<&str> = w.slots.iter().map(|s| s.text.as_str()).collect();
+    /// assert_eq!(texts, ["note", "jean@example.fr", "4111"]);
+    /// assert!(Walked::parse(br#"{"a":1,"a":2}"#, &schema).is_err());
+    /// ```
+    pub fn parse(bytes: &[u8], schema: &Schema) -> Result<Walked, WalkError> {
+        let value = parse_strict(bytes)?;
+        Walked::walk(value, schema)
+    }
+
+    /// Walks an already parsed value (strictly parsed by [`parse_strict`]).
+    ///
+    /// # Errors
+    /// [`WalkError::CaseVariantKey`].
+    pub fn walk(value: Value, schema: &Schema) -> Result<Walked, WalkError> {
+        let mut w = Walker {
+            slots: Vec::new(),
+            media: Vec::new(),
+            credentials: 0,
+            next_group: 1,
+        };
+        let tree = w.value(value, Some(&schema.root), 0, 0)?;
+        Ok(Walked {
+            tree,
+            slots: w.slots,
+            media: w.media,
+            credentials: w.credentials,
+        })
+    }
+
+    /// A request without a body (a read): only slots from outside it.
+    pub fn empty() -> Walked {
+        Walked {
+            tree: Tree::Keep(Value::Null),
+            slots: Vec::new(),
+            media: Vec::new(),
+            credentials: 0,
         }
     }
 
-    pub fn error_format(self) -> ErrorFormat {
-        match self {
-            Endpoint::OpenaiChat
-            | Endpoint::OpenaiCompletions
-            | Endpoint::OpenaiEmbeddings
-            | Endpoint::OpenaiResponses => ErrorFormat::Openai,
-            Endpoint::AnthropicMessages => ErrorFormat::Anthropic,
-            Endpoint::Gemini => ErrorFormat::Gemini,
-            Endpoint::OllamaChat | Endpoint::OllamaGenerate | Endpoint::OllamaEmbed => {
-                ErrorFormat::Ollama
+    /// A plain text as one slot (`paravent scan`).
+    pub fn text(text: String) -> Walked {
+        let mut w = Walked::empty();
+        w.slots.push(Slot {
+            text,
+            kind: SlotKind::Text,
+            group: 0,
+            changed: false,
+        });
+        w.tree = Tree::Slot(0);
+        w
+    }
+
+    /// Adds a checked value from outside the body (a model name or id in the path);
+    /// returns its index.
+    pub fn push_checked(&mut self, text: String) -> usize {
+        self.slots.push(Slot {
+            text,
+            kind: SlotKind::Checked,
+            group: 0,
+            changed: false,
+        });
+        self.slots.len() - 1
+    }
+
+    /// Adds a slot from outside the body (a header or query value); returns its index.
+    pub fn push_outside(&mut self, text: String) -> usize {
+        self.slots.push(Slot {
+            text,
+            kind: SlotKind::Outside,
+            group: 0,
+            changed: false,
+        });
+        self.slots.len() - 1
+    }
+
+    /// The top-level string at `key` as it will leave (the model, say), if any.
+    pub fn top_level_str(&self, key: &str) -> Option<&str> {
+        let Tree::Object(members) = &self.tree else {
+            return None;
+        };
+        members.iter().find_map(|(k, t)| match (k, t) {
+            (Key::Keep(k), Tree::Slot(i)) if k == key => Some(self.slots[*i].text.as_str()),
+            (Key::Keep(k), Tree::Keep(Value::String(s))) if k == key => Some(s.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Whether a top-level key is present.
+    pub fn has_top_level(&self, key: &str) -> bool {
+        matches!(&self.tree, Tree::Object(m) if m.iter().any(|(k, _)| matches!(k, Key::Keep(k) if k == key)))
+    }
+
+    /// Sets a top-level string (the policy's route replaces the model).
+    pub fn set_top_level_str(&mut self, key: &str, value: String) {
+        if let Tree::Object(members) = &mut self.tree {
+            for (k, t) in members.iter_mut() {
+                if matches!(k, Key::Keep(k) if k == key) {
+                    *t = Tree::Keep(Value::String(value));
+                    return;
+                }
             }
         }
     }
-}
 
-/// Visits every text slot of a request body for `endpoint`.
-pub fn walk_request(endpoint: Endpoint, body: &mut Value, v: &mut dyn Visitor) {
-    match endpoint {
-        Endpoint::OpenaiChat => openai::chat(body, v),
-        Endpoint::OpenaiCompletions => openai::completions(body, v),
-        Endpoint::OpenaiEmbeddings => openai::embeddings(body, v),
-        Endpoint::OpenaiResponses => openai::responses(body, v),
-        Endpoint::AnthropicMessages => anthropic::messages(body, v),
-        Endpoint::Gemini => gemini::request(body, v),
-        Endpoint::OllamaChat => ollama::chat(body, v),
-        Endpoint::OllamaGenerate => ollama::generate(body, v),
-        Endpoint::OllamaEmbed => ollama::embed(body, v),
+    /// The body as it leaves: the scanned value, serialised.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.slots.iter().map(|s| s.text.len() + 8).sum());
+        self.write(&self.tree, &mut out);
+        out
+    }
+
+    fn write(&self, t: &Tree, out: &mut Vec<u8>) {
+        match t {
+            Tree::Keep(v) => {
+                // Writing a `Value` into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, v);
+            }
+            Tree::Slot(i) => {
+                let s = &self.slots[*i];
+                if s.kind == SlotKind::Number && !s.changed {
+                    out.extend_from_slice(s.text.as_bytes());
+                } else {
+                    write_str(&s.text, out);
+                }
+            }
+            Tree::Array(items) => {
+                out.push(b'[');
+                for (n, item) in items.iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    self.write(item, out);
+                }
+                out.push(b']');
+            }
+            Tree::Object(members) => {
+                out.push(b'{');
+                for (n, (k, v)) in members.iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    match k {
+                        Key::Keep(k) => write_str(k, out),
+                        Key::Slot(i) => write_str(&self.slots[*i].text, out),
+                    }
+                    out.push(b':');
+                    self.write(v, out);
+                }
+                out.push(b'}');
+            }
+            Tree::Embedded { original, inner } => {
+                if self.tree_changed(inner) {
+                    let mut text = Vec::new();
+                    self.write(inner, &mut text);
+                    // Our own serialisation of parsed JSON is UTF-8.
+                    write_str(&String::from_utf8_lossy(&text), out);
+                } else {
+                    write_str(original, out);
+                }
+            }
+        }
+    }
+
+    fn tree_changed(&self, t: &Tree) -> bool {
+        match t {
+            Tree::Keep(_) => false,
+            Tree::Slot(i) => self.slots[*i].changed,
+            Tree::Array(items) => items.iter().any(|i| self.tree_changed(i)),
+            Tree::Object(m) => m.iter().any(|(k, v)| {
+                matches!(k, Key::Slot(i) if self.slots[*i].changed) || self.tree_changed(v)
+            }),
+            Tree::Embedded { inner, .. } => self.tree_changed(inner),
+        }
     }
 }
 
-/// As [`walk_request`], telling whether a visit changed the body.
-pub fn walk_request_changed(endpoint: Endpoint, body: &mut Value, v: &mut dyn Visitor) -> bool {
-    let mut track = Tracking {
-        inner: v,
-        changed: false,
-    };
-    walk_request(endpoint, body, &mut track);
-    track.changed
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
-struct Tracking<'a> {
-    inner: &'a mut dyn Visitor,
-    changed: bool,
+struct Walker {
+    slots: Vec<Slot>,
+    media: Vec<&'static str>,
+    credentials: usize,
+    next_group: u32,
 }
 
-impl Visitor for Tracking<'_> {
-    fn text(&mut self, text: &mut String) -> bool {
-        let c = self.inner.text(text);
-        self.changed |= c;
-        c
+impl Walker {
+    fn slot(&mut self, text: String, kind: SlotKind, group: u32) -> Tree {
+        self.slots.push(Slot {
+            text,
+            kind,
+            group,
+            changed: false,
+        });
+        Tree::Slot(self.slots.len() - 1)
     }
 
     fn media(&mut self, kind: &'static str) {
-        self.inner.media(kind);
+        if !self.media.contains(&kind) {
+            self.media.push(kind);
+        }
     }
-}
 
-/// Visits every string value of a response body (object keys are left alone); strings
-/// that hold JSON (tool-call arguments) are parsed and written back.
-pub fn walk_response(body: &mut Value, v: &mut dyn Visitor) -> bool {
-    let mut changed = false;
-    match body {
-        Value::String(s) => changed |= json_string(s, v),
-        Value::Array(items) => {
-            for item in items {
-                changed |= walk_response(item, v);
+    /// Walks `v` at schema node `s` (`None`: free text). `group` is the join group a
+    /// `text` member of this object belongs to (an element of a parts array).
+    fn value(
+        &mut self,
+        v: Value,
+        s: Option<&Node>,
+        group: u32,
+        depth: usize,
+    ) -> Result<Tree, WalkError> {
+        if depth > MAX_DEPTH {
+            return Err(WalkError::Syntax);
+        }
+        if let Some(shape) = s.and_then(|n| n.shape) {
+            match self.shaped(v, shape, s, group, depth)? {
+                Ok(t) => return Ok(t),
+                Err(v) => return self.free(v, s, group, depth),
             }
         }
-        Value::Object(map) => {
-            for (_, item) in map.iter_mut() {
-                changed |= walk_response(item, v);
+        self.free(v, s, group, depth)
+    }
+
+    /// A structural value: `Ok(tree)` when it has its shape, `Err(value)` to walk it as
+    /// text.
+    fn shaped(
+        &mut self,
+        v: Value,
+        shape: Shape,
+        s: Option<&Node>,
+        group: u32,
+        depth: usize,
+    ) -> Result<Result<Tree, Value>, WalkError> {
+        Ok(match (shape, v) {
+            (Shape::Enum(options), Value::String(x)) if options.contains(&x.as_str()) => {
+                Ok(Tree::Keep(Value::String(x)))
             }
-        }
-        _ => {}
-    }
-    changed
-}
-
-/// A plain text slot, if `value` is a string.
-pub(crate) fn text(value: Option<&mut Value>, v: &mut dyn Visitor) -> bool {
-    match value {
-        Some(Value::String(s)) => v.text(s),
-        _ => false,
-    }
-}
-
-/// A string that should hold JSON (tool-call arguments): its string values are visited
-/// and it is written back when one changed; if it is not JSON it is visited as text.
-pub(crate) fn json_string(s: &mut String, v: &mut dyn Visitor) -> bool {
-    let t = s.trim_start();
-    if (t.starts_with('{') || t.starts_with('['))
-        && let Ok(mut inner) = serde_json::from_str::<Value>(s)
-    {
-        {
-            if all_strings(&mut inner, v) {
-                // Serialising a `Value` we just parsed cannot fail.
-                if let Ok(out) = serde_json::to_string(&inner) {
-                    *s = out;
-                    return true;
+            (Shape::Number, Value::Number(n)) if short_number(&n) => {
+                Ok(Tree::Keep(Value::Number(n)))
+            }
+            (Shape::Bool, v @ (Value::Bool(_) | Value::Null)) => Ok(Tree::Keep(v)),
+            (Shape::Model, Value::String(x)) if model_shaped(&x) => {
+                Ok(self.slot(x, SlotKind::Checked, 0))
+            }
+            (Shape::Id, Value::String(x)) if id_shaped(&x) => Ok(self.slot(x, SlotKind::Checked, 0)),
+            (Shape::Opaque, Value::String(x)) if opaque_shaped(&x) => {
+                Ok(Tree::Keep(Value::String(x)))
+            }
+            (Shape::Opaque, Value::Array(a)) if a.iter().all(Value::is_number) => {
+                Ok(Tree::Keep(Value::Array(a)))
+            }
+            (Shape::Media { kind, text_types }, v) => {
+                let text = v
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| text_types.contains(&t));
+                if text {
+                    return Ok(Ok(self.free(v, s, group, depth)?));
+                }
+                if !(v.is_null() || matches!(&v, Value::Array(a) if a.is_empty())) {
+                    self.media(kind);
+                }
+                Ok(Tree::Keep(v))
+            }
+            (Shape::TextOrTokens, v) => {
+                if is_token_ids(&v) {
+                    self.media("token ids");
+                    Ok(Tree::Keep(v))
+                } else {
+                    Err(v)
                 }
             }
-            return false;
-        }
-    }
-    v.text(s)
-}
-
-/// The `json_string` slot at `value`, if it is a string.
-pub(crate) fn json_text(value: Option<&mut Value>, v: &mut dyn Visitor) -> bool {
-    match value {
-        Some(Value::String(s)) => json_string(s, v),
-        _ => false,
-    }
-}
-
-/// Every string value inside `value` (tool-call inputs, function responses).
-pub(crate) fn all_strings(value: &mut Value, v: &mut dyn Visitor) -> bool {
-    let mut changed = false;
-    match value {
-        Value::String(s) => changed |= v.text(s),
-        Value::Array(items) => {
-            for item in items {
-                changed |= all_strings(item, v);
+            (Shape::Text, v) => Err(v),
+            (Shape::Credential, v) => {
+                if !is_empty(&v) {
+                    self.credentials += 1;
+                }
+                // Never sent: the request is refused.
+                Ok(Tree::Keep(Value::Null))
             }
-        }
-        Value::Object(map) => {
-            for (_, item) in map.iter_mut() {
-                changed |= all_strings(item, v);
-            }
-        }
-        _ => {}
+            (_, v) => Err(v),
+        })
     }
-    changed
-}
 
-/// Every string of an object except the keys that only identify things (`type`, `id`…):
-/// how an unknown part or item is walked, so that new kinds of content are still scanned.
-pub(crate) fn unknown_part(value: &mut Value, v: &mut dyn Visitor) -> bool {
-    const IDENTIFIERS: &[&str] = &["type", "id", "call_id", "status", "role", "tool_use_id"];
-    let mut changed = false;
-    if let Value::Object(map) = value {
-        for (k, item) in map.iter_mut() {
-            if !IDENTIFIERS.contains(&k.as_str()) {
-                changed |= all_strings(item, v);
+    fn free(
+        &mut self,
+        v: Value,
+        s: Option<&Node>,
+        group: u32,
+        depth: usize,
+    ) -> Result<Tree, WalkError> {
+        Ok(match v {
+            v @ (Value::Null | Value::Bool(_)) => Tree::Keep(v),
+            Value::Number(n) => self.slot(n.to_string(), SlotKind::Number, 0),
+            Value::String(x) => self.string(x, group, depth)?,
+            Value::Array(items) => {
+                let items_node = s.and_then(|n| n.items.as_deref());
+                let g = self.next_group;
+                self.next_group += 1;
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    // Only the `text` members of objects in one array are joined.
+                    let gi = if item.is_object() { g } else { 0 };
+                    out.push(self.value(item, items_node, gi, depth + 1)?);
+                }
+                Tree::Array(out)
             }
-        }
-    } else {
-        changed |= all_strings(value, v);
-    }
-    changed
-}
-
-/// The text of a JSON schema a model reads: descriptions, titles, examples, enums.
-pub(crate) fn schema(value: Option<&mut Value>, v: &mut dyn Visitor) {
-    let Some(value) = value else { return };
-    match value {
-        Value::Object(map) => {
-            for (k, item) in map.iter_mut() {
-                match k.as_str() {
-                    "description" | "title" => {
-                        if let Value::String(s) = item {
-                            v.text(s);
+            Value::Object(map) => {
+                let mut out = Vec::with_capacity(map.len());
+                for (k, item) in map {
+                    let known = s.and_then(|n| n.field(&k));
+                    let key;
+                    let child;
+                    if let Some(known) = known {
+                        key = Key::Keep(k);
+                        child = Some(known);
+                    } else {
+                        if s.is_some_and(|n| n.has_case_variant(&k)) {
+                            return Err(WalkError::CaseVariantKey);
                         }
+                        child = s.and_then(|n| n.any.as_deref());
+                        self.slots.push(Slot {
+                            text: k,
+                            kind: SlotKind::Key,
+                            group: 0,
+                            changed: false,
+                        });
+                        key = Key::Slot(self.slots.len() - 1);
                     }
-                    "examples" | "enum" | "default" | "const" | "example" => {
-                        all_strings(item, v);
-                    }
-                    _ => schema(Some(item), v),
+                    let text_member = matches!(&key, Key::Keep(k) if k == "text")
+                        || matches!(&key, Key::Slot(i) if self.slots[*i].text == "text");
+                    let g = if text_member { group } else { 0 };
+                    out.push((key, self.value(item, child, g, depth + 1)?));
                 }
+                Tree::Object(out)
+            }
+        })
+    }
+
+    /// A string: JSON inside it (tool arguments) is parsed and walked; else a text slot.
+    fn string(&mut self, x: String, group: u32, depth: usize) -> Result<Tree, WalkError> {
+        let t = x.trim_start();
+        if (t.starts_with('{') || t.starts_with('['))
+            && let Ok(inner) = parse_strict(x.as_bytes())
+        {
+            let inner = self.value(inner, None, 0, depth + 1)?;
+            return Ok(Tree::Embedded {
+                original: x,
+                inner: Box::new(inner),
+            });
+        }
+        Ok(self.slot(x, SlotKind::Text, group))
+    }
+}
+
+/// Whether a text from outside the body (a header or query value) has `shape`.
+pub fn fits(shape: Shape, text: &str) -> bool {
+    match shape {
+        Shape::Enum(options) => options.contains(&text),
+        Shape::Number => {
+            text.parse::<f64>().is_ok()
+                && text.bytes().filter(u8::is_ascii_digit).count() <= MAX_STRUCTURAL_DIGITS
+        }
+        Shape::Bool => matches!(text, "true" | "false"),
+        Shape::Model => model_shaped(text),
+        Shape::Id => id_shaped(text),
+        Shape::Opaque => opaque_shaped(text),
+        Shape::Text | Shape::Media { .. } | Shape::TextOrTokens | Shape::Credential => false,
+    }
+}
+
+/// Calls `f` on every string value of `value` (object keys are left alone); strings that
+/// hold JSON (tool-call arguments) are parsed, visited and written back. Returns
+/// whether `f` changed anything. Used on answers, which are restored, not scanned.
+pub fn each_string_mut(value: &mut Value, f: &mut dyn FnMut(&mut String) -> bool) -> bool {
+    let mut changed = false;
+    match value {
+        Value::String(s) => {
+            let t = s.trim_start();
+            if (t.starts_with('{') || t.starts_with('['))
+                && let Ok(mut inner) = serde_json::from_str::<Value>(s)
+            {
+                if each_string_mut(&mut inner, f)
+                    && let Ok(out) = serde_json::to_string(&inner)
+                {
+                    *s = out;
+                    changed = true;
+                }
+            } else {
+                changed |= f(s);
             }
         }
         Value::Array(items) => {
             for item in items {
-                schema(Some(item), v);
+                changed |= each_string_mut(item, f);
+            }
+        }
+        Value::Object(map) => {
+            for (_, item) in map.iter_mut() {
+                changed |= each_string_mut(item, f);
             }
         }
         _ => {}
     }
+    changed
 }
 
-/// Each string value of an object (`metadata`, `prompt.variables`).
-pub(crate) fn string_values(value: Option<&mut Value>, v: &mut dyn Visitor) {
-    if let Some(Value::Object(map)) = value {
-        for (_, item) in map.iter_mut() {
-            if let Value::String(s) = item {
-                v.text(s);
-            }
+fn short_number(n: &serde_json::Number) -> bool {
+    let s = n.to_string();
+    s.bytes().filter(u8::is_ascii_digit).count() <= MAX_STRUCTURAL_DIGITS
+}
+
+fn model_shaped(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/@+-".contains(&b))
+}
+
+fn id_shaped(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b))
+}
+
+fn opaque_shaped(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+/=_-".contains(&b))
+}
+
+fn is_token_ids(v: &Value) -> bool {
+    match v {
+        Value::Array(items) => {
+            !items.is_empty()
+                && items.iter().all(|i| match i {
+                    Value::Number(_) => true,
+                    Value::Array(inner) => inner.iter().all(Value::is_number),
+                    _ => false,
+                })
         }
+        _ => false,
     }
 }
 
-/// Each element of an array, or the value itself when it is not an array.
-pub(crate) fn each(value: Option<&mut Value>, mut f: impl FnMut(&mut Value)) {
-    match value {
-        Some(Value::Array(items)) => items.iter_mut().for_each(&mut f),
-        Some(other) => f(other),
-        None => {}
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
     }
 }
 
-/// A string, an array of strings, or token ids (which cannot be scanned).
-pub(crate) fn text_or_tokens(value: Option<&mut Value>, v: &mut dyn Visitor) {
-    match value {
-        Some(Value::String(s)) => {
-            v.text(s);
-        }
-        Some(Value::Array(items)) => {
-            for item in items {
-                match item {
-                    Value::String(s) => {
-                        v.text(s);
-                    }
-                    Value::Number(_) | Value::Array(_) => v.media("token ids"),
-                    other => {
-                        unknown_part(other, v);
-                    }
-                }
-            }
-        }
-        _ => {}
+/// Parses JSON strictly: invalid UTF-8, lone surrogates, duplicate keys and keys that
+/// differ from a sibling only by ASCII case are refused, so what is scanned is what any
+/// provider's parser reads.
+///
+/// # Errors
+/// [`WalkError`] (never quoting the input).
+pub fn parse_strict(bytes: &[u8]) -> Result<Value, WalkError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut failure = None;
+    let v = StrictValue {
+        failure: &mut failure,
     }
-}
-
-/// How a refusal is classified in each provider's error format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    InvalidRequest,
-    Authentication,
-    Permission,
-    NotFound,
-    TooLarge,
-    Upstream,
-    Timeout,
-}
-
-/// The error body a client of `format` expects: the SDKs show `message`.
-pub fn error_body(
-    format: ErrorFormat,
-    status: u16,
-    class: ErrorClass,
-    code: &str,
-    message: &str,
-    request_id: &str,
-) -> Vec<u8> {
-    let v = match format {
-        ErrorFormat::Openai => openai::error_body(class, code, message),
-        ErrorFormat::Anthropic => anthropic::error_body(class, message, request_id),
-        ErrorFormat::Gemini => gemini::error_body(status, class, message),
-        ErrorFormat::Ollama => ollama::error_body(message),
+    .deserialize(&mut de);
+    let v = match v {
+        Ok(v) => v,
+        Err(_) => return Err(failure.unwrap_or(WalkError::Syntax)),
     };
-    serde_json::to_vec(&v).unwrap_or_default()
+    de.end().map_err(|_| WalkError::Syntax)?;
+    Ok(v)
+}
+
+/// serde_json's private marker for a number read with `arbitrary_precision`: such a
+/// number arrives as a one-entry map under this key.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+struct StrictValue<'a> {
+    failure: &'a mut Option<WalkError>,
+}
+
+impl<'de> DeserializeSeed<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number"))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(v) = seq.next_element_seed(StrictValue {
+            failure: &mut *self.failure,
+        })? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        // Lower-cased keys seen, only built when the object is larger than a few keys.
+        let mut lower: HashMap<String, ()> = HashMap::new();
+        let mut first = true;
+        while let Some(k) = map.next_key::<String>()? {
+            if first && k == NUMBER_TOKEN {
+                let text: String = map.next_value()?;
+                let n: serde_json::Number =
+                    text.parse().map_err(|_| de::Error::custom("number"))?;
+                return Ok(Value::Number(n));
+            }
+            first = false;
+            let folded = k.to_ascii_lowercase();
+            if lower.contains_key(&folded) {
+                *self.failure = Some(if out.contains_key(&k) {
+                    WalkError::DuplicateKey
+                } else {
+                    WalkError::CaseVariantKey
+                });
+                return Err(de::Error::custom("duplicate key"));
+            }
+            lower.insert(folded, ());
+            let v = map.next_value_seed(StrictValue {
+                failure: &mut *self.failure,
+            })?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ fn set(v: &[&str]) -> BTreeSet<String> {
     v.iter().map(|s| (*s).to_owned()).collect()
 }
 
-fn dest(api: ApiKind, max: Sensitivity, on_exceed: OnExceed) -> Destination {
+fn dest(api: Api, max: Sensitivity, on_exceed: OnExceed) -> Destination {
     Destination {
         api,
         max_sensitivity: max,
@@ -36,19 +36,19 @@ fn policy(rules: Vec<Rule>) -> Policy {
     let mut providers = BTreeMap::new();
     providers.insert(
         "openai".to_owned(),
-        dest(ApiKind::Openai, Sensitivity::Confidential, OnExceed::Block),
+        dest(Api::Openai, Sensitivity::Confidential, OnExceed::Block),
     );
     providers.insert(
         "mistral".to_owned(),
-        dest(ApiKind::Openai, Sensitivity::Secret, OnExceed::Block),
+        dest(Api::Openai, Sensitivity::Secret, OnExceed::Block),
     );
     providers.insert(
         "local".to_owned(),
-        dest(ApiKind::Openai, Sensitivity::Secret, OnExceed::Block),
+        dest(Api::Openai, Sensitivity::Secret, OnExceed::Block),
     );
     providers.insert(
         "claude".to_owned(),
-        dest(ApiKind::Anthropic, Sensitivity::Secret, OnExceed::Block),
+        dest(Api::Anthropic, Sensitivity::Secret, OnExceed::Block),
     );
     Policy {
         default: Action::Pseudonymise,

@@ -24,7 +24,7 @@ use super::{Decoder, Event, LineDecoder, StreamError};
 use crate::audit::Usage;
 use crate::audit::usage::UsageMeter;
 use crate::reidentify::{Reidentifier, StreamReidentifier};
-use crate::walk::Endpoint;
+use crate::api::Endpoint;
 
 /// The streamed formats Paravent re-identifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ impl StreamKind {
     }
 
     /// An error event that ends a stream, in the provider's framing; `body` is the
-    /// provider's JSON error body ([`crate::walk::error_body`]). The SDKs raise it.
+    /// provider's JSON error body ([`crate::api::Api::error_body`]). The SDKs raise it.
     pub fn error_frame(self, body: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(body.len() + 24);
         match self {

@@ -1,232 +1,180 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::api::Endpoint;
 
-/// Records every slot and marks it, so tests see both what was visited and that the
-/// change landed in the right place.
-#[derive(Default)]
-struct Marker {
-    seen: Vec<String>,
-    media: Vec<&'static str>,
+fn texts(w: &Walked) -> Vec<&str> {
+    w.slots.iter().map(|s| s.text.as_str()).collect()
 }
 
-impl Visitor for Marker {
-    fn text(&mut self, text: &mut String) -> bool {
-        self.seen.push(text.clone());
-        text.insert(0, '§');
-        true
-    }
-
-    fn media(&mut self, kind: &'static str) {
-        self.media.push(kind);
-    }
-}
-
-fn visit(endpoint: Endpoint, mut body: Value) -> (Marker, Value) {
-    let mut m = Marker::default();
-    walk_request(endpoint, &mut body, &mut m);
-    (m, body)
+fn walk(endpoint: Endpoint, body: &Value) -> Walked {
+    Walked::parse(&serde_json::to_vec(body).unwrap(), endpoint.schema()).unwrap()
 }
 
 #[test]
-fn openai_chat_slots() {
-    let (m, body) = visit(
-        Endpoint::OpenaiChat,
-        json!({"model": "gpt", "user": "u1", "messages": [
-            {"role": "system", "content": "s1"},
-            {"role": "developer", "content": [{"type": "text", "text": "d1"}]},
-            {"role": "user", "name": "n1", "content": [{"type": "text", "text": "t1"},
-                {"type": "image_url", "image_url": {"url": "data:"}}]},
-            {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function",
-                "function": {"name": "f", "arguments": "{\"a\":\"x1\",\"b\":[\"x2\"]}"}}]},
-            {"role": "tool", "tool_call_id": "c", "content": "r1"}],
-            "tools": [{"type": "function", "function": {"name": "f", "description": "fd",
-                "parameters": {"type": "object", "properties": {"a": {"type": "string", "description": "pd"}}}}}],
-            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"description": "sd"}}}}),
-    );
-    for s in [
-        "s1", "d1", "n1", "t1", "x1", "x2", "r1", "fd", "pd", "sd", "u1",
-    ] {
-        assert!(
-            m.seen.iter().any(|x| x == s),
-            "{s} not visited: {:?}",
-            m.seen
+fn duplicate_and_case_variant_keys_are_refused_at_any_depth() {
+    let s = Endpoint::OpenaiChat.schema();
+    let bad: &[(&[u8], WalkError)] = &[
+        (br#"{"a":1,"a":2}"#, WalkError::DuplicateKey),
+        (
+            br#"{"messages":[{"role":"user","content":"x","content":"y"}]}"#,
+            WalkError::DuplicateKey,
+        ),
+        (br#"{"content":"x","Content":"y"}"#, WalkError::CaseVariantKey),
+        // A key differing from a known field only by case, alone.
+        (
+            br#"{"messages":[{"role":"user","Content":"jean@example.fr"}]}"#,
+            WalkError::CaseVariantKey,
+        ),
+        (br#"{"MESSAGES":[]}"#, WalkError::CaseVariantKey),
+    ];
+    for (body, why) in bad {
+        assert_eq!(
+            Walked::parse(body, s).unwrap_err(),
+            *why,
+            "{}",
+            String::from_utf8_lossy(body)
         );
     }
-    assert!(!m.seen.iter().any(|x| x == "gpt" || x == "f" || x == "c"));
-    assert_eq!(m.media, vec!["image"]);
-    let args = body["messages"][3]["tool_calls"][0]["function"]["arguments"]
-        .as_str()
-        .unwrap();
-    let args: Value = serde_json::from_str(args).unwrap();
-    assert_eq!(args, json!({"a": "§x1", "b": ["§x2"]}));
-}
-
-#[test]
-fn tool_arguments_that_are_not_json_are_scanned_as_text() {
-    let (m, body) = visit(
-        Endpoint::OpenaiChat,
-        json!({"messages": [{"role": "assistant", "tool_calls": [
-            {"function": {"name": "f", "arguments": "{broken x1"}}]}]}),
-    );
-    assert_eq!(m.seen, vec!["{broken x1"]);
-    assert_eq!(
-        body["messages"][0]["tool_calls"][0]["function"]["arguments"],
-        "§{broken x1"
-    );
-}
-
-#[test]
-fn openai_completions_embeddings_and_token_ids() {
-    let (m, _) = visit(
-        Endpoint::OpenaiCompletions,
-        json!({"prompt": ["p1", "p2"], "suffix": "s1"}),
-    );
-    assert_eq!(m.seen, vec!["p1", "p2", "s1"]);
-    let (m, _) = visit(Endpoint::OpenaiEmbeddings, json!({"input": "e1"}));
-    assert_eq!(m.seen, vec!["e1"]);
-    let (m, _) = visit(Endpoint::OpenaiEmbeddings, json!({"input": [1, 2, 3]}));
-    assert!(m.media.contains(&"token ids"));
-}
-
-#[test]
-fn openai_responses_slots() {
-    let (m, _) = visit(
-        Endpoint::OpenaiResponses,
-        json!({"instructions": "i1", "input": [
-            {"role": "user", "content": [{"type": "input_text", "text": "t1"},
-                {"type": "input_file", "file_id": "f"}]},
-            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "o1"}]},
-            {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{\"a\":\"a1\"}"},
-            {"type": "function_call_output", "call_id": "c", "output": "r1"},
-            {"type": "some_future_item", "id": "x", "payload": {"note": "u1"}}],
-            "tools": [{"type": "function", "name": "f", "description": "fd"}]}),
-    );
-    for s in ["i1", "t1", "o1", "a1", "r1", "u1", "fd"] {
-        assert!(m.seen.iter().any(|x| x == s), "{s}: {:?}", m.seen);
-    }
-    assert!(!m.seen.iter().any(|x| x == "x" || x == "c"));
-    assert_eq!(m.media, vec!["file"]);
-    let (m, _) = visit(Endpoint::OpenaiResponses, json!({"input": "plain"}));
-    assert_eq!(m.seen, vec!["plain"]);
-}
-
-#[test]
-fn anthropic_slots() {
-    let (m, _) = visit(
-        Endpoint::AnthropicMessages,
-        json!({"system": [{"type": "text", "text": "s1"}], "metadata": {"user_id": "u1"},
-            "messages": [
-            {"role": "user", "content": "m1"},
-            {"role": "assistant", "content": [{"type": "text", "text": "t1"},
-                {"type": "tool_use", "id": "tu", "name": "f", "input": {"a": "a1", "n": 3}}]},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu",
-                "content": [{"type": "text", "text": "r1"}]},
-                {"type": "image", "source": {"type": "base64", "data": "AAAA"}},
-                {"type": "document", "source": {"type": "text", "data": "doc1"}}]}],
-            "tools": [{"name": "f", "description": "fd", "input_schema": {"type": "object"}}]}),
-    );
-    for s in ["s1", "u1", "m1", "t1", "a1", "r1", "doc1", "fd"] {
-        assert!(m.seen.iter().any(|x| x == s), "{s}: {:?}", m.seen);
-    }
-    assert_eq!(m.media, vec!["image"]);
-}
-
-#[test]
-fn gemini_slots() {
-    let (m, _) = visit(
-        Endpoint::Gemini,
-        json!({"systemInstruction": {"parts": [{"text": "s1"}]},
-            "contents": [{"role": "user", "parts": [{"text": "t1"},
-                {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}]},
-                {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {"a": "a1"}}}]},
-                {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"r": "r1"}}}]}],
-            "tools": [{"functionDeclarations": [{"name": "f", "description": "fd"}]}]}),
-    );
-    for s in ["s1", "t1", "a1", "r1", "fd"] {
-        assert!(m.seen.iter().any(|x| x == s), "{s}: {:?}", m.seen);
-    }
-    assert_eq!(m.media, vec!["file"]);
-}
-
-#[test]
-fn ollama_slots() {
-    let (m, _) = visit(
-        Endpoint::OllamaChat,
-        json!({"messages": [{"role": "user", "content": "c1", "images": ["AAAA"]},
-            {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": {"a": "a1"}}}]}]}),
-    );
-    for s in ["c1", "a1"] {
-        assert!(m.seen.iter().any(|x| x == s), "{s}: {:?}", m.seen);
-    }
-    assert_eq!(m.media, vec!["image"]);
-    let (m, _) = visit(
-        Endpoint::OllamaGenerate,
-        json!({"prompt": "p1", "system": "s1", "context": [1, 2, 3]}),
-    );
-    assert_eq!(m.seen, vec!["p1", "s1"]);
-    assert!(m.media.is_empty());
-}
-
-#[test]
-fn responses_are_walked_everywhere_with_json_strings_decoded() {
-    let mut body = json!({"choices": [{"message": {"content": "c", "tool_calls": [
-        {"function": {"name": "n", "arguments": "{\"a\":\"x\"}"}}]}}], "id": "i"});
-    let mut m = Marker::default();
-    assert!(walk_response(&mut body, &mut m));
-    assert_eq!(body["choices"][0]["message"]["content"], "§c");
-    let args: Value = serde_json::from_str(
-        body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
-            .as_str()
-            .unwrap(),
+    // Inside tool arguments (JSON in a string): a duplicate makes the string plain text,
+    // scanned whole.
+    let w = Walked::parse(
+        br#"{"messages":[{"role":"tool","content":"{\"a\":\"x@y.fr\",\"a\":\"z\"}"}]}"#,
+        s,
     )
     .unwrap();
-    assert_eq!(args["a"], "§x");
+    assert_eq!(texts(&w), [r#"{"a":"x@y.fr","a":"z"}"#]);
 }
 
 #[test]
-fn error_bodies_follow_each_provider() {
-    let o: Value = serde_json::from_slice(&error_body(
-        ErrorFormat::Openai,
-        403,
-        ErrorClass::Permission,
-        "c",
-        "m",
-        "id",
-    ))
-    .unwrap();
-    assert_eq!(o["error"]["message"], "m");
-    assert_eq!(o["error"]["code"], "c");
-    let a: Value = serde_json::from_slice(&error_body(
-        ErrorFormat::Anthropic,
-        401,
-        ErrorClass::Authentication,
-        "c",
-        "m",
-        "id",
-    ))
-    .unwrap();
-    assert_eq!(a["type"], "error");
-    assert_eq!(a["error"]["type"], "authentication_error");
-    let g: Value = serde_json::from_slice(&error_body(
-        ErrorFormat::Gemini,
-        404,
-        ErrorClass::NotFound,
-        "c",
-        "m",
-        "id",
-    ))
-    .unwrap();
-    assert_eq!(g["error"]["code"], 404);
-    assert_eq!(g["error"]["status"], "NOT_FOUND");
-    let l: Value = serde_json::from_slice(&error_body(
-        ErrorFormat::Ollama,
-        400,
-        ErrorClass::InvalidRequest,
-        "c",
-        "m",
-        "id",
-    ))
-    .unwrap();
-    assert_eq!(l["error"], "m");
+fn invalid_utf8_lone_surrogates_and_trailing_bytes_are_refused() {
+    let s = Endpoint::OpenaiChat.schema();
+    for body in [
+        &b"{\"a\":\"\xff\"}"[..],
+        br#"{"a":"\ud800"}"#,
+        br#"{"a":"\udc00x"}"#,
+        br#"{"a":1} {"b":2}"#,
+        br#"{"a":"#,
+        b"",
+    ] {
+        assert_eq!(
+            Walked::parse(body, s).unwrap_err(),
+            WalkError::Syntax,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // A valid surrogate pair is a character like any other.
+    let w = Walked::parse(br#"{"a":"\ud83d\ude00"}"#, s).unwrap();
+    assert_eq!(texts(&w), ["a", "😀"]);
+}
+
+#[test]
+fn every_string_number_and_unknown_key_is_a_slot() {
+    let body = json!({"model": "gpt-4o", "temperature": 0.5, "messages": [
+        {"role": "user", "content": "bonjour", "extra": {"k": 12345678901234u64}}],
+        "new_field": ["a", 2, true, null]});
+    let w = walk(Endpoint::OpenaiChat, &body);
+    assert_eq!(
+        texts(&w),
+        ["gpt-4o", "bonjour", "extra", "k", "12345678901234", "new_field", "a", "2"]
+    );
+    assert_eq!(w.slots[0].kind, SlotKind::Checked);
+    assert_eq!(w.slots[4].kind, SlotKind::Number);
+    assert_eq!(w.slots[2].kind, SlotKind::Key);
+}
+
+#[test]
+fn an_unchanged_body_serialises_to_the_same_value() {
+    let body = json!({"model": "m", "n": 1, "x": 1.5e300, "big": 123456789012345678901234567890u128,
+        "messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c",
+            "type": "function", "function": {"name": "f", "arguments": "{\"a\": [1, 2]}"}}]}],
+        "esc": "é\"\\\n\u{1}"});
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let w = Walked::parse(&bytes, Endpoint::OpenaiChat.schema()).unwrap();
+    let out: Value = serde_json::from_slice(&w.to_bytes()).unwrap();
+    assert_eq!(out, body);
+    // Unchanged tool arguments keep their exact text (spacing included).
+    assert_eq!(
+        out["messages"][0]["tool_calls"][0]["function"]["arguments"],
+        "{\"a\": [1, 2]}"
+    );
+}
+
+#[test]
+fn rewritten_slots_leave_in_their_place_and_numbers_become_strings() {
+    let body = json!({"messages": [{"role": "tool", "content": "{\"card\":4111111111111111}"}],
+        "meta": {"jean@example.fr": 1}});
+    let mut w = walk(Endpoint::OpenaiChat, &body);
+    for s in &mut w.slots {
+        if s.text == "4111111111111111" || s.text == "jean@example.fr" {
+            s.text = "[X]".to_owned();
+            s.changed = true;
+        }
+    }
+    let out: Value = serde_json::from_slice(&w.to_bytes()).unwrap();
+    assert_eq!(out["messages"][0]["content"], "{\"card\":\"[X]\"}");
+    assert_eq!(out["meta"], json!({"[X]": 1}));
+}
+
+#[test]
+fn media_token_ids_and_credentials_are_reported() {
+    let body = json!({"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]});
+    assert_eq!(walk(Endpoint::OpenaiChat, &body).media, ["image"]);
+    let body = json!({"model": "m", "input": [[1, 2, 3]]});
+    assert_eq!(walk(Endpoint::OpenaiEmbeddings, &body).media, ["token ids"]);
+    let body = json!({"model": "m", "input": ["text"]});
+    assert!(walk(Endpoint::OpenaiEmbeddings, &body).media.is_empty());
+    let body = json!({"model": "m", "input": "x", "tools": [{"type": "mcp",
+        "server_label": "s", "headers": {"Authorization": "Bearer abc"}}]});
+    let w = walk(Endpoint::OpenaiResponses, &body);
+    assert_eq!(w.credentials, 1);
+    // The credential never leaves, whatever happens next.
+    assert!(!String::from_utf8(w.to_bytes()).unwrap().contains("abc"));
+    // An Anthropic document whose source is plain text is text, not media.
+    let body = json!({"model": "c", "max_tokens": 1, "messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain",
+         "data": "Jean Dupont"}}]}]});
+    let w = walk(Endpoint::AnthropicMessages, &body);
+    assert!(w.media.is_empty());
+    assert!(texts(&w).contains(&"Jean Dupont"));
+}
+
+#[test]
+fn text_parts_of_one_message_share_a_group() {
+    let body = json!({"messages": [
+        {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+        {"role": "user", "content": [{"type": "text", "text": "c"}]}]});
+    let w = walk(Endpoint::OpenaiChat, &body);
+    let g: Vec<u32> = w
+        .slots
+        .iter()
+        .filter(|s| s.kind == SlotKind::Text)
+        .map(|s| s.group)
+        .collect();
+    assert_eq!(g[0], g[1]);
+    assert_ne!(g[0], 0);
+    assert_ne!(g[1], g[2]);
+}
+
+#[test]
+fn gemini_accepts_snake_case_and_refuses_other_case_variants() {
+    let body = json!({"contents": [{"role": "user", "parts": [
+        {"inline_data": {"mime_type": "image/png", "data": "AAAA"}}]}]});
+    assert_eq!(walk(Endpoint::Gemini, &body).media, ["file"]);
+    let bad = br#"{"contents":[{"role":"user","Parts":[{"text":"x"}]}]}"#;
+    assert_eq!(
+        Walked::parse(bad, Endpoint::Gemini.schema()).unwrap_err(),
+        WalkError::CaseVariantKey
+    );
+}
+
+#[test]
+fn every_schema_compiles_and_describes_its_fields() {
+    for e in Endpoint::WITH_SCHEMA {
+        let d = e.schema().describe();
+        assert!(!d.is_empty(), "{e:?}");
+        assert!(d.iter().any(|(p, _)| p == "model"), "{e:?} has no model");
+    }
 }

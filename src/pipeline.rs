@@ -1,0 +1,675 @@
+//! \[pure\] The request phase: slots → normalise → detect → policy → vault → rewrite.
+//!
+//! The one path from a walked request ([`Walked`]) to the body that leaves, used by the
+//! proxy, by `paravent scan`, by the tests and by the `pipeline` bench:
+//!
+//! 1. [`scan`] builds one document from every slot's normalised view (format characters
+//!    removed, compatibility forms folded, every space and dash a plain one; see
+//!    [`crate::detect::normalise`]), slots separated by a newline, and runs the detector
+//!    once over it. The text parts the provider joins (one message's parts) are also
+//!    scanned joined, so a value split across them is found. Findings are kept per slot,
+//!    in normalised offsets, with the request's distinct values.
+//! 2. The caller decides per finding (the policy) and turns that into one
+//!    [`ValueAction`] per value ([`Scanned::value_actions`]).
+//! 3. [`rewrite`] gives each pseudonymised value its vault token, finds every other
+//!    occurrence of each masked value in every slot (propagation: a name found in turn
+//!    3 is also masked where turn 1 repeats it without the context the detector
+//!    needed), and rewrites the slots by index, each replaced span mapped back to the
+//!    original text so that it covers the whole value, invisible characters included.
+//!    Structural slots (model names, ids) are read by the detector but never reached
+//!    by propagation.
+//!
+//! No I/O, no async; no value leaves this module except through the vault and the
+//! rewritten slots. `Debug` shows counts only.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use memchr::memmem::Finder;
+
+use crate::detect::normalise::{Normalised, normalise};
+use crate::detect::{Detector, Finding, Nature, Sensitivity};
+use crate::vault::{TokenKey, Vault, VaultError};
+use crate::walk::{SlotKind, Walked};
+
+/// The kind reported when a field that hands a credential to a third party (an MCP
+/// server's token or headers) is not empty.
+pub const CREDENTIAL_KIND: &str = "third-party-credential";
+
+/// Why a request may not leave.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A credential was found; `kind` names the rule (`openai-key`), never the value.
+    #[error("the request contains a secret ({kind})")]
+    Secret { kind: String },
+    /// Images, audio, files or token ids, which cannot be scanned for text.
+    #[error("the request contains content that cannot be scanned ({kind})")]
+    Unscannable { kind: &'static str },
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+/// A refused request: why, and what the scan found before refusing (counts and keyed
+/// hashes only, never values), so the audit record of a refusal shows its findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub refusal: Refusal,
+    /// The findings counted by the scan; `changed`, `replaced` and `unscanned` are empty.
+    pub summary: Summary,
+    /// `(entity, hex)` keyed hashes ([`crate::vault::TokenKey::audit_hash`]) of the
+    /// distinct values found, as a forwarded request records them.
+    pub value_hashes: Vec<(String, String)>,
+}
+
+/// What pseudonymisation did to one request (counts only, never values).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// A slot was rewritten.
+    pub changed: bool,
+    /// Findings per entity type (detector findings, not propagated repeats).
+    pub findings: BTreeMap<String, usize>,
+    /// The same findings per nature (`personal`, `secret`…) and per sensitivity.
+    pub findings_by_nature: BTreeMap<&'static str, usize>,
+    pub findings_by_sensitivity: BTreeMap<&'static str, usize>,
+    /// The same findings per (entity, nature): the metrics' labels.
+    pub findings_by_entity_nature: BTreeMap<(String, &'static str), usize>,
+    /// Values replaced by a token, propagated repeats included.
+    pub replaced: usize,
+    /// Values replaced by `[REDACTED_<ENTITY>]`, propagated repeats included.
+    pub redacted: usize,
+    /// Kinds of unscannable content that were allowed to leave.
+    pub unscanned: Vec<&'static str>,
+}
+
+/// What to do with one distinct value of a request (the policy's per-value answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ValueAction {
+    /// Leaves as it is.
+    Allow,
+    /// Replaced by its token (in the vault; the answer gets it back).
+    Pseudonymise,
+    /// Replaced by `[REDACTED_<ENTITY>]`, not in the vault, never restored.
+    Redact,
+}
+
+/// One detector finding of a request, without its value: `value` indexes the request's
+/// distinct values ([`Scanned::value_count`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanFinding {
+    pub entity: String,
+    pub nature: Nature,
+    pub sensitivity: Sensitivity,
+    /// The detection rule (`fr.nir`).
+    pub rule: Arc<str>,
+    pub value: usize,
+}
+
+/// A replaced span of one slot, in the slot's normalised offsets. `part` is `0` for the
+/// span that receives the replacement; a value split across slots has later parts,
+/// which are removed.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    slot: usize,
+    start: usize,
+    end: usize,
+    value: usize,
+    part: u32,
+    /// The value spans several slots (this is one of its parts).
+    split: bool,
+}
+
+/// The first pass over a request: every finding, and what the rewrite needs.
+/// Holds the request's values: never logged, never printed (`Debug` shows counts).
+pub struct Scanned {
+    /// Distinct `(entity, value)` in the order found (values as the client wrote them).
+    values: Vec<(String, String)>,
+    /// Each value's normalised form, lower-cased (what propagation looks for).
+    needles: Vec<String>,
+    findings: Vec<ScanFinding>,
+    spans: Vec<Span>,
+    /// Each slot's normalised view when it differs from the slot's text (propagation
+    /// searches it, the rewrite maps back).
+    views: Vec<Option<Normalised<'static>>>,
+    media: Vec<&'static str>,
+    secret: Option<String>,
+    summary: Summary,
+}
+
+impl std::fmt::Debug for Scanned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanned")
+            .field("values", &self.values.len())
+            .field("findings", &self.findings.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The normalised text of `slot`.
+fn view_text<'a>(views: &'a [Option<Normalised<'static>>], walked: &'a Walked, slot: usize) -> &'a str {
+    match &views[slot] {
+        Some(n) => n.as_str(),
+        None => &walked.slots[slot].text,
+    }
+}
+
+/// The original span of normalised `[a, b)` in `slot`.
+fn original_span(views: &[Option<Normalised<'static>>], slot: usize, a: usize, b: usize) -> (usize, usize) {
+    match &views[slot] {
+        Some(n) => n.original_span(a, b),
+        None => (a, b),
+    }
+}
+
+impl Scanned {
+    /// Every detector finding, in the order found (propagated repeats not included).
+    pub fn findings(&self) -> &[ScanFinding] {
+        &self.findings
+    }
+
+    /// The number of distinct values found.
+    pub fn value_count(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The findings counted per entity, nature and sensitivity.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// The detection rule's kind (`openai-key`) of the first secret found, if any.
+    pub fn secret(&self) -> Option<&str> {
+        self.secret.as_deref()
+    }
+
+    /// The distinct `(entity, value)` pairs found, in the order first found.
+    pub fn values(&self) -> &[(String, String)] {
+        &self.values
+    }
+
+    /// `(entity, hex)` keyed hashes of every distinct value found.
+    pub fn value_hashes(&self, key: &TokenKey) -> Vec<(String, String)> {
+        hashes(&self.values, key)
+    }
+
+    /// The per-value actions from per-finding ones (`per_finding[i]` for
+    /// `findings()[i]`): a value found several times gets the strictest (redact, then
+    /// pseudonymise, then allow).
+    pub fn value_actions(&self, per_finding: &[ValueAction]) -> Vec<ValueAction> {
+        let mut out = vec![ValueAction::Allow; self.values.len()];
+        let mut seen = vec![false; self.values.len()];
+        for (f, a) in self.findings.iter().zip(per_finding) {
+            let v = &mut out[f.value];
+            *v = if seen[f.value] { (*v).max(*a) } else { *a };
+            seen[f.value] = true;
+        }
+        // A value without a decision (never: every value has a finding) is pseudonymised.
+        for (v, s) in out.iter_mut().zip(seen) {
+            if !s {
+                *v = ValueAction::Pseudonymise;
+            }
+        }
+        out
+    }
+
+    /// A refusal of this request, carrying its findings and keyed hashes.
+    pub fn refuse(&self, refusal: Refusal, key: &TokenKey) -> Box<Refused> {
+        refused(refusal, &self.summary, self.value_hashes(key))
+    }
+}
+
+fn hashes(values: &[(String, String)], key: &TokenKey) -> Vec<(String, String)> {
+    values
+        .iter()
+        .map(|(entity, value)| {
+            let h = key.audit_hash(entity, value);
+            (entity.clone(), crate::audit::hex(&h))
+        })
+        .collect()
+}
+
+fn refused(
+    refusal: Refusal,
+    summary: &Summary,
+    value_hashes: Vec<(String, String)>,
+) -> Box<Refused> {
+    Box::new(Refused {
+        refusal,
+        summary: Summary {
+            unscanned: Vec::new(),
+            changed: false,
+            replaced: 0,
+            redacted: 0,
+            ..summary.clone()
+        },
+        value_hashes,
+    })
+}
+
+/// One slot's place in a scanned document.
+struct Piece {
+    slot: usize,
+    start: usize,
+    end: usize,
+}
+
+/// Slots laid end to end for one detector pass.
+struct Doc {
+    text: String,
+    pieces: Vec<Piece>,
+}
+
+impl Doc {
+    fn new(capacity: usize) -> Doc {
+        Doc {
+            text: String::with_capacity(capacity),
+            pieces: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, slot: usize, text: &str, separator: &str) {
+        if !self.pieces.is_empty() {
+            self.text.push_str(separator);
+        }
+        let start = self.text.len();
+        self.text.push_str(text);
+        self.pieces.push(Piece {
+            slot,
+            start,
+            end: self.text.len(),
+        });
+    }
+
+    /// The pieces `[start, end)` covers, each with its local range.
+    fn locate(&self, start: usize, end: usize) -> Vec<(usize, usize, usize)> {
+        let first = self.pieces.partition_point(|p| p.end < start);
+        let mut out = Vec::new();
+        for p in &self.pieces[first..] {
+            if p.start >= end {
+                break;
+            }
+            let s = start.max(p.start);
+            let e = end.min(p.end);
+            if s < e {
+                out.push((p.slot, s - p.start, e - p.start));
+            }
+        }
+        out
+    }
+}
+
+/// The first pass: scans every slot of `walked` and collects the findings; nothing is
+/// changed.
+///
+/// ```
+/// use paravent::{api::Endpoint, detect::Detector, pipeline, walk::Walked};
+/// let body = br#"{"model":"m","messages":[{"role":"user","content":"Écrivez à jean.dupont@example.fr"}]}"#;
+/// let walked = Walked::parse(body, Endpoint::OpenaiChat.schema()).unwrap();
+/// let scanned = pipeline::scan(&Detector::builtin(), &walked);
+/// assert_eq!(scanned.findings()[0].entity, "EMAIL");
+/// ```
+pub fn scan(detector: &Detector, walked: &Walked) -> Scanned {
+    let views: Vec<Option<Normalised<'static>>> = walked
+        .slots
+        .iter()
+        .map(|s| {
+            let n = normalise(&s.text);
+            (!n.is_identity()).then(|| n.into_owned())
+        })
+        .collect();
+    let total: usize = walked.slots.iter().map(|s| s.text.len() + 1).sum();
+    let mut doc = Doc::new(total);
+    for i in 0..walked.slots.len() {
+        doc.push(i, view_text(&views, walked, i), "\n");
+    }
+    let mut c = Collector::new(&views, walked);
+    for f in detector.scan(&doc.text) {
+        c.add(&doc, &f, false);
+    }
+    // The text parts one message joins, scanned joined: only what crosses a part
+    // boundary is new.
+    let mut groups: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, s) in walked.slots.iter().enumerate() {
+        if s.group != 0 && s.kind == SlotKind::Text {
+            groups.entry(s.group).or_default().push(i);
+        }
+    }
+    for members in groups.values().filter(|m| m.len() > 1) {
+        let mut joined = Doc::new(members.iter().map(|&i| walked.slots[i].text.len()).sum());
+        for &i in members {
+            joined.push(i, view_text(&views, walked, i), "");
+        }
+        for f in detector.scan(&joined.text) {
+            if joined.locate(f.start, f.end).len() > 1 {
+                c.add(&joined, &f, true);
+            }
+        }
+    }
+    let mut secret = c.secret.take();
+    if walked.credentials > 0 && secret.is_none() {
+        secret = Some(CREDENTIAL_KIND.to_owned());
+    }
+    Scanned {
+        summary: Summary {
+            findings: c.findings_by_entity,
+            findings_by_nature: c.by_nature,
+            findings_by_sensitivity: c.by_sensitivity,
+            findings_by_entity_nature: c.by_entity_nature,
+            ..Summary::default()
+        },
+        values: c.values,
+        needles: c.needles,
+        findings: c.found,
+        spans: c.spans,
+        views,
+        media: walked.media.clone(),
+        secret,
+    }
+}
+
+struct Collector<'a> {
+    views: &'a [Option<Normalised<'static>>],
+    walked: &'a Walked,
+    values: Vec<(String, String)>,
+    needles: Vec<String>,
+    index: HashMap<(String, String), usize>,
+    found: Vec<ScanFinding>,
+    spans: Vec<Span>,
+    secret: Option<String>,
+    findings_by_entity: BTreeMap<String, usize>,
+    by_nature: BTreeMap<&'static str, usize>,
+    by_sensitivity: BTreeMap<&'static str, usize>,
+    by_entity_nature: BTreeMap<(String, &'static str), usize>,
+}
+
+impl<'a> Collector<'a> {
+    fn new(views: &'a [Option<Normalised<'static>>], walked: &'a Walked) -> Collector<'a> {
+        Collector {
+            views,
+            walked,
+            values: Vec::new(),
+            needles: Vec::new(),
+            index: HashMap::new(),
+            found: Vec::new(),
+            spans: Vec::new(),
+            secret: None,
+            findings_by_entity: BTreeMap::new(),
+            by_nature: BTreeMap::new(),
+            by_sensitivity: BTreeMap::new(),
+            by_entity_nature: BTreeMap::new(),
+        }
+    }
+
+    /// Records finding `f` of `doc`. A finding across part boundaries (`joined`)
+    /// replaces the single-slot findings it overlaps.
+    fn add(&mut self, doc: &Doc, f: &Finding, joined: bool) {
+        let parts = doc.locate(f.start, f.end);
+        if parts.is_empty() {
+            return;
+        }
+        if joined {
+            self.spans.retain(|s| {
+                !parts
+                    .iter()
+                    .any(|&(slot, a, b)| s.slot == slot && s.start < b && a < s.end)
+            });
+        }
+        // The value as the client wrote it, and its normalised form.
+        let mut original = String::new();
+        let mut normalised = String::new();
+        for &(slot, a, b) in &parts {
+            let (oa, ob) = original_span(self.views, slot, a, b);
+            original.push_str(&self.walked.slots[slot].text[oa..ob]);
+            normalised.push_str(&view_text(self.views, self.walked, slot)[a..b]);
+        }
+        let entity = f.entity.as_str();
+        if (f.nature == Nature::Secret || entity == "SECRET") && self.secret.is_none() {
+            let kind = f.rule.rsplit('.').next().unwrap_or("secret");
+            self.secret = Some(kind.to_owned());
+        }
+        *self
+            .findings_by_entity
+            .entry(entity.to_owned())
+            .or_default() += 1;
+        *self.by_nature.entry(f.nature.as_str()).or_default() += 1;
+        *self
+            .by_entity_nature
+            .entry((entity.to_owned(), f.nature.as_str()))
+            .or_default() += 1;
+        *self
+            .by_sensitivity
+            .entry(f.sensitivity.as_str())
+            .or_default() += 1;
+        let key = (entity.to_owned(), normalised.to_ascii_lowercase());
+        let value = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                let i = self.values.len();
+                self.values.push((entity.to_owned(), original));
+                self.needles.push(key.1.clone());
+                self.index.insert(key, i);
+                i
+            }
+        };
+        self.found.push(ScanFinding {
+            entity: entity.to_owned(),
+            nature: f.nature,
+            sensitivity: f.sensitivity,
+            rule: f.rule.clone(),
+            value,
+        });
+        let split = parts.len() > 1;
+        for (part, (slot, start, end)) in parts.into_iter().enumerate() {
+            self.spans.push(Span {
+                slot,
+                start,
+                end,
+                value,
+                part: part as u32,
+                split,
+            });
+        }
+    }
+}
+
+/// The second pass: rewrites the slots of `walked`, each value as `actions` says (one
+/// per distinct value, [`Scanned::value_actions`]), with propagation: every other
+/// occurrence of a pseudonymised or redacted value is replaced too.
+///
+/// # Errors
+/// A [`Refused`]: unscannable content when `allow_media` is false, or more distinct
+/// values than the vault may hold. `walked` is then left half-done and must not be sent.
+pub fn rewrite(
+    scanned: Scanned,
+    walked: &mut Walked,
+    vault: &mut Vault<'_>,
+    actions: &[ValueAction],
+    allow_media: bool,
+) -> Result<Summary, Box<Refused>> {
+    let key = vault.key();
+    if let Some(&kind) = scanned.media.first()
+        && !allow_media
+    {
+        return Err(scanned.refuse(Refusal::Unscannable { kind }, key));
+    }
+    let mut summary = scanned.summary.clone();
+    summary.unscanned = scanned.media.clone();
+    if scanned.values.is_empty() {
+        return Ok(summary);
+    }
+    let action = |i: usize| actions.get(i).copied().unwrap_or(ValueAction::Pseudonymise);
+    // The vault gets every pseudonymised value in the order found, so tokens do not
+    // depend on which slot propagation reaches first.
+    for (i, (entity, value)) in scanned.values.iter().enumerate() {
+        if action(i) == ValueAction::Pseudonymise
+            && let Err(e) = vault.pseudonym(entity, value)
+        {
+            return Err(scanned.refuse(e.into(), key));
+        }
+    }
+    let mut spans = scanned.spans.clone();
+    propagate(&scanned, walked, &action, &mut spans);
+    spans.sort_unstable_by_key(|s| (s.slot, s.start, std::cmp::Reverse(s.end)));
+    let mut replaced = 0;
+    let mut redacted = 0;
+    let mut at = 0;
+    while at < spans.len() {
+        let slot = spans[at].slot;
+        let end = spans[at..]
+            .iter()
+            .position(|s| s.slot != slot)
+            .map_or(spans.len(), |n| at + n);
+        let text = &walked.slots[slot].text;
+        let mut out = String::with_capacity(text.len() + 16);
+        let mut last = 0;
+        let mut changed = false;
+        for s in &spans[at..end] {
+            let (oa, ob) = original_span(&scanned.views, slot, s.start, s.end);
+            if oa < last {
+                continue;
+            }
+            let (entity, value) = &scanned.values[s.value];
+            let replacement: std::borrow::Cow<'_, str> = match action(s.value) {
+                ValueAction::Allow => continue,
+                _ if s.part > 0 => "".into(),
+                ValueAction::Redact => {
+                    redacted += 1;
+                    format!("[REDACTED_{entity}]").into()
+                }
+                ValueAction::Pseudonymise => {
+                    // A propagated repeat may differ in case or invisible characters: it
+                    // gets the same token, and is restored as it was written.
+                    let v = if s.split { value.as_str() } else { &text[oa..ob] };
+                    match vault.pseudonym(entity, v) {
+                        Ok(p) => {
+                            replaced += 1;
+                            p.to_owned().into()
+                        }
+                        Err(e) => {
+                            return Err(refused(
+                                e.into(),
+                                &scanned.summary,
+                                hashes(&scanned.values, key),
+                            ));
+                        }
+                    }
+                }
+            };
+            out.push_str(&text[last..oa]);
+            out.push_str(&replacement);
+            last = ob;
+            changed = true;
+        }
+        if changed {
+            out.push_str(&text[last..]);
+            let slot = &mut walked.slots[slot];
+            slot.text = out;
+            slot.changed = true;
+            summary.changed = true;
+        }
+        at = end;
+    }
+    summary.replaced = replaced;
+    summary.redacted = redacted;
+    Ok(summary)
+}
+
+/// Adds, for every masked value, its other occurrences in every slot the provider reads
+/// as text: ASCII case-insensitive, on word boundaries, not inside a span already
+/// found; leftmost-longest among them.
+fn propagate(
+    scanned: &Scanned,
+    walked: &Walked,
+    action: &dyn Fn(usize) -> ValueAction,
+    spans: &mut Vec<Span>,
+) {
+    let finders: Vec<Option<Finder<'_>>> = scanned
+        .needles
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (action(i) != ValueAction::Allow && !n.is_empty()).then(|| Finder::new(n.as_bytes())))
+        .collect();
+    if finders.iter().all(Option::is_none) {
+        return;
+    }
+    let mut by_slot: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
+    for s in spans.iter() {
+        by_slot.entry(s.slot).or_default().push((s.start, s.end));
+    }
+    for slot in 0..walked.slots.len() {
+        if walked.slots[slot].kind == SlotKind::Checked {
+            continue;
+        }
+        let text = view_text(&scanned.views, walked, slot);
+        let lower = text.to_ascii_lowercase();
+        let taken = by_slot.get(&slot).map_or(&[][..], Vec::as_slice);
+        let mut extra = Vec::new();
+        for (i, f) in finders.iter().enumerate() {
+            let Some(f) = f else { continue };
+            for s in f.find_iter(lower.as_bytes()) {
+                let e = s + f.needle().len();
+                if !text.is_char_boundary(s) || !text.is_char_boundary(e) {
+                    continue;
+                }
+                if !on_word_boundaries(text, s, e) || taken.iter().any(|&(a, b)| s < b && a < e) {
+                    continue;
+                }
+                extra.push((s, e, i));
+            }
+        }
+        extra.sort_unstable_by(|a, b| a.0.cmp(&b.0).then((b.1 - b.0).cmp(&(a.1 - a.0))));
+        let mut last_end = 0;
+        for (s, e, value) in extra {
+            if s >= last_end {
+                last_end = e;
+                spans.push(Span {
+                    slot,
+                    start: s,
+                    end: e,
+                    value,
+                    part: 0,
+                    split: false,
+                });
+            }
+        }
+    }
+}
+
+/// A propagated match must not be part of a longer word: `Jean` is not in `Jeanne`.
+fn on_word_boundaries(text: &str, s: usize, e: usize) -> bool {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let m = &text[s..e];
+    let starts_word = m.chars().next().is_some_and(word);
+    let ends_word = m.chars().next_back().is_some_and(word);
+    let before_ok = !starts_word || !text[..s].chars().next_back().is_some_and(word);
+    let after_ok = !ends_word || !text[e..].chars().next().is_some_and(word);
+    before_ok && after_ok
+}
+
+/// Scans and pseudonymises `walked` in place: [`scan`], the built-in secret refusal,
+/// then [`rewrite`] with every value pseudonymised (the behaviour without a
+/// `[policy]`).
+///
+/// # Errors
+/// A [`Refused`] carrying its [`Refusal`]: a secret, unscannable content when
+/// `allow_media` is false, or more distinct values than the vault may hold.
+pub fn pseudonymise(
+    detector: &Detector,
+    walked: &mut Walked,
+    vault: &mut Vault<'_>,
+    allow_media: bool,
+) -> Result<Summary, Box<Refused>> {
+    let scanned = scan(detector, walked);
+    if let Some(kind) = scanned.secret() {
+        return Err(scanned.refuse(
+            Refusal::Secret {
+                kind: kind.to_owned(),
+            },
+            vault.key(),
+        ));
+    }
+    let actions = vec![ValueAction::Pseudonymise; scanned.value_count()];
+    rewrite(scanned, walked, vault, &actions, allow_media)
+}
+
+#[cfg(test)]
+mod tests;

@@ -404,11 +404,10 @@ async fn a_client_that_leaves_mid_stream_still_gets_a_record_saying_so() {
         "messages": [{"role": "user", "content": PROMPT}]});
     let resp = crate::support::serve::open(
         http::Method::POST,
-        &h.url("/openai/v1/chat/completions"),
+        &h.url("/openai/v1/chat/completions?x-mock-event-delay-ms=20"),
         &[
             ("content-type", "application/json"),
             ("authorization", "Bearer sk-client"),
-            ("x-mock-event-delay-ms", "20"),
         ],
         body.to_string().as_bytes(),
     )
@@ -451,12 +450,8 @@ async fn a_stream_whose_record_cannot_be_written_ends_with_an_error_event() {
         "messages": [{"role": "user", "content": PROMPT}]});
     let resp = crate::support::serve::open(
         http::Method::POST,
-        &h.url("/anthropic/v1/messages"),
-        &[
-            ("content-type", "application/json"),
-            ("x-api-key", "sk-client"),
-            ("x-mock-event-delay-ms", "5"),
-        ],
+        &h.url("/anthropic/v1/messages?x-mock-event-delay-ms=5"),
+        &[("content-type", "application/json"), ("x-api-key", "sk-client")],
         body.to_string().as_bytes(),
     )
     .await;

@@ -214,8 +214,8 @@ async fn no_value_prompt_or_key_reaches_the_trace_logs_the_audit_file_or_the_met
     // A provider error that echoes the prompt.
     let r = send(
         Method::POST,
-        &openai,
-        &[json_ct, auth, ("x-mock-status", "429")],
+        &format!("{openai}?x-mock-status=429"),
+        &[json_ct, auth],
         chat(false, &prompt).as_bytes(),
     )
     .await;

@@ -550,11 +550,8 @@ async fn upstream_errors_pass_through_reidentified_and_failures_map_to_502_504()
     let r = h
         .send(
             Method::POST,
-            "/v1/chat/completions",
-            &[
-                ("content-type", "application/json"),
-                ("x-mock-status", "429"),
-            ],
+            "/v1/chat/completions?x-mock-status=429",
+            &[("content-type", "application/json")],
             body.clone(),
         )
         .await;
@@ -569,11 +566,8 @@ async fn upstream_errors_pass_through_reidentified_and_failures_map_to_502_504()
     let r = h
         .send(
             Method::POST,
-            "/v1/chat/completions",
-            &[
-                ("content-type", "application/json"),
-                ("x-mock-delay-ms", "2000"),
-            ],
+            "/v1/chat/completions?x-mock-delay-ms=2000",
+            &[("content-type", "application/json")],
             body.clone(),
         )
         .await;

@@ -208,11 +208,10 @@ async fn a_client_that_disconnects_mid_stream_cancels_the_upstream_request() {
     let sent = Instant::now();
     let resp = crate::support::serve::open(
         http::Method::POST,
-        &h.url("/openai/v1/chat/completions"),
+        &h.url("/openai/v1/chat/completions?x-mock-event-delay-ms=20"),
         &[
             ("content-type", "application/json"),
             ("authorization", "Bearer sk-client"),
-            ("x-mock-event-delay-ms", "20"),
         ],
         body.to_string().as_bytes(),
     )

@@ -2,7 +2,8 @@
 //! and answers like each API, echoing back the text it received (so re-identification
 //! is exercised), tool calls included. Synthetic data only.
 //!
-//! Behaviour switches, sent as request headers (Paravent passes them on):
+//! Behaviour switches, sent as query parameters (Paravent scans and passes them on; it
+//! drops client headers outside each API's allow list):
 //! `x-mock-status: 429` answers that status with the API's error shape (echoing the text),
 //! `x-mock-delay-ms: 500` waits before answering,
 //! `x-mock-event-delay-ms: 10` waits between the events of a stream.
@@ -131,13 +132,20 @@ async fn answer(
         headers: parts.headers.clone(),
         body: body.clone(),
     });
-    if let Some(ms) = header(&parts.headers, "x-mock-delay-ms").and_then(|v| v.parse().ok()) {
+    let query = parts.uri.query().unwrap_or("").to_owned();
+    let control = |name: &str| -> Option<String> {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    if let Some(ms) = control("x-mock-delay-ms").and_then(|v| v.parse().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let echo = format!("Reçu: {}", texts(&request).join(" | "));
     let p = parts.uri.path();
-    let status = header(&parts.headers, "x-mock-status")
+    let status = control("x-mock-status")
         .and_then(|s| s.parse::<u16>().ok())
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
@@ -145,7 +153,7 @@ async fn answer(
         || path.contains(":streamGenerateContent");
     if streamed && status == StatusCode::OK {
         let (ct, events) = stream_reply(p, &request, &echo);
-        let pause = header(&parts.headers, "x-mock-event-delay-ms")
+        let pause = control("x-mock-event-delay-ms")
             .and_then(|v| v.parse().ok())
             .map(Duration::from_millis);
         let mut resp = Response::new(FrameBody::spawn(events, pause, cancelled));
@@ -169,10 +177,6 @@ async fn answer(
     resp.headers_mut()
         .insert("x-mock-upstream", "yes".parse().unwrap());
     Ok(resp)
-}
-
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Every string value of the request except model names, roles and types.

@@ -72,6 +72,11 @@ pub enum Command {
         /// With --explain: the user's team.
         #[arg(long)]
         team: Option<String>,
+        /// Preview a whole request: the input is a JSON body sent to this path
+        /// (`/openai/v1/chat/completions`), and the body printed is the one the proxy
+        /// would forward.
+        #[arg(long, value_name = "PATH", conflicts_with = "jsonl")]
+        request: Option<String>,
         /// Input file, or - for standard input.
         #[arg(default_value = "-")]
         input: PathBuf,

@@ -124,10 +124,14 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             provider,
             user,
             team,
+            request,
             input,
         } => {
             let cfg = load(config.as_deref())?;
-            let explain = match (explain, provider) {
+            // The policy is previewed whenever a provider is named; --explain also prints
+            // why.
+            let show_why = explain;
+            let explain = match (explain || provider.is_some(), provider) {
                 (true, Some(p)) => {
                     if !cfg.providers.contains_key(&p) {
                         anyhow::bail!(
@@ -156,7 +160,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                 let stdout = io::stdout().lock();
                 let summary = scan::scan_jsonl_explained(
                     &cfg.detector,
-                    explain.as_ref(),
+                    explain.as_ref().filter(|_| show_why),
                     BufReader::with_capacity(1 << 16, reader),
                     io::BufWriter::with_capacity(1 << 16, stdout),
                     io::stderr().lock(),
@@ -180,26 +184,85 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                     scan::MAX_PLAIN_INPUT_BYTES
                 );
             }
+            // The deployment's tokens when its secret can be read (nothing is created).
+            let key = match paravent::vault::load_secret(&cfg.pseudonyms)
+                .context("cannot read the pseudonym secret")?
+            {
+                Some((key, _)) => key,
+                None => {
+                    eprintln!(
+                        "paravent: no pseudonym secret configured or found: the tokens shown are this run's, not the deployment's"
+                    );
+                    let mut raw = [0u8; 32];
+                    getrandom::fill(&mut raw).map_err(|_| anyhow::anyhow!("no random source"))?;
+                    paravent::vault::TokenKey::from_secret(&raw)
+                }
+            };
+            if let Some(path) = request {
+                return preview_request(&cfg, &key, explain.as_ref(), &path, &bytes);
+            }
             let text = String::from_utf8(bytes)
                 .map_err(|_| anyhow::anyhow!("the input is not valid UTF-8 text"))?;
             let findings = cfg.detector.scan(&text);
             let mut out = io::stdout().lock();
-            writeln!(
-                out,
-                "{}",
-                scan::placeholder_text(&text, &findings).trim_end()
-            )?;
+            let mut walked = paravent::walk::Walked::text(text.clone());
+            match scan::preview(&cfg, &key, &mut walked, explain.as_ref(), true) {
+                Ok(_) => writeln!(out, "{}", walked.slots[0].text.trim_end())?,
+                Err(why) => writeln!(out, "{why}")?,
+            }
             writeln!(out)?;
             if findings.is_empty() {
                 writeln!(out, "no findings")?;
             } else {
                 write!(out, "{}", scan::findings_table(&text, &findings))?;
             }
-            if let Some(e) = &explain {
+            if let Some(e) = explain.as_ref().filter(|_| show_why) {
                 writeln!(out)?;
                 write!(out, "{}", scan::explain_text(e, &findings))?;
             }
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `paravent scan --request PATH`: the body the proxy would forward for `body` sent to
+/// `path`, and what it found.
+fn preview_request(
+    cfg: &Config,
+    key: &paravent::vault::TokenKey,
+    explain: Option<&scan::Explain<'_>>,
+    path: &str,
+    body: &[u8],
+) -> anyhow::Result<ExitCode> {
+    let safe = paravent::route::safe_path(path)
+        .map_err(|_| anyhow::anyhow!("the path could leave the provider's base path"))?;
+    let route = paravent::route::route(cfg, "POST", &safe)
+        .map_err(|e| anyhow::anyhow!("{e}: {path}"))?;
+    let endpoint = match route.endpoint() {
+        Some(e) => e,
+        None if route.provider.scan_other_endpoints => paravent::api::Endpoint::Generic,
+        None => anyhow::bail!("{path} is not in the {} API's endpoint table", route.provider.api.as_str()),
+    };
+    let mut walked = paravent::walk::Walked::parse(body, endpoint.schema())
+        .map_err(|e| anyhow::anyhow!("the request would be refused: {e}"))?;
+    let mut out = io::stdout().lock();
+    match scan::preview(cfg, key, &mut walked, explain, route.provider.allow_media) {
+        Ok(summary) => {
+            out.write_all(&walked.to_bytes())?;
+            writeln!(out)?;
+            writeln!(out)?;
+            if summary.findings.is_empty() {
+                writeln!(out, "no findings")?;
+            }
+            for (entity, n) in &summary.findings {
+                writeln!(out, "{entity}: {n}")?;
+            }
+            writeln!(out, "replaced: {}, redacted: {}", summary.replaced, summary.redacted)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(why) => {
+            writeln!(out, "{why}")?;
+            Ok(ExitCode::FAILURE)
         }
     }
 }

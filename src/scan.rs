@@ -1,7 +1,10 @@
-//! `paravent scan`: show what would be pseudonymised in a text.
+//! `paravent scan`: show what would be pseudonymised in a text, or in a whole request.
 //!
-//! Plain mode prints the text with each finding replaced by a placeholder, then a table
-//! of findings. `--jsonl` mode reads `{"id", "text"}` lines and writes one
+//! Plain mode runs the text through the proxy's own [`crate::pipeline`] (the
+//! deployment's tokens, propagation, and the policy when `--provider` is given) and
+//! prints what the provider would read, then a table of findings. `--request PATH`
+//! does the same for a request body sent to `PATH`, and prints the body as it would
+//! leave. `--jsonl` mode reads `{"id", "text"}` lines and writes one
 //! `{"id", "findings": [...]}` line each, offsets in UTF-8 bytes of `text`, end
 //! exclusive. A bad input line is reported on stderr with its number (never its text)
 //! and the batch goes on.
@@ -11,8 +14,75 @@ use std::io::{self, BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::detect::{Detector, Finding};
-use crate::policy::{Decision, Item, Policy, Principal, Verdict};
+use crate::pipeline::{self, Refusal, Summary, ValueAction};
+use crate::policy::{Action, Decision, Item, Policy, Principal, Verdict};
+use crate::vault::{TokenKey, Vault};
+use crate::walk::Walked;
+
+/// What the proxy would do with a request, previewed on its walked slots: they are
+/// rewritten in place as the proxy would rewrite them.
+///
+/// # Errors
+/// Why the proxy would refuse it, as the message its client would read.
+pub fn preview(
+    cfg: &Config,
+    key: &TokenKey,
+    walked: &mut Walked,
+    explain: Option<&Explain<'_>>,
+    allow_media: bool,
+) -> Result<Summary, String> {
+    let scanned = pipeline::scan(&cfg.detector, walked);
+    let principal = explain.map_or("anonymous", |e| e.user.as_str());
+    let mut vault = Vault::for_request(
+        key,
+        &cfg.pseudonyms,
+        principal,
+        cfg.limits.max_vault_entries,
+    );
+    let refusal_text = |r: Refusal| format!("refused: {r}");
+    if let Some(kind) = scanned.secret() {
+        return Err(refusal_text(Refusal::Secret {
+            kind: kind.to_owned(),
+        }));
+    }
+    let per_finding: Vec<ValueAction> = match explain {
+        None => vec![ValueAction::Pseudonymise; scanned.findings().len()],
+        Some(e) => {
+            let items: Vec<Item<'_>> = scanned
+                .findings()
+                .iter()
+                .map(|f| Item {
+                    entity: &f.entity,
+                    nature: f.nature,
+                    sensitivity: f.sensitivity,
+                })
+                .collect();
+            let who = Principal {
+                user: &e.user,
+                team: e.team.as_deref(),
+            };
+            let d = e.policy.decide(&items, &who, &e.provider);
+            if let Verdict::Block { rule, message, .. } = &d.verdict {
+                return Err(format!("blocked by policy rule {rule}: {message}"));
+            }
+            d.choices
+                .iter()
+                .map(|c| match c.action {
+                    Action::Allow => ValueAction::Allow,
+                    Action::Redact => ValueAction::Redact,
+                    Action::Pseudonymise | Action::Block | Action::Route => {
+                        ValueAction::Pseudonymise
+                    }
+                })
+                .collect()
+        }
+    };
+    let actions = scanned.value_actions(&per_finding);
+    pipeline::rewrite(scanned, walked, &mut vault, &actions, allow_media)
+        .map_err(|r| refusal_text(r.refusal))
+}
 
 /// Plain mode reads its whole input; larger inputs are refused (use `--jsonl`).
 pub const MAX_PLAIN_INPUT_BYTES: usize = 64 << 20;

@@ -447,9 +447,32 @@ pub enum SecretError {
 pub fn load_or_create_secret(
     cfg: &PseudonymsConfig,
 ) -> Result<(TokenKey, SecretSource), SecretError> {
+    if let Some(found) = load_secret(cfg)? {
+        return Ok(found);
+    }
+    let path = &cfg.secret_file;
+    let mut raw = [0u8; GENERATED_SECRET_BYTES];
+    getrandom::fill(&mut raw).map_err(|_| SecretError::Random)?;
+    let hex = crate::audit::hex(&raw);
+    write_owner_only(path, &hex).map_err(|source| SecretError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok((
+        TokenKey::from_secret(hex.as_bytes()),
+        SecretSource::Generated(path.clone()),
+    ))
+}
+
+/// As [`load_or_create_secret`], but `None` where it would create the secret file
+/// (`paravent scan` previews with the deployment's tokens, and creates nothing).
+///
+/// # Errors
+/// A secret that is too short, or a secret file that exists but cannot be read.
+pub fn load_secret(cfg: &PseudonymsConfig) -> Result<Option<(TokenKey, SecretSource)>, SecretError> {
     let min = crate::config::MIN_SECRET_BYTES;
     if let Some(s) = &cfg.secret {
-        return Ok((TokenKey::from_secret(s.as_bytes()), SecretSource::Config));
+        return Ok(Some((TokenKey::from_secret(s.as_bytes()), SecretSource::Config)));
     }
     if let Ok(s) = std::env::var(&cfg.secret_env)
         && !s.is_empty()
@@ -457,10 +480,10 @@ pub fn load_or_create_secret(
         if s.len() < min {
             return Err(SecretError::TooShort(cfg.secret_env.clone()));
         }
-        return Ok((
+        return Ok(Some((
             TokenKey::from_secret(s.as_bytes()),
             SecretSource::Env(cfg.secret_env.clone()),
-        ));
+        )));
     }
     let path = &cfg.secret_file;
     match std::fs::read_to_string(path) {
@@ -469,24 +492,12 @@ pub fn load_or_create_secret(
             if s.len() < min {
                 return Err(SecretError::TooShort(path.display().to_string()));
             }
-            Ok((
+            Ok(Some((
                 TokenKey::from_secret(s.as_bytes()),
                 SecretSource::File(path.clone()),
-            ))
+            )))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut raw = [0u8; GENERATED_SECRET_BYTES];
-            getrandom::fill(&mut raw).map_err(|_| SecretError::Random)?;
-            let hex = crate::audit::hex(&raw);
-            write_owner_only(path, &hex).map_err(|source| SecretError::Write {
-                path: path.clone(),
-                source,
-            })?;
-            Ok((
-                TokenKey::from_secret(hex.as_bytes()),
-                SecretSource::Generated(path.clone()),
-            ))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(SecretError::Read {
             path: path.clone(),
             source,

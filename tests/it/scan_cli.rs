@@ -11,6 +11,47 @@ const PROMPT: &str = "Bonjour Claire,\n\
 Cordialement,\n\
 Jean Dupont\n";
 
+/// Numbers each distinct `[ENTITY_HEX]` token per entity in order of appearance
+/// (`[PERSON_1]`, `[PERSON_2]`…): tokens depend on the deployment's secret, their
+/// pattern (same value, same token) does not.
+fn numbered(text: &str) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('[') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        let end = after.find(']').map(|e| e + 1);
+        let token = end.map(|e| &after[..e]).filter(|t| {
+            t[1..t.len() - 1]
+                .rsplit_once('_')
+                .is_some_and(|(_, hex)| hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        });
+        match token {
+            Some(t) => {
+                if !seen.iter().any(|s| s == t) {
+                    seen.push(t.to_owned());
+                }
+                let entity = t[1..].rsplit_once('_').unwrap().0;
+                let n = seen
+                    .iter()
+                    .filter(|s| s[1..].rsplit_once('_').unwrap().0 == entity)
+                    .position(|s| s == t)
+                    .unwrap()
+                    + 1;
+                out.push_str(&format!("[{entity}_{n}]"));
+                rest = &after[t.len()..];
+            }
+            None => {
+                out.push('[');
+                rest = &after[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Splits plain-mode output into the pseudonymised text and the table.
 fn plain_parts(stdout: &str) -> (&str, &str) {
     stdout
@@ -19,12 +60,12 @@ fn plain_parts(stdout: &str) -> (&str, &str) {
 }
 
 #[test]
-fn plain_mode_reads_stdin_and_shows_placeholders_and_a_findings_table() {
+fn plain_mode_reads_stdin_and_shows_what_the_proxy_sends_and_a_findings_table() {
     let run = paravent(&["scan"], PROMPT.as_bytes());
     run.assert_code(0);
     let (text, table) = plain_parts(&run.stdout);
     assert_eq!(
-        text,
+        numbered(text),
         "Bonjour [PERSON_1],\n\
          Écrivez à [EMAIL_1] ou appelez le [PHONE_1].\n\
          Cordialement,\n\
@@ -66,16 +107,56 @@ fn plain_mode_reads_a_file_as_it_reads_stdin() {
     let from_file = paravent(&["scan", Scratch::arg(&path)], b"");
     from_file.assert_code(0);
     let from_stdin = paravent(&["scan", "-"], PROMPT.as_bytes());
-    assert_eq!(from_file.stdout, from_stdin.stdout);
+    // Without a deployment secret each run has its own tokens.
+    assert_eq!(numbered(&from_file.stdout), numbered(&from_stdin.stdout));
 }
 
 #[test]
-fn plain_mode_numbers_each_distinct_value_once() {
-    let text = "a@example.com, b@example.com, puis a@example.com encore";
+fn plain_mode_gives_each_distinct_value_one_token() {
+    let text = "a@example.com, b@example.com, puis A@example.com encore";
     let run = paravent(&["scan"], text.as_bytes());
     run.assert_code(0);
     let (out, _) = plain_parts(&run.stdout);
-    assert_eq!(out, "[EMAIL_1], [EMAIL_2], puis [EMAIL_1] encore");
+    assert_eq!(numbered(out), "[EMAIL_1], [EMAIL_2], puis [EMAIL_1] encore");
+}
+
+#[test]
+fn plain_mode_uses_the_deployments_tokens() {
+    let dir = Scratch::new("scan-secret");
+    let config = dir.write(
+        "p.toml",
+        "[pseudonyms]\nsecret = \"a deployment secret of at least 32 bytes\"\n\n[providers.openai]\nbase_url = \"http://127.0.0.1:9\"\napi = \"openai\"\n",
+    );
+    let a = paravent(&["scan", "--config", Scratch::arg(&config)], b"jean.dupont@example.fr");
+    let b = paravent(&["scan", "--config", Scratch::arg(&config)], b"jean.dupont@example.fr");
+    a.assert_code(0);
+    assert_eq!(plain_parts(&a.stdout).0, plain_parts(&b.stdout).0);
+    assert!(plain_parts(&a.stdout).0.starts_with("[EMAIL_"), "{}", a.stdout);
+}
+
+#[test]
+fn request_mode_prints_the_body_the_proxy_would_forward() {
+    let body = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Appelez Jean Dupont"}],"metadata":{"jean.dupont@example.fr":"vip"},"temperature":0.3}"#;
+    let run = paravent(
+        &["scan", "--request", "/openai/v1/chat/completions"],
+        body.as_bytes(),
+    );
+    run.assert_code(0);
+    let (sent, counts) = plain_parts(&run.stdout);
+    let sent: serde_json::Value = serde_json::from_str(sent).unwrap();
+    assert_eq!(sent["model"], "gpt-4o");
+    assert_eq!(sent["temperature"], 0.3);
+    let text = sent.to_string();
+    assert!(!text.contains("Dupont") && !text.contains("jean.dupont@"), "{text}");
+    assert!(counts.contains("EMAIL: 1") && counts.contains("PERSON: 1"), "{counts}");
+    // What the proxy refuses, the preview refuses.
+    let run = paravent(
+        &["scan", "--request", "/openai/v1/chat/completions"],
+        br#"{"messages":[{"role":"user","content":"a","content":"b"}]}"#,
+    );
+    assert_ne!(run.code, Some(0));
+    let run = paravent(&["scan", "--request", "/openai/v1/files"], b"{}");
+    assert_ne!(run.code, Some(0));
 }
 
 #[test]
@@ -92,7 +173,12 @@ fn plain_mode_never_prints_a_secret_in_full() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("[SECRET_1]") && run.stdout.contains("[SECRET_2]"));
+    // The proxy refuses a request holding a secret: so does the preview.
+    assert!(
+        run.stdout.starts_with("refused: the request contains a secret"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

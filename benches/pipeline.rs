@@ -1,0 +1,91 @@
+//! The whole request phase, pure core only: strict parse, deny-by-default walk, one
+//! detector pass over the normalised slots, propagation, vault, rewrite by slot index,
+//! serialisation of the body that leaves.
+//!
+//! - `request/chat_prompt_2k`: `benches/load/prompt.json`, the 1.9 KB French chat
+//!   request with 37 personal values that `scripts/loadtest.sh` sends;
+//! - `request/tools_conversation`: a four-turn chat with two tool definitions (JSON
+//!   schemas), a tool call with object arguments and its result: many keys, numbers and
+//!   short strings, which deny-by-default walking all reads;
+//! - `request/no_findings_1k`: a chat request with nothing to replace.
+//!
+//! Run with `cargo bench --bench pipeline`; docs/PERFORMANCE.md has the figures.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use paravent::api::Endpoint;
+use paravent::config::TokenStyle;
+use paravent::detect::Detector;
+use paravent::pipeline;
+use paravent::vault::{TokenKey, Vault};
+use paravent::walk::Walked;
+
+const PROMPT: &[u8] = include_bytes!("load/prompt.json");
+
+fn tools_conversation() -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "model": "gpt-4o-mini", "temperature": 0.2, "parallel_tool_calls": true,
+        "tools": [
+            {"type": "function", "function": {"name": "find_customer",
+              "description": "Finds a customer file by name, e-mail or phone number.",
+              "parameters": {"type": "object", "properties": {
+                  "name": {"type": "string", "description": "Full name"},
+                  "email": {"type": "string", "format": "email"},
+                  "phone": {"type": "string"},
+                  "limit": {"type": "integer", "minimum": 1, "maximum": 50}},
+                "required": ["name"], "additionalProperties": false}}},
+            {"type": "function", "function": {"name": "send_mail",
+              "description": "Sends an e-mail on behalf of the support team.",
+              "parameters": {"type": "object", "properties": {
+                  "to": {"type": "string"}, "subject": {"type": "string"},
+                  "body": {"type": "string"}, "cc": {"type": "array", "items": {"type": "string"}}},
+                "required": ["to", "subject", "body"]}}}],
+        "messages": [
+            {"role": "system", "content": "Tu es l'assistant du support client."},
+            {"role": "user", "content": "Retrouve le dossier de Mme Claire Martin (claire.martin@example.org, 06 12 34 56 78) et écris-lui."},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_a1", "type": "function", "function": {"name": "find_customer",
+                 "arguments": "{\"name\":\"Claire Martin\",\"email\":\"claire.martin@example.org\",\"limit\":5}"}}]},
+            {"role": "tool", "tool_call_id": "call_a1", "content": "{\"id\":48213,\"name\":\"Claire Martin\",\"city\":\"Lyon\",\"iban\":\"FR76 3000 6000 0112 3456 7890 189\",\"orders\":[{\"n\":1,\"total\":129.5},{\"n\":2,\"total\":42}]}"},
+            {"role": "user", "content": "Parfait, envoie-lui le récapitulatif de ses deux commandes."}]}))
+    .unwrap()
+}
+
+fn no_findings() -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"model": "gpt-4o-mini", "messages": [
+        {"role": "system", "content": "You are a helpful assistant for a software team."},
+        {"role": "user", "content": "Explain the difference between a mutex and a read-write lock, with an example in Rust using std::sync, and say when each one is the better choice for a cache that is read far more often than it is written. Keep it under two hundred words and avoid jargon where a plain word will do; add a short code sample that compiles."}]}))
+    .unwrap()
+}
+
+fn request_phase(detector: &Detector, key: &TokenKey, body: &[u8]) -> Vec<u8> {
+    let mut walked = Walked::parse(body, Endpoint::OpenaiChat.schema()).unwrap();
+    let mut vault = Vault::new(key, None, TokenStyle::Token, 10_000);
+    pipeline::pseudonymise(detector, &mut walked, &mut vault, false).unwrap();
+    walked.to_bytes()
+}
+
+fn bench(c: &mut Criterion) {
+    let detector = Detector::builtin();
+    let key = TokenKey::from_secret(b"a benchmark secret of 32 bytes..");
+    let mut g = c.benchmark_group("request");
+    for (name, body) in [
+        ("chat_prompt_2k", PROMPT.to_vec()),
+        ("tools_conversation", tools_conversation()),
+        ("no_findings_1k", no_findings()),
+    ] {
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| request_phase(&detector, &key, black_box(&body)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().noise_threshold(0.02);
+    targets = bench
+}
+criterion_main!(benches);

@@ -494,6 +494,24 @@ impl Config {
         let detector = Detector::new(&rule_set)?;
         let mut warnings = Vec::new();
         let policy = compile_policy(&raw, &at, name, text, &detector, &mut errors, &mut warnings);
+        // Relaxations of "nothing unscanned leaves" are the administrator's to make, and
+        // `check` says so every time.
+        for (pname, p) in &raw.providers {
+            let name = pname.get_ref();
+            if !p.pass_through.is_empty() {
+                warnings.push(format!(
+                    "{}: [providers.{name}] pass_through forwards {} path(s) unscanned (bodies, query and headers as sent)",
+                    at(pname.span()),
+                    p.pass_through.len()
+                ));
+            }
+            if p.allow_media {
+                warnings.push(format!(
+                    "{}: [providers.{name}] allow_media lets images, audio, files and token ids leave unscanned",
+                    at(pname.span())
+                ));
+            }
+        }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }

@@ -473,3 +473,27 @@ fn a_longer_term_failing_its_word_boundary_does_not_hide_a_shorter_term_at_the_s
         found[0]
     );
 }
+
+#[test]
+fn check_warns_about_every_relaxation_of_the_scan() {
+    let run = check(
+        "relaxations",
+        &[(
+            "paravent.toml",
+            "[providers.local]\nbase_url = \"http://127.0.0.1:9\"\napi = \"openai\"\n\
+             allow_media = true\npass_through = [\"/v1/files\"]\nother_endpoints = \"scan\"\n",
+        )],
+    );
+    run.assert_code(0);
+    assert_reported(&run.stderr, "paravent.toml", 1, "pass_through forwards 1 path(s) unscanned");
+    assert_reported(&run.stderr, "paravent.toml", 1, "allow_media lets images");
+    let run = check(
+        "bad-other-endpoints",
+        &[(
+            "paravent.toml",
+            "[providers.local]\nbase_url = \"http://127.0.0.1:9\"\napi = \"openai\"\n\
+             other_endpoints = \"always\"\n",
+        )],
+    );
+    assert_reported(&run.stderr, "paravent.toml", 4, "other_endpoints is \"refuse\" or \"scan\"");
+}

@@ -703,6 +703,7 @@ where
             let outside = Outside::collect(
                 &mut walked,
                 api,
+                provider.auth == AuthMode::Virtual,
                 route.rest,
                 route.matched.as_ref().map_or(&[][..], |m| &m.params),
                 query,
@@ -724,10 +725,15 @@ where
         None => {
             // Listed as pass-through by the administrator: forwarded unscanned.
             ctx.summary.unscanned.push("pass-through");
+            let virtual_keys = provider.auth == AuthMode::Virtual;
             let outside = Forward {
                 rest: route.rest.to_owned(),
-                query: (!query.is_empty()).then(|| query.to_owned()),
-                headers: allowed_headers(api, &parts.headers),
+                query: if virtual_keys {
+                    without_keys(query)
+                } else {
+                    (!query.is_empty()).then(|| query.to_owned())
+                },
+                headers: allowed_headers(api, &parts.headers, virtual_keys),
             };
             (raw, outside)
         }
@@ -825,9 +831,12 @@ struct Outside<'a> {
 impl<'a> Outside<'a> {
     /// Registers every path parameter, query parameter and allowed header of a request
     /// as slots of `walked`: model names and ids as checked values, the rest as text.
+    /// With `virtual_keys`, the client's keys (headers and `key=`/`api_key=`) are
+    /// dropped: Paravent injects the real one.
     fn collect(
         walked: &mut Walked,
         api: Api,
+        virtual_keys: bool,
         rest: &'a str,
         params: &[(usize, usize)],
         query: &str,
@@ -849,13 +858,13 @@ impl<'a> Outside<'a> {
                     .into_owned()
             };
             let dname = decoded(name);
+            if is_key_param(&dname) && virtual_keys {
+                continue;
+            }
             match api.query_param(&dname) {
-                // The key logic removed it in virtual-key mode; a client's own key is
-                // neither scanned nor rewritten.
+                // A client's own key (pass-through) is neither scanned nor rewritten.
                 Param::Auth | Param::Drop => {
-                    if !is_key_param(&dname) || !walked_virtual_key(value) {
-                        q.push((Piece::Keep(name.to_owned()), value.map(|v| Piece::Keep(v.to_owned()))));
-                    }
+                    q.push((Piece::Keep(name.to_owned()), value.map(|v| Piece::Keep(v.to_owned()))));
                 }
                 Param::Shaped(shape) if value.is_some_and(|v| crate::walk::fits(shape, &decoded(v))) => {
                     q.push((Piece::Keep(name.to_owned()), value.map(|v| Piece::Keep(v.to_owned()))));
@@ -879,6 +888,7 @@ impl<'a> Outside<'a> {
             }
             match api.header(n) {
                 Param::Drop => {}
+                Param::Auth if virtual_keys => {}
                 Param::Auth => {
                     if let Ok(v) = value.to_str() {
                         h.push((name.clone(), Piece::Keep(v.to_owned())));
@@ -991,11 +1001,6 @@ fn is_key_param(name: &str) -> bool {
     name == "key" || name == "api_key"
 }
 
-/// A query parameter value that is a Paravent virtual key (never forwarded).
-fn walked_virtual_key(value: Option<&str>) -> bool {
-    value.is_some_and(|v| v.starts_with("pv-"))
-}
-
 /// A query parameter name that could itself hold a value (not a plain identifier).
 fn looks_scannable(name: &str) -> bool {
     name.len() > 40 || name.contains('@') || name.bytes().filter(u8::is_ascii_digit).count() >= 4
@@ -1012,12 +1017,20 @@ fn without_keys(query: &str) -> Option<String> {
 }
 
 /// The client headers of a pass-through request that the API's allow list keeps (not
-/// scanned: the administrator listed the path as pass-through).
-fn allowed_headers(api: Api, headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+/// scanned: the administrator listed the path as pass-through); the client's keys too,
+/// unless Paravent injects the real one (`virtual_keys`).
+fn allowed_headers(
+    api: Api,
+    headers: &HeaderMap,
+    virtual_keys: bool,
+) -> Vec<(HeaderName, HeaderValue)> {
     headers
         .iter()
         .filter(|(n, _)| {
-            !SKIPPED_HEADERS.contains(&n.as_str()) && api.header(n.as_str()) != Param::Drop
+            let p = api.header(n.as_str());
+            !SKIPPED_HEADERS.contains(&n.as_str())
+                && p != Param::Drop
+                && !(virtual_keys && p == Param::Auth)
         })
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect()

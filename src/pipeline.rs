@@ -181,6 +181,11 @@ impl Scanned {
         self.secret.as_deref()
     }
 
+    /// Whether the detector found anything in slot `slot`.
+    pub fn slot_has_findings(&self, slot: usize) -> bool {
+        self.spans.iter().any(|s| s.slot == slot)
+    }
+
     /// The distinct `(entity, value)` pairs found, in the order first found.
     pub fn values(&self) -> &[(String, String)] {
         &self.values

@@ -1062,6 +1062,12 @@ fn apply_policy<'a>(
         team: ctx.team.as_deref(),
     };
     let decision = rt.config.policy.decide(&items, &who, &provider.name);
+    // The model as the client named it, for the record of a request that will not
+    // leave: only when the detector found nothing in it.
+    ctx.model = walked
+        .top_level_slot("model")
+        .filter(|&i| !scanned.slot_has_findings(i))
+        .map(|i| walked.slots[i].text.chars().take(MAX_MODEL_CHARS).collect());
     for c in &decision.choices {
         *ctx.findings_by_action.entry(c.action.as_str()).or_default() += 1;
         *ctx.findings_by_rule.entry(c.rule.clone()).or_default() += 1;

@@ -449,6 +449,17 @@ impl Walked {
         })
     }
 
+    /// The slot of the top-level string at `key` (a structural model name), if any.
+    pub fn top_level_slot(&self, key: &str) -> Option<usize> {
+        let Tree::Object(members) = &self.tree else {
+            return None;
+        };
+        members.iter().find_map(|(k, t)| match (k, t) {
+            (Key::Keep(k), Tree::Slot(i)) if k == key => Some(*i),
+            _ => None,
+        })
+    }
+
     /// Whether a top-level key is present.
     pub fn has_top_level(&self, key: &str) -> bool {
         matches!(&self.tree, Tree::Object(m) if m.iter().any(|(k, _)| matches!(k, Key::Keep(k) if k == key)))

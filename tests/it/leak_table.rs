@@ -30,7 +30,9 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::Scratch;
-use crate::support::leak::{found_in, received_in_clear, token_remnants, tokens_in};
+use crate::support::leak::{
+    assert_not_received, found_in, received_in_clear, token_remnants, tokens_in,
+};
 use crate::support::mock_provider::{Canned, CannedFn, Recorded};
 use crate::support::proxy::{EMAIL, Harness, IBAN, NAME, PHONE, Reply};
 
@@ -2078,6 +2080,9 @@ fn headers_for(case: &Case) -> Vec<(String, String)> {
     h
 }
 
+/// The most a decoded answer may hold (the canned answers are a few kilobytes).
+const MAX_ANSWER_BYTES: u64 = 1 << 20;
+
 /// The client's body, decoded from its `content-encoding`.
 fn decoded(r: &Reply) -> Result<String, String> {
     let enc = r
@@ -2086,18 +2091,20 @@ fn decoded(r: &Reply) -> Result<String, String> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("identity")
         .to_ascii_lowercase();
-    let mut out = Vec::new();
-    let read = match enc.as_str() {
-        "identity" => {
-            out.extend_from_slice(&r.body);
-            Ok(0)
-        }
-        "gzip" => flate2::read::GzDecoder::new(&r.body[..]).read_to_end(&mut out),
-        "deflate" => flate2::read::ZlibDecoder::new(&r.body[..]).read_to_end(&mut out),
-        "br" => brotli::Decompressor::new(&r.body[..], 4096).read_to_end(&mut out),
+    let body = &r.body[..];
+    let reader: Box<dyn Read> = match enc.as_str() {
+        "identity" => Box::new(body),
+        "gzip" => Box::new(flate2::read::GzDecoder::new(body)),
+        "deflate" => Box::new(flate2::read::ZlibDecoder::new(body)),
+        "br" => Box::new(brotli::Decompressor::new(body, 4096)),
         other => return Err(format!("the client got a {other} body it cannot decode")),
     };
-    read.map_err(|e| format!("the client's {enc} body does not decode: {e}"))?;
+    let mut out = Vec::new();
+    #[allow(clippy::disallowed_methods)] // bounded by take() on the same line
+    reader
+        .take(MAX_ANSWER_BYTES)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("the client's {enc} body does not decode: {e}"))?;
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
@@ -2471,6 +2478,36 @@ fn the_leak_search_reads_requests_as_the_provider_does() {
         ),
         EMAIL
     ));
+}
+
+#[tokio::test]
+async fn assert_not_received_accepts_a_scanned_request_and_catches_an_unscanned_one() {
+    let h = Harness::start_with(|base| {
+        format!(
+            "[server]\ndefault_provider = \"openai\"\n[providers.openai]\nbase_url = \"{base}\"\napi = \"openai\"\npass_through = [\"/v1/audio/*\"]\n"
+        )
+    })
+    .await;
+    let r = h
+        .post(
+            "/v1/chat/completions",
+            &chat_text(&format!("Mon NIR est {NIR}, mon email {EMAIL}")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_not_received(&h.mock, &[NIR, EMAIL]);
+    // A pass-through path is forwarded unscanned, by the admin's choice: the oracle sees it.
+    let r = h
+        .send(
+            Method::POST,
+            "/v1/audio/speech",
+            &[("content-type", "application/json")],
+            json!({"input": format!("NIR {}", grouped(NIR, "\u{202F}"))}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let caught = std::panic::catch_unwind(|| assert_not_received(&h.mock, &[NIR]));
+    assert!(caught.is_err(), "the NIR sent unscanned was not seen");
 }
 
 #[test]

@@ -145,10 +145,10 @@ fn scalars(v: &Value, out: &mut Vec<String>) {
         Value::String(s) => {
             out.push(s.clone());
             let t = s.trim_start();
-            if t.starts_with('{') || t.starts_with('[') {
-                if let Ok(inner) = serde_json::from_str::<Value>(s) {
-                    scalars(&inner, out);
-                }
+            if (t.starts_with('{') || t.starts_with('['))
+                && let Ok(inner) = serde_json::from_str::<Value>(s)
+            {
+                scalars(&inner, out);
             }
         }
         Value::Number(n) => out.push(n.to_string()),

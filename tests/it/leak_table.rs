@@ -36,7 +36,8 @@ use crate::support::leak::{
 use crate::support::mock_provider::{Canned, CannedFn, Recorded};
 use crate::support::proxy::{EMAIL, Harness, IBAN, NAME, PHONE, Reply};
 
-// --- Values (synthetic; check digits computed, `paravent scan` finds each one) ---
+// --- Values (synthetic; check digits computed; `paravent scan` finds each one as written,
+// but the internationalised e-mail, a class 3 case) ---
 
 /// A NIR whose key is right: 97 - (1850578006084 mod 97) = 91.
 const NIR: &str = "1 85 05 78 006 084 91";
@@ -238,6 +239,11 @@ impl Case {
 
     fn on(mut self, on: On) -> Case {
         self.on = on;
+        self
+    }
+
+    fn method(mut self, m: Method) -> Case {
+        self.method = m;
         self
     }
 
@@ -1412,6 +1418,15 @@ fn outside_the_body() -> Vec<Case> {
             ollama_text("Bonjour"),
         )
         .plant(&[IBAN])
+        .expect(Expect::MaskedOrRefused(any_refusal())),
+        Case::new(
+            "an e-mail in the query of a model list (a GET)",
+            O,
+            &format!("/openai/v1/models?user={EMAIL_B}"),
+            Vec::new(),
+        )
+        .method(Method::GET)
+        .plant(&[EMAIL_B])
         .expect(Expect::MaskedOrRefused(any_refusal())),
         json_case("an e-mail in X-End-User", O, CHAT, chat_text("Bonjour"))
             .header("X-End-User", EMAIL)

@@ -135,6 +135,7 @@ pub fn describe(text: &str, findings: &[Finding]) -> String {
         .join("\n")
 }
 
+pub mod leak; // did a planted value reach the provider in clear: the leak tests' oracle
 pub mod mock_provider; // the in-process mock AI provider, for the proxy tests
 pub mod proxy; // Paravent in front of the mock provider: the proxy tests' harness
 pub mod serve; // a real `paravent serve` process, its output captured

@@ -7,6 +7,10 @@
 //! `x-mock-status: 429` answers that status with the API's error shape (echoing the text),
 //! `x-mock-delay-ms: 500` waits before answering,
 //! `x-mock-event-delay-ms: 10` waits between the events of a stream.
+//! Switches a proxy may drop (headers outside an API's allow list) have a direct form:
+//! [`MockProvider::answer_next_with`] gives the next request a canned answer built from
+//! what the mock received (its status, headers and body frames as written, compressed
+//! or not), for the tests of what comes back.
 //!
 //! A request with `"stream": true` (or Gemini's `:streamGenerateContent?alt=sse`) is
 //! answered with the API's stream, one character of text per event, each event its own
@@ -39,9 +43,21 @@ pub struct Recorded {
     pub body: Bytes,
 }
 
+/// An answer written by the test, sent as it is: each frame its own body frame.
+pub struct Canned {
+    pub status: StatusCode,
+    pub headers: Vec<(&'static str, String)>,
+    pub frames: Vec<Vec<u8>>,
+}
+
+/// Builds the canned answer from the request the mock received.
+pub type CannedFn = Box<dyn FnOnce(&Recorded) -> Canned + Send>;
+
 pub struct MockProvider {
     pub addr: SocketAddr,
     recorded: Arc<Mutex<Vec<Recorded>>>,
+    /// The answer for the next request, when a test wrote one.
+    canned: Arc<Mutex<Option<CannedFn>>>,
     /// Streams whose reader went away before their last event.
     cancelled: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
@@ -61,6 +77,8 @@ impl MockProvider {
         let rec = recorded.clone();
         let cancelled = Arc::new(AtomicUsize::new(0));
         let cancel = cancelled.clone();
+        let canned: Arc<Mutex<Option<CannedFn>>> = Arc::new(Mutex::new(None));
+        let next = canned.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -70,8 +88,11 @@ impl MockProvider {
                 let _ = stream.set_nodelay(true);
                 let rec = rec.clone();
                 let cancel = cancel.clone();
+                let next = next.clone();
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| answer(rec.clone(), cancel.clone(), req));
+                    let svc = service_fn(move |req| {
+                        answer(rec.clone(), cancel.clone(), next.clone(), req)
+                    });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
@@ -81,6 +102,7 @@ impl MockProvider {
         MockProvider {
             addr,
             recorded,
+            canned,
             cancelled,
             task,
         }
@@ -98,6 +120,16 @@ impl MockProvider {
         self.requests().pop().expect("the mock received a request")
     }
 
+    /// Answers the next request with `make(request)` instead of the API's echo.
+    pub fn answer_next_with(&self, make: impl FnOnce(&Recorded) -> Canned + Send + 'static) {
+        *self.canned.lock().unwrap() = Some(Box::new(make));
+    }
+
+    /// Drops a canned answer no request used (the proxy refused the request).
+    pub fn forget_canned(&self) {
+        self.canned.lock().unwrap().take();
+    }
+
     /// How many streams were cancelled by their reader.
     pub fn cancelled(&self) -> usize {
         self.cancelled.load(Ordering::SeqCst)
@@ -113,6 +145,7 @@ type MockBody = BoxBody<Bytes, Infallible>;
 async fn answer(
     rec: Arc<Mutex<Vec<Recorded>>>,
     cancelled: Arc<AtomicUsize>,
+    canned: Arc<Mutex<Option<CannedFn>>>,
     req: Request<Incoming>,
 ) -> Result<Response<MockBody>, Infallible> {
     let (parts, body) = req.into_parts();
@@ -126,12 +159,24 @@ async fn answer(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    rec.lock().unwrap().push(Recorded {
+    let recorded = Recorded {
         method: parts.method.clone(),
         path: path.clone(),
         headers: parts.headers.clone(),
         body: body.clone(),
-    });
+    };
+    rec.lock().unwrap().push(recorded.clone());
+    let make = canned.lock().unwrap().take();
+    if let Some(make) = make {
+        let c = make(&recorded);
+        let mut resp = Response::new(FrameBody::spawn(c.frames, None, cancelled));
+        *resp.status_mut() = c.status;
+        for (name, value) in c.headers {
+            resp.headers_mut()
+                .append(name, value.parse().expect("a canned header value"));
+        }
+        return Ok(resp);
+    }
     let query = parts.uri.query().unwrap_or("").to_owned();
     let control = |name: &str| -> Option<String> {
         query

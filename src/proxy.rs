@@ -619,6 +619,11 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = req.into_parts();
+    // The provider's error format, even for a path refused before routing.
+    if let Some(p) = route::provider_of(&rt.config, parts.uri.path()) {
+        ctx.format = p.api;
+        ctx.provider = Some(p.name.clone());
+    }
     let path = route::safe_path(parts.uri.path()).map_err(|_| ProxyError::UnsafePath)?;
     let route = route::route(&rt.config, parts.method.as_str(), &path).map_err(|e| match e {
         route::RouteError::UnsafePath => ProxyError::UnsafePath,

@@ -93,6 +93,16 @@ pub fn is_safe_path(path: &str) -> bool {
     !path.split('/').any(|seg| seg == "." || seg == "..")
 }
 
+/// The provider a path names by its first segment (or the default one for `/v1/…`),
+/// whether or not the rest of the path is safe: for the error format of a refusal.
+pub fn provider_of<'a>(config: &'a Config, path: &str) -> Option<&'a ProviderConfig> {
+    let first = path.trim_start_matches('/').split('/').next()?;
+    if first == "v1" {
+        return config.providers.get(config.server.default_provider.as_deref()?);
+    }
+    config.providers.get(first)
+}
+
 /// Resolves `path` (without query, as [`safe_path`] returns it).
 ///
 /// # Errors

@@ -76,9 +76,13 @@ pub enum Shape {
     },
     /// Text, or token ids (arrays of integers), which cannot be scanned.
     TextOrTokens,
-    /// A credential the client hands the provider for a third party (MCP server tokens
-    /// and headers): always refused as a secret when non-empty.
+    /// A credential the client hands the provider for a third party (an MCP server's
+    /// token): always refused as a secret when non-empty.
     Credential,
+    /// HTTP headers the provider will send a third party (an MCP server's): a header
+    /// whose name says it carries a credential (`authorization`, `*key*`, `*token*`,
+    /// `*secret*`, `cookie`…) is refused as one; the others are text.
+    Headers,
 }
 
 /// Structural numbers longer than this are scanned as text.
@@ -649,6 +653,17 @@ impl Walker {
                 }
             }
             (Shape::Text, v) => Err(v),
+            (Shape::Headers, Value::Object(map)) => {
+                let mut kept = serde_json::Map::new();
+                for (k, v) in map {
+                    if credential_header(&k) && !is_empty(&v) {
+                        self.credentials += 1;
+                    } else {
+                        kept.insert(k, v);
+                    }
+                }
+                Err(Value::Object(kept))
+            }
             (Shape::Credential, v) => {
                 if !is_empty(&v) {
                     self.credentials += 1;
@@ -669,7 +684,7 @@ impl Walker {
     ) -> Result<Tree, WalkError> {
         Ok(match v {
             v @ (Value::Null | Value::Bool(_)) => Tree::Keep(v),
-            Value::Number(n) => self.slot(n.to_string(), SlotKind::Number, 0),
+            Value::Number(n) => self.slot(number_text(&n), SlotKind::Number, 0),
             Value::String(x) => self.string(x, group, depth)?,
             Value::Array(items) => {
                 let items_node = s.and_then(|n| n.items.as_deref());
@@ -743,7 +758,11 @@ pub fn fits(shape: Shape, text: &str) -> bool {
         Shape::Model => model_shaped(text),
         Shape::Id => id_shaped(text),
         Shape::Opaque => opaque_shaped(text),
-        Shape::Text | Shape::Media { .. } | Shape::TextOrTokens | Shape::Credential => false,
+        Shape::Text
+        | Shape::Media { .. }
+        | Shape::TextOrTokens
+        | Shape::Credential
+        | Shape::Headers => false,
     }
 }
 
@@ -781,6 +800,48 @@ pub fn each_string_mut(value: &mut Value, f: &mut dyn FnMut(&mut String) -> bool
         _ => {}
     }
     changed
+}
+
+/// Whether an HTTP header name says its value is a credential.
+fn credential_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["authorization", "cookie", "key", "token", "secret", "password", "credential", "auth"]
+        .iter()
+        .any(|w| n.contains(w))
+}
+
+/// A number's text as the detector should read it: exponent notation expanded to plain
+/// digits (`4.111111111111111e15` is the card number `4111111111111111` to any parser).
+fn number_text(n: &serde_json::Number) -> String {
+    let s = n.to_string();
+    let Some((mantissa, exp)) = s.split_once(['e', 'E']) else {
+        return s;
+    };
+    let Ok(exp) = exp.parse::<i32>() else {
+        return s;
+    };
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    let point = int.len() as i64 + i64::from(exp);
+    // Far-out exponents are not identifiers: keep the text.
+    if !(0..=40).contains(&point) {
+        return s;
+    }
+    let point = point as usize;
+    let mut out = String::from(sign);
+    if point >= digits.len() {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', point - digits.len()));
+    } else {
+        out.push_str(if point == 0 { "0" } else { &digits[..point] });
+        out.push('.');
+        out.push_str(&digits[point..]);
+    }
+    out
 }
 
 fn short_number(n: &serde_json::Number) -> bool {

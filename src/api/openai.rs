@@ -270,7 +270,7 @@ const RESPONSES_FIELDS: &[Field] = &[
     ),
     Field::new("tools[].name", ID),
     Field::new("tools[].strict", B),
-    Field::new("tools[].headers", Shape::Credential),
+    Field::new("tools[].headers", Shape::Headers),
     Field::new("tools[].authorization", Shape::Credential),
     Field::new("tools[].require_approval", Shape::Enum(&["always", "never"])),
     Field::new("tools[].connector_id", ID),

@@ -250,10 +250,12 @@ pub fn endpoint(api: Api, method: &str, path: &str) -> Option<Matched> {
     api.endpoints()
         .iter()
         .filter(|r| r.method == method || (method == "HEAD" && r.method == "GET"))
-        .find_map(|r| matches(r.pattern, path).map(|params| Matched {
-            endpoint: r.endpoint,
-            params,
-        }))
+        .find_map(|r| {
+            matches(r.pattern, path).map(|params| Matched {
+                endpoint: r.endpoint,
+                params,
+            })
+        })
 }
 
 fn matches(pattern: &str, path: &str) -> Option<Vec<(usize, usize)>> {
@@ -273,9 +275,9 @@ fn matches(pattern: &str, path: &str) -> Option<Vec<(usize, usize)>> {
                     let ok = match name {
                         "model" => {
                             !value.is_empty()
-                                && value.bytes().all(|b| {
-                                    b.is_ascii_alphanumeric() || b"._-@+".contains(&b)
-                                })
+                                && value
+                                    .bytes()
+                                    .all(|b| b.is_ascii_alphanumeric() || b"._-@+".contains(&b))
                         }
                         _ => {
                             !value.is_empty()

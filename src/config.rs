@@ -12,8 +12,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use crate::audit::energy::EnergyConfig;
 use crate::api::Api;
+pub use crate::audit::energy::EnergyConfig;
 use crate::detect::{Detector, RuleErrors, RuleSet, rules};
 
 /// The configuration used when no `--config` is given.

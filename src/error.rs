@@ -8,9 +8,9 @@
 
 use http::StatusCode;
 
+use crate::api::ErrorClass;
 use crate::body::BodyError;
 use crate::pipeline::Refusal;
-use crate::api::ErrorClass;
 
 /// Every way the proxy can fail a request.
 #[derive(Debug, thiserror::Error)]

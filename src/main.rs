@@ -236,12 +236,15 @@ fn preview_request(
 ) -> anyhow::Result<ExitCode> {
     let safe = paravent::route::safe_path(path)
         .map_err(|_| anyhow::anyhow!("the path could leave the provider's base path"))?;
-    let route = paravent::route::route(cfg, "POST", &safe)
-        .map_err(|e| anyhow::anyhow!("{e}: {path}"))?;
+    let route =
+        paravent::route::route(cfg, "POST", &safe).map_err(|e| anyhow::anyhow!("{e}: {path}"))?;
     let endpoint = match route.endpoint() {
         Some(e) => e,
         None if route.provider.scan_other_endpoints => paravent::api::Endpoint::Generic,
-        None => anyhow::bail!("{path} is not in the {} API's endpoint table", route.provider.api.as_str()),
+        None => anyhow::bail!(
+            "{path} is not in the {} API's endpoint table",
+            route.provider.api.as_str()
+        ),
     };
     let mut walked = paravent::walk::Walked::parse(body, endpoint.schema())
         .map_err(|e| anyhow::anyhow!("the request would be refused: {e}"))?;
@@ -257,7 +260,11 @@ fn preview_request(
             for (entity, n) in &summary.findings {
                 writeln!(out, "{entity}: {n}")?;
             }
-            writeln!(out, "replaced: {}, redacted: {}", summary.replaced, summary.redacted)?;
+            writeln!(
+                out,
+                "replaced: {}, redacted: {}",
+                summary.replaced, summary.redacted
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(why) => {

@@ -145,7 +145,11 @@ impl std::fmt::Debug for Scanned {
 }
 
 /// The normalised text of `slot`.
-fn view_text<'a>(views: &'a [Option<Normalised<'static>>], walked: &'a Walked, slot: usize) -> &'a str {
+fn view_text<'a>(
+    views: &'a [Option<Normalised<'static>>],
+    walked: &'a Walked,
+    slot: usize,
+) -> &'a str {
     match &views[slot] {
         Some(n) => n.as_str(),
         None => &walked.slots[slot].text,
@@ -153,7 +157,12 @@ fn view_text<'a>(views: &'a [Option<Normalised<'static>>], walked: &'a Walked, s
 }
 
 /// The original span of normalised `[a, b)` in `slot`.
-fn original_span(views: &[Option<Normalised<'static>>], slot: usize, a: usize, b: usize) -> (usize, usize) {
+fn original_span(
+    views: &[Option<Normalised<'static>>],
+    slot: usize,
+    a: usize,
+    b: usize,
+) -> (usize, usize) {
     match &views[slot] {
         Some(n) => n.original_span(a, b),
         None => (a, b),
@@ -543,7 +552,11 @@ pub fn rewrite(
                 ValueAction::Pseudonymise => {
                     // A propagated repeat may differ in case or invisible characters: it
                     // gets the same token, and is restored as it was written.
-                    let v = if s.split { value.as_str() } else { &text[oa..ob] };
+                    let v = if s.split {
+                        value.as_str()
+                    } else {
+                        &text[oa..ob]
+                    };
                     match vault.pseudonym(entity, v) {
                         Ok(p) => {
                             replaced += 1;
@@ -591,7 +604,9 @@ fn propagate(
         .needles
         .iter()
         .enumerate()
-        .map(|(i, n)| (action(i) != ValueAction::Allow && !n.is_empty()).then(|| Finder::new(n.as_bytes())))
+        .map(|(i, n)| {
+            (action(i) != ValueAction::Allow && !n.is_empty()).then(|| Finder::new(n.as_bytes()))
+        })
         .collect();
     if finders.iter().all(Option::is_none) {
         return;

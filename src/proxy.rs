@@ -25,11 +25,12 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
 
+use crate::api::Api;
+use crate::api::{Endpoint, ErrorClass, Param};
 use crate::audit::writer::AuditWriter;
 use crate::audit::{Decision, RequestFields, Usage, ValueHash};
 use crate::body::BodyError;
 use crate::config::OnFailure;
-use crate::api::Api;
 use crate::config::{AuthMode, Config, ProviderConfig};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
@@ -39,7 +40,6 @@ use crate::route;
 use crate::stream::formats::{Rewriter, StreamKind};
 use crate::upstream;
 use crate::vault::{TokenKey, Vault};
-use crate::api::{Endpoint, ErrorClass, Param};
 use crate::walk::Walked;
 
 pub mod body;
@@ -185,9 +185,7 @@ impl Runtime {
             let (name, value) = match p.api {
                 Api::Anthropic => (HeaderName::from_static("x-api-key"), key),
                 Api::Gemini => (HeaderName::from_static("x-goog-api-key"), key),
-                Api::Openai | Api::Ollama => {
-                    (header::AUTHORIZATION, format!("Bearer {key}"))
-                }
+                Api::Openai | Api::Ollama => (header::AUTHORIZATION, format!("Bearer {key}")),
             };
             let mut value = HeaderValue::from_str(&value).map_err(|_| RuntimeError::BadKeyEnv {
                 provider: p.name.clone(),
@@ -589,13 +587,9 @@ fn micros(d: Duration) -> u64 {
 
 fn error_response(ctx: &Ctx, e: &ProxyError) -> Response<ProxyBody> {
     let status = e.status();
-    let body = ctx.format.error_body(
-        status.as_u16(),
-        e.class(),
-        e.code(),
-        &e.message(),
-        &ctx.id,
-    );
+    let body = ctx
+        .format
+        .error_body(status.as_u16(), e.class(), e.code(), &e.message(), &ctx.id);
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -752,7 +746,9 @@ where
     let provider = match routed {
         Some(target) => {
             key_header = rt.real_keys.get(&target.name).cloned();
-            outside.headers.retain(|(n, _)| api.header(n.as_str()) != Param::Auth);
+            outside
+                .headers
+                .retain(|(n, _)| api.header(n.as_str()) != Param::Auth);
             outside.query = outside.query.as_deref().and_then(without_keys);
             target
         }
@@ -869,13 +865,25 @@ impl<'a> Outside<'a> {
             match api.query_param(&dname) {
                 // A client's own key (pass-through) is neither scanned nor rewritten.
                 Param::Auth | Param::Drop => {
-                    q.push((Piece::Keep(name.to_owned()), value.map(|v| Piece::Keep(v.to_owned()))));
+                    q.push((
+                        Piece::Keep(name.to_owned()),
+                        value.map(|v| Piece::Keep(v.to_owned())),
+                    ));
                 }
-                Param::Shaped(shape) if value.is_some_and(|v| crate::walk::fits(shape, &decoded(v))) => {
-                    q.push((Piece::Keep(name.to_owned()), value.map(|v| Piece::Keep(v.to_owned()))));
+                Param::Shaped(shape)
+                    if value.is_some_and(|v| crate::walk::fits(shape, &decoded(v))) =>
+                {
+                    q.push((
+                        Piece::Keep(name.to_owned()),
+                        value.map(|v| Piece::Keep(v.to_owned())),
+                    ));
                 }
                 Param::Shaped(_) | Param::Scan => {
-                    let n = if name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.$[]".contains(&b)) && !looks_scannable(&dname) {
+                    let n = if name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-.$[]".contains(&b))
+                        && !looks_scannable(&dname)
+                    {
                         Piece::Keep(name.to_owned())
                     } else {
                         Piece::Slot(walked.push_outside(dname))
@@ -935,9 +943,25 @@ impl<'a> Outside<'a> {
         use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
         /// Characters escaped in a path segment or a query component we rewrote.
         const ESCAPE: &AsciiSet = &CONTROLS
-            .add(b' ').add(b'"').add(b'#').add(b'%').add(b'&').add(b'+').add(b'/')
-            .add(b'<').add(b'=').add(b'>').add(b'?').add(b'[').add(b'\\').add(b']')
-            .add(b'^').add(b'`').add(b'{').add(b'|').add(b'}');
+            .add(b' ')
+            .add(b'"')
+            .add(b'#')
+            .add(b'%')
+            .add(b'&')
+            .add(b'+')
+            .add(b'/')
+            .add(b'<')
+            .add(b'=')
+            .add(b'>')
+            .add(b'?')
+            .add(b'[')
+            .add(b'\\')
+            .add(b']')
+            .add(b'^')
+            .add(b'`')
+            .add(b'{')
+            .add(b'|')
+            .add(b'}');
         let text = |p: &Piece| -> String {
             match p {
                 Piece::Keep(s) => s.clone(),

@@ -64,7 +64,9 @@ pub fn safe_path(path: &str) -> Result<std::borrow::Cow<'_, str>, RouteError> {
         }
     }
     // Only ASCII escapes were allowed, so this stays UTF-8.
-    String::from_utf8(out).map(Into::into).map_err(|_| RouteError::UnsafePath)
+    String::from_utf8(out)
+        .map(Into::into)
+        .map_err(|_| RouteError::UnsafePath)
 }
 
 /// Is `path` one that stays under any base path it is appended to?
@@ -77,7 +79,10 @@ pub fn is_safe_path(path: &str) -> bool {
     while i < b.len() {
         if b[i] == b'%' {
             let hex = |c: u8| (c as char).to_digit(16);
-            let (Some(h), Some(l)) = (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) else {
+            let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            ) else {
                 return false;
             };
             let c = (h * 16 + l) as u8;
@@ -98,7 +103,9 @@ pub fn is_safe_path(path: &str) -> bool {
 pub fn provider_of<'a>(config: &'a Config, path: &str) -> Option<&'a ProviderConfig> {
     let first = path.trim_start_matches('/').split('/').next()?;
     if first == "v1" {
-        return config.providers.get(config.server.default_provider.as_deref()?);
+        return config
+            .providers
+            .get(config.server.default_provider.as_deref()?);
     }
     config.providers.get(first)
 }
@@ -118,7 +125,10 @@ pub fn route<'a>(config: &'a Config, method: &str, path: &'a str) -> Result<Rout
             .as_deref()
             .ok_or(RouteError::UnknownProvider)?;
         (
-            config.providers.get(name).ok_or(RouteError::UnknownProvider)?,
+            config
+                .providers
+                .get(name)
+                .ok_or(RouteError::UnknownProvider)?,
             path,
         )
     } else {
@@ -128,7 +138,10 @@ pub fn route<'a>(config: &'a Config, method: &str, path: &'a str) -> Result<Rout
             None => (trimmed, ""),
         };
         (
-            config.providers.get(name).ok_or(RouteError::UnknownProvider)?,
+            config
+                .providers
+                .get(name)
+                .ok_or(RouteError::UnknownProvider)?,
             rest,
         )
     };
@@ -173,16 +186,28 @@ mod tests {
         assert_eq!(r.rest, "/v1/chat/completions");
         assert_eq!(r.endpoint(), Some(Endpoint::OpenaiChat));
         let r = route(&cfg, "POST", "/anthropic/v1/messages").unwrap();
-        assert_eq!((r.provider.name.as_str(), r.rest), ("anthropic", "/v1/messages"));
+        assert_eq!(
+            (r.provider.name.as_str(), r.rest),
+            ("anthropic", "/v1/messages")
+        );
         assert_eq!(r.endpoint(), Some(Endpoint::AnthropicMessages));
         assert_eq!(
-            ep("POST", "/gemini/v1beta/models/gemini-2.5-flash:generateContent"),
+            ep(
+                "POST",
+                "/gemini/v1beta/models/gemini-2.5-flash:generateContent"
+            ),
             Some(Endpoint::Gemini)
         );
         assert_eq!(ep("POST", "/ollama/api/chat"), Some(Endpoint::OllamaChat));
-        assert_eq!(ep("POST", "/mistral/v1/fim/completions"), Some(Endpoint::OpenaiCompletions));
+        assert_eq!(
+            ep("POST", "/mistral/v1/fim/completions"),
+            Some(Endpoint::OpenaiCompletions)
+        );
         // Exact paths, not suffixes: Mistral's agents are chat, not legacy completions.
-        assert_eq!(ep("POST", "/mistral/v1/agents/completions"), Some(Endpoint::OpenaiChat));
+        assert_eq!(
+            ep("POST", "/mistral/v1/agents/completions"),
+            Some(Endpoint::OpenaiChat)
+        );
         assert_eq!(ep("POST", "/openai/v1/x/chat/completions"), None);
         assert_eq!(
             route(&cfg, "POST", "/nope/v1/chat/completions").unwrap_err(),
@@ -207,11 +232,18 @@ mod tests {
             "/openai/%252e%252e/x",
         ] {
             assert_eq!(safe_path(p).unwrap_err(), RouteError::UnsafePath, "{p}");
-            assert_eq!(route(&cfg, "POST", p).unwrap_err(), RouteError::UnsafePath, "{p}");
+            assert_eq!(
+                route(&cfg, "POST", p).unwrap_err(),
+                RouteError::UnsafePath,
+                "{p}"
+            );
         }
         let p = safe_path("/gemini/v1beta/models/gemini-2.5-flash%3AgenerateContent").unwrap();
         assert_eq!(p, "/gemini/v1beta/models/gemini-2.5-flash:generateContent");
-        assert_eq!(route(&cfg, "POST", &p).unwrap().endpoint(), Some(Endpoint::Gemini));
+        assert_eq!(
+            route(&cfg, "POST", &p).unwrap().endpoint(),
+            Some(Endpoint::Gemini)
+        );
     }
 
     #[test]

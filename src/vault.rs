@@ -469,10 +469,15 @@ pub fn load_or_create_secret(
 ///
 /// # Errors
 /// A secret that is too short, or a secret file that exists but cannot be read.
-pub fn load_secret(cfg: &PseudonymsConfig) -> Result<Option<(TokenKey, SecretSource)>, SecretError> {
+pub fn load_secret(
+    cfg: &PseudonymsConfig,
+) -> Result<Option<(TokenKey, SecretSource)>, SecretError> {
     let min = crate::config::MIN_SECRET_BYTES;
     if let Some(s) = &cfg.secret {
-        return Ok(Some((TokenKey::from_secret(s.as_bytes()), SecretSource::Config)));
+        return Ok(Some((
+            TokenKey::from_secret(s.as_bytes()),
+            SecretSource::Config,
+        )));
     }
     if let Ok(s) = std::env::var(&cfg.secret_env)
         && !s.is_empty()

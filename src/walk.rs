@@ -158,13 +158,14 @@ impl Schema {
     }
 
     /// As [`Schema::from_paths`], each camelCase key also accepted in snake_case.
-    pub fn with_snake_case<S: AsRef<str>>(
-        fields: impl IntoIterator<Item = (S, Shape)>,
-    ) -> Schema {
+    pub fn with_snake_case<S: AsRef<str>>(fields: impl IntoIterator<Item = (S, Shape)>) -> Schema {
         Schema::build(fields, true)
     }
 
-    fn build<S: AsRef<str>>(fields: impl IntoIterator<Item = (S, Shape)>, snake_too: bool) -> Schema {
+    fn build<S: AsRef<str>>(
+        fields: impl IntoIterator<Item = (S, Shape)>,
+        snake_too: bool,
+    ) -> Schema {
         let mut root = Node::default();
         for (path, shape) in fields {
             let path = path.as_ref();
@@ -272,7 +273,13 @@ fn describe(node: &Node, path: String, out: &mut Vec<(String, Shape)>, skip_snak
         }
     };
     for (k, child) in &node.fields {
-        if skip_snake && k.contains('_') && node.fields.iter().any(|(o, _)| snake(o).as_deref() == Some(k)) {
+        if skip_snake
+            && k.contains('_')
+            && node
+                .fields
+                .iter()
+                .any(|(o, _)| snake(o).as_deref() == Some(k))
+        {
             continue;
         }
         describe(child, join(k), out, skip_snake);
@@ -348,7 +355,10 @@ enum Tree {
     Object(Vec<(Key, Tree)>),
     /// JSON inside a string slot: written back as JSON text when something inside
     /// changed, else the original string.
-    Embedded { original: String, inner: Box<Tree> },
+    Embedded {
+        original: String,
+        inner: Box<Tree>,
+    },
 }
 
 enum Key {
@@ -624,7 +634,9 @@ impl Walker {
             (Shape::Model, Value::String(x)) if model_shaped(&x) => {
                 Ok(self.slot(x, SlotKind::Checked, 0))
             }
-            (Shape::Id, Value::String(x)) if id_shaped(&x) => Ok(self.slot(x, SlotKind::Checked, 0)),
+            (Shape::Id, Value::String(x)) if id_shaped(&x) => {
+                Ok(self.slot(x, SlotKind::Checked, 0))
+            }
             (Shape::Opaque, Value::String(x)) if opaque_shaped(&x) => {
                 Ok(Tree::Keep(Value::String(x)))
             }
@@ -805,9 +817,18 @@ pub fn each_string_mut(value: &mut Value, f: &mut dyn FnMut(&mut String) -> bool
 /// Whether an HTTP header name says its value is a credential.
 fn credential_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["authorization", "cookie", "key", "token", "secret", "password", "credential", "auth"]
-        .iter()
-        .any(|w| n.contains(w))
+    [
+        "authorization",
+        "cookie",
+        "key",
+        "token",
+        "secret",
+        "password",
+        "credential",
+        "auth",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
 }
 
 /// A number's text as the detector should read it: exponent notation expanded to plain
@@ -852,16 +873,14 @@ fn short_number(n: &serde_json::Number) -> bool {
 fn model_shaped(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._:/@+-".contains(&b))
 }
 
 fn id_shaped(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b))
 }
 

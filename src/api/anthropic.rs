@@ -15,7 +15,11 @@ use crate::walk::{Field, Schema, Shape};
 /// The endpoint table.
 pub const ENDPOINTS: &[Route] = &[
     Route::new("POST", "/v1/messages", Endpoint::AnthropicMessages),
-    Route::new("POST", "/v1/messages/count_tokens", Endpoint::AnthropicMessages),
+    Route::new(
+        "POST",
+        "/v1/messages/count_tokens",
+        Endpoint::AnthropicMessages,
+    ),
     Route::new("GET", "/v1/models", Endpoint::Read),
     Route::new("GET", "/v1/models/{model}", Endpoint::Read),
 ];
@@ -69,7 +73,10 @@ fn block(prefix: &str, out: &mut Vec<(String, Shape)>) {
         f("citations[].cited_text", Shape::Text),
         f("citations[].document_title", Shape::Text),
         f("source", SOURCE),
-        f("source.type", Shape::Enum(&["base64", "url", "file", "text", "content"])),
+        f(
+            "source.type",
+            Shape::Enum(&["base64", "url", "file", "text", "content"]),
+        ),
         f("id", Shape::Id),
         f("tool_use_id", Shape::Id),
         f("name", Shape::Id),
@@ -116,7 +123,10 @@ const TOP: &[Field] = &[
     Field::new("tools[].cache_control.ttl", Shape::Enum(&["5m", "1h"])),
     Field::new("tools[].display_width_px", Shape::Number),
     Field::new("tools[].display_height_px", Shape::Number),
-    Field::new("tool_choice.type", Shape::Enum(&["auto", "any", "tool", "none"])),
+    Field::new(
+        "tool_choice.type",
+        Shape::Enum(&["auto", "any", "tool", "none"]),
+    ),
     Field::new("tool_choice.name", Shape::Id),
     Field::new("tool_choice.disable_parallel_tool_use", Shape::Bool),
     Field::new("thinking.type", Shape::Enum(&["enabled", "disabled"])),

@@ -41,17 +41,36 @@ pub const ENDPOINTS: [Route; 24] = versions! {
 const PART: &[(&str, Shape)] = &[
     ("text", Shape::Text),
     ("functionCall.args", Shape::Text),
-    ("functionResponse.response", Shape::Text),    ("inlineData", Shape::Media { kind: "file", text_types: &[] }),
-    ("fileData", Shape::Media { kind: "file", text_types: &[] }),
+    ("functionResponse.response", Shape::Text),
+    (
+        "inlineData",
+        Shape::Media {
+            kind: "file",
+            text_types: &[],
+        },
+    ),
+    (
+        "fileData",
+        Shape::Media {
+            kind: "file",
+            text_types: &[],
+        },
+    ),
     ("functionCall.id", Shape::Id),
     ("functionCall.name", Shape::Id),
     ("functionResponse.id", Shape::Id),
     ("functionResponse.name", Shape::Id),
     ("functionResponse.willContinue", Shape::Bool),
-    ("functionResponse.scheduling", Shape::Enum(&["SILENT", "WHEN_IDLE", "INTERRUPT"])),
+    (
+        "functionResponse.scheduling",
+        Shape::Enum(&["SILENT", "WHEN_IDLE", "INTERRUPT"]),
+    ),
     ("thought", Shape::Bool),
     ("thoughtSignature", Shape::Opaque),
-    ("executableCode.language", Shape::Enum(&["PYTHON", "LANGUAGE_UNSPECIFIED"])),
+    (
+        "executableCode.language",
+        Shape::Enum(&["PYTHON", "LANGUAGE_UNSPECIFIED"]),
+    ),
     (
         "codeExecutionResult.outcome",
         Shape::Enum(&[
@@ -84,7 +103,10 @@ const REQUEST: &[(&str, Shape)] = &[
         "toolConfig.functionCallingConfig.mode",
         Shape::Enum(&["AUTO", "ANY", "NONE", "VALIDATED", "MODE_UNSPECIFIED"]),
     ),
-    ("toolConfig.functionCallingConfig.allowedFunctionNames[]", Shape::Id),
+    (
+        "toolConfig.functionCallingConfig.allowedFunctionNames[]",
+        Shape::Id,
+    ),
     ("safetySettings[].category", Shape::Id),
     ("safetySettings[].threshold", Shape::Id),
     ("safetySettings[].method", Shape::Id),
@@ -103,9 +125,18 @@ const REQUEST: &[(&str, Shape)] = &[
         "generationConfig.responseMimeType",
         Shape::Enum(&["text/plain", "application/json", "text/x.enum"]),
     ),
-    ("generationConfig.responseModalities[]", Shape::Enum(&["TEXT", "IMAGE", "AUDIO"])),
-    ("generationConfig.thinkingConfig.thinkingBudget", Shape::Number),
-    ("generationConfig.thinkingConfig.includeThoughts", Shape::Bool),
+    (
+        "generationConfig.responseModalities[]",
+        Shape::Enum(&["TEXT", "IMAGE", "AUDIO"]),
+    ),
+    (
+        "generationConfig.thinkingConfig.thinkingBudget",
+        Shape::Number,
+    ),
+    (
+        "generationConfig.thinkingConfig.includeThoughts",
+        Shape::Bool,
+    ),
     (
         "generationConfig.thinkingConfig.thinkingLevel",
         Shape::Enum(&["LOW", "MEDIUM", "HIGH", "THINKING_LEVEL_UNSPECIFIED"]),

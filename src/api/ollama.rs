@@ -45,7 +45,13 @@ const COMMON: &[Field] = &[
     Field::new("think", Shape::Enum(&["low", "medium", "high"])),
     Field::new("format", Shape::Enum(&["json"])),
     Field::new("options.*", Shape::Number),
-    Field::new("images", Shape::Media { kind: "image", text_types: &[] }),
+    Field::new(
+        "images",
+        Shape::Media {
+            kind: "image",
+            text_types: &[],
+        },
+    ),
 ];
 
 const CHAT_FIELDS: &[Field] = &[
@@ -54,8 +60,17 @@ const CHAT_FIELDS: &[Field] = &[
     Field::new("messages[].tool_calls[].function.arguments", Shape::Text),
     Field::new("tools[].function.description", Shape::Text),
     Field::new("tools[].function.parameters", Shape::Text),
-    Field::new("messages[].role", Shape::Enum(&["system", "user", "assistant", "tool"])),
-    Field::new("messages[].images", Shape::Media { kind: "image", text_types: &[] }),
+    Field::new(
+        "messages[].role",
+        Shape::Enum(&["system", "user", "assistant", "tool"]),
+    ),
+    Field::new(
+        "messages[].images",
+        Shape::Media {
+            kind: "image",
+            text_types: &[],
+        },
+    ),
     Field::new("messages[].tool_name", Shape::Id),
     Field::new("messages[].tool_calls[].function.name", Shape::Id),
     Field::new("messages[].tool_calls[].function.index", Shape::Number),

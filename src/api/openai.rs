@@ -50,7 +50,14 @@ pub const ENDPOINTS: &[Route] = routes! {
     "GET" "/models/{model}" => Read,
 };
 
-const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
 
 /// Fields every OpenAI generation request shares.
 const SAMPLING: &[Field] = &[
@@ -73,8 +80,14 @@ const SAMPLING: &[Field] = &[
     Field::new("safe_prompt", B),
     Field::new("stream_options.include_usage", B),
     Field::new("stream_options.include_obfuscation", B),
-    Field::new("service_tier", Shape::Enum(&["auto", "default", "flex", "scale", "priority"])),
-    Field::new("reasoning_effort", Shape::Enum(&["none", "minimal", "low", "medium", "high"])),
+    Field::new(
+        "service_tier",
+        Shape::Enum(&["auto", "default", "flex", "scale", "priority"]),
+    ),
+    Field::new(
+        "reasoning_effort",
+        Shape::Enum(&["none", "minimal", "low", "medium", "high"]),
+    ),
     Field::new("verbosity", Shape::Enum(&["low", "medium", "high"])),
     Field::new("logit_bias.*", N),
     Field::new("user", T),
@@ -114,7 +127,10 @@ const CHAT_FIELDS: &[Field] = &[
     Field::new("messages[].content[].file", media("file")),
     Field::new("messages[].content[].document_url", media("file")),
     Field::new("messages[].tool_calls[].id", ID),
-    Field::new("messages[].tool_calls[].type", Shape::Enum(&["function", "custom"])),
+    Field::new(
+        "messages[].tool_calls[].type",
+        Shape::Enum(&["function", "custom"]),
+    ),
     Field::new("messages[].tool_calls[].index", N),
     Field::new("messages[].tool_calls[].function.name", ID),
     Field::new("messages[].tool_calls[].custom.name", ID),
@@ -125,24 +141,48 @@ const CHAT_FIELDS: &[Field] = &[
     Field::new("tools[].function.name", ID),
     Field::new("tools[].function.strict", B),
     Field::new("tools[].custom.name", ID),
-    Field::new("tools[].custom.format.type", Shape::Enum(&["text", "grammar"])),
-    Field::new("tools[].custom.format.grammar.syntax", Shape::Enum(&["lark", "regex"])),
+    Field::new(
+        "tools[].custom.format.type",
+        Shape::Enum(&["text", "grammar"]),
+    ),
+    Field::new(
+        "tools[].custom.format.grammar.syntax",
+        Shape::Enum(&["lark", "regex"]),
+    ),
     Field::new("functions[].name", ID),
     Field::new("function_call", Shape::Enum(&["none", "auto"])),
     Field::new("function_call.name", ID),
-    Field::new("tool_choice", Shape::Enum(&["none", "auto", "required", "any"])),
-    Field::new("tool_choice.type", Shape::Enum(&["function", "custom", "allowed_tools"])),
+    Field::new(
+        "tool_choice",
+        Shape::Enum(&["none", "auto", "required", "any"]),
+    ),
+    Field::new(
+        "tool_choice.type",
+        Shape::Enum(&["function", "custom", "allowed_tools"]),
+    ),
     Field::new("tool_choice.function.name", ID),
     Field::new("tool_choice.custom.name", ID),
-    Field::new("tool_choice.allowed_tools.mode", Shape::Enum(&["auto", "required"])),
-    Field::new("tool_choice.allowed_tools.tools[].type", Shape::Enum(&["function", "custom"])),
+    Field::new(
+        "tool_choice.allowed_tools.mode",
+        Shape::Enum(&["auto", "required"]),
+    ),
+    Field::new(
+        "tool_choice.allowed_tools.tools[].type",
+        Shape::Enum(&["function", "custom"]),
+    ),
     Field::new("tool_choice.allowed_tools.tools[].function.name", ID),
-    Field::new("response_format.type", Shape::Enum(&["text", "json_object", "json_schema"])),
+    Field::new(
+        "response_format.type",
+        Shape::Enum(&["text", "json_object", "json_schema"]),
+    ),
     Field::new("response_format.json_schema.name", ID),
     Field::new("response_format.json_schema.strict", B),
     Field::new("modalities[]", Shape::Enum(&["text", "audio"])),
     Field::new("audio.voice", ID),
-    Field::new("audio.format", Shape::Enum(&["wav", "aac", "mp3", "flac", "opus", "pcm16"])),
+    Field::new(
+        "audio.format",
+        Shape::Enum(&["wav", "aac", "mp3", "flac", "opus", "pcm16"]),
+    ),
     Field::new("prediction.type", Shape::Enum(&["content"])),
     Field::new(
         "web_search_options.search_context_size",
@@ -162,7 +202,10 @@ const EMBEDDINGS_FIELDS: &[Field] = &[
     Field::new("encoding_format", Shape::Enum(&["float", "base64"])),
     Field::new("dimensions", N),
     Field::new("output_dimension", N),
-    Field::new("output_dtype", Shape::Enum(&["float", "int8", "uint8", "binary", "ubinary"])),
+    Field::new(
+        "output_dtype",
+        Shape::Enum(&["float", "int8", "uint8", "binary", "ubinary"]),
+    ),
 ];
 
 const ITEM_TYPES: &[&str] = &[
@@ -202,11 +245,17 @@ const RESPONSES_FIELDS: &[Field] = &[
     Field::new("text.format.description", T),
     Field::new("prompt.variables", T),
     Field::new("input[].type", Shape::Enum(ITEM_TYPES)),
-    Field::new("input[].role", Shape::Enum(&["user", "assistant", "system", "developer"])),
+    Field::new(
+        "input[].role",
+        Shape::Enum(&["user", "assistant", "system", "developer"]),
+    ),
     Field::new("input[].id", ID),
     Field::new("input[].call_id", ID),
     Field::new("input[].name", ID),
-    Field::new("input[].status", Shape::Enum(&["in_progress", "completed", "incomplete"])),
+    Field::new(
+        "input[].status",
+        Shape::Enum(&["in_progress", "completed", "incomplete"]),
+    ),
     Field::new("input[].encrypted_content", Shape::Opaque),
     Field::new("input[].approval_request_id", ID),
     Field::new("input[].approve", B),
@@ -228,9 +277,15 @@ const RESPONSES_FIELDS: &[Field] = &[
     Field::new("input[].content[].file_url", media("file")),
     Field::new("input[].content[].input_audio", media("audio")),
     Field::new("input[].content[].file_id", ID),
-    Field::new("input[].content[].detail", Shape::Enum(&["low", "high", "auto"])),
+    Field::new(
+        "input[].content[].detail",
+        Shape::Enum(&["low", "high", "auto"]),
+    ),
     Field::new("input[].summary[].type", Shape::Enum(&["summary_text"])),
-    Field::new("input[].output[].type", Shape::Enum(&["input_text", "input_image", "input_file"])),
+    Field::new(
+        "input[].output[].type",
+        Shape::Enum(&["input_text", "input_image", "input_file"]),
+    ),
     Field::new("input[].output[].image_url", media("image")),
     Field::new("input[].output[].file_data", media("file")),
     Field::new("max_output_tokens", N),
@@ -272,20 +327,39 @@ const RESPONSES_FIELDS: &[Field] = &[
     Field::new("tools[].strict", B),
     Field::new("tools[].headers", Shape::Headers),
     Field::new("tools[].authorization", Shape::Credential),
-    Field::new("tools[].require_approval", Shape::Enum(&["always", "never"])),
+    Field::new(
+        "tools[].require_approval",
+        Shape::Enum(&["always", "never"]),
+    ),
     Field::new("tools[].connector_id", ID),
     Field::new("tool_choice", Shape::Enum(&["none", "auto", "required"])),
     Field::new(
         "tool_choice.type",
-        Shape::Enum(&["function", "custom", "mcp", "allowed_tools", "file_search", "web_search_preview"]),
+        Shape::Enum(&[
+            "function",
+            "custom",
+            "mcp",
+            "allowed_tools",
+            "file_search",
+            "web_search_preview",
+        ]),
     ),
     Field::new("tool_choice.name", ID),
-    Field::new("text.format.type", Shape::Enum(&["text", "json_schema", "json_object"])),
+    Field::new(
+        "text.format.type",
+        Shape::Enum(&["text", "json_schema", "json_object"]),
+    ),
     Field::new("text.format.name", ID),
     Field::new("text.format.strict", B),
     Field::new("text.verbosity", Shape::Enum(&["low", "medium", "high"])),
-    Field::new("reasoning.effort", Shape::Enum(&["none", "minimal", "low", "medium", "high"])),
-    Field::new("reasoning.summary", Shape::Enum(&["auto", "concise", "detailed"])),
+    Field::new(
+        "reasoning.effort",
+        Shape::Enum(&["none", "minimal", "low", "medium", "high"]),
+    ),
+    Field::new(
+        "reasoning.summary",
+        Shape::Enum(&["auto", "concise", "detailed"]),
+    ),
     Field::new("prompt.id", ID),
 ];
 
@@ -307,8 +381,7 @@ pub static COMPLETIONS: LazyLock<Schema> =
     LazyLock::new(|| schema(&[SAMPLING, COMPLETIONS_FIELDS]));
 pub static EMBEDDINGS: LazyLock<Schema> =
     LazyLock::new(|| schema(&[&SAMPLING[..1], EMBEDDINGS_FIELDS]));
-pub static RESPONSES: LazyLock<Schema> =
-    LazyLock::new(|| schema(&[SAMPLING, RESPONSES_FIELDS]));
+pub static RESPONSES: LazyLock<Schema> = LazyLock::new(|| schema(&[SAMPLING, RESPONSES_FIELDS]));
 
 /// Query parameters: Azure's API version and the list endpoints' paging; the rest is
 /// scanned.

@@ -24,30 +24,64 @@ fn error_bodies_follow_each_provider() {
 #[test]
 fn endpoints_match_exact_methods_and_paths() {
     let ep = |api, m, p| endpoint(api, m, p).map(|m| m.endpoint);
-    assert_eq!(ep(Api::Openai, "POST", "/v1/chat/completions"), Some(Endpoint::OpenaiChat));
-    assert_eq!(ep(Api::Openai, "POST", "/chat/completions/"), Some(Endpoint::OpenaiChat));
+    assert_eq!(
+        ep(Api::Openai, "POST", "/v1/chat/completions"),
+        Some(Endpoint::OpenaiChat)
+    );
+    assert_eq!(
+        ep(Api::Openai, "POST", "/chat/completions/"),
+        Some(Endpoint::OpenaiChat)
+    );
     assert_eq!(ep(Api::Openai, "GET", "/v1/chat/completions"), None);
-    assert_eq!(ep(Api::Openai, "POST", "/v1/agents/completions"), Some(Endpoint::OpenaiChat));
+    assert_eq!(
+        ep(Api::Openai, "POST", "/v1/agents/completions"),
+        Some(Endpoint::OpenaiChat)
+    );
     assert_eq!(ep(Api::Openai, "POST", "/v1/foo/completions"), None);
     assert_eq!(ep(Api::Openai, "POST", "/v1/files"), None);
-    assert_eq!(ep(Api::Openai, "GET", "/v1/models/gpt-4o"), Some(Endpoint::Read));
+    assert_eq!(
+        ep(Api::Openai, "GET", "/v1/models/gpt-4o"),
+        Some(Endpoint::Read)
+    );
     assert_eq!(ep(Api::Openai, "HEAD", "/v1/models"), Some(Endpoint::Read));
-    assert_eq!(ep(Api::Anthropic, "POST", "/v1/messages/count_tokens"), Some(Endpoint::AnthropicMessages));
+    assert_eq!(
+        ep(Api::Anthropic, "POST", "/v1/messages/count_tokens"),
+        Some(Endpoint::AnthropicMessages)
+    );
     assert_eq!(ep(Api::Anthropic, "POST", "/v1/complete"), None);
     assert_eq!(
-        ep(Api::Gemini, "POST", "/v1beta/models/gemini-2.5-flash:streamGenerateContent"),
+        ep(
+            Api::Gemini,
+            "POST",
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+        ),
         Some(Endpoint::Gemini)
     );
-    assert_eq!(ep(Api::Gemini, "POST", "/v1beta/models/gemini:deleteEverything"), None);
+    assert_eq!(
+        ep(
+            Api::Gemini,
+            "POST",
+            "/v1beta/models/gemini:deleteEverything"
+        ),
+        None
+    );
     assert_eq!(ep(Api::Ollama, "GET", "/api/tags"), Some(Endpoint::Read));
     assert_eq!(ep(Api::Ollama, "POST", "/api/pull"), None);
-    assert_eq!(ep(Api::Ollama, "POST", "/v1/chat/completions"), Some(Endpoint::OpenaiChat));
+    assert_eq!(
+        ep(Api::Ollama, "POST", "/v1/chat/completions"),
+        Some(Endpoint::OpenaiChat)
+    );
     assert_eq!(ep(Api::Ollama, "GET", "/"), Some(Endpoint::Read));
 }
 
 #[test]
 fn path_parameters_are_located_and_shaped() {
-    let m = endpoint(Api::Gemini, "POST", "/v1beta/models/gemini-2.5-flash:generateContent").unwrap();
+    let m = endpoint(
+        Api::Gemini,
+        "POST",
+        "/v1beta/models/gemini-2.5-flash:generateContent",
+    )
+    .unwrap();
     let path = "/v1beta/models/gemini-2.5-flash:generateContent";
     assert_eq!(m.params.len(), 1);
     let (s, e) = m.params[0];

@@ -18,7 +18,10 @@ fn walked(endpoint: Endpoint, body: &Value) -> Walked {
 
 /// Pseudonymises `body` as an OpenAI chat request; returns the result, the body as it
 /// would leave, and the vault's (pseudonym, original) pairs.
-fn run(body: &Value, allow_media: bool) -> (Result<Summary, Refusal>, Value, Vec<(String, String)>) {
+fn run(
+    body: &Value,
+    allow_media: bool,
+) -> (Result<Summary, Refusal>, Value, Vec<(String, String)>) {
     run_at(Endpoint::OpenaiChat, body, allow_media)
 }
 
@@ -98,7 +101,10 @@ fn secrets_and_images_are_refused() {
     let (r, out, _) = run(&body, true);
     assert_eq!(r.unwrap().unscanned, vec!["image"]);
     // Allowed media leaves as it came.
-    assert_eq!(out["messages"][0]["content"][1], body["messages"][0]["content"][1]);
+    assert_eq!(
+        out["messages"][0]["content"][1],
+        body["messages"][0]["content"][1]
+    );
 }
 
 #[test]
@@ -133,7 +139,13 @@ fn rewrite_with(body: &Value, entity: &str, a: ValueAction) -> (Summary, Value, 
     let per_finding: Vec<ValueAction> = scanned
         .findings()
         .iter()
-        .map(|f| if f.entity == entity { a } else { ValueAction::Pseudonymise })
+        .map(|f| {
+            if f.entity == entity {
+                a
+            } else {
+                ValueAction::Pseudonymise
+            }
+        })
         .collect();
     let actions = scanned.value_actions(&per_finding);
     let s = rewrite(scanned, &mut w, &mut vault, &actions, false).unwrap();
@@ -212,7 +224,10 @@ fn numbers_and_keys_in_tool_arguments_are_scanned() {
     assert!(!text.contains("jean.dupont@example.fr"), "{text}");
     // The number became its token, as a string.
     let card = &out["messages"][0]["tool_calls"][0]["function"]["arguments"]["card"];
-    assert!(card.as_str().unwrap().starts_with("[CREDIT_CARD_"), "{card}");
+    assert!(
+        card.as_str().unwrap().starts_with("[CREDIT_CARD_"),
+        "{card}"
+    );
 }
 
 #[test]
@@ -224,7 +239,12 @@ fn unknown_fields_at_any_depth_are_scanned() {
     let (r, out, _) = run(&body, false);
     r.unwrap();
     let text = out.to_string();
-    for v in ["jean.dupont@example.fr", "06 12 34 56 78", "FR76 3000", "Dupont"] {
+    for v in [
+        "jean.dupont@example.fr",
+        "06 12 34 56 78",
+        "FR76 3000",
+        "Dupont",
+    ] {
         assert!(!text.contains(v), "{v} left in {text}");
     }
     assert_eq!(out["model"], "m");
@@ -240,7 +260,11 @@ fn structural_fields_keep_their_value_and_odd_shapes_are_scanned() {
     let (r, out, _) = run(&body, false);
     r.unwrap();
     let text = out.to_string();
-    for v in ["jean.dupont@example.fr", "06 12 34 56 78", "4111111111111111"] {
+    for v in [
+        "jean.dupont@example.fr",
+        "06 12 34 56 78",
+        "4111111111111111",
+    ] {
         assert!(!text.contains(v), "{v} left in {text}");
     }
 }
@@ -270,7 +294,10 @@ fn an_email_split_across_two_text_parts_is_found_joined() {
     let out: Value = serde_json::from_slice(&w.to_bytes()).unwrap();
     let a = out["messages"][0]["content"][0]["text"].as_str().unwrap();
     let b = out["messages"][0]["content"][1]["text"].as_str().unwrap();
-    assert!(!a.contains("jean.dupont") && !b.contains("example.fr"), "{a} | {b}");
+    assert!(
+        !a.contains("jean.dupont") && !b.contains("example.fr"),
+        "{a} | {b}"
+    );
     // The token stands for the whole address, restored whole.
     let joined = format!("{a}{b}");
     let back = Reidentifier::new(&vault).reidentify(&joined).0.into_owned();
@@ -290,7 +317,12 @@ fn anthropic_citations_tool_inputs_and_mcp_credentials() {
     let (r, out, _) = run_at(Endpoint::AnthropicMessages, &body, false);
     r.unwrap();
     let text = out.to_string();
-    for v in ["06 12 34 56 78", "FR76 3000", "4111111111111111", "jean.dupont@example.fr"] {
+    for v in [
+        "06 12 34 56 78",
+        "FR76 3000",
+        "4111111111111111",
+        "jean.dupont@example.fr",
+    ] {
         assert!(!text.contains(v), "{v} left in {text}");
     }
     assert_eq!(out["messages"][0]["content"][1]["id"], "toolu_1");

@@ -21,10 +21,10 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{Decoder, Event, LineDecoder, StreamError};
+use crate::api::Endpoint;
 use crate::audit::Usage;
 use crate::audit::usage::UsageMeter;
 use crate::reidentify::{Reidentifier, StreamReidentifier};
-use crate::api::Endpoint;
 
 /// The streamed formats Paravent re-identifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

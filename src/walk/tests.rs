@@ -20,7 +20,10 @@ fn duplicate_and_case_variant_keys_are_refused_at_any_depth() {
             br#"{"messages":[{"role":"user","content":"x","content":"y"}]}"#,
             WalkError::DuplicateKey,
         ),
-        (br#"{"content":"x","Content":"y"}"#, WalkError::CaseVariantKey),
+        (
+            br#"{"content":"x","Content":"y"}"#,
+            WalkError::CaseVariantKey,
+        ),
         // A key differing from a known field only by case, alone.
         (
             br#"{"messages":[{"role":"user","Content":"jean@example.fr"}]}"#,
@@ -77,7 +80,16 @@ fn every_string_number_and_unknown_key_is_a_slot() {
     let w = walk(Endpoint::OpenaiChat, &body);
     assert_eq!(
         texts(&w),
-        ["gpt-4o", "bonjour", "extra", "k", "12345678901234", "new_field", "a", "2"]
+        [
+            "gpt-4o",
+            "bonjour",
+            "extra",
+            "k",
+            "12345678901234",
+            "new_field",
+            "a",
+            "2"
+        ]
     );
     assert_eq!(w.slots[0].kind, SlotKind::Checked);
     assert_eq!(w.slots[4].kind, SlotKind::Number);

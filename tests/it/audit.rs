@@ -451,7 +451,10 @@ async fn a_stream_whose_record_cannot_be_written_ends_with_an_error_event() {
     let resp = crate::support::serve::open(
         http::Method::POST,
         &h.url("/anthropic/v1/messages?x-mock-event-delay-ms=5"),
-        &[("content-type", "application/json"), ("x-api-key", "sk-client")],
+        &[
+            ("content-type", "application/json"),
+            ("x-api-key", "sk-client"),
+        ],
         body.to_string().as_bytes(),
     )
     .await;

@@ -485,7 +485,12 @@ fn check_warns_about_every_relaxation_of_the_scan() {
         )],
     );
     run.assert_code(0);
-    assert_reported(&run.stderr, "paravent.toml", 1, "pass_through forwards 1 path(s) unscanned");
+    assert_reported(
+        &run.stderr,
+        "paravent.toml",
+        1,
+        "pass_through forwards 1 path(s) unscanned",
+    );
     assert_reported(&run.stderr, "paravent.toml", 1, "allow_media lets images");
     let run = check(
         "bad-other-endpoints",
@@ -495,5 +500,10 @@ fn check_warns_about_every_relaxation_of_the_scan() {
              other_endpoints = \"always\"\n",
         )],
     );
-    assert_reported(&run.stderr, "paravent.toml", 4, "other_endpoints is \"refuse\" or \"scan\"");
+    assert_reported(
+        &run.stderr,
+        "paravent.toml",
+        4,
+        "other_endpoints is \"refuse\" or \"scan\"",
+    );
 }

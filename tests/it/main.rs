@@ -20,5 +20,5 @@ mod proxy; // the proxy round trip against the in-process mock provider
 mod report; // `paravent audit report`: formats, periods, a tampered chain, a proxy's chain
 mod scan_cli; // `paravent scan`, plain and --jsonl
 mod serve_cli; // `paravent check` on the proxy sections, `paravent key`
-mod threat_model; // docs/THREAT-MODEL.md tables are generated from the API modules
-mod stream; // streamed answers (SSE, NDJSON) re-identified event by event
+mod stream;
+mod threat_model; // docs/THREAT-MODEL.md tables are generated from the API modules // streamed answers (SSE, NDJSON) re-identified event by event

@@ -23,9 +23,9 @@ fn numbered(text: &str) -> String {
         let after = &rest[i..];
         let end = after.find(']').map(|e| e + 1);
         let token = end.map(|e| &after[..e]).filter(|t| {
-            t[1..t.len() - 1]
-                .rsplit_once('_')
-                .is_some_and(|(_, hex)| hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            t[1..t.len() - 1].rsplit_once('_').is_some_and(|(_, hex)| {
+                hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            })
         });
         match token {
             Some(t) => {
@@ -127,11 +127,21 @@ fn plain_mode_uses_the_deployments_tokens() {
         "p.toml",
         "[pseudonyms]\nsecret = \"a deployment secret of at least 32 bytes\"\n\n[providers.openai]\nbase_url = \"http://127.0.0.1:9\"\napi = \"openai\"\n",
     );
-    let a = paravent(&["scan", "--config", Scratch::arg(&config)], b"jean.dupont@example.fr");
-    let b = paravent(&["scan", "--config", Scratch::arg(&config)], b"jean.dupont@example.fr");
+    let a = paravent(
+        &["scan", "--config", Scratch::arg(&config)],
+        b"jean.dupont@example.fr",
+    );
+    let b = paravent(
+        &["scan", "--config", Scratch::arg(&config)],
+        b"jean.dupont@example.fr",
+    );
     a.assert_code(0);
     assert_eq!(plain_parts(&a.stdout).0, plain_parts(&b.stdout).0);
-    assert!(plain_parts(&a.stdout).0.starts_with("[EMAIL_"), "{}", a.stdout);
+    assert!(
+        plain_parts(&a.stdout).0.starts_with("[EMAIL_"),
+        "{}",
+        a.stdout
+    );
 }
 
 #[test]
@@ -147,8 +157,14 @@ fn request_mode_prints_the_body_the_proxy_would_forward() {
     assert_eq!(sent["model"], "gpt-4o");
     assert_eq!(sent["temperature"], 0.3);
     let text = sent.to_string();
-    assert!(!text.contains("Dupont") && !text.contains("jean.dupont@"), "{text}");
-    assert!(counts.contains("EMAIL: 1") && counts.contains("PERSON: 1"), "{counts}");
+    assert!(
+        !text.contains("Dupont") && !text.contains("jean.dupont@"),
+        "{text}"
+    );
+    assert!(
+        counts.contains("EMAIL: 1") && counts.contains("PERSON: 1"),
+        "{counts}"
+    );
     // What the proxy refuses, the preview refuses.
     let run = paravent(
         &["scan", "--request", "/openai/v1/chat/completions"],
@@ -175,7 +191,8 @@ fn plain_mode_never_prints_a_secret_in_full() {
     );
     // The proxy refuses a request holding a secret: so does the preview.
     assert!(
-        run.stdout.starts_with("refused: the request contains a secret"),
+        run.stdout
+            .starts_with("refused: the request contains a secret"),
         "{}",
         run.stdout
     );

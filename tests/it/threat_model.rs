@@ -16,7 +16,10 @@ fn shape(s: Shape) -> String {
         Shape::Model => "a model name (checked by the detector)".to_owned(),
         Shape::Id => "an identifier (checked by the detector)".to_owned(),
         Shape::Opaque => "an opaque blob or token ids from the provider (kept)".to_owned(),
-        Shape::Media { kind, text_types } if text_types.is_empty() => {
+        Shape::Media {
+            kind,
+            text_types: [],
+        } => {
             format!("media: {kind} (refused unless `allow_media`)")
         }
         Shape::Media { kind, text_types } => format!(
@@ -25,14 +28,20 @@ fn shape(s: Shape) -> String {
         ),
         Shape::TextOrTokens => "text, or token ids (refused unless `allow_media`)".to_owned(),
         Shape::Credential => "a third-party credential: refused (`paravent_secret`)".to_owned(),
-        Shape::Headers => "headers for a third party: credential headers refused (`paravent_secret`), others text".to_owned(),
+        Shape::Headers => {
+            "headers for a third party: credential headers refused (`paravent_secret`), others text"
+                .to_owned()
+        }
     }
 }
 
 /// The generated block for `name`.
 fn block(name: &str) -> String {
     let mut out = String::new();
-    if let Some(api) = Api::ALL.iter().find(|a| format!("endpoints:{}", a.as_str()) == name) {
+    if let Some(api) = Api::ALL
+        .iter()
+        .find(|a| format!("endpoints:{}", a.as_str()) == name)
+    {
         out.push_str("| method | path | request shape |\n|---|---|---|\n");
         for r in api.endpoints() {
             let path = if r.pattern.is_empty() { "/" } else { r.pattern };
@@ -51,7 +60,10 @@ fn block(name: &str) -> String {
         .unwrap_or_else(|| panic!("no table named {name}"));
     out.push_str("| field | what it must be (else it is text) |\n|---|---|\n");
     for (path, s) in endpoint.schema().describe() {
-        out.push_str(&format!("| `{path}` | {} |\n", shape(s).replace('|', "\\|")));
+        out.push_str(&format!(
+            "| `{path}` | {} |\n",
+            shape(s).replace('|', "\\|")
+        ));
     }
     out
 }

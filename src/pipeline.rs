@@ -316,7 +316,7 @@ impl Doc {
 ///
 /// ```
 /// use paravent::{api::Endpoint, detect::Detector, pipeline, walk::Walked};
-/// let body = br#"{"model":"m","messages":[{"role":"user","content":"Écrivez à jean.dupont@example.fr"}]}"#;
+/// let body = r#"{"model":"m","messages":[{"role":"user","content":"Écrivez à jean.dupont@example.fr"}]}"#.as_bytes();
 /// let walked = Walked::parse(body, Endpoint::OpenaiChat.schema()).unwrap();
 /// let scanned = pipeline::scan(&Detector::builtin(), &walked);
 /// assert_eq!(scanned.findings()[0].entity, "EMAIL");

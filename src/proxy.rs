@@ -182,11 +182,8 @@ impl Runtime {
                 provider: p.name.clone(),
                 var: var.clone(),
             })?;
-            let (name, value) = match p.api {
-                Api::Anthropic => (HeaderName::from_static("x-api-key"), key),
-                Api::Gemini => (HeaderName::from_static("x-goog-api-key"), key),
-                Api::Openai | Api::Ollama => (header::AUTHORIZATION, format!("Bearer {key}")),
-            };
+            let (name, value) = p.api.auth_header(&key);
+            let name = HeaderName::from_static(name);
             let mut value = HeaderValue::from_str(&value).map_err(|_| RuntimeError::BadKeyEnv {
                 provider: p.name.clone(),
                 var: var.clone(),

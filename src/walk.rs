@@ -19,7 +19,7 @@
 //!
 //! Never logs values; `Debug` of a slot table shows counts only.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -1003,8 +1003,10 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = serde_json::Map::new();
-        // Lower-cased keys seen, only built when the object is larger than a few keys.
-        let mut lower: HashMap<String, ()> = HashMap::new();
+        // Objects are small: each key is compared with the ones before it, ignoring
+        // ASCII case; past `LINEAR_KEYS` keys a set of lower-cased keys takes over.
+        const LINEAR_KEYS: usize = 16;
+        let mut lower: Option<HashSet<String>> = None;
         let mut first = true;
         while let Some(k) = map.next_key::<String>()? {
             if first && k == NUMBER_TOKEN {
@@ -1014,8 +1016,20 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
                 return Ok(Value::Number(n));
             }
             first = false;
-            let folded = k.to_ascii_lowercase();
-            if lower.contains_key(&folded) {
+            let clash = match &mut lower {
+                Some(set) => !set.insert(k.to_ascii_lowercase()),
+                None => {
+                    let clash = out.keys().any(|e| e.eq_ignore_ascii_case(&k));
+                    if !clash && out.len() + 1 >= LINEAR_KEYS {
+                        let mut set: HashSet<String> =
+                            out.keys().map(|e| e.to_ascii_lowercase()).collect();
+                        set.insert(k.to_ascii_lowercase());
+                        lower = Some(set);
+                    }
+                    clash
+                }
+            };
+            if clash {
                 *self.failure = Some(if out.contains_key(&k) {
                     WalkError::DuplicateKey
                 } else {
@@ -1023,7 +1037,6 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
                 });
                 return Err(de::Error::custom("duplicate key"));
             }
-            lower.insert(folded, ());
             let v = map.next_value_seed(StrictValue {
                 failure: &mut *self.failure,
             })?;

@@ -406,7 +406,11 @@ fn is_sep(b: u8) -> bool {
 
 /// A byte of a core as the vault writes it: upper case, separators as `_`.
 fn canonical(b: u8) -> u8 {
-    if is_sep(b) { b'_' } else { b.to_ascii_uppercase() }
+    if is_sep(b) {
+        b'_'
+    } else {
+        b.to_ascii_uppercase()
+    }
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -827,7 +831,10 @@ mod tests {
     fn a_multi_word_entity_comes_back_with_any_separator() {
         let key = TokenKey::from_secret(b"test secret, 32 bytes long......");
         let mut v = Vault::new(&key, None, TokenStyle::Token, 10);
-        let t = v.pseudonym("FR_NIR", "2 84 05 75 108 042 36").unwrap().to_owned();
+        let t = v
+            .pseudonym("FR_NIR", "2 84 05 75 108 042 36")
+            .unwrap()
+            .to_owned();
         let r = Reidentifier::new(&v);
         let core = t.trim_matches(['[', ']']);
         for form in [
@@ -838,7 +845,11 @@ mod tests {
             format!("[{}]", core.replace('_', "-")),
         ] {
             let text = format!("NIR : {form}.");
-            assert_eq!(r.reidentify(&text).0, "NIR : 2 84 05 75 108 042 36.", "{form}");
+            assert_eq!(
+                r.reidentify(&text).0,
+                "NIR : 2 84 05 75 108 042 36.",
+                "{form}"
+            );
         }
     }
 

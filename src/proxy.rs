@@ -1338,7 +1338,10 @@ async fn opens_array(
             None => data,
         };
         if let Some(&b) = decoded.iter().find(|b| !b.is_ascii_whitespace()) {
-            return Ok((body::Prefixed::new(raw.freeze(), None, Some(body)), b == b'['));
+            return Ok((
+                body::Prefixed::new(raw.freeze(), None, Some(body)),
+                b == b'[',
+            ));
         }
         if raw.len() > SNIFF_MAX_BYTES {
             return Ok((body::Prefixed::new(raw.freeze(), None, Some(body)), false));

@@ -155,7 +155,11 @@ impl Pipeline {
     fn finish(&mut self) -> (Vec<u8>, Result<(), Fail>) {
         let mut out = Vec::new();
         if let Some(mut d) = self.decoder.take() {
-            match d.finish().map_err(Fail::Decode).and_then(|rest| self.rewrite(rest.into())) {
+            match d
+                .finish()
+                .map_err(Fail::Decode)
+                .and_then(|rest| self.rewrite(rest.into()))
+            {
                 Ok(more) => out.extend_from_slice(&more),
                 Err(f) => return (out, Err(f)),
             }
@@ -449,7 +453,11 @@ fn deliver(
 fn finish(pipe: &mut Pipeline, error_body: &Bytes, request_id: &str) -> (Bytes, &'static str) {
     match pipe.finish() {
         (out, Ok(())) => {
-            tracing::debug!(request_id, reidentified = pipe.rewriter.count(), "Stream ended.");
+            tracing::debug!(
+                request_id,
+                reidentified = pipe.rewriter.count(),
+                "Stream ended."
+            );
             (Bytes::from(out), end::COMPLETE)
         }
         (mut out, Err(fail)) => {
@@ -717,7 +725,10 @@ mod tests {
             .filter_map(|l| l.strip_prefix("data: "))
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v["choices"][0]["delta"]["content"].as_str().unwrap().to_owned()
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
             })
             .collect();
         assert_eq!(joined, "Bonjour Jean Dupont !");

@@ -1351,13 +1351,14 @@ async fn opens_array(
 
 /// Re-identifies a JSON answer. When every original can stand in a JSON string as it is,
 /// the text is re-identified without parsing (tokens are plain ASCII, so they appear
-/// verbatim in JSON text, even inside JSON-encoded tool arguments); otherwise the JSON is
-/// walked and every string value re-identified.
+/// verbatim in JSON text, even inside JSON-encoded tool arguments; read as JSON text, a
+/// token right after an escape such as `\n` is not glued to its letter); otherwise the
+/// JSON is walked and every string value re-identified.
 fn reidentify_json(reid: &Reidentifier, bytes: Bytes, count: &mut usize) -> Bytes {
     if reid.json_safe()
         && let Ok(text) = std::str::from_utf8(&bytes)
     {
-        let (out, n) = reid.reidentify(text);
+        let (out, n) = reid.reidentify_json_text(text);
         *count += n;
         return match out {
             std::borrow::Cow::Borrowed(_) => bytes,

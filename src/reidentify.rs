@@ -196,11 +196,14 @@ impl Reidentifier {
     /// it, each after a single separator. The longest entity that names a vault token
     /// wins (`FR NIR 00AA11` is `FR_NIR`'s, not `NIR`'s). Neither end may continue a
     /// longer word: no letter or digit (of any script) and no `_` just before or after.
+    /// In JSON text (`json`), an escape (`\n`, `\t`…) before the token is a boundary,
+    /// as the character it stands for is.
     fn token_at(
         &self,
         text: &str,
         sep: usize,
         min_start: usize,
+        json: bool,
         canon: &mut String,
     ) -> Option<TokenMatch> {
         let b = text.as_bytes();
@@ -223,7 +226,7 @@ impl Reidentifier {
         let mut word_end = sep;
         loop {
             let mut s = word_end;
-            while s > 0 && b[s - 1].is_ascii_alphanumeric() {
+            while s > 0 && b[s - 1].is_ascii_alphanumeric() && !(json && after_escape(b, s)) {
                 s -= 1;
             }
             if s == word_end || s < min_start || hex_end - s > MAX_CORE_RUN_BYTES {
@@ -232,7 +235,8 @@ impl Reidentifier {
             let glued = text[..s]
                 .chars()
                 .next_back()
-                .is_some_and(|c| c == '_' || c.is_alphanumeric());
+                .is_some_and(|c| c == '_' || c.is_alphanumeric())
+                && !(json && after_escape(b, s));
             if !glued {
                 canon.clear();
                 canon.extend(b[s..hex_end].iter().map(|&c| char::from(canonical(c))));
@@ -295,7 +299,7 @@ impl Reidentifier {
             if sep > cut.saturating_add(MAX_CORE_RUN_BYTES) {
                 break;
             }
-            let Some(m) = self.token_at(text, sep, copied, &mut canon) else {
+            let Some(m) = self.token_at(text, sep, copied, json, &mut canon) else {
                 continue;
             };
             if m.start >= cut {
@@ -404,6 +408,27 @@ fn is_sep(b: u8) -> bool {
     matches!(b, b'_' | b'-' | b' ')
 }
 
+/// The most backslashes counted before an escape letter: the stream keeps
+/// [`CONTEXT_BYTES`] of context, and batch counts no further, so both read the same.
+const MAX_ESCAPE_RUN: usize = 8;
+/// Context a stream keeps before what it holds back: what the boundary checks read.
+const CONTEXT_BYTES: usize = MAX_ESCAPE_RUN + 2;
+
+/// Whether `b[..at]` ends in a JSON escape of a control character (`\n`, `\r`, `\t`,
+/// `\b`, `\f`): the letter is preceded by an odd run of backslashes.
+fn after_escape(b: &[u8], at: usize) -> bool {
+    if at < 2 || !matches!(b[at - 1], b'n' | b'r' | b't' | b'b' | b'f') {
+        return false;
+    }
+    let run = b[..at - 1]
+        .iter()
+        .rev()
+        .take(MAX_ESCAPE_RUN)
+        .take_while(|&&c| c == b'\\')
+        .count();
+    run % 2 == 1
+}
+
 /// A byte of a core as the vault writes it: upper case, separators as `_`.
 fn canonical(b: u8) -> u8 {
     if is_sep(b) {
@@ -426,7 +451,7 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 /// may still come, and before the `[` in front of that word; before a final `[`.
 /// A tail that is no core's start can never become one, however it goes on: nothing
 /// is held then.
-fn token_cut(reid: &Reidentifier, text: &str, from: usize) -> usize {
+fn token_cut(reid: &Reidentifier, text: &str, from: usize, json: bool) -> usize {
     let b = text.as_bytes();
     let n = b.len();
     let mut tail = n;
@@ -438,7 +463,7 @@ fn token_cut(reid: &Reidentifier, text: &str, from: usize) -> usize {
     }
     let word = (tail..n).find(|&i| {
         b[i].is_ascii_alphanumeric()
-            && (i == tail || is_sep(b[i - 1]))
+            && (i == tail || is_sep(b[i - 1]) || (json && after_escape(b, i)))
             && reid.could_start_core(&b[i..])
     });
     let cut = match word {
@@ -456,8 +481,8 @@ fn token_cut(reid: &Reidentifier, text: &str, from: usize) -> usize {
 /// concatenated input, however the text is split.
 ///
 /// Two stages, as in the batch: tokens, then surrogates on the result. Each keeps what it
-/// holds back after one character of context already sent, which the word-boundary
-/// checks need.
+/// holds back after a few bytes of context already sent ([`CONTEXT_BYTES`], at least one
+/// character), which the word-boundary checks need.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -544,7 +569,7 @@ impl StreamReidentifier {
         let cut = if at_end {
             self.tok.len()
         } else {
-            token_cut(&self.reid, &self.tok, self.tok_ctx)
+            token_cut(&self.reid, &self.tok, self.tok_ctx, self.json)
         };
         let (mid, n, cut) = self
             .reid
@@ -568,13 +593,17 @@ impl StreamReidentifier {
     }
 }
 
-/// Drops what was sent from `buf` up to `cut`, keeping the last character before `cut`
-/// as context.
+/// Drops what was sent from `buf` up to `cut`, keeping the last character before `cut`,
+/// and up to [`CONTEXT_BYTES`] (whole characters), as context.
 fn keep_context(buf: &mut String, ctx: &mut usize, cut: usize) {
-    let keep_from = buf[..cut]
+    let last = buf[..cut]
         .char_indices()
         .next_back()
         .map_or(cut, |(i, _)| i);
+    let mut keep_from = last.min(cut.saturating_sub(CONTEXT_BYTES));
+    while !buf.is_char_boundary(keep_from) {
+        keep_from -= 1;
+    }
     buf.drain(..keep_from);
     *ctx = cut - keep_from;
 }
@@ -825,6 +854,32 @@ mod tests {
         for input in cases {
             assert_eq!(r.reidentify(&input).0, input, "{input}");
         }
+    }
+
+    #[test]
+    fn in_json_text_a_token_after_an_escape_comes_back() {
+        let (key, pairs) = setup(TokenStyle::Token);
+        let v = vault_of(&key, TokenStyle::Token);
+        let r = Reidentifier::new(&v);
+        let core = pairs[0].0.trim_matches(['[', ']']).to_owned();
+        let space = core.replace('_', " ");
+        for (input, want) in [
+            (
+                format!(r#"{{"t":"a\n\n{core} b"}}"#),
+                r#"{"t":"a\n\nJean Dupont b"}"#,
+            ),
+            (
+                format!(r#"{{"t":"\t{space}"}}"#),
+                r#"{"t":"\tJean Dupont"}"#,
+            ),
+        ] {
+            assert_eq!(r.reidentify_json_text(&input).0, want, "{input}");
+            // Plain text has no escapes: the letter is glued there.
+            assert_eq!(r.reidentify(&input).0, input, "{input}");
+        }
+        // An escaped backslash then a letter `n`: glued.
+        let input = format!(r#"{{"t":"\\n{core}"}}"#);
+        assert_eq!(r.reidentify_json_text(&input).0, input);
     }
 
     #[test]

@@ -85,6 +85,12 @@ fn a_token_split_at_every_position_comes_back_whole() {
             format!("[{}] {}-", spaced(&p[0]), spaced(&p[2])),
             format!("PERSON {} PERSON 7 {}", "A ".repeat(40), dashed(&p[0])),
             format!("{}x {}_ {}", spaced(&p[0]), dashed(&p[0]), spaced(&p[0])),
+            format!(
+                "a\\n{}\\t{} \\\\n{}",
+                dashed(&p[0]),
+                spaced(&p[1]),
+                dashed(&p[2])
+            ),
         ];
         for text in &cases {
             check_every_split(&reid, false, text);
@@ -155,6 +161,8 @@ fn piece(p: Vec<String>) -> impl Strategy<Value = String> {
         "PERSON_".into(),
         "[PERSON_000000]".into(),
         "d'".into(),
+        "\\n".into(),
+        "\\".into(),
         ", ".into(),
         "\"".into(),
         "Jean".into(),

@@ -873,6 +873,21 @@ async fn tokens_a_model_rewrites_with_a_dash_or_a_space_are_restored() {
         assert_reidentified(style, &text);
         assert!(!text.to_lowercase().contains("person"), "{text}");
     }
+    // A bare token at the start of a line: in the JSON text it follows `\n`.
+    let r = post_with(
+        &h,
+        "/v1/chat/completions",
+        &[("x-mock-token-style", "dash")],
+        &json!({"model": "m", "messages": [{"role": "user",
+            "content": format!("Bonjour,\n{NAME}\n{EMAIL}")}]}),
+    )
+    .await;
+    let text = r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.ends_with(&format!("Bonjour,\n{NAME}\n{EMAIL}")), "{text}");
+    h.assert_no_leak(VALUES);
 }
 
 /// Paravent with openai, anthropic and gemini in virtual-key mode over the mock, each

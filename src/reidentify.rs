@@ -481,7 +481,7 @@ fn token_cut(reid: &Reidentifier, text: &str, from: usize, json: bool) -> usize 
 /// concatenated input, however the text is split.
 ///
 /// Two stages, as in the batch: tokens, then surrogates on the result. Each keeps what it
-/// holds back after a few bytes of context already sent ([`CONTEXT_BYTES`], at least one
+/// holds back after a few bytes of context already sent (ten bytes, at least one
 /// character), which the word-boundary checks need.
 ///
 /// ```

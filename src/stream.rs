@@ -438,7 +438,9 @@ impl ArrayDecoder {
     /// assert_eq!(pieces, [
     ///     ArrayPiece::Framing("[".into()),
     ///     ArrayPiece::Element("{\"a\":\"]\"}".into()),
-    ///     ArrayPiece::Framing("\n,\r\n".into()),
+    ///     // Framing goes out with the chunk that brought it.
+    ///     ArrayPiece::Framing("\n,".into()),
+    ///     ArrayPiece::Framing("\r\n".into()),
     ///     ArrayPiece::Element("{\"b\":[1]}".into()),
     ///     ArrayPiece::Framing("\n]".into()),
     /// ]);

@@ -886,7 +886,10 @@ async fn tokens_a_model_rewrites_with_a_dash_or_a_space_are_restored() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(text.ends_with(&format!("Bonjour,\n{NAME}\n{EMAIL}")), "{text}");
+    assert!(
+        text.ends_with(&format!("Bonjour,\n{NAME}\n{EMAIL}")),
+        "{text}"
+    );
     h.assert_no_leak(VALUES);
 }
 

@@ -2,9 +2,10 @@
 //!
 //! 1. request: route, keys, body (limit, decompression), walk → detect → pseudonymise;
 //! 2. forward: the upstream request (headers filtered, `Host` rewritten, keys injected);
-//! 3. response: JSON bodies re-identified (bounded), streamed answers (SSE, NDJSON) of
-//!    the known APIs re-identified as they pass ([`body::ReidentifyBody`]), other bodies
-//!    passed on;
+//! 3. response: JSON and text bodies re-identified (bounded), streamed answers (SSE,
+//!    NDJSON, Gemini's JSON array) of the known APIs re-identified as they pass
+//!    ([`body::ReidentifyBody`]), compressed ones decoded first; the real key injected in
+//!    virtual-key mode redacted wherever the provider quotes it; other bodies passed on;
 //! 4. outcome: on success *and* on every error, the audit record is appended (before the
 //!    response is returned; a failed write refuses the request unless `[audit]
 //!    on_failure = "continue"`), then `Runtime::on_outcome` logs and calls the hook.
@@ -1289,8 +1290,19 @@ fn response_headers(input: &HeaderMap, rewritten: bool) -> HeaderMap {
     out
 }
 
-/// The response phase: JSON answers are read (bounded) and re-identified; other bodies
-/// pass on as they stream.
+/// The response phase: every answer Paravent can read goes to the client re-identified,
+/// with the real provider key it injected (virtual-key mode) redacted:
+///
+/// - the streams of the known APIs (SSE, NDJSON, and Gemini's JSON array, told from a
+///   `generateContent` object by its first byte) as they pass, decoded first when the
+///   provider compressed them anyway (gzip, deflate, br); a stream in an encoding
+///   Paravent cannot decode as it streams (zstd, unknown) is refused with a 502 in the
+///   provider's format, before anything is sent;
+/// - JSON, text (`text/*` but SSE, or no content type) and, when a key must be redacted,
+///   any error answer (status >= 400): read whole up to `max_response_bytes`, decoded,
+///   re-identified (text only when it is UTF-8), sent uncompressed;
+/// - the rest (media, bodies over the limit that need no redaction) passes on as it
+///   streams.
 async fn response(
     rt: &Runtime,
     ctx: &mut Ctx,
@@ -1298,7 +1310,7 @@ async fn response(
     reid: &Arc<Reidentifier>,
     head: bool,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let (parts, body) = resp.into_parts();
+    let (mut parts, body) = resp.into_parts();
     let ct = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -1306,22 +1318,40 @@ async fn response(
         .unwrap_or("")
         .to_ascii_lowercase();
     let is_json = ct.starts_with("application/json") || ct.contains("+json");
-    let stream = ctx.endpoint.and_then(|e| StreamKind::of(e, &ct));
     ctx.upstream_status = Some(parts.status.as_u16());
-    ctx.streamed = stream.is_some();
-    // A stream is re-identified as it passes, unless compressed (we ask for identity, so
-    // a provider that compresses anyway sends it on as it came, tokens and all). With
-    // nothing to re-identify it passes byte for byte, read for its usage only. Either way
-    // its record is written at its end.
+    let redactor = key_redactor(rt, ctx);
+    if let Some(r) = &redactor {
+        redact_headers(&mut parts.headers, r);
+    }
+    let coding = Coding::of(&parts.headers);
+    let needs_reid = !reid.is_empty();
+    let mut stream = ctx.endpoint.and_then(|e| StreamKind::of(e, &ct));
+    let body = if stream.is_none() && !head && is_json && ctx.endpoint == Some(Endpoint::Gemini) {
+        let (body, array) = opens_array(body, &coding).await?;
+        if array {
+            stream = Some(StreamKind::GeminiArray);
+        }
+        body
+    } else {
+        body::Prefixed::new(Bytes::new(), None, Some(body))
+    };
     if let Some(kind) = stream
         && !head
-        && !parts.headers.contains_key(header::CONTENT_ENCODING)
     {
+        let decoder = match &coding {
+            Coding::Plain => None,
+            Coding::Coded(encs) => Some(
+                crate::body::Decompressor::new(encs, crate::body::MAX_INFLATED_CHUNK_BYTES)
+                    .map_err(|_| undecodable_stream(ctx))?,
+            ),
+            Coding::Unreadable => return Err(undecodable_stream(ctx)),
+        };
+        ctx.streamed = true;
         let error = ctx.format.error_body(
             502,
             ErrorClass::Upstream,
             "paravent_stream_limit",
-            "the provider's stream exceeded a limit of Paravent",
+            "the provider's stream exceeded a limit of Paravent or could not be read",
             &ctx.id,
         );
         let audit_error = ctx.format.error_body(
@@ -1334,26 +1364,51 @@ async fn response(
         );
         let slot = RecordSlot::default();
         ctx.record_slot = Some(slot.clone());
-        let mut body = body::ReidentifyBody::new(
+        // With nothing to restore, decode or redact, a stream passes byte for byte, read
+        // for its usage only (a JSON array is always rewritten: its closing bracket
+        // waits for the record). Either way its record is written at its end.
+        let pass = !needs_reid
+            && decoder.is_none()
+            && redactor.is_none()
+            && kind != StreamKind::GeminiArray;
+        let mut rb = body::ReidentifyBody::new(
             body,
             Rewriter::new(kind, reid.clone()),
-            kind.error_frame(&error),
+            error,
             ctx.id.clone(),
         )
-        .with_record(slot, kind.error_frame(&audit_error));
-        if reid.is_empty() {
-            body = body.pass_through();
+        .with_record(slot, audit_error);
+        if let Some(d) = decoder {
+            rb = rb.with_decoder(d);
         }
-        let mut out = Response::new(body.boxed());
+        if let Some(r) = redactor {
+            rb = rb.with_redactor(r);
+        }
+        if pass {
+            rb = rb.pass_through();
+        }
+        let mut out = Response::new(rb.boxed());
         *out.status_mut() = parts.status;
         // Rewritten: no content-length (nor content-encoding).
-        *out.headers_mut() = response_headers(&parts.headers, !reid.is_empty());
+        *out.headers_mut() = response_headers(&parts.headers, !pass);
         return Ok(out);
     }
-    if reid.is_empty() && is_json && !head && !parts.headers.contains_key(header::CONTENT_ENCODING)
-    {
-        // Nothing to restore: read (bounded) for the usage, else passed on as it comes.
-        let limit = usize::try_from(rt.config.limits.max_response_bytes).unwrap_or(usize::MAX);
+    let status = parts.status.as_u16();
+    let has_body = !(parts.status.is_informational() || status == 204 || status == 304);
+    let is_text =
+        ct.is_empty() || (ct.starts_with("text/") && !ct.starts_with("text/event-stream"));
+    let must_redact = redactor.is_some() && status >= 400;
+    if head || !has_body || !(is_json || is_text || must_redact) {
+        // Media, or a body that is neither JSON, text nor a known stream.
+        return Ok(pass_on(&parts, body.map_err(Into::into).boxed()));
+    }
+    let limit = usize::try_from(rt.config.limits.max_response_bytes).unwrap_or(usize::MAX);
+    if !needs_reid && redactor.is_none() {
+        // Nothing to restore nor redact: a JSON answer is read (bounded) for its usage,
+        // anything else passes on as it comes.
+        if !is_json || !matches!(coding, Coding::Plain) {
+            return Ok(pass_on(&parts, body.map_err(Into::into).boxed()));
+        }
         let body = match body::collect_up_to(body, limit).await {
             body::Collected::Whole(bytes, trailers) => {
                 ctx.usage = crate::audit::usage::from_json(&bytes);
@@ -1364,48 +1419,71 @@ async fn response(
             }
             body::Collected::Failed => return Err(ProxyError::UpstreamBody),
         };
-        let mut out = Response::new(body);
-        *out.status_mut() = parts.status;
-        *out.headers_mut() = response_headers(&parts.headers, false);
-        return Ok(out);
+        return Ok(pass_on(&parts, body));
     }
-    if reid.is_empty() || head || !is_json {
-        // Nothing to restore, or a body that is neither JSON nor a known stream.
-        let mut out = Response::new(body.map_err(Into::into).boxed());
-        *out.status_mut() = parts.status;
-        *out.headers_mut() = response_headers(&parts.headers, false);
-        return Ok(out);
-    }
-    let limit = rt.config.limits.max_response_bytes;
-    let bytes = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ProxyError::UpstreamTooLarge { limit }
-            } else {
-                ProxyError::UpstreamBody
-            }
-        })?
-        .to_bytes();
-    let bytes = match parts.headers.get(header::CONTENT_ENCODING) {
-        Some(v) => {
-            let encs = v
-                .to_str()
-                .ok()
-                .and_then(|v| crate::body::parse_encodings(v).ok())
-                .ok_or(ProxyError::UpstreamBody)?;
-            crate::body::decode(&encs, bytes, limit).map_err(|_| ProxyError::UpstreamBody)?
-        }
-        None => bytes,
+    let too_large = ProxyError::UpstreamTooLarge {
+        limit: rt.config.limits.max_response_bytes,
     };
-    ctx.usage = crate::audit::usage::from_json(&bytes);
-    let out = reidentify_json(reid, bytes, &mut ctx.reidentified);
-    if let Ok(text) = std::str::from_utf8(&out) {
+    let raw = match body::collect_up_to(body, limit).await {
+        body::Collected::Whole(bytes, _) => bytes,
+        body::Collected::Partial(head, rest) => {
+            // Over the limit: refused when it must be read (JSON to restore, an error
+            // to redact), else passed on as it comes (text we do not restore past it).
+            if (is_json && needs_reid) || must_redact {
+                return Err(too_large);
+            }
+            return Ok(pass_on(
+                &parts,
+                body::Prefixed::new(head, None, Some(rest)).boxed(),
+            ));
+        }
+        body::Collected::Failed => return Err(ProxyError::UpstreamBody),
+    };
+    let bytes = match &coding {
+        Coding::Plain => raw,
+        Coding::Coded(encs) => match crate::body::decode(encs, raw.clone(), limit as u64) {
+            Ok(b) => b,
+            Err(crate::body::BodyError::DecompressedTooLarge { .. }) if is_json || must_redact => {
+                return Err(too_large);
+            }
+            Err(_) if is_json || must_redact => return Err(ProxyError::UpstreamBody),
+            // Text Paravent cannot decode: on as it came.
+            Err(_) => return Ok(pass_on(&parts, full(raw))),
+        },
+        Coding::Unreadable if is_json || must_redact => return Err(ProxyError::UpstreamBody),
+        Coding::Unreadable => return Ok(pass_on(&parts, full(raw))),
+    };
+    let out = if is_json {
+        ctx.usage = crate::audit::usage::from_json(&bytes);
+        if needs_reid {
+            reidentify_json(reid, bytes, &mut ctx.reidentified)
+        } else {
+            bytes
+        }
+    } else {
+        match std::str::from_utf8(&bytes) {
+            Ok(text) if needs_reid => {
+                let (t, n) = reid.reidentify(text);
+                ctx.reidentified += n;
+                match t {
+                    std::borrow::Cow::Borrowed(_) => bytes,
+                    std::borrow::Cow::Owned(t) => Bytes::from(t),
+                }
+            }
+            // Not UTF-8: nothing to restore in it, but a key is looked for all the same.
+            _ => bytes,
+        }
+    };
+    if needs_reid && let Ok(text) = std::str::from_utf8(&out) {
         ctx.unknown_tokens = crate::reidentify::count_token_shapes(text);
     }
+    let out = match &redactor {
+        Some(r) => match r.redact(&out) {
+            std::borrow::Cow::Borrowed(_) => out,
+            std::borrow::Cow::Owned(v) => Bytes::from(v),
+        },
+        None => out,
+    };
     let mut resp = Response::new(full(out.clone()));
     *resp.status_mut() = parts.status;
     let mut headers = response_headers(&parts.headers, true);
@@ -1414,15 +1492,141 @@ async fn response(
     Ok(resp)
 }
 
+/// How an upstream answer is encoded (`Content-Encoding`).
+enum Coding {
+    /// Not encoded (or `identity`).
+    Plain,
+    /// The codings as applied, first to last.
+    Coded(Vec<crate::body::Encoding>),
+    /// An encoding Paravent cannot read.
+    Unreadable,
+}
+
+impl Coding {
+    fn of(headers: &HeaderMap) -> Coding {
+        let Some(v) = headers.get(header::CONTENT_ENCODING) else {
+            return Coding::Plain;
+        };
+        match v.to_str().map(crate::body::parse_encodings) {
+            Ok(Ok(e)) if e.is_empty() => Coding::Plain,
+            Ok(Ok(e)) => Coding::Coded(e),
+            _ => Coding::Unreadable,
+        }
+    }
+}
+
+/// The upstream answer's status and headers over `body`, as it came.
+fn pass_on(parts: &http::response::Parts, body: ProxyBody) -> Response<ProxyBody> {
+    let mut out = Response::new(body);
+    *out.status_mut() = parts.status;
+    *out.headers_mut() = response_headers(&parts.headers, false);
+    out
+}
+
+/// A stream whose content encoding Paravent cannot decode as it streams: refused before
+/// anything is sent (its tokens and bytes never reach the client unread).
+fn undecodable_stream(ctx: &Ctx) -> ProxyError {
+    tracing::warn!(request_id = %ctx.id,
+        "Stream refused: its content encoding cannot be decoded as it streams.");
+    ProxyError::UpstreamBody
+}
+
+/// The redactor of the real key injected for the request's provider, when it uses
+/// virtual keys (`ctx.provider` is the provider the request went to, routed or not).
+fn key_redactor(rt: &Runtime, ctx: &Ctx) -> Option<crate::reidentify::KeyRedactor> {
+    let (_, value) = rt.real_keys.get(ctx.provider.as_deref()?)?;
+    crate::reidentify::KeyRedactor::new([value.as_bytes()])
+}
+
+/// Redacts the injected key in the upstream headers (dropping a value that would no
+/// longer be a valid header).
+fn redact_headers(headers: &mut HeaderMap, r: &crate::reidentify::KeyRedactor) {
+    let hits: Vec<HeaderName> = headers
+        .iter()
+        .filter(|(_, v)| matches!(r.redact(v.as_bytes()), std::borrow::Cow::Owned(_)))
+        .map(|(n, _)| n.clone())
+        .collect();
+    for name in hits {
+        let values: Vec<HeaderValue> = headers
+            .get_all(&name)
+            .iter()
+            .filter_map(|v| HeaderValue::from_bytes(&r.redact(v.as_bytes())).ok())
+            .collect();
+        headers.remove(&name);
+        for v in values {
+            headers.append(name.clone(), v);
+        }
+    }
+}
+
+/// The most of a Gemini JSON answer read before deciding it is not a streamed array.
+const SNIFF_MAX_BYTES: usize = 64 * 1024;
+
+/// Whether a Gemini JSON answer opens with `[`: `streamGenerateContent` without
+/// `alt=sse` streams a JSON array, the other methods answer one object, and the proxy
+/// does not know here which was asked for. Reads (decoding a copy, when compressed)
+/// until the first non-blank byte; returns the body whole, what was read first.
+async fn opens_array(
+    mut body: hyper::body::Incoming,
+    coding: &Coding,
+) -> Result<(body::Prefixed<hyper::body::Incoming>, bool), ProxyError> {
+    let mut decoder = match coding {
+        Coding::Plain => None,
+        Coding::Coded(e) => {
+            match crate::body::Decompressor::new(e, crate::body::MAX_INFLATED_CHUNK_BYTES) {
+                Ok(d) => Some(d),
+                // Not decodable as a stream: the JSON path reads it (or refuses it).
+                Err(_) => return Ok((body::Prefixed::new(Bytes::new(), None, Some(body)), false)),
+            }
+        }
+        Coding::Unreadable => {
+            return Ok((body::Prefixed::new(Bytes::new(), None, Some(body)), false));
+        }
+    };
+    let mut raw = bytes::BytesMut::new();
+    loop {
+        let frame = match body.frame().await {
+            None => return Ok((body::Prefixed::new(raw.freeze(), None, None), false)),
+            Some(Err(_)) => return Err(ProxyError::UpstreamBody),
+            Some(Ok(f)) => f,
+        };
+        let data = match frame.into_data() {
+            Ok(d) => d,
+            Err(f) => {
+                let trailers = f.into_trailers().ok();
+                return Ok((body::Prefixed::new(raw.freeze(), trailers, None), false));
+            }
+        };
+        raw.extend_from_slice(&data);
+        let decoded = match &mut decoder {
+            Some(d) => match d.push(&data) {
+                Ok(v) => Bytes::from(v),
+                Err(_) => return Ok((body::Prefixed::new(raw.freeze(), None, Some(body)), false)),
+            },
+            None => data,
+        };
+        if let Some(&b) = decoded.iter().find(|b| !b.is_ascii_whitespace()) {
+            return Ok((
+                body::Prefixed::new(raw.freeze(), None, Some(body)),
+                b == b'[',
+            ));
+        }
+        if raw.len() > SNIFF_MAX_BYTES {
+            return Ok((body::Prefixed::new(raw.freeze(), None, Some(body)), false));
+        }
+    }
+}
+
 /// Re-identifies a JSON answer. When every original can stand in a JSON string as it is,
 /// the text is re-identified without parsing (tokens are plain ASCII, so they appear
-/// verbatim in JSON text, even inside JSON-encoded tool arguments); otherwise the JSON is
-/// walked and every string value re-identified.
+/// verbatim in JSON text, even inside JSON-encoded tool arguments; read as JSON text, a
+/// token right after an escape such as `\n` is not glued to its letter); otherwise the
+/// JSON is walked and every string value re-identified.
 fn reidentify_json(reid: &Reidentifier, bytes: Bytes, count: &mut usize) -> Bytes {
     if reid.json_safe()
         && let Ok(text) = std::str::from_utf8(&bytes)
     {
-        let (out, n) = reid.reidentify(text);
+        let (out, n) = reid.reidentify_json_text(text);
         *count += n;
         return match out {
             std::borrow::Cow::Borrowed(_) => bytes,

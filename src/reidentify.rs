@@ -2,14 +2,21 @@
 //! replaced by the value it stands for.
 //!
 //! Models do things to tokens: they change their case (`[person_7f3a2c]`), drop a bracket
-//! or both (`PERSON_7F3A2C`), glue them to a French elision (`d'[PERSON_7F3A2C]`). The
-//! matcher therefore looks for the token's core `ENTITY_HEX`, ASCII case-insensitively,
-//! not inside a longer word, and takes the brackets around it when they are there.
-//! Surrogates are matched whole, case-insensitively, on word boundaries. Tokens that are
-//! not in the vault are left as they are.
+//! or both (`PERSON_7F3A2C`), glue them to a French elision (`d'[PERSON_7F3A2C]`), write
+//! a dash or a space instead of the underscore (`PERSON-7F3A2C`, `person 7f3a2c`,
+//! `[FR-NIR-00AA11]`). The matcher therefore looks for the token's core `ENTITY_HEX`
+//! with any of `_`, `-` or one space between its words, ASCII case-insensitively, not
+//! inside a longer word, and takes the brackets around it when they are there. Only
+//! the vault's own tokens are restored: `PERSON 7`, or a token shape the vault does not
+//! hold, is left as it is. Surrogates are matched whole, case-insensitively, on word
+//! boundaries.
 //!
-//! [`Reidentifier::max_pattern_len`] bounds what a streaming re-identifier must hold back
-//! between chunks (step 3). Never logs values.
+//! [`Reidentifier::max_pattern_len`] and [`MAX_TOKEN_CARRY_BYTES`] bound what a
+//! streaming re-identifier must hold back between chunks (step 3).
+//!
+//! [`KeyRedactor`] is the other rewrite an answer gets: the real provider key Paravent
+//! injected, wherever the provider quotes it (`Incorrect API key provided: sk-…`), is
+//! replaced by [`REDACTED_KEY`]. Never logs values.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -26,6 +33,8 @@ pub struct Reidentifier {
     /// The same cores, sorted: a stream holds back a run only while it may still
     /// become one of them.
     cores_sorted: Vec<String>,
+    /// The fewest hex digits a core of the vault ends with.
+    min_hex: usize,
     /// Surrogates, matched whole (only with the `surrogate` style).
     surrogates: Option<AhoCorasick>,
     surrogate_index: Vec<usize>,
@@ -95,9 +104,17 @@ impl Reidentifier {
             .collect();
         let mut cores_sorted: Vec<String> = tokens.keys().cloned().collect();
         cores_sorted.sort_unstable();
+        let min_hex = cores_sorted
+            .iter()
+            .filter_map(|c| c.rsplit_once('_'))
+            .map(|(_, hex)| hex.len())
+            .min()
+            .unwrap_or(crate::vault::TOKEN_HEX_DIGITS)
+            .max(1);
         Reidentifier {
             tokens,
             cores_sorted,
+            min_hex,
             surrogates,
             surrogate_index,
             originals,
@@ -135,7 +152,7 @@ impl Reidentifier {
     }
 
     fn reidentify_as<'a>(&self, text: &'a str, json: bool) -> (Cow<'a, str>, usize) {
-        let (text, n_tokens) = self.reidentify_tokens(text, 0, json);
+        let (text, n_tokens, _) = self.reidentify_tokens(text, 0, text.len(), json);
         if self.surrogates.is_none() {
             return (text, n_tokens);
         }
@@ -145,16 +162,17 @@ impl Reidentifier {
         }
     }
 
-    /// Whether `run` (ASCII) is, case-insensitively, the start of a token core.
+    /// Whether `run` (ASCII letters, digits and separators) is, case-insensitively and
+    /// with `-` or a space read as `_`, the start of a token core.
     fn could_start_core(&self, run: &[u8]) -> bool {
-        let mut upper = [0u8; MAX_CORE_RUN_BYTES];
-        let Some(dst) = upper.get_mut(..run.len()) else {
+        let mut canon = [0u8; MAX_CORE_RUN_BYTES];
+        let Some(dst) = canon.get_mut(..run.len()) else {
             return false;
         };
-        for (d, b) in dst.iter_mut().zip(run) {
-            *d = b.to_ascii_uppercase();
+        for (d, &b) in dst.iter_mut().zip(run) {
+            *d = canonical(b);
         }
-        let run = &upper[..run.len()];
+        let run = &canon[..run.len()];
         let i = self.cores_sorted.partition_point(|c| c.as_bytes() < run);
         self.cores_sorted
             .get(i)
@@ -169,82 +187,140 @@ impl Reidentifier {
         }
     }
 
-    /// Tokens: every maximal run of `[A-Za-z0-9_]` is a candidate core; it is replaced
-    /// when it is one of the vault's (case-insensitively), with the brackets around it.
-    /// One pass over the text, no automaton to build per request.
+    /// The vault token whose hex part follows the separator at `sep` (`PERSON_7F3A2C`,
+    /// `person-7f3a2c`, `FR NIR 00AA11`), with its brackets when they are there; `None`
+    /// when the words around `sep` are no token of the vault, or the token would start
+    /// before `min_start`.
+    ///
+    /// The hex part is the word after `sep`; the entity is the one or more words before
+    /// it, each after a single separator. The longest entity that names a vault token
+    /// wins (`FR NIR 00AA11` is `FR_NIR`'s, not `NIR`'s). Neither end may continue a
+    /// longer word: no letter or digit (of any script) and no `_` just before or after.
+    /// In JSON text (`json`), an escape (`\n`, `\t`…) before the token is a boundary,
+    /// as the character it stands for is.
+    fn token_at(
+        &self,
+        text: &str,
+        sep: usize,
+        min_start: usize,
+        json: bool,
+        canon: &mut String,
+    ) -> Option<TokenMatch> {
+        let b = text.as_bytes();
+        let hex_start = sep + 1;
+        let mut hex_end = hex_start;
+        while hex_end < b.len() && b[hex_end].is_ascii_alphanumeric() {
+            hex_end += 1;
+        }
+        if hex_end - hex_start < self.min_hex
+            || !b[hex_start..hex_end].iter().all(u8::is_ascii_hexdigit)
+            || b.get(hex_end) == Some(&b'_')
+            || text[hex_end..]
+                .chars()
+                .next()
+                .is_some_and(char::is_alphanumeric)
+        {
+            return None;
+        }
+        let mut found = None;
+        let mut word_end = sep;
+        loop {
+            let mut s = word_end;
+            while s > 0 && b[s - 1].is_ascii_alphanumeric() && !(json && after_escape(b, s)) {
+                s -= 1;
+            }
+            if s == word_end || s < min_start || hex_end - s > MAX_CORE_RUN_BYTES {
+                break;
+            }
+            let glued = text[..s]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c == '_' || c.is_alphanumeric())
+                && !(json && after_escape(b, s));
+            if !glued {
+                canon.clear();
+                canon.extend(b[s..hex_end].iter().map(|&c| char::from(canonical(c))));
+                if let Some(&idx) = self.tokens.get(canon.as_str()) {
+                    found = Some((s, idx));
+                }
+            }
+            if s >= 2 && is_sep(b[s - 1]) {
+                word_end = s - 1;
+            } else {
+                break;
+            }
+        }
+        let (mut start, idx) = found?;
+        let mut end = hex_end;
+        if start > 0 && b[start - 1] == b'[' {
+            start -= 1;
+        }
+        if b.get(end) == Some(&b']') {
+            end += 1;
+        }
+        (start >= min_start).then_some(TokenMatch { start, end, idx })
+    }
+
+    /// Tokens: at every separator (`_`, `-`, space) followed by a hex word, the words
+    /// before it are a candidate core ([`Reidentifier::token_at`]); it is replaced when
+    /// it is one of the vault's. One pass over the text, no automaton to build per
+    /// request.
     ///
     /// `text[..from]` is context already sent (streaming): it is looked at, never
-    /// replaced nor returned; the result is what replaces `text[from..]`.
+    /// replaced nor returned. Only tokens that end by `upto` are replaced; one that
+    /// starts before `upto` and ends after it moves the cut back to its start, so that
+    /// it is held whole. Returns what replaces `text[from..cut]`, the number of tokens
+    /// replaced, and `cut` (`upto` or earlier). The text after `upto` is read for the
+    /// word boundaries only.
     fn reidentify_tokens<'a>(
         &self,
         text: &'a str,
         from: usize,
+        upto: usize,
         json: bool,
-    ) -> (Cow<'a, str>, usize) {
+    ) -> (Cow<'a, str>, usize, usize) {
         if self.tokens.is_empty() {
-            return (Cow::Borrowed(&text[from..]), 0);
+            return (Cow::Borrowed(&text[from..upto]), 0, upto);
         }
         let bytes = text.as_bytes();
         let mut out: Option<String> = None;
         let mut copied = from;
         let mut count = 0;
-        let mut upper = String::with_capacity(64);
+        let mut cut = upto;
+        let mut canon = String::with_capacity(64);
         let mut i = from;
         while i < bytes.len() {
-            // Find the next '_' (every core has one), then widen to its run.
-            let Some(off) = memchr::memchr(b'_', &bytes[i..]) else {
+            let Some(off) = memchr::memchr3(b'_', b'-', b' ', &bytes[i..]) else {
                 break;
             };
-            let us = i + off;
-            let mut s = us;
-            while s > 0 && is_run(bytes[s - 1]) {
-                s -= 1;
+            let sep = i + off;
+            i = sep + 1;
+            // A token starts at most MAX_CORE_RUN_BYTES before its hex part ends.
+            if sep > cut.saturating_add(MAX_CORE_RUN_BYTES) {
+                break;
             }
-            let mut e = us;
-            while e < bytes.len() && is_run(bytes[e]) {
-                e += 1;
-            }
-            i = e.max(us + 1);
-            // The run must not continue into a non-ASCII letter (`…_7F3A2Cé`).
-            let before_ok = !text[..s]
-                .chars()
-                .next_back()
-                .is_some_and(char::is_alphanumeric);
-            let after_ok = !text[e..].chars().next().is_some_and(char::is_alphanumeric);
-            if e - s > MAX_CORE_RUN_BYTES || !before_ok || !after_ok {
-                continue;
-            }
-            upper.clear();
-            upper.extend(
-                bytes[s..e]
-                    .iter()
-                    .map(|b| char::from(b.to_ascii_uppercase())),
-            );
-            let Some(&idx) = self.tokens.get(upper.as_str()) else {
+            let Some(m) = self.token_at(text, sep, copied, json, &mut canon) else {
                 continue;
             };
-            let (mut s, mut e) = (s, e);
-            if s > 0 && bytes[s - 1] == b'[' {
-                s -= 1;
-            }
-            if bytes.get(e) == Some(&b']') {
-                e += 1;
-                i = e;
-            }
-            if s < copied {
+            if m.start >= cut {
                 continue;
             }
+            if m.end > cut {
+                cut = m.start;
+                break;
+            }
             let buf = out.get_or_insert_with(|| String::with_capacity(text.len() + 64));
-            buf.push_str(&text[copied..s]);
-            buf.push_str(self.original(idx, json));
-            copied = e;
+            buf.push_str(&text[copied..m.start]);
+            buf.push_str(self.original(m.idx, json));
+            copied = m.end;
+            i = m.end;
             count += 1;
         }
         match out {
-            None => (Cow::Borrowed(&text[from..]), 0),
+            None => (Cow::Borrowed(&text[from..cut]), 0, cut),
             Some(mut buf) => {
-                buf.push_str(&text[copied..]);
-                (Cow::Owned(buf), count)
+                buf.push_str(&text[copied..cut]);
+                (Cow::Owned(buf), count, cut)
             }
         }
     }
@@ -315,13 +391,51 @@ impl Reidentifier {
     }
 }
 
-/// The longest run of `[A-Za-z0-9_]` that can be a token's core (entity, `_`, hex).
+/// A token found in a text: `start..end` with its brackets, and its vault index.
+struct TokenMatch {
+    start: usize,
+    end: usize,
+    idx: usize,
+}
+
+/// The longest text that can be a token's core (entity, separator, hex).
 const MAX_CORE_RUN_BYTES: usize = 64 + 2;
 /// The most the token stage of a stream holds back: a core and its opening bracket.
 pub const MAX_TOKEN_CARRY_BYTES: usize = MAX_CORE_RUN_BYTES + 1;
 
-fn is_run(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+/// What a model may write between a token's words: `_` as issued, `-` or a space.
+fn is_sep(b: u8) -> bool {
+    matches!(b, b'_' | b'-' | b' ')
+}
+
+/// The most backslashes counted before an escape letter: the stream keeps
+/// [`CONTEXT_BYTES`] of context, and batch counts no further, so both read the same.
+const MAX_ESCAPE_RUN: usize = 8;
+/// Context a stream keeps before what it holds back: what the boundary checks read.
+const CONTEXT_BYTES: usize = MAX_ESCAPE_RUN + 2;
+
+/// Whether `b[..at]` ends in a JSON escape of a control character (`\n`, `\r`, `\t`,
+/// `\b`, `\f`): the letter is preceded by an odd run of backslashes.
+fn after_escape(b: &[u8], at: usize) -> bool {
+    if at < 2 || !matches!(b[at - 1], b'n' | b'r' | b't' | b'b' | b'f') {
+        return false;
+    }
+    let run = b[..at - 1]
+        .iter()
+        .rev()
+        .take(MAX_ESCAPE_RUN)
+        .take_while(|&&c| c == b'\\')
+        .count();
+    run % 2 == 1
+}
+
+/// A byte of a core as the vault writes it: upper case, separators as `_`.
+fn canonical(b: u8) -> u8 {
+    if is_sep(b) {
+        b'_'
+    } else {
+        b.to_ascii_uppercase()
+    }
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -331,23 +445,34 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// Where the token stage of a stream may cut `text`: before the last run of
-/// `[A-Za-z0-9_]` (and the `[` before it) when the text ends in one that may still
-/// become a token core, since more of the run, or its `]`, may still come; before a
-/// final `[`. A run that is no core's start can never become one, however it goes on.
-fn token_cut(reid: &Reidentifier, text: &str, from: usize) -> usize {
+/// Where the token stage of a stream may cut `text`: before the earliest word of its
+/// tail (the final run of ASCII letters, digits and separators, at most a core long)
+/// from which the tail may still become a token core, since more of it, or its `]`,
+/// may still come, and before the `[` in front of that word; before a final `[`.
+/// A tail that is no core's start can never become one, however it goes on: nothing
+/// is held then.
+fn token_cut(reid: &Reidentifier, text: &str, from: usize, json: bool) -> usize {
     let b = text.as_bytes();
-    let mut c = b.len();
-    while c > 0 && is_run(b[c - 1]) {
-        c -= 1;
+    let n = b.len();
+    let mut tail = n;
+    while tail > 0
+        && n - tail < MAX_CORE_RUN_BYTES
+        && (b[tail - 1].is_ascii_alphanumeric() || is_sep(b[tail - 1]))
+    {
+        tail -= 1;
     }
-    if c < b.len() && !reid.could_start_core(&b[c..]) {
-        return b.len();
-    }
-    if c > 0 && b[c - 1] == b'[' {
-        c -= 1;
-    }
-    c.max(from)
+    let word = (tail..n).find(|&i| {
+        b[i].is_ascii_alphanumeric()
+            && (i == tail || is_sep(b[i - 1]) || (json && after_escape(b, i)))
+            && reid.could_start_core(&b[i..])
+    });
+    let cut = match word {
+        Some(i) if i > 0 && b[i - 1] == b'[' => i - 1,
+        Some(i) => i,
+        None if n > 0 && b[n - 1] == b'[' => n - 1,
+        None => n,
+    };
+    cut.max(from)
 }
 
 /// Re-identifies one content stream (a choice, a content block, a tool call's
@@ -356,8 +481,8 @@ fn token_cut(reid: &Reidentifier, text: &str, from: usize) -> usize {
 /// concatenated input, however the text is split.
 ///
 /// Two stages, as in the batch: tokens, then surrogates on the result. Each keeps what it
-/// holds back after one character of context already sent, which the word-boundary
-/// checks need.
+/// holds back after a few bytes of context already sent (ten bytes, at least one
+/// character), which the word-boundary checks need.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -444,11 +569,11 @@ impl StreamReidentifier {
         let cut = if at_end {
             self.tok.len()
         } else {
-            token_cut(&self.reid, &self.tok, self.tok_ctx)
+            token_cut(&self.reid, &self.tok, self.tok_ctx, self.json)
         };
-        let (mid, n) = self
+        let (mid, n, cut) = self
             .reid
-            .reidentify_tokens(&self.tok[..cut], self.tok_ctx, self.json);
+            .reidentify_tokens(&self.tok, self.tok_ctx, cut, self.json);
         let mid = mid.into_owned();
         self.count += n;
         keep_context(&mut self.tok, &mut self.tok_ctx, cut);
@@ -468,13 +593,17 @@ impl StreamReidentifier {
     }
 }
 
-/// Drops what was sent from `buf` up to `cut`, keeping the last character before `cut`
-/// as context.
+/// Drops what was sent from `buf` up to `cut`, keeping the last character before `cut`,
+/// and up to [`CONTEXT_BYTES`] (whole characters), as context.
 fn keep_context(buf: &mut String, ctx: &mut usize, cut: usize) {
-    let keep_from = buf[..cut]
+    let last = buf[..cut]
         .char_indices()
         .next_back()
         .map_or(cut, |(i, _)| i);
+    let mut keep_from = last.min(cut.saturating_sub(CONTEXT_BYTES));
+    while !buf.is_char_boundary(keep_from) {
+        keep_from -= 1;
+    }
     buf.drain(..keep_from);
     *ctx = cut - keep_from;
 }
@@ -516,6 +645,94 @@ pub fn count_token_shapes(text: &str) -> usize {
         i = start;
     }
     n
+}
+
+/// What replaces a provider key quoted in an answer.
+pub const REDACTED_KEY: &str = "[REDACTED_KEY]";
+
+/// Replaces every occurrence of the provider keys Paravent injected (virtual-key mode)
+/// in an answer by [`REDACTED_KEY`]: providers quote a wrong key in their errors
+/// (`Incorrect API key provided: sk-…`), and the client must never read the company's
+/// key. Each key is looked for as sent without its `Bearer ` prefix (which also covers
+/// `Bearer sk-…`), and with `/` written `\/` when it has one (JSON may escape it).
+///
+/// ```
+/// use paravent::reidentify::KeyRedactor;
+/// let r = KeyRedactor::new([&b"Bearer sk-real-0123"[..]]).unwrap();
+/// let out = r.redact(b"{\"error\":\"Incorrect API key provided: sk-real-0123\"}");
+/// assert_eq!(&out[..], &b"{\"error\":\"Incorrect API key provided: [REDACTED_KEY]\"}"[..]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct KeyRedactor {
+    /// The forms to look for, longest first.
+    needles: Vec<Vec<u8>>,
+}
+
+impl KeyRedactor {
+    /// A redactor of `keys` (header values, `Bearer ` prefix or not); `None` when none
+    /// is left to look for.
+    pub fn new<'k>(keys: impl IntoIterator<Item = &'k [u8]>) -> Option<KeyRedactor> {
+        let mut needles: Vec<Vec<u8>> = Vec::new();
+        for k in keys {
+            let k = k.trim_ascii_start();
+            let k = k
+                .strip_prefix(b"Bearer ")
+                .or_else(|| k.strip_prefix(b"bearer "))
+                .unwrap_or(k)
+                .trim_ascii();
+            if k.is_empty() {
+                continue;
+            }
+            if k.contains(&b'/') {
+                let mut escaped = Vec::with_capacity(k.len() + 4);
+                for &b in k {
+                    if b == b'/' {
+                        escaped.push(b'\\');
+                    }
+                    escaped.push(b);
+                }
+                needles.push(escaped);
+            }
+            needles.push(k.to_vec());
+        }
+        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        needles.dedup();
+        (!needles.is_empty()).then_some(KeyRedactor { needles })
+    }
+
+    /// `bytes` with every key replaced; borrowed when none was there.
+    pub fn redact<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut out: Cow<'a, [u8]> = Cow::Borrowed(bytes);
+        for needle in &self.needles {
+            let hay: &[u8] = &out;
+            let mut hits = memchr::memmem::find_iter(hay, needle).peekable();
+            if hits.peek().is_none() {
+                continue;
+            }
+            let mut buf = Vec::with_capacity(hay.len());
+            let mut copied = 0;
+            for at in hits {
+                // Occurrences do not overlap once one is replaced.
+                if at < copied {
+                    continue;
+                }
+                buf.extend_from_slice(&hay[copied..at]);
+                buf.extend_from_slice(REDACTED_KEY.as_bytes());
+                copied = at + needle.len();
+            }
+            buf.extend_from_slice(&hay[copied..]);
+            out = Cow::Owned(buf);
+        }
+        out
+    }
+
+    /// As [`KeyRedactor::redact`], into an owned buffer.
+    pub fn redact_vec(&self, bytes: Vec<u8>) -> Vec<u8> {
+        match self.redact(&bytes) {
+            Cow::Borrowed(_) => bytes,
+            Cow::Owned(v) => v,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -583,6 +800,126 @@ mod tests {
         let (out, n) = r.reidentify(&all);
         assert_eq!(out, "Jean Dupont / jean.dupont@example.fr / 06 12 34 56 78");
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn tokens_rewritten_with_a_dash_or_a_space_come_back() {
+        let (key, pairs) = setup(TokenStyle::Token);
+        let v = vault_of(&key, TokenStyle::Token);
+        let r = Reidentifier::new(&v);
+        let core = pairs[0].0.trim_matches(['[', ']']).to_owned();
+        let dash = core.replace('_', "-");
+        let space = core.replace('_', " ");
+        let cases = [
+            (format!("Bonjour {dash}."), "Bonjour Jean Dupont."),
+            (format!("Bonjour {space}."), "Bonjour Jean Dupont."),
+            (format!("Bonjour [{dash}]."), "Bonjour Jean Dupont."),
+            (format!("Bonjour [{space}]!"), "Bonjour Jean Dupont!"),
+            (
+                format!("Bonjour {}.", space.to_lowercase()),
+                "Bonjour Jean Dupont.",
+            ),
+            (format!("d'{dash}"), "d'Jean Dupont"),
+            (format!("{space}\n{dash}"), "Jean Dupont\nJean Dupont"),
+            (format!("cher {space} et"), "cher Jean Dupont et"),
+            (format!("({dash})"), "(Jean Dupont)"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(r.reidentify(&input).0, want, "{input}");
+        }
+    }
+
+    #[test]
+    fn text_that_only_looks_like_a_token_is_left_alone() {
+        let (key, pairs) = setup(TokenStyle::Token);
+        let v = vault_of(&key, TokenStyle::Token);
+        let r = Reidentifier::new(&v);
+        let core = pairs[0].0.trim_matches(['[', ']']).to_owned();
+        let space = core.replace('_', " ");
+        let dash = core.replace('_', "-");
+        let cases = [
+            "PERSON 7".to_owned(),
+            "PERSON 7 ans plus tard".to_owned(),
+            "PERSON-000000 et PERSON 000000".to_owned(),
+            "la PERSON décédée".to_owned(),
+            format!("X{space}"),
+            format!("X{dash}"),
+            format!("{space}9"),
+            format!("{dash}_x"),
+            format!("a_{space}"),
+            space.replace(' ', "  "),
+            format!("{space}é"),
+            format!("é{space}"),
+        ];
+        for input in cases {
+            assert_eq!(r.reidentify(&input).0, input, "{input}");
+        }
+    }
+
+    #[test]
+    fn in_json_text_a_token_after_an_escape_comes_back() {
+        let (key, pairs) = setup(TokenStyle::Token);
+        let v = vault_of(&key, TokenStyle::Token);
+        let r = Reidentifier::new(&v);
+        let core = pairs[0].0.trim_matches(['[', ']']).to_owned();
+        let space = core.replace('_', " ");
+        for (input, want) in [
+            (
+                format!(r#"{{"t":"a\n\n{core} b"}}"#),
+                r#"{"t":"a\n\nJean Dupont b"}"#,
+            ),
+            (
+                format!(r#"{{"t":"\t{space}"}}"#),
+                r#"{"t":"\tJean Dupont"}"#,
+            ),
+        ] {
+            assert_eq!(r.reidentify_json_text(&input).0, want, "{input}");
+            // Plain text has no escapes: the letter is glued there.
+            assert_eq!(r.reidentify(&input).0, input, "{input}");
+        }
+        // An escaped backslash then a letter `n`: glued.
+        let input = format!(r#"{{"t":"\\n{core}"}}"#);
+        assert_eq!(r.reidentify_json_text(&input).0, input);
+    }
+
+    #[test]
+    fn a_multi_word_entity_comes_back_with_any_separator() {
+        let key = TokenKey::from_secret(b"test secret, 32 bytes long......");
+        let mut v = Vault::new(&key, None, TokenStyle::Token, 10);
+        let t = v
+            .pseudonym("FR_NIR", "2 84 05 75 108 042 36")
+            .unwrap()
+            .to_owned();
+        let r = Reidentifier::new(&v);
+        let core = t.trim_matches(['[', ']']);
+        for form in [
+            core.to_owned(),
+            core.replace('_', "-"),
+            core.replace('_', " "),
+            core.to_lowercase().replace('_', " "),
+            format!("[{}]", core.replace('_', "-")),
+        ] {
+            let text = format!("NIR : {form}.");
+            assert_eq!(
+                r.reidentify(&text).0,
+                "NIR : 2 84 05 75 108 042 36.",
+                "{form}"
+            );
+        }
+    }
+
+    #[test]
+    fn provider_keys_are_redacted_in_every_form() {
+        let r = KeyRedactor::new([&b"Bearer sk-real/abc+123"[..], &b""[..]]).unwrap();
+        let text = br#"{"m":"Bearer sk-real/abc+123 or sk-real\/abc+123, sk-real/abc+123"}"#;
+        let out = r.redact(text);
+        let out = std::str::from_utf8(&out).unwrap();
+        assert_eq!(
+            out,
+            r#"{"m":"Bearer [REDACTED_KEY] or [REDACTED_KEY], [REDACTED_KEY]"}"#
+        );
+        assert!(matches!(r.redact(b"nothing here"), Cow::Borrowed(_)));
+        assert!(KeyRedactor::new([&b"Bearer "[..]]).is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! \[pure\] Incremental decoders and encoders for the streamed answers: Server-Sent Events
-//! (OpenAI, Mistral, Anthropic, Gemini) and newline-delimited JSON (Ollama).
+//! (OpenAI, Mistral, Anthropic, Gemini), newline-delimited JSON (Ollama) and the JSON
+//! array Gemini streams without `alt=sse` (`[{…}\n,\r\n{…}\n]`).
 //!
 //! The decoders are explicit state machines fed whatever byte chunks the network gives
 //! (STYLE.md habit 12): an event may be split across chunks anywhere, even inside a UTF-8
@@ -7,8 +8,8 @@
 //! event as it came (`event:`, `id:`, `data:`, `retry:`, comments), so that re-encoding
 //! an untouched event gives the client the same fields. Line ends are normalised to `\n`.
 //!
-//! Every buffer has a limit ([`MAX_SSE_EVENT_BYTES`], [`MAX_NDJSON_LINE_BYTES`]); going
-//! over it is an error, and the caller ends the stream (fail closed). The per-format
+//! Every buffer has a limit ([`MAX_SSE_EVENT_BYTES`], [`MAX_NDJSON_LINE_BYTES`],
+//! [`MAX_JSON_ARRAY_ELEMENT_BYTES`]); going over it is an error, and the caller ends the stream (fail closed). The per-format
 //! re-identification of events lives in [`formats`]. Never logs values.
 
 pub mod formats;
@@ -18,6 +19,8 @@ pub mod formats;
 pub const MAX_SSE_EVENT_BYTES: usize = 16 * 1024 * 1024;
 /// The most one NDJSON line may hold before the stream is ended.
 pub const MAX_NDJSON_LINE_BYTES: usize = 16 * 1024 * 1024;
+/// The most one element of a streamed JSON array may hold before the stream is ended.
+pub const MAX_JSON_ARRAY_ELEMENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// Why a stream could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +33,8 @@ pub enum StreamError {
     Utf8,
     #[error("stream event is not valid JSON")]
     Json,
+    #[error("stream is not a JSON array")]
+    NotArray,
 }
 
 /// One Server-Sent Event: its lines as they came, without line ends.
@@ -325,6 +330,253 @@ impl LineDecoder {
         String::from_utf8(line)
             .map(Some)
             .map_err(|_| StreamError::Utf8)
+    }
+}
+
+/// A piece of a streamed JSON array, in the order it came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArrayPiece {
+    /// What lies between the elements, byte for byte: the opening `[`, whitespace, the
+    /// `,` separators, the closing `]`. Only those bytes: always ASCII.
+    Framing(String),
+    /// One element's JSON text, whole (not checked further than its brackets and
+    /// strings: the caller parses it).
+    Element(String),
+}
+
+/// Where the JSON-array decoder is between two chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ArrayState {
+    /// Before the opening `[`: whitespace only.
+    Start,
+    /// After `[` (`first`) or a `,`: whitespace, then an element (or, right after the
+    /// `[`, the `]` of an empty array).
+    BeforeElement { first: bool },
+    /// Inside an element.
+    Element(ElementState),
+    /// After an element: whitespace, then `,` or `]`.
+    AfterElement,
+    /// After the closing `]`: whitespace only.
+    Closed,
+}
+
+/// Inside an element: how deep in its brackets, whether in a string (and just after a
+/// backslash in it), and whether it is a bare literal (a number, `true`, `null`) that
+/// ends at the first delimiter instead of a bracket or quote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ElementState {
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    literal: bool,
+}
+
+impl ElementState {
+    /// A byte that may change the state: a quote or backslash in a string, a delimiter
+    /// after a literal, a quote or bracket elsewhere.
+    fn special(self, b: u8) -> bool {
+        if self.in_string {
+            b == b'"' || b == b'\\'
+        } else if self.literal {
+            is_json_ws(b) || b == b',' || b == b']'
+        } else {
+            matches!(b, b'"' | b'{' | b'[' | b'}' | b']')
+        }
+    }
+}
+
+fn is_json_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// Incremental decoder of a JSON array streamed element by element (Gemini's
+/// `streamGenerateContent` without `alt=sse`): [`ArrayDecoder::push`] chunks, get
+/// whole elements and the framing between them, so that the array can be written
+/// again exactly as it came, elements changed.
+///
+/// An element is cut out by its brackets and strings (escapes included), without
+/// parsing it. Anything but whitespace, `,`, `[` and `]` outside the elements is an
+/// error ([`StreamError::NotArray`]): the caller ends the stream, it never passes bytes
+/// it could not read.
+#[derive(Debug)]
+pub struct ArrayDecoder {
+    state: ArrayState,
+    /// The bytes of the element being read.
+    element: Vec<u8>,
+    limit: usize,
+}
+
+impl Default for ArrayDecoder {
+    fn default() -> ArrayDecoder {
+        ArrayDecoder::new(MAX_JSON_ARRAY_ELEMENT_BYTES)
+    }
+}
+
+impl ArrayDecoder {
+    /// A decoder holding at most `limit` bytes of one element.
+    pub fn new(limit: usize) -> ArrayDecoder {
+        ArrayDecoder {
+            state: ArrayState::Start,
+            element: Vec::new(),
+            limit,
+        }
+    }
+
+    /// Feeds a chunk; returns the framing it read and the elements it completed, in
+    /// order. Framing is returned as soon as it is read, never held.
+    ///
+    /// # Errors
+    /// [`StreamError::NotArray`] for bytes that cannot be there,
+    /// [`StreamError::EventTooLarge`] when an element grows over the limit,
+    /// [`StreamError::Utf8`] when an element is not UTF-8.
+    ///
+    /// ```
+    /// use paravent::stream::{ArrayDecoder, ArrayPiece};
+    /// let mut d = ArrayDecoder::default();
+    /// let mut pieces = d.push(b"[{\"a\":\"]\"}\n,").unwrap();
+    /// pieces.extend(d.push(b"\r\n{\"b\":[1]}\n]").unwrap());
+    /// assert_eq!(pieces, [
+    ///     ArrayPiece::Framing("[".into()),
+    ///     ArrayPiece::Element("{\"a\":\"]\"}".into()),
+    ///     // Framing goes out with the chunk that brought it.
+    ///     ArrayPiece::Framing("\n,".into()),
+    ///     ArrayPiece::Framing("\r\n".into()),
+    ///     ArrayPiece::Element("{\"b\":[1]}".into()),
+    ///     ArrayPiece::Framing("\n]".into()),
+    /// ]);
+    /// ```
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<ArrayPiece>, StreamError> {
+        let mut pieces = Vec::new();
+        let mut framing = String::new();
+        let mut i = 0;
+        while i < chunk.len() {
+            let b = chunk[i];
+            match self.state {
+                ArrayState::Element(mut el) => {
+                    if el.literal && (is_json_ws(b) || b == b',' || b == b']') {
+                        // The delimiter is framing: read it again after the element.
+                        self.end_element(&mut pieces)?;
+                        continue;
+                    }
+                    // The run of bytes that cannot end, open or close anything goes at once.
+                    if !el.escaped {
+                        let run = chunk[i..]
+                            .iter()
+                            .position(|&c| el.special(c))
+                            .unwrap_or(chunk.len() - i);
+                        if run > 0 {
+                            self.take(&chunk[i..i + run])?;
+                            i += run;
+                            continue;
+                        }
+                    }
+                    self.take(&[b])?;
+                    i += 1;
+                    if el.in_string {
+                        if el.escaped {
+                            el.escaped = false;
+                        } else if b == b'\\' {
+                            el.escaped = true;
+                        } else if b == b'"' {
+                            el.in_string = false;
+                        }
+                    } else if !el.literal {
+                        match b {
+                            b'"' => el.in_string = true,
+                            b'{' | b'[' => el.depth += 1,
+                            b'}' | b']' => el.depth = el.depth.saturating_sub(1),
+                            _ => {}
+                        }
+                    }
+                    self.state = ArrayState::Element(el);
+                    if el.depth == 0 && !el.in_string && !el.literal {
+                        self.end_element(&mut pieces)?;
+                    }
+                    continue;
+                }
+                ArrayState::Start | ArrayState::Closed if is_json_ws(b) => framing.push(b as char),
+                ArrayState::Start if b == b'[' => {
+                    framing.push('[');
+                    self.state = ArrayState::BeforeElement { first: true };
+                }
+                ArrayState::BeforeElement { .. } | ArrayState::AfterElement if is_json_ws(b) => {
+                    framing.push(b as char)
+                }
+                ArrayState::BeforeElement { first: true } | ArrayState::AfterElement
+                    if b == b']' =>
+                {
+                    framing.push(']');
+                    self.state = ArrayState::Closed;
+                }
+                ArrayState::AfterElement if b == b',' => {
+                    framing.push(',');
+                    self.state = ArrayState::BeforeElement { first: false };
+                }
+                ArrayState::BeforeElement { .. } => {
+                    let literal = match b {
+                        b'{' | b'[' | b'"' => false,
+                        b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => true,
+                        _ => return Err(StreamError::NotArray),
+                    };
+                    let el = ElementState {
+                        depth: 0,
+                        in_string: false,
+                        escaped: false,
+                        literal,
+                    };
+                    if !framing.is_empty() {
+                        pieces.push(ArrayPiece::Framing(std::mem::take(&mut framing)));
+                    }
+                    self.element.clear();
+                    self.state = ArrayState::Element(el);
+                    // Read again inside the element: it opens the bracket or string.
+                    continue;
+                }
+                ArrayState::Start | ArrayState::AfterElement | ArrayState::Closed => {
+                    return Err(StreamError::NotArray);
+                }
+            }
+            i += 1;
+        }
+        if !framing.is_empty() {
+            pieces.push(ArrayPiece::Framing(framing));
+        }
+        Ok(pieces)
+    }
+
+    fn take(&mut self, bytes: &[u8]) -> Result<(), StreamError> {
+        if self.element.len() + bytes.len() > self.limit {
+            return Err(StreamError::EventTooLarge { limit: self.limit });
+        }
+        self.element.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn end_element(&mut self, pieces: &mut Vec<ArrayPiece>) -> Result<(), StreamError> {
+        let text =
+            String::from_utf8(std::mem::take(&mut self.element)).map_err(|_| StreamError::Utf8)?;
+        pieces.push(ArrayPiece::Element(text));
+        self.state = ArrayState::AfterElement;
+        Ok(())
+    }
+
+    /// Whether the closing `]` has been read.
+    pub fn closed(&self) -> bool {
+        self.state == ArrayState::Closed
+    }
+
+    /// Ends the stream: an element the provider did not finish is returned as it came
+    /// (a cut stream; the caller decides what to do with it).
+    ///
+    /// # Errors
+    /// [`StreamError::Utf8`] when that element is not UTF-8.
+    pub fn finish(self) -> Result<Option<String>, StreamError> {
+        match self.state {
+            ArrayState::Element(_) if !self.element.is_empty() => String::from_utf8(self.element)
+                .map(Some)
+                .map_err(|_| StreamError::Utf8),
+            _ => Ok(None),
+        }
     }
 }
 

@@ -1,16 +1,21 @@
-//! [`ReidentifyBody`]: the upstream body of a streamed answer (SSE, NDJSON), re-identified
-//! frame by frame as it passes (STYLE.md habit 10), its usage read, and its audit record
-//! written when it ends.
+//! [`ReidentifyBody`]: the upstream body of a streamed answer (SSE, NDJSON, Gemini's JSON
+//! array), re-identified frame by frame as it passes (STYLE.md habit 10), its usage read,
+//! and its audit record written when it ends.
 //!
-//! Each data frame goes through the format's [`Rewriter`] and what it returns is sent at
-//! once; only the bytes of an unfinished event and the few characters that could still
-//! start a token wait for the next frame. The end of the stream releases them. Trailers
-//! pass through unchanged, after the released text. `size_hint` is the default: the
-//! length changes. When a limit is exceeded, the client gets an error event in the
-//! provider's format and the stream ends (fail closed); dropping this body drops the
-//! upstream body, which cancels the upstream request. Never logs values. A stream with
-//! nothing to re-identify ([`ReidentifyBody::pass_through`]) goes on byte for byte and is
-//! only read for its usage.
+//! Each data frame is decoded first when the provider compressed the stream
+//! ([`ReidentifyBody::with_decoder`]; it goes on uncompressed), goes through the
+//! format's [`Rewriter`], has the injected provider keys redacted
+//! ([`ReidentifyBody::with_redactor`]), and what comes out is sent at once; only the
+//! bytes of an unfinished event and the few characters that could still start a token
+//! wait for the next frame. The end of the stream releases them. Trailers pass through
+//! unchanged, after the released text. `size_hint` is the default: the length changes.
+//! When a limit is exceeded, or the stream cannot be read or decoded, the client gets an
+//! error event in the provider's format (framed by [`Rewriter::error_frame`]) and the
+//! stream ends (fail closed): it never gets bytes Paravent could not read. Dropping this
+//! body drops the upstream body, which cancels the upstream request. Never logs values.
+//! A stream with nothing to re-identify, decode or redact
+//! ([`ReidentifyBody::pass_through`]) goes on byte for byte and is only read for its
+//! usage.
 //!
 //! The audit record of a streamed answer is written at its end, whatever the end is
 //! (`stream_end`): `complete`, `upstream-error`, `limit`, or `client-gone` when the body
@@ -42,6 +47,9 @@ use hyper::body::{Body, Frame};
 use pin_project_lite::pin_project;
 
 use super::{BoxError, PendingRecord, RecordSlot, Recording};
+use crate::body::{BodyError, Decompressor};
+use crate::reidentify::KeyRedactor;
+use crate::stream::StreamError;
 use crate::stream::formats::Rewriter;
 
 /// How a streamed answer ended, as `stream_end` says it.
@@ -58,8 +66,8 @@ enum After {
     End(Bytes, Option<HeaderMap>),
     /// The upstream body failed.
     Error(BoxError),
-    /// A limit was exceeded: the error event.
-    Limit,
+    /// A limit was exceeded, or the stream could not be read: the error event.
+    ErrorEvent,
     /// The answer's last event was seen: it goes, then the rest of the stream.
     Resume,
 }
@@ -76,24 +84,114 @@ enum State {
     Done,
 }
 
+/// What a data frame goes through: decoded (a compressed stream), re-identified (or
+/// only read for its usage), keys redacted.
+struct Pipeline {
+    decoder: Option<Decompressor>,
+    rewriter: Rewriter,
+    redactor: Option<KeyRedactor>,
+    // Frames go on as they came; the rewriter only reads the usage.
+    pass_through: bool,
+    // The pass-through decoder failed (an event over its limit): no more usage.
+    observing: bool,
+}
+
+/// Why a stream is ended before its end.
+enum Fail {
+    /// An event over a limit of Paravent, or one it cannot read.
+    Limit(StreamError),
+    /// The compressed stream does not decode.
+    Decode(BodyError),
+}
+
+impl Fail {
+    /// How the stream ended, for the record.
+    fn end(&self) -> &'static str {
+        match self {
+            Fail::Limit(_) => end::LIMIT,
+            Fail::Decode(_) => end::UPSTREAM_ERROR,
+        }
+    }
+
+    fn log(&self, request_id: &str) {
+        match self {
+            Fail::Limit(e) => tracing::warn!(request_id, error = %e,
+                "Stream ended: the provider's stream exceeded a limit or could not be read."),
+            Fail::Decode(e) => tracing::warn!(request_id, error = %e,
+                "Stream ended: the provider's compressed stream could not be decoded."),
+        }
+    }
+}
+
+impl Pipeline {
+    fn push(&mut self, data: Bytes) -> Result<Bytes, Fail> {
+        let data = match &mut self.decoder {
+            Some(d) => Bytes::from(d.push(&data).map_err(Fail::Decode)?),
+            None => data,
+        };
+        self.rewrite(data)
+    }
+
+    fn rewrite(&mut self, data: Bytes) -> Result<Bytes, Fail> {
+        if self.pass_through {
+            if self.observing && self.rewriter.observe(&data).is_err() {
+                self.observing = false;
+            }
+            return Ok(data);
+        }
+        let out = self.rewriter.push(&data).map_err(Fail::Limit)?;
+        Ok(Bytes::from(self.redact(out)))
+    }
+
+    fn redact(&self, out: Vec<u8>) -> Vec<u8> {
+        match &self.redactor {
+            Some(r) => r.redact_vec(out),
+            None => out,
+        }
+    }
+
+    /// The end of the upstream body: what the decoder and the rewriter still held, and
+    /// whether they could finish.
+    fn finish(&mut self) -> (Vec<u8>, Result<(), Fail>) {
+        let mut out = Vec::new();
+        if let Some(mut d) = self.decoder.take() {
+            match d
+                .finish()
+                .map_err(Fail::Decode)
+                .and_then(|rest| self.rewrite(rest.into()))
+            {
+                Ok(more) => out.extend_from_slice(&more),
+                Err(f) => return (out, Err(f)),
+            }
+        }
+        if self.pass_through {
+            self.rewriter.observe_finish();
+            return (out, Ok(()));
+        }
+        match self.rewriter.finish() {
+            Ok(tail) => {
+                out.extend(self.redact(tail));
+                (out, Ok(()))
+            }
+            Err(e) => (out, Err(Fail::Limit(e))),
+        }
+    }
+}
+
 pin_project! {
     /// A streamed answer, re-identified on the way to the client.
     pub struct ReidentifyBody<B> {
         #[pin]
         inner: B,
-        rewriter: Rewriter,
+        pipe: Pipeline,
         state: State,
-        // The error event that ends the stream when a limit is exceeded.
-        error_frame: Bytes,
+        // The provider's error body that ends the stream when a limit is exceeded.
+        error_body: Bytes,
         request_id: String,
-        // Frames go on as they came; the rewriter only reads the usage.
-        pass_through: bool,
-        // The pass-through decoder failed (an event over its limit): no more usage.
-        observing: bool,
         // The request's record, written at the end (absent in unit tests).
         record: Option<RecordSlot>,
-        // The error event that ends the stream when the record cannot be written.
-        audit_error_frame: Bytes,
+        // The error body that ends the stream when the record cannot be written.
+        audit_error_body: Bytes,
         // What came after the event that ends the answer (`[DONE]`, `message_stop`…),
         // held until the record is written.
         held: Vec<u8>,
@@ -104,7 +202,7 @@ pin_project! {
             let this = this.project();
             if let Some(pending) = take(this.record) {
                 // The client went away before the end: the record is still written.
-                let _ = pending.finish(end::CLIENT_GONE, this.rewriter.usage());
+                let _ = pending.finish(end::CLIENT_GONE, this.pipe.rewriter.usage());
             }
         }
     }
@@ -115,43 +213,61 @@ fn take(slot: &mut Option<RecordSlot>) -> Option<PendingRecord> {
 }
 
 impl<B> ReidentifyBody<B> {
-    /// Wraps `inner`; `error_frame` is sent if a limit is exceeded.
+    /// Wraps `inner`; `error_body` (the provider's JSON error body) ends the stream, in
+    /// the stream's framing, if a limit is exceeded or the stream cannot be read.
     pub fn new(
         inner: B,
         rewriter: Rewriter,
-        error_frame: Vec<u8>,
+        error_body: Vec<u8>,
         request_id: String,
     ) -> ReidentifyBody<B> {
         ReidentifyBody {
             inner,
-            rewriter,
+            pipe: Pipeline {
+                decoder: None,
+                rewriter,
+                redactor: None,
+                pass_through: false,
+                observing: true,
+            },
             state: State::Streaming,
-            error_frame: Bytes::from(error_frame),
+            error_body: Bytes::from(error_body),
             request_id,
-            pass_through: false,
-            observing: true,
             record: None,
-            audit_error_frame: Bytes::new(),
+            audit_error_body: Bytes::new(),
             held: Vec::new(),
         }
     }
 
     /// Sends the frames on as they come (nothing to re-identify), reading only the
-    /// usage.
+    /// usage (after decoding them, with a decoder).
     pub fn pass_through(mut self) -> ReidentifyBody<B> {
-        self.pass_through = true;
+        self.pipe.pass_through = true;
         self
     }
 
-    /// Writes the record in `slot` when the stream ends; `audit_error_frame` ends the
+    /// Decodes the frames first (a compressed stream); they go on decoded.
+    pub fn with_decoder(mut self, decoder: Decompressor) -> ReidentifyBody<B> {
+        self.pipe.decoder = Some(decoder);
+        self
+    }
+
+    /// Replaces the provider keys `redactor` knows in every frame that goes out. The
+    /// frames must be whole events for that (not [`ReidentifyBody::pass_through`]).
+    pub fn with_redactor(mut self, redactor: KeyRedactor) -> ReidentifyBody<B> {
+        self.pipe.redactor = Some(redactor);
+        self
+    }
+
+    /// Writes the record in `slot` when the stream ends; `audit_error_body` ends the
     /// stream if it cannot be written and the trail refuses.
     pub(crate) fn with_record(
         mut self,
         slot: RecordSlot,
-        audit_error_frame: Vec<u8>,
+        audit_error_body: Vec<u8>,
     ) -> ReidentifyBody<B> {
         self.record = Some(slot);
-        self.audit_error_frame = Bytes::from(audit_error_frame);
+        self.audit_error_body = Bytes::from(audit_error_body);
         self
     }
 }
@@ -185,12 +301,15 @@ where
                         },
                         Recording::Done(ok) => *ok,
                     };
+                    let frame = |body: &Bytes| Bytes::from(this.pipe.rewriter.error_frame(body));
+                    let error_frame = frame(this.error_body);
+                    let audit_error_frame = frame(this.audit_error_body);
                     return Poll::Ready(deliver(
                         std::mem::take(this.held),
                         after,
                         written,
-                        this.error_frame,
-                        this.audit_error_frame,
+                        &error_frame,
+                        &audit_error_frame,
                         this.state,
                     ));
                 }
@@ -204,50 +323,45 @@ where
                     *this.state = record(
                         this.record,
                         end::UPSTREAM_ERROR,
-                        this.rewriter,
+                        &this.pipe.rewriter,
                         After::Error(e.into()),
                     );
                     continue;
                 }
                 None => {
-                    let (tail, how) = if *this.pass_through {
-                        this.rewriter.observe_finish();
-                        (Bytes::new(), end::COMPLETE)
-                    } else {
-                        finish(this.rewriter, this.error_frame, this.request_id)
-                    };
-                    *this.state = record(this.record, how, this.rewriter, After::End(tail, None));
+                    let (tail, how) = finish(this.pipe, this.error_body, this.request_id);
+                    *this.state = record(
+                        this.record,
+                        how,
+                        &this.pipe.rewriter,
+                        After::End(tail, None),
+                    );
                     continue;
                 }
             };
             let frame = match frame.into_data() {
-                Ok(data) if *this.pass_through => {
-                    if *this.observing && this.rewriter.observe(&data).is_err() {
-                        *this.observing = false;
-                    }
-                    if this.rewriter.ended() && this.record.is_some() {
-                        // The answer's last event: it waits for the record.
-                        this.held.extend_from_slice(&data);
-                        *this.state =
-                            record(this.record, end::COMPLETE, this.rewriter, After::Resume);
-                        continue;
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Ok(data) => match this.rewriter.push(&data) {
+                Ok(data) => match this.pipe.push(data) {
                     Ok(out) if out.is_empty() => continue,
-                    Ok(out) if this.rewriter.ended() && this.record.is_some() => {
+                    Ok(out) if this.pipe.rewriter.ended() && this.record.is_some() => {
                         // The answer's last event: it waits for the record.
                         this.held.extend_from_slice(&out);
-                        *this.state =
-                            record(this.record, end::COMPLETE, this.rewriter, After::Resume);
+                        *this.state = record(
+                            this.record,
+                            end::COMPLETE,
+                            &this.pipe.rewriter,
+                            After::Resume,
+                        );
                         continue;
                     }
-                    Ok(out) => return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out))))),
-                    Err(e) => {
-                        tracing::warn!(request_id = %this.request_id, error = %e,
-                            "Stream ended: the provider's stream exceeded a limit.");
-                        *this.state = record(this.record, end::LIMIT, this.rewriter, After::Limit);
+                    Ok(out) => return Poll::Ready(Some(Ok(Frame::data(out)))),
+                    Err(fail) => {
+                        fail.log(this.request_id);
+                        *this.state = record(
+                            this.record,
+                            fail.end(),
+                            &this.pipe.rewriter,
+                            After::ErrorEvent,
+                        );
                         continue;
                     }
                 },
@@ -255,16 +369,11 @@ where
             };
             // Trailers: the held-back text goes first.
             if let Ok(trailers) = frame.into_trailers() {
-                let (tail, how) = if *this.pass_through {
-                    this.rewriter.observe_finish();
-                    (Bytes::new(), end::COMPLETE)
-                } else {
-                    finish(this.rewriter, this.error_frame, this.request_id)
-                };
+                let (tail, how) = finish(this.pipe, this.error_body, this.request_id);
                 *this.state = record(
                     this.record,
                     how,
-                    this.rewriter,
+                    &this.pipe.rewriter,
                     After::End(tail, Some(trailers)),
                 );
             }
@@ -327,7 +436,7 @@ fn deliver(
             *state = State::Failed(e);
             Some(Ok(Frame::data(Bytes::from(out))))
         }
-        After::Limit => {
+        After::ErrorEvent => {
             out.extend_from_slice(error_frame);
             Some(Ok(Frame::data(Bytes::from(out))))
         }
@@ -338,17 +447,23 @@ fn deliver(
     }
 }
 
-/// The held-back text, and how the stream ended (`limit` when its last event is
-/// invalid: the error event goes instead).
-fn finish(rewriter: &mut Rewriter, error_frame: &Bytes, request_id: &str) -> (Bytes, &'static str) {
-    match rewriter.finish() {
-        Ok(out) => {
-            tracing::debug!(request_id, reidentified = rewriter.count(), "Stream ended.");
+/// The held-back text, and how the stream ended: when the decoder or the rewriter cannot
+/// finish (a cut compressed stream, an invalid last event), what they could release and
+/// then the error event.
+fn finish(pipe: &mut Pipeline, error_body: &Bytes, request_id: &str) -> (Bytes, &'static str) {
+    match pipe.finish() {
+        (out, Ok(())) => {
+            tracing::debug!(
+                request_id,
+                reidentified = pipe.rewriter.count(),
+                "Stream ended."
+            );
             (Bytes::from(out), end::COMPLETE)
         }
-        Err(e) => {
-            tracing::warn!(request_id, error = %e, "Stream ended: its last event is invalid.");
-            (error_frame.clone(), end::LIMIT)
+        (mut out, Err(fail)) => {
+            fail.log(request_id);
+            out.extend(pipe.rewriter.error_frame(error_body));
+            (Bytes::from(out), fail.end())
         }
     }
 }
@@ -513,7 +628,7 @@ mod tests {
         let body = ReidentifyBody::new(
             frames(parts),
             Rewriter::new(StreamKind::OpenaiChat, reid),
-            b"data: {\"error\":{}}\n\n".to_vec(),
+            b"{\"error\":{}}".to_vec(),
             "pv-test".into(),
         );
         assert_eq!(body.size_hint().exact(), None);
@@ -543,10 +658,148 @@ mod tests {
         let body = ReidentifyBody::new(
             frames(parts),
             Rewriter::with_limit(StreamKind::Anthropic, reid, 64),
-            b"event: error\ndata: {}\n\n".to_vec(),
+            b"{}".to_vec(),
             "pv-test".into(),
         );
         let out = body.collect().await.unwrap().to_bytes();
         assert_eq!(&out[..], b"data: {}\n\nevent: error\ndata: {}\n\n");
+    }
+
+    fn reid_with(value: &str) -> (Arc<Reidentifier>, String) {
+        let key = TokenKey::from_secret(b"test secret, 32 bytes long......");
+        let mut v = Vault::new(&key, None, Default::default(), 10);
+        let t = v.pseudonym("PERSON", value).unwrap().to_owned();
+        (Arc::new(Reidentifier::new(&v)), t)
+    }
+
+    /// An OpenAI chat event carrying `text`.
+    fn chat_event(text: &str) -> String {
+        format!(
+            "data: {}\n\n",
+            serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}}]})
+        )
+    }
+
+    /// `events` gzip-compressed, one frame per event as a server flushing each writes.
+    fn gzip_frames(events: &[String]) -> Vec<Frame<Bytes>> {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut frames = Vec::new();
+        let mut sent = 0;
+        for e in events {
+            gz.write_all(e.as_bytes()).unwrap();
+            gz.flush().unwrap();
+            frames.push(Frame::data(Bytes::copy_from_slice(&gz.get_ref()[sent..])));
+            sent = gz.get_ref().len();
+        }
+        let all = gz.finish().unwrap();
+        frames.push(Frame::data(Bytes::copy_from_slice(&all[sent..])));
+        frames
+    }
+
+    #[tokio::test]
+    async fn a_gzip_stream_is_decoded_reidentified_and_sent_event_by_event() {
+        let (reid, t) = reid_with("Jean Dupont");
+        let events: Vec<String> = ["Bonjour ", &t[..6], &t[6..], " !"]
+            .iter()
+            .map(|s| chat_event(s))
+            .collect();
+        let body = ReidentifyBody::new(
+            frames(gzip_frames(&events)),
+            Rewriter::new(StreamKind::OpenaiChat, reid),
+            b"{}".to_vec(),
+            "pv-test".into(),
+        )
+        .with_decoder(Decompressor::new(&[crate::body::Encoding::Gzip], 1 << 20).unwrap());
+        let mut body = std::pin::pin!(body);
+        // The first event comes out of the first frame, decoded.
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&first[..], events[0].as_bytes());
+        let mut text = String::from_utf8(first.to_vec()).unwrap();
+        while let Some(f) = body.frame().await {
+            text += std::str::from_utf8(&f.unwrap().into_data().unwrap()).unwrap();
+        }
+        assert!(!text.contains("PERSON"), "{text}");
+        let joined: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(joined, "Bonjour Jean Dupont !");
+    }
+
+    #[tokio::test]
+    async fn a_compressed_stream_that_does_not_decode_ends_with_the_error_event() {
+        let (reid, _) = reid_with("Jean Dupont");
+        let mut parts = gzip_frames(&[chat_event("un"), chat_event("deux")]);
+        // The second event's bytes damaged.
+        let second = parts[1].data_ref().unwrap().clone();
+        let mut bad = second.to_vec();
+        for b in &mut bad {
+            *b ^= 0x5a;
+        }
+        parts[1] = Frame::data(Bytes::from(bad));
+        let body = ReidentifyBody::new(
+            frames(parts),
+            Rewriter::new(StreamKind::OpenaiChat, reid),
+            b"{\"error\":{\"code\":\"paravent_stream_limit\"}}".to_vec(),
+            "pv-test".into(),
+        )
+        .with_decoder(Decompressor::new(&[crate::body::Encoding::Gzip], 1 << 20).unwrap());
+        let out = body.collect().await.unwrap().to_bytes();
+        let want = format!(
+            "{}data: {{\"error\":{{\"code\":\"paravent_stream_limit\"}}}}\n\n",
+            chat_event("un")
+        );
+        assert_eq!(String::from_utf8_lossy(&out), want);
+    }
+
+    #[tokio::test]
+    async fn an_injected_key_quoted_in_a_stream_is_redacted() {
+        let (reid, _) = reid_with("Jean Dupont");
+        let key = "sk-real-provider-key-0123456789";
+        let ev = chat_event(&format!("Incorrect API key provided: {key}"));
+        let half = ev.len() / 2;
+        let parts = vec![
+            Frame::data(Bytes::copy_from_slice(&ev.as_bytes()[..half])),
+            Frame::data(Bytes::copy_from_slice(&ev.as_bytes()[half..])),
+        ];
+        let body = ReidentifyBody::new(
+            frames(parts),
+            Rewriter::new(StreamKind::OpenaiChat, reid),
+            b"{}".to_vec(),
+            "pv-test".into(),
+        )
+        .with_redactor(KeyRedactor::new([format!("Bearer {key}").as_bytes()]).unwrap());
+        let out = body.collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(!text.contains(key), "{text}");
+        assert!(text.contains("Incorrect API key provided: [REDACTED_KEY]"));
+    }
+
+    #[tokio::test]
+    async fn a_json_array_stream_over_a_limit_still_ends_as_a_json_array() {
+        let (reid, _) = reid_with("Jean Dupont");
+        let parts = vec![
+            Frame::data(Bytes::from_static(b"[{\"candidates\":[]}\n,")),
+            Frame::data(Bytes::from(format!("{{\"x\":\"{}\"}}", "a".repeat(100)))),
+        ];
+        let body = ReidentifyBody::new(
+            frames(parts),
+            Rewriter::with_limit(StreamKind::GeminiArray, reid, 64),
+            b"{\"error\":{\"code\":502}}".to_vec(),
+            "pv-test".into(),
+        );
+        let out = body.collect().await.unwrap().to_bytes();
+        let v: Vec<serde_json::Value> = serde_json::from_slice(&out)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)));
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[1]["error"]["code"], 502);
     }
 }

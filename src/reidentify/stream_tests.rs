@@ -81,6 +81,16 @@ fn a_token_split_at_every_position_comes_back_whole() {
             format!("{}{}", "A".repeat(80), p[0]),
             format!("{} {}", "A_".repeat(60), p[1]),
             "[PERSON_000000] [ ] _ [[".to_owned(),
+            format!("{} et {}.", dashed(&p[0]), spaced(&p[1]).to_lowercase()),
+            format!("[{}] {}-", spaced(&p[0]), spaced(&p[2])),
+            format!("PERSON {} PERSON 7 {}", "A ".repeat(40), dashed(&p[0])),
+            format!("{}x {}_ {}", spaced(&p[0]), dashed(&p[0]), spaced(&p[0])),
+            format!(
+                "a\\n{}\\t{} \\\\n{}",
+                dashed(&p[0]),
+                spaced(&p[1]),
+                dashed(&p[2])
+            ),
         ];
         for text in &cases {
             check_every_split(&reid, false, text);
@@ -88,6 +98,16 @@ fn a_token_split_at_every_position_comes_back_whole() {
             check_every_split(&reid, true, &json);
         }
     }
+}
+
+/// A token as a model may rewrite it: brackets dropped, `-` for `_`.
+fn dashed(token: &str) -> String {
+    token.trim_matches(['[', ']']).replace('_', "-")
+}
+
+/// A token with a space for `_`.
+fn spaced(token: &str) -> String {
+    token.trim_matches(['[', ']']).replace('_', " ")
 }
 
 #[test]
@@ -117,6 +137,15 @@ fn what_is_held_back_is_released_as_soon_as_it_cannot_be_a_token() {
     assert_eq!(s.push("nel "), "personnel ");
     assert_eq!(s.push("PERS"), "");
     assert_eq!(s.finish(), "PERS");
+    // A token rewritten with spaces is held word by word while it may still be one.
+    let spaced = spaced(&p[0]);
+    let (entity, hex) = spaced.split_once(' ').unwrap();
+    assert_eq!(s.push("Merci "), "Merci ");
+    assert_eq!(s.push(entity), "");
+    assert_eq!(s.push(" "), "");
+    assert_eq!(s.push(hex), "");
+    assert_eq!(s.push(" !"), "Jean Dupont !");
+    assert_eq!(s.push(&format!("{entity} 7 ")), format!("{entity} 7 "));
 }
 
 fn piece(p: Vec<String>) -> impl Strategy<Value = String> {
@@ -132,6 +161,8 @@ fn piece(p: Vec<String>) -> impl Strategy<Value = String> {
         "PERSON_".into(),
         "[PERSON_000000]".into(),
         "d'".into(),
+        "\\n".into(),
+        "\\".into(),
         ", ".into(),
         "\"".into(),
         "Jean".into(),
@@ -141,6 +172,16 @@ fn piece(p: Vec<String>) -> impl Strategy<Value = String> {
         pieces.push(t.to_lowercase());
         pieces.push(format!("[{core}"));
         pieces.push(format!("{core}]"));
+        // The variants models write: a dash or a space for the underscore, and the
+        // pieces of one (the entity and its separator, the hex part alone).
+        pieces.push(core.replace('_', "-"));
+        pieces.push(format!("[{}]", core.replace('_', " ")));
+        pieces.push(core.to_lowercase().replace('_', " "));
+        if let Some((entity, hex)) = core.rsplit_once('_') {
+            pieces.push(format!("{entity}-"));
+            pieces.push(format!("{entity} "));
+            pieces.push(hex.to_owned());
+        }
         pieces.push(core);
         pieces.push(t);
     }

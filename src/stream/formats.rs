@@ -13,6 +13,13 @@
 //! Strings outside the streamed slots (tool names, whole function calls) are
 //! re-identified whole too.
 //!
+//! Gemini's `streamGenerateContent` without `alt=sse` answers a JSON array streamed
+//! element by element ([`StreamKind::GeminiArray`]): each element is re-identified as
+//! a Gemini SSE event is, and the array's framing (`[`, the `,` and whitespace between
+//! the elements, `]`) is written as it came. Held-back text released at the end goes in
+//! an extra element before the `]`, which is itself held until the upstream body ends,
+//! so that an error can still close the array ([`Rewriter::error_frame`]).
+//!
 //! Never logs values.
 
 use std::collections::BTreeMap;
@@ -20,7 +27,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{Decoder, Event, LineDecoder, StreamError};
+use super::{ArrayDecoder, ArrayPiece, Decoder, Event, LineDecoder, StreamError};
 use crate::api::Endpoint;
 use crate::audit::Usage;
 use crate::audit::usage::UsageMeter;
@@ -37,6 +44,11 @@ pub enum StreamKind {
     Anthropic,
     /// Gemini `streamGenerateContent?alt=sse`.
     Gemini,
+    /// Gemini `streamGenerateContent` without `alt=sse`: a JSON array streamed element
+    /// by element. [`StreamKind::of`] cannot tell it from a `generateContent` answer (both
+    /// are `application/json`): the proxy chooses it when a Gemini JSON answer opens with
+    /// `[`.
+    GeminiArray,
     /// Ollama `/api/chat` and `/api/generate` (NDJSON).
     Ollama,
 }
@@ -80,6 +92,12 @@ impl StreamKind {
                 out.extend_from_slice(body);
                 out.extend_from_slice(b"\n\n");
             }
+            // Alone, an array of one error; in a stream, see [`Rewriter::error_frame`].
+            StreamKind::GeminiArray => {
+                out.push(b'[');
+                out.extend_from_slice(body);
+                out.push(b']');
+            }
         }
         out
     }
@@ -90,7 +108,18 @@ impl StreamKind {
 enum Framing {
     Sse(Decoder),
     Ndjson(LineDecoder),
+    Array(ArrayDecoder),
     Ended,
+}
+
+/// What the client has of a streamed JSON array: whether the `[` went out, whether a
+/// value must come next (after `[` or `,`), and the closing `]` (and what follows it),
+/// held until the upstream body ends.
+#[derive(Debug, Clone, Default)]
+struct ArrayView {
+    opened: bool,
+    expect_value: bool,
+    closing: Vec<u8>,
 }
 
 /// One content stream's carry-over, and how to send what it holds as an extra event.
@@ -120,6 +149,8 @@ pub struct Rewriter {
     usage: UsageMeter,
     /// The event that ends the answer has been seen.
     ended: bool,
+    /// A JSON-array stream: what the client has of the array.
+    array: ArrayView,
 }
 
 impl Rewriter {
@@ -127,6 +158,7 @@ impl Rewriter {
     pub fn new(kind: StreamKind, reid: Arc<Reidentifier>) -> Rewriter {
         let framing = match kind {
             StreamKind::Ollama => Framing::Ndjson(LineDecoder::default()),
+            StreamKind::GeminiArray => Framing::Array(ArrayDecoder::default()),
             _ => Framing::Sse(Decoder::default()),
         };
         Rewriter {
@@ -138,6 +170,7 @@ impl Rewriter {
             count: 0,
             usage: UsageMeter::default(),
             ended: false,
+            array: ArrayView::default(),
         }
     }
 
@@ -146,6 +179,7 @@ impl Rewriter {
         let mut r = Rewriter::new(kind, reid);
         r.framing = match kind {
             StreamKind::Ollama => Framing::Ndjson(LineDecoder::new(limit)),
+            StreamKind::GeminiArray => Framing::Array(ArrayDecoder::new(limit)),
             _ => Framing::Sse(Decoder::new(limit)),
         };
         r
@@ -153,6 +187,22 @@ impl Rewriter {
 
     pub fn kind(&self) -> StreamKind {
         self.kind
+    }
+
+    /// The error that ends this stream now, in its framing; `body` is the provider's
+    /// JSON error body. For a JSON array it depends on what the client already has: a
+    /// whole array of one error, or the error as the next element and the `]`.
+    pub fn error_frame(&self, body: &[u8]) -> Vec<u8> {
+        if self.kind != StreamKind::GeminiArray || !self.array.opened {
+            return self.kind.error_frame(body);
+        }
+        let mut out = Vec::with_capacity(body.len() + 2);
+        if !self.array.expect_value {
+            out.push(b',');
+        }
+        out.extend_from_slice(body);
+        out.push(b']');
+        out
     }
 
     /// The token usage the events seen so far report (cumulative counts: the largest).
@@ -179,6 +229,13 @@ impl Rewriter {
                     self.note("", &line);
                 }
             }
+            Framing::Array(d) => {
+                for piece in d.push(chunk)? {
+                    if let ArrayPiece::Element(e) = piece {
+                        self.note("", &e);
+                    }
+                }
+            }
             Framing::Ended => {}
         }
         Ok(())
@@ -198,6 +255,11 @@ impl Rewriter {
             Framing::Ndjson(d) => {
                 if let Ok(Some(line)) = d.finish() {
                     self.note("", &line);
+                }
+            }
+            Framing::Array(d) => {
+                if let Ok(Some(e)) = d.finish() {
+                    self.note("", &e);
                 }
             }
             Framing::Ended => {}
@@ -228,7 +290,8 @@ impl Rewriter {
                 event == "message_stop" || data.contains("\"type\":\"message_stop\"")
             }
             StreamKind::Ollama => data.contains("\"done\":true") || data.contains("\"done\": true"),
-            StreamKind::Gemini => false,
+            // The upstream body's end is the answer's end.
+            StreamKind::Gemini | StreamKind::GeminiArray => false,
         };
     }
 
@@ -253,6 +316,14 @@ impl Rewriter {
             Framing::Ndjson(d) => {
                 for line in d.push(chunk)? {
                     self.on_line(&line, &mut out);
+                }
+            }
+            Framing::Array(d) => {
+                for piece in d.push(chunk)? {
+                    match piece {
+                        ArrayPiece::Framing(f) => self.on_array_framing(&f, &mut out),
+                        ArrayPiece::Element(e) => self.on_element(&e, &mut out),
+                    }
                 }
             }
             Framing::Ended => {}
@@ -287,10 +358,89 @@ impl Rewriter {
                     self.on_line(&line, &mut out);
                 }
             }
+            Framing::Array(d) => {
+                // What finish returns either all goes out or is replaced by an error
+                // frame: that frame must fit what the client had before it.
+                let view = self.array.clone();
+                let cut = d.finish()?;
+                if self.array.closing.is_empty() {
+                    self.flush_all(&mut out);
+                }
+                if let Some(e) = cut {
+                    // Cut mid-element: no JSON to walk; its text is re-identified whole.
+                    let (text, n) = self.reid.reidentify_json_text(&e);
+                    self.count += n;
+                    out.extend_from_slice(text.as_bytes());
+                }
+                out.append(&mut self.array.closing);
+                self.array = view;
+                return Ok(out);
+            }
             Framing::Ended => return Ok(out),
         }
         self.flush_all(&mut out);
         Ok(out)
+    }
+
+    /// The framing of a JSON array, as it came; the `]` waits for the end of the body,
+    /// after the tails the content streams still hold.
+    fn on_array_framing(&mut self, framing: &str, out: &mut Vec<u8>) {
+        for b in framing.bytes() {
+            if !self.array.closing.is_empty() {
+                self.array.closing.push(b);
+                continue;
+            }
+            match b {
+                b']' => {
+                    self.flush_all(out);
+                    self.array.closing.push(b);
+                }
+                b'[' => {
+                    self.array.opened = true;
+                    self.array.expect_value = true;
+                    out.push(b);
+                }
+                b',' => {
+                    self.array.expect_value = true;
+                    out.push(b);
+                }
+                _ => out.push(b),
+            }
+        }
+    }
+
+    /// An element of a JSON array: re-identified like a Gemini SSE event.
+    fn on_element(&mut self, text: &str, out: &mut Vec<u8>) {
+        self.note("", text);
+        let Ok(mut v) = serde_json::from_str::<Value>(text) else {
+            let (t, n) = self.reid.reidentify_json_text(text);
+            self.count += n;
+            out.extend_from_slice(t.as_bytes());
+            self.array.expect_value = false;
+            return;
+        };
+        let mut before = Vec::new();
+        let changed = self.gemini(&mut v, &mut before);
+        for (_, extra) in before {
+            self.array_extra(&extra.to_string(), out);
+        }
+        match changed.then(|| serde_json::to_string(&v).ok()).flatten() {
+            Some(s) => out.extend_from_slice(s.as_bytes()),
+            None => out.extend_from_slice(text.as_bytes()),
+        }
+        self.array.expect_value = false;
+    }
+
+    /// An extra element (a content stream's tail) where the array is: before the next
+    /// element (`extra,`) or after the last one (`,extra`).
+    fn array_extra(&mut self, extra: &str, out: &mut Vec<u8>) {
+        if self.array.expect_value {
+            out.extend_from_slice(extra.as_bytes());
+            out.push(b',');
+        } else {
+            out.push(b',');
+            out.extend_from_slice(extra.as_bytes());
+        }
     }
 
     fn on_event(&mut self, mut ev: Event, out: &mut Vec<u8>) {
@@ -343,7 +493,7 @@ impl Rewriter {
             StreamKind::OpenaiChat => self.chat(&mut v, &mut before),
             StreamKind::OpenaiResponses => self.responses(&mut v, &mut before),
             StreamKind::Anthropic => self.anthropic(&mut v, &mut before),
-            StreamKind::Gemini => self.gemini(&mut v, &mut before),
+            StreamKind::Gemini | StreamKind::GeminiArray => self.gemini(&mut v, &mut before),
             StreamKind::Ollama => false,
         };
         for (name, extra) in before {
@@ -437,11 +587,13 @@ impl Rewriter {
         let mut before = Vec::new();
         self.flush_prefix("", &mut before);
         for (name, extra) in before {
-            if self.kind == StreamKind::Ollama {
-                out.extend_from_slice(extra.to_string().as_bytes());
-                out.push(b'\n');
-            } else {
-                Event::new(name, &extra.to_string()).encode_into(out);
+            match self.kind {
+                StreamKind::Ollama => {
+                    out.extend_from_slice(extra.to_string().as_bytes());
+                    out.push(b'\n');
+                }
+                StreamKind::GeminiArray => self.array_extra(&extra.to_string(), out),
+                _ => Event::new(name, &extra.to_string()).encode_into(out),
             }
         }
     }

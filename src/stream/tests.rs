@@ -124,3 +124,211 @@ proptest! {
         prop_assert_eq!(decode_all(&chunks).unwrap(), whole);
     }
 }
+
+/// The pieces of a JSON-array stream, adjacent framing merged (framing is returned as
+/// soon as it is read, so its cuts follow the chunks'), and the cut element at the end.
+fn array_all(chunks: &[&[u8]]) -> Result<(Vec<ArrayPiece>, Option<String>), StreamError> {
+    let mut d = ArrayDecoder::default();
+    let mut out: Vec<ArrayPiece> = Vec::new();
+    for c in chunks {
+        for p in d.push(c)? {
+            match (out.last_mut(), p) {
+                (Some(ArrayPiece::Framing(a)), ArrayPiece::Framing(b)) => a.push_str(&b),
+                (_, p) => out.push(p),
+            }
+        }
+    }
+    Ok((out, d.finish()?))
+}
+
+fn joined(pieces: &[ArrayPiece]) -> String {
+    pieces
+        .iter()
+        .map(|p| match p {
+            ArrayPiece::Framing(s) | ArrayPiece::Element(s) => s.as_str(),
+        })
+        .collect()
+}
+
+const ARRAY: &str = "[{\"a\":\"x,]\\\"}\",\"b\":[1,{\"c\":\"é\"}]}\n,\r\n{\"d\":\"\\\\\"}\n,\n\"s]\" , -12.5e3,true,null\n]\n";
+
+#[test]
+fn a_json_array_stream_is_cut_into_its_elements_and_framing() {
+    let (pieces, cut) = array_all(&[ARRAY.as_bytes()]).unwrap();
+    assert_eq!(cut, None);
+    let elements: Vec<&str> = pieces
+        .iter()
+        .filter_map(|p| match p {
+            ArrayPiece::Element(e) => Some(e.as_str()),
+            ArrayPiece::Framing(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        elements,
+        [
+            "{\"a\":\"x,]\\\"}\",\"b\":[1,{\"c\":\"é\"}]}",
+            "{\"d\":\"\\\\\"}",
+            "\"s]\"",
+            "-12.5e3",
+            "true",
+            "null"
+        ]
+    );
+    for e in &elements {
+        serde_json::from_str::<serde_json::Value>(e).unwrap();
+    }
+    assert_eq!(joined(&pieces), ARRAY, "the framing is kept byte for byte");
+    assert_eq!(pieces.first(), Some(&ArrayPiece::Framing("[".to_owned())));
+    assert_eq!(
+        pieces.last(),
+        Some(&ArrayPiece::Framing("\n]\n".to_owned()))
+    );
+}
+
+#[test]
+fn every_split_of_a_json_array_stream_gives_the_same_pieces() {
+    let whole = array_all(&[ARRAY.as_bytes()]).unwrap();
+    for_each_split(ARRAY.as_bytes(), |chunks| {
+        assert_eq!(array_all(chunks).unwrap(), whole, "{chunks:?}");
+    });
+}
+
+#[test]
+fn the_array_decoder_goes_state_by_state() {
+    let mut d = ArrayDecoder::default();
+    assert_eq!(
+        d.push(b" \r\n").unwrap(),
+        [ArrayPiece::Framing(" \r\n".into())]
+    );
+    assert_eq!(d.state, ArrayState::Start);
+    assert_eq!(d.push(b"[").unwrap(), [ArrayPiece::Framing("[".into())]);
+    assert_eq!(d.state, ArrayState::BeforeElement { first: true });
+    // Framing goes at once; an unfinished element is held.
+    assert_eq!(
+        d.push(b"\n{\"t\":\"a").unwrap(),
+        [ArrayPiece::Framing("\n".into())]
+    );
+    assert!(matches!(
+        d.state,
+        ArrayState::Element(ElementState {
+            depth: 1,
+            in_string: true,
+            ..
+        })
+    ));
+    assert_eq!(d.push(b"\\").unwrap(), []);
+    assert!(matches!(
+        d.state,
+        ArrayState::Element(ElementState { escaped: true, .. })
+    ));
+    assert_eq!(
+        d.push(b"\"}").unwrap(),
+        [],
+        "an escaped quote does not end the string"
+    );
+    assert_eq!(
+        d.push(b"\"}").unwrap(),
+        [ArrayPiece::Element("{\"t\":\"a\\\"}\"}".into())]
+    );
+    assert_eq!(d.state, ArrayState::AfterElement);
+    assert_eq!(
+        d.push(b"\r\n,").unwrap(),
+        [ArrayPiece::Framing("\r\n,".into())]
+    );
+    assert_eq!(d.state, ArrayState::BeforeElement { first: false });
+    assert_eq!(d.push(b"42").unwrap(), []);
+    assert!(matches!(
+        d.state,
+        ArrayState::Element(ElementState { literal: true, .. })
+    ));
+    assert_eq!(
+        d.push(b"]").unwrap(),
+        [
+            ArrayPiece::Element("42".into()),
+            ArrayPiece::Framing("]".into())
+        ]
+    );
+    assert!(d.closed());
+    assert_eq!(d.push(b"\n").unwrap(), [ArrayPiece::Framing("\n".into())]);
+    assert_eq!(d.finish(), Ok(None));
+}
+
+#[test]
+fn an_empty_array_is_framing_only() {
+    let (pieces, cut) = array_all(&[b"[ ]"]).unwrap();
+    assert_eq!(pieces, [ArrayPiece::Framing("[ ]".into())]);
+    assert_eq!(cut, None);
+}
+
+#[test]
+fn what_is_not_a_json_array_is_an_error() {
+    for bad in [
+        &b"{\"a\":1}"[..],
+        b"[1 2]",
+        b"[1,]x",
+        b"[{}]x",
+        b"[,{}]",
+        b"[{}]]",
+        b"data: {}\n\n",
+        b"[1]\n[2]",
+    ] {
+        assert_eq!(
+            array_all(&[bad]).map(|_| ()),
+            Err(StreamError::NotArray),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+#[test]
+fn an_array_element_over_the_limit_or_not_utf8_is_an_error() {
+    let mut d = ArrayDecoder::new(8);
+    assert!(d.push(b"[{\"a\":1}").is_ok());
+    assert_eq!(
+        d.push(b",{\"abcdefgh\":1}"),
+        Err(StreamError::EventTooLarge { limit: 8 })
+    );
+    assert_eq!(array_all(&[b"[\"\xff\"]"]), Err(StreamError::Utf8));
+}
+
+#[test]
+fn a_cut_array_stream_returns_its_unfinished_element() {
+    let (pieces, cut) = array_all(&[b"[{\"a\":1},\n{\"b\":\"PER"]).unwrap();
+    assert_eq!(joined(&pieces), "[{\"a\":1},\n");
+    assert_eq!(cut.as_deref(), Some("{\"b\":\"PER"));
+}
+
+proptest! {
+    #[test]
+    fn any_chunking_of_a_json_array_decodes_like_one_chunk(
+        elements in proptest::collection::vec("[a-zé\\]\\[,\"\\\\ ]{0,6}", 0..6),
+        seps in proptest::collection::vec("[ \r\n]{0,3}", 8),
+        cuts in proptest::collection::vec(0usize..200, 0..8),
+    ) {
+        let mut text = format!("{}[", seps[0]);
+        for (i, e) in elements.iter().enumerate() {
+            if i > 0 {
+                text.push_str(&seps[i % 8]);
+                text.push(',');
+            }
+            text.push_str(&seps[(i + 1) % 8]);
+            text.push_str(&serde_json::json!({"t": e, "n": [i]}).to_string());
+        }
+        text.push_str(&seps[7]);
+        text.push(']');
+        let bytes = text.as_bytes();
+        let whole = array_all(&[bytes]).unwrap();
+        prop_assert_eq!(joined(&whole.0), text.clone());
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+        cuts.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut prev = 0;
+        for c in cuts {
+            chunks.push(&bytes[prev..c]);
+            prev = c;
+        }
+        chunks.push(&bytes[prev..]);
+        prop_assert_eq!(array_all(&chunks).unwrap(), whole);
+    }
+}

@@ -739,3 +739,282 @@ async fn tokens_the_vault_does_not_know_are_left_alone_and_counted() {
     );
     assert_eq!(h.outcomes.lock().unwrap()[0].unknown_tokens, 1);
 }
+
+/// Posts `body` to `path` with `headers` added to the JSON content type.
+async fn post_with(
+    h: &Harness,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> crate::support::proxy::Reply {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    h.send(Method::POST, path, &all, body.to_string()).await
+}
+
+fn assert_reidentified(what: &str, text: &str) {
+    for v in [NAME, EMAIL, PHONE, IBAN] {
+        assert!(text.contains(v), "{what}: {v} missing from {text}");
+    }
+    assert!(!text.contains("PERSON"), "{what}: {text}");
+}
+
+#[tokio::test]
+async fn json_answers_the_provider_compresses_anyway_are_decoded_and_reidentified() {
+    let h = Harness::start("").await;
+    let chat = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    for enc in ["gzip", "deflate", "br", "zstd"] {
+        let r = post_with(
+            &h,
+            "/v1/chat/completions",
+            &[("x-mock-encoding", enc)],
+            &chat,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{enc}");
+        assert!(r.headers.get("content-encoding").is_none(), "{enc}");
+        assert_eq!(
+            r.headers["content-length"].to_str().unwrap(),
+            r.body.len().to_string()
+        );
+        let v = r.json();
+        assert_reidentified(enc, v["choices"][0]["message"]["content"].as_str().unwrap());
+    }
+    // An encoding Paravent cannot read, on an answer it must restore: refused.
+    let r = post_with(
+        &h,
+        "/v1/chat/completions",
+        &[("x-mock-encoding", "snappy")],
+        &chat,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(r.json()["error"]["code"], "paravent_upstream_bad_response");
+    h.assert_no_leak(VALUES);
+}
+
+#[tokio::test]
+async fn text_error_pages_are_reidentified_whatever_their_type() {
+    let h = Harness::start("").await;
+    let chat = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    for ct in ["text/plain", "text/html; charset=utf-8", "none"] {
+        let r = post_with(
+            &h,
+            "/v1/chat/completions",
+            &[("x-mock-status", "500"), ("x-mock-error-type", ct)],
+            &chat,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{ct}");
+        assert!(r.text().starts_with("Internal error"), "{ct}: {}", r.text());
+        assert_reidentified(ct, &r.text());
+        assert_eq!(
+            r.headers["content-length"].to_str().unwrap(),
+            r.body.len().to_string()
+        );
+        if ct != "none" {
+            assert_eq!(r.headers["content-type"], ct);
+        }
+    }
+    // Compressed, too: decoded, restored, sent plain.
+    for enc in ["gzip", "br", "zstd"] {
+        let r = post_with(
+            &h,
+            "/v1/chat/completions",
+            &[
+                ("x-mock-status", "503"),
+                ("x-mock-error-type", "text/plain"),
+                ("x-mock-encoding", enc),
+            ],
+            &chat,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.headers.get("content-encoding").is_none(), "{enc}");
+        assert_reidentified(enc, &r.text());
+    }
+    // A text page in an encoding Paravent cannot read goes on as it came, labelled.
+    let r = post_with(
+        &h,
+        "/v1/chat/completions",
+        &[
+            ("x-mock-status", "503"),
+            ("x-mock-error-type", "text/plain"),
+            ("x-mock-encoding", "snappy"),
+        ],
+        &chat,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers["content-encoding"], "snappy");
+    h.assert_no_leak(VALUES);
+}
+
+#[tokio::test]
+async fn tokens_a_model_rewrites_with_a_dash_or_a_space_are_restored() {
+    let h = Harness::start("").await;
+    for style in ["dash", "space"] {
+        let r = post_with(
+            &h,
+            "/anthropic/v1/messages",
+            &[("x-mock-token-style", style)],
+            &json!({"model": "m", "max_tokens": 9,
+                "messages": [{"role": "user", "content": PROMPT}]}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let text = r.json()["content"][0]["text"].as_str().unwrap().to_owned();
+        assert_reidentified(style, &text);
+        assert!(!text.to_lowercase().contains("person"), "{text}");
+    }
+    // A bare token at the start of a line: in the JSON text it follows `\n`.
+    let r = post_with(
+        &h,
+        "/v1/chat/completions",
+        &[("x-mock-token-style", "dash")],
+        &json!({"model": "m", "messages": [{"role": "user",
+            "content": format!("Bonjour,\n{NAME}\n{EMAIL}")}]}),
+    )
+    .await;
+    let text = r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        text.ends_with(&format!("Bonjour,\n{NAME}\n{EMAIL}")),
+        "{text}"
+    );
+    h.assert_no_leak(VALUES);
+}
+
+/// Paravent with openai, anthropic and gemini in virtual-key mode over the mock, each
+/// injecting its own real key, and `extra` TOML.
+async fn virtual_harness(extra: &str) -> Harness {
+    let hash = paravent::config::virtual_key_hash("pv-redaction-test-key");
+    let extra = extra.to_owned();
+    Harness::start_with_env(
+        move |base| {
+            let mut toml = String::from("[server]\ndefault_provider = \"openai\"\n");
+            for (name, var) in [
+                ("openai", "REAL_OPENAI"),
+                ("anthropic", "REAL_ANTHROPIC"),
+                ("gemini", "REAL_GEMINI"),
+            ] {
+                toml += &format!(
+                    "[providers.{name}]\nbase_url = \"{base}\"\napi = \"{name}\"\n\
+                     auth = \"virtual\"\nkey_env = \"{var}\"\n"
+                );
+            }
+            toml += &format!("[[keys.virtual]]\nhash = \"{hash}\"\nuser = \"alice\"\n{extra}");
+            toml
+        },
+        &[
+            ("REAL_OPENAI", "sk-proj-real-openai-key-0123456789"),
+            ("REAL_ANTHROPIC", "sk-ant-real-anthropic-key-0123456789"),
+            ("REAL_GEMINI", "AIzaRealGeminiKey0123456789/abc"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_upstream_401_quoting_the_injected_real_key_arrives_redacted() {
+    let h = virtual_harness("").await;
+    let reals = [
+        "sk-proj-real-openai-key-0123456789",
+        "sk-ant-real-anthropic-key-0123456789",
+        "AIzaRealGeminiKey0123456789/abc",
+    ];
+    let cases = [
+        (
+            "/openai/v1/chat/completions",
+            ("authorization", "Bearer pv-redaction-test-key"),
+            json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]}),
+        ),
+        (
+            "/anthropic/v1/messages",
+            ("x-api-key", "pv-redaction-test-key"),
+            json!({"model": "m", "max_tokens": 9,
+                "messages": [{"role": "user", "content": PROMPT}]}),
+        ),
+        (
+            "/gemini/v1beta/models/g:generateContent",
+            ("x-goog-api-key", "pv-redaction-test-key"),
+            json!({"contents": [{"parts": [{"text": PROMPT}]}]}),
+        ),
+    ];
+    for (path, key, body) in &cases {
+        for error_type in [None, Some("text/plain"), Some("none")] {
+            let mut headers = vec![*key, ("x-mock-status", "401"), ("x-mock-quote-key", "1")];
+            if let Some(t) = error_type {
+                headers.push(("x-mock-error-type", t));
+            }
+            let r = post_with(&h, path, &headers, body).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
+            let text = r.text();
+            for real in reals {
+                assert!(!text.contains(real), "{path} {error_type:?}: {text}");
+            }
+            assert!(
+                text.contains("Incorrect API key provided: [REDACTED_KEY]."),
+                "{path} {error_type:?}: {text}"
+            );
+            assert_eq!(r.headers["x-mock-seen-key"], "[REDACTED_KEY]", "{path}");
+            // The rest of the error is still re-identified.
+            assert!(text.contains(NAME), "{path} {error_type:?}: {text}");
+        }
+    }
+    // Compressed, too.
+    let (path, key, body) = &cases[0];
+    let r = post_with(
+        &h,
+        path,
+        &[
+            *key,
+            ("x-mock-status", "401"),
+            ("x-mock-quote-key", "1"),
+            ("x-mock-encoding", "gzip"),
+        ],
+        body,
+    )
+    .await;
+    assert!(r.text().contains("[REDACTED_KEY]") && !r.text().contains(reals[0]));
+    assert!(r.headers.get("content-encoding").is_none());
+    h.assert_no_leak(VALUES);
+}
+
+#[tokio::test]
+async fn an_error_too_large_to_check_for_the_key_is_refused_and_others_pass_on() {
+    let chat = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    let limit = "[limits]\nmax_response_bytes = 64\n";
+    let h = virtual_harness(limit).await;
+    let r = post_with(
+        &h,
+        "/v1/chat/completions",
+        &[
+            ("authorization", "Bearer pv-redaction-test-key"),
+            ("x-mock-status", "401"),
+            ("x-mock-quote-key", "1"),
+            ("x-mock-error-type", "text/plain"),
+        ],
+        &chat,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(r.json()["error"]["code"], "paravent_upstream_too_large");
+    assert!(!r.text().contains("sk-proj-real"));
+    // Without a key to redact, a text page over the limit goes on as it came.
+    let h = Harness::start(limit).await;
+    let r = post_with(
+        &h,
+        "/v1/chat/completions",
+        &[
+            ("x-mock-status", "500"),
+            ("x-mock-error-type", "text/plain"),
+        ],
+        &chat,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(r.text().starts_with("Internal error"));
+}

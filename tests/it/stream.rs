@@ -290,3 +290,290 @@ async fn first_event_latency() {
     eprintln!("first event: proxied - direct (p50) = {extra:?}");
     assert!(extra < Duration::from_secs(1));
 }
+
+/// Posts `body` to `path` with `headers` (and the defaults of [`Harness::post`]).
+async fn post_with(h: &Harness, path: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
+    let mut all = vec![
+        ("content-type", "application/json"),
+        ("authorization", "Bearer sk-client"),
+    ];
+    all.extend_from_slice(headers);
+    h.send(http::Method::POST, path, &all, body.to_string())
+        .await
+}
+
+fn gemini_array_text(body: &[u8]) -> String {
+    let chunks: Vec<Value> = serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)));
+    chunks
+        .iter()
+        .flat_map(|v| {
+            v["candidates"][0]["content"]["parts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|p| p["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_gemini_json_array_stream_is_reidentified_as_it_streams_framing_kept() {
+    use http_body_util::BodyExt;
+    let h = Harness::start("").await;
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]});
+    let resp = crate::support::serve::open(
+        http::Method::POST,
+        &h.url("/gemini/v1beta/models/g:streamGenerateContent"),
+        &[("content-type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert!(resp.headers().get("content-length").is_none());
+    // It streams: many frames, not one buffered answer.
+    let mut body = resp.into_body();
+    let mut frames = 0;
+    let mut bytes = Vec::new();
+    while let Some(f) = body.frame().await {
+        if let Ok(d) = f.unwrap().into_data() {
+            frames += 1;
+            bytes.extend_from_slice(&d);
+        }
+    }
+    assert!(frames > 10, "{frames} frames");
+    h.assert_no_leak(VALUES);
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(text.starts_with("[{") && text.ends_with("}\n]"), "{text}");
+    assert!(text.contains("}\n,\r\n{"), "Gemini's framing is kept");
+    assert_restored("gemini array", &gemini_array_text(&bytes));
+    let outcomes = h.outcomes.lock().unwrap();
+    let o = outcomes.last().unwrap();
+    assert!(o.streamed);
+    let usage = o.usage.unwrap();
+    assert_eq!((usage.input_tokens, usage.output_tokens), (3, 4));
+}
+
+#[tokio::test]
+async fn a_gemini_generate_content_object_is_not_taken_for_a_stream() {
+    let h = Harness::start("").await;
+    let r = h
+        .post(
+            "/gemini/v1beta/models/g:generateContent",
+            &json!({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.headers.get("content-length").is_some());
+    let v = r.json();
+    assert_restored(
+        "generateContent",
+        v["candidates"][0]["content"]["parts"][0]["text"]
+            .as_str()
+            .unwrap(),
+    );
+    assert!(!h.outcomes.lock().unwrap()[0].streamed);
+}
+
+#[tokio::test]
+async fn streams_the_provider_compresses_anyway_are_decoded_and_reidentified() {
+    let h = Harness::start("").await;
+    let chat = json!({"model": "m", "stream": true,
+        "messages": [{"role": "user", "content": PROMPT}]});
+    for enc in ["gzip", "deflate", "br"] {
+        let r = post_with(
+            &h,
+            "/openai/v1/chat/completions",
+            &[("x-mock-encoding", enc)],
+            &chat,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{enc}: {}", r.text());
+        assert!(r.headers.get("content-encoding").is_none(), "{enc}");
+        let text: String = sse_values(&r.body)
+            .iter()
+            .filter_map(|(_, v)| v["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_restored(enc, &text);
+        assert!(r.text().ends_with("data: [DONE]\n\n"), "{enc}");
+    }
+    // The other formats too: Anthropic SSE, Ollama NDJSON, Gemini's array.
+    let r = post_with(
+        &h,
+        "/anthropic/v1/messages",
+        &[("x-mock-encoding", "br")],
+        &json!({"model": "m", "max_tokens": 9, "stream": true,
+            "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    let text: String = sse_values(&r.body)
+        .iter()
+        .filter_map(|(_, v)| v["delta"]["text"].as_str())
+        .collect();
+    assert_restored("anthropic br", &text);
+    let r = post_with(
+        &h,
+        "/ollama/api/chat",
+        &[("x-mock-encoding", "gzip")],
+        &json!({"model": "l", "stream": true,
+            "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    let text: String = ndjson_values(&r.body)
+        .iter()
+        .filter_map(|v| v.pointer("/message/content").and_then(Value::as_str))
+        .collect();
+    assert_restored("ollama gzip", &text);
+    let r = post_with(
+        &h,
+        "/gemini/v1beta/models/g:streamGenerateContent",
+        &[("x-mock-encoding", "gzip")],
+        &json!({"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}),
+    )
+    .await;
+    assert!(r.headers.get("content-encoding").is_none());
+    assert_restored("gemini array gzip", &gemini_array_text(&r.body));
+    h.assert_no_leak(VALUES);
+}
+
+#[tokio::test]
+async fn a_stream_in_an_encoding_paravent_cannot_decode_is_refused_before_anything_is_sent() {
+    let h = Harness::start("").await;
+    let chat = json!({"model": "m", "stream": true,
+        "messages": [{"role": "user", "content": PROMPT}]});
+    for enc in ["zstd", "snappy"] {
+        let r = post_with(
+            &h,
+            "/openai/v1/chat/completions",
+            &[("x-mock-encoding", enc)],
+            &chat,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{enc}");
+        assert_eq!(
+            r.json()["error"]["code"],
+            "paravent_upstream_bad_response",
+            "{enc}"
+        );
+        assert!(!r.text().contains("PERSON_"), "{enc}");
+        assert!(r.headers.get("content-encoding").is_none());
+    }
+    // In the provider's own error format.
+    let r = post_with(
+        &h,
+        "/anthropic/v1/messages",
+        &[("x-mock-encoding", "zstd")],
+        &json!({"model": "m", "max_tokens": 9, "stream": true,
+            "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(r.json()["type"], "error");
+    let outcomes = h.outcomes.lock().unwrap();
+    assert!(outcomes.iter().all(|o| o.forwarded && o.status == 502));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.refused == Some("paravent_upstream_bad_response"))
+    );
+}
+
+#[tokio::test]
+async fn streamed_tokens_rewritten_with_a_dash_or_a_space_come_back() {
+    let h = Harness::start("").await;
+    for style in ["dash", "space"] {
+        let r = post_with(
+            &h,
+            "/openai/v1/chat/completions",
+            &[("x-mock-token-style", style)],
+            &json!({"model": "m", "stream": true,
+                "messages": [{"role": "user", "content": PROMPT}]}),
+        )
+        .await;
+        let text: String = sse_values(&r.body)
+            .iter()
+            .filter_map(|(_, v)| v["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_restored(style, &text);
+        assert!(
+            !text.contains("PERSON-") && !text.contains("person "),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stream_error_event_quoting_the_injected_key_arrives_redacted() {
+    let hash = paravent::config::virtual_key_hash("pv-stream-test-key");
+    let real = "sk-ant-real-key-for-the-stream-test";
+    let h = Harness::start_with_env(
+        |base| {
+            format!(
+                r#"
+[providers.anthropic]
+base_url = "{base}"
+api = "anthropic"
+auth = "virtual"
+key_env = "REAL_KEY"
+
+[providers.openai]
+base_url = "{base}"
+api = "openai"
+auth = "virtual"
+key_env = "REAL_KEY"
+
+[[keys.virtual]]
+hash = "{hash}"
+user = "alice"
+"#
+            )
+        },
+        &[("REAL_KEY", real)],
+    )
+    .await;
+    for (path, key_header, body) in [
+        (
+            "/anthropic/v1/messages",
+            "x-api-key",
+            json!({"model": "m", "max_tokens": 9, "stream": true,
+                "messages": [{"role": "user", "content": "Salut"}]}),
+        ),
+        (
+            "/openai/v1/chat/completions",
+            "authorization",
+            json!({"model": "m", "stream": true,
+                "messages": [{"role": "user", "content": "Salut"}]}),
+        ),
+    ] {
+        let key_value = if key_header == "authorization" {
+            "Bearer pv-stream-test-key"
+        } else {
+            "pv-stream-test-key"
+        };
+        let r = h
+            .send(
+                http::Method::POST,
+                path,
+                &[
+                    ("content-type", "application/json"),
+                    (key_header, key_value),
+                    ("x-mock-quote-key", "1"),
+                ],
+                body.to_string(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        let text = r.text();
+        assert!(!text.contains(real), "{path}: {text}");
+        assert!(
+            text.contains("Incorrect API key provided: [REDACTED_KEY]."),
+            "{path}: {text}"
+        );
+    }
+}

@@ -77,6 +77,11 @@ fn run(kind: StreamKind, reid: &Arc<Reidentifier>, chunks: &[&[u8]]) -> Vec<u8> 
 
 /// The client's view: every event's JSON data (SSE) or line (NDJSON).
 fn values(kind: StreamKind, bytes: &[u8]) -> Vec<(String, Value)> {
+    if kind == StreamKind::GeminiArray {
+        let all: Vec<Value> = serde_json::from_slice(bytes)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)));
+        return all.into_iter().map(|v| (String::new(), v)).collect();
+    }
     if kind == StreamKind::Ollama {
         let mut d = LineDecoder::default();
         let mut lines = d.push(bytes).unwrap();
@@ -157,7 +162,7 @@ fn texts(kind: StreamKind, bytes: &[u8]) -> BTreeMap<String, String> {
                     _ => {}
                 }
             }
-            StreamKind::Gemini => {
+            StreamKind::Gemini | StreamKind::GeminiArray => {
                 for c in v["candidates"].as_array().into_iter().flatten() {
                     for p in c["content"]["parts"].as_array().into_iter().flatten() {
                         add(&mut acc, format!("g{}", c["index"]), p.get("text"));
@@ -546,4 +551,98 @@ fn the_last_event_of_each_api_is_recognised_and_not_its_text() {
             assert!(r.ended(), "{kind:?}");
         }
     }
+}
+
+/// Gemini's chunks (one per delta, the last with `finishReason` and the usage) as a
+/// JSON array streamed the way Gemini writes it: `[{…}\n,\r\n{…}\n]`.
+fn gemini_array(f: &Fixture, finish: bool) -> Vec<u8> {
+    let deltas = f.deltas();
+    let n = deltas.len();
+    let mut elements = Vec::new();
+    for (i, d) in deltas.iter().enumerate() {
+        let mut c = json!({"content": {"parts": [{"text": d}], "role": "model"}, "index": 0});
+        let mut chunk = json!({"candidates": [c.clone()], "modelVersion": "g"});
+        if i == n - 1 && finish {
+            c["finishReason"] = json!("STOP");
+            chunk = json!({"candidates": [c], "modelVersion": "g",
+                "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 7,
+                    "totalTokenCount": 12}});
+        }
+        elements.push(chunk.to_string());
+    }
+    format!("[{}\n]", elements.join("\n,\r\n")).into_bytes()
+}
+
+#[test]
+fn gemini_json_array_stream_is_reidentified_at_every_split() {
+    let f = fixture();
+    let input = gemini_array(&f, true);
+    let want = check(StreamKind::GeminiArray, &f, &input);
+    assert!(want["g0"].starts_with("À Jean Dupont, Jean Dupont jean.dupont@example.fr"));
+    assert!(want["g0"].ends_with("06 12 34 56 78"));
+    let mut r = Rewriter::new(StreamKind::GeminiArray, f.reid.clone());
+    let mut out = r.push(&input).unwrap();
+    // The `]` waits for the end of the body.
+    assert!(out.ends_with(b"\n"), "{}", String::from_utf8_lossy(&out));
+    out.extend(r.finish().unwrap());
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("[{\"candidates\""));
+    assert!(text.contains("}\n,\r\n{"), "the framing is kept");
+    assert!(text.ends_with("}\n]"));
+    let u = r.usage().unwrap();
+    assert_eq!((u.input_tokens, u.output_tokens), (5, 7));
+    assert!(!r.ended(), "the end of the body ends a Gemini answer");
+}
+
+#[test]
+fn a_gemini_array_without_finish_reason_releases_its_tail_before_the_bracket() {
+    let f = fixture();
+    let input = gemini_array(&f, false);
+    let want = check(StreamKind::GeminiArray, &f, &input);
+    assert!(want["g0"].ends_with("06 12 34 56 78"));
+    // Cut before its end: the tail still comes back, the client's parser sees the cut.
+    let cut = &input[..input.len() - 20];
+    let out = String::from_utf8(run(StreamKind::GeminiArray, &f.reid, &[cut])).unwrap();
+    assert!(!out.contains("PHONE_"), "{out}");
+    assert!(!out.ends_with(']'));
+}
+
+#[test]
+fn the_array_error_frame_fits_what_the_client_already_has() {
+    let f = fixture();
+    let err = br#"{"error":{"code":502}}"#;
+    let element = br#"{"candidates":[]}"#;
+    let mut r = Rewriter::new(StreamKind::GeminiArray, f.reid.clone());
+    let cases: [(&[u8], &str); 5] = [
+        (b" ", r#"[{"error":{"code":502}}]"#),
+        (b"[", r#"{"error":{"code":502}}]"#),
+        (element, r#",{"error":{"code":502}}]"#),
+        (b"\n,", r#"{"error":{"code":502}}]"#),
+        (b"{}]", r#",{"error":{"code":502}}]"#),
+    ];
+    let mut sent = Vec::new();
+    for (chunk, frame) in cases {
+        sent.extend(r.push(chunk).unwrap());
+        let got = r.error_frame(err);
+        assert_eq!(String::from_utf8_lossy(&got), frame);
+        let mut whole = sent.clone();
+        whole.extend(&got);
+        let v: Vec<Value> = serde_json::from_slice(&whole)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&whole)));
+        assert_eq!(v.last().unwrap()["error"]["code"], 502);
+    }
+    // finish() does not move what the client has: its output may be replaced.
+    let tail = r.finish().unwrap();
+    assert_eq!(tail, b"]");
+    assert_eq!(r.error_frame(err), br#",{"error":{"code":502}}]"#);
+}
+
+#[test]
+fn what_is_not_a_json_array_ends_the_array_stream() {
+    let f = fixture();
+    let mut r = Rewriter::new(StreamKind::GeminiArray, f.reid.clone());
+    assert_eq!(r.push(b"data: {}\n\n"), Err(StreamError::NotArray));
+    let mut r = Rewriter::with_limit(StreamKind::GeminiArray, f.reid.clone(), 16);
+    assert!(r.push(b"[{\"a\":1}").is_ok());
+    assert!(r.push(br#",{"text":"0123456789abcdef"}"#).is_err());
 }

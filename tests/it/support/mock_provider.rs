@@ -6,15 +6,25 @@
 //! drops client headers outside each API's allow list):
 //! `x-mock-status: 429` answers that status with the API's error shape (echoing the text),
 //! `x-mock-delay-ms: 500` waits before answering,
-//! `x-mock-event-delay-ms: 10` waits between the events of a stream.
-//! Switches a proxy may drop (headers outside an API's allow list) have a direct form:
-//! [`MockProvider::answer_next_with`] gives the next request a canned answer built from
-//! what the mock received (its status, headers and body frames as written, compressed
-//! or not), for the tests of what comes back.
+//! `x-mock-event-delay-ms: 10` waits between the events of a stream,
+//! `x-mock-encoding: gzip|deflate|br|zstd` compresses the answer although Paravent asked
+//! for `identity` (a stream is flushed after each event, one frame per event; zstd is
+//! compressed whole); any other value only labels the answer with it,
+//! `x-mock-error-type: text/plain` sends an error (`x-mock-status`) as that type, not
+//! JSON (`none`: without a content type),
+//! `x-mock-quote-key: 1` makes the error quote the key the mock received, as providers
+//! do with a wrong key (`Incorrect API key provided: …`): in the error body, in an
+//! `x-mock-seen-key` header, and in a stream as a last error event,
+//! `x-mock-token-style: dash|space` writes the tokens it echoes as a model that rewrites
+//! them does (`PERSON-7F3A2C`, `person 7f3a2c`).
+//! Switches a proxy may drop have a direct form: [`MockProvider::answer_next_with`]
+//! gives the next request a canned answer built from what the mock received.
 //!
-//! A request with `"stream": true` (or Gemini's `:streamGenerateContent?alt=sse`) is
-//! answered with the API's stream, one character of text per event, each event its own
-//! body frame, so that every token the mock echoes arrives split across events.
+//! A request with `"stream": true` (or Gemini's `:streamGenerateContent`) is answered
+//! with the API's stream, one character of text per event, each event its own body
+//! frame, so that every token the mock echoes arrives split across events. Gemini
+//! streams SSE with `alt=sse` and a JSON array (`[{…}\n,\r\n{…}\n]`, JSON content
+//! type) without, as Gemini does.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -188,7 +198,23 @@ async fn answer(
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let echo = format!("Reçu: {}", texts(&request).join(" | "));
+    let mut echo = format!("Reçu: {}", texts(&request).join(" | "));
+    match control("x-mock-token-style").as_deref() {
+        Some("dash") => echo = restyle_tokens(&echo, |core| core.replace('_', "-")),
+        Some("space") => echo = restyle_tokens(&echo, |core| core.to_lowercase().replace('_', " ")),
+        _ => {}
+    }
+    let quoted_key = control("x-mock-quote-key").map(|_| {
+        let key = ["authorization", "x-api-key", "x-goog-api-key"]
+            .iter()
+            .find_map(|h| header(&parts.headers, h))
+            .unwrap_or("");
+        key.strip_prefix("Bearer ").unwrap_or(key).to_owned()
+    });
+    let wrong_key = quoted_key
+        .as_ref()
+        .map(|k| format!("Incorrect API key provided: {k}."));
+    let encoding = control("x-mock-encoding");
     let p = parts.uri.path();
     let status = control("x-mock-status")
         .and_then(|s| s.parse::<u16>().ok())
@@ -197,13 +223,56 @@ async fn answer(
     let streamed = request.get("stream") == Some(&Value::Bool(true))
         || path.contains(":streamGenerateContent");
     if streamed && status == StatusCode::OK {
-        let (ct, events) = stream_reply(p, &request, &echo);
+        let sse = !p.contains(":streamGenerateContent") || path.contains("alt=sse");
+        let (ct, mut events) = stream_reply(p, &request, &echo, sse);
+        if let Some(message) = &wrong_key {
+            events.push(stream_error(p, sse, message));
+        }
+        if !sse {
+            events.push(b"\n]".to_vec());
+        }
+        if let Some(enc) = &encoding {
+            events = compress_events(enc, &events);
+        }
         let pause = control("x-mock-event-delay-ms")
             .and_then(|v| v.parse().ok())
             .map(Duration::from_millis);
         let mut resp = Response::new(FrameBody::spawn(events, pause, cancelled));
         resp.headers_mut()
             .insert("content-type", ct.parse().unwrap());
+        if let Some(enc) = &encoding {
+            resp.headers_mut()
+                .insert("content-encoding", enc.parse().unwrap());
+        }
+        return Ok(resp);
+    }
+    if status != StatusCode::OK
+        && let Some(message) = &wrong_key
+    {
+        echo = format!("{message} {echo}");
+    }
+    if status != StatusCode::OK
+        && let Some(ct) = control("x-mock-error-type")
+    {
+        let mut page =
+            format!("Internal error while processing the request.\n{echo}\n").into_bytes();
+        if let Some(enc) = &encoding {
+            page = compress_events(enc, &[page]).concat();
+        }
+        let mut resp = Response::new(Full::new(Bytes::from(page)).boxed());
+        *resp.status_mut() = status;
+        if ct != "none" {
+            resp.headers_mut()
+                .insert("content-type", ct.parse().unwrap());
+        }
+        if let Some(enc) = &encoding {
+            resp.headers_mut()
+                .insert("content-encoding", enc.parse().unwrap());
+        }
+        if let Some(k) = &quoted_key {
+            resp.headers_mut()
+                .insert("x-mock-seen-key", k.parse().unwrap());
+        }
         return Ok(resp);
     }
     let value = if status != StatusCode::OK {
@@ -215,13 +284,140 @@ async fn answer(
     } else {
         reply(p, &request, &echo)
     };
-    let mut resp = Response::new(Full::new(Bytes::from(value.to_string())).boxed());
+    let mut body = value.to_string().into_bytes();
+    if let Some(enc) = &encoding {
+        body = compress_events(enc, &[body]).concat();
+    }
+    let mut resp = Response::new(Full::new(Bytes::from(body)).boxed());
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
+    if let Some(enc) = &encoding {
+        resp.headers_mut()
+            .insert("content-encoding", enc.parse().unwrap());
+    }
+    if let Some(k) = &quoted_key {
+        resp.headers_mut()
+            .insert("x-mock-seen-key", k.parse().unwrap());
+    }
     resp.headers_mut()
         .insert("x-mock-upstream", "yes".parse().unwrap());
     Ok(resp)
+}
+
+/// Rewrites every `[ENTITY_HEX]` token of `text` (brackets dropped) with `f(core)`.
+fn restyle_tokens(text: &str, f: impl Fn(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('[') {
+        let Some(j) = rest[i..].find(']') else {
+            break;
+        };
+        let core = &rest[i + 1..i + j];
+        let token = core.rsplit_once('_').is_some_and(|(e, hex)| {
+            !e.is_empty()
+                && hex.len() >= 6
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+                && e.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+        });
+        out.push_str(&rest[..i]);
+        if token {
+            out.push_str(&f(core));
+        } else {
+            out.push_str(&rest[i..=i + j]);
+        }
+        rest = &rest[i + j + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `events` compressed with `enc` as one stream: each event's bytes flushed as they are
+/// written (one frame per event, as a server streaming compressed events does), the
+/// codec's end in a last frame. zstd is compressed whole, in one frame.
+fn compress_events(enc: &str, events: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    use std::io::Write;
+    fn frames<W: Write>(
+        mut w: W,
+        events: &[Vec<u8>],
+        len: impl Fn(&W) -> usize,
+    ) -> (W, Vec<usize>) {
+        let mut cuts = Vec::new();
+        for e in events {
+            w.write_all(e).unwrap();
+            w.flush().unwrap();
+            cuts.push(len(&w));
+        }
+        (w, cuts)
+    }
+    fn split(all: Vec<u8>, cuts: Vec<usize>) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut prev = 0;
+        for c in cuts {
+            out.push(all[prev..c].to_vec());
+            prev = c;
+        }
+        out.push(all[prev..].to_vec());
+        out.retain(|f| !f.is_empty());
+        out
+    }
+    let fast = flate2::Compression::fast();
+    match enc {
+        "gzip" => {
+            let (w, cuts) = frames(
+                flate2::write::GzEncoder::new(Vec::new(), fast),
+                events,
+                |w| w.get_ref().len(),
+            );
+            split(w.finish().unwrap(), cuts)
+        }
+        "deflate" => {
+            let (w, cuts) = frames(
+                flate2::write::ZlibEncoder::new(Vec::new(), fast),
+                events,
+                |w| w.get_ref().len(),
+            );
+            split(w.finish().unwrap(), cuts)
+        }
+        "br" => {
+            let (w, cuts) = frames(
+                brotli::CompressorWriter::new(Vec::new(), 4096, 5, 22),
+                events,
+                |w| w.get_ref().len(),
+            );
+            split(w.into_inner(), cuts)
+        }
+        "zstd" => vec![ruzstd::encoding::compress_to_vec(
+            &events.concat()[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        )],
+        // Labelled only: the bytes go as they are.
+        _ => events.to_vec(),
+    }
+}
+
+/// The error event a stream of `path` ends with, in the API's framing.
+fn stream_error(path: &str, sse_framing: bool, message: &str) -> Vec<u8> {
+    if path.ends_with("/messages") {
+        return sse(
+            Some("error"),
+            &json!({"type": "error", "error": {"type": "authentication_error", "message": message}}),
+        );
+    }
+    let body = json!({"error": {"message": message, "code": 401}});
+    if path.contains("/api/") {
+        return format!("{body}\n").into_bytes();
+    }
+    if !sse_framing {
+        // Gemini's JSON array: the stream's elements end with `\n]`; the error goes
+        // before it.
+        return format!("\n,\r\n{body}").into_bytes();
+    }
+    sse(None, &body)
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Every string value of the request except model names, roles and types.
@@ -383,7 +579,13 @@ fn chars(text: &str) -> Vec<String> {
 }
 
 /// The API's stream for `path`: content type and events, one character of text each.
-fn stream_reply(path: &str, req: &Value, echo: &str) -> (&'static str, Vec<Vec<u8>>) {
+/// `sse` is false for Gemini's JSON-array stream.
+fn stream_reply(
+    path: &str,
+    req: &Value,
+    echo: &str,
+    sse_framing: bool,
+) -> (&'static str, Vec<Vec<u8>>) {
     let about = last_user_text(req);
     let args = json!({"text": about, "to": "[EMAIL]"}).to_string();
     let mut ev = Vec::new();
@@ -540,13 +742,24 @@ fn stream_reply(path: &str, req: &Value, echo: &str) -> (&'static str, Vec<Vec<u
         for (i, c) in cs.into_iter().enumerate() {
             let mut cand = json!({"content": {"role": "model", "parts": [{"text": c}]},
                 "index": 0});
+            let mut chunk = json!({"candidates": [], "modelVersion": "mock"});
             if i + 1 == n {
                 cand["finishReason"] = json!("STOP");
+                chunk["usageMetadata"] = json!({"promptTokenCount": 3,
+                    "candidatesTokenCount": 4, "totalTokenCount": 7});
             }
-            ev.push(sse(
-                None,
-                &json!({"candidates": [cand], "modelVersion": "mock"}),
-            ));
+            chunk["candidates"] = json!([cand]);
+            if sse_framing {
+                ev.push(sse(None, &chunk));
+            } else {
+                // Gemini's own framing: `[` before the first, `\n,\r\n` between, `\n]`.
+                let lead = if i == 0 { "[" } else { "\n,\r\n" };
+                ev.push(format!("{lead}{chunk}").into_bytes());
+            }
+        }
+        if !sse_framing {
+            // The closing `\n]` is added by the caller, after an error element if any.
+            return ("application/json; charset=UTF-8", ev);
         }
         ("text/event-stream", ev)
     } else {

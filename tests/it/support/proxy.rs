@@ -180,7 +180,9 @@ api = "ollama"
         format!("http://{}{path}", self.server.addr)
     }
 
-    /// Sends a request to Paravent.
+    /// Sends a request to Paravent. The mock's `x-mock-*` switches given as headers
+    /// travel as query parameters (Paravent drops client headers outside each API's
+    /// allow list, and scans and forwards the query).
     pub async fn send(
         &self,
         method: Method,
@@ -188,8 +190,13 @@ api = "ollama"
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Reply {
-        let mut req = Request::builder().method(method).uri(self.url(path));
-        for (k, v) in headers {
+        let mut path = path.to_owned();
+        for (k, v) in headers.iter().filter(|(k, _)| k.starts_with("x-mock-")) {
+            path.push(if path.contains('?') { '&' } else { '?' });
+            path.push_str(&format!("{k}={v}"));
+        }
+        let mut req = Request::builder().method(method).uri(self.url(&path));
+        for (k, v) in headers.iter().filter(|(k, _)| !k.starts_with("x-mock-")) {
             req = req.header(*k, *v);
         }
         let req = req.body(Full::new(body.into())).unwrap();

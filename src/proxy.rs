@@ -812,10 +812,10 @@ struct Forward {
 }
 
 /// A piece of the path, query or headers: kept as the client sent it, or a slot of the
-/// walked request (scanned, perhaps rewritten).
+/// walked request (scanned; sent as the client wrote it unless rewritten).
 enum Piece {
     Keep(String),
-    Slot(usize),
+    Slot { slot: usize, raw: String },
 }
 
 /// Path parameters, query parameters and headers registered as slots of a request.
@@ -884,9 +884,15 @@ impl<'a> Outside<'a> {
                     {
                         Piece::Keep(name.to_owned())
                     } else {
-                        Piece::Slot(walked.push_outside(dname))
+                        Piece::Slot {
+                            slot: walked.push_outside(dname),
+                            raw: name.to_owned(),
+                        }
                     };
-                    let v = value.map(|v| Piece::Slot(walked.push_outside(decoded(v))));
+                    let v = value.map(|v| Piece::Slot {
+                        slot: walked.push_outside(decoded(v)),
+                        raw: v.to_owned(),
+                    });
                     q.push((n, v));
                 }
             }
@@ -910,13 +916,15 @@ impl<'a> Outside<'a> {
                     if crate::walk::fits(shape, v) {
                         h.push((name.clone(), Piece::Keep(v.to_owned())));
                     } else {
-                        h.push((name.clone(), Piece::Slot(walked.push_outside(v.to_owned()))));
+                        let slot = walked.push_outside(v.to_owned());
+                        h.push((name.clone(), Piece::Slot { slot, raw: v.to_owned() }));
                     }
                 }
                 Param::Scan => {
                     // A header that is not visible ASCII is dropped, not guessed at.
                     let Ok(v) = value.to_str() else { continue };
-                    h.push((name.clone(), Piece::Slot(walked.push_outside(v.to_owned()))));
+                    let slot = walked.push_outside(v.to_owned());
+                    h.push((name.clone(), Piece::Slot { slot, raw: v.to_owned() }));
                 }
             }
         }
@@ -963,7 +971,10 @@ impl<'a> Outside<'a> {
         let text = |p: &Piece| -> String {
             match p {
                 Piece::Keep(s) => s.clone(),
-                Piece::Slot(i) => utf8_percent_encode(&walked.slots[*i].text, ESCAPE).to_string(),
+                Piece::Slot { slot, raw } if !walked.slots[*slot].changed => raw.clone(),
+                Piece::Slot { slot, .. } => {
+                    utf8_percent_encode(&walked.slots[*slot].text, ESCAPE).to_string()
+                }
             }
         };
         let mut rest = String::with_capacity(self.rest.len());
@@ -988,7 +999,7 @@ impl<'a> Outside<'a> {
             .filter_map(|(name, p)| {
                 let v = match p {
                     Piece::Keep(s) => s.clone(),
-                    Piece::Slot(i) => walked.slots[*i].text.clone(),
+                    Piece::Slot { slot, .. } => walked.slots[*slot].text.clone(),
                 };
                 let mut v = HeaderValue::from_str(&v).ok()?;
                 if matches!(p, Piece::Keep(_)) {

@@ -193,6 +193,7 @@ api = "ollama"
         let mut path = path.to_owned();
         for (k, v) in headers.iter().filter(|(k, _)| k.starts_with("x-mock-")) {
             path.push(if path.contains('?') { '&' } else { '?' });
+            let v = percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC);
             path.push_str(&format!("{k}={v}"));
         }
         let mut req = Request::builder().method(method).uri(self.url(&path));

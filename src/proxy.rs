@@ -353,9 +353,15 @@ pub(crate) enum Recording {
 impl PendingRecord {
     /// Completes the outcome with how the stream ended and its usage, and writes the
     /// record, then logs the outcome and calls the hook, on the blocking pool.
-    pub(crate) fn finish(mut self, end: &'static str, usage: Option<Usage>) -> Recording {
+    pub(crate) fn finish(
+        mut self,
+        end: &'static str,
+        usage: Option<Usage>,
+        reidentified: usize,
+    ) -> Recording {
         let o = &mut self.outcome;
         o.stream_end = Some(end);
+        o.reidentified += reidentified;
         if usage.is_some() {
             o.usage = usage;
         }

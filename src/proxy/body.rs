@@ -202,7 +202,11 @@ pin_project! {
             let this = this.project();
             if let Some(pending) = take(this.record) {
                 // The client went away before the end: the record is still written.
-                let _ = pending.finish(end::CLIENT_GONE, this.pipe.rewriter.usage());
+                let _ = pending.finish(
+                    end::CLIENT_GONE,
+                    this.pipe.rewriter.usage(),
+                    this.pipe.rewriter.count(),
+                );
             }
         }
     }
@@ -393,7 +397,7 @@ fn record(
     after: After,
 ) -> State {
     let rec = match take(slot) {
-        Some(pending) => pending.finish(how, rewriter.usage()),
+        Some(pending) => pending.finish(how, rewriter.usage(), rewriter.count()),
         None => Recording::Done(true),
     };
     State::Recording(rec, after)

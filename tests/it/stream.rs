@@ -356,6 +356,8 @@ async fn a_gemini_json_array_stream_is_reidentified_as_it_streams_framing_kept()
     let outcomes = h.outcomes.lock().unwrap();
     let o = outcomes.last().unwrap();
     assert!(o.streamed);
+    // The log line and the record count what the stream restored.
+    assert!(o.reidentified >= 4, "{}", o.reidentified);
     let usage = o.usage.unwrap();
     assert_eq!((usage.input_tokens, usage.output_tokens), (3, 4));
 }

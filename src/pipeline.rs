@@ -25,8 +25,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use memchr::memmem::Finder;
-
 use crate::detect::normalise::{Normalised, normalise};
 use crate::detect::{Detector, Finding, Nature, Sensitivity};
 use crate::vault::{TokenKey, Vault, VaultError};
@@ -127,8 +125,10 @@ pub struct Scanned {
     needles: Vec<String>,
     findings: Vec<ScanFinding>,
     spans: Vec<Span>,
-    /// Each slot's normalised view when it differs from the slot's text (propagation
-    /// searches it, the rewrite maps back).
+    /// Every slot's normalised text, lower-cased, end to end: propagation searches it.
+    doc: LowerDoc,
+    /// Each slot's normalised view when it differs from the slot's text (the rewrite
+    /// maps back through it).
     views: Vec<Option<Normalised<'static>>>,
     media: Vec<&'static str>,
     secret: Option<String>,
@@ -266,6 +266,13 @@ struct Piece {
     end: usize,
 }
 
+/// The scanned document, lower-cased (ASCII, which keeps every offset), with where
+/// each slot lies in it.
+struct LowerDoc {
+    lower: String,
+    pieces: Vec<Piece>,
+}
+
 /// Slots laid end to end for one detector pass.
 struct Doc {
     text: String,
@@ -362,18 +369,26 @@ pub fn scan(detector: &Detector, walked: &Walked) -> Scanned {
     if walked.credentials > 0 && secret.is_none() {
         secret = Some(CREDENTIAL_KIND.to_owned());
     }
+    let (values, needles, found, spans) = (c.values, c.needles, c.found, c.spans);
+    let summary = Summary {
+        findings: c.findings_by_entity,
+        findings_by_nature: c.by_nature,
+        findings_by_sensitivity: c.by_sensitivity,
+        findings_by_entity_nature: c.by_entity_nature,
+        ..Summary::default()
+    };
+    let mut lower = doc.text;
+    lower.make_ascii_lowercase();
     Scanned {
-        summary: Summary {
-            findings: c.findings_by_entity,
-            findings_by_nature: c.by_nature,
-            findings_by_sensitivity: c.by_sensitivity,
-            findings_by_entity_nature: c.by_entity_nature,
-            ..Summary::default()
+        doc: LowerDoc {
+            lower,
+            pieces: doc.pieces,
         },
-        values: c.values,
-        needles: c.needles,
-        findings: c.found,
-        spans: c.spans,
+        summary,
+        values,
+        needles,
+        findings: found,
+        spans,
         views,
         media: walked.media.clone(),
         secret,
@@ -600,57 +615,59 @@ fn propagate(
     action: &dyn Fn(usize) -> ValueAction,
     spans: &mut Vec<Span>,
 ) {
-    let finders: Vec<Option<Finder<'_>>> = scanned
-        .needles
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            (action(i) != ValueAction::Allow && !n.is_empty()).then(|| Finder::new(n.as_bytes()))
-        })
-        .collect();
-    if finders.iter().all(Option::is_none) {
-        return;
-    }
-    let mut by_slot: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
-    for s in spans.iter() {
-        by_slot.entry(s.slot).or_default().push((s.start, s.end));
-    }
-    for slot in 0..walked.slots.len() {
-        if walked.slots[slot].kind == SlotKind::Checked {
+    let doc = &scanned.doc;
+    let mut extra: Vec<(usize, usize, usize, usize)> = Vec::new();
+    for (i, needle) in scanned.needles.iter().enumerate() {
+        if action(i) == ValueAction::Allow || needle.is_empty() {
             continue;
         }
-        let text = view_text(&scanned.views, walked, slot);
-        let lower = text.to_ascii_lowercase();
-        let taken = by_slot.get(&slot).map_or(&[][..], Vec::as_slice);
-        let mut extra = Vec::new();
-        for (i, f) in finders.iter().enumerate() {
-            let Some(f) = f else { continue };
-            for s in f.find_iter(lower.as_bytes()) {
-                let e = s + f.needle().len();
-                if !text.is_char_boundary(s) || !text.is_char_boundary(e) {
-                    continue;
-                }
-                if !on_word_boundaries(text, s, e) || taken.iter().any(|&(a, b)| s < b && a < e) {
-                    continue;
-                }
-                extra.push((s, e, i));
+        // One search of the whole request's lower-cased document per value.
+        for s in memchr::memmem::find_iter(doc.lower.as_bytes(), needle.as_bytes()) {
+            let e = s + needle.len();
+            let k = doc.pieces.partition_point(|p| p.end < e);
+            let Some(p) = doc.pieces.get(k) else { continue };
+            if s < p.start || e > p.end || walked.slots[p.slot].kind == SlotKind::Checked {
+                continue;
             }
-        }
-        extra.sort_unstable_by(|a, b| a.0.cmp(&b.0).then((b.1 - b.0).cmp(&(a.1 - a.0))));
-        let mut last_end = 0;
-        for (s, e, value) in extra {
-            if s >= last_end {
-                last_end = e;
-                spans.push(Span {
-                    slot,
-                    start: s,
-                    end: e,
-                    value,
-                    part: 0,
-                    split: false,
-                });
+            let text = &doc.lower[p.start..p.end];
+            let (ls, le) = (s - p.start, e - p.start);
+            if !text.is_char_boundary(ls) || !text.is_char_boundary(le) {
+                continue;
             }
+            if !on_word_boundaries(text, ls, le) {
+                continue;
+            }
+            extra.push((p.slot, ls, le, i));
         }
+    }
+    if extra.is_empty() {
+        return;
+    }
+    let taken: Vec<(usize, usize, usize)> =
+        spans.iter().map(|s| (s.slot, s.start, s.end)).collect();
+    // Leftmost-longest per slot among the propagated matches.
+    extra.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then((b.2 - b.1).cmp(&(a.2 - a.1)))
+    });
+    let mut last = (usize::MAX, 0);
+    for (slot, s, e, value) in extra {
+        if taken.iter().any(|&(t, a, b)| t == slot && s < b && a < e) {
+            continue;
+        }
+        if last.0 == slot && s < last.1 {
+            continue;
+        }
+        last = (slot, e);
+        spans.push(Span {
+            slot,
+            start: s,
+            end: e,
+            value,
+            part: 0,
+            split: false,
+        });
     }
 }
 

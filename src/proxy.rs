@@ -923,14 +923,26 @@ impl<'a> Outside<'a> {
                         h.push((name.clone(), Piece::Keep(v.to_owned())));
                     } else {
                         let slot = walked.push_outside(v.to_owned());
-                        h.push((name.clone(), Piece::Slot { slot, raw: v.to_owned() }));
+                        h.push((
+                            name.clone(),
+                            Piece::Slot {
+                                slot,
+                                raw: v.to_owned(),
+                            },
+                        ));
                     }
                 }
                 Param::Scan => {
                     // A header that is not visible ASCII is dropped, not guessed at.
                     let Ok(v) = value.to_str() else { continue };
                     let slot = walked.push_outside(v.to_owned());
-                    h.push((name.clone(), Piece::Slot { slot, raw: v.to_owned() }));
+                    h.push((
+                        name.clone(),
+                        Piece::Slot {
+                            slot,
+                            raw: v.to_owned(),
+                        },
+                    ));
                 }
             }
         }

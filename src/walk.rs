@@ -79,6 +79,10 @@ pub enum Shape {
     /// A credential the client hands the provider for a third party (an MCP server's
     /// token): always refused as a secret when non-empty.
     Credential,
+    /// A JSON Schema (tool parameters, structured output): its keywords and `type`
+    /// values are the schema language's; property names, descriptions, titles,
+    /// examples, enums, defaults, patterns and unknown keywords are text.
+    JsonSchema,
     /// HTTP headers the provider will send a third party (an MCP server's): a header
     /// whose name says it carries a credential (`authorization`, `*key*`, `*token*`,
     /// `*secret*`, `cookie`…) is refused as one; the others are text.
@@ -665,6 +669,7 @@ impl Walker {
                 }
             }
             (Shape::Text, v) => Err(v),
+            (Shape::JsonSchema, v @ Value::Object(_)) => Ok(self.json_schema(v, depth)?),
             (Shape::Headers, Value::Object(map)) => {
                 let mut kept = serde_json::Map::new();
                 for (k, v) in map {
@@ -742,6 +747,76 @@ impl Walker {
         })
     }
 
+    /// A JSON Schema object: keywords kept, schemas below walked as schemas, the rest
+    /// as text.
+    fn json_schema(&mut self, v: Value, depth: usize) -> Result<Tree, WalkError> {
+        if depth > MAX_DEPTH {
+            return Err(WalkError::Syntax);
+        }
+        let Value::Object(map) = v else {
+            return self.free(v, None, 0, depth);
+        };
+        let mut out = Vec::with_capacity(map.len());
+        for (k, item) in map {
+            let kw = k.as_str();
+            let tree = if SCHEMA_SUBSCHEMA.contains(&kw) && item.is_object() {
+                self.json_schema(item, depth + 1)?
+            } else if SCHEMA_SUBSCHEMAS.contains(&kw) && item.is_array() {
+                let Value::Array(items) = item else {
+                    unreachable!("checked just above")
+                };
+                let mut trees = Vec::with_capacity(items.len());
+                for i in items {
+                    trees.push(self.json_schema(i, depth + 1)?);
+                }
+                Tree::Array(trees)
+            } else if SCHEMA_MAPS.contains(&kw) && item.is_object() {
+                // Property names are the client's: scanned; their schemas are schemas.
+                let Value::Object(props) = item else {
+                    unreachable!("checked just above")
+                };
+                let mut members = Vec::with_capacity(props.len());
+                for (name, sub) in props {
+                    self.slots.push(Slot {
+                        text: name,
+                        kind: SlotKind::Key,
+                        group: 0,
+                        changed: false,
+                    });
+                    let key = Key::Slot(self.slots.len() - 1);
+                    members.push((key, self.json_schema(sub, depth + 1)?));
+                }
+                Tree::Object(members)
+            } else if kw == "type" && schema_type(&item) {
+                Tree::Keep(item)
+            } else if kw == "format" && item.as_str().is_some_and(|f| SCHEMA_FORMATS.contains(&f)) {
+                Tree::Keep(item)
+            } else if SCHEMA_NUMBERS.contains(&kw) && item.as_number().is_some_and(short_number) {
+                Tree::Keep(item)
+            } else if SCHEMA_BOOLS.contains(&kw) && item.is_boolean() {
+                Tree::Keep(item)
+            } else if SCHEMA_TEXT.contains(&kw)
+                || SCHEMA_BOOLS.contains(&kw)
+                || SCHEMA_NUMBERS.contains(&kw)
+            {
+                self.free(item, None, 0, depth + 1)?
+            } else {
+                // An unknown keyword: its name is scanned too.
+                self.slots.push(Slot {
+                    text: k,
+                    kind: SlotKind::Key,
+                    group: 0,
+                    changed: false,
+                });
+                let key = Key::Slot(self.slots.len() - 1);
+                out.push((key, self.free(item, None, 0, depth + 1)?));
+                continue;
+            };
+            out.push((Key::Keep(k), tree));
+        }
+        Ok(Tree::Object(out))
+    }
+
     /// A string: JSON inside it (tool arguments) is parsed and walked; else a text slot.
     fn string(&mut self, x: String, group: u32, depth: usize) -> Result<Tree, WalkError> {
         let t = x.trim_start();
@@ -771,6 +846,7 @@ pub fn fits(shape: Shape, text: &str) -> bool {
         Shape::Id => id_shaped(text),
         Shape::Opaque => opaque_shaped(text),
         Shape::Text
+        | Shape::JsonSchema
         | Shape::Media { .. }
         | Shape::TextOrTokens
         | Shape::Credential
@@ -812,6 +888,116 @@ pub fn each_string_mut(value: &mut Value, f: &mut dyn FnMut(&mut String) -> bool
         _ => {}
     }
     changed
+}
+
+/// JSON Schema keywords whose value is a schema.
+const SCHEMA_SUBSCHEMA: &[&str] = &[
+    "items",
+    "additionalProperties",
+    "additionalItems",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+];
+
+/// Keywords whose value is an array of schemas.
+const SCHEMA_SUBSCHEMAS: &[&str] = &["anyOf", "oneOf", "allOf", "prefixItems", "any_of"];
+
+/// Keywords whose value maps names (the client's, scanned) to schemas.
+const SCHEMA_MAPS: &[&str] = &[
+    "properties",
+    "patternProperties",
+    "$defs",
+    "definitions",
+    "dependentSchemas",
+];
+
+/// Numeric keywords.
+const SCHEMA_NUMBERS: &[&str] = &[
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "minContains",
+    "maxContains",
+];
+
+/// Boolean keywords.
+const SCHEMA_BOOLS: &[&str] = &[
+    "uniqueItems",
+    "nullable",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "strict",
+];
+
+/// Keywords whose value is text (scanned): the keyword itself is the schema's.
+const SCHEMA_TEXT: &[&str] = &[
+    "description",
+    "title",
+    "examples",
+    "example",
+    "enum",
+    "default",
+    "const",
+    "$comment",
+    "pattern",
+    "required",
+    "format",
+    "type",
+    "$schema",
+    "$id",
+    "$ref",
+    "propertyOrdering",
+];
+
+/// `format` values of the schema language.
+const SCHEMA_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "uri",
+    "uri-reference",
+    "uuid",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "regex",
+    "int32",
+    "int64",
+    "float",
+    "double",
+    "enum",
+];
+
+/// A JSON Schema `type`: a type name or an array of them (Gemini writes them upper-case).
+fn schema_type(v: &Value) -> bool {
+    const TYPES: &[&str] = &[
+        "string", "number", "integer", "boolean", "object", "array", "null",
+    ];
+    let one = |v: &Value| {
+        v.as_str()
+            .is_some_and(|t| TYPES.iter().any(|x| x.eq_ignore_ascii_case(t)))
+    };
+    match v {
+        Value::Array(a) => a.iter().all(one),
+        other => one(other),
+    }
 }
 
 /// Whether an HTTP header name says its value is a credential.

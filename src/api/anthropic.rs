@@ -113,7 +113,7 @@ const TOP: &[Field] = &[
     Field::new("stop_sequences", Shape::Text),
     Field::new("metadata.user_id", Shape::Text),
     Field::new("tools[].description", Shape::Text),
-    Field::new("tools[].input_schema", Shape::Text),
+    Field::new("tools[].input_schema", Shape::JsonSchema),
     Field::new("mcp_servers[].url", Shape::Text),
     Field::new("mcp_servers[].name", Shape::Text),
     Field::new("tools[].name", Shape::Id),

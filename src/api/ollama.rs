@@ -59,7 +59,7 @@ const CHAT_FIELDS: &[Field] = &[
     Field::new("messages[].thinking", Shape::Text),
     Field::new("messages[].tool_calls[].function.arguments", Shape::Text),
     Field::new("tools[].function.description", Shape::Text),
-    Field::new("tools[].function.parameters", Shape::Text),
+    Field::new("tools[].function.parameters", Shape::JsonSchema),
     Field::new(
         "messages[].role",
         Shape::Enum(&["system", "user", "assistant", "tool"]),

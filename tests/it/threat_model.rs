@@ -28,6 +28,7 @@ fn shape(s: Shape) -> String {
         ),
         Shape::TextOrTokens => "text, or token ids (refused unless `allow_media`)".to_owned(),
         Shape::Credential => "a third-party credential: refused (`paravent_secret`)".to_owned(),
+        Shape::JsonSchema => "a JSON Schema: keywords and types kept; property names, descriptions, examples, enums, defaults, patterns and unknown keywords scanned".to_owned(),
         Shape::Headers => {
             "headers for a third party: credential headers refused (`paravent_secret`), others text"
                 .to_owned()

@@ -787,13 +787,7 @@ impl Walker {
                     members.push((key, self.json_schema(sub, depth + 1)?));
                 }
                 Tree::Object(members)
-            } else if kw == "type" && schema_type(&item) {
-                Tree::Keep(item)
-            } else if kw == "format" && item.as_str().is_some_and(|f| SCHEMA_FORMATS.contains(&f)) {
-                Tree::Keep(item)
-            } else if SCHEMA_NUMBERS.contains(&kw) && item.as_number().is_some_and(short_number) {
-                Tree::Keep(item)
-            } else if SCHEMA_BOOLS.contains(&kw) && item.is_boolean() {
+            } else if schema_keeps(kw, &item) {
                 Tree::Keep(item)
             } else if SCHEMA_TEXT.contains(&kw)
                 || SCHEMA_BOOLS.contains(&kw)
@@ -984,6 +978,14 @@ const SCHEMA_FORMATS: &[&str] = &[
     "double",
     "enum",
 ];
+
+/// Whether the value of keyword `kw` is the schema language's own (kept as it is).
+fn schema_keeps(kw: &str, item: &Value) -> bool {
+    (kw == "type" && schema_type(item))
+        || (kw == "format" && item.as_str().is_some_and(|f| SCHEMA_FORMATS.contains(&f)))
+        || (SCHEMA_NUMBERS.contains(&kw) && item.as_number().is_some_and(short_number))
+        || (SCHEMA_BOOLS.contains(&kw) && item.is_boolean())
+}
 
 /// A JSON Schema `type`: a type name or an array of them (Gemini writes them upper-case).
 fn schema_type(v: &Value) -> bool {

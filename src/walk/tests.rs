@@ -190,3 +190,31 @@ fn every_schema_compiles_and_describes_its_fields() {
         assert!(d.iter().any(|(p, _)| p == "model"), "{e:?} has no model");
     }
 }
+
+#[test]
+fn json_schemas_keep_their_keywords_and_scan_everything_the_client_wrote() {
+    let body = json!({"model": "m", "messages": [], "tools": [{"type": "function",
+        "function": {"name": "f", "parameters": {"type": "object",
+            "$comment": "owner jean@example.fr",
+            "properties": {"jean.dupont@example.fr": {"type": "string",
+                "description": "ask 06 12 34 56 78", "maxLength": 20,
+                "examples": ["FR76 3000"], "x-note": "Dupont"}},
+            "required": ["jean.dupont@example.fr"], "additionalProperties": false}}}]});
+    let w = walk(Endpoint::OpenaiChat, &body);
+    let t = texts(&w);
+    for v in [
+        "owner jean@example.fr",
+        "jean.dupont@example.fr",
+        "ask 06 12 34 56 78",
+        "FR76 3000",
+        "x-note",
+        "Dupont",
+    ] {
+        assert!(t.contains(&v), "{v} not a slot: {t:?}");
+    }
+    for kw in ["object", "string", "type", "properties", "maxLength", "20"] {
+        assert!(!t.contains(&kw), "{kw} is the schema's: {t:?}");
+    }
+    let out: Value = serde_json::from_slice(&w.to_bytes()).unwrap();
+    assert_eq!(out, body);
+}

@@ -52,9 +52,6 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The header carrying Paravent's request id back to the client.
 pub const REQUEST_ID_HEADER: &str = "x-paravent-request-id";
 
-/// Headers that carry a provider key from the client.
-const KEY_HEADERS: &[&str] = &["authorization", "x-api-key", "x-goog-api-key", "api-key"];
-
 /// What happened to one request, for the audit hook (counts only, never values).
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -1260,8 +1257,14 @@ fn authenticate(
 /// The key the client presented: one of the API's key headers (`Authorization: Bearer`,
 /// `x-api-key`, `x-goog-api-key`, `api-key`), or a `key=` / `api_key=` query parameter.
 fn presented_key(api: Api, headers: &HeaderMap, query: &str) -> Option<String> {
-    for name in KEY_HEADERS {
-        if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok()) {
+    // A key header of any API is read, so that a virtual key sent in another API's
+    // header is recognised (and never forwarded); other APIs' headers are dropped.
+    for (name, value) in headers {
+        let name = name.as_str();
+        if !Api::ALL.iter().any(|a| a.header(name) == Param::Auth) {
+            continue;
+        }
+        if let Ok(v) = value.to_str() {
             let v = v.trim();
             let v = v
                 .strip_prefix("Bearer ")

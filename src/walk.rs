@@ -353,8 +353,14 @@ impl fmt::Debug for Walked {
 enum Tree {
     /// Kept as it is: structural values, media, `null`, booleans.
     Keep(Value),
-    /// A string or number slot.
+    /// A string slot.
     Slot(usize),
+    /// A number slot: written as the client wrote it unless rewritten (the slot holds
+    /// its digits as the detector reads them).
+    Number {
+        slot: usize,
+        original: String,
+    },
     Array(Vec<Tree>),
     Object(Vec<(Key, Tree)>),
     /// JSON inside a string slot: written back as JSON text when something inside
@@ -508,12 +514,13 @@ impl Walked {
                 // Writing a `Value` into a Vec cannot fail.
                 let _ = serde_json::to_writer(&mut *out, v);
             }
-            Tree::Slot(i) => {
-                let s = &self.slots[*i];
-                if s.kind == SlotKind::Number && !s.changed {
-                    out.extend_from_slice(s.text.as_bytes());
-                } else {
+            Tree::Slot(i) => write_str(&self.slots[*i].text, out),
+            Tree::Number { slot, original } => {
+                let s = &self.slots[*slot];
+                if s.changed {
                     write_str(&s.text, out);
+                } else {
+                    out.extend_from_slice(original.as_bytes());
                 }
             }
             Tree::Array(items) => {
@@ -557,7 +564,7 @@ impl Walked {
     fn tree_changed(&self, t: &Tree) -> bool {
         match t {
             Tree::Keep(_) => false,
-            Tree::Slot(i) => self.slots[*i].changed,
+            Tree::Slot(i) | Tree::Number { slot: i, .. } => self.slots[*i].changed,
             Tree::Array(items) => items.iter().any(|i| self.tree_changed(i)),
             Tree::Object(m) => m.iter().any(|(k, v)| {
                 matches!(k, Key::Slot(i) if self.slots[*i].changed) || self.tree_changed(v)
@@ -701,7 +708,18 @@ impl Walker {
     ) -> Result<Tree, WalkError> {
         Ok(match v {
             v @ (Value::Null | Value::Bool(_)) => Tree::Keep(v),
-            Value::Number(n) => self.slot(number_text(&n), SlotKind::Number, 0),
+            Value::Number(n) => {
+                self.slots.push(Slot {
+                    text: number_text(&n),
+                    kind: SlotKind::Number,
+                    group: 0,
+                    changed: false,
+                });
+                Tree::Number {
+                    slot: self.slots.len() - 1,
+                    original: n.to_string(),
+                }
+            }
             Value::String(x) => self.string(x, group, depth)?,
             Value::Array(items) => {
                 let items_node = s.and_then(|n| n.items.as_deref());

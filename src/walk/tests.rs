@@ -218,3 +218,116 @@ fn json_schemas_keep_their_keywords_and_scan_everything_the_client_wrote() {
     let out: Value = serde_json::from_slice(&w.to_bytes()).unwrap();
     assert_eq!(out, body);
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::super::*;
+    use crate::api::Endpoint;
+
+    /// Arbitrary JSON values, keys drawn from the APIs' own field names and from noise.
+    fn json() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![
+            Just("messages".to_owned()),
+            Just("content".to_owned()),
+            Just("role".to_owned()),
+            Just("text".to_owned()),
+            Just("type".to_owned()),
+            Just("tools".to_owned()),
+            Just("parameters".to_owned()),
+            Just("arguments".to_owned()),
+            "[a-zA-Z_$]{1,8}",
+            "\\PC{0,6}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+            Just(Value::String("user".to_owned())),
+            Just(Value::String("{\"a\":[1,\"x\"]}".to_owned())),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(key.clone(), inner, 0..5).prop_map(|m| {
+                    // Keys differing only by case would be refused: keep one of each.
+                    let mut seen = std::collections::HashSet::new();
+                    Value::Object(
+                        m.into_iter()
+                            .filter(|(k, _)| seen.insert(k.to_ascii_lowercase()))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        /// The walker's fuzz target, run as a property: arbitrary bytes never panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            for e in Endpoint::WITH_SCHEMA {
+                if let Ok(w) = Walked::parse(&bytes, e.schema()) {
+                    let _ = w.to_bytes();
+                }
+            }
+        }
+
+        /// A body nothing rewrites leaves as the same JSON value, for every schema.
+        #[test]
+        fn an_unchanged_body_leaves_as_the_same_value(v in json()) {
+            let bytes = serde_json::to_vec(&v).unwrap();
+            for e in Endpoint::WITH_SCHEMA {
+                match Walked::parse(&bytes, e.schema()) {
+                    Ok(w) => {
+                        let out: Value = serde_json::from_slice(&w.to_bytes()).unwrap();
+                        // Only credentials are ever taken out by the walk itself.
+                        if w.credentials == 0 {
+                            prop_assert_eq!(&out, &v, "{:?}", e);
+                        }
+                    }
+                    Err(why) => prop_assert_eq!(why, WalkError::CaseVariantKey, "{:?}", e),
+                }
+            }
+        }
+
+        /// Every string of the body is a slot or is kept whole by a structural shape:
+        /// marking every slot changes every string that is not structural.
+        #[test]
+        fn every_slot_lands_where_it_was_read(v in json()) {
+            let bytes = serde_json::to_vec(&v).unwrap();
+            let Ok(mut w) = Walked::parse(&bytes, Endpoint::Generic.schema()) else {
+                return Ok(());
+            };
+            for s in &mut w.slots {
+                s.text.insert(0, '\u{00a7}');
+                s.changed = true;
+            }
+            let out: Value = serde_json::from_slice(&w.to_bytes()).unwrap();
+            fn strings(v: &Value, out: &mut Vec<String>) {
+                match v {
+                    Value::String(s) => out.push(s.clone()),
+                    Value::Number(n) => out.push(n.to_string()),
+                    Value::Array(a) => a.iter().for_each(|i| strings(i, out)),
+                    Value::Object(m) => m.iter().for_each(|(k, i)| {
+                        out.push(k.clone());
+                        strings(i, out);
+                    }),
+                    _ => {}
+                }
+            }
+            let mut all = Vec::new();
+            strings(&out, &mut all);
+            // With nothing structural, every scalar and key was a slot (embedded JSON is
+            // re-serialised, so its strings carry the mark inside).
+            for s in all {
+                prop_assert!(s.starts_with('\u{00a7}') || s.contains('\u{00a7}'), "{s:?} unmarked");
+            }
+        }
+    }
+}

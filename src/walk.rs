@@ -25,6 +25,95 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+/// A JSON value as parsed strictly: an object keeps its members in order in a `Vec`
+/// (no map: objects are small, and duplicates were refused while parsing).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    /// The member `key` of an object.
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Object(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_number(&self) -> Option<&serde_json::Number> {
+        match self {
+            Json::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Json::Null)
+    }
+
+    pub fn is_boolean(&self) -> bool {
+        matches!(self, Json::Bool(_))
+    }
+
+    pub fn is_number(&self) -> bool {
+        matches!(self, Json::Number(_))
+    }
+
+    pub fn is_array(&self) -> bool {
+        matches!(self, Json::Array(_))
+    }
+
+    pub fn is_object(&self) -> bool {
+        matches!(self, Json::Object(_))
+    }
+
+    /// Writes the value as JSON text.
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Json::Null => out.extend_from_slice(b"null"),
+            Json::Bool(true) => out.extend_from_slice(b"true"),
+            Json::Bool(false) => out.extend_from_slice(b"false"),
+            Json::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+            Json::String(s) => write_str(s, out),
+            Json::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write(out);
+                }
+                out.push(b']');
+            }
+            Json::Object(members) => {
+                out.push(b'{');
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_str(k, out);
+                    out.push(b':');
+                    v.write(out);
+                }
+                out.push(b'}');
+            }
+        }
+    }
+}
+
 /// The deepest nesting walked; deeper bodies are refused (serde_json stops at 128 too).
 pub const MAX_DEPTH: usize = 128;
 
@@ -352,7 +441,7 @@ impl fmt::Debug for Walked {
 
 enum Tree {
     /// Kept as it is: structural values, media, `null`, booleans.
-    Keep(Value),
+    Keep(Json),
     /// A string slot.
     Slot(usize),
     /// A number slot: written as the client wrote it unless rewritten (the slot holds
@@ -399,7 +488,7 @@ impl Walked {
     ///
     /// # Errors
     /// [`WalkError::CaseVariantKey`].
-    pub fn walk(value: Value, schema: &Schema) -> Result<Walked, WalkError> {
+    pub fn walk(value: Json, schema: &Schema) -> Result<Walked, WalkError> {
         let mut w = Walker {
             slots: Vec::new(),
             media: Vec::new(),
@@ -418,7 +507,7 @@ impl Walked {
     /// A request without a body (a read): only slots from outside it.
     pub fn empty() -> Walked {
         Walked {
-            tree: Tree::Keep(Value::Null),
+            tree: Tree::Keep(Json::Null),
             slots: Vec::new(),
             media: Vec::new(),
             credentials: 0,
@@ -468,7 +557,7 @@ impl Walked {
         };
         members.iter().find_map(|(k, t)| match (k, t) {
             (Key::Keep(k), Tree::Slot(i)) if k == key => Some(self.slots[*i].text.as_str()),
-            (Key::Keep(k), Tree::Keep(Value::String(s))) if k == key => Some(s.as_str()),
+            (Key::Keep(k), Tree::Keep(Json::String(s))) if k == key => Some(s.as_str()),
             _ => None,
         })
     }
@@ -494,7 +583,7 @@ impl Walked {
         if let Tree::Object(members) = &mut self.tree {
             for (k, t) in members.iter_mut() {
                 if matches!(k, Key::Keep(k) if k == key) {
-                    *t = Tree::Keep(Value::String(value));
+                    *t = Tree::Keep(Json::String(value));
                     return;
                 }
             }
@@ -510,10 +599,7 @@ impl Walked {
 
     fn write(&self, t: &Tree, out: &mut Vec<u8>) {
         match t {
-            Tree::Keep(v) => {
-                // Writing a `Value` into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut *out, v);
-            }
+            Tree::Keep(v) => v.write(out),
             Tree::Slot(i) => write_str(&self.slots[*i].text, out),
             Tree::Number { slot, original } => {
                 let s = &self.slots[*slot];
@@ -607,7 +693,7 @@ impl Walker {
     /// `text` member of this object belongs to (an element of a parts array).
     fn value(
         &mut self,
-        v: Value,
+        v: Json,
         s: Option<&Node>,
         group: u32,
         depth: usize,
@@ -628,41 +714,37 @@ impl Walker {
     /// text.
     fn shaped(
         &mut self,
-        v: Value,
+        v: Json,
         shape: Shape,
         s: Option<&Node>,
         group: u32,
         depth: usize,
-    ) -> Result<Result<Tree, Value>, WalkError> {
+    ) -> Result<Result<Tree, Json>, WalkError> {
         Ok(match (shape, v) {
-            (Shape::Enum(options), Value::String(x)) if options.contains(&x.as_str()) => {
-                Ok(Tree::Keep(Value::String(x)))
+            (Shape::Enum(options), Json::String(x)) if options.contains(&x.as_str()) => {
+                Ok(Tree::Keep(Json::String(x)))
             }
-            (Shape::Number, Value::Number(n)) if short_number(&n) => {
-                Ok(Tree::Keep(Value::Number(n)))
-            }
-            (Shape::Bool, v @ (Value::Bool(_) | Value::Null)) => Ok(Tree::Keep(v)),
-            (Shape::Model, Value::String(x)) if model_shaped(&x) => {
+            (Shape::Number, Json::Number(n)) if short_number(&n) => Ok(Tree::Keep(Json::Number(n))),
+            (Shape::Bool, v @ (Json::Bool(_) | Json::Null)) => Ok(Tree::Keep(v)),
+            (Shape::Model, Json::String(x)) if model_shaped(&x) => {
                 Ok(self.slot(x, SlotKind::Checked, 0))
             }
-            (Shape::Id, Value::String(x)) if id_shaped(&x) => {
-                Ok(self.slot(x, SlotKind::Checked, 0))
+            (Shape::Id, Json::String(x)) if id_shaped(&x) => Ok(self.slot(x, SlotKind::Checked, 0)),
+            (Shape::Opaque, Json::String(x)) if opaque_shaped(&x) => {
+                Ok(Tree::Keep(Json::String(x)))
             }
-            (Shape::Opaque, Value::String(x)) if opaque_shaped(&x) => {
-                Ok(Tree::Keep(Value::String(x)))
-            }
-            (Shape::Opaque, Value::Array(a)) if a.iter().all(Value::is_number) => {
-                Ok(Tree::Keep(Value::Array(a)))
+            (Shape::Opaque, Json::Array(a)) if a.iter().all(Json::is_number) => {
+                Ok(Tree::Keep(Json::Array(a)))
             }
             (Shape::Media { kind, text_types }, v) => {
                 let text = v
                     .get("type")
-                    .and_then(Value::as_str)
+                    .and_then(Json::as_str)
                     .is_some_and(|t| text_types.contains(&t));
                 if text {
                     return Ok(Ok(self.free(v, s, group, depth)?));
                 }
-                if !(v.is_null() || matches!(&v, Value::Array(a) if a.is_empty())) {
+                if !(v.is_null() || matches!(&v, Json::Array(a) if a.is_empty())) {
                     self.media(kind);
                 }
                 Ok(Tree::Keep(v))
@@ -676,24 +758,24 @@ impl Walker {
                 }
             }
             (Shape::Text, v) => Err(v),
-            (Shape::JsonSchema, v @ Value::Object(_)) => Ok(self.json_schema(v, depth)?),
-            (Shape::Headers, Value::Object(map)) => {
-                let mut kept = serde_json::Map::new();
+            (Shape::JsonSchema, v @ Json::Object(_)) => Ok(self.json_schema(v, depth)?),
+            (Shape::Headers, Json::Object(map)) => {
+                let mut kept = Vec::with_capacity(map.len());
                 for (k, v) in map {
                     if credential_header(&k) && !is_empty(&v) {
                         self.credentials += 1;
                     } else {
-                        kept.insert(k, v);
+                        kept.push((k, v));
                     }
                 }
-                Err(Value::Object(kept))
+                Err(Json::Object(kept))
             }
             (Shape::Credential, v) => {
                 if !is_empty(&v) {
                     self.credentials += 1;
                 }
                 // Never sent: the request is refused.
-                Ok(Tree::Keep(Value::Null))
+                Ok(Tree::Keep(Json::Null))
             }
             (_, v) => Err(v),
         })
@@ -701,14 +783,14 @@ impl Walker {
 
     fn free(
         &mut self,
-        v: Value,
+        v: Json,
         s: Option<&Node>,
         group: u32,
         depth: usize,
     ) -> Result<Tree, WalkError> {
         Ok(match v {
-            v @ (Value::Null | Value::Bool(_)) => Tree::Keep(v),
-            Value::Number(n) => {
+            v @ (Json::Null | Json::Bool(_)) => Tree::Keep(v),
+            Json::Number(n) => {
                 self.slots.push(Slot {
                     text: number_text(&n),
                     kind: SlotKind::Number,
@@ -720,8 +802,8 @@ impl Walker {
                     original: n.to_string(),
                 }
             }
-            Value::String(x) => self.string(x, group, depth)?,
-            Value::Array(items) => {
+            Json::String(x) => self.string(x, group, depth)?,
+            Json::Array(items) => {
                 let items_node = s.and_then(|n| n.items.as_deref());
                 let g = self.next_group;
                 self.next_group += 1;
@@ -733,7 +815,7 @@ impl Walker {
                 }
                 Tree::Array(out)
             }
-            Value::Object(map) => {
+            Json::Object(map) => {
                 let mut out = Vec::with_capacity(map.len());
                 for (k, item) in map {
                     let known = s.and_then(|n| n.field(&k));
@@ -767,11 +849,11 @@ impl Walker {
 
     /// A JSON Schema object: keywords kept, schemas below walked as schemas, the rest
     /// as text.
-    fn json_schema(&mut self, v: Value, depth: usize) -> Result<Tree, WalkError> {
+    fn json_schema(&mut self, v: Json, depth: usize) -> Result<Tree, WalkError> {
         if depth > MAX_DEPTH {
             return Err(WalkError::Syntax);
         }
-        let Value::Object(map) = v else {
+        let Json::Object(map) = v else {
             return self.free(v, None, 0, depth);
         };
         let mut out = Vec::with_capacity(map.len());
@@ -780,7 +862,7 @@ impl Walker {
             let tree = if SCHEMA_SUBSCHEMA.contains(&kw) && item.is_object() {
                 self.json_schema(item, depth + 1)?
             } else if SCHEMA_SUBSCHEMAS.contains(&kw) && item.is_array() {
-                let Value::Array(items) = item else {
+                let Json::Array(items) = item else {
                     unreachable!("checked just above")
                 };
                 let mut trees = Vec::with_capacity(items.len());
@@ -790,7 +872,7 @@ impl Walker {
                 Tree::Array(trees)
             } else if SCHEMA_MAPS.contains(&kw) && item.is_object() {
                 // Property names are the client's: scanned; their schemas are schemas.
-                let Value::Object(props) = item else {
+                let Json::Object(props) = item else {
                     unreachable!("checked just above")
                 };
                 let mut members = Vec::with_capacity(props.len());
@@ -998,7 +1080,7 @@ const SCHEMA_FORMATS: &[&str] = &[
 ];
 
 /// Whether the value of keyword `kw` is the schema language's own (kept as it is).
-fn schema_keeps(kw: &str, item: &Value) -> bool {
+fn schema_keeps(kw: &str, item: &Json) -> bool {
     (kw == "type" && schema_type(item))
         || (kw == "format" && item.as_str().is_some_and(|f| SCHEMA_FORMATS.contains(&f)))
         || (SCHEMA_NUMBERS.contains(&kw) && item.as_number().is_some_and(short_number))
@@ -1006,16 +1088,16 @@ fn schema_keeps(kw: &str, item: &Value) -> bool {
 }
 
 /// A JSON Schema `type`: a type name or an array of them (Gemini writes them upper-case).
-fn schema_type(v: &Value) -> bool {
+fn schema_type(v: &Json) -> bool {
     const TYPES: &[&str] = &[
         "string", "number", "integer", "boolean", "object", "array", "null",
     ];
-    let one = |v: &Value| {
+    let one = |v: &Json| {
         v.as_str()
             .is_some_and(|t| TYPES.iter().any(|x| x.eq_ignore_ascii_case(t)))
     };
     match v {
-        Value::Array(a) => a.iter().all(one),
+        Json::Array(a) => a.iter().all(one),
         other => one(other),
     }
 }
@@ -1095,13 +1177,13 @@ fn opaque_shaped(s: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || b"+/=_-".contains(&b))
 }
 
-fn is_token_ids(v: &Value) -> bool {
+fn is_token_ids(v: &Json) -> bool {
     match v {
-        Value::Array(items) => {
+        Json::Array(items) => {
             !items.is_empty()
                 && items.iter().all(|i| match i {
-                    Value::Number(_) => true,
-                    Value::Array(inner) => inner.iter().all(Value::is_number),
+                    Json::Number(_) => true,
+                    Json::Array(inner) => inner.iter().all(Json::is_number),
                     _ => false,
                 })
         }
@@ -1109,12 +1191,12 @@ fn is_token_ids(v: &Value) -> bool {
     }
 }
 
-fn is_empty(v: &Value) -> bool {
+fn is_empty(v: &Json) -> bool {
     match v {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(m) => m.is_empty(),
+        Json::Null => true,
+        Json::String(s) => s.is_empty(),
+        Json::Array(a) => a.is_empty(),
+        Json::Object(m) => m.is_empty(),
         _ => false,
     }
 }
@@ -1125,7 +1207,7 @@ fn is_empty(v: &Value) -> bool {
 ///
 /// # Errors
 /// [`WalkError`] (never quoting the input).
-pub fn parse_strict(bytes: &[u8]) -> Result<Value, WalkError> {
+pub fn parse_strict(bytes: &[u8]) -> Result<Json, WalkError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let mut failure = None;
     let v = StrictValue {
@@ -1149,66 +1231,66 @@ struct StrictValue<'a> {
 }
 
 impl<'de> DeserializeSeed<'de> for StrictValue<'_> {
-    type Value = Value;
+    type Value = Json;
 
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Json, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for StrictValue<'_> {
-    type Value = Value;
+    type Value = Json;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("JSON")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+        Ok(Json::Bool(v))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+        Ok(Json::Number(v.into()))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+        Ok(Json::Number(v.into()))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
         serde_json::Number::from_f64(v)
-            .map(Value::Number)
+            .map(Json::Number)
             .ok_or_else(|| E::custom("number"))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+        Ok(Json::String(v.to_owned()))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_string<E>(self, v: String) -> Result<Json, E> {
+        Ok(Json::String(v))
     }
 
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
     }
 
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_none<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
         while let Some(v) = seq.next_element_seed(StrictValue {
             failure: &mut *self.failure,
         })? {
             out.push(v);
         }
-        Ok(Value::Array(out))
+        Ok(Json::Array(out))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = serde_json::Map::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut out: Vec<(String, Json)> = Vec::with_capacity(map.size_hint().unwrap_or(4).min(64));
         // Objects are small: each key is compared with the ones before it, ignoring
         // ASCII case; past `LINEAR_KEYS` keys a set of lower-cased keys takes over.
         const LINEAR_KEYS: usize = 16;
@@ -1219,16 +1301,16 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
                 let text: String = map.next_value()?;
                 let n: serde_json::Number =
                     text.parse().map_err(|_| de::Error::custom("number"))?;
-                return Ok(Value::Number(n));
+                return Ok(Json::Number(n));
             }
             first = false;
             let clash = match &mut lower {
                 Some(set) => !set.insert(k.to_ascii_lowercase()),
                 None => {
-                    let clash = out.keys().any(|e| e.eq_ignore_ascii_case(&k));
+                    let clash = out.iter().any(|(e, _)| e.eq_ignore_ascii_case(&k));
                     if !clash && out.len() + 1 >= LINEAR_KEYS {
                         let mut set: HashSet<String> =
-                            out.keys().map(|e| e.to_ascii_lowercase()).collect();
+                            out.iter().map(|(e, _)| e.to_ascii_lowercase()).collect();
                         set.insert(k.to_ascii_lowercase());
                         lower = Some(set);
                     }
@@ -1236,7 +1318,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
                 }
             };
             if clash {
-                *self.failure = Some(if out.contains_key(&k) {
+                *self.failure = Some(if out.iter().any(|(e, _)| *e == k) {
                     WalkError::DuplicateKey
                 } else {
                     WalkError::CaseVariantKey
@@ -1246,9 +1328,9 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
             let v = map.next_value_seed(StrictValue {
                 failure: &mut *self.failure,
             })?;
-            out.insert(k, v);
+            out.push((k, v));
         }
-        Ok(Value::Object(out))
+        Ok(Json::Object(out))
     }
 }
 

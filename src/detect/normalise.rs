@@ -94,6 +94,17 @@ pub fn normalise(text: &str) -> Normalised<'_> {
     let bytes = text.as_bytes();
     let mut i = start;
     while i < text.len() {
+        // A run of plain ASCII is copied as it is, but for its last character when a
+        // non-ASCII one follows: a combining mark after it may compose with it.
+        let mut run = bytes[i..].iter().take_while(|&&b| !needs_a_look(b)).count();
+        if bytes.get(i + run).is_some_and(|b| !b.is_ascii()) {
+            run = run.saturating_sub(1);
+        }
+        if run > 0 {
+            out.push_str(&text[i..i + run]);
+            i += run;
+            continue;
+        }
         let end = segment_end(text, i);
         let segment = &text[i..end];
         let norm = out.len();
@@ -211,7 +222,7 @@ enum Place<'a> {
 /// ASCII control characters other than tab, line feed, vertical tab, form feed and
 /// carriage return: removed.
 fn ascii_removed(b: u8) -> bool {
-    (b < 0x20 && !matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r')) || b == 0x7F
+    b.is_ascii() && needs_a_look(b)
 }
 
 /// The byte offset of the first character that normalising would change, if any.
@@ -219,21 +230,45 @@ fn first_change(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii() {
-            if ascii_removed(b) {
+        // Plain ASCII, the common case, skipped a block at a time: the fold over a block
+        // of fixed size has no branch, so the compiler vectorises it.
+        while let Some(block) = bytes
+            .get(i..i + ASCII_BLOCK_BYTES)
+            .and_then(|b| <&[u8; ASCII_BLOCK_BYTES]>::try_from(b).ok())
+            && !block.iter().fold(false, |acc, &b| acc | needs_a_look(b))
+        {
+            i += ASCII_BLOCK_BYTES;
+        }
+        // Then character by character to the end of the block that needs a look.
+        let stop = (i + ASCII_BLOCK_BYTES).min(bytes.len());
+        while i < stop {
+            let b = bytes[i];
+            if b.is_ascii() {
+                if ascii_removed(b) {
+                    return Some(i);
+                }
+                i += 1;
+                continue;
+            }
+            let c = text[i..].chars().next()?;
+            if changes(c) {
                 return Some(i);
             }
-            i += 1;
-            continue;
+            i += c.len_utf8();
         }
-        let c = text[i..].chars().next()?;
-        if changes(c) {
-            return Some(i);
-        }
-        i += c.len_utf8();
     }
     None
+}
+
+/// How many bytes [`first_change`] checks at once.
+const ASCII_BLOCK_BYTES: usize = 16;
+
+/// True for a byte that is not plain ASCII text: the start or the continuation of a
+/// multi-byte character, or a control character that is removed. Written with `&` and
+/// `|`, not `&&` and `||`, so that a fold over a block has no branch.
+fn needs_a_look(b: u8) -> bool {
+    let removed_control = (b < 0x20) & !(0x09..=0x0D).contains(&b);
+    (b >= 0x7F) | removed_control
 }
 
 /// True when a non-ASCII character may change: it is not NFKC-stable on its own, is a
@@ -286,29 +321,39 @@ fn segment_end(text: &str, start: usize) -> usize {
 /// Appends the normalised form of one segment to `out`.
 fn push_segment(segment: &str, out: &mut String) {
     let mut chars = segment.chars();
-    if let (Some(c), None) = (chars.next(), chars.next())
-        && !changes(c)
-    {
-        out.push(c);
-        return;
+    if let (Some(c), None) = (chars.next(), chars.next()) {
+        // One character alone: a space, a dash, an invisible character or a digit gives
+        // the same with or without NFKC first (U+202F and U+3000 fold to a space, U+FF0D
+        // to `-`, `５` to `5`), and so does a character NFKC keeps; only the others need
+        // the composing iterator.
+        let kind = class(c);
+        if kind != Kind::Keep || is_nfkc_quick(std::iter::once(c)) == IsNormalized::Yes {
+            push_char(c, kind, out);
+            return;
+        }
     }
     for c in segment.chars().nfkc() {
-        match class(c) {
-            Kind::Remove => {}
-            Kind::Space => out.push(' '),
-            Kind::Newline => out.push('\n'),
-            Kind::Dash => out.push('-'),
-            Kind::Digit(d) => out.push(d),
-            Kind::Keep if c.is_ascii() => {
-                if !ascii_removed(c as u8) {
-                    out.push(c);
-                }
+        push_char(c, class(c), out);
+    }
+}
+
+/// Appends one character, already in NFKC, as the view has it.
+fn push_char(c: char, kind: Kind, out: &mut String) {
+    match kind {
+        Kind::Remove => {}
+        Kind::Space => out.push(' '),
+        Kind::Newline => out.push('\n'),
+        Kind::Dash => out.push('-'),
+        Kind::Digit(d) => out.push(d),
+        Kind::Keep if c.is_ascii() => {
+            if !ascii_removed(c as u8) {
+                out.push(c);
             }
-            Kind::Keep => {
-                let on_ascii = out.as_bytes().last().is_some_and(u8::is_ascii);
-                if !(on_ascii && is_combining_mark(c)) {
-                    out.push(c);
-                }
+        }
+        Kind::Keep => {
+            let on_ascii = out.as_bytes().last().is_some_and(u8::is_ascii);
+            if !(on_ascii && is_combining_mark(c)) {
+                out.push(c);
             }
         }
     }
@@ -428,6 +473,38 @@ mod tests {
         assert!(find(&t.digit, '٤').is_some());
         for &(start, end) in &t.digit {
             assert_eq!((end - start + 1) % 10, 0, "{start:x}..={end:x}");
+        }
+    }
+
+    /// Every Unicode scalar value.
+    fn every_char() -> impl Iterator<Item = char> {
+        (0..=u32::from(char::MAX)).filter_map(char::from_u32)
+    }
+
+    #[test]
+    fn a_lone_character_gives_the_same_through_the_shortcut_as_through_nfkc() {
+        let mut buf = [0; 4];
+        for c in every_char() {
+            let mut short = String::new();
+            push_segment(c.encode_utf8(&mut buf), &mut short);
+            let mut long = String::new();
+            for d in std::iter::once(c).nfkc() {
+                push_char(d, class(d), &mut long);
+            }
+            assert_eq!(short, long, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn a_character_the_first_pass_lets_through_is_kept_as_it_is() {
+        let (mut text, mut out) = (String::new(), String::new());
+        for c in every_char().filter(|&c| !c.is_ascii() && !changes(c)) {
+            text.clear();
+            text.extend(['a', c, 'b']);
+            assert!(normalise(&text).is_identity(), "{c:?}");
+            out.clear();
+            push_segment(&text[1..1 + c.len_utf8()], &mut out);
+            assert_eq!(out, text[1..1 + c.len_utf8()], "{c:?}");
         }
     }
 

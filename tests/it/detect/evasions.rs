@@ -243,6 +243,27 @@ const CASES: &[(&str, &str, &str)] = &[
         "PHONE",
         "Standard[[+44 20 7946 0958]]",
     ),
+    // Names: case and accent folding reads the view too.
+    (
+        "a name with its accents written as combining marks",
+        "PERSON",
+        "Bonjour, je suis Mme [[He\u{301}le\u{300}ne Fontaine]], merci.",
+    ),
+    (
+        "a soft hyphen inside a surname",
+        "PERSON",
+        "Bonjour, je suis Mme [[Hélène Fon\u{AD}taine]], merci.",
+    ),
+    (
+        "a first name in fullwidth capitals",
+        "PERSON",
+        "Bonjour, je suis Mme [[ＣＬＡＩＲＥ Fontaine]], merci.",
+    ),
+    (
+        "a zero-width space inside an upper-case surname",
+        "PERSON",
+        "Le dossier de [[Jean DU\u{200B}PONT]] est incomplet.",
+    ),
     // Internationalised e-mail addresses.
     (
         "an e-mail address with an accented domain",

@@ -5,6 +5,11 @@
 //!   French chat prompt full of personal data (time per call);
 //! - `scan/patterns/*`: pattern rules only (person heuristics and city/country
 //!   dictionaries turned off) over the same two 64 KiB texts;
+//! - `normalise/*`: the normalised view alone (`detect::normalise::normalise`) over the
+//!   64 KiB of code and logs (pure ASCII), the 64 KiB of prose (accented letters already
+//!   in NFC: both borrowed, no copy) and the 2 KB prompt with every space made a narrow
+//!   no-break space and a zero-width space after every digit (copied and mapped); and
+//!   `scan/full/prompt_fr_2k_invisibles`, the whole scan of that prompt;
 //! - `compile/builtin`: `Detector::builtin()`;
 //! - `policy/decide/prompt_fr_2k`: `Policy::decide` on the prompt's findings with a
 //!   ten-rule policy whose rules mostly miss (the worst case: every rule is tried).
@@ -140,9 +145,51 @@ fn scan(c: &mut Criterion) {
         group.finish();
     }
 
+    let invisibles = with_invisibles(PROMPT);
     let mut group = c.benchmark_group("scan/full");
     group.bench_function("prompt_fr_2k", |b| b.iter(|| full.scan(black_box(PROMPT))));
+    group.bench_function("prompt_fr_2k_invisibles", |b| {
+        b.iter(|| full.scan(black_box(&invisibles)))
+    });
     group.finish();
+
+    use paravent::detect::normalise::normalise;
+    assert!(normalise(&code).is_identity() && normalise(&prose).is_identity());
+    assert!(!normalise(&invisibles).is_identity());
+    assert_eq!(
+        full.scan(&invisibles).len(),
+        full.scan(PROMPT).len(),
+        "the invisible characters hide nothing"
+    );
+    let mut group = c.benchmark_group("normalise");
+    for (input, text) in [
+        ("code_logs_64k", &code),
+        ("prose_64k", &prose),
+        ("prompt_fr_2k_invisibles", &invisibles),
+    ] {
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(input, |b| {
+            b.iter(|| normalise(black_box(text)).is_identity())
+        });
+    }
+    group.finish();
+}
+
+/// The prompt as an evasive writer would send it: every space a narrow no-break space,
+/// a zero-width space after every digit.
+fn with_invisibles(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        match c {
+            ' ' => out.push('\u{202F}'),
+            '0'..='9' => {
+                out.push(c);
+                out.push('\u{200B}');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn compile(c: &mut Criterion) {

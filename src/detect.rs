@@ -16,6 +16,12 @@
 //!
 //! Overlaps resolve deterministically: longest first, then highest priority, then
 //! earliest (see `overlap`).
+//!
+//! Every recogniser reads the *normalised view* of the text (see [`normalise`]): what the
+//! provider reads, not the raw code points, so that a zero-width space, a narrow no-break
+//! space, a fullwidth digit or a soft hyphen inside a value does not hide it. Findings are
+//! mapped back to the original's byte offsets, covering the invisible characters inside
+//! the value.
 
 use std::fmt;
 use std::sync::Arc;
@@ -295,12 +301,40 @@ impl Detector {
 
     /// Finds the sensitive values in `text`, sorted by start, never overlapping.
     ///
+    /// Every recogniser reads the normalised view of the text ([`normalise`]: what the
+    /// provider reads, with invisible characters removed and look-alike digits, spaces and
+    /// dashes folded); the findings are in `text`'s own byte offsets, and a finding's span
+    /// covers the invisible characters inside the value.
+    ///
     /// ```
     /// let detector = paravent::detect::Detector::builtin();
     /// let found = detector.scan("Écrivez à jean.dupont@example.fr");
     /// assert_eq!(found[0].entity.as_str(), "EMAIL");
+    /// let text = "carte 4111\u{200b}1111 1111 1111";
+    /// let found = detector.scan(text);
+    /// assert_eq!(&text[found[0].start..found[0].end], "4111\u{200b}1111 1111 1111");
     /// ```
     pub fn scan(&self, text: &str) -> Vec<Finding> {
+        let view = normalise::normalise(text);
+        let found = self.scan_normalised(view.as_str());
+        if view.is_identity() {
+            return found;
+        }
+        let mut out: Vec<Finding> = Vec::with_capacity(found.len());
+        for mut f in found {
+            (f.start, f.end) = view.original_span(f.start, f.end);
+            // Two findings inside one expanded character (a ligature, U+FDFA) map to the
+            // same original span: the first one covers it.
+            if out.last().is_some_and(|prev| f.start < prev.end) {
+                continue;
+            }
+            out.push(f);
+        }
+        out
+    }
+
+    /// [`Detector::scan`] on a text that is already normalised.
+    fn scan_normalised(&self, text: &str) -> Vec<Finding> {
         let mut candidates = Vec::new();
         // One folded copy (lower case, no accents) serves context words, dictionaries
         // and names.

@@ -246,9 +246,13 @@ const NUMBER_LIKE: &[&str] = &[
     "UK_NINO",
 ];
 
-/// The form a value is hashed in: lower case, single spaces, and for numbers no
-/// separators, so the variants of one value get one token.
+/// The form a value is hashed in: as the detector reads it (invisible characters
+/// removed, compatibility forms folded, [`crate::detect::normalise`]), lower case,
+/// single spaces, and for numbers no separators, so the variants of one value get one
+/// token.
 pub fn normalise(entity: &str, value: &str) -> String {
+    let view = crate::detect::normalise::normalise(value);
+    let value = view.as_str();
     if NUMBER_LIKE.contains(&entity) {
         return value
             .chars()

@@ -348,3 +348,36 @@ fn a_scan_previews_exactly_what_a_rewrite_sends() {
     assert!(text.starts_with("Appelez [PERSON_"), "{text}");
     assert!(!text.contains("06 12"), "{text}");
 }
+
+#[test]
+fn a_value_hidden_behind_invisible_characters_gets_the_token_of_its_plain_form() {
+    let body = json!({"messages": [
+        {"role": "user", "content": "Ma carte : 4111\u{200b}1111\u{00ad}1111\u{2060}1111, merci"},
+        {"role": "user", "content": "Je répète : 4111 1111 1111 1111."},
+        {"role": "user", "content": "Écrivez à jean\u{200d}.dupont@example.fr ou JEAN.DUPONT＠EXAMPLE.FR"}]});
+    let (r, out, pairs) = run(&body, false);
+    r.unwrap();
+    let a = out["messages"][0]["content"].as_str().unwrap();
+    let b = out["messages"][1]["content"].as_str().unwrap();
+    let c = out["messages"][2]["content"].as_str().unwrap();
+    // The whole value is replaced, invisible characters included.
+    assert_eq!(
+        a.matches('\u{200b}').count() + a.matches('\u{00ad}').count(),
+        0,
+        "{a}"
+    );
+    assert!(!b.contains("4111") && !c.contains("dupont"), "{b} | {c}");
+    let token = |t: &str| t[t.find('[').unwrap()..=t.find(']').unwrap()].to_owned();
+    assert_eq!(token(a), token(b), "one card, one token");
+    assert_eq!(
+        c.matches(&token(c)).count(),
+        2,
+        "one address, one token: {c}"
+    );
+    // Each occurrence is restored as it was written.
+    let vault_pairs: Vec<&str> = pairs.iter().map(|(_, o)| o.as_str()).collect();
+    assert!(
+        vault_pairs.iter().any(|o| o.contains('\u{200b}')),
+        "{vault_pairs:?}"
+    );
+}

@@ -1,6 +1,8 @@
 //! Properties of every scan: it never panics, whatever the text; its findings are sorted,
-//! do not overlap, lie within the text on character boundaries; and it is deterministic
-//! (twice the same text, two detectors, several threads: one answer).
+//! do not overlap, lie within the text on character boundaries; it is deterministic
+//! (twice the same text, two detectors, several threads: one answer); and invisible
+//! characters sprinkled into a text change nothing but the findings' offsets, which then
+//! cover the invisible characters inside each value.
 
 use std::sync::LazyLock;
 
@@ -113,8 +115,84 @@ fn well_formed(text: &str, findings: &[Finding]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Characters a reader does not see and the provider ignores: format characters, other
+/// default-ignorable code points, control characters.
+const INVISIBLES: &[char] = &[
+    '\u{200B}',
+    '\u{200C}',
+    '\u{200D}',
+    '\u{2060}',
+    '\u{AD}',
+    '\u{FEFF}',
+    '\u{180E}',
+    '\u{200E}',
+    '\u{200F}',
+    '\u{202A}',
+    '\u{202C}',
+    '\u{2066}',
+    '\u{2069}',
+    '\u{2061}',
+    '\u{34F}',
+    '\u{FE0F}',
+    '\u{3164}',
+    '\u{E0041}',
+    '\u{1}',
+    '\u{7F}',
+    '\u{9F}',
+];
+
+/// `text` with invisible characters inserted before the characters at the given
+/// positions (indices into its characters, any number of times each), and for each
+/// original byte offset, the offset of the same character in the result (one past the
+/// end included). No character goes before a combining mark: it would stop the mark
+/// from composing with its base, which changes what the provider reads.
+fn sprinkle(text: &str, at: &[(usize, char)]) -> (String, Vec<usize>) {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut out = String::with_capacity(text.len() + 4 * at.len());
+    let mut map = vec![0; text.len() + 1];
+    for (n, &(offset, c)) in chars.iter().chain(&[(text.len(), '\0')]).enumerate() {
+        let starter = unicode_normalization::char::canonical_combining_class(c) == 0;
+        if starter {
+            for &(_, invisible) in at.iter().filter(|(i, _)| i % (chars.len() + 1) == n) {
+                out.push(invisible);
+            }
+        }
+        map[offset] = out.len();
+        if offset < text.len() {
+            out.push(c);
+        }
+    }
+    (out, map)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn invisible_characters_inside_a_text_change_only_the_offsets_of_its_findings(
+        text in prompt_like(),
+        at in prop::collection::vec((any::<usize>(), prop::sample::select(INVISIBLES)), 1..24),
+    ) {
+        let (dirty, map) = sprinkle(&text, &at);
+        let clean_found = DETECTOR.scan(&text);
+        let dirty_found = DETECTOR.scan(&dirty);
+        well_formed(&dirty, &dirty_found)?;
+        // A finding starts where its first character went and ends right after its
+        // last one: the invisible characters inside are covered, those around are not.
+        let end_of = |end: usize| {
+            let last = text[..end].char_indices().next_back().map_or(0, |(i, _)| i);
+            map[last] + text[last..end].len()
+        };
+        let expected: Vec<(usize, usize, &str, &str)> = clean_found
+            .iter()
+            .map(|f| (map[f.start], end_of(f.end), f.entity.as_str(), &*f.rule))
+            .collect();
+        let got: Vec<(usize, usize, &str, &str)> = dirty_found
+            .iter()
+            .map(|f| (f.start, f.end, f.entity.as_str(), &*f.rule))
+            .collect();
+        prop_assert_eq!(got, expected, "clean {:?}, dirty {:?}", text, dirty);
+    }
 
     #[test]
     fn scanning_arbitrary_unicode_never_panics_and_gives_well_formed_findings(

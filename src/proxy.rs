@@ -916,8 +916,12 @@ impl<'a> Outside<'a> {
                 }
                 Param::Shaped(shape) => {
                     let Ok(v) = value.to_str() else { continue };
-                    if crate::walk::fits(shape, v) {
+                    if crate::walk::fits(shape, v) && !crate::walk::checked(shape) {
                         h.push((name.clone(), Piece::Keep(v.to_owned())));
+                    } else if crate::walk::fits(shape, v) {
+                        // Identifiers are still read by the detector.
+                        let slot = walked.push_checked(v.to_owned());
+                        h.push((name.clone(), Piece::Slot { slot, raw: v.to_owned() }));
                     } else {
                         let slot = walked.push_outside(v.to_owned());
                         h.push((

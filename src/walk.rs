@@ -927,6 +927,12 @@ impl Walker {
     }
 }
 
+/// Whether a value of `shape` is still read by the detector when it has its shape
+/// (model names and identifiers can hold a value; enums, numbers and booleans cannot).
+pub fn checked(shape: Shape) -> bool {
+    matches!(shape, Shape::Model | Shape::Id)
+}
+
 /// Whether a text from outside the body (a header or query value) has `shape`.
 pub fn fits(shape: Shape, text: &str) -> bool {
     match shape {

@@ -921,7 +921,13 @@ impl<'a> Outside<'a> {
                     } else if crate::walk::fits(shape, v) {
                         // Identifiers are still read by the detector.
                         let slot = walked.push_checked(v.to_owned());
-                        h.push((name.clone(), Piece::Slot { slot, raw: v.to_owned() }));
+                        h.push((
+                            name.clone(),
+                            Piece::Slot {
+                                slot,
+                                raw: v.to_owned(),
+                            },
+                        ));
                     } else {
                         let slot = walked.push_outside(v.to_owned());
                         h.push((

@@ -88,9 +88,13 @@ impl PatternRule {
         }
     }
 
-    /// True when the value at `start` is assigned to a key such as `id` or `trace_id`.
-    fn vetoed(&self, text: &str, start: usize) -> bool {
-        if self.veto_keys.is_empty() {
+    /// True when the value at `start..end` is assigned to a key such as `id` or
+    /// `trace_id`. Only a bare run of digits or letters is an identifier: a value
+    /// written in groups (`4111 1111 1111 1111`) is written for people, whatever
+    /// precedes it.
+    fn vetoed(&self, text: &str, start: usize, end: usize) -> bool {
+        if self.veto_keys.is_empty() || !text[start..end].bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             return false;
         }
         let before = text[..start].trim_end_matches([' ', '\t', '"', '\'', ':', '=', '[', ',']);
@@ -126,22 +130,22 @@ impl PatternRule {
         end: usize,
         base_score: f32,
         out: &mut Vec<Candidate>,
-    ) {
+    ) -> bool {
         if !self.exclude.is_empty() && self.exclude.contains(&fold::fold_str(&text[start..end])) {
-            return;
+            return false;
         }
-        if self.vetoed(text, start) {
-            return;
+        if self.vetoed(text, start, end) {
+            return false;
         }
         let valid = self.validator.is_none_or(|v| v.check(&text[start..end]));
         let mut score = base_score;
         if self.context.is_some() {
             let context = self.has_context(folded, start);
             if !(valid || self.invalid_with_context && context) {
-                return;
+                return false;
             }
             if self.context_required && !context {
-                return;
+                return false;
             }
             if !valid {
                 score *= INVALID_WITH_CONTEXT_SCORE_FACTOR;
@@ -149,7 +153,7 @@ impl PatternRule {
                 score *= NO_CONTEXT_SCORE_FACTOR;
             }
         } else if !valid {
-            return;
+            return false;
         }
         out.push(Candidate {
             start,
@@ -159,7 +163,20 @@ impl PatternRule {
             entity: None,
             score,
         });
+        true
     }
+}
+
+/// Where the next group of a value grouped by spaces begins inside `text[start..end]`:
+/// just past the first space after `start`, if any. (Only spaces: `1.2.3.4.5` is a
+/// version, and `2.3.4.5` inside it no address.)
+fn next_group(text: &str, start: usize, end: usize) -> Option<usize> {
+    let inner = &text[start..end];
+    let sep = inner.find(' ')?;
+    let after = start + sep;
+    let rest = &text[after..end];
+    let skip = rest.find(char::is_alphanumeric)?;
+    Some(after + skip)
 }
 
 #[derive(Debug)]
@@ -209,6 +226,26 @@ impl Patterns {
             }
             let base = metas[rule.meta].score;
             match rule.value_group {
+                None if rule.validator.is_some() => {
+                    // A match whose check fails may hide a valid value that starts at
+                    // one of its later groups (`0 4111 1111 1111 1111`: leftmost-first
+                    // matching takes the `0`): look again from the next group.
+                    let mut at = 0;
+                    while at <= text.len() {
+                        let Some(m) = rule.regex.find_at(text, at) else {
+                            break;
+                        };
+                        if rule.push(text, folded, m.start(), m.end(), base, out) {
+                            at = m.end().max(m.start() + 1);
+                        } else {
+                            at = next_group(text, m.start(), m.end())
+                                .unwrap_or(m.end().max(m.start() + 1));
+                        }
+                        while at < text.len() && !text.is_char_boundary(at) {
+                            at += 1;
+                        }
+                    }
+                }
                 None => {
                     for m in rule.regex.find_iter(text) {
                         rule.push(text, folded, m.start(), m.end(), base, out);
@@ -219,7 +256,7 @@ impl Patterns {
                     // the other branches report the whole match.
                     for caps in rule.regex.captures_iter(text) {
                         if let Some(m) = caps.get(g).or_else(|| caps.get(0)) {
-                            rule.push(text, folded, m.start(), m.end(), base, out);
+                            let _ = rule.push(text, folded, m.start(), m.end(), base, out);
                         }
                     }
                 }

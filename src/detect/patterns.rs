@@ -89,15 +89,19 @@ impl PatternRule {
     }
 
     /// True when the value at `start..end` is assigned to a key such as `id` or
-    /// `trace_id`. Only a bare run of digits or letters is an identifier: a value
-    /// written in groups (`4111 1111 1111 1111`) is written for people, whatever
-    /// precedes it.
+    /// `trace_id` by an assignment (`:`, `=` or quotes). Only a bare run of digits or
+    /// letters is an identifier: a value written in groups (`4111 1111 1111 1111`) is
+    /// written for people, whatever precedes it.
     fn vetoed(&self, text: &str, start: usize, end: usize) -> bool {
         if self.veto_keys.is_empty() || !text[start..end].bytes().all(|b| b.is_ascii_alphanumeric())
         {
             return false;
         }
         let before = text[..start].trim_end_matches([' ', '\t', '"', '\'', ':', '=', '[', ',']);
+        // An assignment, not prose: `"id": 4821…`, `trace_id=4821…`, not `invoice 4821…`.
+        if !text[before.len()..start].contains([':', '=', '"', '\'']) {
+            return false;
+        }
         let word_start = before
             .char_indices()
             .rev()

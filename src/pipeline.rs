@@ -435,6 +435,15 @@ impl<'a> Collector<'a> {
         if parts.is_empty() {
             return;
         }
+        // In a model name or an identifier only what identifies someone counts: a date
+        // in `gpt-4o-2024-08-06` or a place in a function name is not a value to hide.
+        if f.sensitivity < Sensitivity::Confidential
+            && parts
+                .iter()
+                .all(|&(slot, _, _)| self.walked.slots[slot].kind == SlotKind::Checked)
+        {
+            return;
+        }
         if joined {
             self.spans.retain(|s| {
                 !parts

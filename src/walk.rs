@@ -146,7 +146,8 @@ pub enum Shape {
     /// `true`, `false` or `null`.
     Bool,
     /// A model name: ASCII letters, digits and `._:/@+-`, at most 128 characters. Kept
-    /// out of propagation, but still read by the detector.
+    /// out of propagation, but still read by the detector (for what identifies
+    /// someone: a date in `gpt-4o-2024-08-06` does not).
     Model,
     /// A provider-generated or programmatic identifier (tool-call ids, function names):
     /// ASCII letters, digits, `_`, `-`, `.`, `:`, at most 128. Kept out of propagation,

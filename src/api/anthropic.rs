@@ -167,7 +167,7 @@ pub fn query_param(name: &str) -> Param {
 pub fn header(name: &str) -> Param {
     match name {
         "x-api-key" | "authorization" => Param::Auth,
-        "anthropic-version" => Param::Shaped(Shape::Id),
+        "anthropic-version" => Param::Shaped(Shape::Enum(&["2023-06-01", "2023-01-01"])),
         "anthropic-beta" | "anthropic-dangerous-direct-browser-access" | "x-app" => Param::Scan,
         _ => Param::Drop,
     }

@@ -381,3 +381,24 @@ fn a_value_hidden_behind_invisible_characters_gets_the_token_of_its_plain_form()
         "{vault_pairs:?}"
     );
 }
+
+#[test]
+fn dated_model_names_and_ids_leave_intact_but_an_address_in_them_does_not() {
+    for model in [
+        "gpt-4o-2024-08-06",
+        "o1-2024-12-17",
+        "claude-3-5-sonnet-20241022",
+    ] {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "Bonjour"}]});
+        let (r, out, _) = run(&body, false);
+        r.unwrap();
+        assert_eq!(out["model"], model);
+    }
+    let body = json!({"model": "jean.dupont@example.fr", "messages": []});
+    let (r, out, _) = run(&body, false);
+    r.unwrap();
+    assert!(
+        out["model"].as_str().unwrap().starts_with("[EMAIL_"),
+        "{out}"
+    );
+}

@@ -171,17 +171,19 @@ impl PatternRule {
     }
 }
 
-/// Whether `value` is written in space-separated groups of four characters (the last
-/// one may be shorter): how cards and account numbers are printed.
-fn in_fours(value: &str) -> bool {
-    let groups: Vec<&str> = value.split(' ').collect();
-    groups.len() >= 3
-        && groups[..groups.len() - 1]
-            .iter()
-            .all(|g| g.chars().count() == 4)
-        && groups
-            .last()
-            .is_some_and(|g| (1..=4).contains(&g.chars().count()))
+/// Whether `value` stands as one printed value: a single unbroken run, or groups of four
+/// characters separated by spaces, dashes or dots (the last group may be shorter), as
+/// cards and account numbers are printed.
+fn printed_whole(value: &str) -> bool {
+    let groups: Vec<&str> = value.split([' ', '-', '.']).collect();
+    groups.len() == 1
+        || (groups.len() >= 3
+            && groups[..groups.len() - 1]
+                .iter()
+                .all(|g| g.chars().count() == 4)
+            && groups
+                .last()
+                .is_some_and(|g| (1..=4).contains(&g.chars().count())))
 }
 
 /// Where the next group of a value grouped by spaces begins inside `text[start..end]`:
@@ -247,9 +249,9 @@ impl Patterns {
                     // A match whose check fails may hide a valid value that starts at
                     // one of its later groups (`0 4111 1111 1111 1111`: leftmost-first
                     // matching takes the `0`): look again from the next group.
-                    // Only a value printed in groups of four is looked for there: random
-                    // digits pass a check one time in ten, and a long number tried at
-                    // every group would soon show a false card.
+                    // Only a value printed whole (one run, or groups of four) is looked
+                    // for there: random digits pass a check one time in ten, and a long
+                    // number tried at every group would soon show a false card.
                     let mut at = 0;
                     let mut inside_failed = 0;
                     while at <= text.len() {
@@ -257,7 +259,7 @@ impl Patterns {
                             break;
                         };
                         let retried = m.start() < inside_failed;
-                        let ok = (!retried || in_fours(&text[m.start()..m.end()]))
+                        let ok = (!retried || printed_whole(&text[m.start()..m.end()]))
                             && rule.push(text, folded, m.start(), m.end(), base, out);
                         if ok {
                             at = m.end().max(m.start() + 1);

@@ -39,6 +39,7 @@ pub mod config;
 pub mod detect;
 pub mod error;
 pub mod metrics;
+pub mod outcome;
 pub mod pipeline;
 pub mod policy;
 pub mod proxy;

@@ -23,7 +23,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::audit::writer::AuditWriter;
-use crate::proxy::Outcome;
+use crate::outcome::Outcome;
 
 /// Every metric's name starts with this (and `_`).
 pub const METRIC_PREFIX: &str = "paravent";

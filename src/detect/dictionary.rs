@@ -267,7 +267,13 @@ fn line_at(text: &str, byte: u64) -> usize {
             break;
         }
     }
-    super::rules::line_of(text, at)
+    // The 1-based line of byte `at` (as `rules::line_of` counts, without importing the
+    // rule compiler that uses this module).
+    text.as_bytes()[..at.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// True when `text[s..e]` is not glued to a letter or digit on either side.

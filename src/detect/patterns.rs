@@ -15,9 +15,13 @@
 use regex::{Regex, RegexBuilder};
 
 use super::fold::{self, Folded};
-use super::rules::{REGEX_DFA_SIZE_LIMIT_BYTES, REGEX_SIZE_LIMIT_BYTES};
 use super::validators::Validator;
 use super::{Candidate, RuleMeta};
+
+/// A compiled regex may not exceed this (regex's own guard for untrusted patterns).
+pub const REGEX_SIZE_LIMIT_BYTES: usize = 16 << 20;
+/// Lazy-DFA cache per regex and thread; grown only as needed (PERFORMANCE-NOTES.md).
+pub const REGEX_DFA_SIZE_LIMIT_BYTES: usize = 16 << 20;
 
 /// How many rules share one prefilter `RegexSet` (see the module docs for the figures).
 const PREFILTER_GROUP_RULES: usize = 24;

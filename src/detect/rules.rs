@@ -30,10 +30,7 @@ pub const DEFAULT_DICTIONARY_PRIORITY: i32 = 70;
 pub const DEFAULT_SCORE: f32 = 0.9;
 /// Default number of bytes searched for context words on each side of a match.
 pub const DEFAULT_CONTEXT_WINDOW_BYTES: usize = 48;
-/// A compiled regex may not exceed this (regex's own guard for untrusted patterns).
-pub const REGEX_SIZE_LIMIT_BYTES: usize = 16 << 20;
-/// Lazy-DFA cache per regex and thread; grown only as needed (PERFORMANCE-NOTES.md).
-pub const REGEX_DFA_SIZE_LIMIT_BYTES: usize = 16 << 20;
+pub use super::patterns::{REGEX_DFA_SIZE_LIMIT_BYTES, REGEX_SIZE_LIMIT_BYTES};
 /// A rule file, dictionary or gazetteer larger than this is refused.
 pub const RULE_FILE_LIMIT_BYTES: u64 = 64 << 20;
 

@@ -46,7 +46,7 @@ pub struct Outcome {
     /// Findings per (entity, nature), for the metrics.
     pub findings_by_entity_nature: BTreeMap<(String, &'static str), usize>,
     /// `(entity, hex)` keyed hashes of the distinct values pseudonymised
-    /// ([`TokenKey::audit_hash`]), never the values.
+    /// ([`crate::vault::TokenKey::audit_hash`]), never the values.
     pub value_hashes: Vec<(String, String)>,
     pub replaced: usize,
     pub reidentified: usize,

@@ -90,6 +90,19 @@ pub enum ValueAction {
     Redact,
 }
 
+impl ValueAction {
+    /// What the policy's per-finding action does to the value: block and route decide
+    /// the request, not the value, which is then pseudonymised (the safe reading).
+    pub fn of(action: crate::policy::Action) -> ValueAction {
+        use crate::policy::Action;
+        match action {
+            Action::Allow => ValueAction::Allow,
+            Action::Redact => ValueAction::Redact,
+            Action::Pseudonymise | Action::Block | Action::Route => ValueAction::Pseudonymise,
+        }
+    }
+}
+
 /// One detector finding of a request, without its value: `value` indexes the request's
 /// distinct values ([`Scanned::value_count`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +186,18 @@ impl Scanned {
     /// Every detector finding, in the order found (propagated repeats not included).
     pub fn findings(&self) -> &[ScanFinding] {
         &self.findings
+    }
+
+    /// The findings as the policy reads them.
+    pub fn items(&self) -> Vec<crate::policy::Item<'_>> {
+        self.findings
+            .iter()
+            .map(|f| crate::policy::Item {
+                entity: &f.entity,
+                nature: f.nature,
+                sensitivity: f.sensitivity,
+            })
+            .collect()
     }
 
     /// The number of distinct values found.

@@ -848,52 +848,28 @@ impl<'a> Outside<'a> {
             if SKIPPED_HEADERS.contains(&n) {
                 continue;
             }
-            match api.header(n) {
-                Param::Drop => {}
-                Param::Auth if virtual_keys => {}
-                Param::Auth => {
-                    if let Ok(v) = value.to_str() {
-                        h.push((name.clone(), Piece::Keep(v.to_owned())));
-                    }
-                }
-                Param::Shaped(shape) => {
-                    let Ok(v) = value.to_str() else { continue };
-                    if crate::walk::fits(shape, v) && !crate::walk::checked(shape) {
-                        h.push((name.clone(), Piece::Keep(v.to_owned())));
-                    } else if crate::walk::fits(shape, v) {
+            // A header that is not visible ASCII is dropped, not guessed at.
+            let Ok(v) = value.to_str() else { continue };
+            let raw = v.to_owned();
+            let piece = match api.header(n) {
+                Param::Drop => continue,
+                Param::Auth if virtual_keys => continue,
+                Param::Auth => Piece::Keep(raw),
+                Param::Shaped(shape) if crate::walk::fits(shape, v) => {
+                    if crate::walk::checked(shape) {
                         // Identifiers are still read by the detector.
-                        let slot = walked.push_checked(v.to_owned());
-                        h.push((
-                            name.clone(),
-                            Piece::Slot {
-                                slot,
-                                raw: v.to_owned(),
-                            },
-                        ));
+                        let slot = walked.push_checked(raw.clone());
+                        Piece::Slot { slot, raw }
                     } else {
-                        let slot = walked.push_outside(v.to_owned());
-                        h.push((
-                            name.clone(),
-                            Piece::Slot {
-                                slot,
-                                raw: v.to_owned(),
-                            },
-                        ));
+                        Piece::Keep(raw)
                     }
                 }
-                Param::Scan => {
-                    // A header that is not visible ASCII is dropped, not guessed at.
-                    let Ok(v) = value.to_str() else { continue };
-                    let slot = walked.push_outside(v.to_owned());
-                    h.push((
-                        name.clone(),
-                        Piece::Slot {
-                            slot,
-                            raw: v.to_owned(),
-                        },
-                    ));
+                Param::Shaped(_) | Param::Scan => {
+                    let slot = walked.push_outside(raw.clone());
+                    Piece::Slot { slot, raw }
                 }
-            }
+            };
+            h.push((name.clone(), piece));
         }
         Outside {
             rest,
@@ -1051,17 +1027,9 @@ fn apply_policy<'a>(
     vault: &mut Vault<'_>,
     provider: &'a ProviderConfig,
 ) -> Result<Option<&'a ProviderConfig>, ProxyError> {
-    use crate::policy::{Action, Item, Principal, Verdict};
+    use crate::policy::{Principal, Verdict};
     let scanned = pipeline::scan(&rt.config.detector, walked);
-    let items: Vec<Item<'_>> = scanned
-        .findings()
-        .iter()
-        .map(|f| Item {
-            entity: &f.entity,
-            nature: f.nature,
-            sensitivity: f.sensitivity,
-        })
-        .collect();
+    let items = scanned.items();
     let who = Principal {
         user: &ctx.principal,
         team: ctx.team.as_deref(),
@@ -1127,12 +1095,7 @@ fn apply_policy<'a>(
     let per_finding: Vec<ValueAction> = decision
         .choices
         .iter()
-        .map(|c| match c.action {
-            Action::Allow => ValueAction::Allow,
-            Action::Redact => ValueAction::Redact,
-            // Block and route never reach here; pseudonymise is the safe reading.
-            Action::Pseudonymise | Action::Block | Action::Route => ValueAction::Pseudonymise,
-        })
+        .map(|c| ValueAction::of(c.action))
         .collect();
     let actions = scanned.value_actions(&per_finding);
     let hashes = scanned.value_hashes(&rt.token_key);

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::detect::{Detector, Finding};
 use crate::pipeline::{self, Refusal, Summary, ValueAction};
-use crate::policy::{Action, Decision, Item, Policy, Principal, Verdict};
+use crate::policy::{Decision, Item, Policy, Principal, Verdict};
 use crate::vault::{TokenKey, Vault};
 use crate::walk::Walked;
 
@@ -50,32 +50,17 @@ pub fn preview(
     let per_finding: Vec<ValueAction> = match explain {
         None => vec![ValueAction::Pseudonymise; scanned.findings().len()],
         Some(e) => {
-            let items: Vec<Item<'_>> = scanned
-                .findings()
-                .iter()
-                .map(|f| Item {
-                    entity: &f.entity,
-                    nature: f.nature,
-                    sensitivity: f.sensitivity,
-                })
-                .collect();
             let who = Principal {
                 user: &e.user,
                 team: e.team.as_deref(),
             };
-            let d = e.policy.decide(&items, &who, &e.provider);
+            let d = e.policy.decide(&scanned.items(), &who, &e.provider);
             if let Verdict::Block { rule, message, .. } = &d.verdict {
                 return Err(format!("blocked by policy rule {rule}: {message}"));
             }
             d.choices
                 .iter()
-                .map(|c| match c.action {
-                    Action::Allow => ValueAction::Allow,
-                    Action::Redact => ValueAction::Redact,
-                    Action::Pseudonymise | Action::Block | Action::Route => {
-                        ValueAction::Pseudonymise
-                    }
-                })
+                .map(|c| ValueAction::of(c.action))
                 .collect()
         }
     };

@@ -1018,3 +1018,31 @@ async fn an_error_too_large_to_check_for_the_key_is_refused_and_others_pass_on()
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(r.text().starts_with("Internal error"));
 }
+
+#[tokio::test]
+async fn endpoints_outside_the_table_are_refused_unless_the_provider_scans_them() {
+    let h = Harness::start_with(|base| {
+        format!(
+            "[server]\ndefault_provider = \"openai\"\n\n[providers.openai]\nbase_url = \"{base}\"\napi = \"openai\"\n\n\
+             [providers.compat]\nbase_url = \"{base}\"\napi = \"openai\"\nother_endpoints = \"scan\"\n"
+        )
+    })
+    .await;
+    let body = json!({"query": PROMPT, "options": {"contact": EMAIL, "iban": IBAN}});
+    let r = h.post("/openai/v1/rerank", &body).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "paravent_unknown_endpoint");
+    assert_eq!(h.mock.count(), 0);
+    // The same request to a provider declared to take other endpoints: every string,
+    // number and key scanned, nothing structural.
+    let _ = h.post("/compat/v1/rerank", &body).await;
+    assert_eq!(h.mock.count(), 1);
+    let got = h.mock.last();
+    assert_eq!(got.path, "/v1/rerank");
+    let sent = String::from_utf8_lossy(&got.body);
+    assert!(
+        sent.contains("[EMAIL_") && sent.contains("[PERSON_"),
+        "{sent}"
+    );
+    h.assert_no_leak(VALUES);
+}

@@ -677,8 +677,11 @@ fn propagate(
     if extra.is_empty() {
         return;
     }
-    let taken: Vec<(usize, usize, usize)> =
+    // The spans already found, sorted: a propagated match is checked against the spans
+    // of its own slot that start before it ends.
+    let mut taken: Vec<(usize, usize, usize)> =
         spans.iter().map(|s| (s.slot, s.start, s.end)).collect();
+    taken.sort_unstable();
     // Leftmost-longest per slot among the propagated matches.
     extra.sort_unstable_by(|a, b| {
         (a.0, a.1)
@@ -687,7 +690,13 @@ fn propagate(
     });
     let mut last = (usize::MAX, 0);
     for (slot, s, e, value) in extra {
-        if taken.iter().any(|&(t, a, b)| t == slot && s < b && a < e) {
+        let i = taken.partition_point(|&(t, a, _)| (t, a) < (slot, e));
+        if taken[..i]
+            .iter()
+            .rev()
+            .take_while(|&&(t, _, _)| t == slot)
+            .any(|&(_, a, b)| s < b && a < e)
+        {
             continue;
         }
         if last.0 == slot && s < last.1 {

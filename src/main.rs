@@ -353,6 +353,67 @@ fn audit_report(
     }
 }
 
+/// Loads the configuration as `serve` runs it: the embedded one keeps its generated
+/// secret and its audit trail in the working directory.
+fn load_for_serve(config: Option<&Path>) -> anyhow::Result<Config> {
+    let mut cfg = load(config)?;
+    if config.is_none() {
+        let cwd = std::env::current_dir().context("no working directory")?;
+        cfg.pseudonyms.secret_file = cwd.join(&cfg.pseudonyms.secret_file);
+        if let Some(p) = &cfg.audit.path
+            && p.is_relative()
+        {
+            cfg.audit.path = Some(cwd.join(p));
+        }
+    }
+    Ok(cfg)
+}
+
+/// Builds the next generation from the configuration file and swaps it in; on any
+/// problem the running generation stays and the problems are logged (with their lines,
+/// never a request's content). The deployment secret, the audit trail and the metrics
+/// are the process's: a reload keeps them (changing `[audit]` or the secret needs a
+/// restart, and the log says so).
+fn reload(config: Option<&Path>, current: &paravent::server::Generation) {
+    let old = current.load_full();
+    let cfg = match load_for_serve(config) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "Configuration reload refused; the running configuration stays.");
+            return;
+        }
+    };
+    if cfg.audit.path != old.config.audit.path || cfg.audit.fsync != old.config.audit.fsync {
+        tracing::warn!("The [audit] section changed: it takes effect at the next restart.");
+    }
+    if cfg.pseudonyms.secret != old.config.pseudonyms.secret
+        || cfg.pseudonyms.secret_file != old.config.pseudonyms.secret_file
+        || cfg.pseudonyms.secret_env != old.config.pseudonyms.secret_env
+    {
+        tracing::warn!(
+            "The pseudonym secret's source changed: it takes effect at the next restart."
+        );
+    }
+    for w in &cfg.warnings {
+        tracing::warn!(problem = %w, "Configuration warning.");
+    }
+    let version = cfg.version.clone();
+    let rules = cfg.detector.rule_count();
+    let mut rt = match paravent::proxy::Runtime::new(cfg, old.token_key().clone()) {
+        Ok(rt) => rt.with_metrics(old.metrics().clone()),
+        Err(e) => {
+            tracing::error!(error = %e, "Configuration reload refused; the running configuration stays.");
+            return;
+        }
+    };
+    if let Some(w) = old.audit() {
+        w.set_policy_version(version.clone());
+        rt = rt.with_audit(w.clone());
+    }
+    current.store(std::sync::Arc::new(rt));
+    tracing::info!(version = %version, rules, "Configuration reloaded.");
+}
+
 fn serve(
     config: Option<&Path>,
     listen: Option<std::net::SocketAddr>,
@@ -369,23 +430,7 @@ fn serve(
         .with_writer(io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
         .init();
-    let mut cfg = load(config)?;
-    if config.is_none() {
-        // The embedded configuration keeps its generated secret in the working directory.
-        cfg.pseudonyms.secret_file = std::env::current_dir()
-            .context("no working directory")?
-            .join(&cfg.pseudonyms.secret_file);
-        // And its audit trail there too (said at start).
-        if let Some(p) = &cfg.audit.path
-            && p.is_relative()
-        {
-            cfg.audit.path = Some(
-                std::env::current_dir()
-                    .context("no working directory")?
-                    .join(p),
-            );
-        }
-    }
+    let cfg = load_for_serve(config)?;
     let (key, source) = paravent::vault::load_or_create_secret(&cfg.pseudonyms)
         .context("cannot get the pseudonym secret")?;
     match &source {
@@ -470,7 +515,19 @@ fn serve(
             }
             None => None,
         };
-        paravent::server::serve(listener, rt, paravent::server::shutdown_signal()).await;
+        // SIGHUP: the configuration, rules and dictionaries again; an invalid one is
+        // refused and the running one stays. Requests in flight finish on theirs.
+        let current: paravent::server::Generation =
+            std::sync::Arc::new(arc_swap::ArcSwap::new(rt.clone()));
+        let reloader = {
+            let current = current.clone();
+            let config = config.map(Path::to_path_buf);
+            tokio::spawn(paravent::server::on_reload_signal(move || {
+                reload(config.as_deref(), &current);
+            }))
+        };
+        paravent::server::serve(listener, current, paravent::server::shutdown_signal()).await;
+        reloader.abort();
         if let Some(task) = admin {
             task.abort();
         }

@@ -170,6 +170,11 @@ impl Runtime {
         self
     }
 
+    /// The deployment's token key (kept across reloads).
+    pub fn token_key(&self) -> &TokenKey {
+        &self.token_key
+    }
+
     /// The audit writer, if any (for its checkpoint).
     pub fn audit(&self) -> Option<&Arc<AuditWriter>> {
         self.audit.as_ref()

@@ -1,5 +1,9 @@
 //! The listener: HTTP/1.1 and HTTP/2 cleartext (h2c) on one port, each connection served
 //! by [`proxy::handle`], and a graceful shutdown that lets requests in flight finish.
+//!
+//! The runtime (configuration, rules, policy, keys) is a [`Generation`]: each request
+//! takes the current one when it starts and finishes on it, and a reload swaps it whole
+//! (STYLE.md habit 18), so no request ever sees two configurations.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,14 +16,19 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
+use arc_swap::ArcSwap;
+
 use crate::proxy::{self, Runtime};
+
+/// The runtime every new request takes, replaced whole on reload.
+pub type Generation = Arc<ArcSwap<Runtime>>;
 
 /// How long a graceful shutdown waits for requests in flight.
 pub const SHUTDOWN_GRACE_SECS: u64 = 30;
 
 /// Serves `listener` until `shutdown` completes, then waits (up to
 /// [`SHUTDOWN_GRACE_SECS`]) for the connections in flight.
-pub async fn serve(listener: TcpListener, rt: Arc<Runtime>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(listener: TcpListener, rt: Generation, shutdown: impl Future<Output = ()>) {
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -38,7 +47,8 @@ pub async fn serve(listener: TcpListener, rt: Arc<Runtime>, shutdown: impl Futur
                 let _ = stream.set_nodelay(true);
                 let rt = rt.clone();
                 let svc = service_fn(move |req| {
-                    let rt = rt.clone();
+                    // One snapshot per request, taken when it starts.
+                    let rt = rt.load_full();
                     async move { Ok::<_, Infallible>(proxy::handle(rt, req).await) }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
@@ -77,7 +87,7 @@ impl Running {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(serve(listener, rt, async {
+        let task = tokio::spawn(serve(listener, Arc::new(ArcSwap::new(rt)), async {
             let _ = rx.await;
         }));
         Ok(Running {
@@ -106,6 +116,26 @@ impl Drop for Running {
         if let Some(t) = self.task.take() {
             t.abort();
         }
+    }
+}
+
+/// Calls `reload` at every SIGHUP (Unix), for the life of the process.
+pub async fn on_reload_signal(mut reload: impl FnMut()) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("SIGHUP cannot be handled: reload by restarting.");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            reload();
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = &mut reload;
+        std::future::pending::<()>().await;
     }
 }
 

@@ -113,7 +113,8 @@ pub struct AuditWriter {
     path: PathBuf,
     chain_id: String,
     instance_id: String,
-    policy_version: String,
+    /// The running configuration's version, replaced on reload.
+    policy_version: std::sync::RwLock<String>,
     fsync: FsyncPolicy,
     on_failure: OnFailure,
     healthy: AtomicBool,
@@ -264,7 +265,7 @@ impl AuditWriter {
             path: path.to_path_buf(),
             chain_id,
             instance_id,
-            policy_version,
+            policy_version: std::sync::RwLock::new(policy_version),
             fsync: cfg.fsync,
             on_failure: cfg.on_failure,
             healthy: AtomicBool::new(true),
@@ -274,7 +275,7 @@ impl AuditWriter {
         let start = AuditRecord::chain_start(
             w.chain_id.clone(),
             w.instance_id.clone(),
-            w.policy_version.clone(),
+            w.policy_version(),
             rfc3339(SystemTime::now()),
         );
         w.write(start)?;
@@ -294,7 +295,7 @@ impl AuditWriter {
             time: rfc3339(SystemTime::now()),
             chain_id: self.chain_id.clone(),
             instance_id: self.instance_id.clone(),
-            policy_version: self.policy_version.clone(),
+            policy_version: self.policy_version(),
             request: Some(request),
             prev: String::new(),
             hash: None,
@@ -487,7 +488,7 @@ impl AuditWriter {
             time: now,
             chain_id: self.chain_id.clone(),
             instance_id: self.instance_id.clone(),
-            policy_version: self.policy_version.clone(),
+            policy_version: self.policy_version(),
             request: None,
             prev: String::new(),
             hash: None,
@@ -542,6 +543,22 @@ impl AuditWriter {
     /// append is a write into the page cache, short enough for an async worker.
     pub fn syncs(&self) -> bool {
         self.fsync == FsyncPolicy::Always
+    }
+
+    /// The version of the configuration the records are written under.
+    pub fn policy_version(&self) -> String {
+        self.policy_version
+            .read()
+            .map(|v| v.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Records written from now on carry `version` (a reloaded configuration).
+    pub fn set_policy_version(&self, version: String) {
+        match self.policy_version.write() {
+            Ok(mut v) => *v = version,
+            Err(e) => *e.into_inner() = version,
+        }
     }
 
     pub fn chain_id(&self) -> &str {

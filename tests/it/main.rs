@@ -17,6 +17,7 @@ mod metrics; // /metrics on the admin listener of a real `paravent serve`, scrap
 mod policy; // the policy through the proxy: block, redact, allow, route, ceilings, principals
 mod policy_cli; // `paravent check` on [policy], `paravent scan --explain`
 mod proxy; // the proxy round trip against the in-process mock provider
+mod reload; // SIGHUP reloads a running serve: valid configurations taken, invalid ones refused
 mod report; // `paravent audit report`: formats, periods, a tampered chain, a proxy's chain
 mod scan_cli; // `paravent scan`, plain and --jsonl
 mod serve_cli; // `paravent check` on the proxy sections, `paravent key`

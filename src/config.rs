@@ -111,6 +111,8 @@ pub const DEFAULT_MAX_VAULT_ENTRIES: usize = 10_000;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 10_000;
 /// Default time allowed for the upstream's response headers.
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 600_000;
+/// Default time to receive a request's head.
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 30_000;
 /// Default name of the generated pseudonym secret file, next to the config.
 pub const DEFAULT_SECRET_FILE: &str = "paravent.secret";
 /// Default environment variable holding the pseudonym secret.
@@ -331,6 +333,9 @@ pub struct LimitsConfig {
     pub max_vault_entries: usize,
     pub connect_timeout_ms: u64,
     pub upstream_timeout_ms: u64,
+    /// Time a client has to send a request's head (HTTP/1): a connection that sends it
+    /// slower is closed, so half-sent headers cannot hold connections open.
+    pub header_read_timeout_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -342,6 +347,7 @@ impl Default for LimitsConfig {
             max_vault_entries: DEFAULT_MAX_VAULT_ENTRIES,
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             upstream_timeout_ms: DEFAULT_UPSTREAM_TIMEOUT_MS,
+            header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
         }
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
@@ -29,7 +29,13 @@ pub const SHUTDOWN_GRACE_SECS: u64 = 30;
 /// Serves `listener` until `shutdown` completes, then waits (up to
 /// [`SHUTDOWN_GRACE_SECS`]) for the connections in flight.
 pub async fn serve(listener: TcpListener, rt: Generation, shutdown: impl Future<Output = ()>) {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A request head sent slower than this closes the connection (slowloris).
+    let head_ms = rt.load().config.limits.header_read_timeout_ms;
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(head_ms));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

@@ -1046,3 +1046,22 @@ async fn endpoints_outside_the_table_are_refused_unless_the_provider_scans_them(
     );
     h.assert_no_leak(VALUES);
 }
+
+#[tokio::test]
+async fn a_request_head_sent_too_slowly_closes_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start("[limits]\nheader_read_timeout_ms = 300").await;
+    let mut conn = tokio::net::TcpStream::connect(h.server.addr).await.unwrap();
+    // Half a head, then nothing: the connection must not stay open.
+    conn.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        conn.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(read.is_ok(), "the connection is still open after 5 s");
+    assert_eq!(h.mock.count(), 0);
+}

@@ -93,3 +93,54 @@ async fn sighup_takes_a_valid_configuration_and_refuses_an_invalid_one() {
     let output = served.stop();
     assert!(!output.contains("jean.dupont"), "{output}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_opened_before_a_reload_completes_on_its_own_configuration() {
+    use http_body_util::BodyExt;
+    let mock = MockProvider::start().await;
+    let dir = Scratch::new("reload-stream");
+    let path = dir.write("paravent.toml", config(&mock, ""));
+    let served = Served::start(&path, &[], &[]);
+    let body = json!({"model": "m", "stream": true, "messages": [{"role": "user",
+        "content": "Écrivez à jean.dupont@example.fr"}]});
+    let resp = crate::support::serve::open(
+        Method::POST,
+        &served.url("/openai/v1/chat/completions?x-mock-event-delay-ms=20"),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Bearer sk-x"),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(first.is_data());
+    // Mid-stream, a configuration that blocks e-mails.
+    dir.write("paravent.toml", config(&mock, BLOCK_EMAILS));
+    served.signal("HUP");
+    wait_for(&served, "Configuration reloaded.");
+    let mut text = String::from_utf8_lossy(first.data_ref().unwrap()).into_owned();
+    while let Some(f) = body.frame().await {
+        if let Ok(d) = f.unwrap().into_data() {
+            text.push_str(&String::from_utf8_lossy(&d));
+        }
+    }
+    // The stream ran to its end, re-identified, on the generation it started with.
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let joined: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(joined.contains("jean.dupont@example.fr"), "{joined}");
+    // The next request takes the new one.
+    assert_eq!(chat(&served).await.status, StatusCode::FORBIDDEN);
+    served.stop();
+}

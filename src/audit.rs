@@ -39,6 +39,9 @@ pub enum Kind {
     /// The first record of a file opened by rotation: it continues the chain of the
     /// file before (same chain id, next `seq`, `prev` = that file's last hash).
     FileStart,
+    /// The running configuration was replaced (SIGHUP): the records from here on are
+    /// written under this record's `policy_version`.
+    Reload,
 }
 
 /// What became of the request.

@@ -408,6 +408,10 @@ fn reload(config: Option<&Path>, current: &paravent::server::Generation) {
     };
     if let Some(w) = old.audit() {
         w.set_policy_version(version.clone());
+        // Each applied reload is in the trail, with the version it brings.
+        if let Err(e) = w.append_reload() {
+            tracing::error!(error = %e, "The reload's audit record was not written.");
+        }
         rt = rt.with_audit(w.clone());
     }
     current.store(std::sync::Arc::new(rt));

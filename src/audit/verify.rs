@@ -134,15 +134,19 @@ pub fn verify(files: &[(&str, &str)], checkpoint: Option<&str>) -> Result<Verifi
                         ));
                     }
                 }
-                (Some(l), Kind::Request) => {
-                    if rec.chain_id != l.chain_id || rec.seq != l.seq + 1 || rec.request.is_none() {
+                (Some(l), kind @ (Kind::Request | Kind::Reload)) => {
+                    // A request record carries its request; a reload record none.
+                    let shaped = rec.request.is_some() == (kind == Kind::Request);
+                    if rec.chain_id != l.chain_id || rec.seq != l.seq + 1 || !shaped {
                         return Err(bad(
                             rid,
                             "out of sequence (a record was deleted, inserted or moved)".to_owned(),
                         ));
                     }
                 }
-                (None, Kind::Request | Kind::FileStart) => unreachable!("checked above"),
+                (None, Kind::Request | Kind::FileStart | Kind::Reload) => {
+                    unreachable!("checked above")
+                }
             }
             if checkpoint.is_some() && rec.hash.as_deref() == checkpoint {
                 seen_checkpoint = true;

@@ -303,6 +303,27 @@ impl AuditWriter {
         self.write(rec)
     }
 
+    /// Appends a reload record: the configuration was replaced and the records from here
+    /// on carry `version` (set with [`AuditWriter::set_policy_version`] first).
+    ///
+    /// # Errors
+    /// As [`AuditWriter::append`].
+    pub fn append_reload(&self) -> Result<String, WriterError> {
+        let rec = AuditRecord {
+            v: FORMAT_VERSION,
+            kind: Kind::Reload,
+            seq: 0, // set under the lock
+            time: rfc3339(SystemTime::now()),
+            chain_id: self.chain_id.clone(),
+            instance_id: self.instance_id.clone(),
+            policy_version: self.policy_version(),
+            request: None,
+            prev: String::new(),
+            hash: None,
+        };
+        self.write(rec)
+    }
+
     /// Writes `rec`, then, with `fsync = "always"`, waits until it is durable.
     fn write(&self, rec: AuditRecord) -> Result<String, WriterError> {
         let (hash, position) = self.write_unsynced(rec)?;
@@ -837,6 +858,40 @@ mod tests {
         // Later records are synced again and the writer is healthy.
         w.append(req(3)).unwrap();
         assert!(w.healthy());
+    }
+
+    #[test]
+    fn a_reload_record_continues_the_chain_and_later_records_carry_the_new_version() {
+        let dir = scratch("reload");
+        let path = dir.join("paravent.jsonl");
+        let w = AuditWriter::open(&path, &cfg(None), "i".into(), "v1".into()).unwrap();
+        w.append(req(1)).unwrap();
+        w.set_policy_version("v2".into());
+        w.append_reload().unwrap();
+        w.append(req(2)).unwrap();
+        drop(w);
+        let files = files_in_order(&path);
+        let lines: Vec<AuditRecord> = files[0]
+            .1
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let kinds: Vec<Kind> = lines.iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            [Kind::ChainStart, Kind::Request, Kind::Reload, Kind::Request]
+        );
+        let versions: Vec<&str> = lines.iter().map(|r| r.policy_version.as_str()).collect();
+        assert_eq!(versions, ["v1", "v1", "v2", "v2"]);
+        assert_eq!(verify_files(&files).unwrap().records, 4);
+        // A reload record that carries a request is malformed.
+        let mut bad = lines.clone();
+        bad[2].request = lines[1].request.clone();
+        let text: String = bad
+            .iter()
+            .map(|r| format!("{}\n", serde_json::to_string(r).unwrap()))
+            .collect();
+        assert!(verify_files(&[(files[0].0.clone(), text)]).is_err());
     }
 
     #[test]

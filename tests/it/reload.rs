@@ -13,7 +13,8 @@ use crate::support::serve::{Served, send};
 
 fn config(mock: &MockProvider, policy: &str) -> String {
     format!(
-        "[server]\ndefault_provider = \"openai\"\n\n[pseudonyms]\nsecret = \"a reload test secret of 32 bytes or more\"\n\n\
+        "[server]\ndefault_provider = \"openai\"\n\n[audit]\npath = \"audit.jsonl\"\nfsync = \"never\"\n\n\
+         [pseudonyms]\nsecret = \"a reload test secret of 32 bytes or more\"\n\n\
          [providers.openai]\nbase_url = \"{}\"\napi = \"openai\"\n\n{policy}",
         mock.base_url()
     )
@@ -90,8 +91,21 @@ async fn sighup_takes_a_valid_configuration_and_refuses_an_invalid_one() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let output = served.stop();
+    let (clean, output) = served.terminate();
+    assert!(clean, "{output}");
     assert!(!output.contains("jean.dupont"), "{output}");
+    // Each applied reload is in the trail, naming the version it brought, and the
+    // chain verifies across them.
+    let trail = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let reloads: Vec<serde_json::Value> = trail
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "reload")
+        .collect();
+    assert_eq!(reloads.len(), 2, "{trail}");
+    assert_ne!(reloads[0]["policy_version"], reloads[1]["policy_version"]);
+    let audit = dir.path().join("audit.jsonl");
+    crate::support::paravent(&["audit", "verify", Scratch::arg(&audit)], b"").assert_code(0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -48,6 +48,11 @@ pub fn respond(rt: &Runtime, method: &Method, path: &str, accept: Option<&str>) 
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not ready: the audit trail cannot be written\n",
             ),
+            // Still serving (the previous configuration), but an admin must know.
+            _ if !rt.metrics().last_reload_ok() => text(
+                StatusCode::OK,
+                "ready (the last reload was refused: the previous configuration is serving)\n",
+            ),
             _ => text(StatusCode::OK, "ready\n"),
         },
         _ => text(

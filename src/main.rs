@@ -379,6 +379,7 @@ fn reload(config: Option<&Path>, current: &paravent::server::Generation) {
     let cfg = match load_for_serve(config) {
         Ok(cfg) => cfg,
         Err(e) => {
+            old.metrics().reload(false);
             tracing::error!(error = %format!("{e:#}"), "Configuration reload refused; the running configuration stays.");
             return;
         }
@@ -402,6 +403,7 @@ fn reload(config: Option<&Path>, current: &paravent::server::Generation) {
     let mut rt = match paravent::proxy::Runtime::new(cfg, old.token_key().clone()) {
         Ok(rt) => rt.with_metrics(old.metrics().clone()),
         Err(e) => {
+            old.metrics().reload(false);
             tracing::error!(error = %e, "Configuration reload refused; the running configuration stays.");
             return;
         }
@@ -415,6 +417,7 @@ fn reload(config: Option<&Path>, current: &paravent::server::Generation) {
         rt = rt.with_audit(w.clone());
     }
     current.store(std::sync::Arc::new(rt));
+    old.metrics().reload(true);
     tracing::info!(version = %version, rules, "Configuration reloaded.");
 }
 

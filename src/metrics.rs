@@ -131,6 +131,9 @@ pub struct Metrics {
     audit_healthy: Gauge,
     checkpoint_seq: Gauge,
     checkpoint_info: Family<HashLabels, Gauge>,
+    reloads: Counter,
+    reload_failures: Counter,
+    last_reload_ok: Gauge,
     /// Serialises scrapes: the checkpoint family is cleared and set before encoding.
     scrape: Mutex<()>,
 }
@@ -169,8 +172,27 @@ impl Metrics {
             audit_healthy: Gauge::default(),
             checkpoint_seq: Gauge::default(),
             checkpoint_info: Family::default(),
+            reloads: Counter::default(),
+            reload_failures: Counter::default(),
+            last_reload_ok: Gauge::default(),
             scrape: Mutex::new(()),
         };
+        m.last_reload_ok.set(1);
+        m.registry.register(
+            "config_reloads",
+            "Configurations reloaded (SIGHUP) and now serving",
+            m.reloads.clone(),
+        );
+        m.registry.register(
+            "config_reload_failures",
+            "Reloads refused (an invalid configuration: the running one stayed)",
+            m.reload_failures.clone(),
+        );
+        m.registry.register(
+            "config_last_reload_success",
+            "1 when the last reload was applied (or none was asked), 0 when it was refused",
+            m.last_reload_ok.clone(),
+        );
         m.registry.register(
             "requests",
             "Requests handled, by provider (after routing), decision (forwarded, routed, blocked, refused) and the status the client got",
@@ -319,6 +341,21 @@ impl Metrics {
     }
 
     /// Records one audit write of a request's record: written or not.
+    /// Counts a reload: applied, or refused (the running configuration stayed).
+    pub fn reload(&self, applied: bool) {
+        if applied {
+            self.reloads.inc();
+        } else {
+            self.reload_failures.inc();
+        }
+        self.last_reload_ok.set(i64::from(applied));
+    }
+
+    /// Whether the last reload was applied (or none was asked).
+    pub fn last_reload_ok(&self) -> bool {
+        self.last_reload_ok.get() == 1
+    }
+
     pub fn audit_write(&self, written: bool) {
         if written {
             self.audit_writes.inc();

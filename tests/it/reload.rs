@@ -75,6 +75,29 @@ async fn sighup_takes_a_valid_configuration_and_refuses_an_invalid_one() {
     wait_for(&served, "Configuration reload refused");
     let r = chat(&served).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    // The admin sees it: /readyz says so, the metrics count it.
+    let ready = crate::support::serve::get(&served.admin_url("/readyz")).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert!(
+        ready.text().contains("last reload was refused"),
+        "{}",
+        ready.text()
+    );
+    let metrics = crate::support::serve::get(&served.admin_url("/metrics"))
+        .await
+        .text();
+    assert!(
+        metrics.contains("paravent_config_reload_failures_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("paravent_config_reloads_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("paravent_config_last_reload_success 0\n"),
+        "{metrics}"
+    );
 
     // Back to no rule: forwarded again; the process served throughout.
     dir.write("paravent.toml", config(&mock, ""));

@@ -43,6 +43,24 @@ struct RawConfig {
     pseudonyms: RawPseudonymsConfig,
     #[serde(default)]
     policy: RawPolicyConfig,
+    #[serde(default)]
+    log: LogConfig,
+}
+
+/// `[log]`: how `serve` writes its log (never a value, a prompt or a key, either way).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// One line of text per event, or one JSON object per line (for log shippers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `[detect]`: which rules the detector compiles.
@@ -90,6 +108,8 @@ pub struct Config {
     pub version: String,
     /// `[policy]` and the providers' ceilings, compiled.
     pub policy: crate::policy::Policy,
+    /// `[log]`: the log's format.
+    pub log: LogConfig,
     /// Problems that do not stop the configuration from working (a policy rule that
     /// can never match…): `check` prints them, `serve` logs them.
     pub warnings: Vec<String>,
@@ -546,6 +566,7 @@ impl Config {
             // The config text only: rule files named by [detect] rules are not hashed
             // (the shipped ones change with the binary's version).
             version: crate::audit::policy_version(text),
+            log: raw.log.clone(),
             policy,
             warnings,
         })

@@ -432,12 +432,17 @@ fn serve(
         None => tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
-        .init();
     let cfg = load_for_serve(config)?;
+    // `[log] format` is read at start (a reload does not change it).
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr);
+    match cfg.log.format {
+        paravent::config::LogFormat::Json => log.json().flatten_event(true).init(),
+        paravent::config::LogFormat::Text => log
+            .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
+            .init(),
+    }
     let (key, source) = paravent::vault::load_or_create_secret(&cfg.pseudonyms)
         .context("cannot get the pseudonym secret")?;
     match &source {

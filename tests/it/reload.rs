@@ -181,3 +181,31 @@ async fn a_stream_opened_before_a_reload_completes_on_its_own_configuration() {
     assert_eq!(chat(&served).await.status, StatusCode::FORBIDDEN);
     served.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_are_one_object_per_line_without_values() {
+    let mock = MockProvider::start().await;
+    let dir = Scratch::new("json-logs");
+    let path = dir.write(
+        "paravent.toml",
+        format!("{}\n[log]\nformat = \"json\"\n", config(&mock, "")),
+    );
+    let served = Served::start(&path, &[], &[]);
+    assert_eq!(chat(&served).await.status, StatusCode::OK);
+    wait_for(&served, "Request handled.");
+    let output = served.stop();
+    assert!(!output.contains("jean.dupont"), "{output}");
+    let mut handled = 0;
+    for line in output.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["message"].is_string(), "{line}");
+        if v["message"] == "Request handled." {
+            handled += 1;
+            assert_eq!(v["provider"], "openai");
+            assert_eq!(v["status"], 200);
+            assert!(v["request_id"].as_str().unwrap().starts_with("pv-"));
+        }
+    }
+    assert_eq!(handled, 1, "{output}");
+}

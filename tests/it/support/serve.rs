@@ -29,6 +29,10 @@ pub struct Served {
 
 /// The address logged as `field=ADDR` on a line, if any.
 fn logged_addr(line: &str, field: &str) -> Option<SocketAddr> {
+    if let Ok(serde_json::Value::Object(o)) = serde_json::from_str(line) {
+        // `[log] format = "json"`.
+        return o.get(field)?.as_str()?.parse().ok();
+    }
     line.split_whitespace()
         .find_map(|w| w.strip_prefix(field)?.strip_prefix('='))
         .and_then(|a| a.parse().ok())

@@ -42,6 +42,10 @@ pub enum WriterError {
     CorruptTail { path: PathBuf },
     #[error("cannot write the audit file")]
     Write(#[source] std::io::Error),
+    #[error(
+        "the audit file {path} is in use by another paravent ({holder}): give each instance its own [audit] path"
+    )]
+    InUse { path: PathBuf, holder: String },
     #[error("no random source for the chain id")]
     Random,
     #[error(transparent)]
@@ -125,6 +129,9 @@ pub struct AuditWriter {
     /// Rotation settings; `None` for a sink that is not a file.
     rotation: Option<Rotation>,
     checkpoint_every: u64,
+    /// The exclusive lock on `.<file name>.lock`, held as long as the writer: two
+    /// processes never write one chain.
+    _lock: Option<std::fs::File>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -165,6 +172,7 @@ impl AuditWriter {
         {
             std::fs::create_dir_all(dir).map_err(open_err)?;
         }
+        let lock = lock_exclusive(path, &instance_id)?;
         let mut raw = [0u8; CHAIN_ID_BYTES];
         getrandom::fill(&mut raw).map_err(|_| WriterError::Random)?;
         let chain_id = hex(&raw);
@@ -199,7 +207,7 @@ impl AuditWriter {
             day,
             since_checkpoint: 0,
         };
-        AuditWriter::start(
+        let mut w = AuditWriter::start(
             state,
             Some(rotation),
             chain_id,
@@ -207,7 +215,9 @@ impl AuditWriter {
             cfg,
             instance_id,
             policy_version,
-        )
+        )?;
+        w._lock = Some(lock);
+        Ok(w)
     }
 
     /// A writer appending to `sink` instead of a file (`path` is only reported), starting
@@ -271,6 +281,7 @@ impl AuditWriter {
             healthy: AtomicBool::new(true),
             rotation,
             checkpoint_every: cfg.checkpoint_every,
+            _lock: None,
         };
         let start = AuditRecord::chain_start(
             w.chain_id.clone(),
@@ -714,6 +725,53 @@ fn append_options() -> OpenOptions {
     opts
 }
 
+/// Takes the exclusive lock on `.<file name>.lock` beside the audit file (created
+/// owner-only, hidden so that `audit verify DIR/*` never reads it) and writes who holds
+/// it there; fails with [`WriterError::InUse`], naming the holder, when another process
+/// has it.
+fn lock_exclusive(path: &Path, instance_id: &str) -> Result<std::fs::File, WriterError> {
+    use std::io::{Read, Seek, Write};
+    let name = path
+        .file_name()
+        .map_or_else(|| "paravent".into(), |n| n.to_string_lossy().into_owned());
+    let lock_path = path.with_file_name(format!(".{name}.lock"));
+    let open_err = |source| WriterError::Open {
+        path: lock_path.clone(),
+        source,
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut file = opts.open(&lock_path).map_err(open_err)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            #[allow(clippy::disallowed_methods)] // bounded by take() on the same line
+            let _ = file.take(256).read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(WriterError::InUse {
+                path: path.to_path_buf(),
+                holder: if holder.is_empty() {
+                    "another process".to_owned()
+                } else {
+                    holder.to_owned()
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(open_err(e)),
+    }
+    let who = format!("pid {}, instance {instance_id}\n", std::process::id());
+    file.set_len(0).map_err(open_err)?;
+    file.rewind().map_err(open_err)?;
+    file.write_all(who.as_bytes()).map_err(open_err)?;
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -747,7 +805,7 @@ mod tests {
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n != "paravent.jsonl")
+            .filter(|n| n != "paravent.jsonl" && !n.starts_with('.'))
             .collect();
         names.sort();
         names.push("paravent.jsonl".into());

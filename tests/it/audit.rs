@@ -501,7 +501,8 @@ fn rotated_files_verify_as_one_chain_and_a_missing_one_is_named() {
     let mut rotated: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path().to_str().unwrap().to_owned())
-        .filter(|p| !p.ends_with("/paravent.jsonl"))
+        // As a shell glob lists them: not the hidden lock file.
+        .filter(|p| !p.ends_with("/paravent.jsonl") && !p.contains("/."))
         .collect();
     rotated.sort();
     assert!(rotated.len() >= 2, "{rotated:?}");
@@ -581,7 +582,11 @@ async fn serve_logs_checkpoints_and_neither_logs_nor_trail_hold_a_value() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&trail_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| !p.ends_with("paravent.jsonl"))
+        // As a shell glob lists them: not the hidden lock file.
+        .filter(|p| {
+            !p.ends_with("paravent.jsonl")
+                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+        })
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no rotation at 4000 bytes");

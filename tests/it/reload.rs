@@ -209,3 +209,30 @@ async fn json_logs_are_one_object_per_line_without_values() {
     }
     assert_eq!(handled, 1, "{output}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_instance_on_the_same_audit_path_refuses_to_start_naming_the_holder() {
+    let mock = MockProvider::start().await;
+    let dir = Scratch::new("audit-lock");
+    let path = dir.write("paravent.toml", config(&mock, ""));
+    let first = Served::start(&path, &[], &[]);
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_paravent"))
+        .args(["serve", "--config", Scratch::arg(&path)])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("paravent runs");
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("in use by another paravent") && stderr.contains("pid "),
+        "{stderr}"
+    );
+    // The first instance serves on, its chain intact.
+    assert_eq!(chat(&first).await.status, StatusCode::OK);
+    let (clean, output) = first.terminate();
+    assert!(clean, "{output}");
+    let audit = dir.path().join("audit.jsonl");
+    crate::support::paravent(&["audit", "verify", Scratch::arg(&audit)], b"").assert_code(0);
+}

@@ -229,8 +229,9 @@ pub enum Param {
 /// length and encoding headers are the proxy's own.
 fn common_header(name: &str) -> Option<Param> {
     Some(match name {
-        "content-type" | "accept" => Param::Shaped(Shape::Model),
-        "user-agent" | "idempotency-key" | "x-request-id" => Param::Scan,
+        "content-type" | "accept" | "user-agent" | "idempotency-key" | "x-request-id" => {
+            Param::Scan
+        }
         n if n.starts_with("x-stainless-") => Param::Scan,
         _ => return None,
     })

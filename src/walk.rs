@@ -411,6 +411,17 @@ pub struct Slot {
     pub changed: bool,
 }
 
+/// Appends a slot to `slots`; returns its index.
+fn push_slot(slots: &mut Vec<Slot>, text: String, kind: SlotKind, group: u32) -> usize {
+    slots.push(Slot {
+        text,
+        kind,
+        group,
+        changed: false,
+    });
+    slots.len() - 1
+}
+
 impl fmt::Debug for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Slot")
@@ -518,37 +529,19 @@ impl Walked {
     /// A plain text as one slot (`paravent scan`).
     pub fn text(text: String) -> Walked {
         let mut w = Walked::empty();
-        w.slots.push(Slot {
-            text,
-            kind: SlotKind::Text,
-            group: 0,
-            changed: false,
-        });
-        w.tree = Tree::Slot(0);
+        w.tree = Tree::Slot(push_slot(&mut w.slots, text, SlotKind::Text, 0));
         w
     }
 
     /// Adds a checked value from outside the body (a model name or id in the path);
     /// returns its index.
     pub fn push_checked(&mut self, text: String) -> usize {
-        self.slots.push(Slot {
-            text,
-            kind: SlotKind::Checked,
-            group: 0,
-            changed: false,
-        });
-        self.slots.len() - 1
+        push_slot(&mut self.slots, text, SlotKind::Checked, 0)
     }
 
     /// Adds a slot from outside the body (a header or query value); returns its index.
     pub fn push_outside(&mut self, text: String) -> usize {
-        self.slots.push(Slot {
-            text,
-            kind: SlotKind::Outside,
-            group: 0,
-            changed: false,
-        });
-        self.slots.len() - 1
+        push_slot(&mut self.slots, text, SlotKind::Outside, 0)
     }
 
     /// The top-level string at `key` as it will leave (the model, say), if any.
@@ -675,13 +668,12 @@ struct Walker {
 
 impl Walker {
     fn slot(&mut self, text: String, kind: SlotKind, group: u32) -> Tree {
-        self.slots.push(Slot {
-            text,
-            kind,
-            group,
-            changed: false,
-        });
-        Tree::Slot(self.slots.len() - 1)
+        Tree::Slot(push_slot(&mut self.slots, text, kind, group))
+    }
+
+    /// A key of the client's (scanned).
+    fn key(&mut self, text: String) -> Key {
+        Key::Slot(push_slot(&mut self.slots, text, SlotKind::Key, 0))
     }
 
     fn media(&mut self, kind: &'static str) {
@@ -792,14 +784,9 @@ impl Walker {
         Ok(match v {
             v @ (Json::Null | Json::Bool(_)) => Tree::Keep(v),
             Json::Number(n) => {
-                self.slots.push(Slot {
-                    text: number_text(&n),
-                    kind: SlotKind::Number,
-                    group: 0,
-                    changed: false,
-                });
+                let slot = push_slot(&mut self.slots, number_text(&n), SlotKind::Number, 0);
                 Tree::Number {
-                    slot: self.slots.len() - 1,
+                    slot,
                     original: n.to_string(),
                 }
             }
@@ -830,13 +817,7 @@ impl Walker {
                             return Err(WalkError::CaseVariantKey);
                         }
                         child = s.and_then(|n| n.any.as_deref());
-                        self.slots.push(Slot {
-                            text: k,
-                            kind: SlotKind::Key,
-                            group: 0,
-                            changed: false,
-                        });
-                        key = Key::Slot(self.slots.len() - 1);
+                        key = self.key(k);
                     }
                     let text_member = matches!(&key, Key::Keep(k) if k == "text")
                         || matches!(&key, Key::Slot(i) if self.slots[*i].text == "text");
@@ -878,13 +859,7 @@ impl Walker {
                 };
                 let mut members = Vec::with_capacity(props.len());
                 for (name, sub) in props {
-                    self.slots.push(Slot {
-                        text: name,
-                        kind: SlotKind::Key,
-                        group: 0,
-                        changed: false,
-                    });
-                    let key = Key::Slot(self.slots.len() - 1);
+                    let key = self.key(name);
                     members.push((key, self.json_schema(sub, depth + 1)?));
                 }
                 Tree::Object(members)
@@ -897,13 +872,7 @@ impl Walker {
                 self.free(item, None, 0, depth + 1)?
             } else {
                 // An unknown keyword: its name is scanned too.
-                self.slots.push(Slot {
-                    text: k,
-                    kind: SlotKind::Key,
-                    group: 0,
-                    changed: false,
-                });
-                let key = Key::Slot(self.slots.len() - 1);
+                let key = self.key(k);
                 out.push((key, self.free(item, None, 0, depth + 1)?));
                 continue;
             };

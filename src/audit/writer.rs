@@ -299,19 +299,25 @@ impl AuditWriter {
     /// # Errors
     /// The line could not be written (or synced); the writer is then unhealthy.
     pub fn append(&self, request: RequestFields) -> Result<String, WriterError> {
-        let rec = AuditRecord {
+        let now = rfc3339(SystemTime::now());
+        self.write(self.record(Kind::Request, Some(request), now))
+    }
+
+    /// A record of this writer's chain, not yet sealed (`seq` and `prev` are set under
+    /// the lock).
+    fn record(&self, kind: Kind, request: Option<RequestFields>, time: String) -> AuditRecord {
+        AuditRecord {
             v: FORMAT_VERSION,
-            kind: Kind::Request,
-            seq: 0, // set under the lock
-            time: rfc3339(SystemTime::now()),
+            kind,
+            seq: 0,
+            time,
             chain_id: self.chain_id.clone(),
             instance_id: self.instance_id.clone(),
             policy_version: self.policy_version(),
-            request: Some(request),
+            request,
             prev: String::new(),
             hash: None,
-        };
-        self.write(rec)
+        }
     }
 
     /// Appends a reload record: the configuration was replaced and the records from here
@@ -320,19 +326,8 @@ impl AuditWriter {
     /// # Errors
     /// As [`AuditWriter::append`].
     pub fn append_reload(&self) -> Result<String, WriterError> {
-        let rec = AuditRecord {
-            v: FORMAT_VERSION,
-            kind: Kind::Reload,
-            seq: 0, // set under the lock
-            time: rfc3339(SystemTime::now()),
-            chain_id: self.chain_id.clone(),
-            instance_id: self.instance_id.clone(),
-            policy_version: self.policy_version(),
-            request: None,
-            prev: String::new(),
-            hash: None,
-        };
-        self.write(rec)
+        let now = rfc3339(SystemTime::now());
+        self.write(self.record(Kind::Reload, None, now))
     }
 
     /// Writes `rec`, then, with `fsync = "always"`, waits until it is durable.
@@ -513,18 +508,7 @@ impl AuditWriter {
         st.day = None;
         tracing::info!(closed = %closed.display(), file = %self.path.display(),
             "Audit file rotated.");
-        let start = AuditRecord {
-            v: FORMAT_VERSION,
-            kind: Kind::FileStart,
-            seq: 0, // set by write_locked
-            time: now,
-            chain_id: self.chain_id.clone(),
-            instance_id: self.instance_id.clone(),
-            policy_version: self.policy_version(),
-            request: None,
-            prev: String::new(),
-            hash: None,
-        };
+        let start = self.record(Kind::FileStart, None, now);
         if let Err(e) = self.write_locked(st, start) {
             // The next record fails the same way (and follows on_failure); an instance
             // restarted on the empty file continues the rotated one.

@@ -104,8 +104,14 @@ pub struct Config {
     /// The directory of the config file (`None` for the embedded default): relative
     /// paths, and the generated pseudonym secret, live there.
     pub base_dir: Option<PathBuf>,
-    /// BLAKE3 of the configuration text: the policy version in audit records.
+    /// The policy version in audit records: BLAKE3 of the configuration text and of
+    /// every file in [`Config::inputs`] ([`version_of`]).
     pub version: String,
+    /// The files this configuration was read from besides its own text (rule files,
+    /// the directories holding them, the lists and dictionaries they name): a change to
+    /// any of them, or to the config file, reloads `serve` (`[server]
+    /// watch_interval_ms`).
+    pub inputs: Vec<PathBuf>,
     /// `[policy]` and the providers' ceilings, compiled.
     pub policy: crate::policy::Policy,
     /// `[log]`: the log's format.
@@ -133,6 +139,8 @@ pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 600_000;
 /// Default time to receive a request's head.
 pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 30_000;
+/// Default interval between two looks at the configuration's files.
+pub const DEFAULT_WATCH_INTERVAL_MS: u64 = 2_000;
 /// Default name of the generated pseudonym secret file, next to the config.
 pub const DEFAULT_SECRET_FILE: &str = "paravent.secret";
 /// Default environment variable holding the pseudonym secret.
@@ -145,6 +153,7 @@ struct RawServerConfig {
     listen: Spanned<String>,
     default_provider: Option<Spanned<String>>,
     admin_listen: Option<Spanned<String>>,
+    watch_interval_ms: u64,
 }
 
 impl Default for RawServerConfig {
@@ -153,6 +162,7 @@ impl Default for RawServerConfig {
             listen: Spanned::new(0..0, DEFAULT_LISTEN.to_owned()),
             default_provider: None,
             admin_listen: None,
+            watch_interval_ms: DEFAULT_WATCH_INTERVAL_MS,
         }
     }
 }
@@ -166,6 +176,9 @@ pub struct ServerConfig {
     /// Where `/metrics`, `/healthz` and `/readyz` are served (never on `listen`); no
     /// admin listener when absent.
     pub admin_listen: Option<std::net::SocketAddr>,
+    /// How often `serve` looks for changes to the config file and its
+    /// [`Config::inputs`] (0: never; reload with SIGHUP).
+    pub watch_interval_ms: u64,
 }
 
 /// `[audit]`: where the audit trail goes and how hard it is held to.
@@ -518,6 +531,10 @@ impl Config {
         }
         rule_set.disable(&detect.disable);
         let detector = Detector::new(&rule_set)?;
+        let mut inputs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
+        inputs.extend(rule_set.files_read());
+        inputs.sort();
+        inputs.dedup();
         let mut warnings = Vec::new();
         let policy = compile_policy(&raw, &at, name, text, &detector, &mut errors, &mut warnings);
         // Relaxations of "nothing unscanned leaves" are the administrator's to make, and
@@ -563,9 +580,9 @@ impl Config {
             limits: raw.limits,
             pseudonyms,
             base_dir: base.map(Path::to_path_buf),
-            // The config text only: rule files named by [detect] rules are not hashed
-            // (the shipped ones change with the binary's version).
-            version: crate::audit::policy_version(text),
+            // The shipped rules are not hashed: they change with the binary's version.
+            version: version_of(text, &inputs),
+            inputs,
             log: raw.log.clone(),
             policy,
             warnings,
@@ -739,6 +756,7 @@ fn compile_sections(
             listen: listen?,
             default_provider,
             admin_listen,
+            watch_interval_ms: raw.server.watch_interval_ms,
         },
         providers,
         keys,
@@ -1085,6 +1103,32 @@ fn compile_policy(
 }
 
 /// `http(s)://authority[/prefix]`, without query or fragment; the trailing `/` dropped.
+/// The policy version: BLAKE3 of the configuration text alone when it names no other
+/// file (so the embedded default's version is [`crate::audit::policy_version`] of its
+/// text), else of the text followed by each input's path and content, in order. A file
+/// that cannot be read counts as absent; a directory by its name only (its files are
+/// inputs of their own).
+pub fn version_of(text: &str, inputs: &[PathBuf]) -> String {
+    if inputs.is_empty() {
+        return crate::audit::policy_version(text);
+    }
+    let mut h = blake3::Hasher::new();
+    h.update(text.as_bytes());
+    for p in inputs {
+        h.update(b"\0");
+        h.update(p.display().to_string().as_bytes());
+        h.update(b"\0");
+        if p.is_dir() {
+            continue;
+        }
+        let read = std::fs::File::open(p).and_then(|f| h.update_reader(f).map(|_| ()));
+        if read.is_err() {
+            h.update(b"\0absent");
+        }
+    }
+    h.finalize().to_hex().to_string()
+}
+
 fn parse_base_url(s: &str) -> Result<http::Uri, &'static str> {
     let uri: http::Uri = s
         .trim_end_matches('/')

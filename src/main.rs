@@ -374,9 +374,12 @@ fn load_for_serve(config: Option<&Path>) -> anyhow::Result<Config> {
 /// never a request's content). The deployment secret, the audit trail and the metrics
 /// are the process's: a reload keeps them (changing `[audit]` or the secret needs a
 /// restart, and the log says so).
-fn reload(config: Option<&Path>, current: &paravent::server::Generation) {
+fn reload(config: Option<&Path>, current: &paravent::server::Generation, on_change: bool) {
+    let started = std::time::Instant::now();
     let old = current.load_full();
     let cfg = match load_for_serve(config) {
+        // A file saved again as it was (or a change SIGHUP already applied).
+        Ok(cfg) if on_change && cfg.version == old.config.version => return,
         Ok(cfg) => cfg,
         Err(e) => {
             old.metrics().reload(false);
@@ -418,7 +421,8 @@ fn reload(config: Option<&Path>, current: &paravent::server::Generation) {
     }
     current.store(std::sync::Arc::new(rt));
     old.metrics().reload(true);
-    tracing::info!(version = %version, rules, "Configuration reloaded.");
+    let took_ms = started.elapsed().as_millis();
+    tracing::info!(version = %version, rules, took_ms, "Configuration reloaded.");
 }
 
 fn serve(
@@ -535,11 +539,38 @@ fn serve(
             let current = current.clone();
             let config = config.map(Path::to_path_buf);
             tokio::spawn(paravent::server::on_reload_signal(move || {
-                reload(config.as_deref(), &current);
+                // Compiling the rules takes a few hundred milliseconds: off the async
+                // workers' queue.
+                tokio::task::block_in_place(|| reload(config.as_deref(), &current, false));
             }))
+        };
+        // And when the config file or a file it names changes (debounced).
+        let watcher = match config {
+            Some(path) if rt.config.server.watch_interval_ms > 0 => {
+                let every = std::time::Duration::from_millis(rt.config.server.watch_interval_ms);
+                let path = path.to_path_buf();
+                let current = current.clone();
+                Some(tokio::spawn(paravent::server::on_file_change(
+                    {
+                        let current = current.clone();
+                        let path = path.clone();
+                        move || {
+                            let mut files = vec![path.clone()];
+                            files.extend(current.load().config.inputs.iter().cloned());
+                            files
+                        }
+                    },
+                    every,
+                    move || tokio::task::block_in_place(|| reload(Some(&path), &current, true)),
+                )))
+            }
+            _ => None,
         };
         paravent::server::serve(listener, current, paravent::server::shutdown_signal()).await;
         reloader.abort();
+        if let Some(task) = watcher {
+            task.abort();
+        }
         if let Some(task) = admin {
             task.abort();
         }

@@ -8,6 +8,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -142,6 +143,63 @@ pub async fn on_reload_signal(mut reload: impl FnMut()) {
     {
         let _ = &mut reload;
         std::future::pending::<()>().await;
+    }
+}
+
+/// What a file looks like from outside: enough to see that it changed without reading
+/// it (a Kubernetes ConfigMap update swaps a symlink: `metadata` follows it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    #[cfg(unix)]
+    inode: u64,
+}
+
+fn look(files: &[PathBuf]) -> Vec<Option<Seen>> {
+    files
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p).ok().map(|m| Seen {
+                modified: m.modified().ok(),
+                len: m.len(),
+                #[cfg(unix)]
+                inode: std::os::unix::fs::MetadataExt::ino(&m),
+            })
+        })
+        .collect()
+}
+
+/// Calls `reload` when one of the files `watched` lists changes, for the life of the
+/// process: they are looked at every `every`, and a change is acted on once they have
+/// stayed the same for one more look (an editor or a deployment writing several files
+/// is done). `watched` is asked again after each reload: the new configuration may name
+/// other files. A reload that fails is not retried until the files change again.
+pub async fn on_file_change(
+    watched: impl Fn() -> Vec<PathBuf>,
+    every: Duration,
+    mut reload: impl FnMut(),
+) {
+    let mut files = watched();
+    let mut seen = look(&files);
+    let mut pending: Option<Vec<Option<Seen>>> = None;
+    loop {
+        tokio::time::sleep(every).await;
+        let now = look(&files);
+        if now == seen {
+            pending = None;
+            continue;
+        }
+        if pending.as_ref() != Some(&now) {
+            // Changed since the last look: wait for it to settle.
+            pending = Some(now);
+            continue;
+        }
+        tracing::info!("A configuration file changed: reloading.");
+        reload();
+        pending = None;
+        files = watched();
+        seen = look(&files);
     }
 }
 

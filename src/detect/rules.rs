@@ -425,6 +425,35 @@ impl RuleSet {
         ids
     }
 
+    /// The files on disk this set was read from, and the files they name (term lists,
+    /// CSV dictionaries, `[person]` lists): what a change of should reload. The shipped
+    /// files are not in it (they change with the binary).
+    pub fn files_read(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for f in &self.files {
+            let RuleSource::Path(p) = &f.source else {
+                continue;
+            };
+            out.push(p.clone());
+            let dir = p.parent().unwrap_or(Path::new("."));
+            let mut named = |rel: &Spanned<String>| out.push(dir.join(rel.get_ref()));
+            for r in &f.raw.rule {
+                let r = r.get_ref();
+                r.terms_file.iter().chain(&r.csv).for_each(&mut named);
+            }
+            if let Some(p) = &f.raw.person {
+                let p = p.get_ref();
+                p.first_names
+                    .iter()
+                    .chain(&p.last_names)
+                    .chain(&p.ambiguous)
+                    .chain(&p.places)
+                    .for_each(&mut named);
+            }
+        }
+        out
+    }
+
     fn is_disabled(&self, id: &str) -> bool {
         self.disabled.iter().any(|d| d == id)
     }

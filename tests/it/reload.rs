@@ -13,7 +13,7 @@ use crate::support::serve::{Served, send};
 
 fn config(mock: &MockProvider, policy: &str) -> String {
     format!(
-        "[server]\ndefault_provider = \"openai\"\n\n[audit]\npath = \"audit.jsonl\"\nfsync = \"never\"\n\n\
+        "[server]\ndefault_provider = \"openai\"\nwatch_interval_ms = 0\n\n[audit]\npath = \"audit.jsonl\"\nfsync = \"never\"\n\n\
          [pseudonyms]\nsecret = \"a reload test secret of 32 bytes or more\"\n\n\
          [providers.openai]\nbase_url = \"{}\"\napi = \"openai\"\n\n{policy}",
         mock.base_url()
@@ -235,4 +235,89 @@ async fn a_second_instance_on_the_same_audit_path_refuses_to_start_naming_the_ho
     assert!(clean, "{output}");
     let audit = dir.path().join("audit.jsonl");
     crate::support::paravent(&["audit", "verify", Scratch::arg(&audit)], b"").assert_code(0);
+}
+
+/// The reload tests' configuration, watching its files every 100 ms, with a rule file
+/// naming a dictionary.
+fn watched_config(mock: &MockProvider, policy: &str) -> String {
+    config(mock, policy).replace("watch_interval_ms = 0", "watch_interval_ms = 100")
+        + "\n[detect]\nrules = [\"rules.toml\"]\n"
+}
+
+const PROJECT_RULES: &str = "[[rule]]\nid = \"projects\"\nentity = \"PROJECT\"\n\
+    nature = \"strategic\"\nsensitivity = \"confidential\"\nterms_file = \"projects.txt\"\n";
+
+async fn send_text(served: &Served, text: &str) -> crate::support::proxy::Reply {
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": text}]});
+    send(
+        Method::POST,
+        &served.url("/openai/v1/chat/completions"),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Bearer sk-x"),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .await
+}
+
+/// Polls `check` until it holds, for up to 20 s.
+async fn eventually(served: &Served, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never {what}:\n{}",
+            served.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_config_or_dictionary_file_reloads_without_a_signal() {
+    let mock = MockProvider::start().await;
+    let dir = Scratch::new("reload-watch");
+    dir.write("rules.toml", PROJECT_RULES);
+    dir.write("projects.txt", "Orion\n");
+    let path = dir.write("paravent.toml", watched_config(&mock, ""));
+    let served = Served::start(&path, &[], &[]);
+    let pid = served.pid();
+    assert_eq!(chat(&served).await.status, StatusCode::OK);
+
+    // The config file changes: the new rule is in force, same process.
+    dir.write("paravent.toml", watched_config(&mock, BLOCK_EMAILS));
+    eventually(&served, "blocked after the config changed", async || {
+        chat(&served).await.status == StatusCode::FORBIDDEN
+    })
+    .await;
+
+    // A dictionary the rule file names changes: its new term is found.
+    assert_eq!(
+        send_text(&served, "Le projet Vega avance.").await.status,
+        StatusCode::OK
+    );
+    let sent = mock.requests();
+    let before = sent.len();
+    let last = String::from_utf8_lossy(&sent[before - 1].body).into_owned();
+    assert!(last.contains("Vega"), "not yet a term: {last}");
+    dir.write("projects.txt", "Orion\nVega\n");
+    eventually(&served, "the new term pseudonymised", async || {
+        send_text(&served, "Le projet Vega avance.").await;
+        let sent = mock.requests();
+        sent.len() > before && !sent
+            .last()
+            .is_some_and(|r| String::from_utf8_lossy(&r.body).contains("Vega"))
+    })
+    .await;
+
+    // A broken file is refused, logged, and the running configuration stays.
+    dir.write("paravent.toml", "[server\n");
+    wait_for(&served, "Configuration reload refused");
+    assert_eq!(chat(&served).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(served.pid(), pid);
+
+    let (clean, output) = served.terminate();
+    assert!(clean, "{output}");
+    assert!(!output.contains("Vega") && !output.contains("jean.dupont"), "{output}");
 }

@@ -110,6 +110,11 @@ impl Served {
         format!("http://{}{path}", self.proxy)
     }
 
+    /// The process id (a reload keeps it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a signal (`HUP`, `TERM`…) to the process, as `kill -SIG` would.
     pub fn signal(&self, sig: &str) {
         let pid = self.child.id().to_string();

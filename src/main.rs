@@ -398,6 +398,14 @@ fn reload(config: Option<&Path>, current: &paravent::server::Generation, on_chan
             "The pseudonym secret's source changed: it takes effect at the next restart."
         );
     }
+    if cfg.server.listen != old.config.server.listen
+        || cfg.server.admin_listen != old.config.server.admin_listen
+    {
+        tracing::warn!("The listen addresses changed: they take effect at the next restart.");
+    }
+    if cfg.log.format != old.config.log.format {
+        tracing::warn!("The [log] format changed: it takes effect at the next restart.");
+    }
     for w in &cfg.warnings {
         tracing::warn!(problem = %w, "Configuration warning.");
     }

@@ -143,6 +143,43 @@ pub struct RequestFields {
     pub upstream_status: Option<u16>,
     /// How a streamed answer ended: `complete`, `client-gone`, `limit`, `upstream-error`.
     pub stream_end: Option<String>,
+    /// `observe` when the request was in observe mode (forwarded as sent, the policy's
+    /// decisions only recorded in `would`); absent when enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// In observe mode: what enforcement would have done (the fields above say what
+    /// happened: the request left as the client sent it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub would: Option<Would>,
+}
+
+/// What enforcement would have done to an observed request (counts and names only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Would {
+    /// `forwarded` (values pseudonymised, redacted or allowed), `routed`, `blocked` or
+    /// `refused` (unscannable media, too many values).
+    pub decision: Decision,
+    /// The policy rule behind it (`builtin.secret`, `nir-never-to-us`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The refusal code the client would have got (`paravent_secret`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    /// Where the request would have been routed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Findings per policy action and per policy rule that would have decided them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub findings_by_action: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub findings_by_rule: BTreeMap<String, u64>,
+    /// Distinct values that would have been pseudonymised, and redacted, per entity
+    /// (when the request would have left).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pseudonymised: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub redacted: BTreeMap<String, u64>,
 }
 
 /// One line of the audit file.

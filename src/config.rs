@@ -45,6 +45,76 @@ struct RawConfig {
     policy: RawPolicyConfig,
     #[serde(default)]
     log: LogConfig,
+    #[serde(default)]
+    teams: BTreeMap<Spanned<String>, TeamConfig>,
+}
+
+/// Whether the policy's decisions are carried out (`enforce`, the default) or only
+/// recorded (`observe`: the request is forwarded as the client sent it, and its audit
+/// record says what enforcement would have done). docs/OPERATIONS.md, "Observe first".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Observe,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Observe => "observe",
+        }
+    }
+}
+
+/// `[teams.<name>]`: settings of one team (the `team` of its virtual keys).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TeamConfig {
+    /// The team's mode; absent: the provider's, else `[policy] mode`.
+    pub mode: Option<Mode>,
+}
+
+/// Where observe mode applies: `[policy] mode`, then `[providers.<p>] mode`, then
+/// `[teams.<t>] mode`, the most specific that is set winning.
+#[derive(Debug, Clone, Default)]
+pub struct Modes {
+    /// `[policy] mode`.
+    pub all: Mode,
+    /// `[providers.<p>] mode`, where set.
+    pub providers: BTreeMap<String, Mode>,
+    /// `[teams.<t>] mode`, where set.
+    pub teams: BTreeMap<String, Mode>,
+}
+
+impl Modes {
+    /// The mode of a request to `provider` (the one the client asked for) by a member
+    /// of `team`: the team's, else the provider's, else `[policy] mode`.
+    ///
+    /// ```
+    /// use paravent::config::{Mode, Modes};
+    /// let mut m = Modes::default();
+    /// m.providers.insert("openai".into(), Mode::Observe);
+    /// m.teams.insert("rh".into(), Mode::Enforce);
+    /// assert_eq!(m.of("openai", None), Mode::Observe);
+    /// assert_eq!(m.of("openai", Some("rh")), Mode::Enforce);
+    /// assert_eq!(m.of("mistral", Some("sales")), Mode::Enforce);
+    /// ```
+    pub fn of(&self, provider: &str, team: Option<&str>) -> Mode {
+        team.and_then(|t| self.teams.get(t))
+            .or_else(|| self.providers.get(provider))
+            .copied()
+            .unwrap_or(self.all)
+    }
+
+    /// Whether any request can be in observe mode.
+    pub fn any_observe(&self) -> bool {
+        self.all == Mode::Observe
+            || self.providers.values().any(|m| *m == Mode::Observe)
+            || self.teams.values().any(|m| *m == Mode::Observe)
+    }
 }
 
 /// `[log]`: how `serve` writes its log (never a value, a prompt or a key, either way).
@@ -116,6 +186,10 @@ pub struct Config {
     pub policy: crate::policy::Policy,
     /// `[log]`: the log's format.
     pub log: LogConfig,
+    /// Enforce or observe, for all, per provider and per team.
+    pub modes: Modes,
+    /// `[teams.<name>]`, by team name.
+    pub teams: BTreeMap<String, TeamConfig>,
     /// Problems that do not stop the configuration from working (a policy rule that
     /// can never match…): `check` prints them, `serve` logs them.
     pub warnings: Vec<String>,
@@ -284,6 +358,8 @@ struct RawProviderConfig {
     on_exceed: Option<Spanned<String>>,
     #[serde(default)]
     route_model: Option<String>,
+    #[serde(default)]
+    mode: Option<Mode>,
 }
 
 /// One upstream provider, validated.
@@ -555,6 +631,7 @@ impl Config {
                 ));
             }
         }
+        let modes = compile_modes(&raw, &at, &mut warnings);
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -585,6 +662,12 @@ impl Config {
             inputs,
             log: raw.log.clone(),
             policy,
+            modes,
+            teams: raw
+                .teams
+                .iter()
+                .map(|(k, v)| (k.get_ref().clone(), v.clone()))
+                .collect(),
             warnings,
         })
     }
@@ -764,6 +847,52 @@ fn compile_sections(
     ))
 }
 
+/// The modes of `[policy]`, `[providers.<p>]` and `[teams.<t>]`; each observe mode is a
+/// warning naming where it is set (`check` prints them, `serve` logs them at start and
+/// on every reload): observe mode lets everything leave as sent.
+fn compile_modes(
+    raw: &RawConfig,
+    at: &dyn Fn(std::ops::Range<usize>) -> String,
+    warnings: &mut Vec<String>,
+) -> Modes {
+    const WHAT: &str = "observe mode: requests are forwarded as sent (nothing pseudonymised, redacted, blocked or routed); the audit records say what enforcement would have done";
+    let mut modes = Modes::default();
+    if let Some(m) = &raw.policy.mode {
+        modes.all = *m.get_ref();
+        if modes.all == Mode::Observe {
+            warnings.push(format!(
+                "{}: [policy] mode = \"observe\" for every provider and team without a mode of its own: {WHAT}",
+                at(m.span())
+            ));
+        }
+    }
+    for (pname, p) in &raw.providers {
+        if let Some(m) = p.mode {
+            modes.providers.insert(pname.get_ref().clone(), m);
+            if m == Mode::Observe {
+                warnings.push(format!(
+                    "{}: [providers.{}] mode = \"observe\" for this provider (teams with a mode of their own excepted): {WHAT}",
+                    at(pname.span()),
+                    pname.get_ref()
+                ));
+            }
+        }
+    }
+    for (tname, t) in &raw.teams {
+        if let Some(m) = t.mode {
+            modes.teams.insert(tname.get_ref().clone(), m);
+            if m == Mode::Observe {
+                warnings.push(format!(
+                    "{}: [teams.{}] mode = \"observe\" for this team, whatever the provider: {WHAT}",
+                    at(tname.span()),
+                    tname.get_ref()
+                ));
+            }
+        }
+    }
+    modes
+}
+
 /// `[server] admin_listen`: an address and port that is not `listen`'s.
 fn compile_admin_listen(
     server: &RawServerConfig,
@@ -793,6 +922,7 @@ fn compile_admin_listen(
 #[serde(deny_unknown_fields, default)]
 struct RawPolicyConfig {
     default: Option<Spanned<String>>,
+    mode: Option<Spanned<Mode>>,
     rules: Vec<RawPolicyRule>,
 }
 

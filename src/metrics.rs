@@ -83,6 +83,12 @@ struct RefusalLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ObservedLabels {
+    provider: String,
+    would: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProviderLabels {
     provider: String,
 }
@@ -118,6 +124,7 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     refusals: Family<RefusalLabels, Counter>,
+    observed: Family<ObservedLabels, Counter>,
     findings: Family<EntityLabels, Counter>,
     findings_by_nature: Family<NatureLabels, Counter>,
     findings_by_sensitivity: Family<SensitivityLabels, Counter>,
@@ -157,6 +164,7 @@ impl Metrics {
             registry: Registry::with_prefix(METRIC_PREFIX),
             requests: Family::default(),
             refusals: Family::default(),
+            observed: Family::default(),
             findings: Family::default(),
             findings_by_nature: Family::default(),
             findings_by_sensitivity: Family::default(),
@@ -202,6 +210,11 @@ impl Metrics {
             "refusals",
             "Requests blocked or refused, by provider and refusal code (paravent_secret, paravent_audit_unavailable...)",
             m.refusals.clone(),
+        );
+        m.registry.register(
+            "observed_requests",
+            "Requests in observe mode (forwarded as sent), by provider and what enforcement would have done (would: forwarded, routed, blocked, refused); they are counted in requests too",
+            m.observed.clone(),
         );
         m.registry.register(
             "findings",
@@ -320,6 +333,14 @@ impl Metrics {
             self.findings_by_sensitivity
                 .get_or_create(&SensitivityLabels { sensitivity })
                 .inc_by(*n as u64);
+        }
+        if let Some(w) = &o.would {
+            self.observed
+                .get_or_create(&ObservedLabels {
+                    provider: provider.to_owned(),
+                    would: w.decision.as_str(),
+                })
+                .inc();
         }
         if o.streamed {
             self.streamed.get_or_create(&labels).inc();
@@ -448,6 +469,8 @@ mod tests {
             latency: Duration::from_millis(30),
             upstream_latency: Some(Duration::from_millis(25)),
             stream_end: None,
+            mode: crate::config::Mode::Enforce,
+            would: None,
         }
     }
 

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::audit::{Decision, Usage};
+use crate::audit::{Decision, Usage, Would};
+use crate::config::Mode;
 
 /// What happened to one request, for the audit hook (counts only, never values).
 #[derive(Debug, Clone)]
@@ -66,4 +67,9 @@ pub struct Outcome {
     pub upstream_latency: Option<Duration>,
     /// How a streamed answer ended (`complete`, `client-gone`, `limit`, `upstream-error`).
     pub stream_end: Option<&'static str>,
+    /// Enforced, or observed (forwarded as sent; `would` says what enforcement would
+    /// have done).
+    pub mode: Mode,
+    /// In observe mode, once the policy ran: what enforcement would have done.
+    pub would: Option<Would>,
 }

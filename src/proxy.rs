@@ -29,10 +29,10 @@ use hyper::body::Body;
 use crate::api::Api;
 use crate::api::{Endpoint, ErrorClass, Param};
 use crate::audit::writer::AuditWriter;
-use crate::audit::{Decision, RequestFields, Usage, ValueHash};
+use crate::audit::{Decision, RequestFields, Usage, ValueHash, Would};
 use crate::body::BodyError;
 use crate::config::OnFailure;
-use crate::config::{AuthMode, Config, ProviderConfig};
+use crate::config::{AuthMode, Config, Mode, ProviderConfig};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Summary, ValueAction};
@@ -275,6 +275,13 @@ struct Ctx {
     bytes_out: usize,
     /// A streamed answer's record, handed to its body (written at the end of the stream).
     record_slot: Option<RecordSlot>,
+    /// Enforce, or observe (`[policy]`, provider or team `mode`).
+    mode: Mode,
+    /// In observe mode: what enforcement would have done.
+    would: Option<Would>,
+    /// In observe mode: the distinct values the policy would have pseudonymised and
+    /// redacted, per entity.
+    would_values: (BTreeMap<String, u64>, BTreeMap<String, u64>),
 }
 
 /// Where `handle` leaves a streamed answer's record for its body.
@@ -376,6 +383,9 @@ where
         bytes_in: 0,
         bytes_out: 0,
         record_slot: None,
+        mode: Mode::Enforce,
+        would: None,
+        would_values: Default::default(),
     };
     let result = phases(&rt, &mut ctx, req).await;
     let (mut resp, refused) = match result {
@@ -429,6 +439,8 @@ where
         latency: ctx.start.elapsed(),
         upstream_latency: ctx.upstream_latency,
         stream_end: None,
+        mode: ctx.mode,
+        would: ctx.would.take(),
     };
     if refused.is_none()
         && let Some(slot) = ctx.record_slot.take()
@@ -526,6 +538,8 @@ pub fn record_fields(o: &Outcome) -> RequestFields {
         status: o.status,
         upstream_status: o.upstream_status,
         stream_end: o.stream_end.map(str::to_owned),
+        mode: (o.mode == Mode::Observe).then(|| o.mode.as_str().to_owned()),
+        would: o.would.clone(),
     }
 }
 
@@ -588,6 +602,9 @@ where
     // Keys.
     let query = parts.uri.query().unwrap_or("");
     let key_header = authenticate(rt, ctx, provider, &parts.headers, query)?;
+    // The mode of the provider asked for and the principal's team (routing is one of
+    // the decisions observe mode only records).
+    ctx.mode = rt.config.modes.of(&provider.name, ctx.team.as_deref());
 
     // Body: limit, decompression.
     let limits = &rt.config.limits;
@@ -656,33 +673,44 @@ where
                 query,
                 &parts.headers,
             );
-            let target = apply_policy(rt, ctx, &mut walked, &mut vault, provider)?;
-            routed = target;
-            ctx.model = walked
-                .top_level_str("model")
-                .or_else(|| outside.model(&walked))
-                .map(|m| m.chars().take(MAX_MODEL_CHARS).collect());
-            let body = if raw.is_empty() {
-                raw
+            if ctx.mode == Mode::Observe {
+                // Detection and policy run as when enforcing, on a vault of their own;
+                // what leaves is what the client sent.
+                let would_leave = observe_policy(rt, ctx, &mut walked, provider);
+                if ctx.model.is_none() && would_leave {
+                    // Gemini's path: the rewritten form (a token if it held a value).
+                    ctx.model = outside
+                        .model(&walked)
+                        .map(|m| m.chars().take(MAX_MODEL_CHARS).collect());
+                }
+                let virtual_keys = provider.auth == AuthMode::Virtual;
+                (
+                    raw,
+                    as_sent(api, route.rest, query, &parts.headers, virtual_keys),
+                )
             } else {
-                Bytes::from(walked.to_bytes())
-            };
-            (body, outside.finish(&walked))
+                let target = apply_policy(rt, ctx, &mut walked, &mut vault, provider)?;
+                routed = target;
+                ctx.model = walked
+                    .top_level_str("model")
+                    .or_else(|| outside.model(&walked))
+                    .map(|m| m.chars().take(MAX_MODEL_CHARS).collect());
+                let body = if raw.is_empty() {
+                    raw
+                } else {
+                    Bytes::from(walked.to_bytes())
+                };
+                (body, outside.finish(&walked))
+            }
         }
         None => {
             // Listed as pass-through by the administrator: forwarded unscanned.
             ctx.summary.unscanned.push("pass-through");
             let virtual_keys = provider.auth == AuthMode::Virtual;
-            let outside = Forward {
-                rest: route.rest.to_owned(),
-                query: if virtual_keys {
-                    without_keys(query)
-                } else {
-                    (!query.is_empty()).then(|| query.to_owned())
-                },
-                headers: allowed_headers(api, &parts.headers, virtual_keys),
-            };
-            (raw, outside)
+            (
+                raw,
+                as_sent(api, route.rest, query, &parts.headers, virtual_keys),
+            )
         }
     };
     ctx.bytes_out = out_body.len();
@@ -751,6 +779,21 @@ where
     // Response.
     let reid = Arc::new(Reidentifier::new(&vault));
     response(rt, ctx, resp, &reid, parts.method == Method::HEAD).await
+}
+
+/// The path, query and headers as the client sent them (pass-through paths, observe
+/// mode): the headers the API's allow list keeps; the client's keys dropped when
+/// Paravent injects the real one (`virtual_keys`).
+fn as_sent(api: Api, rest: &str, query: &str, headers: &HeaderMap, virtual_keys: bool) -> Forward {
+    Forward {
+        rest: rest.to_owned(),
+        query: if virtual_keys {
+            without_keys(query)
+        } else {
+            (!query.is_empty()).then(|| query.to_owned())
+        },
+        headers: allowed_headers(api, headers, virtual_keys),
+    }
 }
 
 /// What travels outside the body, as it leaves: the path after the provider prefix,
@@ -1103,6 +1146,17 @@ fn apply_policy<'a>(
         .map(|c| ValueAction::of(c.action))
         .collect();
     let actions = scanned.value_actions(&per_finding);
+    if ctx.mode == Mode::Observe {
+        let (pseudonymised, redacted) = &mut ctx.would_values;
+        for ((entity, _), action) in scanned.values().iter().zip(&actions) {
+            let counts = match action {
+                ValueAction::Pseudonymise => &mut *pseudonymised,
+                ValueAction::Redact => &mut *redacted,
+                ValueAction::Allow => continue,
+            };
+            *counts.entry(entity.clone()).or_default() += 1;
+        }
+    }
     let hashes = scanned.value_hashes(&rt.token_key);
     // The vault's entries repeat the values found, plus the variants propagation met:
     // only those need hashing again.
@@ -1138,6 +1192,72 @@ fn apply_policy<'a>(
             Err(refused.refusal.into())
         }
     }
+}
+
+/// Observe mode: runs [`apply_policy`] as enforcement would, on `walked` (which is not
+/// sent) and a vault of its own, and moves what it would have done into `ctx.would`;
+/// the context is left saying what happens (forwarded to the provider asked for,
+/// nothing replaced). Returns whether the request would have left.
+fn observe_policy(
+    rt: &Runtime,
+    ctx: &mut Ctx,
+    walked: &mut Walked,
+    provider: &ProviderConfig,
+) -> bool {
+    let asked = (ctx.provider.clone(), ctx.jurisdiction.clone());
+    let mut dry = Vault::for_request(
+        &rt.token_key,
+        &rt.config.pseudonyms,
+        &ctx.principal,
+        rt.config.limits.max_vault_entries,
+    );
+    let result = apply_policy(rt, ctx, walked, &mut dry, provider);
+    let (decision, refusal, routed_to) = match &result {
+        Ok(Some(t)) => (Decision::Routed, None, Some(t.name.clone())),
+        Ok(None) => (Decision::Forwarded, None, None),
+        Err(e) => (
+            ctx.decision.unwrap_or(Decision::Refused),
+            Some(e.code().to_owned()),
+            None,
+        ),
+    };
+    let counts = |m: BTreeMap<&'static str, usize>| {
+        m.into_iter()
+            .map(|(k, v)| (k.to_owned(), v as u64))
+            .collect()
+    };
+    let (pseudonymised, redacted) = std::mem::take(&mut ctx.would_values);
+    let leaves = result.is_ok();
+    ctx.would = Some(Would {
+        decision,
+        rule: ctx.rule.take(),
+        refusal,
+        provider: routed_to,
+        findings_by_action: counts(std::mem::take(&mut ctx.findings_by_action)),
+        findings_by_rule: std::mem::take(&mut ctx.findings_by_rule)
+            .into_iter()
+            .map(|(k, v)| (k, v as u64))
+            .collect(),
+        pseudonymised: if leaves {
+            pseudonymised
+        } else {
+            BTreeMap::new()
+        },
+        redacted: if leaves { redacted } else { BTreeMap::new() },
+    });
+    // What happened: sent as it came, to the provider asked for.
+    (ctx.provider, ctx.jurisdiction) = asked;
+    ctx.requested_provider = None;
+    ctx.decision = None;
+    let s = &mut ctx.summary;
+    s.changed = false;
+    s.replaced = 0;
+    s.redacted = 0;
+    if let Err(ProxyError::Refused(pipeline::Refusal::Unscannable { kind })) = &result {
+        // Media enforcement would refuse left unscanned.
+        s.unscanned.push(kind);
+    }
+    leaves
 }
 
 /// Checks the client's key and returns the real key header to send (virtual-key mode).

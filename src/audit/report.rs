@@ -18,7 +18,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::verify::verify;
-use super::{AuditRecord, Decision, Kind, RequestFields, rfc3339};
+use super::{AuditRecord, Decision, Kind, RequestFields, Would, rfc3339};
 
 pub mod html;
 pub mod markdown;
@@ -226,6 +226,59 @@ pub struct Report {
     pub policy_versions: Vec<Tally>,
     /// Requests per instance id.
     pub instances: Vec<Tally>,
+    /// The requests recorded in observe mode: what enforcement would have done.
+    pub observed: Observed,
+}
+
+/// What enforcement would have done to the requests recorded in observe mode (they
+/// were forwarded as sent; the figures above count them as forwarded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Observed {
+    /// Every observed request (`key` is null).
+    pub total: ObservedGroup,
+    /// Per entity found: the observed requests holding it, what would have become of
+    /// them, and the values of this entity that would have been pseudonymised / redacted.
+    pub by_entity: Vec<ObservedGroup>,
+    pub by_team: Vec<ObservedGroup>,
+    /// Per provider asked for.
+    pub by_provider: Vec<ObservedGroup>,
+    /// Per policy rule that would have decided the request.
+    pub by_rule: Vec<ObservedGroup>,
+}
+
+/// Observed requests that share a key, by what enforcement would have done.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ObservedGroup {
+    /// The value; `null` when the records do not say (no team, no rule).
+    pub key: Option<String>,
+    pub requests: u64,
+    /// Of those, what enforcement would have decided.
+    pub would_forward: u64,
+    pub would_route: u64,
+    pub would_block: u64,
+    pub would_refuse: u64,
+    /// Distinct values (per request, summed) that would have been pseudonymised and
+    /// redacted.
+    pub pseudonymised: u64,
+    pub redacted: u64,
+}
+
+impl ObservedGroup {
+    fn add(&mut self, w: &Would, entity: Option<&str>) {
+        self.requests += 1;
+        match w.decision {
+            Decision::Forwarded => self.would_forward += 1,
+            Decision::Routed => self.would_route += 1,
+            Decision::Blocked => self.would_block += 1,
+            Decision::Refused => self.would_refuse += 1,
+        }
+        let values = |m: &BTreeMap<String, u64>| match entity {
+            Some(e) => m.get(e).copied().unwrap_or(0),
+            None => m.values().sum(),
+        };
+        self.pseudonymised += values(&w.pseudonymised);
+        self.redacted += values(&w.redacted);
+    }
 }
 
 /// Whether the chain behind the report is intact.
@@ -623,6 +676,9 @@ struct Aggregator {
     values: BTreeMap<(String, String), u64>,
     policy_versions: BTreeMap<String, u64>,
     instances: BTreeMap<String, u64>,
+    observed: ObservedGroup,
+    /// Per entity, team, provider and rule.
+    observed_by: [BTreeMap<Option<String>, ObservedGroup>; 4],
 }
 
 impl Aggregator {
@@ -703,6 +759,23 @@ impl Aggregator {
             .entry(rec.policy_version.clone())
             .or_default() += 1;
         *self.instances.entry(rec.instance_id.clone()).or_default() += 1;
+        if let Some(w) = &req.would {
+            self.observed.add(w, None);
+            let [by_entity, by_team, by_provider, by_rule] = &mut self.observed_by;
+            for entity in req.findings_by_entity.keys() {
+                by_entity
+                    .entry(Some(entity.clone()))
+                    .or_default()
+                    .add(w, Some(entity));
+            }
+            for (map, key) in [
+                (by_team, &req.team),
+                (by_provider, &req.provider),
+                (by_rule, &w.rule),
+            ] {
+                map.entry(key.clone()).or_default().add(w, None);
+            }
+        }
     }
 
     fn finish(self, integrity: Integrity, period: Period, generated_at: &str) -> Report {
@@ -824,6 +897,16 @@ impl Aggregator {
                 .collect(),
             policy_versions: tallies(self.policy_versions),
             instances: tallies(self.instances),
+            observed: {
+                let [by_entity, by_team, by_provider, by_rule] = self.observed_by.map(observed);
+                Observed {
+                    total: self.observed,
+                    by_entity,
+                    by_team,
+                    by_provider,
+                    by_rule,
+                }
+            },
         }
     }
 }
@@ -860,6 +943,22 @@ fn finding_counts(map: BTreeMap<String, FindingSums>) -> Vec<FindingCount> {
         })
         .collect();
     v.sort_by_key(|c| std::cmp::Reverse(c.findings));
+    v
+}
+
+/// Observed groups, most requests first, then by key (not reported last among equals).
+fn observed(map: BTreeMap<Option<String>, ObservedGroup>) -> Vec<ObservedGroup> {
+    let mut v: Vec<ObservedGroup> = map
+        .into_iter()
+        .map(|(key, g)| ObservedGroup { key, ..g })
+        .collect();
+    v.sort_by(|a, b| {
+        (std::cmp::Reverse(a.requests), a.key.is_none(), &a.key).cmp(&(
+            std::cmp::Reverse(b.requests),
+            b.key.is_none(),
+            &b.key,
+        ))
+    });
     v
 }
 
@@ -903,6 +1002,16 @@ impl Report {
             &self.by_jurisdiction,
             &self.by_model,
             &self.by_rule,
+        ]
+    }
+
+    /// The observed groups of [`words::OBSERVED`], in the same order.
+    pub(crate) fn observed_tables(&self) -> [&[ObservedGroup]; 4] {
+        [
+            &self.observed.by_entity,
+            &self.observed.by_team,
+            &self.observed.by_provider,
+            &self.observed.by_rule,
         ]
     }
 

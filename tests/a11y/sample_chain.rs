@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use paravent::audit::{
-    AuditRecord, Decision, Kind, RequestFields, Usage, ValueHash, anchor, policy_version,
+    AuditRecord, Decision, Kind, RequestFields, Usage, ValueHash, Would, anchor, policy_version,
 };
 
 /// A principal name an attacker could choose: the report must show it as text.
@@ -190,6 +190,38 @@ pub fn sample_chain() -> String {
                     f.values.push(nir.clone());
                 }
             }
+        }
+        if decision == Decision::Forwarded && (i == 1 || i == 6) {
+            // Observe mode: forwarded as sent; what enforcement would have done (the
+            // NIR sent at i = 1 would have been blocked).
+            let blocked = i == 1;
+            f.mode = Some("observe".into());
+            f.rule = None;
+            f.would = Some(Would {
+                decision: if blocked {
+                    Decision::Blocked
+                } else {
+                    Decision::Forwarded
+                },
+                rule: Some(
+                    if blocked {
+                        "<b>nir</b>-never-to-us"
+                    } else {
+                        "builtin.default"
+                    }
+                    .into(),
+                ),
+                refusal: blocked.then(|| "paravent_policy_block".into()),
+                provider: None,
+                findings_by_action: std::mem::take(&mut f.findings_by_action),
+                findings_by_rule: std::mem::take(&mut f.findings_by_rule),
+                pseudonymised: if blocked {
+                    BTreeMap::new()
+                } else {
+                    BTreeMap::from([("PERSON".into(), 1), ("EMAIL".into(), 1)])
+                },
+                redacted: BTreeMap::new(),
+            });
         }
         let mut r = base.clone();
         r.kind = Kind::Request;

@@ -13,7 +13,8 @@ mod detect; // the library: shipped examples, false alarms, positives, propertie
 mod leak_props; // a value planted anywhere in a generated request, per API: never received
 mod leak_table; // the leak table: adversarial requests by class, what the provider received
 mod leaks; // no value, prompt or key in trace logs, the audit file or /metrics
-mod metrics; // /metrics on the admin listener of a real `paravent serve`, scraped and parsed
+mod metrics;
+mod observe; // observe mode: forwarded as sent, what enforcement would have done recorded // /metrics on the admin listener of a real `paravent serve`, scraped and parsed
 mod policy; // the policy through the proxy: block, redact, allow, route, ceilings, principals
 mod policy_cli; // `paravent check` on [policy], `paravent scan --explain`
 mod proxy; // the proxy round trip against the in-process mock provider

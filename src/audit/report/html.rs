@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use super::words::{FINDINGS, GROUPS, Words};
+use super::words::{FINDINGS, GROUPS, OBSERVED, Words};
 use super::{Group, Lang, Report};
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -146,6 +146,7 @@ pub fn render(r: &Report, lang: Lang) -> String {
     }
     refusals(&mut h, r, w);
     routes(&mut h, r, w);
+    observed(&mut h, r, w);
     repeated(&mut h, r, w);
     provenance(&mut h, r, w);
     let _ = write!(
@@ -179,6 +180,7 @@ fn toc(h: &mut String, w: &Words) {
     items.extend([
         ("refusals", w.refusals),
         ("routes", w.routes),
+        ("observed", w.observed),
         ("repeated", w.repeated),
         ("provenance", w.provenance),
     ]);
@@ -503,6 +505,66 @@ fn routes(h: &mut String, r: &Report, w: &Words) {
         );
     }
     table_end(h);
+}
+
+fn observed(h: &mut String, r: &Report, w: &Words) {
+    let _ = writeln!(
+        h,
+        "<h2 id=\"observed\">{}</h2>\n<p>{}</p>",
+        esc(w.observed),
+        esc(w.observed_intro)
+    );
+    let total = &r.observed.total;
+    if total.requests == 0 {
+        let _ = writeln!(h, "<p>{}</p>", esc(w.no_observed));
+        return;
+    }
+    let _ = writeln!(h, "<p>{}</p>", esc(&w.observed_line(total)));
+    for (((id, dim), title), rows) in OBSERVED
+        .iter()
+        .zip(w.observed_titles)
+        .zip(r.observed_tables())
+    {
+        let _ = writeln!(h, "<h3 id=\"{id}\">{}</h3>", esc(title));
+        if rows.is_empty() {
+            let _ = writeln!(h, "<p>{}</p>", esc(w.none));
+            continue;
+        }
+        table_start(
+            h,
+            &format!("{id}-table"),
+            title,
+            w.dimension(dim),
+            &w.observed_heads,
+        );
+        for g in rows {
+            match &g.key {
+                Some(k) => {
+                    let _ = write!(h, "<tr><th scope=\"row\">{}</th>", esc(&w.term(dim, k)));
+                }
+                None => {
+                    let _ = write!(
+                        h,
+                        "<tr><th scope=\"row\" class=\"muted\">{}</th>",
+                        esc(w.missing(dim))
+                    );
+                }
+            }
+            for v in [
+                g.requests,
+                g.would_forward,
+                g.would_route,
+                g.would_block,
+                g.would_refuse,
+                g.pseudonymised,
+                g.redacted,
+            ] {
+                num_cell(h, w, Some(v));
+            }
+            h.push_str("</tr>\n");
+        }
+        table_end(h);
+    }
 }
 
 fn repeated(h: &mut String, r: &Report, w: &Words) {

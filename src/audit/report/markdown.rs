@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::words::{FINDINGS, GROUPS, Words};
+use super::words::{FINDINGS, GROUPS, OBSERVED, Words};
 use super::{Group, Lang, Report};
 
 /// Escapes text for a Markdown table cell or sentence: the punctuation Markdown could
@@ -206,6 +206,8 @@ pub fn render(r: &Report, lang: Lang) -> String {
         table(&mut md, first, heads, &rows);
     }
 
+    observed(&mut md, r, w);
+
     let _ = writeln!(md, "## {}\n", esc(w.repeated));
     let _ = writeln!(md, "{}\n", esc(w.repeated_intro));
     if r.repeated_values.is_empty() {
@@ -279,4 +281,51 @@ fn group_row(w: &Words, g: &Group, dimension: &str) -> Vec<String> {
         opt(w, g.energy_uwh),
     ]);
     row
+}
+
+/// The observe-mode section: what enforcement would have done.
+fn observed(md: &mut String, r: &Report, w: &Words) {
+    let _ = writeln!(md, "## {}\n", esc(w.observed));
+    let _ = writeln!(md, "{}\n", esc(w.observed_intro));
+    let total = &r.observed.total;
+    if total.requests == 0 {
+        let _ = writeln!(md, "{}\n", esc(w.no_observed));
+        return;
+    }
+    let _ = writeln!(md, "{}\n", esc(&w.observed_line(total)));
+    for (((_, dim), title), groups) in OBSERVED
+        .iter()
+        .zip(w.observed_titles)
+        .zip(r.observed_tables())
+    {
+        let _ = writeln!(md, "### {}\n", esc(title));
+        if groups.is_empty() {
+            let _ = writeln!(md, "{}\n", esc(w.none));
+            continue;
+        }
+        let rows: Vec<Vec<String>> = groups
+            .iter()
+            .map(|g| {
+                let key = match &g.key {
+                    Some(k) => esc(&w.term(dim, k)),
+                    None => format!("*{}*", esc(w.missing(dim))),
+                };
+                let mut row = vec![key];
+                row.extend(
+                    [
+                        g.requests,
+                        g.would_forward,
+                        g.would_route,
+                        g.would_block,
+                        g.would_refuse,
+                        g.pseudonymised,
+                        g.redacted,
+                    ]
+                    .map(|v| w.n(v)),
+                );
+                row
+            })
+            .collect();
+        table(md, w.dimension(dim), &w.observed_heads, &rows);
+    }
 }

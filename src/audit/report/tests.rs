@@ -458,7 +458,8 @@ fn the_json_report_has_the_documented_top_level_keys() {
             "routes",
             "repeated_values",
             "policy_versions",
-            "instances"
+            "instances",
+            "observed"
         ]
     );
     assert_eq!(v["schema"], SCHEMA);
@@ -643,4 +644,129 @@ fn every_translated_verification_reason_is_one_verify_gives() {
             "not a reason of verify.rs: {en}"
         );
     }
+}
+
+/// An observed request: forwarded as sent, with what enforcement would have done.
+fn observed(id: &str, team: &str, would: crate::audit::Would) -> (String, RequestFields) {
+    let (time, mut f) = req(id, "2026-05-01T09:00:00.000000Z", Decision::Forwarded);
+    f.team = Some(team.into());
+    f.rule = None;
+    f.mode = Some("observe".into());
+    f.findings_by_entity = would
+        .pseudonymised
+        .keys()
+        .chain(would.redacted.keys())
+        .map(|e| (e.clone(), 1))
+        .collect();
+    if would.decision == Decision::Blocked {
+        f.findings_by_entity.insert("FR_NIR".into(), 1);
+    }
+    f.would = Some(would);
+    (time, f)
+}
+
+#[test]
+fn observed_requests_say_what_enforcement_would_have_done_per_entity_team_provider_and_rule() {
+    use crate::audit::Would;
+    let would = |decision, rule: Option<&str>, pseudo: &[&str], redact: &[&str]| Would {
+        decision,
+        rule: rule.map(str::to_owned),
+        refusal: (decision == Decision::Blocked).then(|| "paravent_policy_block".into()),
+        provider: None,
+        findings_by_action: BTreeMap::new(),
+        findings_by_rule: BTreeMap::new(),
+        pseudonymised: pseudo.iter().map(|e| ((*e).to_owned(), 1)).collect(),
+        redacted: redact.iter().map(|e| ((*e).to_owned(), 1)).collect(),
+    };
+    let mut records = vec![
+        observed(
+            "o1",
+            "rh",
+            would(Decision::Blocked, Some("nir-never-to-us"), &[], &[]),
+        ),
+        observed(
+            "o2",
+            "rh",
+            would(
+                Decision::Forwarded,
+                Some("builtin.default"),
+                &["EMAIL", "PERSON"],
+                &[],
+            ),
+        ),
+        observed(
+            "o3",
+            "sales",
+            would(Decision::Forwarded, Some("names"), &["EMAIL"], &["PERSON"]),
+        ),
+    ];
+    // An enforced request is not in the section.
+    records.push(req("e1", "2026-05-01T10:00:00.000000Z", Decision::Blocked));
+    let r = report_of(&chain(records), &TimeRange::default());
+    let o = &r.observed;
+    assert_eq!(
+        (o.total.requests, o.total.would_forward, o.total.would_block),
+        (3, 2, 1)
+    );
+    assert_eq!((o.total.pseudonymised, o.total.redacted), (3, 1));
+    let rh = o
+        .by_team
+        .iter()
+        .find(|g| g.key.as_deref() == Some("rh"))
+        .unwrap();
+    assert_eq!((rh.requests, rh.would_block, rh.pseudonymised), (2, 1, 2));
+    let email = o
+        .by_entity
+        .iter()
+        .find(|g| g.key.as_deref() == Some("EMAIL"))
+        .unwrap();
+    assert_eq!(
+        (email.requests, email.pseudonymised, email.redacted),
+        (2, 2, 0)
+    );
+    let person = o
+        .by_entity
+        .iter()
+        .find(|g| g.key.as_deref() == Some("PERSON"))
+        .unwrap();
+    assert_eq!((person.pseudonymised, person.redacted), (1, 1));
+    let nir = o
+        .by_entity
+        .iter()
+        .find(|g| g.key.as_deref() == Some("FR_NIR"))
+        .unwrap();
+    assert_eq!((nir.requests, nir.would_block), (1, 1));
+    assert_eq!(o.by_provider.len(), 1);
+    assert_eq!(o.by_provider[0].requests, 3);
+    let block = o
+        .by_rule
+        .iter()
+        .find(|g| g.key.as_deref() == Some("nir-never-to-us"))
+        .unwrap();
+    assert_eq!(block.would_block, 1);
+    // Both renderers, both languages, show the section with its tables.
+    for (lang, title) in [
+        (Lang::En, "What enforcement would have done"),
+        (Lang::Fr, "Ce que l’application de la politique aurait fait"),
+    ] {
+        let page = html::render(&r, lang);
+        assert!(
+            page.contains(&format!("<h2 id=\"observed\">{title}</h2>")),
+            "{lang:?}"
+        );
+        assert!(page.contains("id=\"observed-rule-table-caption\""));
+        assert!(page.contains("nir-never-to-us"));
+        let md = markdown::render(&r, lang);
+        assert!(md.contains(&format!("## {title}\n")), "{lang:?}");
+    }
+    // Without observed requests, the section says so.
+    let none = report_of(
+        &chain(vec![req(
+            "e1",
+            "2026-05-01T10:00:00.000000Z",
+            Decision::Forwarded,
+        )]),
+        &TimeRange::default(),
+    );
+    assert!(markdown::render(&none, Lang::En).contains("No request was in observe mode"));
 }

@@ -9,7 +9,7 @@
 //! codes) is shown as it is; the fixed vocabularies of decisions, actions, natures and
 //! sensitivities are translated with their code in parentheses: `bloquée (blocked)`.
 
-use super::{Energy, Period, Report, Tokens, format_energy};
+use super::{Energy, ObservedGroup, Period, Report, Tokens, format_energy};
 
 /// The language of the HTML and Markdown reports (`--lang`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,6 +56,15 @@ pub const FINDINGS: [(&str, &str); 5] = [
     ("findings-sensitivity", "sensitivity"),
     ("findings-action", "action"),
     ("findings-rule", "rule"),
+];
+
+/// The tables of the observe-mode section, in order: (anchor id, dimension key); titles
+/// in [`Words`].
+pub const OBSERVED: [(&str, &str); 4] = [
+    ("observed-entity", "entity"),
+    ("observed-team", "team"),
+    ("observed-provider", "provider"),
+    ("observed-rule", "rule"),
 ];
 
 /// No-break space (before `:`, inside « »).
@@ -125,6 +134,14 @@ pub struct Words {
     pub instances_caption: &'static str,
     pub instance_head: &'static str,
     pub footer: &'static str,
+    /// The observe-mode section: title, what it means, when empty.
+    pub observed: &'static str,
+    pub observed_intro: &'static str,
+    pub no_observed: &'static str,
+    /// Titles of [`OBSERVED`], same order.
+    pub observed_titles: [&'static str; 4],
+    /// Columns after the first of an observed table.
+    pub observed_heads: [&'static str; 7],
 }
 
 pub const EN: Words = Words {
@@ -222,6 +239,24 @@ pub const EN: Words = Words {
     version_head: "Policy version",
     instances_caption: "Requests per Paravent instance",
     instance_head: "Instance",
+    observed: "What enforcement would have done",
+    observed_intro: "Requests in observe mode were forwarded as the client sent them (counted above as forwarded); their records say what enforcement would have done. Read this before turning enforcement on: a block here is a request that would be refused, a value pseudonymised here is one the provider would no longer see.",
+    no_observed: "No request was in observe mode in this period.",
+    observed_titles: [
+        "What enforcement would have done, per entity found",
+        "What enforcement would have done, per team",
+        "What enforcement would have done, per provider",
+        "What enforcement would have done, per deciding policy rule",
+    ],
+    observed_heads: [
+        "Observed requests",
+        "Would forward",
+        "Would route",
+        "Would block",
+        "Would refuse",
+        "Values it would pseudonymise",
+        "Values it would redact",
+    ],
     footer: "Figures are counts from the audit records: no record holds a value, a prompt or a key. Tokens are as the providers reported them; energy is an estimate (see the method in docs/AUDIT.md).",
 };
 
@@ -330,6 +365,24 @@ pub const FR: Words = Words {
     version_head: "Version de la politique",
     instances_caption: "Requêtes par instance Paravent",
     instance_head: "Instance",
+    observed: "Ce que l’application de la politique aurait fait",
+    observed_intro: "Les requêtes en mode observation ont été transmises telles que le client les a envoyées (comptées plus haut comme transmises)\u{202f}; leurs enregistrements disent ce que l’application de la politique aurait fait. À lire avant de l’activer\u{a0}: un blocage ici est une requête qui serait refusée, une valeur pseudonymisée ici est une valeur que le fournisseur ne verrait plus.",
+    no_observed: "Aucune requête n’était en mode observation sur cette période.",
+    observed_titles: [
+        "Ce que la politique aurait fait, par entité détectée",
+        "Ce que la politique aurait fait, par équipe",
+        "Ce que la politique aurait fait, par fournisseur",
+        "Ce que la politique aurait fait, par règle décisive",
+    ],
+    observed_heads: [
+        "Requêtes observées",
+        "Transmises",
+        "Réacheminées",
+        "Bloquées",
+        "Refusées",
+        "Valeurs à pseudonymiser",
+        "Valeurs à masquer",
+    ],
     footer: "Les chiffres sont des décomptes issus des enregistrements d’audit\u{a0}: aucun enregistrement ne contient de valeur, de prompt ni de clé. Les jetons sont ceux communiqués par les fournisseurs\u{202f}; l’énergie est une estimation (méthode décrite dans docs/AUDIT.md).",
 };
 
@@ -593,6 +646,32 @@ impl Words {
                     self.n(max)
                 ),
                 format!("tableau «{NBSP}{table}{NBSP}»"),
+            ),
+        }
+    }
+
+    /// One sentence on every observed request (not escaped).
+    pub fn observed_line(&self, g: &ObservedGroup) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "{} in observe mode: enforcement would have forwarded {}, routed {}, blocked {} and refused {}; it would have pseudonymised {} and redacted {}.",
+                count(self, g.requests, "request", "requests"),
+                self.n(g.would_forward),
+                self.n(g.would_route),
+                self.n(g.would_block),
+                self.n(g.would_refuse),
+                count(self, g.pseudonymised, "value", "values"),
+                count(self, g.redacted, "value", "values"),
+            ),
+            Lang::Fr => format!(
+                "{} en mode observation{NBSP}: la politique en aurait transmis {}, réacheminé {}, bloqué {} et refusé {}{NNBSP}; elle aurait pseudonymisé {} et masqué {}.",
+                count(self, g.requests, "requête", "requêtes"),
+                self.n(g.would_forward),
+                self.n(g.would_route),
+                self.n(g.would_block),
+                self.n(g.would_refuse),
+                count(self, g.pseudonymised, "valeur", "valeurs"),
+                count(self, g.redacted, "valeur", "valeurs"),
             ),
         }
     }

@@ -57,6 +57,8 @@ fn outcome(provider: &str) -> Outcome {
         latency: Duration::from_millis(420),
         upstream_latency: Some(Duration::from_millis(418)),
         stream_end: None,
+        client: None,
+        allow_listed: Vec::new(),
     }
 }
 

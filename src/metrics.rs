@@ -448,6 +448,8 @@ mod tests {
             latency: Duration::from_millis(30),
             upstream_latency: Some(Duration::from_millis(25)),
             stream_end: None,
+            client: None,
+            allow_listed: Vec::new(),
         }
     }
 

@@ -17,7 +17,7 @@ pub struct Outcome {
     /// The model the request names (body `model`, or Gemini's path), when known.
     pub model: Option<String>,
     pub principal: String,
-    /// The virtual key's team, when it has one.
+    /// The principal's team, when it has one (virtual key, directory or groups).
     pub team: Option<String>,
     /// When routed by the policy: the provider the client asked for (`provider` is
     /// where the request went).
@@ -66,4 +66,8 @@ pub struct Outcome {
     pub upstream_latency: Option<Duration>,
     /// How a streamed answer ended (`complete`, `client-gone`, `limit`, `upstream-error`).
     pub stream_end: Option<&'static str>,
+    /// Hex keyed hash of the client's address ([`crate::audit::RequestFields::client`]).
+    pub client: Option<String>,
+    /// `(entity, hex)` keyed hashes of the values an allow list let through.
+    pub allow_listed: Vec<(String, String)>,
 }

@@ -579,13 +579,13 @@ impl Config {
         if raw.audit.rotate_bytes == Some(0) {
             errors.push(format!("{name}: [audit] rotate_bytes must be > 0"));
         }
-        let (identity, directory) = compile_identity(&raw, &at, base, &mut errors);
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
         rule_set.disable(&detect.disable);
         let detector = Detector::new(&rule_set)?;
         let mut warnings = Vec::new();
+        let (identity, directory) = compile_identity(&raw, &at, base, &mut errors);
         let policy = compile_policy(&raw, &at, name, text, &detector, &mut errors, &mut warnings);
         let mut users: std::collections::BTreeSet<String> = raw
             .keys

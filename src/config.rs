@@ -916,7 +916,7 @@ struct RawPolicyRule {
 }
 
 /// Compiles `[policy]` and the providers' `max_sensitivity` / `on_exceed`, pushing
-/// every problem (with its line) into `errors` and the policy lint's warnings into
+/// every problem (with its line) into `errors` and the warnings (natures no rule gives) into
 /// `warnings`.
 fn compile_policy(
     raw: &RawConfig,
@@ -1165,12 +1165,11 @@ fn compile_policy(
             message: r.message.clone(),
         });
     }
-    let policy = Policy {
+    Policy {
         default,
         rules,
         providers,
-    };
-    policy
+    }
 }
 
 /// Compiles `[identity]` and reads its directory file.

@@ -59,6 +59,8 @@ fn outcome(provider: &str) -> Outcome {
         stream_end: None,
         mode: paravent::config::Mode::Enforce,
         would: None,
+        client: None,
+        allow_listed: Vec::new(),
     }
 }
 

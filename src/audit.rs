@@ -143,6 +143,14 @@ pub struct RequestFields {
     pub upstream_status: Option<u16>,
     /// How a streamed answer ended: `complete`, `client-gone`, `limit`, `upstream-error`.
     pub stream_end: Option<String>,
+    /// Keyed hash (`TokenKey::audit_hash` with entity `CLIENT_ADDRESS`) of the client's
+    /// IP address: the peer's, or behind a trusted proxy the forwarded client's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// Keyed hashes of the values an allow list let through as they are, sorted (also
+    /// in `values`; counted under `findings_by_action.allow`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_listed: Vec<ValueHash>,
     /// `observe` when the request was in observe mode (forwarded as sent, the policy's
     /// decisions only recorded in `would`); absent when enforced.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -46,8 +46,47 @@ struct RawConfig {
     #[serde(default)]
     log: LogConfig,
     #[serde(default)]
+    identity: Option<RawIdentityConfig>,
+    #[serde(default)]
+    allow: AllowConfig,
+    #[serde(default)]
     teams: BTreeMap<Spanned<String>, TeamConfig>,
 }
+
+/// `[identity]` as written: principals from an authenticating proxy's headers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentityConfig {
+    /// Addresses (CIDRs) whose identity headers are believed.
+    trusted_proxies: Vec<Spanned<String>>,
+    #[serde(default)]
+    user_header: Option<Spanned<String>>,
+    /// `""` to read no groups.
+    #[serde(default)]
+    groups_header: Option<Spanned<String>>,
+    /// A CSV file of people and their teams, relative to the config file.
+    #[serde(default)]
+    directory: Option<Spanned<PathBuf>>,
+}
+
+/// An allow list as written (`[allow]`, `[teams.<name>.allow]`): exact values and
+/// patterns for any entity type, and the same per entity type.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AllowConfig {
+    pub values: Vec<Spanned<String>>,
+    pub patterns: Vec<Spanned<String>>,
+    pub entities: BTreeMap<Spanned<String>, AllowEntries>,
+}
+
+/// One entity type's entries of an allow list (`[allow.entities.FR_SIREN]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AllowEntries {
+    pub values: Vec<Spanned<String>>,
+    pub patterns: Vec<Spanned<String>>,
+}
+
 
 /// Whether the policy's decisions are carried out (`enforce`, the default) or only
 /// recorded (`observe`: the request is forwarded as the client sent it, and its audit
@@ -69,12 +108,15 @@ impl Mode {
     }
 }
 
-/// `[teams.<name>]`: settings of one team (the `team` of its virtual keys).
+/// `[teams.<name>]`: settings of one team (its principals come from virtual keys, the
+/// directory or the groups header).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TeamConfig {
     /// The team's mode; absent: the provider's, else `[policy] mode`.
     pub mode: Option<Mode>,
+    /// Values the team sends as they are, besides the global `[allow]` list.
+    pub allow: AllowConfig,
 }
 
 /// Where observe mode applies: `[policy] mode`, then `[providers.<p>] mode`, then
@@ -193,6 +235,15 @@ pub struct Config {
     /// Problems that do not stop the configuration from working (a policy rule that
     /// can never match…): `check` prints them, `serve` logs them.
     pub warnings: Vec<String>,
+    /// `[identity]`: principals from a trusted proxy's headers, when configured.
+    pub identity: Option<crate::identity::IdentityConfig>,
+    /// The directory file's people and teams (empty without one).
+    pub directory: crate::identity::Directory,
+    /// Every team a principal can be in: `[teams]` tables, the directory's teams and
+    /// the virtual keys' (a group names a team only if it is one of these).
+    pub known_teams: std::collections::BTreeSet<String>,
+    /// `[allow]` and each team's allow list, compiled.
+    pub allow: crate::policy::allow::AllowLists,
 }
 
 /// Default address `serve` listens on.
@@ -612,7 +663,40 @@ impl Config {
         inputs.sort();
         inputs.dedup();
         let mut warnings = Vec::new();
+        let (identity, directory) = compile_identity(&raw, &at, base, &mut errors);
         let policy = compile_policy(&raw, &at, name, text, &detector, &mut errors, &mut warnings);
+        let mut users: std::collections::BTreeSet<String> = raw
+            .keys
+            .virtual_keys
+            .iter()
+            .map(|k| k.user.clone())
+            .collect();
+        users.extend(directory.users().map(str::to_owned));
+        if identity.is_some() {
+            // The proxy in front may name anyone: a user condition is not a typo then.
+            users.extend(policy.rules.iter().flat_map(|r| r.users.iter().cloned()));
+        }
+        let mut known_teams: std::collections::BTreeSet<String> = raw
+            .keys
+            .virtual_keys
+            .iter()
+            .filter_map(|k| k.team.clone())
+            .collect();
+        known_teams.extend(directory.teams());
+        known_teams.extend(raw.teams.keys().map(|t| t.get_ref().clone()));
+        for (error, line, message) in policy.lint(&users, &known_teams) {
+            let msg = if line > 0 {
+                format!("{name}:{line}: {message}")
+            } else {
+                format!("{name}: {message}")
+            };
+            if error {
+                errors.push(msg);
+            } else {
+                warnings.push(msg);
+            }
+        }
+        let allow = compile_allow(&raw, &at, &detector, &mut errors);
         // Relaxations of "nothing unscanned leaves" are the administrator's to make, and
         // `check` says so every time.
         for (pname, p) in &raw.providers {
@@ -639,6 +723,9 @@ impl Config {
         let Some((server, providers, keys, pseudonyms)) = sections else {
             return Err(ConfigErrors(vec![format!("{name}: invalid configuration")]));
         };
+        inputs.extend(identity.as_ref().and_then(|i| i.directory_path.clone()));
+        inputs.sort();
+        inputs.dedup();
         Ok(Config {
             detect,
             rule_set,
@@ -669,6 +756,10 @@ impl Config {
                 .map(|(k, v)| (k.get_ref().clone(), v.clone()))
                 .collect(),
             warnings,
+            identity,
+            directory,
+            known_teams,
+            allow,
         })
     }
 }
@@ -955,7 +1046,7 @@ struct RawPolicyRule {
 }
 
 /// Compiles `[policy]` and the providers' `max_sensitivity` / `on_exceed`, pushing
-/// every problem (with its line) into `errors` and the policy lint's warnings into
+/// every problem (with its line) into `errors` and the warnings (natures no rule gives) into
 /// `warnings`.
 fn compile_policy(
     raw: &RawConfig,
@@ -1066,9 +1157,13 @@ fn compile_policy(
         if id.is_empty() {
             errors.push(format!("{here}: [[policy.rules]] id may not be empty"));
         }
-        if id.starts_with("builtin.") || id.starts_with("provider.") {
+        if id.starts_with("builtin.")
+            || id.starts_with("provider.")
+            || id.starts_with("teams.")
+            || id == crate::policy::allow::RULE_ALLOW_LIST
+        {
             errors.push(format!(
-                "{here}: [[policy.rules]] id {id:?} may not start with builtin. or provider. (reserved)"
+                "{here}: [[policy.rules]] id {id:?} may not start with builtin., provider. or teams., nor be allow-list (reserved)"
             ));
         }
         if rules.iter().any(|o| &o.id == id) {
@@ -1200,36 +1295,182 @@ fn compile_policy(
             message: r.message.clone(),
         });
     }
-    let policy = Policy {
+    Policy {
         default,
         rules,
         providers,
+    }
+}
+
+/// Compiles `[identity]` and reads its directory file.
+fn compile_identity(
+    raw: &RawConfig,
+    at: &dyn Fn(std::ops::Range<usize>) -> String,
+    base: Option<&Path>,
+    errors: &mut Vec<String>,
+) -> (
+    Option<crate::identity::IdentityConfig>,
+    crate::identity::Directory,
+) {
+    use crate::identity::{
+        Cidr, DEFAULT_GROUPS_HEADER, DEFAULT_USER_HEADER, Directory, IdentityConfig,
     };
-    let users = raw
-        .keys
-        .virtual_keys
-        .iter()
-        .map(|k| k.user.clone())
-        .collect();
-    let teams = raw
-        .keys
-        .virtual_keys
-        .iter()
-        .filter_map(|k| k.team.clone())
-        .collect();
-    for (error, line, message) in policy.lint(&users, &teams) {
-        let msg = if line > 0 {
-            format!("{name}:{line}: {message}")
-        } else {
-            format!("{name}: {message}")
-        };
-        if error {
-            errors.push(msg);
-        } else {
-            warnings.push(msg);
+    let Some(id) = &raw.identity else {
+        return (None, Directory::default());
+    };
+    let mut trusted_proxies = Vec::new();
+    for c in &id.trusted_proxies {
+        match Cidr::parse(c.get_ref()) {
+            Some(v) => trusted_proxies.push(v),
+            None => errors.push(format!(
+                "{}: [identity] trusted_proxies entries are addresses or CIDRs (\"10.0.0.0/8\"), not {:?}",
+                at(c.span()),
+                c.get_ref()
+            )),
         }
     }
-    policy
+    let header = |h: &Option<Spanned<String>>, default: &str, errors: &mut Vec<String>| {
+        let Some(h) = h else {
+            return Some(default.to_owned());
+        };
+        let v = h.get_ref().to_ascii_lowercase();
+        if v.is_empty() {
+            return None;
+        }
+        // A header some API forwards (or a key header) could carry the identity to the
+        // provider, or a client's key into the record: not an identity header.
+        if http::HeaderName::from_bytes(v.as_bytes()).is_err()
+            || v == "x-forwarded-for"
+            || Api::ALL
+                .iter()
+                .any(|a| a.header(&v) != crate::api::Param::Drop)
+        {
+            errors.push(format!(
+                "{}: [identity] {v:?} cannot be an identity header (it is forwarded to providers, or not a header name): use the header your authenticating proxy sets, such as x-forwarded-email",
+                at(h.span())
+            ));
+        }
+        Some(v)
+    };
+    let user_header = header(&id.user_header, DEFAULT_USER_HEADER, errors);
+    if user_header.is_none()
+        && let Some(h) = &id.user_header
+    {
+        errors.push(format!(
+            "{}: [identity] user_header may not be empty",
+            at(h.span())
+        ));
+    }
+    let groups_header = header(&id.groups_header, DEFAULT_GROUPS_HEADER, errors);
+    let directory_path = id.directory.as_ref().map(|d| match base {
+        Some(b) if d.get_ref().is_relative() => b.join(d.get_ref()),
+        _ => d.get_ref().clone(),
+    });
+    let directory = match &directory_path {
+        None => Directory::default(),
+        Some(p) => match Directory::load(p) {
+            Ok(d) => d,
+            Err(e) => {
+                errors.extend(e);
+                Directory::default()
+            }
+        },
+    };
+    (
+        Some(IdentityConfig {
+            trusted_proxies,
+            user_header: user_header.unwrap_or_default(),
+            groups_header,
+            directory_path,
+        }),
+        directory,
+    )
+}
+
+/// Compiles `[allow]` and the teams' allow lists: bad patterns, unknown entities and
+/// anything that would allow a secret are errors, with their line.
+fn compile_allow(
+    raw: &RawConfig,
+    at: &dyn Fn(std::ops::Range<usize>) -> String,
+    detector: &Detector,
+    errors: &mut Vec<String>,
+) -> crate::policy::allow::AllowLists {
+    use crate::policy::allow::{AllowList, AllowLists, Entries};
+    let entities = detector.entities();
+    let secret_entities = detector.secret_entities();
+    let entries = |what: &str,
+                   values: &[Spanned<String>],
+                   patterns: &[Spanned<String>],
+                   errors: &mut Vec<String>| {
+        for v in values {
+            let text = v.get_ref();
+            if text.trim().is_empty() {
+                errors.push(format!("{}: {what}: an empty value", at(v.span())));
+            } else if detector
+                .scan(text)
+                .iter()
+                .any(|f| f.nature == crate::detect::Nature::Secret || f.entity.as_str() == "SECRET")
+            {
+                errors.push(format!(
+                    "{}: {what}: this value reads as a secret, and secrets are never allow-listed (they are always blocked)",
+                    at(v.span())
+                ));
+            }
+        }
+        match Entries::new(
+            values.iter().map(|v| v.get_ref().as_str()),
+            patterns.iter().map(|p| p.get_ref().as_str()),
+        ) {
+            Ok(e) => e,
+            Err(bad) => {
+                for b in bad {
+                    errors.push(format!(
+                        "{}: {what}: the pattern does not compile: {}",
+                        at(patterns[b.index].span()),
+                        b.error.lines().last().unwrap_or("")
+                    ));
+                }
+                Entries::default()
+            }
+        }
+    };
+    let list = |what: &str, a: &AllowConfig, errors: &mut Vec<String>| {
+        let any = entries(what, &a.values, &a.patterns, errors);
+        let mut by_entity = BTreeMap::new();
+        for (e, ents) in &a.entities {
+            let ename = e.get_ref();
+            let what = format!("{what} entity {ename}");
+            if secret_entities.contains(ename) {
+                errors.push(format!(
+                    "{}: {what}: {ename} is a secret, and secrets are never allow-listed (they are always blocked)",
+                    at(e.span())
+                ));
+                continue;
+            }
+            if !entities.contains(ename) {
+                errors.push(format!(
+                    "{}: {what}: no detection rule produces entity {ename:?}",
+                    at(e.span())
+                ));
+                continue;
+            }
+            by_entity.insert(
+                ename.clone(),
+                entries(&what, &ents.values, &ents.patterns, errors),
+            );
+        }
+        AllowList { any, by_entity }
+    };
+    let global = list("[allow]", &raw.allow, errors);
+    let mut teams = BTreeMap::new();
+    for (t, tc) in &raw.teams {
+        let t = t.get_ref();
+        teams.insert(
+            t.clone(),
+            list(&format!("[teams.{t}.allow]"), &tc.allow, errors),
+        );
+    }
+    AllowLists { global, teams }
 }
 
 /// `http(s)://authority[/prefix]`, without query or fragment; the trailing `/` dropped.

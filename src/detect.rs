@@ -34,6 +34,7 @@ mod names;
 pub mod normalise;
 mod overlap;
 mod patterns;
+pub(crate) use patterns::build_regex;
 pub mod rules;
 pub mod validators;
 
@@ -292,6 +293,19 @@ impl Detector {
     /// Every nature this detector's rules give their findings.
     pub fn natures(&self) -> std::collections::BTreeSet<Nature> {
         self.metas.iter().map(|m| m.nature).collect()
+    }
+
+    /// Every entity name a rule of nature `secret` produces, and `SECRET`: allow lists
+    /// may not name them.
+    pub fn secret_entities(&self) -> std::collections::BTreeSet<String> {
+        let mut out: std::collections::BTreeSet<String> = self
+            .metas
+            .iter()
+            .filter(|m| m.nature == Nature::Secret)
+            .map(|m| m.entity.to_string())
+            .collect();
+        out.insert("SECRET".to_owned());
+        out
     }
 
     /// Ids of every compiled rule.

@@ -37,6 +37,12 @@ pub enum ProxyError {
     UnknownKey,
     #[error("the virtual key may not use this provider")]
     KeyNotAllowed,
+    /// Identity headers (`X-Forwarded-User`…) from an address not in `[identity]
+    /// trusted_proxies`.
+    #[error("identity headers from an untrusted address")]
+    UntrustedIdentity,
+    #[error("the trusted proxy's identity header is not usable")]
+    InvalidIdentity,
     #[error("cannot connect to the provider")]
     UpstreamConnect(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the provider did not answer in time")]
@@ -78,7 +84,10 @@ impl ProxyError {
             ProxyError::Refused(Refusal::Unscannable { .. }) => StatusCode::FORBIDDEN,
             ProxyError::Refused(Refusal::Vault(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::MissingKey | ProxyError::UnknownKey => StatusCode::UNAUTHORIZED,
-            ProxyError::KeyNotAllowed | ProxyError::PolicyBlock { .. } => StatusCode::FORBIDDEN,
+            ProxyError::KeyNotAllowed
+            | ProxyError::PolicyBlock { .. }
+            | ProxyError::UntrustedIdentity => StatusCode::FORBIDDEN,
+            ProxyError::InvalidIdentity => StatusCode::BAD_REQUEST,
             ProxyError::UpstreamConnect(_)
             | ProxyError::UpstreamBody
             | ProxyError::UpstreamTooLarge { .. } => StatusCode::BAD_GATEWAY,
@@ -121,6 +130,8 @@ impl ProxyError {
             ProxyError::MissingKey => "paravent_missing_key",
             ProxyError::UnknownKey => "paravent_unknown_key",
             ProxyError::KeyNotAllowed => "paravent_key_not_allowed",
+            ProxyError::UntrustedIdentity => "paravent_untrusted_identity",
+            ProxyError::InvalidIdentity => "paravent_invalid_identity",
             ProxyError::UpstreamConnect(_) => "paravent_upstream_unreachable",
             ProxyError::UpstreamTimeout => "paravent_upstream_timeout",
             ProxyError::UpstreamBody => "paravent_upstream_bad_response",
@@ -150,6 +161,8 @@ impl ProxyError {
             ProxyError::MissingKey => "Paravent: this provider needs your Paravent virtual key (pv-...). Set it as your API key in your tool; ask your administrator for one.".to_owned(),
             ProxyError::UnknownKey => "Paravent: this virtual key is not known. Check the pv-... key set in your tool, or ask your administrator for a new one.".to_owned(),
             ProxyError::KeyNotAllowed => "Paravent: your virtual key may not use this provider. Ask your administrator if you need it.".to_owned(),
+            ProxyError::UntrustedIdentity => "Paravent: this request carries identity headers (such as X-Forwarded-User) but does not come from the company's authenticating proxy, so it was refused and nothing was sent. Go through the company's sign-in address, or remove those headers.".to_owned(),
+            ProxyError::InvalidIdentity => "Paravent: the sign-in proxy's identity header is empty, repeated or malformed, so the request was refused and nothing was sent. Tell your administrator.".to_owned(),
             ProxyError::UpstreamConnect(_) => "Paravent could not reach the provider. Try again later; if it persists, tell your administrator.".to_owned(),
             ProxyError::UpstreamTimeout => "Paravent: the provider did not answer in time. Try again later, or with a shorter request.".to_owned(),
             ProxyError::UpstreamBody => "Paravent: the provider's answer could not be read. Try again.".to_owned(),

@@ -29,7 +29,9 @@
 //! - [`vault`] (pure): keyed-BLAKE3 tokens and the per-request vault;
 //! - [`reidentify`] (pure): tokens back to values, tolerant of what models do to them;
 //! - [`audit`] (pure, but [`audit::writer`]): hash-chained records, their check and file;
-//! - [`error`]: one place that maps failures to statuses and messages.
+//! - [`error`]: one place that maps failures to statuses and messages;
+//! - [`identity`]: principals and teams from a trusted authenticating proxy's headers and
+//!   a directory file.
 
 pub mod admin;
 pub mod api;
@@ -38,6 +40,7 @@ pub mod body;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod identity;
 pub mod metrics;
 pub mod outcome;
 pub mod pipeline;

@@ -471,6 +471,8 @@ mod tests {
             stream_end: None,
             mode: crate::config::Mode::Enforce,
             would: None,
+            client: None,
+            allow_listed: Vec::new(),
         }
     }
 

@@ -18,7 +18,7 @@ pub struct Outcome {
     /// The model the request names (body `model`, or Gemini's path), when known.
     pub model: Option<String>,
     pub principal: String,
-    /// The virtual key's team, when it has one.
+    /// The principal's team, when it has one (virtual key, directory or groups).
     pub team: Option<String>,
     /// When routed by the policy: the provider the client asked for (`provider` is
     /// where the request went).
@@ -72,4 +72,8 @@ pub struct Outcome {
     pub mode: Mode,
     /// In observe mode, once the policy ran: what enforcement would have done.
     pub would: Option<Would>,
+    /// Hex keyed hash of the client's address ([`crate::audit::RequestFields::client`]).
+    pub client: Option<String>,
+    /// `(entity, hex)` keyed hashes of the values an allow list let through.
+    pub allow_listed: Vec<(String, String)>,
 }

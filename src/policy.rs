@@ -30,6 +30,8 @@ use std::fmt;
 use crate::api::Api;
 use crate::detect::{Nature, Sensitivity};
 
+pub mod allow;
+
 /// Pushes a line onto the trace only when explaining (the format is not evaluated
 /// otherwise).
 macro_rules! note {
@@ -631,13 +633,13 @@ impl Policy {
             }
             if !users.is_empty() || !teams.is_empty() {
                 for u in r.users.iter().filter(|u| !users.contains(*u)) {
-                    out.push((false, r.line, format!("rule {id:?} names user {u:?}, which no [[keys.virtual]] entry has: it never matches for that user")));
+                    out.push((false, r.line, format!("rule {id:?} names user {u:?}, which no [[keys.virtual]] entry or directory row has: it never matches for that user")));
                 }
                 for t in r.teams.iter().filter(|t| !teams.contains(*t)) {
-                    out.push((false, r.line, format!("rule {id:?} names team {t:?}, which no [[keys.virtual]] entry has: it never matches for that team")));
+                    out.push((false, r.line, format!("rule {id:?} names team {t:?}, which no [[keys.virtual]] entry, directory row or [teams.<name>] table has: it never matches for that team")));
                 }
             } else if !r.teams.is_empty() {
-                out.push((false, r.line, format!("rule {id:?} has a teams condition but no virtual keys are declared: teams come from [[keys.virtual]], so it never matches")));
+                out.push((false, r.line, format!("rule {id:?} has a teams condition but no team is declared: teams come from [[keys.virtual]], the [identity] directory or [teams.<name>] tables, so it never matches")));
             }
             for earlier in &self.rules[..i] {
                 if r.same_conditions(earlier) && r.action != earlier.action {

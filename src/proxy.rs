@@ -54,6 +54,14 @@ pub const REQUEST_ID_HEADER: &str = "x-paravent-request-id";
 
 pub use crate::outcome::Outcome;
 
+/// The address of the connection a request came on (a request extension set by
+/// [`crate::server`]): `[identity]` trusts headers by it, the record hashes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+/// The entity name the client address is hashed under in audit records.
+pub const CLIENT_ADDRESS_ENTITY: &str = "CLIENT_ADDRESS";
+
 /// Called with every outcome; the audit trail plugs in here.
 pub type OutcomeHook = Arc<dyn Fn(&Outcome) + Send + Sync>;
 
@@ -282,6 +290,10 @@ struct Ctx {
     /// In observe mode: the distinct values the policy would have pseudonymised and
     /// redacted, per entity.
     would_values: (BTreeMap<String, u64>, BTreeMap<String, u64>),
+    /// Hex keyed hash of the client's address.
+    client: Option<String>,
+    /// `(entity, hex)` keyed hashes of the values an allow list let through.
+    allow_listed: Vec<(String, String)>,
 }
 
 /// Where `handle` leaves a streamed answer's record for its body.
@@ -386,6 +398,8 @@ where
         mode: Mode::Enforce,
         would: None,
         would_values: Default::default(),
+        client: None,
+        allow_listed: Vec::new(),
     };
     let result = phases(&rt, &mut ctx, req).await;
     let (mut resp, refused) = match result {
@@ -441,6 +455,8 @@ where
         stream_end: None,
         mode: ctx.mode,
         would: ctx.would.take(),
+        client: ctx.client.take(),
+        allow_listed: std::mem::take(&mut ctx.allow_listed),
     };
     if refused.is_none()
         && let Some(slot) = ctx.record_slot.take()
@@ -540,6 +556,20 @@ pub fn record_fields(o: &Outcome) -> RequestFields {
         stream_end: o.stream_end.map(str::to_owned),
         mode: (o.mode == Mode::Observe).then(|| o.mode.as_str().to_owned()),
         would: o.would.clone(),
+        client: o.client.clone(),
+        allow_listed: {
+            let mut v: Vec<ValueHash> = o
+                .allow_listed
+                .iter()
+                .map(|(entity, hash)| ValueHash {
+                    entity: entity.clone(),
+                    hash: hash.clone(),
+                })
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        },
     }
 }
 
@@ -580,6 +610,9 @@ where
         ctx.format = p.api;
         ctx.provider = Some(p.name.clone());
     }
+    // Who: a trusted proxy's headers, refused from anyone else.
+    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
+    let asserted = identify(rt, ctx, peer, &parts.headers)?;
     let path = route::safe_path(parts.uri.path()).map_err(|_| ProxyError::UnsafePath)?;
     let route = route::route(&rt.config, parts.method.as_str(), &path).map_err(|e| match e {
         route::RouteError::UnsafePath => ProxyError::UnsafePath,
@@ -601,7 +634,7 @@ where
 
     // Keys.
     let query = parts.uri.query().unwrap_or("");
-    let key_header = authenticate(rt, ctx, provider, &parts.headers, query)?;
+    let key_header = authenticate(rt, ctx, provider, &parts.headers, query, asserted)?;
     // The mode of the provider asked for and the principal's team (routing is one of
     // the decisions observe mode only records).
     ctx.mode = rt.config.modes.of(&provider.name, ctx.team.as_deref());
@@ -1077,12 +1110,46 @@ fn apply_policy<'a>(
 ) -> Result<Option<&'a ProviderConfig>, ProxyError> {
     use crate::policy::{Principal, Verdict};
     let scanned = pipeline::scan(&rt.config.detector, walked);
-    let items = scanned.items();
+    // The allow lists first: a listed value leaves as it is and is not the policy's to
+    // block, route or count toward a ceiling (secrets are never listed).
+    let allowed: Vec<Option<String>> = if rt.config.allow.is_empty() {
+        vec![None; scanned.findings().len()]
+    } else {
+        scanned
+            .findings()
+            .iter()
+            .map(|f| {
+                rt.config.allow.allows(
+                    ctx.team.as_deref(),
+                    &f.entity,
+                    f.nature,
+                    &scanned.values()[f.value].1,
+                )
+            })
+            .collect()
+    };
+    let items: Vec<_> = scanned
+        .items()
+        .into_iter()
+        .zip(&allowed)
+        .filter(|(_, a)| a.is_none())
+        .map(|(i, _)| i)
+        .collect();
     let who = Principal {
         user: &ctx.principal,
         team: ctx.team.as_deref(),
     };
     let decision = rt.config.policy.decide(&items, &who, &provider.name);
+    for (f, a) in scanned.findings().iter().zip(&allowed) {
+        if let Some(list) = a {
+            *ctx.findings_by_action.entry("allow").or_default() += 1;
+            *ctx.findings_by_rule.entry(list.clone()).or_default() += 1;
+            let (entity, value) = &scanned.values()[f.value];
+            let h = rt.token_key.audit_hash(entity, value);
+            ctx.allow_listed
+                .push((entity.clone(), crate::audit::hex(&h)));
+        }
+    }
     // The model as the client named it, for the record of a request that will not
     // leave: only when the detector found nothing in it.
     ctx.model = walked
@@ -1140,10 +1207,15 @@ fn apply_policy<'a>(
         }
         Verdict::Forward { .. } => {}
     }
-    let per_finding: Vec<ValueAction> = decision
-        .choices
+    let mut choices = decision.choices.iter();
+    let per_finding: Vec<ValueAction> = allowed
         .iter()
-        .map(|c| ValueAction::of(c.action))
+        .map(|a| match a {
+            Some(_) => ValueAction::Allow,
+            None => choices
+                .next()
+                .map_or(ValueAction::Pseudonymise, |c| ValueAction::of(c.action)),
+        })
         .collect();
     let actions = scanned.value_actions(&per_finding);
     if ctx.mode == Mode::Observe {
@@ -1263,12 +1335,20 @@ fn observe_policy(
 /// Checks the client's key and returns the real key header to send (virtual-key mode).
 /// A Paravent virtual key presented to a pass-through provider is refused, never
 /// forwarded.
+///
+/// With an identity from a trusted proxy (`asserted`), the principal is the proxy's:
+/// a pass-through provider still gets the client's own key (a virtual key is refused
+/// as ever), and a virtual-key provider needs no key from the client (the proxy
+/// authenticated the person; Paravent injects the real key). A virtual key presented
+/// all the same is checked (unknown: refused; its `providers` list applies) and gives
+/// its team when the directory and groups gave none; any other key is ignored there.
 fn authenticate(
     rt: &Runtime,
     ctx: &mut Ctx,
     provider: &ProviderConfig,
     headers: &HeaderMap,
     query: &str,
+    asserted: bool,
 ) -> Result<Option<(HeaderName, HeaderValue)>, ProxyError> {
     let presented = presented_key(provider.api, headers, query);
     if provider.auth == AuthMode::PassThrough {
@@ -1276,22 +1356,78 @@ fn authenticate(
             if k.starts_with("pv-") {
                 return Err(ProxyError::VirtualKeyPassThrough);
             }
-            // A stable pseudonymous principal for per-principal tokens, never the key.
-            let h = blake3::hash(k.as_bytes()).to_hex();
-            ctx.principal = format!("key:{}", &h[..16]);
+            if !asserted {
+                // A stable pseudonymous principal for per-principal tokens, never the key.
+                let h = blake3::hash(k.as_bytes()).to_hex();
+                ctx.principal = format!("key:{}", &h[..16]);
+            }
         }
         return Ok(None);
     }
-    let key = presented.ok_or(ProxyError::MissingKey)?;
+    let key = match presented {
+        Some(k) if !asserted || k.starts_with("pv-") => k,
+        _ if asserted => return Ok(rt.real_keys.get(&provider.name).cloned()),
+        _ => return Err(ProxyError::MissingKey),
+    };
     let hash = *blake3::hash(key.as_bytes()).as_bytes();
     let i = *rt.keys.get(&hash).ok_or(ProxyError::UnknownKey)?;
     let vk = &rt.config.keys[i];
     if !vk.providers.is_empty() && !vk.providers.iter().any(|p| p == &provider.name) {
         return Err(ProxyError::KeyNotAllowed);
     }
-    ctx.principal = vk.user.clone();
-    ctx.team = vk.team.clone();
+    if asserted {
+        if ctx.team.is_none() {
+            ctx.team = vk.team.clone();
+        }
+    } else {
+        ctx.principal = vk.user.clone();
+        // The key's own team, else the directory's for its user.
+        ctx.team = vk.team.clone().or_else(|| {
+            rt.config
+                .directory
+                .team_of(&vk.user.to_lowercase())
+                .map(str::to_owned)
+        });
+    }
     Ok(rt.real_keys.get(&provider.name).cloned())
+}
+
+/// Hashes the client's address into the context and, with `[identity]`, reads a trusted
+/// proxy's identity headers: `true` when they named the principal. Identity headers
+/// from an untrusted (or unknown) peer refuse the request; their values are not read.
+fn identify(
+    rt: &Runtime,
+    ctx: &mut Ctx,
+    peer: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+) -> Result<bool, ProxyError> {
+    let id = rt.config.identity.as_ref();
+    if let Some(ip) = peer {
+        let client = crate::identity::client_address(id, ip, headers);
+        let h = rt
+            .token_key
+            .audit_hash(CLIENT_ADDRESS_ENTITY, &client.to_string());
+        ctx.client = Some(crate::audit::hex(&h));
+    }
+    let Some(id) = id else {
+        return Ok(false);
+    };
+    if !peer.is_some_and(|p| id.trusts(p)) {
+        if id.carries_identity(headers) {
+            return Err(ProxyError::UntrustedIdentity);
+        }
+        return Ok(false);
+    }
+    match crate::identity::asserted(id, headers) {
+        Err(_) => Err(ProxyError::InvalidIdentity),
+        Ok(None) => Ok(false),
+        Ok(Some(a)) => {
+            ctx.team = crate::identity::team_of(&rt.config.directory, &rt.config.known_teams, &a)
+                .map(str::to_owned);
+            ctx.principal = a.user;
+            Ok(true)
+        }
+    }
 }
 
 /// The key the client presented: one of the API's key headers (`Authorization: Bearer`,

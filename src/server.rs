@@ -42,7 +42,7 @@ pub async fn serve(listener: TcpListener, rt: Generation, shutdown: impl Future<
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         // Out of file descriptors and the like: back off, keep serving.
@@ -53,7 +53,9 @@ pub async fn serve(listener: TcpListener, rt: Generation, shutdown: impl Future<
                 };
                 let _ = stream.set_nodelay(true);
                 let rt = rt.clone();
-                let svc = service_fn(move |req| {
+                let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    // The peer's address, for [identity] and the audit record.
+                    req.extensions_mut().insert(proxy::PeerAddr(peer));
                     // One snapshot per request, taken when it starts.
                     let rt = rt.load_full();
                     async move { Ok::<_, Infallible>(proxy::handle(rt, req).await) }

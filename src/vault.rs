@@ -246,6 +246,11 @@ const NUMBER_LIKE: &[&str] = &[
     "UK_NINO",
 ];
 
+/// Whether separators in `entity`'s values carry no meaning (`06 12` is `0612`).
+pub fn is_number_like(entity: &str) -> bool {
+    NUMBER_LIKE.contains(&entity)
+}
+
 /// The form a value is hashed in: as the detector reads it (invisible characters
 /// removed, compatibility forms folded, [`crate::detect::normalise`]), lower case,
 /// single spaces, and for numbers no separators, so the variants of one value get one

@@ -335,7 +335,7 @@ pub const FR: Words = Words {
 
 /// French translations of the chain verification's reasons (src/audit/verify.rs); a
 /// reason not listed here is shown as it is.
-pub(crate) const REASONS_FR: [(&str, &str); 11] = [
+pub(crate) const REASONS_FR: [(&str, &str); 14] = [
     (
         "not a complete audit record (modified or truncated)",
         "ce n’est pas un enregistrement d’audit complet (modifié ou tronqué)",
@@ -353,21 +353,36 @@ pub(crate) const REASONS_FR: [(&str, &str); 11] = [
         "le premier enregistrement n’est pas un début de chaîne (enregistrements ou fichiers manquants avant lui)",
     ),
     (
-        "does not follow the last record of the file before (a file is missing, or the files are out of order)",
-        "ne suit pas le dernier enregistrement du fichier précédent (un fichier manque, ou les fichiers ne sont pas dans l’ordre)",
-    ),
-    (
         "does not follow the previous record (a record was deleted, inserted or moved)",
         "ne suit pas l’enregistrement précédent (un enregistrement a été supprimé, inséré ou déplacé)",
     ),
-    ("malformed chain-start", "début de chaîne mal formé"),
     (
-        "a file-start record inside a file (records were moved)",
-        "un début de fichier à l’intérieur d’un fichier (des enregistrements ont été déplacés)",
+        "malformed record (its kind does not match its content)",
+        "enregistrement mal formé (son type ne correspond pas à son contenu)",
     ),
     (
-        "out of sequence (a record was deleted, inserted or moved)",
-        "hors séquence (un enregistrement a été supprimé, inséré ou déplacé)",
+        "names another instance than the rest of its chain (records were mixed)",
+        "nomme une autre instance que le reste de sa chaîne (des enregistrements ont été mélangés)",
+    ),
+    (
+        "a record after its chain's close (records were inserted)",
+        "un enregistrement après la clôture de sa chaîne (des enregistrements ont été insérés)",
+    ),
+    (
+        "repeats records of its chain that another file holds (a duplicated piece)",
+        "répète des enregistrements de sa chaîne présents dans un autre fichier (un morceau dupliqué)",
+    ),
+    (
+        "records of its chain are missing before it (a file or part of one is missing)",
+        "des enregistrements de sa chaîne manquent avant lui (un fichier ou une partie manque)",
+    ),
+    (
+        "continues a chain that another chain already continues (a copy of the trail was written to)",
+        "continue une chaîne qu’une autre chaîne continue déjà (une copie de la piste a été complétée)",
+    ),
+    (
+        "continues a chain that is not in the files (its files are missing, or its last records were removed)",
+        "continue une chaîne absente des fichiers (ses fichiers manquent, ou ses derniers enregistrements ont été supprimés)",
     ),
     ("no audit record", "aucun enregistrement d’audit"),
     (

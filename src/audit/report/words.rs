@@ -124,6 +124,14 @@ pub struct Words {
     pub version_head: &'static str,
     pub instances_caption: &'static str,
     pub instance_head: &'static str,
+    /// The chains table: caption, heads (instance, chain, records, first, last, end,
+    /// state), and its cells' words.
+    pub chains_caption: &'static str,
+    pub chain_heads: [&'static str; 7],
+    pub chain_closed: &'static str,
+    pub chain_open: &'static str,
+    pub chain_verified: &'static str,
+    pub chain_broken: &'static str,
     pub footer: &'static str,
 }
 
@@ -222,6 +230,20 @@ pub const EN: Words = Words {
     version_head: "Policy version",
     instances_caption: "Requests per Paravent instance",
     instance_head: "Instance",
+    chains_caption: "Audit chains (one per instance start)",
+    chain_heads: [
+        "Instance",
+        "Chain",
+        "Records",
+        "First record",
+        "Last record",
+        "End",
+        "Integrity",
+    ],
+    chain_closed: "closed (graceful stop)",
+    chain_open: "open (running, crashed or cut)",
+    chain_verified: "verified",
+    chain_broken: "NOT verified",
     footer: "Figures are counts from the audit records: no record holds a value, a prompt or a key. Tokens are as the providers reported them; energy is an estimate (see the method in docs/AUDIT.md).",
 };
 
@@ -330,6 +352,20 @@ pub const FR: Words = Words {
     version_head: "Version de la politique",
     instances_caption: "Requêtes par instance Paravent",
     instance_head: "Instance",
+    chains_caption: "Chaînes d’audit (une par démarrage d’instance)",
+    chain_heads: [
+        "Instance",
+        "Chaîne",
+        "Enregistrements",
+        "Premier enregistrement",
+        "Dernier enregistrement",
+        "Fin",
+        "Intégrité",
+    ],
+    chain_closed: "close (arrêt normal)",
+    chain_open: "ouverte (en cours, interrompue ou tronquée)",
+    chain_verified: "vérifiée",
+    chain_broken: "NON vérifiée",
     footer: "Les chiffres sont des décomptes issus des enregistrements d’audit\u{a0}: aucun enregistrement ne contient de valeur, de prompt ni de clé. Les jetons sont ceux communiqués par les fournisseurs\u{202f}; l’énergie est une estimation (méthode décrite dans docs/AUDIT.md).",
 };
 

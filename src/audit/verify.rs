@@ -148,7 +148,7 @@ struct Chain {
 /// use paravent::audit::{AuditRecord, anchor, verify::Verifier};
 /// let mut r = AuditRecord::chain_start("c".into(), "i".into(), "p".into(), "t".into());
 /// let line = r.seal(&anchor("c")).unwrap();
-/// let mut v = Verifier::new(&[]);
+/// let mut v = Verifier::new::<&str>(&[]);
 /// v.file("a.jsonl");
 /// v.push(&line);
 /// let done = v.finish();

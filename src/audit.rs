@@ -6,7 +6,8 @@
 //! record's hash (raw 32 bytes). The first record of a chain is a `chain-start` record
 //! whose `prev` is [`anchor`] of its random chain id, or, when an instance appends to an
 //! existing file, the last hash of that file. A file opened by rotation starts with a
-//! `file-start` record that continues the chain (docs/AUDIT.md).
+//! `file-start` record that continues the chain, and a graceful stop ends it with a
+//! `chain-close` record (docs/AUDIT.md).
 //!
 //! Records hold counts and keyed hashes of values only: never a value, prompt text or key.
 //! This module does no I/O; [`writer`] appends records, [`verify`] checks a chain.
@@ -42,6 +43,10 @@ pub enum Kind {
     /// The running configuration was replaced (SIGHUP): the records from here on are
     /// written under this record's `policy_version`.
     Reload,
+    /// The instance stopped gracefully: the last record of its chain (its `seq` is the
+    /// number of records before it, its `prev` their last hash). A restart on the same
+    /// file starts a new chain chained to it.
+    ChainClose,
 }
 
 /// What became of the request.

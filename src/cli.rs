@@ -85,22 +85,25 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Prove the hash chain intact; names the first bad record, else prints the last
-    /// hash (the checkpoint).
+    /// Prove the hash chains intact: the files of any number of instances, each chain
+    /// checked on its own; one line per chain (instance, chain id, records, first and
+    /// last time, whether it was closed, last hash = checkpoint); names each bad record.
     Verify {
-        /// Audit files, oldest first.
+        /// Audit files, or directories (every `*.jsonl` in them, recursively), in any
+        /// order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// A checkpoint published earlier: fails if it is not in the chain (a truncated
-        /// tail).
+        /// A checkpoint published earlier: fails if it is in no chain (a truncated tail).
+        /// May be given several times.
         #[arg(long)]
-        checkpoint: Option<String>,
+        checkpoint: Vec<String>,
     },
     /// Report on the audit trail: requests per day, principal, team, provider,
     /// jurisdiction, model, decision and rule; findings; refusals; routes; energy.
     /// Verifies the chain first: a broken chain is reported in a banner and exits 1.
     Report {
-        /// Audit files, oldest first.
+        /// Audit files, or directories (every `*.jsonl` in them, recursively), of any
+        /// number of instances, in any order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Output format.
@@ -119,9 +122,10 @@ pub enum AuditCommand {
         /// Write the report to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// A checkpoint published earlier, checked as `audit verify` does.
+        /// A checkpoint published earlier, checked as `audit verify` does (may be
+        /// given several times).
         #[arg(long)]
-        checkpoint: Option<String>,
+        checkpoint: Vec<String>,
     },
 }
 

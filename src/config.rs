@@ -310,7 +310,8 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
-    /// The audit file (relative to the config file); no audit trail when absent.
+    /// The audit file (relative to the config file; `{instance}` is replaced by the
+    /// instance id); no audit trail when absent.
     pub path: Option<PathBuf>,
     /// When a record reaches the disk: `always` (fsync each record) or `never` (the OS
     /// decides).
@@ -318,7 +319,8 @@ pub struct AuditConfig {
     /// What a request gets when its record cannot be written: `refuse` (an error; the
     /// answer is not delivered) or `continue`.
     pub on_failure: OnFailure,
-    /// This instance's name in the records (default: `$HOSTNAME`, else `pid-<pid>`).
+    /// This instance's name in the records and in `{instance}` of `path` (default:
+    /// `$HOSTNAME`, else the host name, else `pid-<pid>`).
     pub instance_id: Option<String>,
     /// Rotate the file once it holds this many bytes (no size rotation when absent).
     pub rotate_bytes: Option<u64>,

@@ -38,7 +38,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         } => serve(config.as_deref(), listen, admin_listen, log.as_deref()),
         cli::Command::Audit {
             command: cli::AuditCommand::Verify { files, checkpoint },
-        } => audit_verify(&files, checkpoint.as_deref()),
+        } => audit_verify(&files, &checkpoint),
         cli::Command::Audit {
             command:
                 cli::AuditCommand::Report {
@@ -55,7 +55,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             (format, lang),
             (from.as_deref(), to.as_deref()),
             out.as_deref(),
-            checkpoint.as_deref(),
+            &checkpoint,
         ),
         cli::Command::Key { command } => {
             match command {
@@ -274,32 +274,159 @@ fn preview_request(
     }
 }
 
-fn audit_verify(
-    files: &[std::path::PathBuf],
-    checkpoint: Option<&str>,
-) -> anyhow::Result<ExitCode> {
-    let mut texts = Vec::with_capacity(files.len());
-    for f in files {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
-        texts.push((f.display().to_string(), text));
+/// The audit files named by `args`: files as given, directories walked for `*.jsonl`
+/// (recursively, hidden entries skipped, sorted by path); each file once.
+fn audit_files(args: &[std::path::PathBuf]) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> anyhow::Result<()> {
+        let entries =
+            std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        let mut found = Vec::new();
+        for e in entries {
+            let e = e.with_context(|| format!("cannot read {}", dir.display()))?;
+            let name = e.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, &mut found)?;
+            } else if path.extension().is_some_and(|x| x == "jsonl") {
+                found.push(path);
+            }
+        }
+        found.sort();
+        out.extend(found);
+        Ok(())
     }
-    let inputs: Vec<(&str, &str)> = texts
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    match paravent::audit::verify::verify(&inputs, checkpoint) {
-        Ok(v) => {
-            println!(
-                "ok: {} records in {} chain start(s); checkpoint {}",
-                v.records, v.chains, v.last_hash
-            );
-            Ok(ExitCode::SUCCESS)
+    let mut files = Vec::new();
+    for a in args {
+        if a.is_dir() {
+            let before = files.len();
+            walk(a, &mut files)?;
+            if files.len() == before {
+                anyhow::bail!("no *.jsonl file in {}", a.display());
+            }
+        } else {
+            files.push(a.clone());
         }
-        Err(bad) => {
-            eprintln!("paravent: audit chain broken at {bad}");
-            Ok(ExitCode::FAILURE)
+    }
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
+    Ok(files)
+}
+
+/// What reads audit files one line at a time.
+trait Lines {
+    fn file(&mut self, name: &str);
+    fn line(&mut self, line: &str);
+}
+
+impl Lines for paravent::audit::verify::Verifier {
+    fn file(&mut self, name: &str) {
+        paravent::audit::verify::Verifier::file(self, name);
+    }
+    fn line(&mut self, line: &str) {
+        self.push(line);
+    }
+}
+
+impl Lines for paravent::audit::report::Builder<'_> {
+    fn file(&mut self, name: &str) {
+        paravent::audit::report::Builder::file(self, name);
+    }
+    fn line(&mut self, line: &str) {
+        self.push(line);
+    }
+}
+
+/// Feeds every line of `files` to `sink`, one line at a time.
+fn read_trails(files: &[std::path::PathBuf], sink: &mut impl Lines) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    for f in files {
+        let file =
+            std::fs::File::open(f).with_context(|| format!("cannot read {}", f.display()))?;
+        sink.file(&f.display().to_string());
+        let mut reader = BufReader::with_capacity(1 << 16, file);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = reader
+                .read_line(&mut line)
+                .with_context(|| format!("cannot read {}", f.display()))?;
+            if n == 0 {
+                break;
+            }
+            let text = line.strip_suffix('\n').unwrap_or(&line);
+            sink.line(text);
         }
+    }
+    Ok(())
+}
+
+/// `paravent audit verify`: one line per chain on standard output, each fault on
+/// standard error; exits 1 when any chain is broken or a checkpoint is in none.
+fn audit_verify(files: &[std::path::PathBuf], checkpoints: &[String]) -> anyhow::Result<ExitCode> {
+    let files = audit_files(files)?;
+    let mut verifier = paravent::audit::verify::Verifier::new(checkpoints);
+    read_trails(&files, &mut verifier)?;
+    let done = verifier.finish();
+    let mut out = io::stdout().lock();
+    for c in &done.chains {
+        writeln!(
+            out,
+            "{} instance={} chain={} records={} first={} last={} end={}{} checkpoint={}",
+            if c.bad.is_none() { "ok" } else { "BROKEN" },
+            c.instance_id,
+            c.chain_id,
+            c.records,
+            c.first_time,
+            c.last_time,
+            // Without a close: the instance is running, crashed, or the tail was cut.
+            if c.closed { "closed" } else { "open" },
+            c.continues
+                .as_deref()
+                .map(|p| format!(" continues={p}"))
+                .unwrap_or_default(),
+            c.last_hash
+        )?;
+    }
+    let broken = done.chains.len() - done.verified_chains();
+    let instances: std::collections::BTreeSet<&str> =
+        done.chains.iter().map(|c| c.instance_id.as_str()).collect();
+    for p in &done.problems {
+        eprintln!("paravent: audit trail broken at {p}");
+    }
+    for c in done.chains.iter().filter_map(|c| c.bad.as_ref()) {
+        eprintln!("paravent: audit chain broken at {c}");
+    }
+    for h in &done.missing_checkpoints {
+        eprintln!(
+            "paravent: checkpoint {h} is in none of the chains: records after it were removed, or its files were not given"
+        );
+    }
+    if done.ok() {
+        writeln!(
+            out,
+            "ok: {} chain(s) of {} instance(s) verified, {} records in {} file(s){}",
+            done.chains.len(),
+            instances.len(),
+            done.records,
+            files.len(),
+            if checkpoints.is_empty() {
+                String::new()
+            } else {
+                format!("; {} checkpoint(s) found", checkpoints.len())
+            }
+        )?;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "paravent: {broken} of {} chain(s) broken, {} other problem(s), {} checkpoint(s) missing",
+            done.chains.len(),
+            done.problems.len(),
+            done.missing_checkpoints.len()
+        );
+        Ok(ExitCode::FAILURE)
     }
 }
 
@@ -310,22 +437,15 @@ fn audit_report(
     (format, lang): (cli::ReportFormat, cli::ReportLang),
     (from, to): (Option<&str>, Option<&str>),
     out: Option<&Path>,
-    checkpoint: Option<&str>,
+    checkpoints: &[String],
 ) -> anyhow::Result<ExitCode> {
     use paravent::audit::report;
     let range = report::TimeRange::parse(from, to)?;
-    let mut texts = Vec::with_capacity(files.len());
-    for f in files {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
-        texts.push((f.display().to_string(), text));
-    }
-    let inputs: Vec<(&str, &str)> = texts
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
+    let files = audit_files(files)?;
+    let mut builder = report::Builder::new(checkpoints, &range);
+    read_trails(&files, &mut builder)?;
     let now = paravent::audit::rfc3339(std::time::SystemTime::now());
-    let rep = report::build(&inputs, checkpoint, &range, &now);
+    let rep = builder.finish(&now);
     let lang = match lang {
         cli::ReportLang::En => report::Lang::En,
         cli::ReportLang::Fr => report::Lang::Fr,
@@ -387,7 +507,10 @@ fn reload(config: Option<&Path>, current: &paravent::server::Generation, on_chan
             return;
         }
     };
-    if cfg.audit.path != old.config.audit.path || cfg.audit.fsync != old.config.audit.fsync {
+    if cfg.audit.path != old.config.audit.path
+        || cfg.audit.fsync != old.config.audit.fsync
+        || cfg.audit.instance_id != old.config.audit.instance_id
+    {
         tracing::warn!("The [audit] section changed: it takes effect at the next restart.");
     }
     if cfg.pseudonyms.secret != old.config.pseudonyms.secret
@@ -481,21 +604,17 @@ fn serve(
     let admin_addr = admin_listen.or(cfg.server.admin_listen);
     let audit = match &cfg.audit.path {
         Some(path) => {
-            let instance = cfg
-                .audit
-                .instance_id
-                .clone()
-                .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
-                .unwrap_or_else(|| format!("pid-{}", std::process::id()));
-            let w = paravent::audit::writer::AuditWriter::open(
-                path,
-                &cfg.audit,
-                instance,
-                cfg.version.clone(),
-            )
-            .context("cannot start the audit trail")?;
+            use paravent::audit::writer;
+            let instance = writer::instance_id(cfg.audit.instance_id.as_deref());
+            // `{instance}` in the path: one configuration, one file per replica.
+            let path =
+                writer::resolve_path(path, &instance).context("cannot start the audit trail")?;
+            let w =
+                writer::AuditWriter::open(&path, &cfg.audit, instance.clone(), cfg.version.clone())
+                    .context("cannot start the audit trail")?;
             tracing::info!(
                 file = %path.display(),
+                instance = %instance,
                 chain_id = %w.chain_id(),
                 checkpoint = %w.checkpoint().1,
                 "Audit trail started."
@@ -583,7 +702,11 @@ fn serve(
             task.abort();
         }
         if let Some(w) = &audit_at_shutdown {
-            // The last checkpoint, to keep apart from the trail (docs/AUDIT.md).
+            // Requests in flight have finished: the chain ends with its close record,
+            // then the last checkpoint, to keep apart from the trail (docs/AUDIT.md).
+            if let Err(e) = w.close() {
+                tracing::error!(error = %e, "The audit chain's close record was not written.");
+            }
             w.log_checkpoint("shutdown");
         }
         tracing::info!("Paravent stopped.");

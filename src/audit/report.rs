@@ -17,7 +17,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::verify::verify;
+use super::verify::{ChainSummary, Verifier};
 use super::{AuditRecord, Decision, Kind, RequestFields, Would, rfc3339};
 
 pub mod html;
@@ -281,21 +281,27 @@ impl ObservedGroup {
     }
 }
 
-/// Whether the chain behind the report is intact.
+/// Whether the chains behind the report are intact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Integrity {
-    /// The chain verified (and held `checkpoint`, when one was given).
+    /// Every chain verified (and the checkpoints given are in them).
     pub verified: bool,
     /// The input files, in the order given.
     pub files: Vec<String>,
-    /// The checkpoint the chain was checked against, when one was given.
+    /// The first checkpoint given, when one was (all of them: `checkpoints_given`).
     pub checkpoint_given: Option<String>,
+    /// The checkpoints the chains were checked against.
+    pub checkpoints_given: Vec<String>,
     /// Records in the files (chain starts included), when verified.
     pub records: Option<u64>,
-    /// Chain starts (one per instance start), when verified.
+    /// Chains (one per instance start), when verified.
     pub chains: Option<u64>,
-    /// The last record's hash, when verified: the checkpoint to keep.
+    /// The last hash of the chain of the last record read, when verified: the
+    /// checkpoint to keep (per chain: `by_chain`).
     pub last_hash: Option<String>,
+    /// Each chain: instance, chain id, records, first and last time, last hash, whether
+    /// it was closed and whether it verified (`bad` names its first bad record).
+    pub by_chain: Vec<ChainSummary>,
     /// The first record that breaks the chain, when not verified.
     pub first_bad: Option<BadRecordInfo>,
     /// Lines that are not audit records at all (left out of the figures).
@@ -447,64 +453,130 @@ pub struct Tally {
     pub requests: u64,
 }
 
-/// Builds the report over the concatenation of `files` (name, text), oldest first.
+/// Builds the report over `files` (name, text) of any number of instances, in any
+/// order.
 ///
-/// The chain is verified first (with `checkpoint`, when given): the report is built in
-/// any case, from every line that reads as a record, and [`Integrity`] says whether
-/// the chain held and where it broke. `generated_at` is written as given.
+/// The chains are verified (against `checkpoints`): the report is built in any case,
+/// from every line that reads as a record, and [`Integrity`] says whether each chain
+/// held and where the first broke. `generated_at` is written as given.
 ///
 /// ```
 /// use paravent::audit::{AuditRecord, anchor, report};
 /// let mut r = AuditRecord::chain_start("c".into(), "i".into(), "p".into(), "t".into());
 /// let text = format!("{}\n", r.seal(&anchor("c")).unwrap());
-/// let rep = report::build(&[("a.jsonl", &text)], None, &Default::default(), "now");
+/// let rep = report::build(&[("a.jsonl", &text)], &[], &Default::default(), "now");
 /// assert!(rep.integrity.verified);
 /// assert_eq!(rep.totals.requests, 0);
 /// ```
 pub fn build(
     files: &[(&str, &str)],
-    checkpoint: Option<&str>,
+    checkpoints: &[&str],
     range: &TimeRange,
     generated_at: &str,
 ) -> Report {
-    let mut integrity = Integrity {
-        verified: false,
-        files: files.iter().map(|f| f.0.to_owned()).collect(),
-        checkpoint_given: checkpoint.map(str::to_owned),
-        records: None,
-        chains: None,
-        last_hash: None,
-        first_bad: None,
-        unreadable_lines: 0,
-    };
-    match verify(files, checkpoint) {
-        Ok(v) => {
-            integrity.verified = true;
-            integrity.records = Some(v.records);
-            integrity.chains = Some(v.chains);
-            integrity.last_hash = Some(v.last_hash);
-        }
-        Err(bad) => {
-            integrity.first_bad = Some(BadRecordInfo {
-                file: bad.file,
-                line: bad.line,
-                request_id: bad.request_id,
-                reason: bad.reason,
-            });
-        }
-    }
-    // Records are aggregated as they are read, not collected: memory stays that of the
-    // files' text and the groups.
-    let mut fold = Fold::new(range);
-    for (_, text) in files {
+    let mut b = Builder::new(checkpoints, range);
+    for (name, text) in files {
+        b.file(name);
         for line in text.split_terminator('\n') {
-            match serde_json::from_str::<AuditRecord>(line) {
-                Ok(r) => fold.add(&r),
-                Err(_) => integrity.unreadable_lines += 1,
-            }
+            b.push(line);
         }
     }
-    fold.finish(integrity, generated_at)
+    b.finish(generated_at)
+}
+
+/// The report built one line at a time: [`Builder::file`] before each file's lines,
+/// [`Builder::push`] for each line, then [`Builder::finish`]. Records are verified and
+/// aggregated as they are read, never collected.
+pub struct Builder<'a> {
+    verifier: Verifier,
+    fold: Fold<'a>,
+    files: Vec<String>,
+    checkpoints: Vec<String>,
+    unreadable_lines: u64,
+    /// The chain of the last record read, and where it was.
+    last: Option<(String, String, usize, Option<String>)>,
+    line: usize,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new<S: AsRef<str>>(checkpoints: &[S], range: &'a TimeRange) -> Builder<'a> {
+        Builder {
+            verifier: Verifier::new(checkpoints),
+            fold: Fold::new(range),
+            files: Vec::new(),
+            checkpoints: checkpoints.iter().map(|c| c.as_ref().to_owned()).collect(),
+            unreadable_lines: 0,
+            last: None,
+            line: 0,
+        }
+    }
+
+    /// The lines pushed from now on are those of the file `name`.
+    pub fn file(&mut self, name: &str) {
+        self.files.push(name.to_owned());
+        self.verifier.file(name);
+        self.line = 0;
+    }
+
+    /// One line (without its newline) of the current file.
+    pub fn push(&mut self, line: &str) {
+        self.line += 1;
+        match self.verifier.push(line) {
+            Some(r) => {
+                self.fold.add(&r);
+                self.last = Some((
+                    r.chain_id,
+                    self.files.last().cloned().unwrap_or_default(),
+                    self.line,
+                    r.request.map(|q| q.request_id),
+                ));
+            }
+            None => self.unreadable_lines += 1,
+        }
+    }
+
+    pub fn finish(self, generated_at: &str) -> Report {
+        let done = self.verifier.finish();
+        let verified = done.ok();
+        let first_bad = match (done.first_bad(), &self.last) {
+            (Some(b), _) => Some(BadRecordInfo {
+                file: b.file.clone(),
+                line: b.line,
+                request_id: b.request_id.clone(),
+                reason: b.reason.clone(),
+            }),
+            (None, Some((_, file, line, rid))) if !done.missing_checkpoints.is_empty() => {
+                Some(BadRecordInfo {
+                    file: file.clone(),
+                    line: *line,
+                    request_id: rid.clone(),
+                    reason:
+                        "the checkpoint is not in the chain: records after this one were removed"
+                            .to_owned(),
+                })
+            }
+            _ => None,
+        };
+        let last_hash = self.last.as_ref().and_then(|(id, ..)| {
+            done.chains
+                .iter()
+                .find(|c| &c.chain_id == id)
+                .map(|c| c.last_hash.clone())
+        });
+        let integrity = Integrity {
+            verified,
+            files: self.files,
+            checkpoint_given: self.checkpoints.first().cloned(),
+            checkpoints_given: self.checkpoints,
+            records: verified.then_some(done.records),
+            chains: verified.then_some(done.chains.len() as u64),
+            last_hash: last_hash.filter(|_| verified),
+            by_chain: done.chains,
+            first_bad,
+            unreadable_lines: self.unreadable_lines,
+        };
+        self.fold.finish(integrity, generated_at)
+    }
 }
 
 /// Aggregates `records` (chain starts are skipped) that fall in `range`.

@@ -180,8 +180,210 @@ fn a_chain_continues_across_files() {
     let a = text(&lines[..2]);
     let b = text(&lines[2..]);
     assert_eq!(verify(&[("a", &a), ("b", &b)], None).unwrap().records, 5);
-    let bad = verify(&[("b", &b), ("a", &a)], None).unwrap_err();
-    assert_eq!((bad.file.as_str(), bad.line), ("b", 1));
+    // Given in the other order, the pieces are still put in chain order.
+    let v = verify(&[("b", &b), ("a", &a)], None).unwrap();
+    assert_eq!(v.records, 5);
+    let last: AuditRecord = serde_json::from_str(&lines[4]).unwrap();
+    assert_eq!(Some(v.last_hash), last.hash);
+}
+
+/// The lines of chain `id` of instance `instance`: a chain-start (anchored, or after
+/// `after`), `n` requests, and a close when `close`.
+fn chain_of(id: &str, instance: &str, n: usize, after: Option<&str>, close: bool) -> Vec<String> {
+    let mut prev = after.map_or_else(|| anchor(id), str::to_owned);
+    let mut start = AuditRecord::chain_start(
+        id.into(),
+        instance.into(),
+        "p".into(),
+        "2026-05-01T00:00:00.000000Z".into(),
+    );
+    let mut lines = vec![start.seal(&prev).unwrap()];
+    prev = start.hash.clone().unwrap();
+    for i in 1..=n + usize::from(close) {
+        let mut r = start.clone();
+        r.seq = i as u64;
+        r.time = format!("2026-05-01T00:00:{i:02}.000000Z");
+        if i <= n {
+            r.kind = Kind::Request;
+            r.request = Some(RequestFields {
+                request_id: format!("{instance}-{i}"),
+                principal: "alice".into(),
+                status: 200,
+                ..RequestFields::default()
+            });
+        } else {
+            r.kind = Kind::ChainClose;
+        }
+        lines.push(r.seal(&prev).unwrap());
+        prev = r.hash.clone().unwrap();
+    }
+    lines
+}
+
+fn last_hash(lines: &[String]) -> String {
+    let r: AuditRecord = serde_json::from_str(lines.last().unwrap()).unwrap();
+    r.hash.unwrap()
+}
+
+/// Feeds (name, lines) in the order given.
+fn verify_pieces(pieces: &[(&str, &[String])], checkpoints: &[&str]) -> verify::Verification {
+    let mut v = verify::Verifier::new(checkpoints);
+    for (name, lines) in pieces {
+        v.file(name);
+        for l in *lines {
+            v.push(l);
+        }
+    }
+    v.finish()
+}
+
+#[test]
+fn the_pieces_of_three_instances_verify_given_in_any_order() {
+    let a = chain_of("ca", "pod-a", 6, None, true);
+    let b = chain_of("cb", "pod-b", 5, None, true);
+    let c = chain_of("cc", "pod-c", 4, None, false);
+    let pieces: Vec<(&str, &[String])> = vec![
+        ("b.2", &b[4..]),
+        ("a.3", &a[6..]),
+        ("c.1", &c[..]),
+        ("a.1", &a[..3]),
+        ("b.1", &b[..4]),
+        ("a.2", &a[3..6]),
+    ];
+    let v = verify_pieces(&pieces, &[&last_hash(&a), &last_hash(&c)]);
+    assert!(v.ok(), "{:?}", v.first_bad());
+    let got: Vec<(&str, &str, u64, bool)> = v
+        .chains
+        .iter()
+        .map(|c| {
+            (
+                c.instance_id.as_str(),
+                c.chain_id.as_str(),
+                c.records,
+                c.closed,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("pod-a", "ca", 8, true),
+            ("pod-b", "cb", 7, true),
+            ("pod-c", "cc", 5, false)
+        ]
+    );
+    assert_eq!(v.chains[0].files, ["a.1", "a.2", "a.3"]);
+    assert_eq!(v.chains[0].last_hash, last_hash(&a));
+    assert_eq!(v.chains[0].last_seq, 7);
+    assert_eq!(v.chains[0].first_time, "2026-05-01T00:00:00.000000Z");
+    assert_eq!(v.chains[0].last_time, "2026-05-01T00:00:07.000000Z");
+}
+
+#[test]
+fn lines_of_several_chains_interleaved_in_one_file_verify() {
+    let a = chain_of("ca", "pod-a", 3, None, false);
+    let b = chain_of("cb", "pod-b", 3, None, false);
+    let mixed: Vec<String> = a
+        .iter()
+        .zip(&b)
+        .flat_map(|(x, y)| [x.clone(), y.clone()])
+        .collect();
+    let v = verify_pieces(&[("shipped", &mixed)], &[]);
+    assert!(v.ok(), "{:?}", v.first_bad());
+    assert_eq!(v.verified_chains(), 2);
+}
+
+#[test]
+fn a_missing_middle_piece_fails_at_the_piece_after_it() {
+    let a = chain_of("ca", "pod-a", 6, None, true);
+    let v = verify_pieces(&[("a.1", &a[..3]), ("a.3", &a[6..])], &[]);
+    let bad = v.first_bad().unwrap();
+    assert_eq!((bad.file.as_str(), bad.line), ("a.3", 1), "{bad}");
+    assert!(bad.reason.contains("missing"), "{bad}");
+}
+
+#[test]
+fn a_duplicated_piece_fails() {
+    let a = chain_of("ca", "pod-a", 6, None, false);
+    let v = verify_pieces(
+        &[("a.1", &a[..4]), ("a.2", &a[4..]), ("copy", &a[4..])],
+        &[],
+    );
+    let bad = v.first_bad().unwrap();
+    assert!(bad.reason.contains("duplicated"), "{bad}");
+    assert!(!v.ok());
+}
+
+#[test]
+fn a_record_moved_into_another_instances_file_fails_and_the_other_chains_still_verify() {
+    let a = chain_of("ca", "pod-a", 6, None, true);
+    let b = chain_of("cb", "pod-b", 3, None, true);
+    let c = chain_of("cc", "pod-c", 3, None, true);
+    let mut a_file = a.clone();
+    let moved = a_file.remove(3);
+    let mut b_file = b.clone();
+    b_file.insert(2, moved);
+    let v = verify_pieces(&[("a", &a_file), ("b", &b_file), ("c", &c)], &[]);
+    assert!(!v.ok());
+    let bad = v.first_bad().unwrap();
+    assert_eq!((bad.file.as_str(), bad.line), ("a", 4), "{bad}");
+    assert_eq!(bad.request_id.as_deref(), Some("pod-a-4"));
+    let state: Vec<(&str, bool)> = v
+        .chains
+        .iter()
+        .map(|c| (c.instance_id.as_str(), c.bad.is_none()))
+        .collect();
+    assert_eq!(state, [("pod-a", false), ("pod-b", true), ("pod-c", true)]);
+}
+
+#[test]
+fn a_restart_after_a_close_continues_the_chain_and_cut_records_before_it_fail() {
+    let first = chain_of("c1", "pod-a", 3, None, true);
+    let second = chain_of("c2", "pod-a", 2, Some(&last_hash(&first)), false);
+    let file: Vec<String> = first.iter().chain(&second).cloned().collect();
+    let v = verify_pieces(&[("a", &file)], &[]);
+    assert!(v.ok(), "{:?}", v.first_bad());
+    let c2 = v.chains.iter().find(|c| c.chain_id == "c2").unwrap();
+    assert_eq!(c2.continues.as_deref(), Some("c1"));
+    assert!(!c2.closed);
+    // The close (or any last record) of the chain before removed: found at the restart.
+    let mut cut = file.clone();
+    cut.remove(first.len() - 1);
+    let bad = verify_pieces(&[("a", &cut)], &[])
+        .first_bad()
+        .cloned()
+        .unwrap();
+    assert_eq!(bad.line, first.len(), "{bad}");
+    assert!(bad.reason.contains("not in the files"), "{bad}");
+    // A record after a close, in the closed chain, fails.
+    let mut after = first.clone();
+    let mut extra: AuditRecord = serde_json::from_str(&first[1]).unwrap();
+    extra.seq = 5;
+    after.push(extra.seal(&last_hash(&first)).unwrap());
+    let bad = verify_pieces(&[("a", &after)], &[])
+        .first_bad()
+        .cloned()
+        .unwrap();
+    assert!(bad.reason.contains("after its chain's close"), "{bad}");
+}
+
+#[test]
+fn two_chains_continuing_one_chain_fail() {
+    let first = chain_of("c1", "pod-a", 2, None, false);
+    let x = chain_of("c2", "pod-a", 1, Some(&last_hash(&first)), false);
+    let y = chain_of("c3", "pod-a", 1, Some(&last_hash(&first)), false);
+    let v = verify_pieces(&[("a", &first), ("x", &x), ("y", &y)], &[]);
+    assert!(v.first_bad().unwrap().reason.contains("already continues"));
+}
+
+#[test]
+fn every_checkpoint_given_must_be_in_some_chain() {
+    let a = chain_of("ca", "pod-a", 4, None, false);
+    let b = chain_of("cb", "pod-b", 2, None, false);
+    let cut = &a[..3];
+    let v = verify_pieces(&[("a", cut), ("b", &b)], &[&last_hash(&b), &last_hash(&a)]);
+    assert_eq!(v.missing_checkpoints, [last_hash(&a)]);
+    assert!(v.first_bad().is_none() && !v.ok());
 }
 
 #[test]

@@ -1,30 +1,49 @@
-//! \[pure\] Checks an audit chain: every line canonical, every hash right, every record
-//! chained to the one before, and the chain anchored to its id.
+//! \[pure\] Checks audit chains: every line canonical, every hash right, every record
+//! chained to the one before, and each chain anchored to its id or to the chain it
+//! continues.
 //!
-//! Deleting, inserting, modifying or reordering records breaks a link and is reported at
-//! the first record where it shows. Removing records from the *end* leaves a valid,
-//! shorter chain: only a checkpoint (a last hash published elsewhere, e.g. in the logs)
-//! reveals it, which is what [`verify`]'s `checkpoint` is for.
+//! The input is the files of any number of instances, in any order: a [`Verifier`] is
+//! fed one line at a time and groups the records by chain id. The records of one chain
+//! in one file are a *piece*; a piece must be whole (each record follows the one before:
+//! `prev` = its hash, `seq` + 1), and the pieces of a chain, ordered by the `seq` of
+//! their first record, must link the same way, from a `chain-start` to the chain's last
+//! record. So a rotated file, or an object a log shipper cut anywhere, verifies in any
+//! order, while a missing middle piece, a duplicated one, a record deleted, inserted,
+//! modified, reordered or moved from one file to another breaks a link, reported at its
+//! file and line. A `chain-start` whose `prev` is not its anchor continues another
+//! chain (an instance restarted on its file): that chain's last record must be in the
+//! input, so records cut from the end of any chain but the newest are found too.
 //!
-//! Rotated files are verified as one chain when given in order, oldest first, the live
-//! file last: each file after the first starts with a `file-start` record chained to the
-//! last record of the file before, so a missing, extra or misplaced file breaks a link.
+//! Each chain is checked on its own: one broken chain does not hide the others' state.
+//! Removing records from the *end* of the newest chain leaves a valid, shorter chain:
+//! only a checkpoint (a last hash published elsewhere, e.g. in the logs) reveals it,
+//! which is what the checkpoints given to [`Verifier::new`] are for. A chain whose last
+//! record is a `chain-close` was stopped gracefully; otherwise its instance is still
+//! running, crashed, or its tail was cut (informative, not a failure).
+//!
+//! Memory: the state of each chain is the two ends of each of its pieces, never its
+//! records, so files can be read line by line.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
 
 use super::{AuditRecord, FORMAT_VERSION, Kind, anchor};
 
-/// A verified chain.
+/// A verified input, in short (see [`verify`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     /// Records checked (chain starts included).
     pub records: u64,
-    /// Chain starts seen (one per instance start).
+    /// Chains (chain ids) seen: one per instance start.
     pub chains: u64,
-    /// The last record's hash: the checkpoint to publish.
+    /// The last hash of the chain of the last record read: the checkpoint to publish
+    /// (for the files of one instance).
     pub last_hash: String,
 }
 
-/// The first record that breaks the chain.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A record that breaks a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{file}:{line}: record {}: {reason}", request_id.as_deref().unwrap_or("-"))]
 pub struct BadRecord {
     pub file: String,
@@ -35,12 +54,478 @@ pub struct BadRecord {
     pub reason: String,
 }
 
-/// Verifies the concatenation of `files` (name, text), in order.
+/// One chain (one chain id) as verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainSummary {
+    pub instance_id: String,
+    pub chain_id: String,
+    /// Its records in the input (chain-start and close included).
+    pub records: u64,
+    /// The earliest and latest record times.
+    pub first_time: String,
+    pub last_time: String,
+    /// The `seq` and hash of its last record: its checkpoint.
+    pub last_seq: u64,
+    pub last_hash: String,
+    /// It ends with a `chain-close` record (a graceful stop).
+    pub closed: bool,
+    /// The chain it continues (its instance restarted on the same file).
+    pub continues: Option<String>,
+    /// The files that hold its records, in chain order.
+    pub files: Vec<String>,
+    /// The first record that breaks it; `None` when it verified.
+    pub bad: Option<BadRecord>,
+}
+
+/// Everything [`Verifier::finish`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// Every chain, by instance id, then first record time.
+    pub chains: Vec<ChainSummary>,
+    /// Faults that belong to no chain: lines that are not records and follow none, or
+    /// an input without any record.
+    pub problems: Vec<BadRecord>,
+    /// Checkpoints given that are in no chain: records after them were removed (or
+    /// their files were not given).
+    pub missing_checkpoints: Vec<String>,
+    /// Records read (lines that parse as records).
+    pub records: u64,
+    /// The first fault in input order (a problem, else the earliest bad record).
+    first_bad: Option<BadRecord>,
+}
+
+impl Verification {
+    /// Every chain verified, every checkpoint was found, and there was a record.
+    pub fn ok(&self) -> bool {
+        self.first_bad.is_none() && self.missing_checkpoints.is_empty()
+    }
+
+    /// The first fault in input order (by file, then line), if any.
+    pub fn first_bad(&self) -> Option<&BadRecord> {
+        self.first_bad.as_ref()
+    }
+
+    /// Chains that verified.
+    pub fn verified_chains(&self) -> usize {
+        self.chains.iter().filter(|c| c.bad.is_none()).count()
+    }
+}
+
+/// One end of a piece.
+#[derive(Debug, Clone)]
+struct End {
+    file: usize,
+    line: usize,
+    seq: u64,
+    prev: String,
+    hash: String,
+    kind: Kind,
+    request_id: Option<String>,
+}
+
+/// The records of one chain in one file: its first and last.
+#[derive(Debug, Clone)]
+struct Piece {
+    first: End,
+    last: End,
+}
+
+#[derive(Debug)]
+struct Chain {
+    instance_id: String,
+    records: u64,
+    first_time: String,
+    last_time: String,
+    pieces: Vec<Piece>,
+    /// The first fault and where it is (file index, line).
+    bad: Option<(usize, usize, BadRecord)>,
+}
+
+/// Verifies chains fed one line at a time: [`Verifier::file`] before each file's
+/// lines, [`Verifier::push`] for each line, then [`Verifier::finish`].
+///
+/// ```
+/// use paravent::audit::{AuditRecord, anchor, verify::Verifier};
+/// let mut r = AuditRecord::chain_start("c".into(), "i".into(), "p".into(), "t".into());
+/// let line = r.seal(&anchor("c")).unwrap();
+/// let mut v = Verifier::new::<&str>(&[]);
+/// v.file("a.jsonl");
+/// v.push(&line);
+/// let done = v.finish();
+/// assert!(done.ok());
+/// assert_eq!(done.chains[0].last_hash, r.hash.unwrap());
+/// ```
+#[derive(Debug)]
+pub struct Verifier {
+    files: Vec<String>,
+    line: usize,
+    chains: HashMap<String, Chain>,
+    /// The chain of the previous record of the current file: a line that is not a
+    /// record is blamed on it.
+    previous_in_file: Option<String>,
+    problems: Vec<(usize, usize, BadRecord)>,
+    checkpoints: Vec<(String, bool)>,
+    records: u64,
+    /// The chain of the last record read.
+    last_chain: Option<String>,
+}
+
+impl Verifier {
+    /// A verifier that also looks for each of `checkpoints` (hashes published earlier).
+    pub fn new<S: AsRef<str>>(checkpoints: &[S]) -> Verifier {
+        Verifier {
+            files: Vec::new(),
+            line: 0,
+            chains: HashMap::new(),
+            previous_in_file: None,
+            problems: Vec::new(),
+            checkpoints: checkpoints
+                .iter()
+                .map(|c| (c.as_ref().trim().to_owned(), false))
+                .collect(),
+            records: 0,
+            last_chain: None,
+        }
+    }
+
+    /// The lines pushed from now on are those of the file `name`.
+    pub fn file(&mut self, name: &str) {
+        self.files.push(name.to_owned());
+        self.line = 0;
+        self.previous_in_file = None;
+    }
+
+    /// Checks one line (without its newline) of the current file; returns the record
+    /// when the line is one, verified or not (the report counts what it can read).
+    pub fn push(&mut self, line: &str) -> Option<AuditRecord> {
+        if self.files.is_empty() {
+            self.file("-");
+        }
+        self.line += 1;
+        let (file, n) = (self.files.len() - 1, self.line);
+        let bad = |request_id: Option<String>, reason: &str| BadRecord {
+            file: self.files[file].clone(),
+            line: n,
+            request_id,
+            reason: reason.to_owned(),
+        };
+        let rec: AuditRecord = match serde_json::from_str(line) {
+            Ok(r) => r,
+            Err(_) => {
+                let b = bad(
+                    loose_field(line, &["request", "request_id"]),
+                    "not a complete audit record (modified or truncated)",
+                );
+                match loose_field(line, &["chain_id"]).or_else(|| self.previous_in_file.clone()) {
+                    Some(id) => {
+                        let chain = self.chains.entry(id).or_insert_with(|| Chain::new("", ""));
+                        chain.fail(file, n, b);
+                    }
+                    None => self.problems.push((file, n, b)),
+                }
+                return None;
+            }
+        };
+        self.records += 1;
+        self.previous_in_file = Some(rec.chain_id.clone());
+        self.last_chain = Some(rec.chain_id.clone());
+        let rid = rec.request.as_ref().map(|r| r.request_id.clone());
+        let chain = self
+            .chains
+            .entry(rec.chain_id.clone())
+            .or_insert_with(|| Chain::new(&rec.instance_id, &rec.time));
+        chain.records += 1;
+        if chain.instance_id.is_empty() {
+            // First seen on a line that was not a record.
+            chain.instance_id.clone_from(&rec.instance_id);
+            chain.first_time.clone_from(&rec.time);
+        }
+        if rec.time < chain.first_time {
+            chain.first_time.clone_from(&rec.time);
+        }
+        if rec.time > chain.last_time {
+            chain.last_time.clone_from(&rec.time);
+        }
+        if chain.bad.is_some() {
+            return Some(rec);
+        }
+        if let Err(reason) = check_record(&rec, line, &chain.instance_id) {
+            chain.fail(file, n, bad(rid, &reason));
+            return Some(rec);
+        }
+        let hash = rec.hash.clone().unwrap_or_default();
+        for (h, found) in &mut self.checkpoints {
+            if *h == hash {
+                *found = true;
+            }
+        }
+        let end = End {
+            file,
+            line: n,
+            seq: rec.seq,
+            prev: rec.prev.clone(),
+            hash,
+            kind: rec.kind,
+            request_id: rid.clone(),
+        };
+        match chain.pieces.last_mut() {
+            Some(p) if p.last.file == file => match follows(&p.last, &end) {
+                Ok(()) => p.last = end,
+                Err(reason) => chain.fail(file, n, bad(rid, reason)),
+            },
+            _ => chain.pieces.push(Piece {
+                first: end.clone(),
+                last: end,
+            }),
+        }
+        Some(rec)
+    }
+
+    /// Links the pieces of each chain and the chains to those they continue; returns
+    /// what was found.
+    pub fn finish(mut self) -> Verification {
+        let files = std::mem::take(&mut self.files);
+        let bad_at = |e: &End, reason: &str| {
+            (
+                e.file,
+                e.line,
+                BadRecord {
+                    file: files.get(e.file).cloned().unwrap_or_default(),
+                    line: e.line,
+                    request_id: e.request_id.clone(),
+                    reason: reason.to_owned(),
+                },
+            )
+        };
+        for chain in self.chains.values_mut() {
+            chain.pieces.sort_by_key(|p| p.first.seq);
+            if chain.bad.is_some() {
+                continue;
+            }
+            let Some(first) = chain.pieces.first() else {
+                continue;
+            };
+            if first.first.kind != Kind::ChainStart {
+                chain.bad = Some(bad_at(
+                    &first.first,
+                    "the first record is not a chain-start (records or files missing before it)",
+                ));
+                continue;
+            }
+            for w in chain.pieces.windows(2) {
+                let (a, b) = (&w[0].last, &w[1].first);
+                let reason = if a.kind == Kind::ChainClose {
+                    Some("a record after its chain's close (records were inserted)")
+                } else if b.seq <= a.seq {
+                    Some(
+                        "repeats records of its chain that another file holds (a duplicated piece)",
+                    )
+                } else if b.seq > a.seq + 1 {
+                    Some(
+                        "records of its chain are missing before it (a file or part of one is missing)",
+                    )
+                } else if b.prev != a.hash {
+                    Some(
+                        "does not follow the previous record (a record was deleted, inserted or moved)",
+                    )
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    chain.bad = Some(bad_at(b, reason));
+                    break;
+                }
+            }
+        }
+        // A chain-start not on its anchor continues the chain whose last record it
+        // follows; each chain is continued at most once.
+        let last_of: HashMap<&str, &str> = self
+            .chains
+            .iter()
+            .filter_map(|(id, c)| Some((c.pieces.last()?.last.hash.as_str(), id.as_str())))
+            .collect();
+        let mut continues: HashMap<String, String> = HashMap::new();
+        let mut continued: HashMap<String, usize> = HashMap::new();
+        let mut late_bad: Vec<(String, (usize, usize, BadRecord))> = Vec::new();
+        let mut ids: Vec<&String> = self.chains.keys().collect();
+        ids.sort();
+        for id in ids {
+            let c = &self.chains[id];
+            let Some(start) = c.pieces.first().map(|p| &p.first) else {
+                continue;
+            };
+            if start.kind != Kind::ChainStart || start.prev == anchor(id) {
+                continue;
+            }
+            match last_of.get(start.prev.as_str()) {
+                Some(before) if *before != id.as_str() => {
+                    let n = continued.entry((*before).to_owned()).or_default();
+                    *n += 1;
+                    if *n > 1 {
+                        late_bad.push((
+                            id.clone(),
+                            bad_at(
+                                start,
+                                "continues a chain that another chain already continues (a copy of the trail was written to)",
+                            ),
+                        ));
+                    }
+                    continues.insert(id.clone(), (*before).to_owned());
+                }
+                _ => late_bad.push((
+                    id.clone(),
+                    bad_at(
+                        start,
+                        "continues a chain that is not in the files (its files are missing, or its last records were removed)",
+                    ),
+                )),
+            }
+        }
+        for (id, b) in late_bad {
+            if let Some(c) = self.chains.get_mut(&id)
+                && c.bad.is_none()
+            {
+                c.bad = Some(b);
+            }
+        }
+        let mut faults: Vec<(usize, usize, BadRecord)> = self.problems.clone();
+        if self.records == 0 && faults.is_empty() {
+            faults.push((
+                0,
+                0,
+                BadRecord {
+                    file: files.first().cloned().unwrap_or_else(|| "-".to_owned()),
+                    line: 0,
+                    request_id: None,
+                    reason: "no audit record".to_owned(),
+                },
+            ));
+        }
+        let problems: Vec<BadRecord> = faults.iter().map(|f| f.2.clone()).collect();
+        faults.extend(self.chains.values().filter_map(|c| c.bad.clone()));
+        let first_bad = faults
+            .into_iter()
+            .min_by_key(|(f, l, _)| (*f, *l))
+            .map(|f| f.2);
+        let mut chains: Vec<ChainSummary> = self
+            .chains
+            .into_iter()
+            .map(|(id, c)| {
+                let last = c.pieces.last().map(|p| &p.last);
+                let mut names: Vec<String> = Vec::new();
+                for p in &c.pieces {
+                    let name = &files[p.first.file];
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
+                }
+                ChainSummary {
+                    continues: continues.remove(&id),
+                    instance_id: c.instance_id,
+                    records: c.records,
+                    first_time: c.first_time,
+                    last_time: c.last_time,
+                    last_seq: last.map_or(0, |l| l.seq),
+                    last_hash: last.map(|l| l.hash.clone()).unwrap_or_default(),
+                    closed: last.is_some_and(|l| l.kind == Kind::ChainClose),
+                    files: names,
+                    bad: c.bad.map(|b| b.2),
+                    chain_id: id,
+                }
+            })
+            .collect();
+        chains.sort_by(|a, b| {
+            (&a.instance_id, &a.first_time, &a.chain_id).cmp(&(
+                &b.instance_id,
+                &b.first_time,
+                &b.chain_id,
+            ))
+        });
+        Verification {
+            chains,
+            problems,
+            missing_checkpoints: self
+                .checkpoints
+                .into_iter()
+                .filter(|(_, found)| !found)
+                .map(|(h, _)| h)
+                .collect(),
+            records: self.records,
+            first_bad,
+        }
+    }
+}
+
+impl Chain {
+    fn new(instance_id: &str, time: &str) -> Chain {
+        Chain {
+            instance_id: instance_id.to_owned(),
+            records: 0,
+            first_time: time.to_owned(),
+            last_time: time.to_owned(),
+            pieces: Vec::new(),
+            bad: None,
+        }
+    }
+
+    /// Keeps the first fault only: what follows a break says nothing more.
+    fn fail(&mut self, file: usize, line: usize, bad: BadRecord) {
+        if self.bad.is_none() {
+            self.bad = Some((file, line, bad));
+        }
+    }
+}
+
+/// What one record must be on its own: a known version, canonical, its hash right, its
+/// kind matching its content, and its chain's instance.
+fn check_record(rec: &AuditRecord, line: &str, instance_id: &str) -> Result<(), String> {
+    if rec.v != FORMAT_VERSION {
+        return Err(format!("unknown format version {}", rec.v));
+    }
+    match serde_json::to_string(rec) {
+        Ok(s) if s == line => {}
+        _ => return Err("not in canonical form (modified)".to_owned()),
+    }
+    match (rec.compute_hash(), &rec.hash) {
+        (Ok(h), Some(stored)) if &h == stored => {}
+        _ => return Err("hash does not match its content (modified)".to_owned()),
+    }
+    let shaped = match rec.kind {
+        Kind::ChainStart => rec.seq == 0 && rec.request.is_none(),
+        Kind::Request => rec.request.is_some(),
+        Kind::FileStart | Kind::Reload | Kind::ChainClose => rec.request.is_none(),
+    };
+    if !shaped {
+        return Err("malformed record (its kind does not match its content)".to_owned());
+    }
+    if rec.instance_id != instance_id {
+        return Err(
+            "names another instance than the rest of its chain (records were mixed)".to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// Whether `next` follows `last` in one piece.
+fn follows(last: &End, next: &End) -> Result<(), &'static str> {
+    if last.kind == Kind::ChainClose {
+        return Err("a record after its chain's close (records were inserted)");
+    }
+    if next.kind == Kind::ChainStart || next.seq != last.seq + 1 || next.prev != last.hash {
+        return Err(
+            "does not follow the previous record (a record was deleted, inserted or moved)",
+        );
+    }
+    Ok(())
+}
+
+/// Verifies `files` (name, text), given in any order, and sums it up.
 ///
 /// # Errors
-/// The first [`BadRecord`]: a line that is not a canonical record, a wrong hash, a broken
-/// link (deletion, insertion, reordering), a first record that is not an anchored
-/// `chain-start`, an empty input, or a `checkpoint` that is not in the chain.
+/// The first [`BadRecord`] in input order: a line that is not a canonical record, a
+/// wrong hash, a broken link (deletion, insertion, reordering, a missing or duplicated
+/// piece), a chain that does not start with an anchored or continuing `chain-start`,
+/// an empty input, or a `checkpoint` that is in no chain.
 ///
 /// ```
 /// use paravent::audit::{AuditRecord, anchor, verify::verify};
@@ -50,137 +535,49 @@ pub struct BadRecord {
 /// assert_eq!(Some(ok.last_hash), r.hash);
 /// ```
 pub fn verify(files: &[(&str, &str)], checkpoint: Option<&str>) -> Result<Verified, BadRecord> {
-    let mut last: Option<AuditRecord> = None;
-    let mut records = 0u64;
-    let mut chains = 0u64;
-    let mut seen_checkpoint = checkpoint.is_none();
-    let mut at_end = ("", 0usize);
+    let mut v = Verifier::new(&checkpoint.into_iter().collect::<Vec<_>>());
+    let mut at_end = ("-", 0usize, None);
     for (file, text) in files {
+        v.file(file);
         for (i, line) in text.split_terminator('\n').enumerate() {
-            let n = i + 1;
-            at_end = (file, n);
-            let bad = |request_id: Option<String>, reason: String| BadRecord {
-                file: (*file).to_owned(),
-                line: n,
-                request_id,
-                reason,
-            };
-            let rec: AuditRecord = match serde_json::from_str(line) {
-                Ok(r) => r,
-                Err(_) => {
-                    return Err(bad(
-                        loose_request_id(line),
-                        "not a complete audit record (modified or truncated)".to_owned(),
-                    ));
-                }
-            };
-            let rid = rec.request.as_ref().map(|r| r.request_id.clone());
-            if rec.v != FORMAT_VERSION {
-                return Err(bad(rid, format!("unknown format version {}", rec.v)));
+            if let Some(r) = v.push(line) {
+                at_end = (file, i + 1, r.request.map(|r| r.request_id));
             }
-            match serde_json::to_string(&rec) {
-                Ok(s) if s == line => {}
-                _ => return Err(bad(rid, "not in canonical form (modified)".to_owned())),
-            }
-            match (rec.compute_hash(), &rec.hash) {
-                (Ok(h), Some(stored)) if &h == stored => {}
-                _ => {
-                    return Err(bad(
-                        rid,
-                        "hash does not match its content (modified)".to_owned(),
-                    ));
-                }
-            }
-            let expected_prev = match &last {
-                None => {
-                    if rec.kind != Kind::ChainStart {
-                        return Err(bad(
-                            rid,
-                            "the first record is not a chain-start (records or files missing before it)"
-                                .to_owned(),
-                        ));
-                    }
-                    anchor(&rec.chain_id)
-                }
-                Some(l) => l.hash.clone().unwrap_or_default(),
-            };
-            if rec.prev != expected_prev {
-                let reason = if rec.kind == Kind::FileStart {
-                    "does not follow the last record of the file before (a file is missing, \
-                     or the files are out of order)"
-                } else {
-                    "does not follow the previous record (a record was deleted, inserted or moved)"
-                };
-                return Err(bad(rid, reason.to_owned()));
-            }
-            match (&last, rec.kind) {
-                (_, Kind::ChainStart) => {
-                    if rec.seq != 0 || rec.request.is_some() {
-                        return Err(bad(rid, "malformed chain-start".to_owned()));
-                    }
-                    chains += 1;
-                }
-                (Some(l), Kind::FileStart) => {
-                    if n != 1 {
-                        return Err(bad(
-                            rid,
-                            "a file-start record inside a file (records were moved)".to_owned(),
-                        ));
-                    }
-                    if rec.chain_id != l.chain_id || rec.seq != l.seq + 1 || rec.request.is_some() {
-                        return Err(bad(
-                            rid,
-                            "out of sequence (a record was deleted, inserted or moved)".to_owned(),
-                        ));
-                    }
-                }
-                (Some(l), kind @ (Kind::Request | Kind::Reload)) => {
-                    // A request record carries its request; a reload record none.
-                    let shaped = rec.request.is_some() == (kind == Kind::Request);
-                    if rec.chain_id != l.chain_id || rec.seq != l.seq + 1 || !shaped {
-                        return Err(bad(
-                            rid,
-                            "out of sequence (a record was deleted, inserted or moved)".to_owned(),
-                        ));
-                    }
-                }
-                (None, Kind::Request | Kind::FileStart | Kind::Reload) => {
-                    unreachable!("checked above")
-                }
-            }
-            if checkpoint.is_some() && rec.hash.as_deref() == checkpoint {
-                seen_checkpoint = true;
-            }
-            records += 1;
-            last = Some(rec);
         }
     }
-    let Some(last) = last else {
-        return Err(BadRecord {
-            file: files.first().map(|f| f.0).unwrap_or("-").to_owned(),
-            line: 0,
-            request_id: None,
-            reason: "no audit record".to_owned(),
-        });
-    };
-    if !seen_checkpoint {
+    let last_chain = v.last_chain.clone();
+    let done = v.finish();
+    if let Some(bad) = done.first_bad() {
+        return Err(bad.clone());
+    }
+    if !done.missing_checkpoints.is_empty() {
         return Err(BadRecord {
             file: at_end.0.to_owned(),
             line: at_end.1,
-            request_id: last.request.as_ref().map(|r| r.request_id.clone()),
+            request_id: at_end.2,
             reason: "the checkpoint is not in the chain: records after this one were removed"
                 .to_owned(),
         });
     }
+    let last_hash = done
+        .chains
+        .iter()
+        .find(|c| Some(&c.chain_id) == last_chain.as_ref())
+        .map(|c| c.last_hash.clone())
+        .unwrap_or_default();
     Ok(Verified {
-        records,
-        chains,
-        last_hash: last.hash.unwrap_or_default(),
+        records: done.records,
+        chains: done.chains.len() as u64,
+        last_hash,
     })
 }
 
-/// The request id of a line that is not a valid record, when it is still JSON.
-fn loose_request_id(line: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    Some(v.get("request")?.get("request_id")?.as_str()?.to_owned())
+/// A string field of a line that is not a valid record, when it is still JSON.
+fn loose_field(line: &str, path: &[&str]) -> Option<String> {
+    let parsed: serde_json::Value = serde_json::from_str(line).ok()?;
+    let mut v = &parsed;
+    for key in path {
+        v = v.get(key)?;
+    }
+    Some(v.as_str()?.to_owned())
 }

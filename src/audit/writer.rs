@@ -13,6 +13,11 @@
 //! record that continues the chain. The checkpoint (seq and hash of the last record) is
 //! logged as `Audit checkpoint.` at start, every `checkpoint_every` records, at rotation
 //! and at shutdown ([`AuditWriter::log_checkpoint`]).
+//!
+//! `[audit] path` may hold `{instance}`, replaced by the instance id made safe for a file
+//! name ([`resolve_path`]): one configuration then gives every replica its own file and
+//! chain. A graceful stop ends the chain with a `chain-close` record
+//! ([`AuditWriter::close`]); nothing is written after it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -43,9 +48,15 @@ pub enum WriterError {
     #[error("cannot write the audit file")]
     Write(#[source] std::io::Error),
     #[error(
-        "the audit file {path} is in use by another paravent ({holder}): give each instance its own [audit] path"
+        "the audit file {path} is in use by another paravent ({holder}): give each instance its own [audit] path (with {{instance}} in it, a distinct [audit] instance_id or hostname)"
     )]
     InUse { path: PathBuf, holder: String },
+    #[error(
+        "the instance id {instance:?} leaves nothing usable for {{instance}} in the [audit] path once made safe for a file name (letters, digits, '.', '-', '_'): set [audit] instance_id"
+    )]
+    InstanceName { instance: String },
+    #[error("the audit chain is closed: nothing more is written")]
+    Closed,
     #[error("no random source for the chain id")]
     Random,
     #[error(transparent)]
@@ -109,6 +120,8 @@ struct State {
     day: Option<String>,
     /// Request records since the last logged checkpoint.
     since_checkpoint: u64,
+    /// The chain-close record was written: nothing more is.
+    closed: bool,
 }
 
 /// The audit file of one instance, shared by every request.
@@ -206,6 +219,7 @@ impl AuditWriter {
             bytes: live.bytes,
             day,
             since_checkpoint: 0,
+            closed: false,
         };
         let mut w = AuditWriter::start(
             state,
@@ -242,6 +256,7 @@ impl AuditWriter {
             bytes: 0,
             day: None,
             since_checkpoint: 0,
+            closed: false,
         };
         AuditWriter::start(
             state,
@@ -330,6 +345,18 @@ impl AuditWriter {
         self.write(self.record(Kind::Reload, None, now))
     }
 
+    /// Ends the chain with a `chain-close` record (a graceful stop, once requests in
+    /// flight have finished): its `seq` is the number of records before it, its `prev`
+    /// their last hash. Later appends fail with [`WriterError::Closed`], so the close
+    /// stays the chain's last record; a restart on the file starts a new chain after it.
+    ///
+    /// # Errors
+    /// As [`AuditWriter::append`]; [`WriterError::Closed`] when already closed.
+    pub fn close(&self) -> Result<String, WriterError> {
+        let now = rfc3339(SystemTime::now());
+        self.write(self.record(Kind::ChainClose, None, now))
+    }
+
     /// Writes `rec`, then, with `fsync = "always"`, waits until it is durable.
     fn write(&self, rec: AuditRecord) -> Result<String, WriterError> {
         let (hash, position) = self.write_unsynced(rec)?;
@@ -409,6 +436,10 @@ impl AuditWriter {
     /// position. Not yet synced.
     fn write_unsynced(&self, rec: AuditRecord) -> Result<(String, u64), WriterError> {
         let mut st = self.state.lock().map_err(|_| WriterError::Poisoned)?;
+        if st.closed {
+            return Err(WriterError::Closed);
+        }
+        let closing = rec.kind == Kind::ChainClose;
         let day = rec.time.get(..10).unwrap_or("").to_owned();
         if let Some(r) = self.rotation
             && r.daily
@@ -420,6 +451,11 @@ impl AuditWriter {
         let is_request = rec.kind == Kind::Request;
         let hash = self.write_locked(&mut st, rec)?;
         let position = self.written.load(Ordering::Acquire);
+        if closing {
+            // The close is the chain's last record: no file-start after it.
+            st.closed = true;
+            return Ok((hash, position));
+        }
         if let Some(r) = self.rotation
             && r.bytes.is_some_and(|max| st.bytes >= max)
         {
@@ -584,6 +620,67 @@ impl AuditWriter {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The instance id: `[audit] instance_id`, else `$HOSTNAME`, else the kernel's host
+/// name (Linux: systemd services have no `$HOSTNAME`), else `pid-<pid>`.
+pub fn instance_id(configured: Option<&str>) -> String {
+    let nonempty = |s: String| {
+        let s = s.trim().to_owned();
+        (!s.is_empty()).then_some(s)
+    };
+    configured
+        .map(str::to_owned)
+        .and_then(nonempty)
+        .or_else(|| std::env::var("HOSTNAME").ok().and_then(nonempty))
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .and_then(nonempty)
+        })
+        .unwrap_or_else(|| format!("pid-{}", std::process::id()))
+}
+
+/// The longest instance id part of a file name.
+const MAX_INSTANCE_NAME_CHARS: usize = 64;
+
+/// `path` with each `{instance}` replaced by `instance` made safe for a file name:
+/// letters, digits, `.`, `-` and `_` kept, anything else `_`, no leading dot, at most
+/// 64 characters (so no `/`, no `..`, no hidden file).
+///
+/// # Errors
+/// [`WriterError::InstanceName`] when nothing usable is left.
+///
+/// ```
+/// use std::path::Path;
+/// use paravent::audit::writer::resolve_path;
+/// let p = resolve_path(Path::new("audit/paravent-{instance}.jsonl"), "../pod 7").unwrap();
+/// assert_eq!(p, Path::new("audit/paravent-_pod_7.jsonl"));
+/// assert_eq!(resolve_path(Path::new("a.jsonl"), "x").unwrap(), Path::new("a.jsonl"));
+/// ```
+pub fn resolve_path(path: &Path, instance: &str) -> Result<PathBuf, WriterError> {
+    const PLACEHOLDER: &str = "{instance}";
+    let Some(text) = path.to_str().filter(|t| t.contains(PLACEHOLDER)) else {
+        return Ok(path.to_path_buf());
+    };
+    let safe: String = instance
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .skip_while(|c| *c == '.')
+        .take(MAX_INSTANCE_NAME_CHARS)
+        .collect();
+    if safe.is_empty() || safe.chars().all(|c| c == '_') {
+        return Err(WriterError::InstanceName {
+            instance: instance.to_owned(),
+        });
+    }
+    Ok(PathBuf::from(text.replace(PLACEHOLDER, &safe)))
 }
 
 enum Tail {
@@ -975,10 +1072,11 @@ mod tests {
             (missing[1].0.as_str(), 1),
             "{bad}"
         );
-        assert!(bad.reason.contains("file is missing"), "{bad}");
+        assert!(bad.reason.contains("missing"), "{bad}");
+        // Files given in any order verify: pieces are ordered by their first seq.
         let mut swapped = files.clone();
         swapped.swap(1, 2);
-        assert!(verify_files(&swapped).is_err());
+        assert_eq!(verify_files(&swapped).unwrap().last_hash, hash);
         // The live file alone does not start a chain.
         assert!(verify_files(&files[files.len() - 1..]).is_err());
 

@@ -524,7 +524,7 @@ fn rotated_files_verify_as_one_chain_and_a_missing_one_is_named() {
     let bad = paravent(&without, b"");
     bad.assert_code(1);
     assert!(
-        bad.stderr.contains(&format!("{}:1:", all[2])) && bad.stderr.contains("file is missing"),
+        bad.stderr.contains(&format!("{}:1:", all[2])) && bad.stderr.contains("missing"),
         "{}",
         bad.stderr
     );

@@ -11,6 +11,7 @@ mod audit; // the audit trail: real requests recorded, the file verified by the 
 mod check_cli; // `paravent check`: config and rule-file errors; company dictionaries
 mod detect; // the library: shipped examples, false alarms, positives, properties
 mod identity; // [identity] from a trusted proxy, the directory of teams, allow lists
+mod instances; // many instances' audit trails in one directory, verified and reported together
 mod leak_props; // a value planted anywhere in a generated request, per API: never received
 mod leak_table; // the leak table: adversarial requests by class, what the provider received
 mod leaks; // no value, prompt or key in trace logs, the audit file or /metrics

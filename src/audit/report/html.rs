@@ -625,6 +625,32 @@ fn provenance(h: &mut String, r: &Report, w: &Words) {
         }
         table_end(h);
     }
+    if !r.integrity.by_chain.is_empty() {
+        let [first, heads @ ..] = &w.chain_heads;
+        table_start(h, "chains", w.chains_caption, first, heads);
+        for c in &r.integrity.by_chain {
+            let _ = writeln!(
+                h,
+                "<tr><th scope=\"row\"><code>{}</code></th><td><code>{}</code></td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&c.instance_id),
+                esc(&c.chain_id),
+                w.n(c.records),
+                esc(&c.first_time),
+                esc(&c.last_time),
+                esc(if c.closed {
+                    w.chain_closed
+                } else {
+                    w.chain_open
+                }),
+                esc(if c.bad.is_none() {
+                    w.chain_verified
+                } else {
+                    w.chain_broken
+                }),
+            );
+        }
+        table_end(h);
+    }
     let files = r
         .integrity
         .files

@@ -244,6 +244,35 @@ pub fn render(r: &Report, lang: Lang) -> String {
             .collect();
         table(&mut md, head, &[w.s_requests], &rows);
     }
+    if !r.integrity.by_chain.is_empty() {
+        let rows: Vec<Vec<String>> = r
+            .integrity
+            .by_chain
+            .iter()
+            .map(|c| {
+                vec![
+                    esc(&c.instance_id),
+                    esc(&c.chain_id),
+                    w.n(c.records),
+                    esc(&c.first_time),
+                    esc(&c.last_time),
+                    esc(if c.closed {
+                        w.chain_closed
+                    } else {
+                        w.chain_open
+                    }),
+                    esc(if c.bad.is_none() {
+                        w.chain_verified
+                    } else {
+                        w.chain_broken
+                    }),
+                ]
+            })
+            .collect();
+        let _ = writeln!(md, "### {}\n", esc(w.chains_caption));
+        let [first, heads @ ..] = &w.chain_heads;
+        table(&mut md, first, heads, &rows);
+    }
     let files = r
         .integrity
         .files

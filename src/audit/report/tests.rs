@@ -51,7 +51,7 @@ fn chain(requests: Vec<(String, RequestFields)>) -> String {
 fn report_of(text: &str, range: &TimeRange) -> Report {
     build(
         &[("a.jsonl", text)],
-        None,
+        &[],
         range,
         "2026-06-01T00:00:00.000000Z",
     )
@@ -350,7 +350,7 @@ fn a_checkpoint_not_in_the_chain_fails_the_integrity_check() {
     let text = chain(sample());
     let r = build(
         &[("a", &text)],
-        Some(&"00".repeat(32)),
+        &[&"00".repeat(32)],
         &TimeRange::default(),
         "t",
     );

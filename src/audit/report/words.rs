@@ -133,6 +133,14 @@ pub struct Words {
     pub version_head: &'static str,
     pub instances_caption: &'static str,
     pub instance_head: &'static str,
+    /// The chains table: caption, heads (instance, chain, records, first, last, end,
+    /// state), and its cells' words.
+    pub chains_caption: &'static str,
+    pub chain_heads: [&'static str; 7],
+    pub chain_closed: &'static str,
+    pub chain_open: &'static str,
+    pub chain_verified: &'static str,
+    pub chain_broken: &'static str,
     pub footer: &'static str,
     /// The observe-mode section: title, what it means, when empty.
     pub observed: &'static str,
@@ -257,6 +265,20 @@ pub const EN: Words = Words {
         "Values it would pseudonymise",
         "Values it would redact",
     ],
+    chains_caption: "Audit chains (one per instance start)",
+    chain_heads: [
+        "Instance",
+        "Chain",
+        "Records",
+        "First record",
+        "Last record",
+        "End",
+        "Integrity",
+    ],
+    chain_closed: "closed (graceful stop)",
+    chain_open: "open (running, crashed or cut)",
+    chain_verified: "verified",
+    chain_broken: "NOT verified",
     footer: "Figures are counts from the audit records: no record holds a value, a prompt or a key. Tokens are as the providers reported them; energy is an estimate (see the method in docs/AUDIT.md).",
 };
 
@@ -383,12 +405,26 @@ pub const FR: Words = Words {
         "Valeurs à pseudonymiser",
         "Valeurs à masquer",
     ],
+    chains_caption: "Chaînes d’audit (une par démarrage d’instance)",
+    chain_heads: [
+        "Instance",
+        "Chaîne",
+        "Enregistrements",
+        "Premier enregistrement",
+        "Dernier enregistrement",
+        "Fin",
+        "Intégrité",
+    ],
+    chain_closed: "fermée (arrêt normal)",
+    chain_open: "ouverte (en cours, interrompue ou tronquée)",
+    chain_verified: "vérifiée",
+    chain_broken: "NON vérifiée",
     footer: "Les chiffres sont des décomptes issus des enregistrements d’audit\u{a0}: aucun enregistrement ne contient de valeur, de prompt ni de clé. Les jetons sont ceux communiqués par les fournisseurs\u{202f}; l’énergie est une estimation (méthode décrite dans docs/AUDIT.md).",
 };
 
 /// French translations of the chain verification's reasons (src/audit/verify.rs); a
 /// reason not listed here is shown as it is.
-pub(crate) const REASONS_FR: [(&str, &str); 11] = [
+pub(crate) const REASONS_FR: [(&str, &str); 14] = [
     (
         "not a complete audit record (modified or truncated)",
         "ce n’est pas un enregistrement d’audit complet (modifié ou tronqué)",
@@ -406,21 +442,36 @@ pub(crate) const REASONS_FR: [(&str, &str); 11] = [
         "le premier enregistrement n’est pas un début de chaîne (enregistrements ou fichiers manquants avant lui)",
     ),
     (
-        "does not follow the last record of the file before (a file is missing, or the files are out of order)",
-        "ne suit pas le dernier enregistrement du fichier précédent (un fichier manque, ou les fichiers ne sont pas dans l’ordre)",
-    ),
-    (
         "does not follow the previous record (a record was deleted, inserted or moved)",
         "ne suit pas l’enregistrement précédent (un enregistrement a été supprimé, inséré ou déplacé)",
     ),
-    ("malformed chain-start", "début de chaîne mal formé"),
     (
-        "a file-start record inside a file (records were moved)",
-        "un début de fichier à l’intérieur d’un fichier (des enregistrements ont été déplacés)",
+        "malformed record (its kind does not match its content)",
+        "enregistrement mal formé (son type ne correspond pas à son contenu)",
     ),
     (
-        "out of sequence (a record was deleted, inserted or moved)",
-        "hors séquence (un enregistrement a été supprimé, inséré ou déplacé)",
+        "names another instance than the rest of its chain (records were mixed)",
+        "nomme une autre instance que le reste de sa chaîne (des enregistrements ont été mélangés)",
+    ),
+    (
+        "a record after its chain's close (records were inserted)",
+        "un enregistrement après la clôture de sa chaîne (des enregistrements ont été insérés)",
+    ),
+    (
+        "repeats records of its chain that another file holds (a duplicated piece)",
+        "répète des enregistrements de sa chaîne présents dans un autre fichier (un morceau dupliqué)",
+    ),
+    (
+        "records of its chain are missing before it (a file or part of one is missing)",
+        "des enregistrements de sa chaîne manquent avant lui (un fichier ou une partie manque)",
+    ),
+    (
+        "continues a chain that another chain already continues (a copy of the trail was written to)",
+        "continue une chaîne qu’une autre chaîne continue déjà (une copie de la piste a été complétée)",
+    ),
+    (
+        "continues a chain that is not in the files (its files are missing, or its last records were removed)",
+        "continue une chaîne absente des fichiers (ses fichiers manquent, ou ses derniers enregistrements ont été supprimés)",
     ),
     ("no audit record", "aucun enregistrement d’audit"),
     (

@@ -48,6 +48,7 @@ pub mod route;
 pub mod scan;
 pub mod server;
 pub mod stream;
+pub mod tls;
 pub mod upstream;
 pub mod vault;
 pub mod walk;

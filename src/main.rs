@@ -374,7 +374,11 @@ fn load_for_serve(config: Option<&Path>) -> anyhow::Result<Config> {
 /// never a request's content). The deployment secret, the audit trail and the metrics
 /// are the process's: a reload keeps them (changing `[audit]` or the secret needs a
 /// restart, and the log says so).
-fn reload(config: Option<&Path>, current: &paravent::server::Generation) {
+fn reload(
+    config: Option<&Path>,
+    current: &paravent::server::Generation,
+    listen: std::net::SocketAddr,
+) {
     let old = current.load_full();
     let cfg = match load_for_serve(config) {
         Ok(cfg) => cfg,
@@ -384,6 +388,14 @@ fn reload(config: Option<&Path>, current: &paravent::server::Generation) {
             return;
         }
     };
+    // The listener stays where it is: a generation that would serve it in cleartext on
+    // a non-loopback address (TLS taken out) is refused as `serve` would refuse it.
+    if let Some(why) = cfg.server.plaintext_refusal(listen) {
+        old.metrics().reload(false);
+        tracing::error!(error = %why, "Configuration reload refused; the running configuration stays.");
+        return;
+    }
+    log_tls(&cfg, listen);
     if cfg.audit.path != old.config.audit.path || cfg.audit.fsync != old.config.audit.fsync {
         tracing::warn!("The [audit] section changed: it takes effect at the next restart.");
     }
@@ -421,6 +433,29 @@ fn reload(config: Option<&Path>, current: &paravent::server::Generation) {
     tracing::info!(version = %version, rules, "Configuration reloaded.");
 }
 
+/// Says how the proxy listener speaks: TLS (with the certificate's end of validity and
+/// whether client certificates are asked), or cleartext, with a warning when that is
+/// declared intended on a non-loopback address.
+fn log_tls(cfg: &Config, addr: std::net::SocketAddr) {
+    match &cfg.server.tls {
+        Some(tls) => {
+            let until = tls
+                .not_after
+                .map_or_else(|| "unknown".to_owned(), paravent::audit::rfc3339);
+            let clients = match (&tls.files.client_ca, tls.files.client_auth) {
+                (None, _) => "not asked",
+                (Some(_), paravent::tls::ClientAuth::Required) => "required",
+                (Some(_), paravent::tls::ClientAuth::Optional) => "optional",
+            };
+            tracing::info!(cert = %tls.files.cert.display(), valid_until = %until, client_certificates = clients, "TLS on the proxy listener (h2, http/1.1).");
+        }
+        None if !addr.ip().to_canonical().is_loopback() => {
+            tracing::warn!(listen = %addr, "Serving in cleartext on a non-loopback address, as [server] plaintext = true says: TLS must end in a proxy in front.");
+        }
+        None => {}
+    }
+}
+
 fn serve(
     config: Option<&Path>,
     listen: Option<std::net::SocketAddr>,
@@ -442,6 +477,20 @@ fn serve(
         paravent::config::LogFormat::Text => log
             .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
             .init(),
+    }
+    let addr = listen.unwrap_or(cfg.server.listen);
+    let admin_addr = admin_listen.or(cfg.server.admin_listen);
+    // Before anything is bound or opened: provider keys must not cross a network in
+    // clear unless the configuration says a proxy in front terminates TLS.
+    if let Some(why) = cfg.server.plaintext_refusal(addr) {
+        tracing::error!(listen = %addr, "Refusing to serve without TLS on a non-loopback address.");
+        anyhow::bail!("{why}");
+    }
+    log_tls(&cfg, addr);
+    if let Some(a) = admin_addr
+        && !a.ip().to_canonical().is_loopback()
+    {
+        tracing::warn!(admin = %a, "The admin endpoints (/metrics, /healthz, /readyz) are served in cleartext on a non-loopback address: keep it on a private network.");
     }
     let (key, source) = paravent::vault::load_or_create_secret(&cfg.pseudonyms)
         .context("cannot get the pseudonym secret")?;
@@ -465,8 +514,6 @@ fn serve(
     for w in &cfg.warnings {
         tracing::warn!(problem = %w, "Configuration warning.");
     }
-    let addr = listen.unwrap_or(cfg.server.listen);
-    let admin_addr = admin_listen.or(cfg.server.admin_listen);
     let audit = match &cfg.audit.path {
         Some(path) => {
             let instance = cfg
@@ -535,7 +582,7 @@ fn serve(
             let current = current.clone();
             let config = config.map(Path::to_path_buf);
             tokio::spawn(paravent::server::on_reload_signal(move || {
-                reload(config.as_deref(), &current);
+                reload(config.as_deref(), &current, local);
             }))
         };
         paravent::server::serve(listener, current, paravent::server::shutdown_signal()).await;

@@ -447,7 +447,7 @@ fn log_tls(cfg: &Config, addr: std::net::SocketAddr) {
                 (Some(_), paravent::tls::ClientAuth::Required) => "required",
                 (Some(_), paravent::tls::ClientAuth::Optional) => "optional",
             };
-            tracing::info!(cert = %tls.files.cert.display(), valid_until = %until, client_certificates = clients, "TLS on the proxy listener (h2, http/1.1).");
+            tracing::info!(cert = %tls.files.cert.display(), valid_until = %until, client_certificates = %clients, "TLS on the proxy listener (h2, http/1.1).");
         }
         None if !addr.ip().to_canonical().is_loopback() => {
             tracing::warn!(listen = %addr, "Serving in cleartext on a non-loopback address, as [server] plaintext = true says: TLS must end in a proxy in front.");

@@ -45,6 +45,22 @@ struct RawConfig {
     policy: RawPolicyConfig,
     #[serde(default)]
     log: LogConfig,
+    /// The entries [`parse_raw`] took out after reporting them (`providers.acme`): a
+    /// provider dropped for its own mistake still counts as declared, so that the
+    /// places naming it do not each report it again.
+    #[serde(skip)]
+    dropped: Vec<String>,
+}
+
+impl RawConfig {
+    /// Is `name` a provider of this file (possibly dropped for a mistake reported)?
+    fn declares(&self, name: &str) -> bool {
+        self.providers.keys().any(|k| k.get_ref() == name)
+            || self
+                .dropped
+                .iter()
+                .any(|d| d.strip_prefix("providers.") == Some(name))
+    }
 }
 
 /// `[log]`: how `serve` writes its log (never a value, a prompt or a key, either way).
@@ -713,7 +729,10 @@ fn parse_raw(name: &str, text: &str, errors: &mut Vec<String>) -> Option<RawConf
     }
     found.sort_by_key(|(line, _)| *line);
     errors.extend(found.into_iter().map(|(_, m)| m));
-    raw
+    raw.map(|r| RawConfig {
+        dropped: removed,
+        ..r
+    })
 }
 
 /// Removes the innermost entry (key and value, or array element) of `table` whose key
@@ -936,7 +955,7 @@ fn compile_sections(
         }
     }
     let default_provider = raw.server.default_provider.as_ref().map(|d| {
-        if !raw.providers.keys().any(|k| k.get_ref() == d.get_ref()) {
+        if !raw.declares(d.get_ref()) {
             errors.push(format!(
                 "{}: [server] default_provider {:?} is not a declared provider",
                 at(d.span()),
@@ -956,7 +975,7 @@ fn compile_sections(
             ));
         }
         for p in &k.providers {
-            if !raw.providers.keys().any(|n| n.get_ref() == p.get_ref()) {
+            if !raw.declares(p.get_ref()) {
                 errors.push(format!(
                     "{}: [[keys.virtual]] providers names no declared provider {:?}",
                     at(p.span()),
@@ -1086,7 +1105,7 @@ fn compile_policy(
 ) -> crate::policy::Policy {
     use crate::detect::{Nature, Sensitivity};
     use crate::policy::{Action, Destination, Levels, OnExceed, Policy, Rule};
-    let declared = |p: &str| raw.providers.keys().any(|k| k.get_ref() == p);
+    let declared = |p: &str| raw.declares(p);
     let sensitivity = |s: &Spanned<String>, what: &str, errors: &mut Vec<String>| {
         let v = Sensitivity::parse(s.get_ref());
         if v.is_none() {

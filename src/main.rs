@@ -80,7 +80,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                     // Errors make the configuration unusable (`serve` refuses it too);
                     // warnings (printed when it loads) do not.
                     for line in &e.0 {
-                        eprintln!("error: {line}");
+                        // One `error:` line per problem; a message on several lines
+                        // (a regex's caret) continues indented.
+                        eprintln!("error: {}", line.replace('\n', "\n    "));
                     }
                     eprintln!("{} problem(s) found", e.0.len());
                     return Ok(ExitCode::FAILURE);

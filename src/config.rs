@@ -26,7 +26,7 @@ pub const DEFAULT_CONFIG_NAME: &str = "<builtin>/config/paravent.toml";
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
-    detect: DetectConfig,
+    detect: RawDetectConfig,
     #[serde(default)]
     server: RawServerConfig,
     #[serde(default)]
@@ -51,6 +51,22 @@ struct RawConfig {
     allow: AllowConfig,
     #[serde(default)]
     teams: BTreeMap<Spanned<String>, TeamConfig>,
+    /// The entries [`parse_raw`] took out after reporting them (`providers.acme`): a
+    /// provider dropped for its own mistake still counts as declared, so that the
+    /// places naming it do not each report it again.
+    #[serde(skip)]
+    dropped: Vec<String>,
+}
+
+impl RawConfig {
+    /// Is `name` a provider of this file (possibly dropped for a mistake reported)?
+    fn declares(&self, name: &str) -> bool {
+        self.providers.keys().any(|k| k.get_ref() == name)
+            || self
+                .dropped
+                .iter()
+                .any(|d| d.strip_prefix("providers.") == Some(name))
+    }
 }
 
 /// `[identity]` as written: principals from an authenticating proxy's headers.
@@ -187,6 +203,26 @@ pub struct DetectConfig {
     pub disable: Vec<String>,
 }
 
+/// `[detect]` as written: `disable` keeps each id's place, for its line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDetectConfig {
+    builtin_rules: bool,
+    rules: Vec<PathBuf>,
+    disable: Vec<Spanned<String>>,
+}
+
+impl Default for RawDetectConfig {
+    fn default() -> RawDetectConfig {
+        let d = DetectConfig::default();
+        RawDetectConfig {
+            builtin_rules: d.builtin_rules,
+            rules: d.rules,
+            disable: Vec::new(),
+        }
+    }
+}
+
 impl Default for DetectConfig {
     fn default() -> DetectConfig {
         DetectConfig {
@@ -279,6 +315,20 @@ struct RawServerConfig {
     default_provider: Option<Spanned<String>>,
     admin_listen: Option<Spanned<String>>,
     watch_interval_ms: u64,
+    plaintext: bool,
+    tls: Option<RawTlsConfig>,
+}
+
+/// `[server.tls]` as written: paths relative to the config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTlsConfig {
+    cert: Spanned<PathBuf>,
+    key: Spanned<PathBuf>,
+    #[serde(default)]
+    client_ca: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    client_auth: Option<Spanned<crate::tls::ClientAuth>>,
 }
 
 impl Default for RawServerConfig {
@@ -288,6 +338,8 @@ impl Default for RawServerConfig {
             default_provider: None,
             admin_listen: None,
             watch_interval_ms: DEFAULT_WATCH_INTERVAL_MS,
+            plaintext: false,
+            tls: None,
         }
     }
 }
@@ -304,6 +356,20 @@ pub struct ServerConfig {
     /// How often `serve` looks for changes to the config file and its
     /// [`Config::inputs`] (0: never; reload with SIGHUP).
     pub watch_interval_ms: u64,
+    /// `plaintext = true`: cleartext on a non-loopback address is intended (a proxy in
+    /// front terminates TLS); without it `serve` refuses such an address unless
+    /// `[server.tls]` is set ([`ServerConfig::plaintext_refusal`]).
+    pub plaintext: bool,
+    /// `[server.tls]`, compiled: the listener speaks TLS (h2 and http/1.1 by ALPN).
+    pub tls: Option<crate::tls::Tls>,
+}
+
+impl ServerConfig {
+    /// Why `serve` must not listen on `addr` (the configured one or `--listen`) with
+    /// this configuration: cleartext on a non-loopback address, not declared intended.
+    pub fn plaintext_refusal(&self, addr: std::net::SocketAddr) -> Option<String> {
+        crate::tls::plaintext_refusal(addr, self.tls.is_some(), self.plaintext)
+    }
 }
 
 /// `[audit]`: where the audit trail goes and how hard it is held to.
@@ -615,16 +681,27 @@ impl Config {
     /// # Errors
     /// As [`Config::load`].
     pub fn from_toml(name: &str, text: &str, base: Option<&Path>) -> Result<Config, ConfigErrors> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| rules::line_of(text, s.start));
-            let at = line.map_or_else(String::new, |l| format!(":{l}"));
-            ConfigErrors(vec![format!("{name}{at}: {}", e.message())])
-        })?;
+        // Every check below runs even when an earlier one failed, so that one run lists
+        // every problem (STYLE.md habit 3); only a TOML syntax error stops at once.
         let mut errors = Vec::new();
+        let Some(raw) = parse_raw(name, text, &mut errors) else {
+            return Err(ConfigErrors(errors));
+        };
         let at =
             |span: std::ops::Range<usize>| format!("{name}:{}", rules::line_of(text, span.start));
+        let mut warnings = Vec::new();
         let sections = compile_sections(&raw, &at, base, &mut errors);
-        let detect = raw.detect.clone();
+        let tls = compile_tls(&raw.server, &at, base, &mut errors, &mut warnings);
+        let detect = DetectConfig {
+            builtin_rules: raw.detect.builtin_rules,
+            rules: raw.detect.rules.clone(),
+            disable: raw
+                .detect
+                .disable
+                .iter()
+                .map(|d| d.get_ref().clone())
+                .collect(),
+        };
         let paths: Vec<PathBuf> = detect
             .rules
             .iter()
@@ -633,17 +710,24 @@ impl Config {
                 _ => p.clone(),
             })
             .collect();
-        let mut rule_set = match RuleSet::load(detect.builtin_rules, &paths) {
-            Ok(set) => set,
+        // Rule files that fail to load leave the shipped rules, so that `disable` and
+        // the policy are still checked (against what is known).
+        let (mut rule_set, rules_complete) = match RuleSet::load(detect.builtin_rules, &paths) {
+            Ok(set) => (set, true),
             Err(e) => {
                 errors.extend(e.0.iter().map(ToString::to_string));
-                return Err(ConfigErrors(errors));
+                let fallback = RuleSet::load(detect.builtin_rules, &[])?;
+                (fallback, false)
             }
         };
         let known = rule_set.rule_ids();
-        for id in &detect.disable {
-            if !known.iter().any(|k| k == id) {
-                errors.push(format!("{name}: [detect] disable names no rule {id:?}"));
+        for id in &raw.detect.disable {
+            if rules_complete && !known.iter().any(|k| k == id.get_ref()) {
+                errors.push(format!(
+                    "{}: [detect] disable names no rule {:?}",
+                    at(id.span()),
+                    id.get_ref()
+                ));
             }
         }
         errors.extend(
@@ -655,18 +739,21 @@ impl Config {
         if raw.audit.rotate_bytes == Some(0) {
             errors.push(format!("{name}: [audit] rotate_bytes must be > 0"));
         }
-        if !errors.is_empty() {
-            return Err(ConfigErrors(errors));
-        }
         rule_set.disable(&detect.disable);
-        let detector = Detector::new(&rule_set)?;
+        let detector = match Detector::new(&rule_set) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                errors.extend(e.0.iter().map(ToString::to_string));
+                None
+            }
+        };
         let mut inputs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
         inputs.extend(rule_set.files_read());
-        inputs.sort();
-        inputs.dedup();
-        let mut warnings = Vec::new();
+        // Without the complete detector, the conditions naming entities cannot be
+        // checked: they are skipped rather than reported falsely.
+        let complete = detector.as_ref().filter(|_| rules_complete);
         let (identity, directory) = compile_identity(&raw, &at, base, &mut errors);
-        let policy = compile_policy(&raw, &at, name, text, &detector, &mut errors, &mut warnings);
+        let policy = compile_policy(&raw, &at, name, text, complete, &mut errors, &mut warnings);
         let mut users: std::collections::BTreeSet<String> = raw
             .keys
             .virtual_keys
@@ -698,7 +785,10 @@ impl Config {
                 warnings.push(msg);
             }
         }
-        let allow = compile_allow(&raw, &at, &detector, &mut errors);
+        let allow = match complete {
+            Some(d) => compile_allow(&raw, &at, d, &mut errors),
+            None => crate::policy::allow::AllowLists::default(),
+        };
         // Relaxations of "nothing unscanned leaves" are the administrator's to make, and
         // `check` says so every time.
         for (pname, p) in &raw.providers {
@@ -721,13 +811,17 @@ impl Config {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        // `sections` is `None` only when it pushed errors, which were returned above.
-        let Some((server, providers, keys, pseudonyms)) = sections else {
+        // `sections` and `detector` are `None` only when they pushed errors, which were
+        // returned above.
+        let (Some((mut server, providers, keys, pseudonyms)), Some(detector)) =
+            (sections, detector)
+        else {
             return Err(ConfigErrors(vec![format!("{name}: invalid configuration")]));
         };
         inputs.extend(identity.as_ref().and_then(|i| i.directory_path.clone()));
         inputs.sort();
         inputs.dedup();
+        server.tls = tls;
         Ok(Config {
             detect,
             rule_set,
@@ -764,6 +858,185 @@ impl Config {
             allow,
         })
     }
+
+    /// The files besides the configuration itself that this generation read and that
+    /// a reload re-reads: the `[server.tls]` certificate, key and client CAs.
+    pub fn tls_files(&self) -> Vec<PathBuf> {
+        self.server
+            .tls
+            .as_ref()
+            .map(|t| t.files.paths())
+            .unwrap_or_default()
+    }
+}
+
+/// The most problems one run of [`parse_raw`] reports before it gives up.
+pub const MAX_REPORTED_PARSE_ERRORS: usize = 100;
+
+/// Deserializes the configuration, reporting every entry serde refuses (unknown key,
+/// wrong type, unknown value) with its line: each refused entry is reported, taken out
+/// of the parsed document, and the rest deserialized again, so one typo does not hide
+/// the next. A TOML syntax error stops at once (the document cannot be read past it).
+fn parse_raw(name: &str, text: &str, errors: &mut Vec<String>) -> Option<RawConfig> {
+    let located = |e: &toml::de::Error, path: Option<&str>| {
+        let line = e.span().map(|s| rules::line_of(text, s.start));
+        let at = line.map_or_else(String::new, |l| format!(":{l}"));
+        let what = path.map_or_else(String::new, |p| format!("{p}: "));
+        format!("{name}{at}: {what}{}", e.message().trim_end())
+    };
+    let mut doc = match toml::de::DeTable::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            errors.push(located(&e, None));
+            return None;
+        }
+    };
+    // (line, message) of each refused entry, sorted by line at the end.
+    let mut found: Vec<(usize, String)> = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    let mut raw = None;
+    for _ in 0..MAX_REPORTED_PARSE_ERRORS {
+        match RawConfig::deserialize(toml::de::Deserializer::from(doc.clone())) {
+            Ok(r) => {
+                raw = Some(r);
+                break;
+            }
+            Err(e) => {
+                let line = e.span().map_or(0, |s| rules::line_of(text, s.start));
+                let Some(path) = e
+                    .span()
+                    .and_then(|s| remove_entry_at(doc.get_mut(), s.start))
+                else {
+                    found.push((line, located(&e, None)));
+                    break;
+                };
+                // A table missing the very key taken out for a bad value was reported
+                // already (`api = "cohere"`, then "missing field `api`").
+                let echo = e.message().starts_with("missing field")
+                    && removed.iter().any(|r| r.starts_with(&format!("{path}.")));
+                if !echo {
+                    found.push((line, located(&e, Some(&path))));
+                }
+                removed.push(path);
+            }
+        }
+    }
+    found.sort_by_key(|(line, _)| *line);
+    errors.extend(found.into_iter().map(|(_, m)| m));
+    raw.map(|r| RawConfig {
+        dropped: removed,
+        ..r
+    })
+}
+
+/// Removes the innermost entry (key and value, or array element) of `table` whose key
+/// or value holds byte `at`, and returns its dotted path (`audit.fsync`,
+/// `policy.rules.action`); `None` when there is none.
+fn remove_entry_at(table: &mut toml::de::DeTable<'_>, at: usize) -> Option<String> {
+    use toml::de::DeValue;
+    let mut found = None;
+    for (key, value) in table.iter_mut() {
+        let inner = match value.get_mut() {
+            DeValue::Table(t) => remove_entry_at(t, at),
+            DeValue::Array(items) => remove_item_at(items, at),
+            _ => None,
+        };
+        if let Some(inner) = inner {
+            let sep = if inner.is_empty() { "" } else { "." };
+            return Some(format!("{}{sep}{inner}", key.get_ref()));
+        }
+        if found.is_none() && (key.span().contains(&at) || value.span().contains(&at)) {
+            found = Some(key.clone());
+        }
+    }
+    let key = found?;
+    table.remove(&key)?;
+    Some(key.get_ref().to_string())
+}
+
+fn remove_item_at(items: &mut toml::de::DeArray<'_>, at: usize) -> Option<String> {
+    use toml::de::DeValue;
+    let mut found = None;
+    for (i, item) in items.iter_mut().enumerate() {
+        let inner = match item.get_mut() {
+            DeValue::Table(t) => remove_entry_at(t, at),
+            DeValue::Array(a) => remove_item_at(a, at),
+            _ => None,
+        };
+        if inner.is_some() {
+            return inner;
+        }
+        if found.is_none() && item.span().contains(&at) {
+            found = Some(i);
+        }
+    }
+    let i = found?;
+    // DeArray has no `remove`: rebuilt without the element.
+    let mut rest = toml::de::DeArray::new();
+    for (j, item) in items.iter().enumerate() {
+        if j != i {
+            rest.push(item.clone());
+        }
+    }
+    *items = rest;
+    // Elements are not numbered: the numbers shift as elements are taken out, and the
+    // message carries the line.
+    Some(String::new())
+}
+
+/// Compiles `[server.tls]`: the rustls configuration, or every problem of its files
+/// on the line of the key naming them.
+fn compile_tls(
+    server: &RawServerConfig,
+    at: &dyn Fn(std::ops::Range<usize>) -> String,
+    base: Option<&Path>,
+    errors: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Option<crate::tls::Tls> {
+    let raw = server.tls.as_ref()?;
+    let resolve = |p: &Spanned<PathBuf>| match base {
+        Some(b) if p.get_ref().is_relative() => b.join(p.get_ref()),
+        _ => p.get_ref().clone(),
+    };
+    if let (Some(a), None) = (&raw.client_auth, &raw.client_ca) {
+        errors.push(format!(
+            "{}: [server.tls] client_auth needs client_ca, the CA certificates (PEM) that sign client certificates",
+            at(a.span())
+        ));
+        return None;
+    }
+    let files = crate::tls::TlsFiles {
+        cert: resolve(&raw.cert),
+        key: resolve(&raw.key),
+        client_ca: raw.client_ca.as_ref().map(resolve),
+        client_auth: raw
+            .client_auth
+            .as_ref()
+            .map(|a| *a.get_ref())
+            .unwrap_or_default(),
+    };
+    match crate::tls::load(&files, std::time::SystemTime::now()) {
+        Ok((tls, w)) => {
+            warnings.extend(w);
+            Some(tls)
+        }
+        Err(problems) => {
+            for p in problems {
+                let span = match p.key {
+                    "key" => raw.key.span(),
+                    "client_ca" => raw.client_ca.as_ref().map_or(raw.cert.span(), |c| c.span()),
+                    _ => raw.cert.span(),
+                };
+                errors.push(format!(
+                    "{}: [server.tls] {} {}",
+                    at(span),
+                    p.key,
+                    p.message
+                ));
+            }
+            None
+        }
+    }
 }
 
 type Sections = (
@@ -783,7 +1056,18 @@ fn compile_sections(
 ) -> Option<Sections> {
     let before = errors.len();
     let listen = match raw.server.listen.get_ref().parse() {
-        Ok(a) => Some(a),
+        Ok(a) => {
+            // The same refusal `serve` makes for `--listen`, here with its line.
+            if let Some(why) =
+                crate::tls::plaintext_refusal(a, raw.server.tls.is_some(), raw.server.plaintext)
+            {
+                errors.push(format!(
+                    "{}: [server] listen: {why}",
+                    at(raw.server.listen.span())
+                ));
+            }
+            Some(a)
+        }
         Err(_) => {
             errors.push(format!(
                 "{}: [server] listen must be an IP address and port, such as {DEFAULT_LISTEN:?}",
@@ -865,7 +1149,7 @@ fn compile_sections(
         }
     }
     let default_provider = raw.server.default_provider.as_ref().map(|d| {
-        if !raw.providers.keys().any(|k| k.get_ref() == d.get_ref()) {
+        if !raw.declares(d.get_ref()) {
             errors.push(format!(
                 "{}: [server] default_provider {:?} is not a declared provider",
                 at(d.span()),
@@ -885,7 +1169,7 @@ fn compile_sections(
             ));
         }
         for p in &k.providers {
-            if !raw.providers.keys().any(|n| n.get_ref() == p.get_ref()) {
+            if !raw.declares(p.get_ref()) {
                 errors.push(format!(
                     "{}: [[keys.virtual]] providers names no declared provider {:?}",
                     at(p.span()),
@@ -933,6 +1217,8 @@ fn compile_sections(
             default_provider,
             admin_listen,
             watch_interval_ms: raw.server.watch_interval_ms,
+            plaintext: raw.server.plaintext,
+            tls: None,
         },
         providers,
         keys,
@@ -1055,13 +1341,13 @@ fn compile_policy(
     at: &dyn Fn(std::ops::Range<usize>) -> String,
     name: &str,
     text: &str,
-    detector: &Detector,
+    detector: Option<&Detector>,
     errors: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) -> crate::policy::Policy {
     use crate::detect::{Nature, Sensitivity};
     use crate::policy::{Action, Destination, Levels, OnExceed, Policy, Rule};
-    let declared = |p: &str| raw.providers.keys().any(|k| k.get_ref() == p);
+    let declared = |p: &str| raw.declares(p);
     let sensitivity = |s: &Spanned<String>, what: &str, errors: &mut Vec<String>| {
         let v = Sensitivity::parse(s.get_ref());
         if v.is_none() {
@@ -1146,8 +1432,9 @@ fn compile_policy(
             }
         },
     };
-    let entities = detector.entities();
-    let produced = detector.natures();
+    // `None`: the rules did not compile, so what they produce is not known.
+    let entities = detector.map(Detector::entities);
+    let produced = detector.map(Detector::natures);
     let mut rules: Vec<Rule> = Vec::new();
     for r in &raw.policy.rules {
         // A rule with a problem is reported and left out, so that the lint below does
@@ -1173,6 +1460,10 @@ fn compile_policy(
         }
         let mut rule_entities = std::collections::BTreeSet::new();
         for e in &r.entity {
+            let Some(entities) = &entities else {
+                rule_entities.insert(e.get_ref().clone());
+                continue;
+            };
             if entities.contains(e.get_ref()) {
                 rule_entities.insert(e.get_ref().clone());
             } else {
@@ -1188,7 +1479,7 @@ fn compile_policy(
         for n in &r.nature {
             match Nature::parse(n.get_ref()) {
                 Some(v) => {
-                    if !produced.contains(&v) && v != Nature::Secret {
+                    if produced.as_ref().is_some_and(|p| !p.contains(&v)) && v != Nature::Secret {
                         warnings.push(format!(
                             "{}: rule {id:?}: no detection rule gives nature {:?}, so this condition never matches until a rule file does",
                             at(n.span()),
@@ -1670,5 +1961,53 @@ mod proxy_sections_tests {
             e.len() == 1 && e[0].starts_with("t.toml:2:") && e[0].contains("differ"),
             "{e:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod every_problem_tests {
+    use super::*;
+
+    fn errors(toml: &str) -> Vec<String> {
+        match Config::from_toml("t.toml", toml, None) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0,
+        }
+    }
+
+    #[test]
+    fn one_run_reports_every_refused_entry_and_every_later_check_each_with_its_line() {
+        let e = errors(
+            "[server]\nlisen = \"x\"\nlisten = \"nowhere\"\n\n[limits]\nmax_body_bytes = \"big\"\nmax_bodies = 2\n\n[audit]\nfsync = 3\n\n[providers.a]\nbase_url = \"http://x\"\napi = \"cohere\"\nalow_media = true\n\n[providers.b]\nbase_url = \"http://x\"\n\n[detect]\ndisable = [\"nope\"]\n\n[[policy.rules]]\nid = \"r\"\naction = \"nuke\"\n\n[[policy.rules]]\nid = \"s\"\n\n[[policy.rules]]\nid = \"t\"\naction = \"block\"\nentity = [\"EMAIL\"]\nprovidres = []\n",
+        );
+        let expected = [
+            (2, "server.lisen"),
+            (6, "limits.max_body_bytes"),
+            (7, "limits.max_bodies"),
+            (10, "audit.fsync"),
+            (14, "cohere"),
+            (15, "alow_media"),
+            (17, "missing field `api`"),
+            (27, "missing field `action`"),
+            (34, "providres"),
+            (3, "listen must be"),
+            (21, "disable names no rule"),
+            (25, "action must be"),
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:#?}");
+        for (line, needle) in expected {
+            let at = format!("t.toml:{line}: ");
+            assert!(
+                e.iter().any(|m| m.starts_with(&at) && m.contains(needle)),
+                "no {needle:?} at line {line}: {e:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_stops_the_parse_with_its_line() {
+        let e = errors("[server]\nlisten = \"127.0.0.1:1\"\n[limits\nmax_body_bytes = 1\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("t.toml:3:"), "{e:?}");
     }
 }

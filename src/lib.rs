@@ -16,6 +16,9 @@
 //!
 //! - [`detect`] (pure): text in, findings out, from the rule files in `rules/`;
 //! - [`config`]: the TOML configuration, parsed strictly then compiled;
+//! - [`tls`]: the listener's `[server.tls]` files read into a rustls configuration when
+//!   a configuration is compiled (so a reload renews certificates), and the refusal to
+//!   serve cleartext on a non-loopback address;
 //! - [`scan`]: the `paravent scan` command's rendering (plain and JSON lines);
 //! - [`server`], [`proxy`], [`upstream`]: the listener, the request phases, the pooled
 //!   TLS client (the only async modules, with [`admin`], the `/metrics` listener);
@@ -51,6 +54,7 @@ pub mod route;
 pub mod scan;
 pub mod server;
 pub mod stream;
+pub mod tls;
 pub mod upstream;
 pub mod vault;
 pub mod walk;

@@ -80,7 +80,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                     // Errors make the configuration unusable (`serve` refuses it too);
                     // warnings (printed when it loads) do not.
                     for line in &e.0 {
-                        eprintln!("error: {line}");
+                        // One `error:` line per problem; a message on several lines
+                        // (a regex's caret) continues indented.
+                        eprintln!("error: {}", line.replace('\n', "\n    "));
                     }
                     eprintln!("{} problem(s) found", e.0.len());
                     return Ok(ExitCode::FAILURE);
@@ -494,7 +496,12 @@ fn load_for_serve(config: Option<&Path>) -> anyhow::Result<Config> {
 /// never a request's content). The deployment secret, the audit trail and the metrics
 /// are the process's: a reload keeps them (changing `[audit]` or the secret needs a
 /// restart, and the log says so).
-fn reload(config: Option<&Path>, current: &paravent::server::Generation, on_change: bool) {
+fn reload(
+    config: Option<&Path>,
+    current: &paravent::server::Generation,
+    listen: std::net::SocketAddr,
+    on_change: bool,
+) {
     let started = std::time::Instant::now();
     let old = current.load_full();
     let cfg = match load_for_serve(config) {
@@ -507,6 +514,14 @@ fn reload(config: Option<&Path>, current: &paravent::server::Generation, on_chan
             return;
         }
     };
+    // The listener stays where it is: a generation that would serve it in cleartext on
+    // a non-loopback address (TLS taken out) is refused as `serve` would refuse it.
+    if let Some(why) = cfg.server.plaintext_refusal(listen) {
+        old.metrics().reload(false);
+        tracing::error!(error = %why, "Configuration reload refused; the running configuration stays.");
+        return;
+    }
+    log_tls(&cfg, listen);
     if cfg.audit.path != old.config.audit.path
         || cfg.audit.fsync != old.config.audit.fsync
         || cfg.audit.instance_id != old.config.audit.instance_id
@@ -556,6 +571,29 @@ fn reload(config: Option<&Path>, current: &paravent::server::Generation, on_chan
     tracing::info!(version = %version, rules, took_ms, "Configuration reloaded.");
 }
 
+/// Says how the proxy listener speaks: TLS (with the certificate's end of validity and
+/// whether client certificates are asked), or cleartext, with a warning when that is
+/// declared intended on a non-loopback address.
+fn log_tls(cfg: &Config, addr: std::net::SocketAddr) {
+    match &cfg.server.tls {
+        Some(tls) => {
+            let until = tls
+                .not_after
+                .map_or_else(|| "unknown".to_owned(), paravent::audit::rfc3339);
+            let clients = match (&tls.files.client_ca, tls.files.client_auth) {
+                (None, _) => "not asked",
+                (Some(_), paravent::tls::ClientAuth::Required) => "required",
+                (Some(_), paravent::tls::ClientAuth::Optional) => "optional",
+            };
+            tracing::info!(cert = %tls.files.cert.display(), valid_until = %until, client_certificates = %clients, "TLS on the proxy listener (h2, http/1.1).");
+        }
+        None if !addr.ip().to_canonical().is_loopback() => {
+            tracing::warn!(listen = %addr, "Serving in cleartext on a non-loopback address, as [server] plaintext = true says: TLS must end in a proxy in front.");
+        }
+        None => {}
+    }
+}
+
 fn serve(
     config: Option<&Path>,
     listen: Option<std::net::SocketAddr>,
@@ -577,6 +615,20 @@ fn serve(
         paravent::config::LogFormat::Text => log
             .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
             .init(),
+    }
+    let addr = listen.unwrap_or(cfg.server.listen);
+    let admin_addr = admin_listen.or(cfg.server.admin_listen);
+    // Before anything is bound or opened: provider keys must not cross a network in
+    // clear unless the configuration says a proxy in front terminates TLS.
+    if let Some(why) = cfg.server.plaintext_refusal(addr) {
+        tracing::error!(listen = %addr, "Refusing to serve without TLS on a non-loopback address.");
+        anyhow::bail!("{why}");
+    }
+    log_tls(&cfg, addr);
+    if let Some(a) = admin_addr
+        && !a.ip().to_canonical().is_loopback()
+    {
+        tracing::warn!(admin = %a, "The admin endpoints (/metrics, /healthz, /readyz) are served in cleartext on a non-loopback address: keep it on a private network.");
     }
     let (key, source) = paravent::vault::load_or_create_secret(&cfg.pseudonyms)
         .context("cannot get the pseudonym secret")?;
@@ -600,8 +652,6 @@ fn serve(
     for w in &cfg.warnings {
         tracing::warn!(problem = %w, "Configuration warning.");
     }
-    let addr = listen.unwrap_or(cfg.server.listen);
-    let admin_addr = admin_listen.or(cfg.server.admin_listen);
     let audit = match &cfg.audit.path {
         Some(path) => {
             use paravent::audit::writer;
@@ -668,7 +718,7 @@ fn serve(
             tokio::spawn(paravent::server::on_reload_signal(move || {
                 // Compiling the rules takes a few hundred milliseconds: off the async
                 // workers' queue.
-                tokio::task::block_in_place(|| reload(config.as_deref(), &current, false));
+                tokio::task::block_in_place(|| reload(config.as_deref(), &current, local, false));
             }))
         };
         // And when the config file or a file it names changes (debounced).
@@ -683,12 +733,14 @@ fn serve(
                         let path = path.clone();
                         move || {
                             let mut files = vec![path.clone()];
-                            files.extend(current.load().config.inputs.iter().cloned());
+                            let generation = current.load();
+                            files.extend(generation.config.inputs.iter().cloned());
+                            files.extend(generation.config.tls_files());
                             files
                         }
                     },
                     every,
-                    move || tokio::task::block_in_place(|| reload(Some(&path), &current, true)),
+                    move || tokio::task::block_in_place(|| reload(Some(&path), &current, local, true)),
                 )))
             }
             _ => None,

@@ -1,5 +1,11 @@
-//! The listener: HTTP/1.1 and HTTP/2 cleartext (h2c) on one port, each connection served
-//! by [`proxy::handle`], and a graceful shutdown that lets requests in flight finish.
+//! The listener: HTTP/1.1 and HTTP/2 on one port, in cleartext (h2c) or TLS (`[server.tls]`,
+//! h2 and http/1.1 by ALPN), each connection served by [`proxy::handle`], and a graceful
+//! shutdown that lets requests in flight finish.
+//!
+//! TLS belongs to the generation: each new connection is handshaken with the
+//! certificate of the generation current when it is accepted, so a reload with new
+//! files serves them to new connections while open ones keep theirs. Whether to serve
+//! cleartext at all is decided before binding (`ServerConfig::plaintext_refusal`).
 //!
 //! The runtime (configuration, rules, policy, keys) is a [`Generation`]: each request
 //! takes the current one when it starts and finishes on it, and a reload swaps it whole
@@ -37,6 +43,9 @@ pub async fn serve(listener: TcpListener, rt: Generation, shutdown: impl Future<
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(head_ms));
+    // A TLS handshake gets the same time as a request head: a client that opens a
+    // connection and stalls must not hold it.
+    let handshake_timeout = Duration::from_millis(head_ms);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -52,6 +61,14 @@ pub async fn serve(listener: TcpListener, rt: Generation, shutdown: impl Future<
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                // The certificate of the generation current at accept time.
+                let tls = rt
+                    .load()
+                    .config
+                    .server
+                    .tls
+                    .as_ref()
+                    .map(|t| tokio_rustls::TlsAcceptor::from(t.server_config.config()));
                 let rt = rt.clone();
                 let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                     // The peer's address, for [identity] and the audit record.
@@ -60,10 +77,33 @@ pub async fn serve(listener: TcpListener, rt: Generation, shutdown: impl Future<
                     let rt = rt.load_full();
                     async move { Ok::<_, Infallible>(proxy::handle(rt, req).await) }
                 });
-                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                let conn = graceful.watch(conn);
+                let Some(acceptor) = tls else {
+                    let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "Connection ended with an error.");
+                        }
+                    });
+                    continue;
+                };
+                // Watched from before the handshake, so a shutdown waits for it too.
+                let watcher = graceful.watcher();
+                let builder = builder.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed.");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out.");
+                            return;
+                        }
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                    if let Err(e) = watcher.watch(conn.into_owned()).await {
                         tracing::debug!(error = %e, "Connection ended with an error.");
                     }
                 });

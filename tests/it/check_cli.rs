@@ -507,3 +507,89 @@ fn check_warns_about_every_relaxation_of_the_scan() {
         "other_endpoints is \"refuse\" or \"scan\"",
     );
 }
+
+/// A configuration with ten different mistakes, one per numbered line; keep the line
+/// numbers in `TEN_MISTAKES_AT` true when editing it.
+const TEN_MISTAKES: &str = r#"[server]
+listen = "nowhere"
+lisen = "127.0.0.1:8080"
+default_provider = "acme"
+
+[limits]
+max_body_bytes = "16 MiB"
+max_bodies = 2
+
+[detect]
+rules = ["acme.toml"]
+disable = ["fr.siret", "fr.sirte"]
+
+[providers.acme]
+base_url = "https://llm.acme.example"
+api = "cohere"
+alow_media = true
+
+[audit]
+fsync = 3
+
+[[policy.rules]]
+id = "no-secrets"
+action = "nuke"
+"#;
+
+/// Where each mistake of [`TEN_MISTAKES`] (and of its rule file) is, and a word of
+/// its message.
+const TEN_MISTAKES_AT: [(&str, usize, &str); 10] = [
+    ("paravent.toml", 2, "listen must be an IP address"),
+    ("paravent.toml", 3, "lisen"),
+    ("paravent.toml", 7, "max_body_bytes"),
+    ("paravent.toml", 8, "max_bodies"),
+    ("paravent.toml", 12, "fr.sirte"),
+    ("paravent.toml", 16, "cohere"),
+    ("paravent.toml", 17, "alow_media"),
+    ("paravent.toml", 20, "fsync"),
+    ("paravent.toml", 24, "action must be"),
+    ("acme.toml", 7, "acme.badregex"),
+];
+
+#[test]
+fn check_on_a_file_with_ten_mistakes_lists_the_ten_each_with_its_file_and_line() {
+    let rules = "[[rule]]\nid = \"acme.badregex\"\nentity = \"CUSTOM\"\nnature = \"strategic\"\n\
+                 sensitivity = \"internal\"\n\n pattern = 'ACME-(unclosed'\n";
+    let run = check(
+        "ten-mistakes",
+        &[("paravent.toml", TEN_MISTAKES), ("acme.toml", rules)],
+    );
+    run.assert_code(1);
+    for (file, line, needle) in TEN_MISTAKES_AT {
+        assert_reported(&run.stderr, file, line, needle);
+    }
+    let errors = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .count();
+    assert_eq!(errors, 10, "{}", run.stderr);
+    assert!(run.stderr.contains("10 problem(s) found"), "{}", run.stderr);
+}
+
+#[test]
+fn serve_prints_the_same_full_list_and_exits_non_zero() {
+    let dir = Scratch::new("ten-mistakes-serve");
+    dir.write("acme.toml", "[[rule]]\nid = \"acme.ok\"\nentity = \"CUSTOM\"\nnature = \"strategic\"\nsensitivity = \"internal\"\npattern = 'ACME-[0-9]{6}'\n");
+    let config = dir.write("paravent.toml", TEN_MISTAKES);
+    let run = paravent(
+        &[
+            "serve",
+            "--config",
+            Scratch::arg(&config),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        b"",
+    );
+    assert_ne!(run.code, Some(0), "{}", run.stderr);
+    // The nine of the configuration itself (its rule file is fine here).
+    for (file, line, needle) in &TEN_MISTAKES_AT[..9] {
+        assert_reported(&run.stderr, file, *line, needle);
+    }
+}

@@ -25,4 +25,5 @@ mod report; // `paravent audit report`: formats, periods, a tampered chain, a pr
 mod scan_cli; // `paravent scan`, plain and --jsonl
 mod serve_cli; // `paravent check` on the proxy sections, `paravent key`
 mod stream;
-mod threat_model; // docs/THREAT-MODEL.md tables are generated from the API modules // streamed answers (SSE, NDJSON) re-identified event by event
+mod threat_model;
+mod tls; // TLS on the listener: ALPN, client certificates, renewal by SIGHUP; no cleartext on the network // docs/THREAT-MODEL.md tables are generated from the API modules // streamed answers (SSE, NDJSON) re-identified event by event

@@ -24,8 +24,10 @@ pub mod writer;
 
 pub mod report;
 
-/// The record format's version, first field of every line.
-pub const FORMAT_VERSION: u32 = 1;
+/// The record format's version, first field of every line. Version 2 (step 7) added the
+/// `chain-close` kind and the request fields `client`, `allow_listed`, `mode` and
+/// `would`; a version 1 record has none of them, and still verifies.
+pub const FORMAT_VERSION: u32 = 2;
 /// The BLAKE3 `derive_key` context of a chain's anchor.
 const ANCHOR_CONTEXT: &str = "paravent 2026 audit chain anchor v1";
 

@@ -103,7 +103,6 @@ pub struct AllowEntries {
     pub patterns: Vec<Spanned<String>>,
 }
 
-
 /// Whether the policy's decisions are carried out (`enforce`, the default) or only
 /// recorded (`observe`: the request is forwarded as the client sent it, and its audit
 /// record says what enforcement would have done). docs/OPERATIONS.md, "Observe first".

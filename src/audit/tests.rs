@@ -60,7 +60,7 @@ fn canonical_form_has_no_whitespace_and_no_hash() {
     let c = String::from_utf8(r.canonical().unwrap()).unwrap();
     assert!(!c.contains(' ') && !c.contains('\n'));
     assert!(!c.contains(r.hash.as_deref().unwrap()));
-    assert!(c.starts_with("{\"v\":1,\"kind\":\"request\",\"seq\":1,\"time\":"));
+    assert!(c.starts_with("{\"v\":2,\"kind\":\"request\",\"seq\":1,\"time\":"));
     assert_eq!(
         format!("{},\"hash\":\"{}\"}}", &c[..c.len() - 1], r.hash.unwrap()),
         lines[1]
@@ -420,4 +420,40 @@ mod writer_tests {
         assert_eq!((v.records, v.chains), (8, 2));
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// `chain(n)` written as version 1 records (before step 7), resealed.
+fn chain_v1(n: usize, last: impl Fn(&mut AuditRecord)) -> Vec<String> {
+    let mut prev = anchor("chain-1");
+    let mut out = Vec::new();
+    let lines = chain(n);
+    let count = lines.len();
+    for (i, l) in lines.into_iter().enumerate() {
+        let mut r: AuditRecord = serde_json::from_str(&l).unwrap();
+        r.v = 1;
+        if i + 1 == count {
+            last(&mut r);
+        }
+        out.push(r.seal(&prev).unwrap());
+        prev = r.hash.clone().unwrap();
+    }
+    out
+}
+
+#[test]
+fn a_version_1_chain_still_verifies_but_not_with_what_version_2_added() {
+    assert!(check(&chain_v1(3, |_| {})).is_ok());
+    let closed = chain_v1(3, |r| {
+        r.kind = Kind::ChainClose;
+        r.request = None;
+    });
+    let e = check(&closed).unwrap_err();
+    assert!(e.reason.contains("format version 1"), "{e}");
+    let observed = chain_v1(3, |r| {
+        if let Some(q) = r.request.as_mut() {
+            q.mode = Some("observe".into());
+        }
+    });
+    let e = check(&observed).unwrap_err();
+    assert_eq!(e.line, 4, "{e}");
 }

@@ -479,8 +479,19 @@ impl Chain {
 /// What one record must be on its own: a known version, canonical, its hash right, its
 /// kind matching its content, and its chain's instance.
 fn check_record(rec: &AuditRecord, line: &str, instance_id: &str) -> Result<(), String> {
-    if rec.v != FORMAT_VERSION {
+    if rec.v == 0 || rec.v > FORMAT_VERSION {
         return Err(format!("unknown format version {}", rec.v));
+    }
+    if rec.v == 1
+        && (rec.kind == Kind::ChainClose
+            || rec.request.as_ref().is_some_and(|r| {
+                r.client.is_some()
+                    || !r.allow_listed.is_empty()
+                    || r.mode.is_some()
+                    || r.would.is_some()
+            }))
+    {
+        return Err("holds what format version 1 did not have".to_owned());
     }
     match serde_json::to_string(rec) {
         Ok(s) if s == line => {}

@@ -305,9 +305,10 @@ async fn a_changed_config_or_dictionary_file_reloads_without_a_signal() {
     eventually(&served, "the new term pseudonymised", async || {
         send_text(&served, "Le projet Vega avance.").await;
         let sent = mock.requests();
-        sent.len() > before && !sent
-            .last()
-            .is_some_and(|r| String::from_utf8_lossy(&r.body).contains("Vega"))
+        sent.len() > before
+            && !sent
+                .last()
+                .is_some_and(|r| String::from_utf8_lossy(&r.body).contains("Vega"))
     })
     .await;
 
@@ -319,5 +320,8 @@ async fn a_changed_config_or_dictionary_file_reloads_without_a_signal() {
 
     let (clean, output) = served.terminate();
     assert!(clean, "{output}");
-    assert!(!output.contains("Vega") && !output.contains("jean.dupont"), "{output}");
+    assert!(
+        !output.contains("Vega") && !output.contains("jean.dupont"),
+        "{output}"
+    );
 }

@@ -869,7 +869,7 @@ impl Config {
     }
 }
 
-/// The most problems one run of [`parse_raw`] reports before it gives up.
+/// The most problems one run of `parse_raw` reports before it gives up.
 pub const MAX_REPORTED_PARSE_ERRORS: usize = 100;
 
 /// Deserializes the configuration, reporting every entry serde refuses (unknown key,

@@ -29,7 +29,8 @@
 //! - [`vault`] (pure): keyed-BLAKE3 tokens and the per-request vault;
 //! - [`reidentify`] (pure): tokens back to values, tolerant of what models do to them;
 //! - [`audit`] (pure, but [`audit::writer`]): hash-chained records, their check and file;
-//! - [`error`]: one place that maps failures to statuses and messages.
+//! - [`error`]: one place that maps failures to statuses and messages;
+//! - [`limits`] (no I/O): requests in flight and rate-limit buckets, process state.
 
 pub mod admin;
 pub mod api;
@@ -38,6 +39,7 @@ pub mod body;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod outcome;
 pub mod pipeline;

@@ -643,6 +643,12 @@ pub fn rewrite(
 /// Adds, for every masked value, its other occurrences in every slot the provider reads
 /// as text: ASCII case-insensitive, on word boundaries, not inside a span already
 /// found; leftmost-longest among them.
+///
+/// Linear in the size of the request (docs/PROXY-PERFORMANCE.md, "Propagation"): one
+/// Aho-Corasick pass finds every occurrence of every value at once (not one search of
+/// the whole request per value), and a match is checked against the spans already
+/// found with a binary search over their running end (not a walk back over the slot's
+/// spans).
 fn propagate(
     scanned: &Scanned,
     walked: &Walked,
@@ -650,38 +656,68 @@ fn propagate(
     spans: &mut Vec<Span>,
 ) {
     let doc = &scanned.doc;
+    // The values to look for, and which value each pattern is.
+    let (values, needles): (Vec<usize>, Vec<&str>) = scanned
+        .needles
+        .iter()
+        .enumerate()
+        .filter(|&(i, n)| action(i) != ValueAction::Allow && !n.is_empty())
+        .map(|(i, n)| (i, n.as_str()))
+        .unzip();
+    if needles.is_empty() {
+        return;
+    }
+    // Every occurrence, overlapping ones too: the leftmost-longest choice below is made
+    // after the word-boundary check, as it was with one search per value.
+    let Ok(ac) = aho_corasick::AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::Standard)
+        .build(&needles)
+    else {
+        // Too many or too long patterns for the automaton (never at the body limits):
+        // the detector's spans are still replaced.
+        return;
+    };
     let mut extra: Vec<(usize, usize, usize, usize)> = Vec::new();
-    for (i, needle) in scanned.needles.iter().enumerate() {
-        if action(i) == ValueAction::Allow || needle.is_empty() {
+    let mut k = 0;
+    for m in ac.find_overlapping_iter(doc.lower.as_bytes()) {
+        let (s, e) = (m.start(), m.end());
+        // Matches come by end, so the piece holding one is at or after the last's.
+        // A match that ends past its piece crosses a separator: skipped.
+        while doc.pieces.get(k).is_some_and(|p| p.end < e) {
+            k += 1;
+        }
+        let Some(p) = doc.pieces.get(k) else { break };
+        if s < p.start || walked.slots[p.slot].kind == SlotKind::Checked {
             continue;
         }
-        // One search of the whole request's lower-cased document per value.
-        for s in memchr::memmem::find_iter(doc.lower.as_bytes(), needle.as_bytes()) {
-            let e = s + needle.len();
-            let k = doc.pieces.partition_point(|p| p.end < e);
-            let Some(p) = doc.pieces.get(k) else { continue };
-            if s < p.start || e > p.end || walked.slots[p.slot].kind == SlotKind::Checked {
-                continue;
-            }
-            let text = &doc.lower[p.start..p.end];
-            let (ls, le) = (s - p.start, e - p.start);
-            if !text.is_char_boundary(ls) || !text.is_char_boundary(le) {
-                continue;
-            }
-            if !on_word_boundaries(text, ls, le) {
-                continue;
-            }
-            extra.push((p.slot, ls, le, i));
+        let text = &doc.lower[p.start..p.end];
+        let (ls, le) = (s - p.start, e - p.start);
+        if !text.is_char_boundary(ls) || !text.is_char_boundary(le) {
+            continue;
         }
+        if !on_word_boundaries(text, ls, le) {
+            continue;
+        }
+        extra.push((p.slot, ls, le, values[m.pattern().as_usize()]));
     }
     if extra.is_empty() {
         return;
     }
-    // The spans already found, sorted: a propagated match is checked against the spans
-    // of its own slot that start before it ends.
+    // The spans already found, sorted, with the furthest end so far in their slot: a
+    // propagated match overlaps one of them when one that starts before it ends, ends
+    // after it starts.
     let mut taken: Vec<(usize, usize, usize)> =
         spans.iter().map(|s| (s.slot, s.start, s.end)).collect();
     taken.sort_unstable();
+    let mut furthest: Vec<usize> = Vec::with_capacity(taken.len());
+    for (i, &(slot, _, end)) in taken.iter().enumerate() {
+        let before = if i > 0 && taken[i - 1].0 == slot {
+            furthest[i - 1]
+        } else {
+            0
+        };
+        furthest.push(before.max(end));
+    }
     // Leftmost-longest per slot among the propagated matches.
     extra.sort_unstable_by(|a, b| {
         (a.0, a.1)
@@ -691,12 +727,7 @@ fn propagate(
     let mut last = (usize::MAX, 0);
     for (slot, s, e, value) in extra {
         let i = taken.partition_point(|&(t, a, _)| (t, a) < (slot, e));
-        if taken[..i]
-            .iter()
-            .rev()
-            .take_while(|&&(t, _, _)| t == slot)
-            .any(|&(_, a, b)| s < b && a < e)
-        {
+        if i > 0 && taken[i - 1].0 == slot && furthest[i - 1] > s {
             continue;
         }
         if last.0 == slot && s < last.1 {

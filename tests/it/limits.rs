@@ -410,7 +410,10 @@ async fn a_seven_byte_request_is_answered_while_two_large_ones_are_being_scanned
         if mock.requests().iter().any(is_large) {
             break sent.elapsed();
         }
-        assert!(sent.elapsed() < Duration::from_secs(120), "no large request forwarded");
+        assert!(
+            sent.elapsed() < Duration::from_secs(120),
+            "no large request forwarded"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     assert!(

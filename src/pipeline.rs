@@ -693,15 +693,18 @@ fn propagate(
     if needles.len().saturating_mul(haystack.len()) <= memmem_max_work_bytes {
         // A usual request: one memmem search per value costs less than building an
         // automaton (measured: 40–100 µs for 20 values, docs/PROXY-PERFORMANCE.md).
+        // Overlapping occurrences too, as the automaton finds them.
         for (&value, needle) in values.iter().zip(&needles) {
-            for s in memchr::memmem::find_iter(haystack, needle.as_bytes()) {
-                consider(s, s + needle.len(), value);
+            let finder = memchr::memmem::Finder::new(needle.as_bytes());
+            let mut at = 0;
+            while let Some(i) = haystack.get(at..).and_then(|h| finder.find(h)) {
+                consider(at + i, at + i + needle.len(), value);
+                at += i + 1;
             }
         }
     } else {
         // Every occurrence of every value in one pass, overlapping ones too: the
-        // leftmost-longest choice below is made after the word-boundary check, as it
-        // is with one search per value.
+        // leftmost-longest choice below is made after the word-boundary check.
         let Ok(ac) = aho_corasick::AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::Standard)
             .build(&needles)

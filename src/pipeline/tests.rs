@@ -427,7 +427,7 @@ mod propagation_props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(48))]
+        #![proptest_config(ProptestConfig::with_cases(256))]
 
         /// A name introduced once is replaced in every repeat, whatever its case and
         /// wherever it recurs (other messages, between filler words).

@@ -310,6 +310,10 @@ pub enum ErrorClass {
     TooLarge,
     Upstream,
     Timeout,
+    /// Over a rate limit (429).
+    RateLimited,
+    /// Too many requests in flight (503).
+    Overloaded,
 }
 
 #[cfg(test)]

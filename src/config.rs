@@ -301,6 +301,10 @@ pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 600_000;
 pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 30_000;
 /// Default interval between two looks at the configuration's files.
 pub const DEFAULT_WATCH_INTERVAL_MS: u64 = 2_000;
+/// Default cap on requests in flight in one instance (streams included).
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1024;
+/// Default longest silence of the provider in the middle of a stream.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT_MS: u64 = 300_000;
 /// Default name of the generated pseudonym secret file, next to the config.
 pub const DEFAULT_SECRET_FILE: &str = "paravent.secret";
 /// Default environment variable holding the pseudonym secret.
@@ -563,6 +567,22 @@ pub struct LimitsConfig {
     /// Time a client has to send a request's head (HTTP/1): a connection that sends it
     /// slower is closed, so half-sent headers cannot hold connections open.
     pub header_read_timeout_ms: u64,
+    /// Requests in flight at once in this instance (a stream until its end); beyond
+    /// it, 503 with `Retry-After`. 0: no cap.
+    pub max_concurrent_requests: usize,
+    /// Requests a minute per principal (token bucket, per instance); 0: no limit.
+    pub principal_requests_per_minute: u32,
+    /// Requests a principal may send at once; absent: one minute's worth.
+    pub principal_burst: Option<u32>,
+    /// Requests a minute per team, all its principals together; 0: no limit.
+    pub team_requests_per_minute: u32,
+    /// Requests a team may send at once; absent: one minute's worth.
+    pub team_burst: Option<u32>,
+    /// Large bodies scanned at once (the scan pool); 0: one per core. Read at start.
+    pub scan_threads: usize,
+    /// A stream that receives nothing from the provider for this long is ended, with
+    /// the provider's error event; 0: never.
+    pub stream_idle_timeout_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -575,6 +595,13 @@ impl Default for LimitsConfig {
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             upstream_timeout_ms: DEFAULT_UPSTREAM_TIMEOUT_MS,
             header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            principal_requests_per_minute: 0,
+            principal_burst: None,
+            team_requests_per_minute: 0,
+            team_burst: None,
+            scan_threads: 0,
+            stream_idle_timeout_ms: DEFAULT_STREAM_IDLE_TIMEOUT_MS,
         }
     }
 }
@@ -1186,6 +1213,12 @@ fn compile_sections(
     let l = &raw.limits;
     if l.max_body_bytes == 0 || l.max_decompressed_bytes == 0 || l.max_response_bytes == 0 {
         errors.push("[limits] sizes must be above 0".to_owned());
+    }
+    if l.principal_burst == Some(0) || l.team_burst == Some(0) {
+        errors.push(
+            "[limits] principal_burst and team_burst must be above 0 (leave them out for one minute's worth)"
+                .to_owned(),
+        );
     }
     let ps = &raw.pseudonyms;
     if let Some(s) = &ps.secret

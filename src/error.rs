@@ -12,6 +12,9 @@ use crate::api::ErrorClass;
 use crate::body::BodyError;
 use crate::pipeline::Refusal;
 
+/// The `Retry-After` of a request refused because too many are in flight.
+pub const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
+
 /// Every way the proxy can fail a request.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -55,6 +58,15 @@ pub enum ProxyError {
     Internal,
     #[error("the audit record cannot be written")]
     AuditUnavailable,
+    /// `[limits] max_concurrent_requests` requests are in flight already.
+    #[error("too many requests in flight")]
+    Overloaded,
+    /// The principal's or the team's rate limit is reached.
+    #[error("over the {scope} rate limit")]
+    RateLimited {
+        scope: &'static str,
+        retry_after_secs: u64,
+    },
     /// A policy rule (or a provider's ceiling) blocked the request; `categories` are
     /// `entity/nature/sensitivity` names, `message` the rule's (admin-written) advice.
     #[error("blocked by policy rule {rule}")]
@@ -93,12 +105,20 @@ impl ProxyError {
             | ProxyError::UpstreamTooLarge { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ProxyError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::AuditUnavailable | ProxyError::Overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
     /// How the provider's error format classifies it.
     pub fn class(&self) -> ErrorClass {
+        match self {
+            ProxyError::Overloaded => return ErrorClass::Overloaded,
+            ProxyError::RateLimited { .. } => return ErrorClass::RateLimited,
+            _ => {}
+        }
         match self.status() {
             StatusCode::NOT_FOUND => ErrorClass::NotFound,
             StatusCode::UNAUTHORIZED => ErrorClass::Authentication,
@@ -139,6 +159,19 @@ impl ProxyError {
             ProxyError::Internal => "paravent_internal",
             ProxyError::AuditUnavailable => "paravent_audit_unavailable",
             ProxyError::PolicyBlock { .. } => "paravent_policy_block",
+            ProxyError::Overloaded => "paravent_overloaded",
+            ProxyError::RateLimited { .. } => "paravent_rate_limited",
+        }
+    }
+
+    /// The `Retry-After` the client gets, in whole seconds, when waiting helps.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ProxyError::Overloaded => Some(OVERLOADED_RETRY_AFTER_SECS),
+            ProxyError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -169,6 +202,11 @@ impl ProxyError {
             ProxyError::UpstreamTooLarge { limit } => format!("Paravent: the provider's answer is larger than the {limit} bytes Paravent may read to restore your data. Ask for a shorter answer, or ask your administrator to raise [limits] max_response_bytes."),
             ProxyError::Internal => "Paravent: internal error; nothing was sent. Tell your administrator.".to_owned(),
             ProxyError::AuditUnavailable => "Paravent: the audit trail cannot be written, so this request was refused (company policy). Tell your administrator.".to_owned(),
+            ProxyError::Overloaded => format!("Paravent is handling too many requests at once; nothing was sent. Try again in {OVERLOADED_RETRY_AFTER_SECS} s."),
+            ProxyError::RateLimited { scope, retry_after_secs } => {
+                let who = if *scope == "team" { "your team has" } else { "you have" };
+                format!("Paravent: {who} sent too many requests in a short time; nothing was sent. Try again in {retry_after_secs} s, or ask your administrator about the rate limits.")
+            }
             ProxyError::PolicyBlock { rule, categories, message } => {
                 let what = if categories.is_empty() {
                     String::new()

@@ -35,6 +35,7 @@
 //! - [`error`]: one place that maps failures to statuses and messages;
 //! - [`identity`]: principals and teams from a trusted authenticating proxy's headers and
 //!   a directory file.
+//! - [`limits`] (no I/O): requests in flight and rate-limit buckets, process state.
 
 pub mod admin;
 pub mod api;
@@ -44,6 +45,7 @@ pub mod config;
 pub mod detect;
 pub mod error;
 pub mod identity;
+pub mod limits;
 pub mod metrics;
 pub mod outcome;
 pub mod pipeline;

@@ -549,8 +549,9 @@ fn reload(
     }
     let version = cfg.version.clone();
     let rules = cfg.detector.rule_count();
-    let mut rt = match paravent::proxy::Runtime::new(cfg, old.token_key().clone()) {
-        Ok(rt) => rt.with_metrics(old.metrics().clone()),
+    // The process state (secret, audit trail, metrics, limits) carries over whole.
+    let rt = match old.next(cfg) {
+        Ok(rt) => rt,
         Err(e) => {
             old.metrics().reload(false);
             tracing::error!(error = %e, "Configuration reload refused; the running configuration stays.");
@@ -563,7 +564,6 @@ fn reload(
         if let Err(e) = w.append_reload() {
             tracing::error!(error = %e, "The reload's audit record was not written.");
         }
-        rt = rt.with_audit(w.clone());
     }
     current.store(std::sync::Arc::new(rt));
     old.metrics().reload(true);

@@ -570,7 +570,7 @@ pub fn rewrite(
         }
     }
     let mut spans = scanned.spans.clone();
-    propagate(&scanned, walked, &action, &mut spans);
+    propagate(&scanned, walked, &action, &mut spans, MEMMEM_MAX_WORK_BYTES);
     spans.sort_unstable_by_key(|s| (s.slot, s.start, std::cmp::Reverse(s.end)));
     let mut replaced = 0;
     let mut redacted = 0;
@@ -640,48 +640,101 @@ pub fn rewrite(
     Ok(summary)
 }
 
+/// Above this many bytes searched in all (values × request size), propagation builds
+/// one automaton for all values instead of searching the request once per value.
+const MEMMEM_MAX_WORK_BYTES: usize = 4 << 20;
+
 /// Adds, for every masked value, its other occurrences in every slot the provider reads
 /// as text: ASCII case-insensitive, on word boundaries, not inside a span already
 /// found; leftmost-longest among them.
+///
+/// Linear in the size of the request (docs/PROXY-PERFORMANCE.md, "Propagation"): past
+/// `memmem_max_work_bytes` ([`MEMMEM_MAX_WORK_BYTES`]), one Aho-Corasick pass finds every occurrence of every
+/// value at once (not one search of the whole request per value), and a match is
+/// checked against the spans already found with a binary search over their running end
+/// (not a walk back over the slot's spans).
 fn propagate(
     scanned: &Scanned,
     walked: &Walked,
     action: &dyn Fn(usize) -> ValueAction,
     spans: &mut Vec<Span>,
+    memmem_max_work_bytes: usize,
 ) {
     let doc = &scanned.doc;
+    // The values to look for, and which value each pattern is.
+    let (values, needles): (Vec<usize>, Vec<&str>) = scanned
+        .needles
+        .iter()
+        .enumerate()
+        .filter(|&(i, n)| action(i) != ValueAction::Allow && !n.is_empty())
+        .map(|(i, n)| (i, n.as_str()))
+        .unzip();
+    if needles.is_empty() {
+        return;
+    }
     let mut extra: Vec<(usize, usize, usize, usize)> = Vec::new();
-    for (i, needle) in scanned.needles.iter().enumerate() {
-        if action(i) == ValueAction::Allow || needle.is_empty() {
-            continue;
+    // An occurrence inside one slot the provider reads as text, on word boundaries.
+    let mut consider = |s: usize, e: usize, value: usize| {
+        let k = doc.pieces.partition_point(|p| p.end < e);
+        let Some(p) = doc.pieces.get(k) else { return };
+        if s < p.start || walked.slots[p.slot].kind == SlotKind::Checked {
+            return;
         }
-        // One search of the whole request's lower-cased document per value.
-        for s in memchr::memmem::find_iter(doc.lower.as_bytes(), needle.as_bytes()) {
-            let e = s + needle.len();
-            let k = doc.pieces.partition_point(|p| p.end < e);
-            let Some(p) = doc.pieces.get(k) else { continue };
-            if s < p.start || e > p.end || walked.slots[p.slot].kind == SlotKind::Checked {
-                continue;
+        let text = &doc.lower[p.start..p.end];
+        let (ls, le) = (s - p.start, e - p.start);
+        if !text.is_char_boundary(ls) || !text.is_char_boundary(le) {
+            return;
+        }
+        if on_word_boundaries(text, ls, le) {
+            extra.push((p.slot, ls, le, value));
+        }
+    };
+    let haystack = doc.lower.as_bytes();
+    if needles.len().saturating_mul(haystack.len()) <= memmem_max_work_bytes {
+        // A usual request: one memmem search per value costs less than building an
+        // automaton (measured: 40–100 µs for 20 values, docs/PROXY-PERFORMANCE.md).
+        // Overlapping occurrences too, as the automaton finds them.
+        for (&value, needle) in values.iter().zip(&needles) {
+            let finder = memchr::memmem::Finder::new(needle.as_bytes());
+            let mut at = 0;
+            while let Some(i) = haystack.get(at..).and_then(|h| finder.find(h)) {
+                consider(at + i, at + i + needle.len(), value);
+                at += i + 1;
             }
-            let text = &doc.lower[p.start..p.end];
-            let (ls, le) = (s - p.start, e - p.start);
-            if !text.is_char_boundary(ls) || !text.is_char_boundary(le) {
-                continue;
-            }
-            if !on_word_boundaries(text, ls, le) {
-                continue;
-            }
-            extra.push((p.slot, ls, le, i));
+        }
+    } else {
+        // Every occurrence of every value in one pass, overlapping ones too: the
+        // leftmost-longest choice below is made after the word-boundary check.
+        let Ok(ac) = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .build(&needles)
+        else {
+            // Patterns the automaton cannot hold (never within the body limits): the
+            // detector's spans are still replaced.
+            return;
+        };
+        for m in ac.find_overlapping_iter(haystack) {
+            consider(m.start(), m.end(), values[m.pattern().as_usize()]);
         }
     }
     if extra.is_empty() {
         return;
     }
-    // The spans already found, sorted: a propagated match is checked against the spans
-    // of its own slot that start before it ends.
+    // The spans already found, sorted, with the furthest end so far in their slot: a
+    // propagated match overlaps one of them when one that starts before it ends, ends
+    // after it starts.
     let mut taken: Vec<(usize, usize, usize)> =
         spans.iter().map(|s| (s.slot, s.start, s.end)).collect();
     taken.sort_unstable();
+    let mut furthest: Vec<usize> = Vec::with_capacity(taken.len());
+    for (i, &(slot, _, end)) in taken.iter().enumerate() {
+        let before = if i > 0 && taken[i - 1].0 == slot {
+            furthest[i - 1]
+        } else {
+            0
+        };
+        furthest.push(before.max(end));
+    }
     // Leftmost-longest per slot among the propagated matches.
     extra.sort_unstable_by(|a, b| {
         (a.0, a.1)
@@ -691,12 +744,7 @@ fn propagate(
     let mut last = (usize::MAX, 0);
     for (slot, s, e, value) in extra {
         let i = taken.partition_point(|&(t, a, _)| (t, a) < (slot, e));
-        if taken[..i]
-            .iter()
-            .rev()
-            .take_while(|&&(t, _, _)| t == slot)
-            .any(|&(_, a, b)| s < b && a < e)
-        {
+        if i > 0 && taken[i - 1].0 == slot && furthest[i - 1] > s {
             continue;
         }
         if last.0 == slot && s < last.1 {

@@ -34,6 +34,7 @@ use crate::body::BodyError;
 use crate::config::OnFailure;
 use crate::config::{AuthMode, Config, Mode, ProviderConfig};
 use crate::error::ProxyError;
+use crate::limits::Admitted;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Summary, ValueAction};
 use crate::reidentify::Reidentifier;
@@ -44,6 +45,7 @@ use crate::vault::{TokenKey, Vault};
 use crate::walk::Walked;
 
 pub mod body;
+pub mod pool;
 
 /// The body type of every response Paravent sends.
 pub type ProxyBody = BoxBody<Bytes, BoxError>;
@@ -65,21 +67,69 @@ pub const CLIENT_ADDRESS_ENTITY: &str = "CLIENT_ADDRESS";
 /// Called with every outcome; the audit trail plugs in here.
 pub type OutcomeHook = Arc<dyn Fn(&Outcome) + Send + Sync>;
 
-/// Everything a request needs that lives as long as a configuration.
+/// Everything a request needs that lives as long as a configuration: one generation.
+/// What outlives it (the process's state) is shared by every generation through
+/// [`Process`].
 pub struct Runtime {
     pub config: Config,
-    token_key: TokenKey,
+    /// The upstream client (its connection pool and connect timeout are the
+    /// configuration's: a reload starts a new pool, and connections in flight finish).
     client: upstream::Client,
     /// Virtual key hash → index in `config.keys`.
     keys: HashMap<[u8; 32], usize>,
     /// Provider name → the real key header to inject (marked sensitive).
     real_keys: HashMap<String, (HeaderName, HeaderValue)>,
+    process: Arc<Process>,
+}
+
+/// What lives as long as the process (DESIGN.md, "Data flow"): the deployment secret,
+/// the audit trail, the metrics, request ids, and the limits that must hold across
+/// reloads (requests in flight, rate-limit buckets, the scan pool). A reload builds a
+/// new [`Runtime`] around the same `Arc<Process>`.
+pub struct Process {
+    token_key: TokenKey,
     hook: Option<OutcomeHook>,
     audit: Option<Arc<AuditWriter>>,
-    /// The process's metrics (shared by configuration generations).
     metrics: Arc<Metrics>,
     id_prefix: u32,
     next_id: AtomicU64,
+    /// Requests in flight (streams until their end), against `max_concurrent_requests`.
+    in_flight: crate::limits::Admission,
+    /// Token buckets per principal and per team.
+    rates: crate::limits::RateLimiter,
+    /// The bounded pool the CPU-bound request phase of large bodies runs on.
+    scan_pool: pool::ScanPool,
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Process").finish_non_exhaustive()
+    }
+}
+
+impl Process {
+    /// The process state of a first generation: a new token key holder, no audit
+    /// trail (see [`Runtime::with_audit`]), new metrics; the scan pool sized by
+    /// `limits`.
+    fn new(token_key: TokenKey, limits: &crate::config::LimitsConfig) -> Process {
+        let mut seed = [0u8; 4];
+        // Request ids only need to differ between instances; a clock is enough without
+        // a random source.
+        if getrandom::fill(&mut seed).is_err() {
+            seed = (std::process::id()).to_le_bytes();
+        }
+        Process {
+            token_key,
+            hook: None,
+            audit: None,
+            metrics: Arc::new(Metrics::new()),
+            id_prefix: u32::from_le_bytes(seed),
+            next_id: AtomicU64::new(1),
+            in_flight: crate::limits::Admission::default(),
+            rates: crate::limits::RateLimiter::default(),
+            scan_pool: pool::ScanPool::new(limits.scan_threads),
+        }
+    }
 }
 
 impl std::fmt::Debug for Runtime {
@@ -146,69 +196,99 @@ impl Runtime {
             .map(|(i, k)| (k.hash, i))
             .collect();
         let client = upstream::client(Duration::from_millis(config.limits.connect_timeout_ms))?;
-        let mut seed = [0u8; 4];
-        // Request ids only need to differ between instances; a clock is enough without
-        // a random source.
-        if getrandom::fill(&mut seed).is_err() {
-            seed = (std::process::id()).to_le_bytes();
-        }
+        let process = Arc::new(Process::new(token_key, &config.limits));
         Ok(Runtime {
             config,
-            token_key,
             client,
             keys,
             real_keys,
-            hook: None,
-            audit: None,
-            metrics: Arc::new(Metrics::new()),
-            id_prefix: u32::from_le_bytes(seed),
-            next_id: AtomicU64::new(1),
+            process,
         })
+    }
+
+    /// The next generation: `config` compiled into a runtime that keeps this one's
+    /// process state whole (secret, audit trail, metrics, in-flight count, rate-limit
+    /// buckets, scan pool). Reads the real provider keys from the environment.
+    ///
+    /// # Errors
+    /// As [`Runtime::new`].
+    pub fn next(&self, config: Config) -> Result<Runtime, RuntimeError> {
+        self.next_with_env(config, |var| std::env::var(var).ok())
+    }
+
+    /// As [`Runtime::next`], reading environment variables through `env` (tests).
+    ///
+    /// # Errors
+    /// As [`Runtime::new`].
+    pub fn next_with_env(
+        &self,
+        config: Config,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Runtime, RuntimeError> {
+        let token_key = self.process.token_key.clone();
+        let mut rt = Runtime::with_env(config, token_key, env)?;
+        if rt.config.limits.scan_threads != self.config.limits.scan_threads {
+            tracing::warn!("[limits] scan_threads changed: it takes effect at the next restart.");
+        }
+        rt.process = self.process.clone();
+        Ok(rt)
+    }
+
+    /// The process state, to set up before the runtime is shared.
+    fn process_mut(&mut self) -> &mut Process {
+        // Only the builder methods below call this, at start, before `Arc::new` and
+        // before any `next`: nothing else holds the process yet.
+        Arc::get_mut(&mut self.process)
+            .expect("the process state is set up before the runtime is shared")
     }
 
     /// Sets the function called with every outcome.
     pub fn with_outcome_hook(mut self, hook: OutcomeHook) -> Runtime {
-        self.hook = Some(hook);
+        self.process_mut().hook = Some(hook);
         self
     }
 
     /// Sets the audit file every request's record is appended to.
     pub fn with_audit(mut self, audit: Arc<AuditWriter>) -> Runtime {
-        self.audit = Some(audit);
+        self.process_mut().audit = Some(audit);
         self
     }
 
     /// The deployment's token key (kept across reloads).
     pub fn token_key(&self) -> &TokenKey {
-        &self.token_key
+        &self.process.token_key
     }
 
     /// The audit writer, if any (for its checkpoint).
     pub fn audit(&self) -> Option<&Arc<AuditWriter>> {
-        self.audit.as_ref()
+        self.process.audit.as_ref()
     }
 
-    /// Records into `metrics` (the previous generation's, on a reload) instead of new
-    /// ones.
+    /// Records into `metrics` instead of new ones.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Runtime {
-        self.metrics = metrics;
+        self.process_mut().metrics = metrics;
         self
     }
 
     /// The metrics every outcome is recorded in (served by [`crate::admin`]).
     pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
+        &self.process.metrics
+    }
+
+    /// The process state this generation shares with the others.
+    pub fn process(&self) -> &Arc<Process> {
+        &self.process
     }
 
     fn request_id(&self) -> String {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        format!("pv-{:08x}{:010x}", self.id_prefix, n)
+        let n = self.process.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("pv-{:08x}{:010x}", self.process.id_prefix, n)
     }
 
     /// Appends a request's record (blocking) and counts the write. `false` when it was
     /// not written and `[audit] on_failure = "refuse"`: the answer must not go out.
     fn record(&self, fields: RequestFields, request_id: &str) -> bool {
-        let Some(audit) = &self.audit else {
+        let Some(audit) = &self.process.audit else {
             return true;
         };
         let written = match audit.append(fields) {
@@ -218,7 +298,7 @@ impl Runtime {
                 false
             }
         };
-        self.metrics.audit_write(written);
+        self.process.metrics.audit_write(written);
         written || audit.on_failure() != OnFailure::Refuse
     }
 
@@ -226,7 +306,7 @@ impl Runtime {
     /// belongs on the blocking pool. Without fsync it is a write into the page cache,
     /// cheaper than the handoff (measured: +135 µs median, -16 % throughput).
     fn record_blocks(&self) -> bool {
-        self.audit.as_ref().is_some_and(|a| a.syncs())
+        self.process.audit.as_ref().is_some_and(|a| a.syncs())
     }
 
     /// The audit hook point: runs once per request, whatever happened.
@@ -247,8 +327,8 @@ impl Runtime {
             latency_us = outcome.latency.as_micros() as u64,
             "Request handled."
         );
-        self.metrics.observe(outcome);
-        if let Some(hook) = &self.hook {
+        self.process.metrics.observe(outcome);
+        if let Some(hook) = &self.process.hook {
             hook(outcome);
         }
     }
@@ -401,7 +481,21 @@ where
         client: None,
         allow_listed: Vec::new(),
     };
-    let result = phases(&rt, &mut ctx, req).await;
+    // The provider's error format, even for a path refused before routing.
+    if let Some(p) = route::provider_of(&rt.config, req.uri().path()) {
+        ctx.format = p.api;
+        ctx.provider = Some(p.name.clone());
+    }
+    // A place among the requests in flight, held until the answer has been sent (a
+    // stream's until its end); refused first, before the body is read.
+    let admitted = rt
+        .process
+        .in_flight
+        .try_admit(rt.config.limits.max_concurrent_requests);
+    let result = match admitted {
+        Some(_) => phases(&rt, &mut ctx, req).await,
+        None => Err(ProxyError::Overloaded),
+    };
     let (mut resp, refused) = match result {
         Ok(r) => (r, None),
         Err(e) => {
@@ -472,9 +566,9 @@ where
         if let Ok(v) = HeaderValue::from_str(&ctx.id) {
             resp.headers_mut().insert(REQUEST_ID_HEADER, v);
         }
-        return resp;
+        return holding(resp, admitted);
     }
-    let go_on = if rt.audit.is_none() {
+    let go_on = if rt.audit().is_none() {
         true
     } else if rt.record_blocks() {
         let (rt2, fields, id) = (rt.clone(), record_fields(&outcome), ctx.id.clone());
@@ -482,8 +576,8 @@ where
             .await
             .unwrap_or_else(|e| {
                 tracing::error!(request_id = %ctx.id, error = %e, "Audit writer task failed.");
-                rt.metrics.audit_write(false);
-                rt.audit
+                rt.metrics().audit_write(false);
+                rt.audit()
                     .as_ref()
                     .is_some_and(|a| a.on_failure() != OnFailure::Refuse)
             })
@@ -503,7 +597,40 @@ where
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     rt.on_outcome(&outcome);
-    resp
+    holding(resp, admitted)
+}
+
+/// The answer, holding the request's place among those in flight until its body has
+/// been sent or dropped.
+fn holding(resp: Response<ProxyBody>, admitted: Option<Admitted>) -> Response<ProxyBody> {
+    match admitted {
+        None => resp,
+        Some(place) => resp.map(|body| {
+            body.map_frame(move |frame| {
+                let _held = &place;
+                frame
+            })
+            .boxed()
+        }),
+    }
+}
+
+/// Takes one request from the principal's and the team's token buckets, when `[limits]`
+/// gives them a rate (per instance).
+fn rate_limit(rt: &Runtime, ctx: &Ctx) -> Result<(), ProxyError> {
+    use crate::limits::Rate;
+    let l = &rt.config.limits;
+    let principal = Rate::of(l.principal_requests_per_minute, l.principal_burst)
+        .map(|r| (ctx.principal.as_str(), r));
+    let team = Rate::of(l.team_requests_per_minute, l.team_burst)
+        .and_then(|r| Some((ctx.team.as_deref()?, r)));
+    rt.process
+        .rates
+        .admit(principal, team, Instant::now())
+        .map_err(|e| ProxyError::RateLimited {
+            scope: e.scope.as_str(),
+            retry_after_secs: e.retry_after_secs,
+        })
 }
 
 /// The audit record's fields of an outcome: counts and keyed hashes only.
@@ -588,6 +715,10 @@ fn error_response(ctx: &Ctx, e: &ProxyError) -> Response<ProxyBody> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    if let Some(secs) = e.retry_after_secs() {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     resp
 }
 
@@ -605,11 +736,6 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = req.into_parts();
-    // The provider's error format, even for a path refused before routing.
-    if let Some(p) = route::provider_of(&rt.config, parts.uri.path()) {
-        ctx.format = p.api;
-        ctx.provider = Some(p.name.clone());
-    }
     // Who: a trusted proxy's headers, refused from anyone else.
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
     let asserted = identify(rt, ctx, peer, &parts.headers)?;
@@ -638,6 +764,7 @@ where
     // The mode of the provider asked for and the principal's team (routing is one of
     // the decisions observe mode only records).
     ctx.mode = rt.config.modes.of(&provider.name, ctx.team.as_deref());
+    rate_limit(rt, ctx)?;
 
     // Body: limit, decompression.
     let limits = &rt.config.limits;
@@ -667,85 +794,29 @@ where
             limit: limits.max_body_bytes,
         })?
         .to_bytes();
-    let raw = if encodings.is_empty() {
-        raw
-    } else {
-        crate::body::decode(&encodings, raw, limits.max_decompressed_bytes)?
-    };
-    ctx.bytes_in = raw.len();
-
-    // One strict parse, one walk: the body, then what travels outside it (path
-    // parameters, query, headers) as slots of the same request.
-    let mut routed: Option<&ProviderConfig> = None;
+    // The CPU-bound part, from decompression to the body that leaves: a large body
+    // waits for a turn on the scan pool and runs off the async workers.
+    let turn = rt
+        .process
+        .scan_pool
+        .turn(raw.len(), !encodings.is_empty())
+        .await;
     let mut vault = Vault::for_request(
-        &rt.token_key,
+        rt.token_key(),
         &rt.config.pseudonyms,
         &ctx.principal,
         limits.max_vault_entries,
     );
-    let (out_body, outside) = match endpoint {
-        Some(endpoint) => {
-            let mut walked = if raw.is_empty() {
-                Walked::empty()
-            } else {
-                let ct = parts
-                    .headers
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok());
-                if !crate::body::is_json_content_type(ct) {
-                    return Err(ProxyError::NotJson);
-                }
-                Walked::parse(&raw, endpoint.schema()).map_err(|_| ProxyError::InvalidJson)?
-            };
-            let outside = Outside::collect(
-                &mut walked,
-                api,
-                provider.auth == AuthMode::Virtual,
-                route.rest,
-                route.matched.as_ref().map_or(&[][..], |m| &m.params),
-                query,
-                &parts.headers,
-            );
-            if ctx.mode == Mode::Observe {
-                // Detection and policy run as when enforcing, on a vault of their own;
-                // what leaves is what the client sent.
-                let would_leave = observe_policy(rt, ctx, &mut walked, provider);
-                if ctx.model.is_none() && would_leave {
-                    // Gemini's path: the rewritten form (a token if it held a value).
-                    ctx.model = outside
-                        .model(&walked)
-                        .map(|m| m.chars().take(MAX_MODEL_CHARS).collect());
-                }
-                let virtual_keys = provider.auth == AuthMode::Virtual;
-                (
-                    raw,
-                    as_sent(api, route.rest, query, &parts.headers, virtual_keys),
-                )
-            } else {
-                let target = apply_policy(rt, ctx, &mut walked, &mut vault, provider)?;
-                routed = target;
-                ctx.model = walked
-                    .top_level_str("model")
-                    .or_else(|| outside.model(&walked))
-                    .map(|m| m.chars().take(MAX_MODEL_CHARS).collect());
-                let body = if raw.is_empty() {
-                    raw
-                } else {
-                    Bytes::from(walked.to_bytes())
-                };
-                (body, outside.finish(&walked))
-            }
-        }
-        None => {
-            // Listed as pass-through by the administrator: forwarded unscanned.
-            ctx.summary.unscanned.push("pass-through");
-            let virtual_keys = provider.auth == AuthMode::Virtual;
-            (
-                raw,
-                as_sent(api, route.rest, query, &parts.headers, virtual_keys),
-            )
-        }
-    };
+    let scanned = pool::run(turn.as_ref(), || {
+        let raw = if encodings.is_empty() {
+            raw
+        } else {
+            crate::body::decode(&encodings, raw, limits.max_decompressed_bytes)?
+        };
+        request_body(rt, ctx, &route, endpoint, &parts, raw, &mut vault)
+    });
+    drop(turn);
+    let (out_body, outside, routed) = scanned?;
     ctx.bytes_out = out_body.len();
 
     // Forward (to the policy's target when routed: its own key or none, never the
@@ -789,7 +860,7 @@ where
     *up.uri_mut() = uri;
     *up.headers_mut() = headers;
     // A trail that cannot be written refuses before anything leaves.
-    if let Some(audit) = &rt.audit
+    if let Some(audit) = rt.audit()
         && !audit.healthy()
         && audit.on_failure() == OnFailure::Refuse
     {
@@ -827,6 +898,92 @@ fn as_sent(api: Api, rest: &str, query: &str, headers: &HeaderMap, virtual_keys:
         },
         headers: allowed_headers(api, headers, virtual_keys),
     }
+}
+
+/// The request phase's CPU-bound part (run on the scan pool for a large body): the
+/// strict parse and the walk of the body, then of what travels outside it (path
+/// parameters, query, headers) as slots of the same request; the policy; the rewrite.
+/// Returns the body and the rest as they leave, and the provider routed to, if any.
+fn request_body<'a>(
+    rt: &'a Runtime,
+    ctx: &mut Ctx,
+    route: &route::Route<'a>,
+    endpoint: Option<Endpoint>,
+    parts: &http::request::Parts,
+    raw: Bytes,
+    vault: &mut Vault<'_>,
+) -> Result<(Bytes, Forward, Option<&'a ProviderConfig>), ProxyError> {
+    ctx.bytes_in = raw.len();
+    // One strict parse, one walk: the body, then what travels outside it (path
+    // parameters, query, headers) as slots of the same request.
+    let provider = route.provider;
+    let api = provider.api;
+    let query = parts.uri.query().unwrap_or("");
+    let mut routed: Option<&ProviderConfig> = None;
+    let (out_body, outside) = match endpoint {
+        Some(endpoint) => {
+            let mut walked = if raw.is_empty() {
+                Walked::empty()
+            } else {
+                let ct = parts
+                    .headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok());
+                if !crate::body::is_json_content_type(ct) {
+                    return Err(ProxyError::NotJson);
+                }
+                Walked::parse(&raw, endpoint.schema()).map_err(|_| ProxyError::InvalidJson)?
+            };
+            let outside = Outside::collect(
+                &mut walked,
+                api,
+                provider.auth == AuthMode::Virtual,
+                route.rest,
+                route.matched.as_ref().map_or(&[][..], |m| &m.params),
+                query,
+                &parts.headers,
+            );
+            if ctx.mode == Mode::Observe {
+                // Detection and policy run as when enforcing, on a vault of their own;
+                // what leaves is what the client sent.
+                let would_leave = observe_policy(rt, ctx, &mut walked, provider);
+                if ctx.model.is_none() && would_leave {
+                    // Gemini's path: the rewritten form (a token if it held a value).
+                    ctx.model = outside
+                        .model(&walked)
+                        .map(|m| m.chars().take(MAX_MODEL_CHARS).collect());
+                }
+                let virtual_keys = provider.auth == AuthMode::Virtual;
+                (
+                    raw,
+                    as_sent(api, route.rest, query, &parts.headers, virtual_keys),
+                )
+            } else {
+                let target = apply_policy(rt, ctx, &mut walked, vault, provider)?;
+                routed = target;
+                ctx.model = walked
+                    .top_level_str("model")
+                    .or_else(|| outside.model(&walked))
+                    .map(|m| m.chars().take(MAX_MODEL_CHARS).collect());
+                let body = if raw.is_empty() {
+                    raw
+                } else {
+                    Bytes::from(walked.to_bytes())
+                };
+                (body, outside.finish(&walked))
+            }
+        }
+        None => {
+            // Listed as pass-through by the administrator: forwarded unscanned.
+            ctx.summary.unscanned.push("pass-through");
+            let virtual_keys = provider.auth == AuthMode::Virtual;
+            (
+                raw,
+                as_sent(api, route.rest, query, &parts.headers, virtual_keys),
+            )
+        }
+    };
+    Ok((out_body, outside, routed))
 }
 
 /// What travels outside the body, as it leaves: the path after the provider prefix,
@@ -1145,7 +1302,7 @@ fn apply_policy<'a>(
             *ctx.findings_by_action.entry("allow").or_default() += 1;
             *ctx.findings_by_rule.entry(list.clone()).or_default() += 1;
             let (entity, value) = &scanned.values()[f.value];
-            let h = rt.token_key.audit_hash(entity, value);
+            let h = rt.token_key().audit_hash(entity, value);
             ctx.allow_listed
                 .push((entity.clone(), crate::audit::hex(&h)));
         }
@@ -1165,7 +1322,7 @@ fn apply_policy<'a>(
     // the detector found, whatever the policy says of the rest.
     if scanned.secret() == Some(pipeline::CREDENTIAL_KIND) {
         ctx.summary = scanned.summary().clone();
-        ctx.value_hashes = scanned.value_hashes(&rt.token_key);
+        ctx.value_hashes = scanned.value_hashes(rt.token_key());
         ctx.decision = Some(Decision::Blocked);
         ctx.rule = Some(crate::policy::RULE_SECRET.to_owned());
         return Err(pipeline::Refusal::Secret {
@@ -1181,7 +1338,7 @@ fn apply_policy<'a>(
             message,
         } => {
             ctx.summary = scanned.summary().clone();
-            ctx.value_hashes = scanned.value_hashes(&rt.token_key);
+            ctx.value_hashes = scanned.value_hashes(rt.token_key());
             ctx.decision = Some(Decision::Blocked);
             if rule == crate::policy::RULE_SECRET {
                 // The built-in secret rule keeps its own error (`paravent_secret`).
@@ -1229,7 +1386,7 @@ fn apply_policy<'a>(
             *counts.entry(entity.clone()).or_default() += 1;
         }
     }
-    let hashes = scanned.value_hashes(&rt.token_key);
+    let hashes = scanned.value_hashes(rt.token_key());
     // The vault's entries repeat the values found, plus the variants propagation met:
     // only those need hashing again.
     let found: std::collections::HashSet<(String, String)> =
@@ -1246,7 +1403,7 @@ fn apply_policy<'a>(
                     .iter()
                     .filter(|e| !found.contains(&(e.entity.clone(), e.original.clone())))
                     .map(|e| {
-                        let h = rt.token_key.audit_hash(&e.entity, &e.original);
+                        let h = rt.token_key().audit_hash(&e.entity, &e.original);
                         (e.entity.clone(), crate::audit::hex(&h))
                     }),
             );
@@ -1278,7 +1435,7 @@ fn observe_policy(
 ) -> bool {
     let asked = (ctx.provider.clone(), ctx.jurisdiction.clone());
     let mut dry = Vault::for_request(
-        &rt.token_key,
+        rt.token_key(),
         &rt.config.pseudonyms,
         &ctx.principal,
         rt.config.limits.max_vault_entries,
@@ -1405,7 +1562,7 @@ fn identify(
     if let Some(ip) = peer {
         let client = crate::identity::client_address(id, ip, headers);
         let h = rt
-            .token_key
+            .token_key()
             .audit_hash(CLIENT_ADDRESS_ENTITY, &client.to_string());
         ctx.client = Some(crate::audit::hex(&h));
     }
@@ -1594,6 +1751,10 @@ async fn response(
         }
         if pass {
             rb = rb.pass_through();
+        }
+        let idle = rt.config.limits.stream_idle_timeout_ms;
+        if idle > 0 {
+            rb = rb.with_idle_timeout(Duration::from_millis(idle));
         }
         let mut out = Response::new(rb.boxed());
         *out.status_mut() = parts.status;

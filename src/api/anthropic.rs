@@ -183,6 +183,8 @@ pub fn error_body(class: ErrorClass, message: &str, request_id: &str) -> Value {
         ErrorClass::TooLarge => "request_too_large",
         ErrorClass::Upstream => "api_error",
         ErrorClass::Timeout => "timeout_error",
+        ErrorClass::RateLimited => "rate_limit_error",
+        ErrorClass::Overloaded => "overloaded_error",
     };
     json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id})
 }

@@ -204,7 +204,8 @@ pub fn error_body(status: u16, class: ErrorClass, message: &str) -> Value {
         ErrorClass::Authentication => "UNAUTHENTICATED",
         ErrorClass::Permission => "PERMISSION_DENIED",
         ErrorClass::NotFound => "NOT_FOUND",
-        ErrorClass::Upstream => "UNAVAILABLE",
+        ErrorClass::Upstream | ErrorClass::Overloaded => "UNAVAILABLE",
+        ErrorClass::RateLimited => "RESOURCE_EXHAUSTED",
         ErrorClass::Timeout => "DEADLINE_EXCEEDED",
     };
     json!({"error": {"code": status, "message": message, "status": s}})

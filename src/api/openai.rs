@@ -413,7 +413,8 @@ pub fn error_body(class: ErrorClass, code: &str, message: &str) -> Value {
         }
         ErrorClass::Authentication => "authentication_error",
         ErrorClass::Permission => "permission_error",
-        ErrorClass::Upstream | ErrorClass::Timeout => "api_error",
+        ErrorClass::Upstream | ErrorClass::Timeout | ErrorClass::Overloaded => "api_error",
+        ErrorClass::RateLimited => "rate_limit_exceeded",
     };
     json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
 }

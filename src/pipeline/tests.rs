@@ -402,3 +402,76 @@ fn dated_model_names_and_ids_leave_intact_but_an_address_in_them_does_not() {
         "{out}"
     );
 }
+
+mod propagation_props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const FIRST: &[&str] = &["Jean", "Claire", "Paul", "Sophie", "Marc"];
+    const LAST: &[&str] = &["Dupont", "Lefebvre", "Moreau", "Girard", "Bonnet"];
+    const FILLER: &[&str] = &["merci", "pour le dossier", "de", "et", "rappel :", ",", "."];
+
+    /// `name` with each letter's case from `cases` (repeats as people type them).
+    fn recase(name: &str, cases: &[bool]) -> String {
+        name.chars()
+            .zip(cases.iter().cycle())
+            .map(|(c, &up)| {
+                if up {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A name introduced once is replaced in every repeat, whatever its case and
+        /// wherever it recurs (other messages, between filler words).
+        #[test]
+        fn propagation_finds_every_repeat_of_a_value(
+            people in proptest::collection::btree_set((0..FIRST.len(), 0..LAST.len()), 1..4),
+            repeats in proptest::collection::vec(
+                (any::<prop::sample::Index>(), proptest::collection::vec(any::<bool>(), 1..6),
+                 proptest::collection::vec(0..FILLER.len(), 0..4), 0..3usize),
+                1..40),
+        ) {
+            let people: Vec<(usize, usize)> = people.into_iter().collect();
+            let names: Vec<String> =
+                people.iter().map(|&(f, l)| format!("{} {}", FIRST[f], LAST[l])).collect();
+            let intro = names.iter().map(|n| format!("Bonjour M. {n}.")).collect::<Vec<_>>().join(" ");
+            let mut messages = vec![String::new(); 3];
+            for (who, cases, filler, msg) in &repeats {
+                let m = &mut messages[*msg];
+                for &f in filler {
+                    m.push_str(FILLER[f]);
+                    m.push(' ');
+                }
+                m.push_str(&recase(&names[who.index(names.len())], cases));
+                m.push(' ');
+            }
+            let mut all = vec![json!({"role": "user", "content": intro})];
+            all.extend(messages.iter().map(|m| json!({"role": "user", "content": m})));
+            let body = json!({"model": "m", "messages": all});
+            let (r, out, _) = run(&body, false);
+            prop_assert!(r.unwrap().changed);
+            let text = out["messages"].to_string().to_ascii_lowercase();
+            for n in &names {
+                prop_assert!(!text.contains(&n.to_ascii_lowercase()), "{} left in {}", n, text);
+            }
+            // The automaton used for large requests finds the same spans as the search
+            // per value used for small ones.
+            let w = walked(Endpoint::OpenaiChat, &body);
+            let scanned = scan(&DETECTOR, &w);
+            let spans = |max_work: usize| {
+                let mut spans = scanned.spans.clone();
+                propagate(&scanned, &w, &|_| ValueAction::Pseudonymise, &mut spans, max_work);
+                spans.iter().map(|s| (s.slot, s.start, s.end, s.value)).collect::<Vec<_>>()
+            };
+            prop_assert_eq!(spans(usize::MAX), spans(0));
+        }
+    }
+}

@@ -18,8 +18,10 @@
 //! usage.
 //!
 //! The audit record of a streamed answer is written at its end, whatever the end is
-//! (`stream_end`): `complete`, `upstream-error`, `limit`, or `client-gone` when the body
-//! is dropped before its end (the client went away). "The end" of a complete answer is
+//! (`stream_end`): `complete`, `upstream-error`, `limit`, `upstream-idle` when the
+//! provider sent nothing for `[limits] stream_idle_timeout_ms` (the client gets the
+//! provider's error event, as for a limit), or `client-gone` when the body is dropped
+//! before its end (the client went away). "The end" of a complete answer is
 //! its last event (`[DONE]`, `message_stop`, `response.completed`, Ollama's `done`
 //! line; see [`Rewriter::ended`]), where the usage is complete, or else the end of the
 //! upstream body (Gemini). That last event (or the end of the stream, the trailers, the
@@ -58,6 +60,8 @@ pub mod end {
     pub const UPSTREAM_ERROR: &str = "upstream-error";
     pub const LIMIT: &str = "limit";
     pub const CLIENT_GONE: &str = "client-gone";
+    /// The provider sent nothing for `[limits] stream_idle_timeout_ms`.
+    pub const UPSTREAM_IDLE: &str = "upstream-idle";
 }
 
 /// What goes to the client once the record is written, after the held events.
@@ -195,6 +199,8 @@ pin_project! {
         // What came after the event that ends the answer (`[DONE]`, `message_stop`…),
         // held until the record is written.
         held: Vec<u8>,
+        // The longest silence of the provider, and when the current one ends it.
+        idle: Option<(std::time::Duration, Pin<Box<tokio::time::Sleep>>)>,
     }
 
     impl<B> PinnedDrop for ReidentifyBody<B> {
@@ -240,7 +246,15 @@ impl<B> ReidentifyBody<B> {
             record: None,
             audit_error_body: Bytes::new(),
             held: Vec::new(),
+            idle: None,
         }
+    }
+
+    /// Ends the stream (`upstream-idle`, the provider's error event) when the provider
+    /// sends nothing for `timeout`. Must be called on a tokio runtime (it starts a timer).
+    pub fn with_idle_timeout(mut self, timeout: std::time::Duration) -> ReidentifyBody<B> {
+        self.idle = Some((timeout, Box::pin(tokio::time::sleep(timeout))));
+        self
     }
 
     /// Sends the frames on as they come (nothing to re-identify), reading only the
@@ -319,7 +333,28 @@ where
                 }
                 State::Streaming => *this.state = State::Streaming,
             }
-            let frame = match ready!(this.inner.as_mut().poll_frame(cx)) {
+            let polled = this.inner.as_mut().poll_frame(cx);
+            if let Some((timeout, sleep)) = this.idle.as_mut() {
+                if polled.is_ready() {
+                    let next = tokio::time::Instant::now() + *timeout;
+                    sleep.as_mut().reset(next);
+                } else if sleep.as_mut().poll(cx).is_ready() {
+                    tracing::warn!(request_id = %this.request_id,
+                        "Stream ended: the provider sent nothing for [limits] stream_idle_timeout_ms.");
+                    *this.idle = None;
+                    // After the answer's last event the stream just ends; before it,
+                    // the client's SDK gets the provider's error event.
+                    let after = if this.pipe.rewriter.ended() {
+                        After::End(Bytes::new(), None)
+                    } else {
+                        After::ErrorEvent
+                    };
+                    *this.state =
+                        record(this.record, end::UPSTREAM_IDLE, &this.pipe.rewriter, after);
+                    continue;
+                }
+            }
+            let frame = match ready!(polled) {
                 Some(Ok(frame)) => frame,
                 Some(Err(e)) => {
                     tracing::warn!(request_id = %this.request_id,

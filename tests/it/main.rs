@@ -15,8 +15,9 @@ mod instances; // many instances' audit trails in one directory, verified and re
 mod leak_props; // a value planted anywhere in a generated request, per API: never received
 mod leak_table; // the leak table: adversarial requests by class, what the provider received
 mod leaks; // no value, prompt or key in trace logs, the audit file or /metrics
-mod metrics;
-mod observe; // observe mode: forwarded as sent, what enforcement would have done recorded // /metrics on the admin listener of a real `paravent serve`, scraped and parsed
+mod limits; // [limits] on a real serve: rate limits, the cap, timeouts, the scan pool
+mod metrics; // /metrics on the admin listener of a real `paravent serve`, scraped and parsed
+mod observe; // observe mode: forwarded as sent, what enforcement would have done recorded
 mod policy; // the policy through the proxy: block, redact, allow, route, ceilings, principals
 mod policy_cli; // `paravent check` on [policy], `paravent scan --explain`
 mod proxy; // the proxy round trip against the in-process mock provider

@@ -23,18 +23,7 @@ fn config(mock: &MockProvider, policy: &str) -> String {
 const BLOCK_EMAILS: &str = "[[policy.rules]]\nid = \"no-email\"\nentity = [\"EMAIL\"]\naction = \"block\"\nmessage = \"No e-mails.\"\n";
 
 async fn chat(served: &Served) -> crate::support::proxy::Reply {
-    let body = json!({"model": "m", "messages": [{"role": "user",
-        "content": "Écrivez à jean.dupont@example.fr"}]});
-    send(
-        Method::POST,
-        &served.url("/openai/v1/chat/completions"),
-        &[
-            ("content-type", "application/json"),
-            ("authorization", "Bearer sk-x"),
-        ],
-        body.to_string().as_bytes(),
-    )
-    .await
+    send_text(served, "Écrivez à jean.dupont@example.fr").await
 }
 
 /// Waits until the process logged `needle` (a reload is asynchronous).

@@ -351,6 +351,24 @@ fn table_end(h: &mut String) {
     h.push_str("</tbody>\n</table>\n</div>\n");
 }
 
+/// Opens a group's row with its header cell: the group's term, or the dimension's word
+/// for "none" (muted).
+fn row_head(h: &mut String, w: &Words, dimension: &str, key: Option<&str>) {
+    h.push_str("<tr>");
+    match key {
+        Some(k) => {
+            let _ = write!(h, "<th scope=\"row\">{}</th>", esc(&w.term(dimension, k)));
+        }
+        None => {
+            let _ = write!(
+                h,
+                "<th scope=\"row\" class=\"muted\">{}</th>",
+                esc(w.missing(dimension))
+            );
+        }
+    }
+}
+
 fn group_table(h: &mut String, w: &Words, id: &str, title: &str, dimension: &str, rows: &[Group]) {
     let _ = writeln!(h, "<h3 id=\"{id}\">{}</h3>", esc(title));
     if rows.is_empty() {
@@ -365,19 +383,7 @@ fn group_table(h: &mut String, w: &Words, id: &str, title: &str, dimension: &str
         &w.group_heads,
     );
     for g in rows {
-        h.push_str("<tr>");
-        match &g.key {
-            Some(k) => {
-                let _ = write!(h, "<th scope=\"row\">{}</th>", esc(&w.term(dimension, k)));
-            }
-            None => {
-                let _ = write!(
-                    h,
-                    "<th scope=\"row\" class=\"muted\">{}</th>",
-                    esc(w.missing(dimension))
-                );
-            }
-        }
+        row_head(h, w, dimension, g.key.as_deref());
         for v in [
             g.requests,
             g.forwarded,
@@ -538,18 +544,7 @@ fn observed(h: &mut String, r: &Report, w: &Words) {
             &w.observed_heads,
         );
         for g in rows {
-            match &g.key {
-                Some(k) => {
-                    let _ = write!(h, "<tr><th scope=\"row\">{}</th>", esc(&w.term(dim, k)));
-                }
-                None => {
-                    let _ = write!(
-                        h,
-                        "<tr><th scope=\"row\" class=\"muted\">{}</th>",
-                        esc(w.missing(dim))
-                    );
-                }
-            }
+            row_head(h, w, dim, g.key.as_deref());
             for v in [
                 g.requests,
                 g.would_forward,

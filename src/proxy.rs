@@ -1808,9 +1808,18 @@ async fn response(
         }
         body::Collected::Failed => return Err(ProxyError::UpstreamBody),
     };
+    // A large answer is decompressed and re-identified on the scan pool, as a large
+    // request is scanned: off the async workers.
+    let turn = rt
+        .process
+        .scan_pool
+        .turn(raw.len(), matches!(coding, Coding::Coded(_)))
+        .await;
     let bytes = match &coding {
         Coding::Plain => raw,
-        Coding::Coded(encs) => match crate::body::decode(encs, raw.clone(), limit as u64) {
+        Coding::Coded(encs) => match pool::run(turn.as_ref(), || {
+            crate::body::decode(encs, raw.clone(), limit as u64)
+        }) {
             Ok(b) => b,
             Err(crate::body::BodyError::DecompressedTooLarge { .. }) if is_json || must_redact => {
                 return Err(too_large);
@@ -1825,14 +1834,16 @@ async fn response(
     let out = if is_json {
         ctx.usage = crate::audit::usage::from_json(&bytes);
         if needs_reid {
-            reidentify_json(reid, bytes, &mut ctx.reidentified)
+            pool::run(turn.as_ref(), || {
+                reidentify_json(reid, bytes, &mut ctx.reidentified)
+            })
         } else {
             bytes
         }
     } else {
         match std::str::from_utf8(&bytes) {
             Ok(text) if needs_reid => {
-                let (t, n) = reid.reidentify(text);
+                let (t, n) = pool::run(turn.as_ref(), || reid.reidentify(text));
                 ctx.reidentified += n;
                 match t {
                     std::borrow::Cow::Borrowed(_) => bytes,

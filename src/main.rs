@@ -143,6 +143,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                     }
                     Some(scan::Explain {
                         policy: &cfg.policy,
+                        allow: &cfg.allow,
                         provider: p,
                         user,
                         team,
@@ -220,7 +221,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             }
             if let Some(e) = explain.as_ref().filter(|_| show_why) {
                 writeln!(out)?;
-                write!(out, "{}", scan::explain_text(e, &findings))?;
+                write!(out, "{}", scan::explain_text(e, &text, &findings))?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -1267,36 +1267,22 @@ fn apply_policy<'a>(
 ) -> Result<Option<&'a ProviderConfig>, ProxyError> {
     use crate::policy::{Principal, Verdict};
     let scanned = pipeline::scan(&rt.config.detector, walked);
-    // The allow lists first: a listed value leaves as it is and is not the policy's to
-    // block, route or count toward a ceiling (secrets are never listed).
-    let allowed: Vec<Option<String>> = if rt.config.allow.is_empty() {
-        vec![None; scanned.findings().len()]
-    } else {
-        scanned
-            .findings()
-            .iter()
-            .map(|f| {
-                rt.config.allow.allows(
-                    ctx.team.as_deref(),
-                    &f.entity,
-                    f.nature,
-                    &scanned.values()[f.value].1,
-                )
-            })
-            .collect()
-    };
-    let items: Vec<_> = scanned
-        .items()
-        .into_iter()
-        .zip(&allowed)
-        .filter(|(_, a)| a.is_none())
-        .map(|(i, _)| i)
-        .collect();
     let who = Principal {
         user: &ctx.principal,
         team: ctx.team.as_deref(),
     };
-    let decision = rt.config.policy.decide(&items, &who, &provider.name);
+    let pipeline::Judged {
+        allowed,
+        decision,
+        per_finding,
+    } = pipeline::judge(
+        &scanned,
+        &rt.config.allow,
+        &rt.config.policy,
+        &who,
+        &provider.name,
+        false,
+    );
     for (f, a) in scanned.findings().iter().zip(&allowed) {
         if let Some(list) = a {
             *ctx.findings_by_action.entry("allow").or_default() += 1;
@@ -1364,16 +1350,6 @@ fn apply_policy<'a>(
         }
         Verdict::Forward { .. } => {}
     }
-    let mut choices = decision.choices.iter();
-    let per_finding: Vec<ValueAction> = allowed
-        .iter()
-        .map(|a| match a {
-            Some(_) => ValueAction::Allow,
-            None => choices
-                .next()
-                .map_or(ValueAction::Pseudonymise, |c| ValueAction::of(c.action)),
-        })
-        .collect();
     let actions = scanned.value_actions(&per_finding);
     if ctx.mode == Mode::Observe {
         let (pseudonymised, redacted) = &mut ctx.would_values;

@@ -1545,15 +1545,20 @@ fn identify(
     let Some(id) = id else {
         return Ok(false);
     };
+    let missing = if id.required {
+        Err(ProxyError::IdentityRequired)
+    } else {
+        Ok(false)
+    };
     if !peer.is_some_and(|p| id.trusts(p)) {
         if id.carries_identity(headers) {
             return Err(ProxyError::UntrustedIdentity);
         }
-        return Ok(false);
+        return missing;
     }
     match crate::identity::asserted(id, headers) {
         Err(_) => Err(ProxyError::InvalidIdentity),
-        Ok(None) => Ok(false),
+        Ok(None) => missing,
         Ok(Some(a)) => {
             ctx.team = crate::identity::team_of(&rt.config.directory, &rt.config.known_teams, &a)
                 .map(str::to_owned);

@@ -355,6 +355,17 @@ fn the_container_file_exposes_checks_and_keeps_what_its_configuration_uses() {
     assert_eq!(exec_form(last("VOLUME")), [audit_dir(&cfg)]);
     let user = last("USER");
     assert!(!user.starts_with('0') && user != "root", "USER {user}");
+    // The audit directory is the user's in the image (a new volume takes its owner).
+    let audit = audit_dir(&cfg);
+    assert!(
+        file.iter().any(|(i, rest)| i == "COPY"
+            && rest.contains(&format!("--chown={user} "))
+            && rest
+                .split_whitespace()
+                .last()
+                .is_some_and(|dest| Path::new(&audit).starts_with(dest))),
+        "a COPY --chown={user} creates {audit}"
+    );
     let admin: SocketAddr = key(&cfg, "server", "admin_listen").parse().unwrap();
     assert!(
         admin.ip().is_unspecified() || admin.ip().is_loopback(),

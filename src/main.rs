@@ -73,6 +73,20 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        cli::Command::Healthcheck {
+            config,
+            admin_listen,
+            ready,
+        } => {
+            // Docker reserves exit code 2 in a HEALTHCHECK: every failure is 1 here.
+            Ok(match healthcheck(config.as_deref(), admin_listen, ready) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("paravent: {e:#}");
+                    ExitCode::FAILURE
+                }
+            })
+        }
         cli::Command::Check { config } => {
             let cfg = match Config::load(config.as_deref()) {
                 Ok(c) => c,
@@ -766,4 +780,79 @@ fn serve(
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long `paravent healthcheck` waits to connect, and then for the answer.
+const HEALTHCHECK_TIMEOUT_MS: u64 = 2000;
+
+/// `paravent healthcheck`: one GET on the admin listener with std's blocking socket, so
+/// that a container image needs neither a shell nor curl for its health check.
+fn healthcheck(
+    config: Option<&Path>,
+    admin_listen: Option<std::net::SocketAddr>,
+    ready: bool,
+) -> anyhow::Result<ExitCode> {
+    let addr = match admin_listen {
+        Some(a) => a,
+        None => configured_admin_listen(config)?,
+    };
+    // `serve` binds the unspecified address on every interface: ask on loopback.
+    let addr = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    };
+    let path = if ready { "/readyz" } else { "/healthz" };
+    let timeout = std::time::Duration::from_millis(HEALTHCHECK_TIMEOUT_MS);
+    let status = (|| -> io::Result<String> {
+        let mut conn = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        conn.set_read_timeout(Some(timeout))?;
+        conn.set_write_timeout(Some(timeout))?;
+        write!(
+            conn,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
+        // The status line is all we read: "HTTP/1.1 200 OK".
+        let mut line = String::new();
+        io::BufRead::read_line(&mut BufReader::new(conn.take(256)), &mut line)?;
+        Ok(line)
+    })()
+    .with_context(|| format!("asking http://{addr}{path}"))?;
+    let code = status.split_whitespace().nth(1).unwrap_or("");
+    if code == "200" {
+        println!("ok: http://{addr}{path} answered 200");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "paravent: http://{addr}{path} answered {:?}",
+            status.trim_end()
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// `[server] admin_listen` of a configuration file (or the embedded one), read without
+/// compiling the rest: a health check must stay cheap.
+fn configured_admin_listen(config: Option<&Path>) -> anyhow::Result<std::net::SocketAddr> {
+    let text = match config {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => paravent::config::DEFAULT_CONFIG_TOML.to_owned(),
+    };
+    let table: toml::Table = text
+        .parse()
+        .context("the configuration is not valid TOML")?;
+    let value = table
+        .get("server")
+        .and_then(|s| s.get("admin_listen"))
+        .and_then(|v| v.as_str())
+        .context("the configuration has no [server] admin_listen: no admin listener to ask")?;
+    value
+        .parse()
+        .with_context(|| format!("[server] admin_listen {value:?} is not an address and port"))
 }

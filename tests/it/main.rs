@@ -9,6 +9,7 @@ mod support; // running the binary, scratch directories, the shared detector
 
 mod audit; // the audit trail: real requests recorded, the file verified by the binary
 mod check_cli; // `paravent check`: config and rule-file errors; company dictionaries
+mod deploy; // deploy/: configs pass check; probes, ports, mounts and the unit agree; healthcheck
 mod detect; // the library: shipped examples, false alarms, positives, properties
 mod identity; // [identity] from a trusted proxy, the directory of teams, allow lists
 mod instances; // many instances' audit trails in one directory, verified and reported together

@@ -10,6 +10,7 @@ mod support; // running the binary, scratch directories, the shared detector
 mod audit; // the audit trail: real requests recorded, the file verified by the binary
 mod check_cli; // `paravent check`: config and rule-file errors; company dictionaries
 mod detect; // the library: shipped examples, false alarms, positives, properties
+mod fuzz; // fuzz targets as properties: rule loader, walkers, stream decoders; kept inputs
 mod identity; // [identity] from a trusted proxy, the directory of teams, allow lists
 mod instances; // many instances' audit trails in one directory, verified and reported together
 mod leak_props; // a value planted anywhere in a generated request, per API: never received
@@ -24,6 +25,7 @@ mod proxy; // the proxy round trip against the in-process mock provider
 mod reload; // SIGHUP reloads a running serve: valid configurations taken, invalid ones refused
 mod report; // `paravent audit report`: formats, periods, a tampered chain, a proxy's chain
 mod scan_cli; // `paravent scan`, plain and --jsonl
+mod startup; // `serve`'s first lines: the configuration, its version, the providers; no key
 mod serve_cli; // `paravent check` on the proxy sections, `paravent key`
 mod stream;
 mod threat_model;

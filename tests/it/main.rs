@@ -25,8 +25,8 @@ mod proxy; // the proxy round trip against the in-process mock provider
 mod reload; // SIGHUP reloads a running serve: valid configurations taken, invalid ones refused
 mod report; // `paravent audit report`: formats, periods, a tampered chain, a proxy's chain
 mod scan_cli; // `paravent scan`, plain and --jsonl
-mod startup; // `serve`'s first lines: the configuration, its version, the providers; no key
 mod serve_cli; // `paravent check` on the proxy sections, `paravent key`
+mod startup; // `serve`'s first lines: the configuration, its version, the providers; no key
 mod stream;
 mod threat_model;
 mod tls; // TLS on the listener: ALPN, client certificates, renewal by SIGHUP; no cleartext on the network // docs/THREAT-MODEL.md tables are generated from the API modules // streamed answers (SSE, NDJSON) re-identified event by event

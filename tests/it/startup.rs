@@ -59,7 +59,10 @@ fn serve_first_lines_name_the_config_its_version_and_every_provider_but_no_key()
     // The version is the policy version the audit records carry.
     let loaded = paravent::config::Config::load(Some(&cfg)).expect("the config loads");
     assert_eq!(version, loaded.version);
-    assert!(!output.contains(KEY), "the provider key is in the log:\n{output}");
+    assert!(
+        !output.contains(KEY),
+        "the provider key is in the log:\n{output}"
+    );
     assert!(!output.contains("a startup test secret"), "{output}");
 }
 
@@ -70,7 +73,13 @@ fn serve_on_the_embedded_default_says_so() {
     // The default writes its generated secret and trail in the working directory.
     let mut child = cmd
         .current_dir(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
         .args(["--log", "info"])
         .env("NO_COLOR", "1")
         .stdin(std::process::Stdio::null())
@@ -97,5 +106,8 @@ fn serve_on_the_embedded_default_says_so() {
         .unwrap_or_else(|| panic!("{text}"));
     assert!(active.contains("config=embedded default"), "{active}");
     assert!(active.contains("version="), "{active}");
-    assert!(first.iter().any(|l| l.contains("Provider active.")), "{text}");
+    assert!(
+        first.iter().any(|l| l.contains("Provider active.")),
+        "{text}"
+    );
 }

@@ -79,7 +79,9 @@ class Provider:
                     writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                                  b"content-length: %d\r\n\r\n" % len(out) + out)
                     await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError,
+                asyncio.CancelledError):
+            # A client gone, or the run over (connections still open are cancelled).
             pass
         finally:
             writer.close()
@@ -335,9 +337,10 @@ async def soak(binary, minutes, concurrency=48):
             with open(os.path.join(trails, name)) as f:
                 records += sum(1 for _ in f)
         n = counter[0] - before
-        print(f"soak: {minutes} min, {n} requests ({n / took:.0f}/s, {concurrency} clients): "
-              f"{stats.ok} answers checked ({stats.streams} streamed), {stats.dropped} dropped "
-              f"mid-stream, {stats.failed} failed, {stats.not_restored} not re-identified")
+        print(f"soak: {minutes} min, {n} requests ({n / took:.0f}/s, {concurrency} clients)")
+        print(f"whole run, warm-up included: {stats.ok} answers checked ({stats.streams} streamed), "
+              f"{stats.dropped} dropped mid-stream, {stats.failed} failed, "
+              f"{stats.not_restored} not re-identified")
         print(f"provider: {provider.requests} requests, {provider.leaks} with a value in clear, "
               f"{provider.cancelled} streams cancelled by Paravent")
         print(f"reloads: {reloads[0]} SIGHUP + {reloads[1]} config changes sent, {applied} applied")

@@ -586,6 +586,31 @@ fn reload(
     tracing::info!(version = %version, rules, took_ms, "Configuration reloaded.");
 }
 
+/// `serve`'s first lines: which configuration is active (its file, or the embedded
+/// default), its policy version and rule count, then one line per provider with its
+/// name, API and jurisdiction. Never a key, a secret or a base URL's query.
+fn log_active(config: Option<&Path>, cfg: &Config) {
+    let file = config.map_or_else(
+        || "embedded default".to_owned(),
+        |p| p.display().to_string(),
+    );
+    tracing::info!(
+        config = %file,
+        version = %cfg.version,
+        rules = cfg.detector.rule_count(),
+        providers = cfg.providers.len(),
+        "Configuration active."
+    );
+    for p in cfg.providers.values() {
+        tracing::info!(
+            provider = %p.name,
+            api = %p.api.as_str(),
+            jurisdiction = %p.jurisdiction.as_deref().unwrap_or("undeclared"),
+            "Provider active."
+        );
+    }
+}
+
 /// Says how the proxy listener speaks: TLS (with the certificate's end of validity and
 /// whether client certificates are asked), or cleartext, with a warning when that is
 /// declared intended on a non-loopback address.
@@ -631,6 +656,7 @@ fn serve(
             .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
             .init(),
     }
+    log_active(config, &cfg);
     let addr = listen.unwrap_or(cfg.server.listen);
     let admin_addr = admin_listen.or(cfg.server.admin_listen);
     // Before anything is bound or opened: provider keys must not cross a network in

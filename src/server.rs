@@ -240,8 +240,22 @@ pub async fn on_file_change(
         tracing::info!("A configuration file changed: reloading.");
         reload();
         pending = None;
-        files = watched();
-        seen = look(&files);
+        // What the reload read is at least as new as `now`: keep `now` as seen, so a
+        // change made while it ran is acted on at the next look. Files the new
+        // configuration names for the first time are seen as they are now.
+        let next = watched();
+        let fresh = look(&next);
+        seen = next
+            .iter()
+            .zip(fresh)
+            .map(|(f, fresh)| {
+                files
+                    .iter()
+                    .position(|old| old == f)
+                    .map_or(fresh, |i| now[i].clone())
+            })
+            .collect();
+        files = next;
     }
 }
 

@@ -18,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 pub mod energy;
+pub mod input;
 pub mod usage;
 pub mod verify;
 pub mod writer;

@@ -97,6 +97,12 @@ pub enum AuditCommand {
         /// May be given several times.
         #[arg(long)]
         checkpoint: Vec<String>,
+        /// Verify only what follows a resume point kept from the last verification
+        /// (`CHAIN:SEQ:HASH`, the `from=` field of each chain's line, or the writer's
+        /// `Audit checkpoint.` log line): its chain must continue it. One per chain; may
+        /// be given several times.
+        #[arg(long, value_name = "CHAIN:SEQ:HASH")]
+        from: Vec<String>,
     },
     /// Report on the audit trail: requests per day, principal, team, provider,
     /// jurisdiction, model, decision and rule; findings; refusals; routes; energy.

@@ -444,6 +444,11 @@ pub struct Repeated {
     pub occurrences: u64,
     /// The most requests one value was sent in.
     pub max_requests_per_value: u64,
+    /// 1 when every value was counted; N when the distinct values were too many to
+    /// count in bounded memory and one value in N was (chosen by its hash, every
+    /// occurrence of a chosen value counted): the three counts above are then that
+    /// sample's times N, estimates, and the maximum is the sample's.
+    pub sampling: u64,
 }
 
 /// A count of request records per key.
@@ -741,11 +746,11 @@ struct Aggregator {
     by_decision: BTreeMap<usize, Sums>,
     by_rule: BTreeMap<Option<String>, Sums>,
     findings: [BTreeMap<String, FindingSums>; 5],
-    /// Requests, and the blocked ones' ids.
+    /// Requests, and the blocked ones' ids (the first [`MAX_REQUEST_IDS`]).
     refusals: BTreeMap<RefusalKey, (u64, Vec<String>)>,
     routes: BTreeMap<RouteKey, u64>,
-    /// (entity, keyed hash) -> requests sent that carried it.
-    values: BTreeMap<(String, String), u64>,
+    /// Requests sent per value, in bounded memory.
+    values: ValueCounts,
     policy_versions: BTreeMap<String, u64>,
     instances: BTreeMap<String, u64>,
     observed: ObservedGroup,
@@ -798,7 +803,7 @@ impl Aggregator {
                 .entry((d, req.refusal.clone(), req.rule.clone()))
                 .or_default();
             e.0 += 1;
-            if d == Decision::Blocked {
+            if d == Decision::Blocked && e.1.len() < MAX_REQUEST_IDS {
                 e.1.push(req.request_id.clone());
             }
         }
@@ -820,10 +825,7 @@ impl Aggregator {
                 .map(|v| (v.entity.as_str(), v.hash.as_str()))
                 .collect();
             for (entity, hash) in distinct {
-                *self
-                    .values
-                    .entry((entity.to_owned(), hash.to_owned()))
-                    .or_default() += 1;
+                self.values.add(entity, hash);
             }
         }
         *self
@@ -907,22 +909,7 @@ impl Aggregator {
             })
             .collect();
         routes.sort_by_key(|r| std::cmp::Reverse(r.requests));
-        let mut repeated: BTreeMap<String, Repeated> = BTreeMap::new();
-        for ((entity, _), n) in self.values {
-            let r = repeated.entry(entity.clone()).or_insert(Repeated {
-                entity,
-                distinct_values: 0,
-                repeated_values: 0,
-                occurrences: 0,
-                max_requests_per_value: 0,
-            });
-            r.distinct_values += 1;
-            if n > 1 {
-                r.repeated_values += 1;
-                r.occurrences += n;
-            }
-            r.max_requests_per_value = r.max_requests_per_value.max(n);
-        }
+        let repeated = self.values.finish();
         let by_day = chronological(&self.by_day);
         let by_month = chronological(&self.by_month);
         Report {
@@ -963,10 +950,7 @@ impl Aggregator {
             },
             refusals,
             routes,
-            repeated_values: repeated
-                .into_values()
-                .filter(|r| r.repeated_values > 0)
-                .collect(),
+            repeated_values: repeated,
             policy_versions: tallies(self.policy_versions),
             instances: tallies(self.instances),
             observed: {
@@ -981,6 +965,90 @@ impl Aggregator {
             },
         }
     }
+}
+
+/// The blocked request ids a report keeps per refusal row: the first read (the count
+/// stays exact).
+pub const MAX_REQUEST_IDS: usize = 1_000;
+
+/// Values [`ValueCounts`] counts exactly before it samples: 12 MB or so.
+const MAX_VALUES_COUNTED: usize = 1 << 18;
+
+/// Requests sent per (entity, value), in bounded memory: each value is known by a 64-bit
+/// digest of its keyed hash; past [`MAX_VALUES_COUNTED`] distinct values, only those
+/// whose digest starts with `level` zero bits are kept (adaptive sampling: one value
+/// in 2^level, each kept value counted exactly), `level` rising as needed.
+#[derive(Debug, Default)]
+struct ValueCounts {
+    entities: Vec<String>,
+    counts: std::collections::HashMap<(u16, u64), u32>,
+    level: u32,
+}
+
+impl ValueCounts {
+    fn add(&mut self, entity: &str, hash: &str) {
+        let digest = digest64(hash);
+        if digest.leading_zeros() < self.level {
+            return;
+        }
+        let e = match self.entities.iter().position(|x| x == entity) {
+            Some(i) => i,
+            None => {
+                self.entities.push(entity.to_owned());
+                self.entities.len() - 1
+            }
+        };
+        let Ok(e) = u16::try_from(e) else {
+            return; // more entity kinds than any policy defines
+        };
+        let n = self.counts.entry((e, digest)).or_default();
+        *n = n.saturating_add(1);
+        while self.counts.len() > MAX_VALUES_COUNTED {
+            self.level += 1;
+            let level = self.level;
+            self.counts.retain(|(_, d), _| d.leading_zeros() >= level);
+        }
+    }
+
+    /// Per entity (sorted), what [`Repeated`] says; entities without a repeated value
+    /// are left out.
+    fn finish(self) -> Vec<Repeated> {
+        let scale = 1u64 << self.level;
+        let mut by: BTreeMap<&str, Repeated> = BTreeMap::new();
+        for ((e, _), n) in &self.counts {
+            let entity = self.entities[usize::from(*e)].as_str();
+            let r = by.entry(entity).or_insert_with(|| Repeated {
+                entity: entity.to_owned(),
+                distinct_values: 0,
+                repeated_values: 0,
+                occurrences: 0,
+                max_requests_per_value: 0,
+                sampling: scale,
+            });
+            let n = u64::from(*n);
+            r.distinct_values += scale;
+            if n > 1 {
+                r.repeated_values += scale;
+                r.occurrences += n * scale;
+            }
+            r.max_requests_per_value = r.max_requests_per_value.max(n);
+        }
+        by.into_values().filter(|r| r.repeated_values > 0).collect()
+    }
+}
+
+/// A well-mixed 64-bit digest of `s` (FNV-1a, then a finaliser): keyed hashes are
+/// uniform already, but the digest must be for any text.
+fn digest64(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// Groups oldest first (keys are dates); records without a readable time last.

@@ -327,6 +327,6 @@ fn a_long_chain_gives_one_row_per_day_and_every_decision() {
     html.assert_code(0);
     assert!(
         html.stdout
-            .contains("and 100 more (all in the JSON report)")
+            .contains("and 100 more (the first 1,000 in the JSON report)")
     );
 }

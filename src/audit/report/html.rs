@@ -473,7 +473,8 @@ fn refusals(h: &mut String, r: &Report, w: &Words) {
                 .take(MAX_IDS_SHOWN)
                 .map(|id| format!("<code>{}</code>", esc(id)))
                 .collect();
-            let more = f.request_ids.len().saturating_sub(MAX_IDS_SHOWN);
+            // The report keeps the first ids only: the count says how many there were.
+            let more = (f.requests as usize).saturating_sub(shown.len());
             let mut s = shown.join(", ");
             if more > 0 {
                 s.push_str(&esc(&w.more_ids(more)));
@@ -576,7 +577,13 @@ fn repeated(h: &mut String, r: &Report, w: &Words) {
     let [first, heads @ ..] = &w.repeated_heads;
     table_start(h, "repeated-table", w.repeated_caption, first, heads);
     for x in &r.repeated_values {
-        let _ = write!(h, "<tr><th scope=\"row\">{}</th>", esc(&x.entity));
+        // Sampled (too many distinct values to count in bounded memory): estimates.
+        let sampled = if x.sampling > 1 {
+            format!(" <span class=\"muted\">(≈ 1/{})</span>", x.sampling)
+        } else {
+            String::new()
+        };
+        let _ = write!(h, "<tr><th scope=\"row\">{}{sampled}</th>", esc(&x.entity));
         for v in [
             x.distinct_values,
             x.repeated_values,

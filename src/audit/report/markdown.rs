@@ -173,11 +173,17 @@ pub fn render(r: &Report, lang: Lang) -> String {
                     if f.request_ids.is_empty() {
                         "-".to_owned()
                     } else {
-                        f.request_ids
+                        let mut ids = f
+                            .request_ids
                             .iter()
                             .map(|id| esc(id))
                             .collect::<Vec<_>>()
-                            .join(", ")
+                            .join(", ");
+                        let more = f.requests.saturating_sub(f.request_ids.len() as u64);
+                        if more > 0 {
+                            ids.push_str(&esc(&w.more_ids(more as usize)));
+                        }
+                        ids
                     },
                 ]
             })
@@ -218,7 +224,12 @@ pub fn render(r: &Report, lang: Lang) -> String {
             .iter()
             .map(|x| {
                 vec![
-                    esc(&x.entity),
+                    if x.sampling > 1 {
+                        // Estimates: one value in N counted (bounded memory).
+                        format!("{} (≈ 1/{})", esc(&x.entity), x.sampling)
+                    } else {
+                        esc(&x.entity)
+                    },
                     w.n(x.distinct_values),
                     w.n(x.repeated_values),
                     w.n(x.occurrences),

@@ -730,9 +730,9 @@ impl Words {
     /// After the request ids shown, when there are more.
     pub fn more_ids(&self, more: usize) -> String {
         match self.lang {
-            Lang::En => format!(" and {more} more (all in the JSON report)"),
+            Lang::En => format!(" and {more} more (the first 1,000 in the JSON report)"),
             Lang::Fr => format!(
-                " et {} autres (tous dans le rapport JSON)",
+                " et {} autres (les 1 000 premiers dans le rapport JSON)",
                 self.n(more as u64)
             ),
         }

@@ -8,6 +8,7 @@
 mod support; // running the binary, scratch directories, the shared detector
 
 mod audit; // the audit trail: real requests recorded, the file verified by the binary
+mod audit_scale; // compressed rotated files, verify --from, report --since/--until
 mod check_cli; // `paravent check`: config and rule-file errors; company dictionaries
 mod detect; // the library: shipped examples, false alarms, positives, properties
 mod identity; // [identity] from a trusted proxy, the directory of teams, allow lists

@@ -37,7 +37,7 @@ const DAY_US: i64 = 86_400_000_000;
 pub enum RangeError {
     #[error("--{0} is not an RFC 3339 date (2026-05-01) or date-time (2026-05-01T08:00:00Z)")]
     Invalid(&'static str),
-    #[error("--from is not before --to: the period is empty")]
+    #[error("--since/--from is not before --until/--to: the period is empty")]
     Empty,
 }
 
@@ -67,12 +67,12 @@ impl TimeRange {
     /// ```
     pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<TimeRange, RangeError> {
         let from_us = match from {
-            Some(s) => Some(parse_time(s).ok_or(RangeError::Invalid("from"))?.0),
+            Some(s) => Some(parse_time(s).ok_or(RangeError::Invalid("since/--from"))?.0),
             None => None,
         };
         let to_us = match to {
             Some(s) => {
-                let (us, date_only) = parse_time(s).ok_or(RangeError::Invalid("to"))?;
+                let (us, date_only) = parse_time(s).ok_or(RangeError::Invalid("until/--to"))?;
                 Some(if date_only { us + DAY_US } else { us })
             }
             None => None,
@@ -92,6 +92,29 @@ impl TimeRange {
             Some((us, _)) => self.contains(us),
             None => self.from_us.is_none() && self.to_us.is_none(),
         }
+    }
+
+    /// Whether records timed from `first` to `last` (a file's two ends: records are in
+    /// time order in a file) are all outside the period; `false` when either time does
+    /// not read.
+    ///
+    /// ```
+    /// use paravent::audit::report::TimeRange;
+    /// let may = TimeRange::parse(Some("2026-05-01"), Some("2026-05-31")).unwrap();
+    /// assert!(may.excludes("2026-04-01T00:00:00Z", "2026-04-30T23:59:59Z"));
+    /// assert!(!may.excludes("2026-04-30T00:00:00Z", "2026-05-01T00:00:00Z"));
+    /// assert!(may.excludes("2026-06-01T00:00:00Z", "2026-06-02T00:00:00Z"));
+    /// ```
+    pub fn excludes(&self, first: &str, last: &str) -> bool {
+        let (Some((first, _)), Some((last, _))) = (parse_time(first), parse_time(last)) else {
+            return false;
+        };
+        self.from_us.is_some_and(|f| last < f) || self.to_us.is_some_and(|t| first >= t)
+    }
+
+    /// Whether the period has a bound.
+    pub fn is_bounded(&self) -> bool {
+        self.from_us.is_some() || self.to_us.is_some()
     }
 
     fn contains(&self, us: i64) -> bool {
@@ -306,6 +329,10 @@ pub struct Integrity {
     pub first_bad: Option<BadRecordInfo>,
     /// Lines that are not audit records at all (left out of the figures).
     pub unreadable_lines: u64,
+    /// Files wholly outside the period (`--since`/`--until`), known from their first and
+    /// last records: those two are checked and linked into their chain, the records
+    /// between them are neither read nor verified (nor counted in `records`).
+    pub files_skipped: Vec<String>,
 }
 
 /// Where the chain breaks (from [`super::verify::BadRecord`]).
@@ -498,6 +525,7 @@ pub struct Builder<'a> {
     files: Vec<String>,
     checkpoints: Vec<String>,
     unreadable_lines: u64,
+    files_skipped: Vec<String>,
     /// The chain of the last record read, and where it was.
     last: Option<(String, String, usize, Option<String>)>,
     line: usize,
@@ -511,6 +539,7 @@ impl<'a> Builder<'a> {
             files: Vec::new(),
             checkpoints: checkpoints.iter().map(|c| c.as_ref().to_owned()).collect(),
             unreadable_lines: 0,
+            files_skipped: Vec::new(),
             last: None,
             line: 0,
         }
@@ -520,6 +549,19 @@ impl<'a> Builder<'a> {
     pub fn file(&mut self, name: &str) {
         self.files.push(name.to_owned());
         self.verifier.file(name);
+        self.line = 0;
+    }
+
+    /// A file outside the period, known by its `first` and `last` lines only: they are
+    /// checked and linked into their chain, what is between is taken as read.
+    pub fn skip(&mut self, name: &str, first: &str, last: &str) {
+        self.files.push(name.to_owned());
+        self.files_skipped.push(name.to_owned());
+        self.verifier.file(name);
+        self.verifier.push(first);
+        if first != last {
+            self.verifier.push_after_gap(last);
+        }
         self.line = 0;
     }
 
@@ -579,6 +621,7 @@ impl<'a> Builder<'a> {
             by_chain: done.chains,
             first_bad,
             unreadable_lines: self.unreadable_lines,
+            files_skipped: self.files_skipped,
         };
         self.fold.finish(integrity, generated_at)
     }

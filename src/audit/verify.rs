@@ -105,7 +105,8 @@ impl std::fmt::Display for Resume {
 #[error("{file}:{line}: record {}: {reason}", request_id.as_deref().unwrap_or("-"))]
 pub struct BadRecord {
     pub file: String,
-    /// 1-based line number in `file` (0 when the fault is the whole input).
+    /// 1-based line number in `file` (0 when the fault is the whole input, or the last
+    /// line of a file a report did not read).
     pub line: usize,
     /// The record's request id, when it can be read.
     pub request_id: Option<String>,
@@ -250,6 +251,8 @@ pub struct Verifier {
     /// Chains of resume points that reached their point in the current file: their
     /// later lines in it are all checked.
     reached_in_file: Vec<String>,
+    /// The next line follows unread lines of its file ([`Verifier::push_after_gap`]).
+    gap: bool,
     /// Records skipped before a resume point, and the chains they were of.
     skipped: u64,
     skipped_chains: std::collections::HashSet<String>,
@@ -272,6 +275,7 @@ impl Verifier {
             last_chain: None,
             resume: HashMap::new(),
             reached_in_file: Vec::new(),
+            gap: false,
             skipped: 0,
             skipped_chains: std::collections::HashSet::new(),
         }
@@ -320,6 +324,16 @@ impl Verifier {
         self.reached_in_file.clear();
     }
 
+    /// Checks `line`, the last of the current file, whose lines since the one pushed
+    /// before were not read: it must be later in its chain than that one, not follow
+    /// it (a report skips files outside its period so). Its line number is unknown: 0.
+    pub fn push_after_gap(&mut self, line: &str) -> Option<AuditRecord> {
+        self.gap = true;
+        let rec = self.push(line);
+        self.gap = false;
+        rec
+    }
+
     /// Checks one line (without its newline) of the current file; returns the record
     /// when the line is one, verified or not (the report counts what it can read).
     pub fn push(&mut self, line: &str) -> Option<AuditRecord> {
@@ -330,7 +344,7 @@ impl Verifier {
         if self.before_resume(line) {
             return None;
         }
-        let (file, n) = (self.files.len() - 1, self.line);
+        let (file, n) = (self.files.len() - 1, if self.gap { 0 } else { self.line });
         let bad = |request_id: Option<String>, reason: &str| BadRecord {
             file: self.files[file].clone(),
             line: n,
@@ -397,6 +411,17 @@ impl Verifier {
             request_id: rid.clone(),
         };
         match chain.pieces.last_mut() {
+            Some(p) if p.last.file == file && self.gap => {
+                if end.seq > p.last.seq && p.last.kind != Kind::ChainClose {
+                    p.last = end;
+                } else {
+                    chain.fail(
+                        file,
+                        n,
+                        bad(rid, "does not come after the file's first record"),
+                    );
+                }
+            }
             Some(p) if p.last.file == file => match follows(&p.last, &end) {
                 Ok(()) => p.last = end,
                 Err(reason) => chain.fail(file, n, bad(rid, reason)),

@@ -5,6 +5,8 @@
 
 use std::io::Write;
 
+use serde_json::json;
+
 use paravent::audit::{AuditRecord, Kind, RequestFields, anchor};
 
 #[path = "../a11y/sample_chain.rs"]
@@ -233,4 +235,75 @@ fn the_daily_job_verifies_only_the_new_files_from_the_points_kept_yesterday() {
     let bad = with_points(&[&short], &["bulk:12".to_owned()]);
     bad.assert_code(2);
     assert!(bad.stderr.contains("CHAIN:SEQ:HASH"), "{}", bad.stderr);
+}
+
+fn json_report(args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all = vec!["audit", "report", "--format", "json"];
+    all.extend(args);
+    let run = paravent(&all, b"");
+    let v = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stderr));
+    (run.code.expect("paravent exits"), v)
+}
+
+/// Requests among `lines` whose time is in [since, until).
+fn requests_between(lines: &[String], since: &str, until: &str) -> u64 {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str::<AuditRecord>(l).unwrap())
+        .filter(|r| r.kind == Kind::Request && r.time.as_str() >= since && r.time.as_str() < until)
+        .count() as u64
+}
+
+#[test]
+fn a_report_over_a_period_reads_only_the_files_in_it_and_still_links_the_chain() {
+    let dir = Scratch::new("scale-period");
+    // 3,000 requests 29 minutes apart: 1 January to 2 March, cut in three files of about
+    // twenty days; the first gzip-compressed (its ends cannot be read without it).
+    let bulk: Vec<String> = sample_chain::bulk_chain(3_000)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let files = [
+        dir.write("audit.jsonl.2.gz", gzip(&text(&bulk[..1_000]))),
+        dir.write("audit.jsonl.1", text(&bulk[1_000..2_000])),
+        dir.write("audit.jsonl", text(&bulk[2_000..])),
+    ];
+    let args: Vec<&str> = files.iter().map(|f| Scratch::arg(f)).collect();
+    let name = |i: usize| json!(Scratch::arg(&files[i]));
+
+    let mut since = vec!["--since", "2026-02-11"];
+    since.extend(&args);
+    let (code, v) = json_report(&since);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["integrity"]["verified"], true);
+    // The compressed file is read; the plain one wholly before the period is not.
+    assert_eq!(v["integrity"]["files_skipped"], json!([name(1)]));
+    assert_eq!(
+        v["totals"]["requests"],
+        requests_between(&bulk, "2026-02-11", "9999")
+    );
+
+    let mut until = vec!["--until", "2026-01-10"];
+    until.extend(&args);
+    let (code, v) = json_report(&until);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["integrity"]["files_skipped"], json!([name(1), name(2)]));
+    assert_eq!(
+        v["totals"]["requests"],
+        requests_between(&bulk, "0", "2026-01-11")
+    );
+    assert_eq!(v["by_day"].as_array().unwrap().len(), 10);
+
+    // The last record of a skipped file removed: the chain no longer links across it.
+    dir.write("audit.jsonl.1", text(&bulk[1_000..1_999]));
+    let (code, v) = json_report(&since);
+    assert_eq!(code, 1);
+    assert_eq!(v["integrity"]["verified"], false);
+    assert!(
+        v["integrity"]["first_bad"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("missing"),
+        "{v}"
+    );
 }

@@ -118,6 +118,10 @@ pub fn render(r: &Report, lang: Lang) -> String {
     if r.integrity.unreadable_lines > 0 {
         rows.push(row(w.s_unreadable, &w.n(r.integrity.unreadable_lines)));
     }
+    if !r.integrity.files_skipped.is_empty() {
+        let skipped = r.integrity.files_skipped.len() as u64;
+        rows.push(row(w.s_skipped, &w.n(skipped)));
+    }
     table(&mut md, w.figure_value[0], &w.figure_value[1..], &rows);
 
     let _ = writeln!(md, "## {}\n", esc(w.findings));

@@ -310,7 +310,7 @@ fn time_ranges_reject_what_is_not_rfc_3339_and_empty_periods() {
     ] {
         assert_eq!(
             TimeRange::parse(Some(bad), None),
-            Err(RangeError::Invalid("from")),
+            Err(RangeError::Invalid("since/--from")),
             "{bad:?}"
         );
     }

@@ -142,8 +142,8 @@ pub fn ends(path: &Path) -> io::Result<Option<(String, String)>> {
     };
     let start = len.saturating_sub(BLOCK);
     file.seek(SeekFrom::Start(start))?;
-    let mut tail = Vec::with_capacity((len - start) as usize);
-    file.take(BLOCK).read_to_end(&mut tail)?;
+    let mut tail = vec![0u8; (len - start) as usize];
+    file.read_exact(&mut tail)?;
     let tail = tail.strip_suffix(b"\n").unwrap_or(&tail);
     let last = match tail.iter().rposition(|b| *b == b'\n') {
         Some(i) => &tail[i + 1..],

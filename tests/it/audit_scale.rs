@@ -9,10 +9,7 @@ use serde_json::json;
 
 use paravent::audit::{AuditRecord, Kind, RequestFields, anchor};
 
-#[path = "../a11y/sample_chain.rs"]
-#[allow(dead_code)] // sample_chain() is for the report's tests
-mod sample_chain;
-
+use crate::report::sample_chain;
 use crate::support::{Scratch, paravent};
 
 fn gzip(text: &str) -> Vec<u8> {

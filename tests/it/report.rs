@@ -7,7 +7,7 @@ use crate::support::proxy::{Harness, PROMPT, VALUES};
 use crate::support::{Scratch, paravent};
 
 #[path = "../a11y/sample_chain.rs"]
-mod sample_chain;
+pub(crate) mod sample_chain; // tests/it/audit_scale.rs uses it too
 use sample_chain::{HOSTILE, sample_chain};
 
 fn sample(dir: &Scratch) -> String {

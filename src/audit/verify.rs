@@ -257,6 +257,8 @@ pub struct Verifier {
     reached_in_file: Vec<String>,
     /// The next line follows unread lines of its file ([`Verifier::push_after_gap`]).
     gap: bool,
+    /// Where each record is serialised again, reused.
+    scratch: Vec<u8>,
     /// Records skipped before a resume point, and the chains they were of.
     skipped: u64,
     skipped_chains: std::collections::HashSet<String>,
@@ -280,6 +282,7 @@ impl Verifier {
             resume: HashMap::new(),
             reached_in_file: Vec::new(),
             gap: false,
+            scratch: Vec::new(),
             skipped: 0,
             skipped_chains: std::collections::HashSet::new(),
         }
@@ -397,7 +400,7 @@ impl Verifier {
         if chain.bad.is_some() {
             return Some(rec);
         }
-        if let Err(reason) = check_record(&rec, line, &chain.instance_id) {
+        if let Err(reason) = check_record(&rec, line, &chain.instance_id, &mut self.scratch) {
             chain.fail(file, n, bad(rid, &reason));
             return Some(rec);
         }
@@ -694,7 +697,12 @@ impl Chain {
 
 /// What one record must be on its own: a known version, canonical, its hash right, its
 /// kind matching its content, and its chain's instance.
-fn check_record(rec: &AuditRecord, line: &str, instance_id: &str) -> Result<(), String> {
+fn check_record(
+    rec: &AuditRecord,
+    line: &str,
+    instance_id: &str,
+    scratch: &mut Vec<u8>,
+) -> Result<(), String> {
     if rec.v == 0 || rec.v > FORMAT_VERSION {
         return Err(format!("unknown format version {}", rec.v));
     }
@@ -709,8 +717,9 @@ fn check_record(rec: &AuditRecord, line: &str, instance_id: &str) -> Result<(), 
     {
         return Err("holds what format version 1 did not have".to_owned());
     }
-    match serde_json::to_string(rec) {
-        Ok(s) if s == line => {}
+    scratch.clear();
+    match serde_json::to_writer(&mut *scratch, rec) {
+        Ok(()) if scratch.as_slice() == line.as_bytes() => {}
         _ => return Err("not in canonical form (modified)".to_owned()),
     }
     if !hash_holds(rec, line) {
@@ -740,7 +749,11 @@ fn hash_holds(rec: &AuditRecord, line: &str) -> bool {
     let (Some(stored), Some(prev)) = (&rec.hash, super::unhex32(&rec.prev)) else {
         return false;
     };
-    let Some(body) = line.strip_suffix(&format!(",\"hash\":\"{stored}\"}}")) else {
+    let body = line
+        .strip_suffix("\"}")
+        .and_then(|l| l.strip_suffix(stored.as_str()))
+        .and_then(|l| l.strip_suffix(",\"hash\":\""));
+    let Some(body) = body else {
         return false;
     };
     let mut h = blake3::Hasher::new();

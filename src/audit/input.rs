@@ -159,12 +159,26 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn scratch(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("paravent-input-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(name);
+    /// A file in the temp dir, removed when dropped.
+    struct Temp(std::path::PathBuf);
+
+    impl std::ops::Deref for Temp {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Temp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn scratch(name: &str, bytes: &[u8]) -> Temp {
+        let p = std::env::temp_dir().join(format!("paravent-input-{}-{name}", std::process::id()));
         std::fs::write(&p, bytes).unwrap();
-        p
+        Temp(p)
     }
 
     fn lines(path: &Path) -> (Compression, Vec<String>) {

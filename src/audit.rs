@@ -18,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 pub mod energy;
+pub mod input;
 pub mod usage;
 pub mod verify;
 pub mod writer;
@@ -328,7 +329,7 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn unhex32(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn unhex32(s: &str) -> Option<[u8; 32]> {
     if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }

@@ -112,6 +112,12 @@ pub enum AuditCommand {
         /// May be given several times.
         #[arg(long)]
         checkpoint: Vec<String>,
+        /// Verify only what follows a resume point kept from the last verification
+        /// (`CHAIN:SEQ:HASH`, the `from=` field of each chain's line, or the writer's
+        /// `Audit checkpoint.` log line): its chain must continue it. One per chain; may
+        /// be given several times.
+        #[arg(long, value_name = "CHAIN:SEQ:HASH")]
+        from: Vec<String>,
     },
     /// Report on the audit trail: requests per day, principal, team, provider,
     /// jurisdiction, model, decision and rule; findings; refusals; routes; energy.
@@ -128,12 +134,14 @@ pub enum AuditCommand {
         #[arg(long, value_enum, default_value = "en")]
         lang: ReportLang,
         /// First instant reported (inclusive): RFC 3339 date (2026-05-01, midnight UTC)
-        /// or date-time (2026-05-01T08:00:00+02:00).
-        #[arg(long)]
-        from: Option<String>,
-        /// End of the period (exclusive); a date alone includes that whole day.
-        #[arg(long)]
-        to: Option<String>,
+        /// or date-time (2026-05-01T08:00:00+02:00). Plain files wholly before it are
+        /// not read (their first and last records are checked).
+        #[arg(long, visible_alias = "from")]
+        since: Option<String>,
+        /// End of the period (exclusive); a date alone includes that whole day. Plain
+        /// files wholly after it are not read.
+        #[arg(long, visible_alias = "to")]
+        until: Option<String>,
         /// Write the report to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,

@@ -37,16 +37,21 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             log,
         } => serve(config.as_deref(), listen, admin_listen, log.as_deref()),
         cli::Command::Audit {
-            command: cli::AuditCommand::Verify { files, checkpoint },
-        } => audit_verify(&files, &checkpoint),
+            command:
+                cli::AuditCommand::Verify {
+                    files,
+                    checkpoint,
+                    from,
+                },
+        } => audit_verify(&files, &checkpoint, &from),
         cli::Command::Audit {
             command:
                 cli::AuditCommand::Report {
                     files,
                     format,
                     lang,
-                    from,
-                    to,
+                    since: from,
+                    until: to,
                     out,
                     checkpoint,
                 },
@@ -292,7 +297,8 @@ fn preview_request(
 }
 
 /// The audit files named by `args`: files as given, directories walked for `*.jsonl`
-/// (recursively, hidden entries skipped, sorted by path); each file once.
+/// and their rotated, compressed forms (`audit::input::is_trail_name`; recursively,
+/// hidden entries skipped, sorted by path); each file once.
 fn audit_files(args: &[std::path::PathBuf]) -> anyhow::Result<Vec<std::path::PathBuf>> {
     fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> anyhow::Result<()> {
         let entries =
@@ -307,7 +313,7 @@ fn audit_files(args: &[std::path::PathBuf]) -> anyhow::Result<Vec<std::path::Pat
             let path = e.path();
             if path.is_dir() {
                 walk(&path, &mut found)?;
-            } else if path.extension().is_some_and(|x| x == "jsonl") {
+            } else if paravent::audit::input::is_trail_name(&name.to_string_lossy()) {
                 found.push(path);
             }
         }
@@ -356,14 +362,12 @@ impl Lines for paravent::audit::report::Builder<'_> {
     }
 }
 
-/// Feeds every line of `files` to `sink`, one line at a time.
+/// Feeds every line of `files` (plain, gzip or zstd) to `sink`, one line at a time.
 fn read_trails(files: &[std::path::PathBuf], sink: &mut impl Lines) -> anyhow::Result<()> {
-    use std::io::BufRead;
     for f in files {
-        let file =
-            std::fs::File::open(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let (_, mut reader) = paravent::audit::input::open(f)
+            .with_context(|| format!("cannot read {}", f.display()))?;
         sink.file(&f.display().to_string());
-        let mut reader = BufReader::with_capacity(1 << 16, file);
         let mut line = String::new();
         loop {
             line.clear();
@@ -381,17 +385,28 @@ fn read_trails(files: &[std::path::PathBuf], sink: &mut impl Lines) -> anyhow::R
 }
 
 /// `paravent audit verify`: one line per chain on standard output, each fault on
-/// standard error; exits 1 when any chain is broken or a checkpoint is in none.
-fn audit_verify(files: &[std::path::PathBuf], checkpoints: &[String]) -> anyhow::Result<ExitCode> {
+/// standard error; exits 1 when any chain is broken or a checkpoint is in none. With
+/// `--from`, the chains named are verified from those points only.
+fn audit_verify(
+    files: &[std::path::PathBuf],
+    checkpoints: &[String],
+    from: &[String],
+) -> anyhow::Result<ExitCode> {
+    use paravent::audit::verify::Resume;
+    let points = from
+        .iter()
+        .map(|f| f.parse::<Resume>())
+        .collect::<Result<Vec<_>, _>>()
+        .context("--from")?;
     let files = audit_files(files)?;
-    let mut verifier = paravent::audit::verify::Verifier::new(checkpoints);
+    let mut verifier = paravent::audit::verify::Verifier::new(checkpoints).resume(&points);
     read_trails(&files, &mut verifier)?;
     let done = verifier.finish();
     let mut out = io::stdout().lock();
     for c in &done.chains {
         writeln!(
             out,
-            "{} instance={} chain={} records={} first={} last={} end={}{} checkpoint={}",
+            "{} instance={} chain={} records={} first={} last={} end={}{}{} checkpoint={} from={}",
             if c.bad.is_none() { "ok" } else { "BROKEN" },
             c.instance_id,
             c.chain_id,
@@ -404,8 +419,17 @@ fn audit_verify(files: &[std::path::PathBuf], checkpoints: &[String]) -> anyhow:
                 .as_deref()
                 .map(|p| format!(" continues={p}"))
                 .unwrap_or_default(),
-            c.last_hash
+            c.resumed
+                .as_ref()
+                .map(|p| format!(" resumed={}", p.seq))
+                .unwrap_or_default(),
+            c.last_hash,
+            c.resume_point()
         )?;
+    }
+    for p in &done.unchanged {
+        // Nothing after it in these files: the next verification resumes there too.
+        writeln!(out, "unchanged chain={} from={p}", p.chain_id)?;
     }
     let broken = done.chains.len() - done.verified_chains();
     let instances: std::collections::BTreeSet<&str> =
@@ -424,7 +448,7 @@ fn audit_verify(files: &[std::path::PathBuf], checkpoints: &[String]) -> anyhow:
     if done.ok() {
         writeln!(
             out,
-            "ok: {} chain(s) of {} instance(s) verified, {} records in {} file(s){}",
+            "ok: {} chain(s) of {} instance(s) verified, {} records in {} file(s){}{}",
             done.chains.len(),
             instances.len(),
             done.records,
@@ -433,6 +457,15 @@ fn audit_verify(files: &[std::path::PathBuf], checkpoints: &[String]) -> anyhow:
                 String::new()
             } else {
                 format!("; {} checkpoint(s) found", checkpoints.len())
+            },
+            if points.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; resumed from {} point(s), {} earlier record(s) skipped",
+                    points.len(),
+                    done.skipped
+                )
             }
         )?;
         Ok(ExitCode::SUCCESS)
@@ -445,6 +478,13 @@ fn audit_verify(files: &[std::path::PathBuf], checkpoints: &[String]) -> anyhow:
         );
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// The chain id and `time` of an audit record line, if it reads as one.
+fn chain_and_time(line: &str) -> Option<(String, String)> {
+    serde_json::from_str::<paravent::audit::AuditRecord>(line)
+        .ok()
+        .map(|r| (r.chain_id, r.time))
 }
 
 /// `paravent audit report`: reads the files, builds and renders the report. Exits 1
@@ -460,7 +500,20 @@ fn audit_report(
     let range = report::TimeRange::parse(from, to)?;
     let files = audit_files(files)?;
     let mut builder = report::Builder::new(checkpoints, &range);
-    read_trails(&files, &mut builder)?;
+    for f in &files {
+        // A plain file of one chain wholly outside the period is known by its two ends.
+        if range.is_bounded()
+            && let Some((first, last)) = paravent::audit::input::ends(f)
+                .with_context(|| format!("cannot read {}", f.display()))?
+            && let (Some(a), Some(b)) = (chain_and_time(&first), chain_and_time(&last))
+            && a.0 == b.0
+            && range.excludes(&a.1, &b.1)
+        {
+            builder.skip(&f.display().to_string(), &first, &last);
+            continue;
+        }
+        read_trails(std::slice::from_ref(f), &mut builder)?;
+    }
     let now = paravent::audit::rfc3339(std::time::SystemTime::now());
     let rep = builder.finish(&now);
     let lang = match lang {

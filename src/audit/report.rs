@@ -37,7 +37,7 @@ const DAY_US: i64 = 86_400_000_000;
 pub enum RangeError {
     #[error("--{0} is not an RFC 3339 date (2026-05-01) or date-time (2026-05-01T08:00:00Z)")]
     Invalid(&'static str),
-    #[error("--from is not before --to: the period is empty")]
+    #[error("--since/--from is not before --until/--to: the period is empty")]
     Empty,
 }
 
@@ -67,12 +67,12 @@ impl TimeRange {
     /// ```
     pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<TimeRange, RangeError> {
         let from_us = match from {
-            Some(s) => Some(parse_time(s).ok_or(RangeError::Invalid("from"))?.0),
+            Some(s) => Some(parse_time(s).ok_or(RangeError::Invalid("since/--from"))?.0),
             None => None,
         };
         let to_us = match to {
             Some(s) => {
-                let (us, date_only) = parse_time(s).ok_or(RangeError::Invalid("to"))?;
+                let (us, date_only) = parse_time(s).ok_or(RangeError::Invalid("until/--to"))?;
                 Some(if date_only { us + DAY_US } else { us })
             }
             None => None,
@@ -92,6 +92,29 @@ impl TimeRange {
             Some((us, _)) => self.contains(us),
             None => self.from_us.is_none() && self.to_us.is_none(),
         }
+    }
+
+    /// Whether records timed from `first` to `last` (a file's two ends: records are in
+    /// time order in a file) are all outside the period; `false` when either time does
+    /// not read.
+    ///
+    /// ```
+    /// use paravent::audit::report::TimeRange;
+    /// let may = TimeRange::parse(Some("2026-05-01"), Some("2026-05-31")).unwrap();
+    /// assert!(may.excludes("2026-04-01T00:00:00Z", "2026-04-30T23:59:59Z"));
+    /// assert!(!may.excludes("2026-04-30T00:00:00Z", "2026-05-01T00:00:00Z"));
+    /// assert!(may.excludes("2026-06-01T00:00:00Z", "2026-06-02T00:00:00Z"));
+    /// ```
+    pub fn excludes(&self, first: &str, last: &str) -> bool {
+        let (Some((first, _)), Some((last, _))) = (parse_time(first), parse_time(last)) else {
+            return false;
+        };
+        self.from_us.is_some_and(|f| last < f) || self.to_us.is_some_and(|t| first >= t)
+    }
+
+    /// Whether the period has a bound.
+    pub fn is_bounded(&self) -> bool {
+        self.from_us.is_some() || self.to_us.is_some()
     }
 
     fn contains(&self, us: i64) -> bool {
@@ -306,6 +329,10 @@ pub struct Integrity {
     pub first_bad: Option<BadRecordInfo>,
     /// Lines that are not audit records at all (left out of the figures).
     pub unreadable_lines: u64,
+    /// Files wholly outside the period (`--since`/`--until`), known from their first and
+    /// last records: those two are checked and linked into their chain, the records
+    /// between them are neither read nor verified (nor counted in `records`).
+    pub files_skipped: Vec<String>,
 }
 
 /// Where the chain breaks (from [`super::verify::BadRecord`]).
@@ -444,6 +471,11 @@ pub struct Repeated {
     pub occurrences: u64,
     /// The most requests one value was sent in.
     pub max_requests_per_value: u64,
+    /// 1 when every value was counted; N when the distinct values were too many to
+    /// count in bounded memory and one value in N was (chosen by its hash, every
+    /// occurrence of a chosen value counted): the three counts above are then that
+    /// sample's times N, estimates, and the maximum is the sample's.
+    pub sampling: u64,
 }
 
 /// A count of request records per key.
@@ -493,6 +525,7 @@ pub struct Builder<'a> {
     files: Vec<String>,
     checkpoints: Vec<String>,
     unreadable_lines: u64,
+    files_skipped: Vec<String>,
     /// The chain of the last record read, and where it was.
     last: Option<(String, String, usize, Option<String>)>,
     line: usize,
@@ -506,6 +539,7 @@ impl<'a> Builder<'a> {
             files: Vec::new(),
             checkpoints: checkpoints.iter().map(|c| c.as_ref().to_owned()).collect(),
             unreadable_lines: 0,
+            files_skipped: Vec::new(),
             last: None,
             line: 0,
         }
@@ -515,6 +549,19 @@ impl<'a> Builder<'a> {
     pub fn file(&mut self, name: &str) {
         self.files.push(name.to_owned());
         self.verifier.file(name);
+        self.line = 0;
+    }
+
+    /// A file outside the period, known by its `first` and `last` lines only: they are
+    /// checked and linked into their chain, what is between is taken as read.
+    pub fn skip(&mut self, name: &str, first: &str, last: &str) {
+        self.files.push(name.to_owned());
+        self.files_skipped.push(name.to_owned());
+        self.verifier.file(name);
+        self.verifier.push(first);
+        if first != last {
+            self.verifier.push_after_gap(last);
+        }
         self.line = 0;
     }
 
@@ -574,6 +621,7 @@ impl<'a> Builder<'a> {
             by_chain: done.chains,
             first_bad,
             unreadable_lines: self.unreadable_lines,
+            files_skipped: self.files_skipped,
         };
         self.fold.finish(integrity, generated_at)
     }
@@ -741,11 +789,11 @@ struct Aggregator {
     by_decision: BTreeMap<usize, Sums>,
     by_rule: BTreeMap<Option<String>, Sums>,
     findings: [BTreeMap<String, FindingSums>; 5],
-    /// Requests, and the blocked ones' ids.
+    /// Requests, and the blocked ones' ids (the first [`MAX_REQUEST_IDS`]).
     refusals: BTreeMap<RefusalKey, (u64, Vec<String>)>,
     routes: BTreeMap<RouteKey, u64>,
-    /// (entity, keyed hash) -> requests sent that carried it.
-    values: BTreeMap<(String, String), u64>,
+    /// Requests sent per value, in bounded memory.
+    values: ValueCounts,
     policy_versions: BTreeMap<String, u64>,
     instances: BTreeMap<String, u64>,
     observed: ObservedGroup,
@@ -798,7 +846,7 @@ impl Aggregator {
                 .entry((d, req.refusal.clone(), req.rule.clone()))
                 .or_default();
             e.0 += 1;
-            if d == Decision::Blocked {
+            if d == Decision::Blocked && e.1.len() < MAX_REQUEST_IDS {
                 e.1.push(req.request_id.clone());
             }
         }
@@ -820,10 +868,7 @@ impl Aggregator {
                 .map(|v| (v.entity.as_str(), v.hash.as_str()))
                 .collect();
             for (entity, hash) in distinct {
-                *self
-                    .values
-                    .entry((entity.to_owned(), hash.to_owned()))
-                    .or_default() += 1;
+                self.values.add(entity, hash);
             }
         }
         *self
@@ -907,22 +952,7 @@ impl Aggregator {
             })
             .collect();
         routes.sort_by_key(|r| std::cmp::Reverse(r.requests));
-        let mut repeated: BTreeMap<String, Repeated> = BTreeMap::new();
-        for ((entity, _), n) in self.values {
-            let r = repeated.entry(entity.clone()).or_insert(Repeated {
-                entity,
-                distinct_values: 0,
-                repeated_values: 0,
-                occurrences: 0,
-                max_requests_per_value: 0,
-            });
-            r.distinct_values += 1;
-            if n > 1 {
-                r.repeated_values += 1;
-                r.occurrences += n;
-            }
-            r.max_requests_per_value = r.max_requests_per_value.max(n);
-        }
+        let repeated = self.values.finish();
         let by_day = chronological(&self.by_day);
         let by_month = chronological(&self.by_month);
         Report {
@@ -963,10 +993,7 @@ impl Aggregator {
             },
             refusals,
             routes,
-            repeated_values: repeated
-                .into_values()
-                .filter(|r| r.repeated_values > 0)
-                .collect(),
+            repeated_values: repeated,
             policy_versions: tallies(self.policy_versions),
             instances: tallies(self.instances),
             observed: {
@@ -981,6 +1008,90 @@ impl Aggregator {
             },
         }
     }
+}
+
+/// The blocked request ids a report keeps per refusal row: the first read (the count
+/// stays exact).
+pub const MAX_REQUEST_IDS: usize = 1_000;
+
+/// Values [`ValueCounts`] counts exactly before it samples: 12 MB or so.
+const MAX_VALUES_COUNTED: usize = 1 << 18;
+
+/// Requests sent per (entity, value), in bounded memory: each value is known by a 64-bit
+/// digest of its keyed hash; past [`MAX_VALUES_COUNTED`] distinct values, only those
+/// whose digest starts with `level` zero bits are kept (adaptive sampling: one value
+/// in 2^level, each kept value counted exactly), `level` rising as needed.
+#[derive(Debug, Default)]
+struct ValueCounts {
+    entities: Vec<String>,
+    counts: std::collections::HashMap<(u16, u64), u32>,
+    level: u32,
+}
+
+impl ValueCounts {
+    fn add(&mut self, entity: &str, hash: &str) {
+        let digest = digest64(hash);
+        if digest.leading_zeros() < self.level {
+            return;
+        }
+        let e = match self.entities.iter().position(|x| x == entity) {
+            Some(i) => i,
+            None => {
+                self.entities.push(entity.to_owned());
+                self.entities.len() - 1
+            }
+        };
+        let Ok(e) = u16::try_from(e) else {
+            return; // more entity kinds than any policy defines
+        };
+        let n = self.counts.entry((e, digest)).or_default();
+        *n = n.saturating_add(1);
+        while self.counts.len() > MAX_VALUES_COUNTED {
+            self.level += 1;
+            let level = self.level;
+            self.counts.retain(|(_, d), _| d.leading_zeros() >= level);
+        }
+    }
+
+    /// Per entity (sorted), what [`Repeated`] says; entities without a repeated value
+    /// are left out.
+    fn finish(self) -> Vec<Repeated> {
+        let scale = 1u64 << self.level;
+        let mut by: BTreeMap<&str, Repeated> = BTreeMap::new();
+        for ((e, _), n) in &self.counts {
+            let entity = self.entities[usize::from(*e)].as_str();
+            let r = by.entry(entity).or_insert_with(|| Repeated {
+                entity: entity.to_owned(),
+                distinct_values: 0,
+                repeated_values: 0,
+                occurrences: 0,
+                max_requests_per_value: 0,
+                sampling: scale,
+            });
+            let n = u64::from(*n);
+            r.distinct_values += scale;
+            if n > 1 {
+                r.repeated_values += scale;
+                r.occurrences += n * scale;
+            }
+            r.max_requests_per_value = r.max_requests_per_value.max(n);
+        }
+        by.into_values().filter(|r| r.repeated_values > 0).collect()
+    }
+}
+
+/// A well-mixed 64-bit digest of `s` (FNV-1a, then a finaliser): keyed hashes are
+/// uniform already, but the digest must be for any text.
+fn digest64(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// Groups oldest first (keys are dates); records without a readable time last.

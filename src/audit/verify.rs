@@ -23,6 +23,14 @@
 //!
 //! Memory: the state of each chain is the two ends of each of its pieces, never its
 //! records, so files can be read line by line.
+//!
+//! Incremental verification ([`Verifier::resume`]): given a [`Resume`] point (chain id,
+//! `seq` and hash of a record verified earlier, as `audit verify` prints it), the
+//! records of that chain before it are skipped unparsed (only at the head of each file:
+//! once a file reached the point, every later line of that chain in it is checked), and
+//! the chain, instead of starting with a `chain-start`, must start with that very
+//! record or with the one after it (`prev` = its hash); a chain that continues it (a
+//! restart) may start from its hash.
 
 use std::collections::HashMap;
 
@@ -42,12 +50,67 @@ pub struct Verified {
     pub last_hash: String,
 }
 
+/// Where a verification resumes: a record verified earlier, printed by `audit verify`
+/// (and logged by the writer) as `CHAIN:SEQ:HASH`.
+///
+/// ```
+/// use paravent::audit::verify::Resume;
+/// let h = "ab".repeat(32);
+/// let r: Resume = format!("from=c0ffee:41:{h}").parse().unwrap();
+/// assert_eq!((r.chain_id.as_str(), r.seq), ("c0ffee", 41));
+/// assert_eq!(r.to_string(), format!("c0ffee:41:{h}"));
+/// assert!("c0ffee:41".parse::<Resume>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resume {
+    pub chain_id: String,
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// A `--from` value that is not `CHAIN:SEQ:HASH`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a resume point is CHAIN:SEQ:HASH (the from= field of `audit verify`'s output)")]
+pub struct ResumeError;
+
+impl std::str::FromStr for Resume {
+    type Err = ResumeError;
+    fn from_str(s: &str) -> Result<Resume, ResumeError> {
+        let s = s.trim();
+        let s = s.strip_prefix("from=").unwrap_or(s);
+        let mut parts = s.rsplitn(3, ':');
+        let (Some(hash), Some(seq), Some(chain_id)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ResumeError);
+        };
+        if chain_id.is_empty() || hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ResumeError);
+        }
+        Ok(Resume {
+            chain_id: chain_id.to_owned(),
+            seq: seq.parse().map_err(|_| ResumeError)?,
+            hash: hash.to_ascii_lowercase(),
+        })
+    }
+}
+
+impl std::fmt::Display for Resume {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.chain_id, self.seq, self.hash)
+    }
+}
+
+/// Faults outside any chain kept (the first, in input order); lines that are not records
+/// beyond them are still not records, and still fail the verification.
+const MAX_PROBLEMS: usize = 1_000;
+
 /// A record that breaks a chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{file}:{line}: record {}: {reason}", request_id.as_deref().unwrap_or("-"))]
 pub struct BadRecord {
     pub file: String,
-    /// 1-based line number in `file` (0 when the fault is the whole input).
+    /// 1-based line number in `file` (0 when the fault is the whole input, or the last
+    /// line of a file a report did not read).
     pub line: usize,
     /// The record's request id, when it can be read.
     pub request_id: Option<String>,
@@ -75,6 +138,20 @@ pub struct ChainSummary {
     pub files: Vec<String>,
     /// The first record that breaks it; `None` when it verified.
     pub bad: Option<BadRecord>,
+    /// Verified from this resume point on (its earlier records were skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<Resume>,
+}
+
+impl ChainSummary {
+    /// Where the next verification of this chain resumes: its last record.
+    pub fn resume_point(&self) -> Resume {
+        Resume {
+            chain_id: self.chain_id.clone(),
+            seq: self.last_seq,
+            hash: self.last_hash.clone(),
+        }
+    }
 }
 
 /// Everything [`Verifier::finish`] found.
@@ -90,6 +167,11 @@ pub struct Verification {
     pub missing_checkpoints: Vec<String>,
     /// Records read (lines that parse as records).
     pub records: u64,
+    /// Records before a resume point, skipped unread.
+    pub skipped: u64,
+    /// Resume points whose chain has no record after them in the input and that no
+    /// chain continues: still where the next verification resumes.
+    pub unchanged: Vec<Resume>,
     /// The first fault in input order (a problem, else the earliest bad record).
     first_bad: Option<BadRecord>,
 }
@@ -168,6 +250,18 @@ pub struct Verifier {
     records: u64,
     /// The chain of the last record read.
     last_chain: Option<String>,
+    /// Resume points, by chain id.
+    resume: HashMap<String, Resume>,
+    /// Chains of resume points that reached their point in the current file: their
+    /// later lines in it are all checked.
+    reached_in_file: Vec<String>,
+    /// The next line follows unread lines of its file ([`Verifier::push_after_gap`]).
+    gap: bool,
+    /// Where each record is serialised again, reused.
+    scratch: Vec<u8>,
+    /// Records skipped before a resume point, and the chains they were of.
+    skipped: u64,
+    skipped_chains: std::collections::HashSet<String>,
 }
 
 impl Verifier {
@@ -185,7 +279,48 @@ impl Verifier {
                 .collect(),
             records: 0,
             last_chain: None,
+            resume: HashMap::new(),
+            reached_in_file: Vec::new(),
+            gap: false,
+            scratch: Vec::new(),
+            skipped: 0,
+            skipped_chains: std::collections::HashSet::new(),
         }
+    }
+
+    /// Verifies the chains of `points` only from those points on (see the module doc).
+    pub fn resume(mut self, points: &[Resume]) -> Verifier {
+        self.resume = points
+            .iter()
+            .map(|p| (p.chain_id.clone(), p.clone()))
+            .collect();
+        self
+    }
+
+    /// Whether `line` is a record of a resumed chain before its point, at the head of
+    /// its file: read from the canonical prefix (`…"seq":N,"time":…,"chain_id":"…"`)
+    /// without parsing the line.
+    fn before_resume(&mut self, line: &str) -> bool {
+        if self.resume.is_empty() {
+            return false;
+        }
+        let Some((chain, seq)) = canonical_chain_seq(line) else {
+            return false;
+        };
+        let Some(point) = self.resume.get(chain) else {
+            return false;
+        };
+        if seq >= point.seq || self.reached_in_file.iter().any(|c| c == chain) {
+            if !self.reached_in_file.iter().any(|c| c == chain) {
+                self.reached_in_file.push(chain.to_owned());
+            }
+            return false;
+        }
+        self.skipped += 1;
+        if !self.skipped_chains.contains(chain) {
+            self.skipped_chains.insert(chain.to_owned());
+        }
+        true
     }
 
     /// The lines pushed from now on are those of the file `name`.
@@ -193,6 +328,17 @@ impl Verifier {
         self.files.push(name.to_owned());
         self.line = 0;
         self.previous_in_file = None;
+        self.reached_in_file.clear();
+    }
+
+    /// Checks `line`, the last of the current file, whose lines since the one pushed
+    /// before were not read: it must be later in its chain than that one, not follow
+    /// it (a report skips files outside its period so). Its line number is unknown: 0.
+    pub fn push_after_gap(&mut self, line: &str) -> Option<AuditRecord> {
+        self.gap = true;
+        let rec = self.push(line);
+        self.gap = false;
+        rec
     }
 
     /// Checks one line (without its newline) of the current file; returns the record
@@ -202,7 +348,10 @@ impl Verifier {
             self.file("-");
         }
         self.line += 1;
-        let (file, n) = (self.files.len() - 1, self.line);
+        if self.before_resume(line) {
+            return None;
+        }
+        let (file, n) = (self.files.len() - 1, if self.gap { 0 } else { self.line });
         let bad = |request_id: Option<String>, reason: &str| BadRecord {
             file: self.files[file].clone(),
             line: n,
@@ -221,7 +370,9 @@ impl Verifier {
                         let chain = self.chains.entry(id).or_insert_with(|| Chain::new("", ""));
                         chain.fail(file, n, b);
                     }
-                    None => self.problems.push((file, n, b)),
+                    // The first ones only: memory stays bounded on any input.
+                    None if self.problems.len() < MAX_PROBLEMS => self.problems.push((file, n, b)),
+                    None => {}
                 }
                 return None;
             }
@@ -249,7 +400,7 @@ impl Verifier {
         if chain.bad.is_some() {
             return Some(rec);
         }
-        if let Err(reason) = check_record(&rec, line, &chain.instance_id) {
+        if let Err(reason) = check_record(&rec, line, &chain.instance_id, &mut self.scratch) {
             chain.fail(file, n, bad(rid, &reason));
             return Some(rec);
         }
@@ -269,6 +420,17 @@ impl Verifier {
             request_id: rid.clone(),
         };
         match chain.pieces.last_mut() {
+            Some(p) if p.last.file == file && self.gap => {
+                if end.seq > p.last.seq && p.last.kind != Kind::ChainClose {
+                    p.last = end;
+                } else {
+                    chain.fail(
+                        file,
+                        n,
+                        bad(rid, "does not come after the file's first record"),
+                    );
+                }
+            }
             Some(p) if p.last.file == file => match follows(&p.last, &end) {
                 Ok(()) => p.last = end,
                 Err(reason) => chain.fail(file, n, bad(rid, reason)),
@@ -297,7 +459,7 @@ impl Verifier {
                 },
             )
         };
-        for chain in self.chains.values_mut() {
+        for (id, chain) in &mut self.chains {
             chain.pieces.sort_by_key(|p| p.first.seq);
             if chain.bad.is_some() {
                 continue;
@@ -305,7 +467,24 @@ impl Verifier {
             let Some(first) = chain.pieces.first() else {
                 continue;
             };
-            if first.first.kind != Kind::ChainStart {
+            if let Some(point) = self.resume.get(id) {
+                let (f, p) = (&first.first, point);
+                let continues = (f.seq == p.seq && f.hash == p.hash)
+                    || (f.seq == p.seq + 1 && f.prev == p.hash);
+                if !continues {
+                    chain.bad = Some(bad_at(
+                        f,
+                        if f.seq == p.seq {
+                            "is not the record of the resume point (modified, or the point was not this chain's)"
+                        } else if f.seq > p.seq + 1 {
+                            "records after the resume point are missing before it"
+                        } else {
+                            "does not follow the resume point (a record was deleted, inserted or moved)"
+                        },
+                    ));
+                    continue;
+                }
+            } else if first.first.kind != Kind::ChainStart {
                 chain.bad = Some(bad_at(
                     &first.first,
                     "the first record is not a chain-start (records or files missing before it)",
@@ -339,11 +518,16 @@ impl Verifier {
         }
         // A chain-start not on its anchor continues the chain whose last record it
         // follows; each chain is continued at most once.
-        let last_of: HashMap<&str, &str> = self
+        let mut last_of: HashMap<&str, &str> = self
             .chains
             .iter()
             .filter_map(|(id, c)| Some((c.pieces.last()?.last.hash.as_str(), id.as_str())))
             .collect();
+        for (id, p) in &self.resume {
+            if self.chains.get(id).is_none_or(|c| c.pieces.is_empty()) {
+                last_of.insert(p.hash.as_str(), id.as_str());
+            }
+        }
         let mut continues: HashMap<String, String> = HashMap::new();
         let mut continued: HashMap<String, usize> = HashMap::new();
         let mut late_bad: Vec<(String, (usize, usize, BadRecord))> = Vec::new();
@@ -360,6 +544,7 @@ impl Verifier {
             match last_of.get(start.prev.as_str()) {
                 Some(before) if *before != id.as_str() => {
                     let n = continued.entry((*before).to_owned()).or_default();
+                    // A resume point, not a chain in the files: continued, so not unchanged.
                     *n += 1;
                     if *n > 1 {
                         late_bad.push((
@@ -389,7 +574,38 @@ impl Verifier {
             }
         }
         let mut faults: Vec<(usize, usize, BadRecord)> = self.problems.clone();
-        if self.records == 0 && faults.is_empty() {
+        // Resume points whose chain has nothing after them here.
+        let mut unchanged = Vec::new();
+        let mut points: Vec<&Resume> = self.resume.values().collect();
+        points.sort_by(|a, b| a.chain_id.cmp(&b.chain_id));
+        for p in points {
+            if self
+                .chains
+                .get(&p.chain_id)
+                .is_some_and(|c| !c.pieces.is_empty() || c.bad.is_some())
+                || continued.contains_key(&p.chain_id)
+            {
+                continue;
+            }
+            if self.skipped_chains.contains(&p.chain_id) {
+                // Its records end before the point: the point's record is gone.
+                faults.push((
+                    files.len(),
+                    0,
+                    BadRecord {
+                        file: files.last().cloned().unwrap_or_else(|| "-".to_owned()),
+                        line: 0,
+                        request_id: None,
+                        reason: format!(
+                            "the resume point {p} is not in the files: its chain ends before it (records were removed, or its files were not given)"
+                        ),
+                    },
+                ));
+            } else {
+                unchanged.push(p.clone());
+            }
+        }
+        if self.records == 0 && self.skipped == 0 && faults.is_empty() {
             faults.push((
                 0,
                 0,
@@ -421,6 +637,7 @@ impl Verifier {
                 }
                 ChainSummary {
                     continues: continues.remove(&id),
+                    resumed: self.resume.get(&id).cloned(),
                     instance_id: c.instance_id,
                     records: c.records,
                     first_time: c.first_time,
@@ -451,6 +668,8 @@ impl Verifier {
                 .map(|(h, _)| h)
                 .collect(),
             records: self.records,
+            skipped: self.skipped,
+            unchanged,
             first_bad,
         }
     }
@@ -478,7 +697,12 @@ impl Chain {
 
 /// What one record must be on its own: a known version, canonical, its hash right, its
 /// kind matching its content, and its chain's instance.
-fn check_record(rec: &AuditRecord, line: &str, instance_id: &str) -> Result<(), String> {
+fn check_record(
+    rec: &AuditRecord,
+    line: &str,
+    instance_id: &str,
+    scratch: &mut Vec<u8>,
+) -> Result<(), String> {
     if rec.v == 0 || rec.v > FORMAT_VERSION {
         return Err(format!("unknown format version {}", rec.v));
     }
@@ -493,13 +717,13 @@ fn check_record(rec: &AuditRecord, line: &str, instance_id: &str) -> Result<(), 
     {
         return Err("holds what format version 1 did not have".to_owned());
     }
-    match serde_json::to_string(rec) {
-        Ok(s) if s == line => {}
+    scratch.clear();
+    match serde_json::to_writer(&mut *scratch, rec) {
+        Ok(()) if scratch.as_slice() == line.as_bytes() => {}
         _ => return Err("not in canonical form (modified)".to_owned()),
     }
-    match (rec.compute_hash(), &rec.hash) {
-        (Ok(h), Some(stored)) if &h == stored => {}
-        _ => return Err("hash does not match its content (modified)".to_owned()),
+    if !hash_holds(rec, line) {
+        return Err("hash does not match its content (modified)".to_owned());
     }
     let shaped = match rec.kind {
         Kind::ChainStart => rec.seq == 0 && rec.request.is_none(),
@@ -515,6 +739,28 @@ fn check_record(rec: &AuditRecord, line: &str, instance_id: &str) -> Result<(), 
         );
     }
     Ok(())
+}
+
+/// Whether the stored hash of `rec`, whose canonical line with its hash is `line`, is
+/// `BLAKE3(prev ‖ canonical)`: the canonical form is `line` without its last field,
+/// `,"hash":"…"` (serialised last), so it is hashed from `line` without serialising the
+/// record again.
+fn hash_holds(rec: &AuditRecord, line: &str) -> bool {
+    let (Some(stored), Some(prev)) = (&rec.hash, super::unhex32(&rec.prev)) else {
+        return false;
+    };
+    let body = line
+        .strip_suffix("\"}")
+        .and_then(|l| l.strip_suffix(stored.as_str()))
+        .and_then(|l| l.strip_suffix(",\"hash\":\""));
+    let Some(body) = body else {
+        return false;
+    };
+    let mut h = blake3::Hasher::new();
+    h.update(&prev);
+    h.update(body.as_bytes());
+    h.update(b"}");
+    h.finalize().to_hex().as_str() == stored
 }
 
 /// Whether `next` follows `last` in one piece.
@@ -581,6 +827,23 @@ pub fn verify(files: &[(&str, &str)], checkpoint: Option<&str>) -> Result<Verifi
         chains: done.chains.len() as u64,
         last_hash,
     })
+}
+
+/// The chain id and `seq` of a line in canonical form, read from its prefix
+/// (`{"v":N,"kind":"…","seq":N,"time":"…","chain_id":"…"`) without parsing it.
+fn canonical_chain_seq(line: &str) -> Option<(&str, u64)> {
+    let mut end = line.len().min(256);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &line[..end];
+    let at = head.find(",\"seq\":")? + ",\"seq\":".len();
+    let digits = head[at..].bytes().take_while(u8::is_ascii_digit).count();
+    let seq = head[at..at + digits].parse().ok()?;
+    let rest = &head[at + digits..];
+    let at = rest.find(",\"chain_id\":\"")? + ",\"chain_id\":\"".len();
+    let len = rest[at..].find('"')?;
+    Some((&rest[at..at + len], seq))
 }
 
 /// A string field of a line that is not a valid record, when it is still JSON.

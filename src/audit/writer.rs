@@ -563,7 +563,8 @@ impl AuditWriter {
 
     /// Logs the checkpoint at info level: `Audit checkpoint.` with `seq`, `hash`, `file`
     /// and `reason` (`start`, `periodic`, `rotation`, `shutdown`): a line to keep apart
-    /// from the audit files and give to `paravent audit verify --checkpoint`.
+    /// from the audit files and give to `paravent audit verify --checkpoint` (the hash)
+    /// or `--from` (`from`, the resume point `CHAIN:SEQ:HASH`).
     pub fn log_checkpoint(&self, reason: &'static str) {
         if let Ok(mut st) = self.state.lock() {
             self.log_locked(&mut st, reason);
@@ -577,6 +578,7 @@ impl AuditWriter {
             hash = %st.prev,
             file = %self.path.display(),
             chain_id = %self.chain_id,
+            from = %format_args!("{}:{}:{}", self.chain_id, st.seq, st.prev),
             reason,
             "Audit checkpoint."
         );

@@ -37,8 +37,12 @@ cargo build --quiet --bin paravent --example audit_sample
 # Two months of traffic: a long chart, forty principals, truncated id lists.
 "$target/debug/examples/audit_sample" "$out/bulk.jsonl" 3000
 "$target/debug/paravent" audit report "$out/bulk.jsonl" --format html --out "$out/report-bulk.html"
+# A year (a chain of 30,000 requests, about 80 a day): months first, each month's days
+# folded in <details>.
+"$target/debug/examples/audit_sample" "$out/year.jsonl" 30000 82
+"$target/debug/paravent" audit report "$out/year.jsonl" --format html --out "$out/report-year.html"
 # The French report (lang="fr", longer words, grouped thousands).
 "$target/debug/paravent" audit report "$out/sample.jsonl" --format html --lang fr --out "$out/report-fr.html"
 "$target/debug/paravent" audit report "$out/bulk.jsonl" --format html --lang fr --out "$out/report-bulk-fr.html"
 node tests/a11y/axe.mjs "$out/report.html" "$out/report-empty.html" "$out/report-bulk.html" \
-    "$out/report-fr.html" "$out/report-bulk-fr.html"
+    "$out/report-year.html" "$out/report-fr.html" "$out/report-bulk-fr.html"

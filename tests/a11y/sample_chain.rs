@@ -237,7 +237,22 @@ pub fn sample_chain() -> String {
 /// A long sealed chain of `n` requests, about 50 a day from 2026-01-01, from 40
 /// principals in 5 teams, to 3 providers, with every decision: for figures and charts
 /// at scale (`audit_sample OUT N`, the report's timing in docs/REPORT.md).
+#[allow(dead_code)] // by tests/it/report.rs; the example writes the stream
 pub fn bulk_chain(n: usize) -> String {
+    let mut out = Vec::with_capacity(n * 1_100);
+    // 29 minutes apart: about 50 a day.
+    write_bulk_chain(&mut out, n, 29 * 60_000_000, 500).expect("writing to memory");
+    String::from_utf8(out).expect("records are UTF-8")
+}
+
+/// Writes [`bulk_chain`]'s records one at a time to `out`, `step_us` microseconds apart,
+/// sending `distinct` different values: nothing is held, so it can write ten million.
+pub fn write_bulk_chain(
+    out: &mut impl std::io::Write,
+    n: usize,
+    step_us: u64,
+    distinct: usize,
+) -> std::io::Result<()> {
     const PROVIDERS: [(&str, &str); 3] = [("openai", "US"), ("mistral", "EU"), ("ollama", "EU")];
     let mut start = AuditRecord::chain_start(
         "bulk".into(),
@@ -246,16 +261,13 @@ pub fn bulk_chain(n: usize) -> String {
         "2026-01-01T00:00:00.000000Z".into(),
     );
     let mut prev = anchor("bulk");
-    let mut out = String::with_capacity(n * 1_100);
-    out.push_str(&start.seal(&prev).expect("seal"));
-    out.push('\n');
+    writeln!(out, "{}", start.seal(&prev).expect("seal"))?;
     prev = start.hash.clone().expect("sealed");
     for i in 0..n {
-        let minute = i as u64 * 29; // about 50 requests a day
-        let (day, rem) = (minute / 1440, minute % 1440);
         let date = paravent::audit::rfc3339(
             std::time::UNIX_EPOCH
-                + std::time::Duration::from_secs(1_767_225_600 + day * 86_400 + rem * 60),
+                + std::time::Duration::from_secs(1_767_225_600)
+                + std::time::Duration::from_micros(i as u64 * step_us),
         );
         let (provider, jurisdiction) = PROVIDERS[i % 3];
         let decision = match i % 20 {
@@ -294,7 +306,7 @@ pub fn bulk_chain(n: usize) -> String {
             findings_by_action: BTreeMap::from([("pseudonymise".into(), 1 + i as u64 % 3)]),
             values: vec![ValueHash {
                 entity: "PERSON".into(),
-                hash: format!("{:064x}", i % 500),
+                hash: format!("{:064x}", i.wrapping_mul(7_919) % distinct.max(1)),
             }],
             bytes_in: 2_000,
             bytes_out: if sent { 1_000 } else { 0 },
@@ -312,9 +324,8 @@ pub fn bulk_chain(n: usize) -> String {
         r.seq = i as u64 + 1;
         r.time = date;
         r.request = Some(f);
-        out.push_str(&r.seal(&prev).expect("seal"));
-        out.push('\n');
+        writeln!(out, "{}", r.seal(&prev).expect("seal"))?;
         prev = r.hash.clone().expect("sealed");
     }
-    out
+    out.flush()
 }

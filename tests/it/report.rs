@@ -7,7 +7,7 @@ use crate::support::proxy::{Harness, PROMPT, VALUES};
 use crate::support::{Scratch, paravent};
 
 #[path = "../a11y/sample_chain.rs"]
-mod sample_chain;
+pub(crate) mod sample_chain; // tests/it/audit_scale.rs uses it too
 use sample_chain::{HOSTILE, sample_chain};
 
 fn sample(dir: &Scratch) -> String {
@@ -327,6 +327,6 @@ fn a_long_chain_gives_one_row_per_day_and_every_decision() {
     html.assert_code(0);
     assert!(
         html.stdout
-            .contains("and 100 more (all in the JSON report)")
+            .contains("and 100 more (the first 1,000 in the JSON report)")
     );
 }

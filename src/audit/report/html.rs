@@ -129,7 +129,9 @@ pub fn render(r: &Report, lang: Lang) -> String {
         w.colon(),
         esc(&w.integrity_line(r))
     );
-    toc(&mut h, w);
+    // Over more than two months: the months first, each month's days folded.
+    let long = r.by_day.len() > FOLD_DAYS;
+    toc(&mut h, w, long);
     summary(&mut h, r, w);
     chart_per_day(&mut h, r, w);
     for (i, (((id, dim), title), rows)) in GROUPS
@@ -142,7 +144,15 @@ pub fn render(r: &Report, lang: Lang) -> String {
             findings_section(&mut h, r, w);
             let _ = writeln!(h, "<h2 id=\"requests\">{}</h2>", esc(w.requests));
         }
-        group_table(&mut h, w, id, title, dim, rows);
+        match (long, i) {
+            (true, 0) => {}
+            (true, 1) => {
+                group_table(&mut h, w, id, title, dim, rows);
+                let (day_id, day_dim) = GROUPS[0];
+                days_by_month(&mut h, r, w, day_id, w.group_titles[0], day_dim);
+            }
+            _ => group_table(&mut h, w, id, title, dim, rows),
+        }
     }
     refusals(&mut h, r, w);
     routes(&mut h, r, w);
@@ -157,19 +167,63 @@ pub fn render(r: &Report, lang: Lang) -> String {
     h
 }
 
-fn toc(h: &mut String, w: &Words) {
+/// Days above which the per-day table is folded month by month under the per-month one.
+const FOLD_DAYS: usize = 62;
+
+/// The per-day table of a long period: one folded table per month (`<details>`), the
+/// month's total in its summary.
+fn days_by_month(h: &mut String, r: &Report, w: &Words, id: &str, title: &str, dim: &str) {
+    let _ = writeln!(h, "<h3 id=\"{id}\">{}</h3>", esc(title));
+    let mut start = 0;
+    while start < r.by_day.len() {
+        let month = r.by_day[start].key.as_deref().map(|k| &k[..k.len().min(7)]);
+        let len = r.by_day[start..]
+            .iter()
+            .take_while(|g| g.key.as_deref().map(|k| &k[..k.len().min(7)]) == month)
+            .count();
+        let days = &r.by_day[start..start + len];
+        let requests: u64 = days.iter().map(|g| g.requests).sum();
+        let label = match month {
+            Some(m) => esc(m),
+            None => esc(w.missing(dim)),
+        };
+        let _ = writeln!(
+            h,
+            "<details>\n<summary>{label} — {}{} {}</summary>",
+            esc(w.group_heads[0]),
+            w.colon(),
+            w.n(requests)
+        );
+        let table_id = format!("{id}-{}-table", month.unwrap_or("none"));
+        table_start_plain(
+            h,
+            &table_id,
+            &format!("{title} — {label}"),
+            w.dimension(dim),
+            &w.group_heads,
+        );
+        for g in days {
+            group_row(h, w, dim, g);
+        }
+        table_end(h);
+        h.push_str("</details>\n");
+        start += len;
+    }
+}
+
+fn toc(h: &mut String, w: &Words, long: bool) {
     let _ = write!(
         h,
         "<nav aria-labelledby=\"toc\">\n<h2 id=\"toc\">{}</h2>\n<ul>\n",
         esc(w.contents)
     );
-    let mut items = vec![
-        ("summary", w.summary),
-        ("chart", w.chart),
+    let (day, month) = (
         (GROUPS[0].0, w.group_titles[0]),
         (GROUPS[1].0, w.group_titles[1]),
-        ("findings", w.findings),
-    ];
+    );
+    let mut items = vec![("summary", w.summary), ("chart", w.chart)];
+    items.extend(if long { [month, day] } else { [day, month] });
+    items.push(("findings", w.findings));
     for ((id, _), title) in FINDINGS.iter().zip(w.finding_titles) {
         items.push((id, title));
     }
@@ -218,6 +272,9 @@ fn summary(h: &mut String, r: &Report, w: &Words) {
     item(w.s_outside, w.n(r.period.outside_period));
     if r.integrity.unreadable_lines > 0 {
         item(w.s_unreadable, w.n(r.integrity.unreadable_lines));
+    }
+    if !r.integrity.files_skipped.is_empty() {
+        item(w.s_skipped, w.n(r.integrity.files_skipped.len() as u64));
     }
     h.push_str("</dl>\n");
 }
@@ -336,10 +393,14 @@ fn num_cell(h: &mut String, w: &Words, v: Option<u64>) {
 
 /// Starts a table in a keyboard-scrollable region labelled by its caption.
 fn table_start(h: &mut String, id: &str, caption: &str, first: &str, headers: &[&str]) {
+    table_start_plain(h, id, &esc(caption), first, headers);
+}
+
+/// [`table_start`] with a caption already escaped.
+fn table_start_plain(h: &mut String, id: &str, caption: &str, first: &str, headers: &[&str]) {
     let _ = write!(
         h,
-        "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-labelledby=\"{id}-caption\">\n<table>\n<caption id=\"{id}-caption\">{}</caption>\n<thead><tr>",
-        esc(caption)
+        "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-labelledby=\"{id}-caption\">\n<table>\n<caption id=\"{id}-caption\">{caption}</caption>\n<thead><tr>"
     );
     for head in std::iter::once(&first).chain(headers) {
         let _ = write!(h, "<th scope=\"col\">{}</th>", esc(head));
@@ -383,25 +444,30 @@ fn group_table(h: &mut String, w: &Words, id: &str, title: &str, dimension: &str
         &w.group_heads,
     );
     for g in rows {
-        row_head(h, w, dimension, g.key.as_deref());
-        for v in [
-            g.requests,
-            g.forwarded,
-            g.routed,
-            g.blocked,
-            g.refused,
-            g.findings,
-            g.bytes_in,
-            g.bytes_out,
-        ] {
-            num_cell(h, w, Some(v));
-        }
-        for v in [g.input_tokens, g.output_tokens, g.energy_uwh] {
-            num_cell(h, w, v);
-        }
-        h.push_str("</tr>\n");
+        group_row(h, w, dimension, g);
     }
     table_end(h);
+}
+
+/// One group's row.
+fn group_row(h: &mut String, w: &Words, dimension: &str, g: &Group) {
+    row_head(h, w, dimension, g.key.as_deref());
+    for v in [
+        g.requests,
+        g.forwarded,
+        g.routed,
+        g.blocked,
+        g.refused,
+        g.findings,
+        g.bytes_in,
+        g.bytes_out,
+    ] {
+        num_cell(h, w, Some(v));
+    }
+    for v in [g.input_tokens, g.output_tokens, g.energy_uwh] {
+        num_cell(h, w, v);
+    }
+    h.push_str("</tr>\n");
 }
 
 fn findings_section(h: &mut String, r: &Report, w: &Words) {
@@ -473,7 +539,8 @@ fn refusals(h: &mut String, r: &Report, w: &Words) {
                 .take(MAX_IDS_SHOWN)
                 .map(|id| format!("<code>{}</code>", esc(id)))
                 .collect();
-            let more = f.request_ids.len().saturating_sub(MAX_IDS_SHOWN);
+            // The report keeps the first ids only: the count says how many there were.
+            let more = (f.requests as usize).saturating_sub(shown.len());
             let mut s = shown.join(", ");
             if more > 0 {
                 s.push_str(&esc(&w.more_ids(more)));
@@ -576,7 +643,13 @@ fn repeated(h: &mut String, r: &Report, w: &Words) {
     let [first, heads @ ..] = &w.repeated_heads;
     table_start(h, "repeated-table", w.repeated_caption, first, heads);
     for x in &r.repeated_values {
-        let _ = write!(h, "<tr><th scope=\"row\">{}</th>", esc(&x.entity));
+        // Sampled (too many distinct values to count in bounded memory): estimates.
+        let sampled = if x.sampling > 1 {
+            format!(" <span class=\"muted\">(≈ 1/{})</span>", x.sampling)
+        } else {
+            String::new()
+        };
+        let _ = write!(h, "<tr><th scope=\"row\">{}{sampled}</th>", esc(&x.entity));
         for v in [
             x.distinct_values,
             x.repeated_values,

@@ -118,6 +118,10 @@ pub fn render(r: &Report, lang: Lang) -> String {
     if r.integrity.unreadable_lines > 0 {
         rows.push(row(w.s_unreadable, &w.n(r.integrity.unreadable_lines)));
     }
+    if !r.integrity.files_skipped.is_empty() {
+        let skipped = r.integrity.files_skipped.len() as u64;
+        rows.push(row(w.s_skipped, &w.n(skipped)));
+    }
     table(&mut md, w.figure_value[0], &w.figure_value[1..], &rows);
 
     let _ = writeln!(md, "## {}\n", esc(w.findings));
@@ -173,11 +177,17 @@ pub fn render(r: &Report, lang: Lang) -> String {
                     if f.request_ids.is_empty() {
                         "-".to_owned()
                     } else {
-                        f.request_ids
+                        let mut ids = f
+                            .request_ids
                             .iter()
                             .map(|id| esc(id))
                             .collect::<Vec<_>>()
-                            .join(", ")
+                            .join(", ");
+                        let more = f.requests.saturating_sub(f.request_ids.len() as u64);
+                        if more > 0 {
+                            ids.push_str(&esc(&w.more_ids(more as usize)));
+                        }
+                        ids
                     },
                 ]
             })
@@ -218,7 +228,12 @@ pub fn render(r: &Report, lang: Lang) -> String {
             .iter()
             .map(|x| {
                 vec![
-                    esc(&x.entity),
+                    if x.sampling > 1 {
+                        // Estimates: one value in N counted (bounded memory).
+                        format!("{} (≈ 1/{})", esc(&x.entity), x.sampling)
+                    } else {
+                        esc(&x.entity)
+                    },
                     w.n(x.distinct_values),
                     w.n(x.repeated_values),
                     w.n(x.occurrences),

@@ -258,6 +258,7 @@ fn a_value_sent_twice_is_counted_by_its_hash_and_a_blocked_one_is_not() {
             repeated_values: 1,
             occurrences: 2,
             max_requests_per_value: 2,
+            sampling: 1,
         }]
     );
     let json = serde_json::to_string(&r).unwrap();
@@ -309,7 +310,7 @@ fn time_ranges_reject_what_is_not_rfc_3339_and_empty_periods() {
     ] {
         assert_eq!(
             TimeRange::parse(Some(bad), None),
-            Err(RangeError::Invalid("from")),
+            Err(RangeError::Invalid("since/--from")),
             "{bad:?}"
         );
     }
@@ -769,4 +770,45 @@ fn observed_requests_say_what_enforcement_would_have_done_per_entity_team_provid
         &TimeRange::default(),
     );
     assert!(markdown::render(&none, Lang::En).contains("No request was in observe mode"));
+}
+
+#[test]
+fn distinct_values_beyond_the_bound_are_sampled_and_estimated_close_to_the_truth() {
+    let mut v = super::ValueCounts::default();
+    let distinct = 3 * super::MAX_VALUES_COUNTED as u64;
+    // Every value sent twice; a third of them a third time.
+    for round in 0..3 {
+        for i in 0..distinct {
+            if round < 2 || i % 3 == 0 {
+                v.add("PERSON", &format!("{i:064x}"));
+            }
+        }
+    }
+    assert!(v.counts.len() <= super::MAX_VALUES_COUNTED, "bounded");
+    let [r] = v.finish().try_into().unwrap();
+    assert!(r.sampling >= 4, "sampled: {}", r.sampling);
+    let near = |got: u64, want: u64| got.abs_diff(want) * 20 < want; // within 5 %
+    assert!(near(r.distinct_values, distinct), "{r:?}");
+    assert!(near(r.repeated_values, distinct), "{r:?}");
+    assert!(near(r.occurrences, distinct * 2 + distinct / 3), "{r:?}");
+    assert_eq!(r.max_requests_per_value, 3);
+}
+
+#[test]
+fn below_the_bound_values_are_counted_exactly() {
+    let mut v = super::ValueCounts::default();
+    for i in 0..1_000u64 {
+        v.add("EMAIL", &format!("{:064x}", i % 400));
+    }
+    let [r] = v.finish().try_into().unwrap();
+    assert_eq!(
+        (
+            r.sampling,
+            r.distinct_values,
+            r.repeated_values,
+            r.occurrences
+        ),
+        (1, 400, 400, 1_000)
+    );
+    assert_eq!(r.max_requests_per_value, 3);
 }

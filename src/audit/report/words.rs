@@ -110,6 +110,7 @@ pub struct Words {
     pub s_energy: &'static str,
     pub s_outside: &'static str,
     pub s_unreadable: &'static str,
+    pub s_skipped: &'static str,
     /// The Markdown summary table's headers.
     pub figure_value: [&'static str; 2],
     pub no_request: &'static str,
@@ -203,6 +204,7 @@ pub const EN: Words = Words {
     s_energy: "Estimated energy",
     s_outside: "Request records outside the period",
     s_unreadable: "Lines that are not audit records",
+    s_skipped: "Files outside the period, not read (their first and last records checked)",
     figure_value: ["Figure", "Value"],
     no_request: "No request in this period.",
     none: "None in this period.",
@@ -333,6 +335,7 @@ pub const FR: Words = Words {
     s_energy: "Énergie estimée",
     s_outside: "Enregistrements de requête hors période",
     s_unreadable: "Lignes qui ne sont pas des enregistrements d’audit",
+    s_skipped: "Fichiers hors de la période, non lus (premier et dernier enregistrements vérifiés)",
     figure_value: ["Indicateur", "Valeur"],
     no_request: "Aucune requête sur cette période.",
     none: "Aucune sur cette période.",
@@ -730,9 +733,9 @@ impl Words {
     /// After the request ids shown, when there are more.
     pub fn more_ids(&self, more: usize) -> String {
         match self.lang {
-            Lang::En => format!(" and {more} more (all in the JSON report)"),
+            Lang::En => format!(" and {more} more (the first 1,000 in the JSON report)"),
             Lang::Fr => format!(
-                " et {} autres (tous dans le rapport JSON)",
+                " et {} autres (les 1 000 premiers dans le rapport JSON)",
                 self.n(more as u64)
             ),
         }

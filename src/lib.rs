@@ -54,6 +54,7 @@ pub mod proxy;
 pub mod reidentify;
 pub mod route;
 pub mod scan;
+pub mod selftest;
 pub mod server;
 pub mod stream;
 pub mod tls;

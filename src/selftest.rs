@@ -623,9 +623,40 @@ fn check(
         )),
         _ => {}
     }
+    // What the policy or an allow list lets out as it is: the texts of those findings.
+    let let_out = |entity: &str, text: &str| {
+        outcome.is_some_and(|o| {
+            o.allow_listed.iter().any(|(e, hash)| {
+                (e == entity || entity.is_empty())
+                    && crate::audit::hex(&key.audit_hash(e, text)) == *hash
+            })
+        })
+    };
+    let let_out_texts: Vec<&str> = findings
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| {
+            let text = &p.text[f.start..f.end];
+            matches!(
+                decision.choices.get(*i).map(|c| c.action),
+                Some(crate::policy::Action::Allow)
+            ) || let_out(f.entity.as_str(), text)
+        })
+        .map(|(_, f)| &p.text[f.start..f.end])
+        .collect();
     let sent = sent.map(|b| String::from_utf8_lossy(b).into_owned());
     let sent_text = sent.as_deref().map(answer_text).unwrap_or_default();
-    let sent_folded = fold(&format!("{}\n{}", sent.as_deref().unwrap_or(""), sent_text));
+    let whole = format!("{}\n{}", sent.as_deref().unwrap_or(""), sent_text);
+    // The same, without what was let out: a value found only inside an allowed one (a
+    // name inside an allowed e-mail address) went out with it, as the policy says.
+    let mut stripped = whole.clone();
+    for t in &let_out_texts {
+        stripped = stripped.replace(t, " ");
+    }
+    let views = [
+        (whole.clone(), fold(&whole)),
+        (stripped.clone(), fold(&stripped)),
+    ];
     let observe = outcome.is_some_and(|o| o.mode == Mode::Observe);
     if !refused && sent.is_none() {
         report.failures.push(format!(
@@ -662,19 +693,16 @@ fn check(
             row.found += 1;
         }
         let folded = fold(value);
-        let in_clear = sent
-            .as_deref()
-            .is_some_and(|s| s.contains(value.as_str()) || sent_text.contains(value.as_str()))
-            || (folded.chars().count() >= MIN_FOLDED_CHARS && sent_folded.contains(&folded));
+        let seen_in = |(text, text_folded): &(String, String)| {
+            text.contains(value.as_str())
+                || (folded.chars().count() >= MIN_FOLDED_CHARS && text_folded.contains(&folded))
+        };
+        let in_clear = seen_in(&views[0]);
         let action = covering.map(|i| decision.choices.get(i).map(|c| c.action));
         let policy_allows = matches!(action, Some(Some(crate::policy::Action::Allow)));
-        let allow_listed = outcome.is_some_and(|o| {
-            o.allow_listed
-                .iter()
-                .any(|(entity, hash)| crate::audit::hex(&key.audit_hash(entity, value)) == *hash)
-        });
+        let allow_listed = let_out("", value);
         if in_clear {
-            if policy_allows || allow_listed {
+            if policy_allows || allow_listed || !seen_in(&views[1]) {
                 row.allowed += 1;
             } else {
                 row.sent_in_clear += 1;

@@ -47,6 +47,8 @@ pub const MAX_SELFTEST_BODY_BYTES: usize = 4 << 20;
 pub const SELFTEST_CONCURRENCY: usize = 8;
 /// Characters per streamed chunk of the echo (small, so tokens are cut across chunks).
 pub const ECHO_CHUNK_CHARS: usize = 5;
+/// Failures printed in the summary (the `--out` report has them all).
+pub const MAX_FAILURES_PRINTED: usize = 50;
 /// Shortest folded value searched in the folded view (shorter ones would match by chance).
 pub const MIN_FOLDED_CHARS: usize = 4;
 
@@ -147,7 +149,7 @@ fn prompts(cfg: &Config) -> Vec<Prompt> {
         cfg.rule_set
             .examples()
             .into_iter()
-            .filter(|e| !e.file.starts_with("builtin")),
+            .filter(|e| !e.file.starts_with("<builtin>")),
     );
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
@@ -158,11 +160,14 @@ fn prompts(cfg: &Config) -> Vec<Prompt> {
         if !seen.insert((ex.rule.clone(), ex.text.clone())) {
             continue;
         }
-        let lang = if ex.file.contains("fr") || (!ex.file.contains("en") && i % 2 == 0) {
-            "fr"
-        } else {
-            "en"
-        };
+        // The French and English rule files' examples in their language; the others
+        // (core, quasi, person, the company's own) alternately in each.
+        let lang =
+            if ex.file.ends_with("/fr.toml") || (!ex.file.ends_with("/en.toml") && i % 2 == 0) {
+                "fr"
+            } else {
+                "en"
+            };
         let (before, after) = match lang {
             "fr" => ("Bonjour, reprends ce message mot pour mot :\n", "\nMerci."),
             _ => (
@@ -1019,9 +1024,15 @@ pub fn summary(r: &Report) -> String {
         );
     }
     s.push('\n');
-    // A failure repeated over providers and formats is one line per distinct message.
-    for f in &r.failures {
+    for f in r.failures.iter().take(MAX_FAILURES_PRINTED) {
         let _ = writeln!(s, "FAIL: {f}");
+    }
+    if r.failures.len() > MAX_FAILURES_PRINTED {
+        let _ = writeln!(
+            s,
+            "... and {} more (every one is in the --out report)",
+            r.failures.len() - MAX_FAILURES_PRINTED
+        );
     }
     if r.passed() {
         let _ = writeln!(
@@ -1059,9 +1070,9 @@ pub fn html(r: &Report) -> String {
          <title>Paravent self-test: {verdict}</title>\n<style>{CSS}</style>\n</head>\n<body>\n\
          <header><h1>Paravent self-test: {verdict}</h1></header>\n<main>\n"
     );
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<p class=\"{}\">{}</p>\n",
+        "<p class=\"{}\">{}</p>",
         if r.passed() { "ok" } else { "fail" },
         if r.passed() {
             "No value was sent in clear against the policy, every pseudonymised value came back restored, refusals happened where the policy says and only there, and the audit chain written during the run verifies."
@@ -1158,4 +1169,51 @@ pub fn html(r: &Report) -> String {
     }
     h.push_str("</main>\n</body>\n</html>\n");
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATHS: [&str; 5] = [
+        "/v1/chat/completions",
+        "/v1/responses",
+        "/v1/messages",
+        "/v1beta/models/selftest:generateContent",
+        "/api/chat",
+    ];
+
+    #[test]
+    fn every_echo_answer_whole_or_streamed_decodes_to_the_text_it_was_given() {
+        let text = "Echo: Bonjour [PERSON_7F3A2C], écrivez à [EMAIL_01AB23].";
+        for path in PATHS {
+            let whole = echo_json(path, text).to_string();
+            assert_eq!(answer_text(&whole), text, "{path}");
+            let path = path.replace(":generateContent", ":streamGenerateContent");
+            let (content_type, streamed) = echo_stream(&path, text);
+            assert_eq!(answer_text(&streamed), text, "{path} ({content_type})");
+            // Cut into chunks shorter than a token: the proxy must carry a tail.
+            assert!(streamed.matches("[PERSON_7F3A2C]").count() == 0, "{path}");
+        }
+    }
+
+    #[test]
+    fn the_folded_view_keeps_letters_and_digits_only_in_lower_case() {
+        assert_eq!(fold("Jean-Marc DUPONT"), "jeanmarcdupont");
+        assert_eq!(fold("06 12 34 56 78"), "0612345678");
+        assert_eq!(fold("Élodie"), "élodie");
+    }
+
+    #[test]
+    fn the_html_report_escapes_names_and_says_whether_it_failed() {
+        let mut r = Report::default();
+        r.entities.insert("<b>".to_owned(), EntityRow::default());
+        r.failures
+            .push("EMAIL (fr) via openai chat: <i>".to_owned());
+        let h = html(&r);
+        assert!(h.contains("<title>Paravent self-test: FAILED</title>"));
+        assert!(h.contains("&lt;b&gt;") && h.contains("&lt;i&gt;"));
+        assert!(!h.contains("<b>") && !h.contains("<i>"));
+        assert!(summary(&r).contains("1 check(s) failed"));
+    }
 }

@@ -592,8 +592,29 @@ fn check(
         user: "anonymous".to_owned(),
         team: None,
     };
+    // Whether an allow list let this text out (its keyed hash is in the record).
+    let let_out = |entity: &str, text: &str| {
+        outcome.is_some_and(|o| {
+            o.allow_listed.iter().any(|(e, hash)| {
+                (e == entity || entity.is_empty())
+                    && crate::audit::hex(&key.audit_hash(e, text)) == *hash
+            })
+        })
+    };
     let decision = explain.decide(&findings);
-    let expect_refused = matches!(decision.verdict, crate::policy::Verdict::Block { .. });
+    // Allow-listed values leave as they are, before the policy: the request's verdict is
+    // the policy's on the others.
+    let kept: Vec<_> = findings
+        .iter()
+        .filter(|f| !let_out(f.entity.as_str(), &p.text[f.start..f.end]))
+        .cloned()
+        .collect();
+    let verdict = if kept.len() == findings.len() {
+        decision.verdict.clone()
+    } else {
+        explain.decide(&kept).verdict
+    };
+    let expect_refused = matches!(verdict, crate::policy::Verdict::Block { .. });
     let refused = answer.status >= 400 || outcome.is_some_and(|o| o.refused.is_some());
     report.refusals_expected += usize::from(expect_refused);
     report.refusals += usize::from(refused);
@@ -619,7 +640,7 @@ fn check(
         (true, false) => report.failures.push(format!(
             "{}: forwarded, but the policy refuses it (rule {})",
             label(),
-            decision.verdict.rule().unwrap_or("-")
+            verdict.rule().unwrap_or("-")
         )),
         (false, true) => report.failures.push(format!(
             "{}: refused (status {}), but the policy forwards it",
@@ -628,15 +649,6 @@ fn check(
         )),
         _ => {}
     }
-    // What the policy or an allow list lets out as it is: the texts of those findings.
-    let let_out = |entity: &str, text: &str| {
-        outcome.is_some_and(|o| {
-            o.allow_listed.iter().any(|(e, hash)| {
-                (e == entity || entity.is_empty())
-                    && crate::audit::hex(&key.audit_hash(e, text)) == *hash
-            })
-        })
-    };
     let let_out_texts: Vec<&str> = findings
         .iter()
         .enumerate()

@@ -166,16 +166,22 @@ fn selftest_fails_and_names_the_entity_when_a_rule_the_prompts_need_is_disabled(
 }
 
 #[test]
-fn a_value_an_allow_list_lets_out_is_reported_as_allowed_not_as_a_leak() {
+fn a_value_an_allow_list_lets_out_is_reported_as_allowed_not_as_a_leak_even_where_its_entity_is_blocked()
+ {
     let (run, report) = selftest_with("selftest-allow-list", |c| {
-        format!("{c}\n[allow.entities.EMAIL]\nvalues = [\"{EXAMPLE_EMAIL}\"]\n")
+        format!(
+            "{c}\n[allow.entities.EMAIL]\nvalues = [\"{EXAMPLE_EMAIL}\"]\n\n\
+             [[policy.rules]]\nid = \"no-email\"\nentity = [\"EMAIL\"]\naction = \"block\"\n"
+        )
     });
     run.assert_code(0);
     let email = entity(&report, "EMAIL");
     assert!(count(email, "allowed") > 0, "{email}");
     assert_eq!(count(email, "sent_in_clear"), 0, "{email}");
-    // The other e-mail examples are still pseudonymised and restored.
-    assert!(count(email, "restored") > 0, "{email}");
+    // The other e-mail addresses are refused, as the block rule says, and only they.
+    assert!(count(email, "refused") > 0, "{email}");
+    assert!(count(&report["policy_rules"]["no-email"], "refused") > 0);
+    assert_eq!(report["refusals"], report["refusals_expected"]);
     assert!(count(&report["policy_rules"]["allow-list"], "findings") > 0);
 }
 

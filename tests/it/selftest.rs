@@ -121,11 +121,13 @@ fn selftest_passes_on_the_embedded_default_with_every_entity_restored_and_the_ch
 #[test]
 fn selftest_passes_on_every_example_configuration() {
     let configs = example_configs();
-    assert!(
-        !configs.is_empty(),
-        "config/ holds the reference configuration"
-    );
+    // The reference configuration is the embedded default, run by the test above.
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/paravent.toml");
+    assert!(configs.contains(&reference), "{configs:?}");
     for config in configs {
+        if std::fs::read_to_string(&config).is_ok_and(|t| t == REFERENCE) {
+            continue;
+        }
         let run = paravent(&["selftest", "--config", Scratch::arg(&config)], b"");
         assert_eq!(
             run.code,
@@ -186,14 +188,21 @@ fn a_value_an_allow_list_lets_out_is_reported_as_allowed_not_as_a_leak_even_wher
 }
 
 #[test]
-fn values_the_policy_allows_are_allowed_and_a_block_rule_refuses_exactly_its_requests() {
+fn values_the_policy_allows_are_allowed_redacted_ones_are_not_restored_and_a_block_rule_refuses_exactly_its_requests()
+ {
     let (run, report) = selftest_with("selftest-policy", |c| {
         format!(
             "{c}\n[[policy.rules]]\nid = \"emails-may-leave\"\nentity = [\"EMAIL\"]\naction = \"allow\"\n\n\
-             [[policy.rules]]\nid = \"no-iban-to-openai\"\nentity = [\"IBAN\"]\nproviders = [\"openai\"]\naction = \"block\"\n"
+             [[policy.rules]]\nid = \"no-iban-to-openai\"\nentity = [\"IBAN\"]\nproviders = [\"openai\"]\naction = \"block\"\n\n\
+             [[policy.rules]]\nid = \"redact-people\"\nentity = [\"PERSON\"]\naction = \"redact\"\n"
         )
     });
     run.assert_code(0);
+    // Redacted names are neither sent nor restored, by design.
+    let person = entity(&report, "PERSON");
+    assert!(count(person, "redacted") > 0, "{person}");
+    assert_eq!(count(person, "restored"), 0, "{person}");
+    assert_eq!(count(person, "not_restored"), 0, "{person}");
     let email = entity(&report, "EMAIL");
     assert!(count(email, "allowed") > 0, "{email}");
     assert_eq!(count(email, "sent_in_clear"), 0, "{email}");
@@ -210,10 +219,58 @@ fn values_the_policy_allows_are_allowed_and_a_block_rule_refuses_exactly_its_req
 }
 
 #[test]
-fn the_html_report_is_one_accessible_page_without_any_value() {
+fn selftest_fails_in_observe_mode_and_says_why() {
+    let (run, report) = selftest_with("selftest-observe", |c| {
+        c.replacen("# mode = \"observe\"", "mode = \"observe\"", 1)
+    });
+    run.assert_code(1);
+    assert_eq!(report["policy_mode"], "observe");
+    assert!(
+        run.stdout
+            .contains("reached the provider in clear (observe mode)"),
+        "{}",
+        run.stdout
+    );
+    assert!(count(entity(&report, "PERSON"), "sent_in_clear") > 0);
+}
+
+/// A company rule file: its examples are prompts of the self-test too.
+const COMPANY_RULES: &str = r#"[[rule]]
+id = "acme.project"
+entity = "CUSTOM"
+nature = "strategic"
+sensitivity = "internal"
+pattern = 'HELIOS-[0-9]{4}'
+examples = ["Le projet [[HELIOS-4521]] avance.", "Project [[HELIOS-9034]] is late."]
+"#;
+
+#[test]
+fn the_html_report_is_one_accessible_page_without_any_value_and_covers_the_company_rules() {
     let dir = Scratch::new("selftest-html");
+    dir.write("company/acme.toml", COMPANY_RULES);
+    let config = dir.write(
+        "paravent.toml",
+        REFERENCE.replacen("rules = []", "rules = [\"company\"]", 1),
+    );
     let out = dir.path().join("report.html");
-    paravent(&["selftest", "--out", Scratch::arg(&out)], b"").assert_code(0);
+    let run = paravent(
+        &[
+            "selftest",
+            "--config",
+            Scratch::arg(&config),
+            "--out",
+            Scratch::arg(&out),
+        ],
+        b"",
+    );
+    run.assert_code(0);
+    // The company's entity went through, pseudonymised and restored.
+    let custom = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("CUSTOM "))
+        .unwrap_or_else(|| panic!("a CUSTOM row in\n{}", run.stdout));
+    assert!(custom.split_whitespace().nth(1) != Some("0"), "{custom}");
     let html = std::fs::read_to_string(&out).expect("the report is written");
     assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
     assert_eq!(html.matches("<h1>").count(), 1);
@@ -221,7 +278,10 @@ fn the_html_report_is_one_accessible_page_without_any_value() {
         html.matches("<table>").count(),
         html.matches("<caption").count()
     );
+    assert!(html.contains("<th scope=\"row\"><code>CUSTOM</code></th>"));
     assert!(html.contains("<th scope=\"row\"><code>PERSON</code></th>"));
     assert!(!html.contains("<script"));
-    assert!(!html.contains(EXAMPLE_EMAIL));
+    for value in [EXAMPLE_EMAIL, "HELIOS-4521"] {
+        assert!(!html.contains(value) && !run.stdout.contains(value));
+    }
 }

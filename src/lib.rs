@@ -36,6 +36,8 @@
 //! - [`identity`]: principals and teams from a trusted authenticating proxy's headers and
 //!   a directory file.
 //! - [`limits`] (no I/O): requests in flight and rate-limit buckets, process state.
+//! - [`selftest`] (async, a driver of [`server`] as `main` is): `paravent selftest`, the
+//!   configuration served in-process against a built-in echo provider, and its report.
 
 pub mod admin;
 pub mod api;

@@ -21,6 +21,9 @@
 //! anonymous), `[identity]` (off: every request is anonymous), rate limits and the cap on
 //! requests in flight (off), TLS on the listener (off), the audit path (a temporary
 //! file). The report never holds a value: entity names, rule ids and counts only.
+//!
+//! Async, as a driver of [`crate::server`] (as `main` is): nothing of the request path
+//! imports it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

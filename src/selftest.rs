@@ -1064,11 +1064,13 @@ fn short(hash: &str) -> &str {
     hash.get(..16).unwrap_or(hash)
 }
 
-const CSS: &str = "body{font-family:system-ui,sans-serif;color:#1a1a1a;background:#fff;max-width:72rem;margin:0 auto;padding:1rem;line-height:1.5}\
+const CSS: &str = "body{overflow-wrap:anywhere;font-family:system-ui,sans-serif;color:#1a1a1a;background:#fff;max-width:72rem;margin:0 auto;padding:1rem;line-height:1.5}\
 table{border-collapse:collapse;margin:1rem 0}caption{text-align:left;font-weight:bold;padding:.25rem 0}\
 th,td{border:1px solid #767676;padding:.25rem .5rem}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 thead th{background:#f0f0f0}.fail{color:#a00000;font-weight:bold}.ok{color:#005a00;font-weight:bold}\
-.table-wrap{overflow-x:auto}a{color:#0645ad}code{overflow-wrap:anywhere}";
+.table-wrap{overflow-x:auto}a{color:#0645ad}code{overflow-wrap:anywhere}\
+.skip{position:absolute;left:.5rem;top:-4rem;background:#fff;color:#0b3d91;padding:.5rem;border:2px solid #0b3d91}\
+.skip:focus{top:.5rem}";
 
 /// The report as one self-contained, accessible HTML page (as the audit report: one
 /// `h1`, headings in order, every table with a `caption` and `th scope`, no script).
@@ -1083,7 +1085,8 @@ pub fn html(r: &Report) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>Paravent self-test: {verdict}</title>\n<style>{CSS}</style>\n</head>\n<body>\n\
-         <header><h1>Paravent self-test: {verdict}</h1></header>\n<main>\n"
+         <a class=\"skip\" href=\"#main\">Skip to the report</a>\n\
+         <main id=\"main\" tabindex=\"-1\">\n<h1>Paravent self-test: {verdict}</h1>\n"
     );
     let _ = writeln!(
         h,

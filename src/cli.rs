@@ -45,6 +45,21 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Ask a running `serve` whether it is healthy: GET /healthz (or /readyz) on its
+    /// admin listener; exit 0 on 200, 1 otherwise. For a container's HEALTHCHECK on an
+    /// image with no shell and no HTTP client (docs/DEPLOY.md).
+    Healthcheck {
+        /// Configuration file whose [server] admin_listen is asked (default: the
+        /// embedded configuration). Only that key is read.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The admin address to ask instead (as `serve --admin-listen`).
+        #[arg(long)]
+        admin_listen: Option<std::net::SocketAddr>,
+        /// Ask /readyz (the audit trail can be written) instead of /healthz.
+        #[arg(long)]
+        ready: bool,
+    },
     /// Issue and hash virtual keys.
     Key {
         #[command(subcommand)]

@@ -83,6 +83,9 @@ struct RawIdentityConfig {
     /// A CSV file of people and their teams, relative to the config file.
     #[serde(default)]
     directory: Option<Spanned<PathBuf>>,
+    /// Refuse a request that does not come from a trusted proxy with a principal.
+    #[serde(default)]
+    required: bool,
 }
 
 /// An allow list as written (`[allow]`, `[teams.<name>.allow]`): exact values and
@@ -1704,6 +1707,7 @@ fn compile_identity(
     (
         Some(IdentityConfig {
             trusted_proxies,
+            required: id.required,
             user_header: user_header.unwrap_or_default(),
             groups_header,
             directory_path,

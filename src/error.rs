@@ -46,6 +46,9 @@ pub enum ProxyError {
     UntrustedIdentity,
     #[error("the trusted proxy's identity header is not usable")]
     InvalidIdentity,
+    /// `[identity] required` and the request names no principal through a trusted proxy.
+    #[error("no identity from the authenticating proxy")]
+    IdentityRequired,
     #[error("cannot connect to the provider")]
     UpstreamConnect(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the provider did not answer in time")]
@@ -95,7 +98,9 @@ impl ProxyError {
             ProxyError::Refused(Refusal::Secret { .. }) => StatusCode::FORBIDDEN,
             ProxyError::Refused(Refusal::Unscannable { .. }) => StatusCode::FORBIDDEN,
             ProxyError::Refused(Refusal::Vault(_)) => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::MissingKey | ProxyError::UnknownKey => StatusCode::UNAUTHORIZED,
+            ProxyError::MissingKey | ProxyError::UnknownKey | ProxyError::IdentityRequired => {
+                StatusCode::UNAUTHORIZED
+            }
             ProxyError::KeyNotAllowed
             | ProxyError::PolicyBlock { .. }
             | ProxyError::UntrustedIdentity => StatusCode::FORBIDDEN,
@@ -151,6 +156,7 @@ impl ProxyError {
             ProxyError::UnknownKey => "paravent_unknown_key",
             ProxyError::KeyNotAllowed => "paravent_key_not_allowed",
             ProxyError::UntrustedIdentity => "paravent_untrusted_identity",
+            ProxyError::IdentityRequired => "paravent_identity_required",
             ProxyError::InvalidIdentity => "paravent_invalid_identity",
             ProxyError::UpstreamConnect(_) => "paravent_upstream_unreachable",
             ProxyError::UpstreamTimeout => "paravent_upstream_timeout",
@@ -195,6 +201,7 @@ impl ProxyError {
             ProxyError::UnknownKey => "Paravent: this virtual key is not known. Check the pv-... key set in your tool, or ask your administrator for a new one.".to_owned(),
             ProxyError::KeyNotAllowed => "Paravent: your virtual key may not use this provider. Ask your administrator if you need it.".to_owned(),
             ProxyError::UntrustedIdentity => "Paravent: this request carries identity headers (such as X-Forwarded-User) but does not come from the company's authenticating proxy, so it was refused and nothing was sent. Go through the company's sign-in address, or remove those headers.".to_owned(),
+            ProxyError::IdentityRequired => "Paravent: requests must come through the company's sign-in proxy, which says who you are; this one did not, so it was refused and nothing was sent. Use the company's sign-in address for the AI tools.".to_owned(),
             ProxyError::InvalidIdentity => "Paravent: the sign-in proxy's identity header is empty, repeated or malformed, so the request was refused and nothing was sent. Tell your administrator.".to_owned(),
             ProxyError::UpstreamConnect(_) => "Paravent could not reach the provider. Try again later; if it persists, tell your administrator.".to_owned(),
             ProxyError::UpstreamTimeout => "Paravent: the provider did not answer in time. Try again later, or with a shorter request.".to_owned(),

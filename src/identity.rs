@@ -104,6 +104,10 @@ pub struct IdentityConfig {
     pub groups_header: Option<String>,
     /// The directory file, resolved against the config's directory.
     pub directory_path: Option<PathBuf>,
+    /// `required = true`: every request must come from a trusted proxy naming its
+    /// principal (`paravent_identity_required` otherwise), so that nobody reaches the
+    /// providers around the sign-in proxy.
+    pub required: bool,
 }
 
 impl IdentityConfig {
@@ -431,6 +435,7 @@ mod tests {
             user_header: DEFAULT_USER_HEADER.into(),
             groups_header: Some(DEFAULT_GROUPS_HEADER.into()),
             directory_path: None,
+            required: false,
         }
     }
 

@@ -73,6 +73,20 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        cli::Command::Healthcheck {
+            config,
+            admin_listen,
+            ready,
+        } => {
+            // Docker reserves exit code 2 in a HEALTHCHECK: every failure is 1 here.
+            Ok(match healthcheck(config.as_deref(), admin_listen, ready) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("paravent: {e:#}");
+                    ExitCode::FAILURE
+                }
+            })
+        }
         cli::Command::Check { config } => {
             let cfg = match Config::load(config.as_deref()) {
                 Ok(c) => c,
@@ -148,6 +162,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                     }
                     Some(scan::Explain {
                         policy: &cfg.policy,
+                        allow: &cfg.allow,
                         provider: p,
                         user,
                         team,
@@ -225,7 +240,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             }
             if let Some(e) = explain.as_ref().filter(|_| show_why) {
                 writeln!(out)?;
-                write!(out, "{}", scan::explain_text(e, &findings))?;
+                write!(out, "{}", scan::explain_text(e, &text, &findings))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -576,6 +591,31 @@ fn reload(
     tracing::info!(version = %version, rules, took_ms, "Configuration reloaded.");
 }
 
+/// `serve`'s first lines: which configuration is active (its file, or the embedded
+/// default), its policy version and rule count, then one line per provider with its
+/// name, API and jurisdiction. Never a key, a secret or a base URL's query.
+fn log_active(config: Option<&Path>, cfg: &Config) {
+    let file = config.map_or_else(
+        || "embedded default".to_owned(),
+        |p| p.display().to_string(),
+    );
+    tracing::info!(
+        config = %file,
+        version = %cfg.version,
+        rules = cfg.detector.rule_count(),
+        providers = cfg.providers.len(),
+        "Configuration active."
+    );
+    for p in cfg.providers.values() {
+        tracing::info!(
+            provider = %p.name,
+            api = %p.api.as_str(),
+            jurisdiction = %p.jurisdiction.as_deref().unwrap_or("undeclared"),
+            "Provider active."
+        );
+    }
+}
+
 /// Says how the proxy listener speaks: TLS (with the certificate's end of validity and
 /// whether client certificates are asked), or cleartext, with a warning when that is
 /// declared intended on a non-loopback address.
@@ -621,6 +661,7 @@ fn serve(
             .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
             .init(),
     }
+    log_active(config, &cfg);
     let addr = listen.unwrap_or(cfg.server.listen);
     let admin_addr = admin_listen.or(cfg.server.admin_listen);
     // Before anything is bound or opened: provider keys must not cross a network in
@@ -811,4 +852,79 @@ fn selftest(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// How long `paravent healthcheck` waits to connect, and then for the answer.
+const HEALTHCHECK_TIMEOUT_MS: u64 = 2000;
+
+/// `paravent healthcheck`: one GET on the admin listener with std's blocking socket, so
+/// that a container image needs neither a shell nor curl for its health check.
+fn healthcheck(
+    config: Option<&Path>,
+    admin_listen: Option<std::net::SocketAddr>,
+    ready: bool,
+) -> anyhow::Result<ExitCode> {
+    let addr = match admin_listen {
+        Some(a) => a,
+        None => configured_admin_listen(config)?,
+    };
+    // `serve` binds the unspecified address on every interface: ask on loopback.
+    let addr = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    };
+    let path = if ready { "/readyz" } else { "/healthz" };
+    let timeout = std::time::Duration::from_millis(HEALTHCHECK_TIMEOUT_MS);
+    let status = (|| -> io::Result<String> {
+        let mut conn = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        conn.set_read_timeout(Some(timeout))?;
+        conn.set_write_timeout(Some(timeout))?;
+        write!(
+            conn,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
+        // The status line is all we read: "HTTP/1.1 200 OK".
+        let mut line = String::new();
+        io::BufRead::read_line(&mut BufReader::new(conn.take(256)), &mut line)?;
+        Ok(line)
+    })()
+    .with_context(|| format!("asking http://{addr}{path}"))?;
+    let code = status.split_whitespace().nth(1).unwrap_or("");
+    if code == "200" {
+        println!("ok: http://{addr}{path} answered 200");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "paravent: http://{addr}{path} answered {:?}",
+            status.trim_end()
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// `[server] admin_listen` of a configuration file (or the embedded one), read without
+/// compiling the rest: a health check must stay cheap.
+fn configured_admin_listen(config: Option<&Path>) -> anyhow::Result<std::net::SocketAddr> {
+    let text = match config {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => paravent::config::DEFAULT_CONFIG_TOML.to_owned(),
+    };
+    let table: toml::Table = text
+        .parse()
+        .context("the configuration is not valid TOML")?;
+    let value = table
+        .get("server")
+        .and_then(|s| s.get("admin_listen"))
+        .and_then(|v| v.as_str())
+        .context("the configuration has no [server] admin_listen: no admin listener to ask")?;
+    value
+        .parse()
+        .with_context(|| format!("[server] admin_listen {value:?} is not an address and port"))
 }

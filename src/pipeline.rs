@@ -534,6 +534,68 @@ impl<'a> Collector<'a> {
     }
 }
 
+/// The policy's judgement of a scanned request, between [`scan`] and [`rewrite`].
+#[derive(Debug)]
+pub struct Judged {
+    /// Per finding: the allow list that lets its value leave as it is (`allow-list`,
+    /// `teams.<name>.allow`), if any.
+    pub allowed: Vec<Option<String>>,
+    /// The policy's decision on the findings no list allows (`choices` in their order).
+    pub decision: crate::policy::Decision,
+    /// Per finding: what becomes of its value.
+    pub per_finding: Vec<ValueAction>,
+}
+
+/// Judges `scanned` for `who` asking `provider`: the allow lists first (a listed value
+/// leaves as it is and is not the policy's to block, route or count toward a ceiling;
+/// secrets are never listed), then the policy on the rest. `explain` fills the
+/// decision's trace (`scan --explain`).
+pub fn judge(
+    scanned: &Scanned,
+    allow: &crate::policy::allow::AllowLists,
+    policy: &crate::policy::Policy,
+    who: &crate::policy::Principal<'_>,
+    provider: &str,
+    explain: bool,
+) -> Judged {
+    let allowed: Vec<Option<String>> = if allow.is_empty() {
+        vec![None; scanned.findings.len()]
+    } else {
+        scanned
+            .findings
+            .iter()
+            .map(|f| allow.allows(who.team, &f.entity, f.nature, &scanned.values[f.value].1))
+            .collect()
+    };
+    let items: Vec<_> = scanned
+        .items()
+        .into_iter()
+        .zip(&allowed)
+        .filter(|(_, a)| a.is_none())
+        .map(|(i, _)| i)
+        .collect();
+    let decision = if explain {
+        policy.explain(&items, who, provider)
+    } else {
+        policy.decide(&items, who, provider)
+    };
+    let mut choices = decision.choices.iter();
+    let per_finding = allowed
+        .iter()
+        .map(|a| match a {
+            Some(_) => ValueAction::Allow,
+            None => choices
+                .next()
+                .map_or(ValueAction::Pseudonymise, |c| ValueAction::of(c.action)),
+        })
+        .collect();
+    Judged {
+        allowed,
+        decision,
+        per_finding,
+    }
+}
+
 /// The second pass: rewrites the slots of `walked`, each value as `actions` says (one
 /// per distinct value, [`Scanned::value_actions`]), with propagation: every other
 /// occurrence of a pseudonymised or redacted value is replaced too.

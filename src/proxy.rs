@@ -1267,36 +1267,22 @@ fn apply_policy<'a>(
 ) -> Result<Option<&'a ProviderConfig>, ProxyError> {
     use crate::policy::{Principal, Verdict};
     let scanned = pipeline::scan(&rt.config.detector, walked);
-    // The allow lists first: a listed value leaves as it is and is not the policy's to
-    // block, route or count toward a ceiling (secrets are never listed).
-    let allowed: Vec<Option<String>> = if rt.config.allow.is_empty() {
-        vec![None; scanned.findings().len()]
-    } else {
-        scanned
-            .findings()
-            .iter()
-            .map(|f| {
-                rt.config.allow.allows(
-                    ctx.team.as_deref(),
-                    &f.entity,
-                    f.nature,
-                    &scanned.values()[f.value].1,
-                )
-            })
-            .collect()
-    };
-    let items: Vec<_> = scanned
-        .items()
-        .into_iter()
-        .zip(&allowed)
-        .filter(|(_, a)| a.is_none())
-        .map(|(i, _)| i)
-        .collect();
     let who = Principal {
         user: &ctx.principal,
         team: ctx.team.as_deref(),
     };
-    let decision = rt.config.policy.decide(&items, &who, &provider.name);
+    let pipeline::Judged {
+        allowed,
+        decision,
+        per_finding,
+    } = pipeline::judge(
+        &scanned,
+        &rt.config.allow,
+        &rt.config.policy,
+        &who,
+        &provider.name,
+        false,
+    );
     for (f, a) in scanned.findings().iter().zip(&allowed) {
         if let Some(list) = a {
             *ctx.findings_by_action.entry("allow").or_default() += 1;
@@ -1364,16 +1350,6 @@ fn apply_policy<'a>(
         }
         Verdict::Forward { .. } => {}
     }
-    let mut choices = decision.choices.iter();
-    let per_finding: Vec<ValueAction> = allowed
-        .iter()
-        .map(|a| match a {
-            Some(_) => ValueAction::Allow,
-            None => choices
-                .next()
-                .map_or(ValueAction::Pseudonymise, |c| ValueAction::of(c.action)),
-        })
-        .collect();
     let actions = scanned.value_actions(&per_finding);
     if ctx.mode == Mode::Observe {
         let (pseudonymised, redacted) = &mut ctx.would_values;
@@ -1569,15 +1545,20 @@ fn identify(
     let Some(id) = id else {
         return Ok(false);
     };
+    let missing = if id.required {
+        Err(ProxyError::IdentityRequired)
+    } else {
+        Ok(false)
+    };
     if !peer.is_some_and(|p| id.trusts(p)) {
         if id.carries_identity(headers) {
             return Err(ProxyError::UntrustedIdentity);
         }
-        return Ok(false);
+        return missing;
     }
     match crate::identity::asserted(id, headers) {
         Err(_) => Err(ProxyError::InvalidIdentity),
-        Ok(None) => Ok(false),
+        Ok(None) => missing,
         Ok(Some(a)) => {
             ctx.team = crate::identity::team_of(&rt.config.directory, &rt.config.known_teams, &a)
                 .map(str::to_owned);
@@ -1808,9 +1789,18 @@ async fn response(
         }
         body::Collected::Failed => return Err(ProxyError::UpstreamBody),
     };
+    // A large answer is decompressed and re-identified on the scan pool, as a large
+    // request is scanned: off the async workers.
+    let turn = rt
+        .process
+        .scan_pool
+        .turn(raw.len(), matches!(coding, Coding::Coded(_)))
+        .await;
     let bytes = match &coding {
         Coding::Plain => raw,
-        Coding::Coded(encs) => match crate::body::decode(encs, raw.clone(), limit as u64) {
+        Coding::Coded(encs) => match pool::run(turn.as_ref(), || {
+            crate::body::decode(encs, raw.clone(), limit as u64)
+        }) {
             Ok(b) => b,
             Err(crate::body::BodyError::DecompressedTooLarge { .. }) if is_json || must_redact => {
                 return Err(too_large);
@@ -1825,14 +1815,16 @@ async fn response(
     let out = if is_json {
         ctx.usage = crate::audit::usage::from_json(&bytes);
         if needs_reid {
-            reidentify_json(reid, bytes, &mut ctx.reidentified)
+            pool::run(turn.as_ref(), || {
+                reidentify_json(reid, bytes, &mut ctx.reidentified)
+            })
         } else {
             bytes
         }
     } else {
         match std::str::from_utf8(&bytes) {
             Ok(text) if needs_reid => {
-                let (t, n) = reid.reidentify(text);
+                let (t, n) = pool::run(turn.as_ref(), || reid.reidentify(text));
                 ctx.reidentified += n;
                 match t {
                     std::borrow::Cow::Borrowed(_) => bytes,

@@ -54,14 +54,11 @@ pub fn preview(
                 user: &e.user,
                 team: e.team.as_deref(),
             };
-            let d = e.policy.decide(&scanned.items(), &who, &e.provider);
-            if let Verdict::Block { rule, message, .. } = &d.verdict {
+            let judged = pipeline::judge(&scanned, e.allow, e.policy, &who, &e.provider, false);
+            if let Verdict::Block { rule, message, .. } = &judged.decision.verdict {
                 return Err(format!("blocked by policy rule {rule}: {message}"));
             }
-            d.choices
-                .iter()
-                .map(|c| ValueAction::of(c.action))
-                .collect()
+            judged.per_finding
         }
     };
     let actions = scanned.value_actions(&per_finding);
@@ -201,21 +198,43 @@ struct OutVerdict {
     message: Option<String>,
 }
 
-/// What `--explain` evaluates the policy for: a destination and a principal.
+/// What `--explain` evaluates the policy for: a destination and a principal, under the
+/// configuration's policy and allow lists.
 #[derive(Debug, Clone)]
 pub struct Explain<'a> {
     pub policy: &'a Policy,
+    pub allow: &'a crate::policy::allow::AllowLists,
     pub provider: String,
     pub user: String,
     pub team: Option<String>,
 }
 
+/// The policy's decision for a text's findings, with what an allow list let through.
+#[derive(Debug)]
+pub struct Explained {
+    /// Per finding: its action and the rule (or allow list) that chose it.
+    pub per_finding: Vec<(&'static str, String)>,
+    /// The policy's decision on the findings no allow list lets through.
+    pub decision: Decision,
+}
+
 impl Explain<'_> {
-    /// The policy's decision for `findings`.
-    pub fn decide(&self, findings: &[Finding]) -> Decision {
+    /// The decision for `findings` of `text`: the allow lists first, then the policy,
+    /// as the proxy judges them.
+    pub fn decide(&self, text: &str, findings: &[Finding]) -> Explained {
+        let allowed: Vec<Option<String>> = findings
+            .iter()
+            .map(|f| {
+                let value = text.get(f.start..f.end).unwrap_or("");
+                self.allow
+                    .allows(self.team.as_deref(), f.entity.as_str(), f.nature, value)
+            })
+            .collect();
         let items: Vec<Item<'_>> = findings
             .iter()
-            .map(|f| Item {
+            .zip(&allowed)
+            .filter(|(_, a)| a.is_none())
+            .map(|(f, _)| Item {
                 entity: f.entity.as_str(),
                 nature: f.nature,
                 sensitivity: f.sensitivity,
@@ -225,7 +244,21 @@ impl Explain<'_> {
             user: &self.user,
             team: self.team.as_deref(),
         };
-        self.policy.explain(&items, &who, &self.provider)
+        let decision = self.policy.explain(&items, &who, &self.provider);
+        let mut choices = decision.choices.iter();
+        let per_finding = allowed
+            .into_iter()
+            .map(|a| match a {
+                Some(list) => ("allow", list),
+                None => choices.next().map_or(("pseudonymise", String::new()), |c| {
+                    (c.action.as_str(), c.rule.clone())
+                }),
+            })
+            .collect();
+        Explained {
+            per_finding,
+            decision,
+        }
     }
 }
 
@@ -261,23 +294,24 @@ fn out_verdict(v: &Verdict) -> OutVerdict {
 
 /// The plain-mode explanation: one line per finding (its action, rule and why), then
 /// the request's verdict. Values are not shown (the findings table above shows them).
-pub fn explain_text(explain: &Explain<'_>, findings: &[Finding]) -> String {
-    let d = explain.decide(findings);
+pub fn explain_text(explain: &Explain<'_>, text: &str, findings: &[Finding]) -> String {
+    let Explained {
+        per_finding,
+        decision: d,
+    } = explain.decide(text, findings);
     let who = match &explain.team {
         Some(t) => format!("user {} (team {t})", explain.user),
         None => format!("user {}", explain.user),
     };
     let mut out = format!("policy for {who}, provider {}:\n", explain.provider);
-    for (f, c) in findings.iter().zip(&d.choices) {
+    for (f, (action, rule)) in findings.iter().zip(&per_finding) {
         out.push_str(&format!(
-            "  {}..{} {} {}/{} -> {} (rule {})\n",
+            "  {}..{} {} {}/{} -> {action} (rule {rule})\n",
             f.start,
             f.end,
             f.entity,
             f.nature.as_str(),
             f.sensitivity.as_str(),
-            c.action,
-            c.rule
         ));
     }
     out.push_str("why:\n");
@@ -394,18 +428,18 @@ pub fn scan_jsonl_explained(
             }
         };
         let findings = detector.scan(&parsed.text);
-        let decision = explain.map(|e| e.decide(&findings));
+        let explained = explain.map(|e| e.decide(&parsed.text, &findings));
         let out = OutLine {
-            decisions: decision.as_ref().map(|d| {
-                d.choices
+            decisions: explained.as_ref().map(|x| {
+                x.per_finding
                     .iter()
-                    .map(|c| OutDecision {
-                        action: c.action.as_str(),
-                        rule: c.rule.clone(),
+                    .map(|(action, rule)| OutDecision {
+                        action,
+                        rule: rule.clone(),
                     })
                     .collect()
             }),
-            verdict: decision.as_ref().map(|d| out_verdict(&d.verdict)),
+            verdict: explained.as_ref().map(|x| out_verdict(&x.decision.verdict)),
             id: &parsed.id,
             findings: findings
                 .iter()

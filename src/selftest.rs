@@ -591,6 +591,7 @@ fn check(
     let findings = cfg.detector.scan(&p.text);
     let explain = Explain {
         policy: &cfg.policy,
+        allow: &cfg.allow,
         provider: v.provider.clone(),
         user: "anonymous".to_owned(),
         team: None,
@@ -604,19 +605,11 @@ fn check(
             })
         })
     };
-    let decision = explain.decide(&findings);
-    // Allow-listed values leave as they are, before the policy: the request's verdict is
-    // the policy's on the others.
-    let kept: Vec<_> = findings
-        .iter()
-        .filter(|f| !let_out(f.entity.as_str(), &p.text[f.start..f.end]))
-        .cloned()
-        .collect();
-    let verdict = if kept.len() == findings.len() {
-        decision.verdict.clone()
-    } else {
-        explain.decide(&kept).verdict
-    };
+    // The allow lists first, then the policy on the other findings, as the proxy judges.
+    let explained = explain.decide(&p.text, &findings);
+    let verdict = &explained.decision.verdict;
+    // Per finding: the action chosen ("allow" for an allow list's too).
+    let action_of = |i: usize| explained.per_finding.get(i).map(|(a, _)| *a);
     let expect_refused = matches!(verdict, crate::policy::Verdict::Block { .. });
     let refused = answer.status >= 400 || outcome.is_some_and(|o| o.refused.is_some());
     report.refusals_expected += usize::from(expect_refused);
@@ -657,10 +650,7 @@ fn check(
         .enumerate()
         .filter(|(i, f)| {
             let text = &p.text[f.start..f.end];
-            matches!(
-                decision.choices.get(*i).map(|c| c.action),
-                Some(crate::policy::Action::Allow)
-            ) || let_out(f.entity.as_str(), text)
+            action_of(*i) == Some("allow") || let_out(f.entity.as_str(), text)
         })
         .map(|(_, f)| &p.text[f.start..f.end])
         .collect();
@@ -718,8 +708,8 @@ fn check(
                 || (folded.chars().count() >= MIN_FOLDED_CHARS && text_folded.contains(&folded))
         };
         let in_clear = seen_in(&views[0]);
-        let action = covering.map(|i| decision.choices.get(i).map(|c| c.action));
-        let policy_allows = matches!(action, Some(Some(crate::policy::Action::Allow)));
+        let action = covering.and_then(action_of);
+        let policy_allows = action == Some("allow");
         let allow_listed = let_out("", value);
         if in_clear {
             if policy_allows || allow_listed || !seen_in(&views[1]) {
@@ -741,7 +731,7 @@ fn check(
             }
             continue;
         }
-        if matches!(action, Some(Some(crate::policy::Action::Redact))) {
+        if action == Some("redact") {
             row.redacted += 1;
             continue;
         }

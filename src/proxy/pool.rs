@@ -1,7 +1,8 @@
 //! The bounded pool the CPU-bound request phase (decompression, strict parse, walk,
 //! scan, policy, rewrite, serialisation) of a large body runs on, so that the async
 //! workers never spend seconds on one request: a 7-byte request is answered while two
-//! multi-megabyte ones are scanned.
+//! multi-megabyte ones are scanned. A large non-streamed answer is decompressed and
+//! re-identified on it too.
 //!
 //! A body under [`INLINE_MAX_BYTES`] costs well under a millisecond and runs where it
 //! is. A larger one first waits (asynchronously, holding no thread) for one of

@@ -372,3 +372,39 @@ fn check_reports_bad_allow_lists_with_their_lines() {
     }
     assert!(!out.contains("sk-proj-abc"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_identity_required_a_request_without_the_proxys_identity_is_refused() {
+    let mock = MockProvider::start().await;
+    let dir = Scratch::new("identity-required");
+    dir.write("people.csv", "email,team\nalice@acme.fr,rh\n");
+    let cfg = config(&mock, "127.0.0.1/32", "").replace(
+        "directory = \"people.csv\"\n",
+        "directory = \"people.csv\"\nrequired = true\n",
+    );
+    let served = start(&dir, &cfg);
+    // From the trusted proxy, naming the principal: served.
+    let r = chat(
+        &served,
+        "/openai/v1/chat/completions",
+        "Bonjour",
+        &[("x-forwarded-email", "alice@acme.fr")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Around the sign-in proxy (no identity), even with a key of one's own: refused.
+    let r = chat(
+        &served,
+        "/mine/v1/chat/completions",
+        "Bonjour",
+        &[("authorization", "Bearer sk-own")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "paravent_identity_required");
+    assert_eq!(mock.count(), 1, "only the identified request was sent");
+    let rec = nth_record(&dir, 2);
+    assert_eq!(rec["refusal"], "paravent_identity_required");
+    assert_eq!(rec["decision"], "refused");
+    served.stop();
+}

@@ -9,7 +9,9 @@ mod support; // running the binary, scratch directories, the shared detector
 
 mod audit; // the audit trail: real requests recorded, the file verified by the binary
 mod check_cli; // `paravent check`: config and rule-file errors; company dictionaries
+mod deploy; // deploy/: configs pass check; probes, ports, mounts and the unit agree; healthcheck
 mod detect; // the library: shipped examples, false alarms, positives, properties
+mod fuzz; // fuzz targets as properties: rule loader, walkers, stream decoders; kept inputs
 mod identity; // [identity] from a trusted proxy, the directory of teams, allow lists
 mod instances; // many instances' audit trails in one directory, verified and reported together
 mod leak_props; // a value planted anywhere in a generated request, per API: never received
@@ -26,6 +28,7 @@ mod report; // `paravent audit report`: formats, periods, a tampered chain, a pr
 mod scan_cli; // `paravent scan`, plain and --jsonl
 mod selftest; // `paravent selftest`: default and example configs, a disabled rule, allow lists, the reports
 mod serve_cli; // `paravent check` on the proxy sections, `paravent key`
+mod startup; // `serve`'s first lines: the configuration, its version, the providers; no key
 mod stream;
 mod threat_model;
 mod tls; // TLS on the listener: ALPN, client certificates, renewal by SIGHUP; no cleartext on the network // docs/THREAT-MODEL.md tables are generated from the API modules // streamed answers (SSE, NDJSON) re-identified event by event

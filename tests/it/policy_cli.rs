@@ -279,3 +279,45 @@ fn scan_explain_needs_a_declared_provider() {
         run.stderr
     );
 }
+
+#[test]
+fn scan_explain_applies_the_allow_lists_as_the_proxy_does() {
+    let dir = Scratch::new("explain-allow");
+    let config = dir.write(
+        "paravent.toml",
+        format!(
+            "{PROVIDERS}\n[allow.entities.FR_SIREN]\nvalues = [\"552 100 554\"]\n\n\
+             [[policy.rules]]\nid = \"no-siren\"\nentity = [\"FR_SIREN\"]\naction = \"block\"\n\
+             message = \"No SIREN.\"\n"
+        ),
+    );
+    let scan = |text: &str| {
+        paravent(
+            &[
+                "scan",
+                "--config",
+                Scratch::arg(&config),
+                "--explain",
+                "--provider",
+                "local",
+            ],
+            text.as_bytes(),
+        )
+    };
+    // The company's own SIREN leaves as it is, named by the list that allows it.
+    let run = scan("Notre SIREN : 552100554.\n");
+    run.assert_code(0);
+    let out = &run.stdout;
+    assert!(out.starts_with("Notre SIREN : 552100554."), "{out}");
+    assert!(out.contains("-> allow (rule allow-list)"), "{out}");
+    assert!(out.contains("verdict: forwarded to local"), "{out}");
+    // Another SIREN is still the rule's to block.
+    let run = scan("Le client : SIREN 732 829 320.\n");
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("blocked by policy rule no-siren")
+            && run.stdout.contains("verdict: blocked (rule no-siren)"),
+        "{}",
+        run.stdout
+    );
+}

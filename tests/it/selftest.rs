@@ -1,5 +1,6 @@
 //! `paravent selftest`, the real binary: passes on the embedded default and on every
-//! example configuration; fails, naming the entity, when a rule the prompts need is
+//! example configuration (config/, and deploy/'s container, Kubernetes and systemd
+//! files); fails, naming the entity, when a rule the prompts need is
 //! disabled; reports values an allow list or the policy lets out as allowed, not as
 //! leaks; refuses where a policy rule blocks; the reports hold no value.
 
@@ -118,17 +119,50 @@ fn selftest_passes_on_the_embedded_default_with_every_entity_restored_and_the_ch
     assert!(count(&report["policy_rules"]["builtin.secret"], "refused") > 0);
 }
 
+/// Copies `config`'s directory (the files it names are relative to it) into `dir`;
+/// a `[server.tls]` pair, the admin's own, is generated in its place. Returns the copy.
+fn in_place(config: &Path, dir: &Scratch) -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        for e in std::fs::read_dir(from)
+            .expect("read the directory")
+            .flatten()
+        {
+            let (src, dst) = (e.path(), to.join(e.file_name()));
+            if src.is_dir() {
+                std::fs::create_dir_all(&dst).expect("create a directory");
+                copy(&src, &dst);
+            } else {
+                std::fs::copy(&src, &dst).expect("copy a file");
+            }
+        }
+    }
+    copy(config.parent().expect("a directory"), dir.path());
+    let text = std::fs::read_to_string(config).expect("read the configuration");
+    let cfg: toml::Value = toml::from_str(&text).expect("the configuration is TOML");
+    if let Some(tls) = cfg.get("server").and_then(|s| s.get("tls")) {
+        let pair = rcgen::generate_simple_self_signed(vec!["paravent.example.com".to_owned()])
+            .expect("a self-signed certificate");
+        let name = |k: &str| tls.get(k).and_then(|v| v.as_str()).expect("cert and key");
+        dir.write(name("cert"), pair.cert.pem());
+        dir.write(name("key"), pair.signing_key.serialize_pem());
+    }
+    dir.path().join(config.file_name().expect("a file name"))
+}
+
 #[test]
 fn selftest_passes_on_every_example_configuration() {
     let configs = example_configs();
-    // The reference configuration is the embedded default, run by the test above.
+    // The reference configuration is the embedded default, run by the test above; the
+    // deployment files' (deploy/container, kubernetes, systemd) run here.
     let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/paravent.toml");
     assert!(configs.contains(&reference), "{configs:?}");
     for config in configs {
         if std::fs::read_to_string(&config).is_ok_and(|t| t == REFERENCE) {
             continue;
         }
-        let run = paravent(&["selftest", "--config", Scratch::arg(&config)], b"");
+        let dir = Scratch::new("selftest-example");
+        let copy = in_place(&config, &dir);
+        let run = paravent(&["selftest", "--config", Scratch::arg(&copy)], b"");
         assert_eq!(
             run.code,
             Some(0),
@@ -136,6 +170,11 @@ fn selftest_passes_on_every_example_configuration() {
             config.display(),
             run.stdout,
             run.stderr
+        );
+        assert!(
+            run.stdout.contains("ok: no value sent in clear"),
+            "{}",
+            run.stdout
         );
     }
 }

@@ -65,6 +65,22 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Prove this configuration on this machine: French and English prompts covering
+    /// every entity of the rules, through every provider and API format, streamed and
+    /// not, against a built-in echo provider (no network). Fails (exit 1) on any value
+    /// sent in clear against the policy, any value not restored, a refusal the policy
+    /// does not make, or an audit chain that does not verify.
+    Selftest {
+        /// Configuration file (default: the embedded configuration).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Also write the report to this file (for the auditor).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Format of the --out report.
+        #[arg(long, value_enum, default_value = "html")]
+        format: SelftestFormat,
+    },
     /// Show what would be pseudonymised in a text.
     Scan {
         /// Configuration file (default: the embedded configuration).
@@ -158,6 +174,13 @@ pub enum ReportFormat {
     Html,
     Json,
     Md,
+}
+
+/// `selftest --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SelftestFormat {
+    Html,
+    Json,
 }
 
 /// `audit report --lang`.

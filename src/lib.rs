@@ -36,6 +36,8 @@
 //! - [`identity`]: principals and teams from a trusted authenticating proxy's headers and
 //!   a directory file.
 //! - [`limits`] (no I/O): requests in flight and rate-limit buckets, process state.
+//! - [`selftest`] (async, a driver of [`server`] as `main` is): `paravent selftest`, the
+//!   configuration served in-process against a built-in echo provider, and its report.
 
 pub mod admin;
 pub mod api;
@@ -54,6 +56,7 @@ pub mod proxy;
 pub mod reidentify;
 pub mod route;
 pub mod scan;
+pub mod selftest;
 pub mod server;
 pub mod stream;
 pub mod tls;

@@ -138,6 +138,11 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         }
+        cli::Command::Selftest {
+            config,
+            out,
+            format,
+        } => selftest(config.as_deref(), out.as_deref(), format),
         cli::Command::Scan {
             config,
             jsonl,
@@ -859,6 +864,47 @@ fn serve(
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `paravent selftest`: runs the self-test, prints its summary, writes `--out`.
+fn selftest(
+    config: Option<&Path>,
+    out: Option<&Path>,
+    format: cli::SelftestFormat,
+) -> anyhow::Result<ExitCode> {
+    let cfg = load(config)?;
+    // The deployment's tokens when its secret can be read (nothing is created); else
+    // this run's.
+    let key = match paravent::vault::load_secret(&cfg.pseudonyms)
+        .context("cannot read the pseudonym secret")?
+    {
+        Some((key, _)) => key,
+        None => {
+            let mut raw = [0u8; 32];
+            getrandom::fill(&mut raw).map_err(|_| anyhow::anyhow!("no random source"))?;
+            paravent::vault::TokenKey::from_secret(&raw)
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime
+        .block_on(paravent::selftest::run(cfg, key))
+        .context("the self-test could not run")?;
+    print!("{}", paravent::selftest::summary(&report));
+    if let Some(path) = out {
+        let text = match format {
+            cli::SelftestFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+            cli::SelftestFormat::Html => paravent::selftest::html(&report),
+        };
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// How long `paravent healthcheck` waits to connect, and then for the answer.

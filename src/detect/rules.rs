@@ -413,6 +413,20 @@ impl RuleSet {
         self.disabled.extend(ids.iter().cloned());
     }
 
+    /// The rules version: BLAKE3 of every file's name and text and of the disabled ids
+    /// (the shipped files included, which the configuration version does not cover).
+    pub fn version(&self) -> String {
+        let mut h = blake3::Hasher::new();
+        for f in &self.files {
+            h.update(f.source.display().as_bytes()).update(b"\0");
+            h.update(f.text.as_bytes()).update(b"\0");
+        }
+        for d in &self.disabled {
+            h.update(b"disabled\0").update(d.as_bytes());
+        }
+        h.finalize().to_hex().to_string()
+    }
+
     /// Every rule id declared, in file order.
     pub fn rule_ids(&self) -> Vec<String> {
         let mut ids = Vec::new();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The HTML audit report's accessibility check (RGAA 4 / WCAG 2.1 AA with axe-core):
 # writes a sealed sample chain (examples/audit_sample.rs), renders it with the real
-# binary (`paravent audit report --format html`, in English and in French), and runs
+# binary (`paravent audit report --format html`, in English and in French), and the
+# self-test's report (`paravent selftest --out`), and runs
 # axe-core on it in Debian's headless Chromium. Installs what is missing first: Debian's chromium (apt-get) and
 # this directory's npm packages (npm ci, from package-lock.json). Exit 1 on any
 # violation. Run by scripts/test.sh; alone: bash tests/a11y/run.sh
@@ -44,5 +45,10 @@ cargo build --quiet --bin paravent --example audit_sample
 # The French report (lang="fr", longer words, grouped thousands).
 "$target/debug/paravent" audit report "$out/sample.jsonl" --format html --lang fr --out "$out/report-fr.html"
 "$target/debug/paravent" audit report "$out/bulk.jsonl" --format html --lang fr --out "$out/report-bulk-fr.html"
+# The self-test's report (`paravent selftest --out`), passing and failing.
+"$target/debug/paravent" selftest --out "$out/selftest.html" >/dev/null
+sed 's/^disable = \[\]/disable = ["core.email"]/' config/paravent.toml >"$out/selftest-failing.toml"
+"$target/debug/paravent" selftest --config "$out/selftest-failing.toml" --out "$out/selftest-failing.html" >/dev/null || true
 node tests/a11y/axe.mjs "$out/report.html" "$out/report-empty.html" "$out/report-bulk.html" \
-    "$out/report-year.html" "$out/report-fr.html" "$out/report-bulk-fr.html"
+    "$out/report-year.html" "$out/report-fr.html" "$out/report-bulk-fr.html" \
+    "$out/selftest.html" "$out/selftest-failing.html"

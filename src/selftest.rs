@@ -114,6 +114,22 @@ pub struct EntityRow {
     pub refused: usize,
 }
 
+impl EntityRow {
+    /// The counts in the reports' column order.
+    fn counts(&self) -> [usize; 8] {
+        [
+            self.values,
+            self.found,
+            self.sent_in_clear,
+            self.allowed,
+            self.redacted,
+            self.restored,
+            self.not_restored,
+            self.refused,
+        ]
+    }
+}
+
 /// One policy rule's part in the run.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct RuleRow {
@@ -1002,18 +1018,19 @@ pub fn summary(r: &Report) -> String {
         "refused"
     );
     for (e, x) in &r.entities {
+        let [
+            values,
+            found,
+            clear,
+            allowed,
+            redacted,
+            restored,
+            lost,
+            refused,
+        ] = x.counts();
         let _ = writeln!(
             s,
-            "{:<24} {:>7} {:>7} {:>8} {:>8} {:>9} {:>9} {:>13} {:>8}",
-            e,
-            x.values,
-            x.found,
-            x.sent_in_clear,
-            x.allowed,
-            x.redacted,
-            x.restored,
-            x.not_restored,
-            x.refused
+            "{e:<24} {values:>7} {found:>7} {clear:>8} {allowed:>8} {redacted:>9} {restored:>9} {lost:>13} {refused:>8}",
         );
     }
     let _ = writeln!(
@@ -1134,16 +1151,7 @@ pub fn html(r: &Report) -> String {
     h.push_str("</tr></thead>\n<tbody>\n");
     for (e, x) in &r.entities {
         let _ = write!(h, "<tr><th scope=\"row\"><code>{}</code></th>", esc(e));
-        for n in [
-            x.values,
-            x.found,
-            x.sent_in_clear,
-            x.allowed,
-            x.redacted,
-            x.restored,
-            x.not_restored,
-            x.refused,
-        ] {
+        for n in x.counts() {
             let _ = write!(h, "<td class=\"num\">{n}</td>");
         }
         h.push_str("</tr>\n");

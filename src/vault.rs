@@ -232,48 +232,7 @@ impl<'k> Vault<'k> {
     }
 }
 
-/// Entities whose separators carry no meaning: `06 12 34 56 78` is `0612345678`.
-const NUMBER_LIKE: &[&str] = &[
-    "PHONE",
-    "IBAN",
-    "CREDIT_CARD",
-    "FR_NIR",
-    "FR_SIREN",
-    "FR_SIRET",
-    "FR_VAT",
-    "FR_RIB",
-    "US_SSN",
-    "UK_NINO",
-];
-
-/// Whether separators in `entity`'s values carry no meaning (`06 12` is `0612`).
-pub fn is_number_like(entity: &str) -> bool {
-    NUMBER_LIKE.contains(&entity)
-}
-
-/// The form a value is hashed in: as the detector reads it (invisible characters
-/// removed, compatibility forms folded, [`crate::detect::normalise`]), lower case,
-/// single spaces, and for numbers no separators, so the variants of one value get one
-/// token.
-pub fn normalise(entity: &str, value: &str) -> String {
-    let view = crate::detect::normalise::normalise(value);
-    let value = view.as_str();
-    if NUMBER_LIKE.contains(&entity) {
-        return value
-            .chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect();
-    }
-    let mut out = String::with_capacity(value.len());
-    for word in value.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.extend(word.chars().flat_map(char::to_lowercase));
-    }
-    out
-}
+pub use crate::detect::normalise::{is_number_like, value_key as normalise};
 
 const SURROGATE_FIRST_NAMES: &[&str] = &[
     "Camille",

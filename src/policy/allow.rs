@@ -7,7 +7,7 @@
 //! on its team's list:
 //!
 //! - an exact value matches in the form the audit hashes values in
-//!   ([`crate::vault::normalise`]): the detector's normalised view, lower case, single
+//!   ([`crate::detect::normalise::value_key`]): the detector's normalised view, lower case, single
 //!   spaces, and for number-like entities (phone, IBAN, SIREN…) letters and digits only,
 //!   so `552 100 554` on the list allows `552100554` in a prompt;
 //! - a pattern must match the whole normalised value (it is anchored), case-insensitively.
@@ -89,7 +89,7 @@ impl AllowList {
 /// Exact values (in both hashed forms) and anchored, case-insensitive patterns.
 #[derive(Debug, Default)]
 pub struct Entries {
-    /// `vault::normalise` of each value for a word-like entity.
+    /// `value_key` of each value for a word-like entity.
     words: HashSet<String>,
     /// The same for a number-like entity: letters and digits only.
     compact: HashSet<String>,
@@ -114,8 +114,9 @@ impl Entries {
     ) -> Result<Entries, Vec<BadPattern>> {
         let mut e = Entries::default();
         for v in values {
-            e.words.insert(crate::vault::normalise("", v));
-            e.compact.insert(crate::vault::normalise("PHONE", v));
+            e.words.insert(crate::detect::normalise::value_key("", v));
+            e.compact
+                .insert(crate::detect::normalise::value_key("PHONE", v));
         }
         let mut bad = Vec::new();
         for (index, p) in patterns.into_iter().enumerate() {
@@ -135,7 +136,7 @@ impl Entries {
     }
 
     fn matches(&self, entity: &str, key: &Key) -> bool {
-        let exact = if crate::vault::is_number_like(entity) {
+        let exact = if crate::detect::normalise::is_number_like(entity) {
             &self.compact
         } else {
             &self.words
@@ -154,7 +155,7 @@ impl Key {
     fn of(entity: &str, value: &str) -> Key {
         let view = crate::detect::normalise::normalise(value);
         Key {
-            hashed: crate::vault::normalise(entity, value),
+            hashed: crate::detect::normalise::value_key(entity, value),
             view: view.as_str().trim().to_owned(),
         }
     }

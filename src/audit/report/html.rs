@@ -477,33 +477,41 @@ fn findings_section(h: &mut String, r: &Report, w: &Words) {
         esc(w.findings),
         esc(w.findings_intro)
     );
-    for (((id, dim), title), rows) in FINDINGS
+    let tables = FINDINGS
         .iter()
         .zip(w.finding_titles)
-        .zip(r.finding_tables())
-    {
+        .zip(r.finding_tables());
+    dimension_tables(h, w, tables, &w.finding_heads, |h, dim, c| {
+        let _ = write!(
+            h,
+            "<tr><th scope=\"row\">{}</th>",
+            esc(&w.term(dim, &c.key))
+        );
+        for v in [c.findings, c.requests, c.requests_sent, c.requests_stopped] {
+            num_cell(h, w, Some(v));
+        }
+        h.push_str("</tr>\n");
+    });
+}
+
+/// One `<h3>` and one table per dimension (`(id, dimension)`, its title, its rows), or
+/// the word for "none" when it has no row; `row` writes one row.
+fn dimension_tables<'a, T: 'a>(
+    h: &mut String,
+    w: &Words,
+    tables: impl Iterator<Item = ((&'a (&'a str, &'a str), &'a str), &'a [T])>,
+    heads: &[&str],
+    mut row: impl FnMut(&mut String, &str, &T),
+) {
+    for (((id, dim), title), rows) in tables {
         let _ = writeln!(h, "<h3 id=\"{id}\">{}</h3>", esc(title));
         if rows.is_empty() {
             let _ = writeln!(h, "<p>{}</p>", esc(w.none));
             continue;
         }
-        table_start(
-            h,
-            &format!("{id}-table"),
-            title,
-            w.dimension(dim),
-            &w.finding_heads,
-        );
-        for c in rows {
-            let _ = write!(
-                h,
-                "<tr><th scope=\"row\">{}</th>",
-                esc(&w.term(dim, &c.key))
-            );
-            for v in [c.findings, c.requests, c.requests_sent, c.requests_stopped] {
-                num_cell(h, w, Some(v));
-            }
-            h.push_str("</tr>\n");
+        table_start(h, &format!("{id}-table"), title, w.dimension(dim), heads);
+        for x in rows {
+            row(h, dim, x);
         }
         table_end(h);
     }
@@ -593,40 +601,25 @@ fn observed(h: &mut String, r: &Report, w: &Words) {
         return;
     }
     let _ = writeln!(h, "<p>{}</p>", esc(&w.observed_line(total)));
-    for (((id, dim), title), rows) in OBSERVED
+    let tables = OBSERVED
         .iter()
         .zip(w.observed_titles)
-        .zip(r.observed_tables())
-    {
-        let _ = writeln!(h, "<h3 id=\"{id}\">{}</h3>", esc(title));
-        if rows.is_empty() {
-            let _ = writeln!(h, "<p>{}</p>", esc(w.none));
-            continue;
+        .zip(r.observed_tables());
+    dimension_tables(h, w, tables, &w.observed_heads, |h, dim, g| {
+        row_head(h, w, dim, g.key.as_deref());
+        for v in [
+            g.requests,
+            g.would_forward,
+            g.would_route,
+            g.would_block,
+            g.would_refuse,
+            g.pseudonymised,
+            g.redacted,
+        ] {
+            num_cell(h, w, Some(v));
         }
-        table_start(
-            h,
-            &format!("{id}-table"),
-            title,
-            w.dimension(dim),
-            &w.observed_heads,
-        );
-        for g in rows {
-            row_head(h, w, dim, g.key.as_deref());
-            for v in [
-                g.requests,
-                g.would_forward,
-                g.would_route,
-                g.would_block,
-                g.would_refuse,
-                g.pseudonymised,
-                g.redacted,
-            ] {
-                num_cell(h, w, Some(v));
-            }
-            h.push_str("</tr>\n");
-        }
-        table_end(h);
-    }
+        h.push_str("</tr>\n");
+    });
 }
 
 fn repeated(h: &mut String, r: &Report, w: &Words) {

@@ -367,23 +367,37 @@ impl Lines for paravent::audit::report::Builder<'_> {
     }
 }
 
-/// Feeds every line of `files` (plain, gzip or zstd) to `sink`, one line at a time.
+/// The longest audit line read whole: far above any record the writer makes (a record
+/// holds counts and at most `max_vault_entries` hashes). A longer line is not a record:
+/// its first bytes go to the sink, which reports it, and the rest is skipped, so a
+/// tampered file cannot make the reader hold an unbounded line.
+const MAX_AUDIT_LINE_BYTES: u64 = 16 << 20;
+
+/// Feeds every line of `files` (plain, gzip or zstd) to `sink`, one line at a time
+/// (bytes that are not UTF-8 reach it replaced, and fail as any modified record).
 fn read_trails(files: &[std::path::PathBuf], sink: &mut impl Lines) -> anyhow::Result<()> {
+    use io::{BufRead as _, Read as _};
     for f in files {
         let (_, mut reader) = paravent::audit::input::open(f)
             .with_context(|| format!("cannot read {}", f.display()))?;
         sink.file(&f.display().to_string());
-        let mut line = String::new();
+        let cannot = || format!("cannot read {}", f.display());
+        let mut line = Vec::new();
         loop {
             line.clear();
-            let n = reader
-                .read_line(&mut line)
-                .with_context(|| format!("cannot read {}", f.display()))?;
+            let n = (&mut reader)
+                .take(MAX_AUDIT_LINE_BYTES)
+                .read_until(b'\n', &mut line)
+                .with_context(cannot)?;
             if n == 0 {
                 break;
             }
-            let text = line.strip_suffix('\n').unwrap_or(&line);
-            sink.line(text);
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            } else if n as u64 == MAX_AUDIT_LINE_BYTES {
+                reader.skip_until(b'\n').with_context(cannot)?;
+            }
+            sink.line(&String::from_utf8_lossy(&line));
         }
     }
     Ok(())

@@ -330,3 +330,40 @@ fn a_long_chain_gives_one_row_per_day_and_every_decision() {
             .contains("and 100 more (the first 1,000 in the JSON report)")
     );
 }
+
+#[test]
+fn an_endless_or_non_utf8_line_is_reported_at_its_line_and_the_reader_stays_bounded() {
+    let dir = Scratch::new("report-long-line");
+    let chain = sample_chain();
+    let lines: Vec<&str> = chain.lines().collect();
+    // Line 3 replaced by 17 MiB without a newline before the next record, then by bytes
+    // that are not UTF-8: each is a fault at line 3, not an unreadable file.
+    for (name, bad) in [
+        ("long.jsonl", vec![b'x'; 17 << 20]),
+        ("latin1.jsonl", b"{\"v\":2,\"caf\xe9\"}".to_vec()),
+    ] {
+        let mut bytes = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            if i == 2 {
+                bytes.extend_from_slice(&bad);
+            } else {
+                bytes.extend_from_slice(l.as_bytes());
+            }
+            bytes.push(b'\n');
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let r = paravent(&["audit", "verify", Scratch::arg(&path)], b"");
+        r.assert_code(1);
+        assert!(
+            r.stderr.contains(&format!("{name}:3:")),
+            "{name}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.len() < 4096,
+            "the line is not echoed: {}",
+            r.stderr.len()
+        );
+    }
+}

@@ -27,8 +27,10 @@ pub mod report;
 
 /// The record format's version, first field of every line. Version 2 (step 7) added the
 /// `chain-close` kind and the request fields `client`, `allow_listed`, `mode` and
-/// `would`; a version 1 record has none of them, and still verifies.
-pub const FORMAT_VERSION: u32 = 2;
+/// `would`; version 3 (step 10) the `checkpoint` kind, the top-level `governance` and
+/// `checkpoint` fields and the request fields `assistant`, `route_reason`, `settings`,
+/// `risk` and `answer_leaks`. Older records have none of them, and still verify.
+pub const FORMAT_VERSION: u32 = 3;
 /// The BLAKE3 `derive_key` context of a chain's anchor.
 const ANCHOR_CONTEXT: &str = "paravent 2026 audit chain anchor v1";
 
@@ -50,6 +52,9 @@ pub enum Kind {
     /// number of records before it, its `prev` their last hash). A restart on the same
     /// file starts a new chain chained to it.
     ChainClose,
+    /// A signed checkpoint of the chain up to the record before it (`checkpoint` holds
+    /// the signed note: size = this record's `seq`, head = its `prev`).
+    Checkpoint,
 }
 
 /// What became of the request.
@@ -167,6 +172,88 @@ pub struct RequestFields {
     /// happened: the request left as the client sent it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub would: Option<Would>,
+    /// The assistant profile the request used (`model: "assistant:NAME"` or a virtual
+    /// key bound to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistant: Option<String>,
+    /// Why the request went where it went when Paravent chose the provider:
+    /// `eu-preference`, `profile`, or the routing reasons (`policy`, `max-sensitivity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_reason: Option<String>,
+    /// Provider settings enforced on this request, `name=effect`, sorted
+    /// (`store=false`, `user=hashed`, `metadata=dropped`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
+    /// The residual re-identification risk of what left (docs/AUDIT.md says how).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<Risk>,
+    /// Personal data in the answer that was not in the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_leaks: Option<AnswerLeaks>,
+}
+
+/// The residual re-identification risk of a request's outgoing text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Risk {
+    /// `none`, `low`, `medium` or `high`.
+    pub level: String,
+    /// Person references that left (pseudonymised PERSON values).
+    pub persons: u64,
+    /// Quasi-identifier kinds left in clear near them, with their counts.
+    pub quasi: BTreeMap<String, u64>,
+    /// What the policy did about it: `pseudonymised-quasi`, `warned`, `blocked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+/// Personal data found in an answer that was not in its request (hashes only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerLeaks {
+    pub by_entity: BTreeMap<String, u64>,
+    /// Keyed hashes of the leaked values, sorted.
+    pub values: Vec<ValueHash>,
+    /// Whether they were redacted from the answer the client got.
+    pub redacted: bool,
+}
+
+/// The providers' declared terms and the assistant profiles in force, written in
+/// `chain-start`, `file-start` and `reload` records so that the trail alone says them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Governance {
+    pub providers: BTreeMap<String, ProviderTerms>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub assistants: BTreeMap<String, AssistantInfo>,
+}
+
+/// One provider's declared data terms, and the settings Paravent enforces on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderTerms {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_use: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpa: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
+}
+
+/// An assistant profile as the trail records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssistantInfo {
+    pub owner: String,
+    pub purpose: String,
+    pub providers: Vec<String>,
+    pub prefer_eu: bool,
 }
 
 /// What enforcement would have done to an observed request (counts and names only).
@@ -218,6 +305,12 @@ pub struct AuditRecord {
     pub policy_version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<RequestFields>,
+    /// In `chain-start`, `file-start` and `reload` records: the governance in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governance: Option<Governance>,
+    /// In `checkpoint` records: the signed note (docs/AUDIT.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
     /// Hex of the previous record's hash (or of the chain's anchor).
     pub prev: String,
     /// Hex of `BLAKE3(prev ‖ canonical)`; absent from the canonical form.
@@ -307,6 +400,8 @@ impl AuditRecord {
             instance_id,
             policy_version,
             request: None,
+            governance: None,
+            checkpoint: None,
             prev: String::new(),
             hash: None,
         }

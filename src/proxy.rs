@@ -697,6 +697,11 @@ pub fn record_fields(o: &Outcome) -> RequestFields {
             v.dedup();
             v
         },
+        assistant: None,
+        route_reason: None,
+        settings: Vec::new(),
+        risk: None,
+        answer_leaks: None,
     }
 }
 

@@ -60,7 +60,7 @@ fn canonical_form_has_no_whitespace_and_no_hash() {
     let c = String::from_utf8(r.canonical().unwrap()).unwrap();
     assert!(!c.contains(' ') && !c.contains('\n'));
     assert!(!c.contains(r.hash.as_deref().unwrap()));
-    assert!(c.starts_with("{\"v\":2,\"kind\":\"request\",\"seq\":1,\"time\":"));
+    assert!(c.starts_with("{\"v\":3,\"kind\":\"request\",\"seq\":1,\"time\":"));
     assert_eq!(
         format!("{},\"hash\":\"{}\"}}", &c[..c.len() - 1], r.hash.unwrap()),
         lines[1]

@@ -717,6 +717,20 @@ fn check_record(
     {
         return Err("holds what format version 1 did not have".to_owned());
     }
+    if rec.v < 3
+        && (rec.kind == Kind::Checkpoint
+            || rec.governance.is_some()
+            || rec.checkpoint.is_some()
+            || rec.request.as_ref().is_some_and(|r| {
+                r.assistant.is_some()
+                    || r.route_reason.is_some()
+                    || !r.settings.is_empty()
+                    || r.risk.is_some()
+                    || r.answer_leaks.is_some()
+            }))
+    {
+        return Err(format!("holds what format version {} did not have", rec.v));
+    }
     scratch.clear();
     match serde_json::to_writer(&mut *scratch, rec) {
         Ok(()) if scratch.as_slice() == line.as_bytes() => {}
@@ -726,9 +740,17 @@ fn check_record(
         return Err("hash does not match its content (modified)".to_owned());
     }
     let shaped = match rec.kind {
-        Kind::ChainStart => rec.seq == 0 && rec.request.is_none(),
-        Kind::Request => rec.request.is_some(),
-        Kind::FileStart | Kind::Reload | Kind::ChainClose => rec.request.is_none(),
+        Kind::ChainStart => rec.seq == 0 && rec.request.is_none() && rec.checkpoint.is_none(),
+        Kind::Request => {
+            rec.request.is_some() && rec.governance.is_none() && rec.checkpoint.is_none()
+        }
+        Kind::FileStart | Kind::Reload => rec.request.is_none() && rec.checkpoint.is_none(),
+        Kind::ChainClose => {
+            rec.request.is_none() && rec.governance.is_none() && rec.checkpoint.is_none()
+        }
+        Kind::Checkpoint => {
+            rec.request.is_none() && rec.governance.is_none() && rec.checkpoint.is_some()
+        }
     };
     if !shaped {
         return Err("malformed record (its kind does not match its content)".to_owned());

@@ -330,6 +330,8 @@ impl AuditWriter {
             instance_id: self.instance_id.clone(),
             policy_version: self.policy_version(),
             request,
+            governance: None,
+            checkpoint: None,
             prev: String::new(),
             hash: None,
         }

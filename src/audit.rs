@@ -17,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub mod checkpoint;
 pub mod energy;
 pub mod input;
 pub mod usage;

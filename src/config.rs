@@ -401,6 +401,43 @@ pub struct AuditConfig {
     /// Log the checkpoint (`Audit checkpoint.`) every this many records (0: only at
     /// start, rotation and shutdown).
     pub checkpoint_every: u64,
+    /// `[audit.signing]`: signed checkpoints in the trail; none when absent.
+    pub signing: Option<SigningConfig>,
+}
+
+/// `[audit.signing]`: the Ed25519 key that signs the trail's checkpoints (held apart
+/// from the deployment secret: `paravent audit keygen` makes it) and how often.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// The signer key file (`PRIVATE+KEY+…`, relative to the config file).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Or the environment variable that holds the signer key text.
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// The key's name (the checkpoints' origin prefix): when set, the key must bear it.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A checkpoint once this many records were written since the last (0: no count).
+    #[serde(default = "default_interval_records")]
+    pub interval_records: u64,
+    /// A checkpoint once this many seconds passed with records unsigned (0: no timer).
+    #[serde(default = "default_interval_seconds")]
+    pub interval_seconds: u64,
+}
+
+/// Default number of records between two signed checkpoints.
+pub const DEFAULT_SIGNING_INTERVAL_RECORDS: u64 = 1000;
+/// Default longest time, in seconds, records stay unsigned.
+pub const DEFAULT_SIGNING_INTERVAL_SECONDS: u64 = 300;
+
+fn default_interval_records() -> u64 {
+    DEFAULT_SIGNING_INTERVAL_RECORDS
+}
+
+fn default_interval_seconds() -> u64 {
+    DEFAULT_SIGNING_INTERVAL_SECONDS
 }
 
 /// Default number of records between two logged checkpoints.
@@ -416,6 +453,7 @@ impl Default for AuditConfig {
             rotate_bytes: None,
             rotate: Rotate::Never,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            signing: None,
         }
     }
 }
@@ -768,6 +806,23 @@ impl Config {
         if raw.audit.rotate_bytes == Some(0) {
             errors.push(format!("{name}: [audit] rotate_bytes must be > 0"));
         }
+        if let Some(sg) = &raw.audit.signing {
+            if sg.key_file.is_some() == sg.key_env.is_some() {
+                errors.push(format!(
+                    "{name}: [audit.signing] needs one of key_file and key_env (`paravent audit keygen` makes the key)"
+                ));
+            }
+            if let Some(n) = &sg.name
+                && let Err(e) = crate::audit::checkpoint::check_name(n)
+            {
+                errors.push(format!("{name}: [audit.signing] name: {e}"));
+            }
+            if sg.interval_records == 0 && sg.interval_seconds == 0 {
+                warnings.push(format!(
+                    "{name}: [audit.signing] interval_records and interval_seconds are both 0: the trail is signed only at a graceful stop"
+                ));
+            }
+        }
         rule_set.disable(&detect.disable);
         let detector = match Detector::new(&rule_set) {
             Ok(d) => Some(d),
@@ -860,6 +915,13 @@ impl Config {
                 path: raw.audit.path.as_ref().map(|p| match base {
                     Some(b) if p.is_relative() => b.join(p),
                     _ => p.clone(),
+                }),
+                signing: raw.audit.signing.as_ref().map(|sg| SigningConfig {
+                    key_file: sg.key_file.as_ref().map(|p| match base {
+                        Some(b) if p.is_relative() => b.join(p),
+                        _ => p.clone(),
+                    }),
+                    ..sg.clone()
                 }),
                 ..raw.audit
             },

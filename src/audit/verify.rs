@@ -31,11 +31,19 @@
 //! the chain, instead of starting with a `chain-start`, must start with that very
 //! record or with the one after it (`prev` = its hash); a chain that continues it (a
 //! restart) may start from its hash.
+//!
+//! Signed checkpoints ([`Verifier::key`]): every `checkpoint` record's note must agree
+//! with the chain where it stands (its size is the record's `seq`, its head the
+//! record's `prev`, its origin names the record's instance and chain); given the
+//! public key, its signature must verify under it too. A record changed before a
+//! checkpoint then breaks either the chain or the signature, even when every hash
+//! after it was computed again.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
+use super::checkpoint::{self, Checkpoint, VerifierKey};
 use super::{AuditRecord, FORMAT_VERSION, Kind, anchor};
 
 /// A verified input, in short (see [`verify`]).
@@ -141,6 +149,16 @@ pub struct ChainSummary {
     /// Verified from this resume point on (its earlier records were skipped).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed: Option<Resume>,
+    /// Its `checkpoint` records that verified (signatures too, given a key).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub checkpoints: u64,
+    /// The size of its last checkpoint: records from this `seq` on are not signed yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed: Option<u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ChainSummary {
@@ -221,6 +239,9 @@ struct Chain {
     pieces: Vec<Piece>,
     /// The first fault and where it is (file index, line).
     bad: Option<(usize, usize, BadRecord)>,
+    /// Checkpoint records verified, and the largest size they signed.
+    checkpoints: u64,
+    signed: Option<u64>,
 }
 
 /// Verifies chains fed one line at a time: [`Verifier::file`] before each file's
@@ -262,6 +283,8 @@ pub struct Verifier {
     /// Records skipped before a resume point, and the chains they were of.
     skipped: u64,
     skipped_chains: std::collections::HashSet<String>,
+    /// The public key every checkpoint must be signed with, when given.
+    key: Option<VerifierKey>,
 }
 
 impl Verifier {
@@ -285,7 +308,14 @@ impl Verifier {
             scratch: Vec::new(),
             skipped: 0,
             skipped_chains: std::collections::HashSet::new(),
+            key: None,
         }
+    }
+
+    /// Checks every checkpoint's signature under `key` too (see the module doc).
+    pub fn key(mut self, key: Option<VerifierKey>) -> Verifier {
+        self.key = key;
+        self
     }
 
     /// Verifies the chains of `points` only from those points on (see the module doc).
@@ -403,6 +433,18 @@ impl Verifier {
         if let Err(reason) = check_record(&rec, line, &chain.instance_id, &mut self.scratch) {
             chain.fail(file, n, bad(rid, &reason));
             return Some(rec);
+        }
+        if rec.kind == Kind::Checkpoint {
+            match check_checkpoint(&rec, self.key.as_ref()) {
+                Ok(size) => {
+                    chain.checkpoints += 1;
+                    chain.signed = chain.signed.max(Some(size));
+                }
+                Err(reason) => {
+                    chain.fail(file, n, bad(rid, &reason));
+                    return Some(rec);
+                }
+            }
         }
         let hash = rec.hash.clone().unwrap_or_default();
         for (h, found) in &mut self.checkpoints {
@@ -647,6 +689,8 @@ impl Verifier {
                     closed: last.is_some_and(|l| l.kind == Kind::ChainClose),
                     files: names,
                     bad: c.bad.map(|b| b.2),
+                    checkpoints: c.checkpoints,
+                    signed: c.signed,
                     chain_id: id,
                 }
             })
@@ -684,6 +728,8 @@ impl Chain {
             last_time: time.to_owned(),
             pieces: Vec::new(),
             bad: None,
+            checkpoints: 0,
+            signed: None,
         }
     }
 
@@ -761,6 +807,45 @@ fn check_record(
         );
     }
     Ok(())
+}
+
+/// Whether the note of a `checkpoint` record agrees with the chain where it stands
+/// (and, given `key`, is signed by it); returns the size it signs.
+fn check_checkpoint(rec: &AuditRecord, key: Option<&VerifierKey>) -> Result<u64, String> {
+    let note = rec.checkpoint.as_deref().unwrap_or_default();
+    let text = match key {
+        Some(k) => checkpoint::open_note(note, k).map_err(|e| format!("checkpoint: {e}"))?,
+        None => {
+            checkpoint::split_note(note)
+                .map_err(|e| format!("checkpoint: {e}"))?
+                .0
+        }
+    };
+    let cp = Checkpoint::parse(text).map_err(|e| format!("checkpoint: {e}"))?;
+    if cp.size != rec.seq {
+        return Err(format!(
+            "checkpoint: it signs {} records, but stands after {} (it was moved, or the chain changed)",
+            cp.size, rec.seq
+        ));
+    }
+    if super::hex(&cp.head) != rec.prev {
+        return Err(
+            "checkpoint: the head it signs is not the hash of the record before it (the chain changed)"
+                .to_owned(),
+        );
+    }
+    let tail = format!("/{}/{}", rec.instance_id, rec.chain_id);
+    let origin_ok = match key {
+        Some(k) => cp.origin == Checkpoint::origin_of(&k.name, &rec.instance_id, &rec.chain_id),
+        None => cp.origin.ends_with(&tail),
+    };
+    if !origin_ok {
+        return Err(
+            "checkpoint: its origin names another key, instance or chain than its record's"
+                .to_owned(),
+        );
+    }
+    Ok(cp.size)
 }
 
 /// Whether the stored hash of `rec`, whose canonical line with its hash is `line`, is

@@ -18,6 +18,11 @@
 //! name ([`resolve_path`]): one configuration then gives every replica its own file and
 //! chain. A graceful stop ends the chain with a `chain-close` record
 //! ([`AuditWriter::close`]); nothing is written after it.
+//!
+//! With `[audit.signing]` ([`AuditWriter::with_signer`], [`load_signing_key`]), the
+//! writer also signs the chain: a `checkpoint` record holding a signed note
+//! ([`super::checkpoint`]) every `interval_records` records, when records stayed unsigned
+//! `interval_seconds`, and just before the `chain-close` record.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -26,8 +31,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
+use super::checkpoint::{Checkpoint, SigningKey};
 use super::{AuditError, AuditRecord, FORMAT_VERSION, Kind, RequestFields, anchor, hex, rfc3339};
-use crate::config::{AuditConfig, FsyncPolicy, OnFailure, Rotate};
+use crate::config::{AuditConfig, FsyncPolicy, OnFailure, Rotate, SigningConfig};
 
 /// Bytes of a random chain id.
 const CHAIN_ID_BYTES: usize = 16;
@@ -120,6 +126,10 @@ struct State {
     day: Option<String>,
     /// Request records since the last logged checkpoint.
     since_checkpoint: u64,
+    /// Records written since the last signed checkpoint record, and when the first of
+    /// them was.
+    unsigned: u64,
+    unsigned_since: Option<std::time::Instant>,
     /// The chain-close record was written: nothing more is.
     closed: bool,
 }
@@ -142,9 +152,20 @@ pub struct AuditWriter {
     /// Rotation settings; `None` for a sink that is not a file.
     rotation: Option<Rotation>,
     checkpoint_every: u64,
+    /// Signs checkpoints into the chain (`[audit.signing]`), when configured.
+    signer: Option<Signer>,
     /// The exclusive lock on `.<file name>.lock`, held as long as the writer: two
     /// processes never write one chain.
     _lock: Option<std::fs::File>,
+}
+
+/// What signs the chain's checkpoints, and how often ([`AuditWriter::with_signer`]).
+struct Signer {
+    key: SigningKey,
+    /// A checkpoint once this many records are unsigned (0: no count).
+    every_records: u64,
+    /// A checkpoint once the oldest unsigned record is this old (`None`: no timer).
+    every: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -219,6 +240,8 @@ impl AuditWriter {
             bytes: live.bytes,
             day,
             since_checkpoint: 0,
+            unsigned: 0,
+            unsigned_since: None,
             closed: false,
         };
         let mut w = AuditWriter::start(
@@ -256,6 +279,8 @@ impl AuditWriter {
             bytes: 0,
             day: None,
             since_checkpoint: 0,
+            unsigned: 0,
+            unsigned_since: None,
             closed: false,
         };
         AuditWriter::start(
@@ -296,6 +321,7 @@ impl AuditWriter {
             healthy: AtomicBool::new(true),
             rotation,
             checkpoint_every: cfg.checkpoint_every,
+            signer: None,
             _lock: None,
         };
         let start = AuditRecord::chain_start(
@@ -357,6 +383,85 @@ impl AuditWriter {
     pub fn close(&self) -> Result<String, WriterError> {
         let now = rfc3339(SystemTime::now());
         self.write(self.record(Kind::ChainClose, None, now))
+    }
+
+    /// From now on, signs checkpoints of the chain with `key` as `cfg` says: a
+    /// `checkpoint` record every `interval_records` records, when the oldest record not
+    /// yet signed is `interval_seconds` old ([`AuditWriter::sign_if_due`], called by a
+    /// timer), and before the `chain-close` record.
+    #[must_use]
+    pub fn with_signer(mut self, key: SigningKey, cfg: &SigningConfig) -> AuditWriter {
+        self.signer = Some(Signer {
+            key,
+            every_records: cfg.interval_records,
+            every: (cfg.interval_seconds > 0)
+                .then(|| std::time::Duration::from_secs(cfg.interval_seconds)),
+        });
+        self
+    }
+
+    /// How often a timer should call [`AuditWriter::sign_if_due`]: every second (or
+    /// every `interval_seconds`, when shorter); `None` without a signer or a timer.
+    pub fn signing_tick(&self) -> Option<std::time::Duration> {
+        let every = self.signer.as_ref()?.every?;
+        Some(every.min(std::time::Duration::from_secs(1)))
+    }
+
+    /// Writes a signed checkpoint when records have stayed unsigned `interval_seconds`;
+    /// returns whether it did.
+    ///
+    /// # Errors
+    /// As [`AuditWriter::append`].
+    pub fn sign_if_due(&self) -> Result<bool, WriterError> {
+        let Some(every) = self.signer.as_ref().and_then(|s| s.every) else {
+            return Ok(false);
+        };
+        let mut st = self.state.lock().map_err(|_| WriterError::Poisoned)?;
+        let due = !st.closed
+            && st.unsigned > 0
+            && st.unsigned_since.is_some_and(|t| t.elapsed() >= every);
+        if !due {
+            return Ok(false);
+        }
+        self.sign_locked(&mut st, "timer")?;
+        let position = self.written.load(Ordering::Acquire);
+        drop(st);
+        if self.fsync == FsyncPolicy::Always {
+            self.sync_through(position)?;
+        }
+        Ok(true)
+    }
+
+    /// Appends a `checkpoint` record that signs the chain up to the last record: its
+    /// note's size is the record's `seq` (the records before it), its head the record's
+    /// `prev`. Nothing when there is no signer or nothing new to sign.
+    fn sign_locked(&self, st: &mut State, reason: &'static str) -> Result<(), WriterError> {
+        let Some(signer) = &self.signer else {
+            return Ok(());
+        };
+        if st.unsigned == 0 {
+            return Ok(());
+        }
+        let head = super::unhex32(&st.prev).ok_or(AuditError::BadPrev)?;
+        let size = st.seq + 1;
+        let body = Checkpoint {
+            origin: Checkpoint::origin_of(signer.key.name(), &self.instance_id, &self.chain_id),
+            size,
+            head,
+        }
+        .body();
+        let mut rec = self.record(Kind::Checkpoint, None, rfc3339(SystemTime::now()));
+        rec.checkpoint = Some(signer.key.sign_note(&body));
+        self.write_locked(st, rec)?;
+        tracing::info!(
+            size,
+            head = %st.prev,
+            chain_id = %self.chain_id,
+            key = %signer.key.verifier().label(),
+            reason,
+            "Audit checkpoint signed."
+        );
+        Ok(())
     }
 
     /// Writes `rec`, then, with `fsync = "always"`, waits until it is durable.
@@ -451,12 +556,24 @@ impl AuditWriter {
             self.rotate(&mut st);
         }
         let is_request = rec.kind == Kind::Request;
+        if closing {
+            // The last checkpoint signs every record but the close.
+            self.sign_locked(&mut st, "close")?;
+        }
         let hash = self.write_locked(&mut st, rec)?;
         let position = self.written.load(Ordering::Acquire);
         if closing {
             // The close is the chain's last record: no file-start after it.
             st.closed = true;
             return Ok((hash, position));
+        }
+        if let Some(s) = &self.signer
+            && s.every_records > 0
+            && st.unsigned >= s.every_records
+            && let Err(e) = self.sign_locked(&mut st, "records")
+        {
+            // The record asked for is written; the next one tries again.
+            tracing::error!(error = %e, "The audit checkpoint was not written.");
         }
         if let Some(r) = self.rotation
             && r.bytes.is_some_and(|max| st.bytes >= max)
@@ -484,6 +601,13 @@ impl AuditWriter {
             return Err(WriterError::Write(e));
         }
         self.healthy.store(true, Ordering::Relaxed);
+        if rec.kind == Kind::Checkpoint {
+            st.unsigned = 0;
+            st.unsigned_since = None;
+        } else {
+            st.unsigned += 1;
+            st.unsigned_since.get_or_insert_with(std::time::Instant::now);
+        }
         let hash = rec.hash.unwrap_or_default();
         st.prev.clone_from(&hash);
         st.seq = rec.seq;
@@ -624,6 +748,119 @@ impl AuditWriter {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Why the checkpoints' signing key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningKeyError {
+    #[error("cannot read the audit signing key file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the environment variable {0} ([audit.signing] key_env) is not set")]
+    EnvUnset(String),
+    #[error("the audit signing key ({from}) is not usable: {error}")]
+    Key {
+        from: String,
+        error: super::checkpoint::NoteError,
+    },
+    #[error(
+        "the audit signing key is named {found:?}, not {configured:?} as [audit.signing] name says"
+    )]
+    Name { found: String, configured: String },
+}
+
+/// The longest key file read: a signer key is some 100 bytes.
+const MAX_KEY_FILE_BYTES: u64 = 4096;
+
+/// The signing key `[audit.signing]` names (its file or its environment variable), and
+/// whether its file can be read by others than its owner (`serve` warns then).
+///
+/// # Errors
+/// The file or variable cannot be read, does not hold a signer key, or the key's name
+/// is not the configured `name`.
+pub fn load_signing_key(cfg: &SigningConfig) -> Result<(SigningKey, bool), SigningKeyError> {
+    use std::io::Read as _;
+    let (text, from, open_to_others) = match (&cfg.key_file, &cfg.key_env) {
+        (Some(path), _) => {
+            let read_err = |source| SigningKeyError::Read {
+                path: path.clone(),
+                source,
+            };
+            let file = File::open(path).map_err(read_err)?;
+            #[cfg(unix)]
+            let open_to_others = {
+                use std::os::unix::fs::PermissionsExt;
+                file.metadata().map_err(read_err)?.permissions().mode() & 0o077 != 0
+            };
+            #[cfg(not(unix))]
+            let open_to_others = false;
+            let mut text = String::new();
+            #[allow(clippy::disallowed_methods)] // bounded by take() on the same line
+            file.take(MAX_KEY_FILE_BYTES)
+                .read_to_string(&mut text)
+                .map_err(read_err)?;
+            (text, path.display().to_string(), open_to_others)
+        }
+        (None, Some(var)) => {
+            let text = std::env::var(var).map_err(|_| SigningKeyError::EnvUnset(var.clone()))?;
+            (text, format!("${var}"), false)
+        }
+        (None, None) => return Err(SigningKeyError::EnvUnset(String::new())),
+    };
+    let key = SigningKey::parse(&text).map_err(|error| SigningKeyError::Key { from, error })?;
+    if let Some(name) = &cfg.name
+        && name != key.name()
+    {
+        return Err(SigningKeyError::Name {
+            found: key.name().to_owned(),
+            configured: name.clone(),
+        });
+    }
+    Ok((key, open_to_others))
+}
+
+/// Writes a new signing key: `PREFIX.key` (the signer key, owner-only, never
+/// overwritten) and `PREFIX.pub` (the verifier key, for auditors); returns the verifier
+/// key.
+///
+/// # Errors
+/// A bad name, no random source, or a file that exists or cannot be written.
+pub fn keygen(name: &str, prefix: &Path) -> Result<String, std::io::Error> {
+    use std::io::Write as _;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|_| std::io::Error::other("no random source"))?;
+    let secret = SigningKey::encode(name, &seed).map_err(std::io::Error::other)?;
+    let public = SigningKey::parse(&secret)
+        .map_err(std::io::Error::other)?
+        .verifier()
+        .to_string();
+    let with_ext = |ext: &str| {
+        let mut p = prefix.as_os_str().to_owned();
+        p.push(ext);
+        PathBuf::from(p)
+    };
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(with_ext(".key"))?;
+    f.write_all(secret.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(with_ext(".pub"))?;
+    f.write_all(public.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    Ok(public)
 }
 
 /// The instance id: `[audit] instance_id`, else `$HOSTNAME`, else the kernel's host
@@ -859,6 +1096,7 @@ fn lock_exclusive(path: &Path, instance_id: &str) -> Result<std::fs::File, Write
 
 #[cfg(test)]
 mod tests {
+    use super::super::checkpoint::VerifierKey;
     use super::*;
 
     fn cfg(rotate_bytes: Option<u64>) -> AuditConfig {
@@ -1108,6 +1346,130 @@ mod tests {
         w.append(req(2)).unwrap();
         drop(w);
         verify_files(&files_in_order(&path)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn signed_writer(sink: &SlowSink, every_records: u64) -> (AuditWriter, VerifierKey) {
+        let key = SigningKey::from_seed("paravent.test/audit", &[5u8; 32]).unwrap();
+        let verifier = key.verifier().clone();
+        let c = AuditConfig {
+            fsync: FsyncPolicy::Never,
+            ..cfg(None)
+        };
+        let path = std::env::temp_dir().join("paravent-writer-unused.jsonl");
+        let w = AuditWriter::with_sink(Box::new(sink.clone()), &path, &c, "i".into(), "p".into())
+            .unwrap()
+            .with_signer(
+                key,
+                &SigningConfig {
+                    key_file: None,
+                    key_env: None,
+                    name: None,
+                    interval_records: every_records,
+                    interval_seconds: 300,
+                },
+            );
+        (w, verifier)
+    }
+
+    fn verify_signed(text: &str, key: &VerifierKey) -> super::super::verify::Verification {
+        let mut v = super::super::verify::Verifier::new::<&str>(&[]).key(Some(key.clone()));
+        v.file("a.jsonl");
+        for line in text.lines() {
+            v.push(line);
+        }
+        v.finish()
+    }
+
+    #[test]
+    fn a_signed_writer_checkpoints_every_n_records_and_before_the_close() {
+        let sink = SlowSink::default();
+        let (w, key) = signed_writer(&sink, 3);
+        for i in 0..7 {
+            w.append(req(i)).unwrap();
+        }
+        w.close().unwrap();
+        let text = String::from_utf8(sink.bytes.lock().unwrap().clone()).unwrap();
+        let recs: Vec<AuditRecord> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let kinds: Vec<Kind> = recs.iter().map(|r| r.kind).collect();
+        use Kind::{ChainClose as X, ChainStart as S, Checkpoint as C, Request as R};
+        // chain-start + 2 requests = 3 unsigned; then 3 more each (the checkpoint
+        // itself included in the next); the last signs the rest before the close.
+        assert_eq!(kinds, [S, R, R, C, R, R, R, C, R, R, C, X], "{text}");
+        for r in recs.iter().filter(|r| r.kind == Kind::Checkpoint) {
+            let note = r.checkpoint.as_deref().unwrap();
+            let body = super::super::checkpoint::open_note(note, &key).unwrap();
+            let cp = Checkpoint::parse(body).unwrap();
+            assert_eq!(cp.size, r.seq);
+            assert_eq!(hex(&cp.head), r.prev);
+            assert_eq!(cp.origin, format!("paravent.test/audit/i/{}", w.chain_id()));
+        }
+        let done = verify_signed(&text, &key);
+        assert!(done.ok(), "{:?}", done.first_bad());
+        assert_eq!(done.chains[0].checkpoints, 3);
+        assert_eq!(done.chains[0].signed, Some(10));
+        assert!(done.chains[0].closed);
+    }
+
+    #[test]
+    fn a_signed_writer_checkpoints_on_its_timer_only_when_something_is_unsigned() {
+        let sink = SlowSink::default();
+        let (w, key) = signed_writer(&sink, 0);
+        assert_eq!(w.signing_tick(), Some(std::time::Duration::from_secs(1)));
+        w.append(req(1)).unwrap();
+        assert!(!w.sign_if_due().unwrap(), "not yet 300 s old");
+        // As if the oldest unsigned record were 301 s old.
+        let past = std::time::Instant::now()
+            .checked_sub(std::time::Duration::from_secs(301))
+            .unwrap();
+        w.state.lock().unwrap().unsigned_since = Some(past);
+        assert!(w.sign_if_due().unwrap());
+        w.state.lock().unwrap().unsigned_since = Some(past);
+        assert!(!w.sign_if_due().unwrap(), "nothing new to sign");
+        let text = String::from_utf8(sink.bytes.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.matches("\"kind\":\"checkpoint\"").count(), 1);
+        assert!(verify_signed(&text, &key).ok());
+        // A close right after a checkpoint has nothing more to sign.
+        w.close().unwrap();
+        let text = String::from_utf8(sink.bytes.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.matches("\"kind\":\"checkpoint\"").count(), 1);
+    }
+
+    #[test]
+    fn a_key_file_is_read_its_name_checked_and_its_openness_reported() {
+        let dir = scratch("keygen");
+        std::fs::create_dir_all(&dir).unwrap();
+        let prefix = dir.join("audit-signing");
+        let public = keygen("paravent.test/audit", &prefix).unwrap();
+        assert!(keygen("paravent.test/audit", &prefix).is_err(), "never overwritten");
+        let on_disk = std::fs::read_to_string(dir.join("audit-signing.pub")).unwrap();
+        assert_eq!(on_disk.trim(), public);
+        let mut sc = SigningConfig {
+            key_file: Some(dir.join("audit-signing.key")),
+            key_env: None,
+            name: Some("paravent.test/audit".into()),
+            interval_records: 1,
+            interval_seconds: 1,
+        };
+        let (key, open) = load_signing_key(&sc).unwrap();
+        assert_eq!(key.verifier().to_string(), public);
+        assert!(!open, "created owner-only");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let p = dir.join("audit-signing.key");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(load_signing_key(&sc).unwrap().1);
+        }
+        sc.name = Some("other.name".into());
+        assert!(matches!(
+            load_signing_key(&sc),
+            Err(SigningKeyError::Name { .. })
+        ));
+        sc.key_file = Some(dir.join("audit-signing.pub"));
+        sc.name = None;
+        let err = load_signing_key(&sc).unwrap_err().to_string();
+        assert!(!err.contains(&public), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

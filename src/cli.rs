@@ -134,6 +134,46 @@ pub enum AuditCommand {
         /// be given several times.
         #[arg(long, value_name = "CHAIN:SEQ:HASH")]
         from: Vec<String>,
+        /// The public key of `[audit.signing]` (the `.pub` file `audit keygen` wrote, or
+        /// its text): every checkpoint's signature must verify under it. Without it,
+        /// checkpoints are still checked against the chain. A proof bundle (`audit
+        /// export`) is verified alone, with this key or else the one it carries.
+        #[arg(long, value_name = "PUB")]
+        key: Option<String>,
+    },
+    /// Make the Ed25519 key that signs the trail's checkpoints: PREFIX.key (the signer
+    /// key, owner-only, for [audit.signing] key_file) and PREFIX.pub (the public key, for
+    /// auditors: `audit verify --key PREFIX.pub`). Never overwrites a file.
+    Keygen {
+        /// The key's name, which starts every checkpoint's origin line
+        /// (`paravent.example.com/audit`): no space, no '+'.
+        #[arg(long)]
+        name: String,
+        /// Where to write PREFIX.key and PREFIX.pub.
+        #[arg(long, value_name = "PREFIX")]
+        out: PathBuf,
+    },
+    /// Write an offline proof bundle: the records of one chain from a checkpoint to its
+    /// last checkpoint (both included) and the public key, as one JSONL file that
+    /// `audit verify BUNDLE` checks alone. The trail is verified first.
+    Export {
+        /// The first checkpoint: `CHAIN:SEQ` (the chain id and the checkpoint record's
+        /// seq, which is its size), or a file holding that checkpoint's signed note.
+        #[arg(long, value_name = "CHECKPOINT")]
+        from: String,
+        /// The bundle to write.
+        #[arg(long, value_name = "BUNDLE")]
+        out: PathBuf,
+        /// The public key to put in the bundle (a `.pub` file or its text).
+        #[arg(long, value_name = "PUB", required_unless_present = "config")]
+        key: Option<String>,
+        /// Or the configuration whose [audit.signing] key signed the checkpoints (its
+        /// public half goes in the bundle).
+        #[arg(long, conflicts_with = "key")]
+        config: Option<PathBuf>,
+        /// Audit files or directories, as for `audit verify`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Report on the audit trail: requests per day, principal, team, provider,
     /// jurisdiction, model, decision and rule; findings; refusals; routes; energy.

@@ -42,8 +42,32 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                     files,
                     checkpoint,
                     from,
+                    key,
                 },
-        } => audit_verify(&files, &checkpoint, &from),
+        } => audit_verify(&files, &checkpoint, &from, key.as_deref()),
+        cli::Command::Audit {
+            command: cli::AuditCommand::Keygen { name, out },
+        } => {
+            paravent::audit::checkpoint::check_name(&name)?;
+            let public = paravent::audit::writer::keygen(&name, &out)
+                .with_context(|| format!("cannot write {}.key and .pub", out.display()))?;
+            println!("{public}");
+            eprintln!(
+                "wrote {0}.key (the signer key, owner-only: [audit.signing] key_file) and {0}.pub (the public key, for auditors)",
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        cli::Command::Audit {
+            command:
+                cli::AuditCommand::Export {
+                    from,
+                    out,
+                    key,
+                    config,
+                    files,
+                },
+        } => audit_export(&from, &out, key.as_deref(), config.as_deref(), &files),
         cli::Command::Audit {
             command:
                 cli::AuditCommand::Report {
@@ -119,6 +143,30 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             }
             for w in &cfg.warnings {
                 eprintln!("warning: {w}");
+            }
+            match (&cfg.audit.path, &cfg.audit.signing) {
+                (Some(_), None) => eprintln!(
+                    "note: no [audit.signing]: the audit trail has no signed checkpoints (docs/AUDIT.md, \"Signed checkpoints\")"
+                ),
+                (None, Some(_)) => eprintln!(
+                    "note: [audit.signing] without [audit] path: there is no trail to sign"
+                ),
+                (_, Some(sg)) => match paravent::audit::writer::load_signing_key(sg) {
+                    Ok((key, open)) => {
+                        if open {
+                            eprintln!(
+                                "note: the audit signing key file can be read by others than its owner: chmod 600 it"
+                            );
+                        }
+                        eprintln!(
+                            "note: audit checkpoints signed with {} (public key: {})",
+                            key.verifier().label(),
+                            key.verifier()
+                        );
+                    }
+                    Err(e) => eprintln!("note: {e}; `serve` needs it"),
+                },
+                (None, None) => {}
             }
             let failures = rules::check_examples(&cfg.rule_set, &cfg.detector);
             for f in &failures {
@@ -410,22 +458,33 @@ fn audit_verify(
     files: &[std::path::PathBuf],
     checkpoints: &[String],
     from: &[String],
+    key: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     use paravent::audit::verify::Resume;
+    let key = key.map(read_verifier_key).transpose().context("--key")?;
+    if let [one] = files
+        && one.is_file()
+        && let [header, first] = first_lines(one, 2)?.as_slice()
+        && header.starts_with(BUNDLE_TAG)
+    {
+        return verify_bundle(one, header, first, key);
+    }
     let points = from
         .iter()
         .map(|f| f.parse::<Resume>())
         .collect::<Result<Vec<_>, _>>()
         .context("--from")?;
     let files = audit_files(files)?;
-    let mut verifier = paravent::audit::verify::Verifier::new(checkpoints).resume(&points);
+    let mut verifier = paravent::audit::verify::Verifier::new(checkpoints)
+        .resume(&points)
+        .key(key.clone());
     read_trails(&files, &mut verifier)?;
     let done = verifier.finish();
     let mut out = io::stdout().lock();
     for c in &done.chains {
         writeln!(
             out,
-            "{} instance={} chain={} records={} first={} last={} end={}{}{} checkpoint={} from={}",
+            "{} instance={} chain={} records={} first={} last={} end={}{}{}{} checkpoint={} from={}",
             if c.bad.is_none() { "ok" } else { "BROKEN" },
             c.instance_id,
             c.chain_id,
@@ -442,9 +501,33 @@ fn audit_verify(
                 .as_ref()
                 .map(|p| format!(" resumed={}", p.seq))
                 .unwrap_or_default(),
+            match c.signed {
+                Some(size) => format!(" checkpoints={} signed={size}", c.checkpoints),
+                None if key.is_some() => " checkpoints=0".to_owned(),
+                None => String::new(),
+            },
             c.last_hash,
             c.resume_point()
         )?;
+    }
+    // What no checkpoint signs yet (the records after the last checkpoint record).
+    for c in done.chains.iter().filter(|c| c.bad.is_none()) {
+        match c.signed {
+            Some(size) if c.last_seq > size => writeln!(
+                out,
+                "unsigned chain={} records={} seq={}..{} (after its last checkpoint)",
+                c.chain_id,
+                c.last_seq - size,
+                size + 1,
+                c.last_seq
+            )?,
+            None if key.is_some() => writeln!(
+                out,
+                "unsigned chain={} records={} (no checkpoint)",
+                c.chain_id, c.records
+            )?,
+            _ => {}
+        }
     }
     for p in &done.unchanged {
         // Nothing after it in these files: the next verification resumes there too.
@@ -465,13 +548,21 @@ fn audit_verify(
         );
     }
     if done.ok() {
+        let signed: u64 = done.chains.iter().map(|c| c.checkpoints).sum();
         writeln!(
             out,
-            "ok: {} chain(s) of {} instance(s) verified, {} records in {} file(s){}{}",
+            "ok: {} chain(s) of {} instance(s) verified, {} records in {} file(s){}{}{}",
             done.chains.len(),
             instances.len(),
             done.records,
             files.len(),
+            match &key {
+                Some(k) => format!("; {signed} checkpoint(s) signed by {} verified", k.label()),
+                None if signed > 0 => format!(
+                    "; {signed} checkpoint(s) agree with the chains (signatures not checked: no --key)"
+                ),
+                None => String::new(),
+            },
             if checkpoints.is_empty() {
                 String::new()
             } else {
@@ -497,6 +588,314 @@ fn audit_verify(
         );
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// What starts the first line of a proof bundle (`audit export`).
+const BUNDLE_TAG: &str = "{\"paravent_bundle\":";
+/// The bundle format's version.
+const BUNDLE_VERSION: u32 = 1;
+/// The longest key or note file read.
+const MAX_KEY_BYTES: u64 = 64 << 10;
+
+/// A small text file, read whole up to a limit.
+fn read_small(path: &Path) -> anyhow::Result<String> {
+    let mut text = String::new();
+    #[allow(clippy::disallowed_methods)] // bounded by take() on the same line
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_KEY_BYTES).read_to_string(&mut text))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(text)
+}
+
+/// A verifier key given as its text or as the file holding it (`PREFIX.pub`).
+fn read_verifier_key(arg: &str) -> anyhow::Result<paravent::audit::checkpoint::VerifierKey> {
+    let path = Path::new(arg);
+    let text = if path.is_file() {
+        read_small(path)?
+    } else {
+        arg.to_owned()
+    };
+    text.trim()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("{arg} is not a public key"))
+}
+
+/// The first `n` lines of an audit file (plain or compressed), each bounded.
+fn first_lines(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
+    use io::BufRead as _;
+    let (_, reader) = paravent::audit::input::open(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Vec::new();
+    for line in reader.take(MAX_AUDIT_LINE_BYTES).lines().take(n) {
+        out.push(line.with_context(|| format!("cannot read {}", path.display()))?);
+    }
+    Ok(out)
+}
+
+/// A verifier that skips each file's first line (a bundle's header).
+struct AfterHeader<'a> {
+    inner: &'a mut paravent::audit::verify::Verifier,
+    at_header: bool,
+}
+
+impl Lines for AfterHeader<'_> {
+    fn file(&mut self, name: &str) {
+        self.inner.file(name);
+        self.at_header = true;
+    }
+    fn line(&mut self, line: &str) {
+        if std::mem::take(&mut self.at_header) {
+            self.inner.skip_line();
+        } else {
+            self.inner.push(line);
+        }
+    }
+}
+
+/// `paravent audit verify BUNDLE`: a proof bundle checked alone. Its records start at
+/// a checkpoint, whose signed head is where the chain is verified from, and end at a
+/// checkpoint; every checkpoint must be signed by `key` (else the key the bundle
+/// carries, which the auditor compares with the one they were given).
+fn verify_bundle(
+    path: &Path,
+    header: &str,
+    first: &str,
+    key: Option<paravent::audit::checkpoint::VerifierKey>,
+) -> anyhow::Result<ExitCode> {
+    use paravent::audit::{AuditRecord, Kind, verify};
+    let name = path.display().to_string();
+    let head: serde_json::Value =
+        serde_json::from_str(header).with_context(|| format!("{name}:1: not a bundle header"))?;
+    if head["paravent_bundle"] != BUNDLE_VERSION {
+        anyhow::bail!(
+            "{name}:1: unknown bundle version {}",
+            head["paravent_bundle"]
+        );
+    }
+    let carried = head["key"].as_str().unwrap_or_default();
+    let (key, from_bundle) = match key {
+        Some(k) => (k, false),
+        None => (read_verifier_key(carried)?, true),
+    };
+    let fail = |msg: String| -> anyhow::Result<ExitCode> {
+        eprintln!("paravent: {msg}");
+        Ok(ExitCode::FAILURE)
+    };
+    let start: AuditRecord = match serde_json::from_str(first) {
+        Ok(r) => r,
+        Err(_) => return fail(format!("{name}:2: not an audit record")),
+    };
+    if start.kind != Kind::Checkpoint || start.seq == 0 {
+        return fail(format!(
+            "{name}:2: a bundle starts with a checkpoint record"
+        ));
+    }
+    // Verified from the head its first checkpoint signs (checked with its signature).
+    let point = verify::Resume {
+        chain_id: start.chain_id.clone(),
+        seq: start.seq - 1,
+        hash: start.prev.clone(),
+    };
+    let mut verifier = verify::Verifier::new::<&str>(&[])
+        .resume(std::slice::from_ref(&point))
+        .key(Some(key.clone()));
+    read_trails(
+        &[path.to_path_buf()],
+        &mut AfterHeader {
+            inner: &mut verifier,
+            at_header: true,
+        },
+    )?;
+    let done = verifier.finish();
+    if let Some(bad) = done.first_bad() {
+        return fail(format!("proof bundle broken at {bad}"));
+    }
+    let [c] = done.chains.as_slice() else {
+        return fail(format!(
+            "{name}: a bundle holds one chain, not {}",
+            done.chains.len()
+        ));
+    };
+    let first_seq = start.seq;
+    if c.signed != Some(c.last_seq) {
+        return fail(format!(
+            "{name}: the bundle does not end with a checkpoint (records after seq {} are unsigned)",
+            c.signed.unwrap_or(first_seq)
+        ));
+    }
+    let claims = (
+        head["chain_id"].as_str(),
+        head["from_seq"].as_u64(),
+        head["to_seq"].as_u64(),
+    );
+    if claims != (Some(c.chain_id.as_str()), Some(first_seq), Some(c.last_seq)) {
+        return fail(format!(
+            "{name}:1: the header does not describe the records (chain, from_seq, to_seq)"
+        ));
+    }
+    println!(
+        "ok: proof bundle {name} verified alone: instance={} chain={} records={} seq={}..{} first={} last={}, {} checkpoint(s) signed by {}",
+        c.instance_id,
+        c.chain_id,
+        c.records,
+        first_seq,
+        c.last_seq,
+        c.first_time,
+        c.last_time,
+        c.checkpoints,
+        key.label()
+    );
+    if from_bundle {
+        println!(
+            "key: {key} (carried by the bundle: compare it with the public key you were given, or pass that one with --key)"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Feeds a verifier and keeps the lines of one chain from one `seq` on.
+struct Collect<'a> {
+    verifier: &'a mut paravent::audit::verify::Verifier,
+    chain_id: &'a str,
+    from_seq: u64,
+    kept: Vec<(u64, paravent::audit::AuditRecord, String)>,
+}
+
+impl Lines for Collect<'_> {
+    fn file(&mut self, name: &str) {
+        self.verifier.file(name);
+    }
+    fn line(&mut self, line: &str) {
+        if let Some(rec) = self.verifier.push(line)
+            && rec.chain_id == self.chain_id
+            && rec.seq >= self.from_seq
+        {
+            self.kept.push((rec.seq, rec, line.to_owned()));
+        }
+    }
+}
+
+/// `paravent audit export`: the records of one chain from a checkpoint to its last
+/// checkpoint, after a header line naming them and the public key, into one file.
+fn audit_export(
+    from: &str,
+    out: &Path,
+    key: Option<&str>,
+    config: Option<&Path>,
+    files: &[std::path::PathBuf],
+) -> anyhow::Result<ExitCode> {
+    use paravent::audit::Kind;
+    use paravent::audit::checkpoint::{Checkpoint, split_note};
+    let key = match (key, config) {
+        (Some(k), _) => read_verifier_key(k).context("--key")?,
+        (None, Some(c)) => {
+            let cfg = load(Some(c))?;
+            let sg = cfg
+                .audit
+                .signing
+                .as_ref()
+                .context("the configuration has no [audit.signing]")?;
+            paravent::audit::writer::load_signing_key(sg)?
+                .0
+                .verifier()
+                .clone()
+        }
+        (None, None) => anyhow::bail!("--key or --config names the public key"),
+    };
+    // The starting checkpoint: CHAIN:SEQ, or a note the auditor kept.
+    let (chain_id, from_seq, kept_note) = if Path::new(from).is_file() {
+        let note = read_small(Path::new(from))?;
+        let (text, _) = split_note(&note).map_err(|e| anyhow::anyhow!("--from {from}: {e}"))?;
+        let cp = Checkpoint::parse(text).map_err(|e| anyhow::anyhow!("--from {from}: {e}"))?;
+        let chain = cp.origin.rsplit('/').next().unwrap_or_default().to_owned();
+        (chain, cp.size, Some(text.to_owned()))
+    } else {
+        let (chain, seq) = from
+            .rsplit_once(':')
+            .and_then(|(c, s)| Some((c.to_owned(), s.parse::<u64>().ok()?)))
+            .context("--from is CHAIN:SEQ (a checkpoint record's chain id and seq) or a file holding a checkpoint's signed note")?;
+        (chain, seq, None)
+    };
+    let files = audit_files(files)?;
+    let mut verifier = paravent::audit::verify::Verifier::new::<&str>(&[]).key(Some(key.clone()));
+    let mut collect = Collect {
+        verifier: &mut verifier,
+        chain_id: &chain_id,
+        from_seq,
+        kept: Vec::new(),
+    };
+    read_trails(&files, &mut collect)?;
+    let mut kept = std::mem::take(&mut collect.kept);
+    let done = verifier.finish();
+    if let Some(bad) = done.first_bad() {
+        eprintln!("paravent: audit trail broken at {bad}");
+        eprintln!("paravent: no bundle written: the trail does not verify");
+        return Ok(ExitCode::FAILURE);
+    }
+    kept.sort_by_key(|k| k.0);
+    kept.dedup_by_key(|k| k.0);
+    let starts = kept
+        .first()
+        .is_some_and(|(seq, rec, _)| *seq == from_seq && rec.kind == Kind::Checkpoint);
+    if !starts {
+        anyhow::bail!("no checkpoint record at {chain_id}:{from_seq} in the files");
+    }
+    if let Some(text) = &kept_note {
+        let in_trail = kept[0].1.checkpoint.as_deref().unwrap_or_default();
+        let same = split_note(in_trail).is_ok_and(|(t, _)| t == text);
+        if !same {
+            eprintln!(
+                "paravent: the trail's checkpoint at {chain_id}:{from_seq} is not the note given: the chain was rewritten after that note was signed"
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let Some(last) = kept
+        .iter()
+        .rposition(|(_, r, _)| r.kind == Kind::Checkpoint)
+    else {
+        anyhow::bail!("no checkpoint record at {chain_id}:{from_seq}");
+    };
+    kept.truncate(last + 1);
+    let to_seq = kept[last].0;
+    let checkpoints = kept
+        .iter()
+        .filter(|(_, r, _)| r.kind == Kind::Checkpoint)
+        .count();
+    let header = serde_json::json!({
+        "paravent_bundle": BUNDLE_VERSION,
+        "key": key.to_string(),
+        "chain_id": chain_id,
+        "instance_id": kept[0].1.instance_id,
+        "from_seq": from_seq,
+        "to_seq": to_seq,
+        "records": kept.len(),
+        "checkpoints": checkpoints,
+    });
+    let mut text = format!("{header}\n");
+    for (_, _, line) in &kept {
+        text.push_str(line);
+        text.push('\n');
+    }
+    // Owner-only, as the trail: the records name principals.
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(out)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "wrote {}: chain={chain_id} seq={from_seq}..{to_seq}, {} records, {checkpoints} checkpoint(s) signed by {}",
+        out.display(),
+        kept.len(),
+        key.label()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The chain id and `time` of an audit record line, if it reads as one.
@@ -612,6 +1011,7 @@ fn reload(
     if cfg.audit.path != old.config.audit.path
         || cfg.audit.fsync != old.config.audit.fsync
         || cfg.audit.instance_id != old.config.audit.instance_id
+        || cfg.audit.signing != old.config.audit.signing
     {
         tracing::warn!("The [audit] section changed: it takes effect at the next restart.");
     }
@@ -772,9 +1172,37 @@ fn serve(
             // `{instance}` in the path: one configuration, one file per replica.
             let path =
                 writer::resolve_path(path, &instance).context("cannot start the audit trail")?;
-            let w =
+            // The signing key first: a trail asked to be signed is never written unsigned.
+            let signing = match &cfg.audit.signing {
+                Some(sg) => {
+                    let (key, open) = writer::load_signing_key(sg)
+                        .context("cannot start the audit trail's signed checkpoints")?;
+                    if open {
+                        tracing::warn!(
+                            "The audit signing key file can be read by others than its owner: chmod 600 it."
+                        );
+                    }
+                    Some((key, sg))
+                }
+                None => {
+                    tracing::warn!(
+                        "No [audit.signing]: the audit trail has no signed checkpoints."
+                    );
+                    None
+                }
+            };
+            let mut w =
                 writer::AuditWriter::open(&path, &cfg.audit, instance.clone(), cfg.version.clone())
                     .context("cannot start the audit trail")?;
+            if let Some((key, sg)) = signing {
+                tracing::info!(
+                    key = %key.verifier().label(),
+                    interval_records = sg.interval_records,
+                    interval_seconds = sg.interval_seconds,
+                    "Audit checkpoints are signed."
+                );
+                w = w.with_signer(key, sg);
+            }
             tracing::info!(
                 file = %path.display(),
                 instance = %instance,
@@ -812,6 +1240,25 @@ fn serve(
             None => None,
         };
         let rt = std::sync::Arc::new(rt);
+        // Records unsigned for `interval_seconds` get a checkpoint, requests or not.
+        let signer = audit_at_shutdown.as_ref().and_then(|w| {
+            let tick = w.signing_tick()?;
+            let w = w.clone();
+            Some(tokio::spawn(async move {
+                let mut every = tokio::time::interval(tick);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    let w = w.clone();
+                    match tokio::task::spawn_blocking(move || w.sign_if_due()).await {
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "The audit checkpoint was not written.");
+                        }
+                        Ok(Ok(_)) | Err(_) => {}
+                    }
+                }
+            }))
+        });
         tracing::info!(listen = %local, "Paravent is serving.");
         let admin = match admin {
             Some(l) => {
@@ -860,6 +1307,9 @@ fn serve(
         };
         paravent::server::serve(listener, current, paravent::server::shutdown_signal()).await;
         reloader.abort();
+        if let Some(task) = signer {
+            task.abort();
+        }
         if let Some(task) = watcher {
             task.abort();
         }

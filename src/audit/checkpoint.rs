@@ -39,13 +39,15 @@ const PRIVATE_PREFIX: &str = "PRIVATE+KEY+";
 /// Why a key, a note or a checkpoint was refused. Never holds key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoteError {
-    #[error(
-        "a key name is not empty and has no space, no '+' and no control character: {0:?}"
-    )]
+    #[error("a key name is not empty and has no space, no '+' and no control character: {0:?}")]
     BadName(String),
-    #[error("not a signed-note verifier key (<name>+<key id hex>+<base64 of 0x01 and the Ed25519 public key>)")]
+    #[error(
+        "not a signed-note verifier key (<name>+<key id hex>+<base64 of 0x01 and the Ed25519 public key>)"
+    )]
     BadVerifierKey,
-    #[error("not a signed-note signer key (PRIVATE+KEY+<name>+<key id hex>+<base64 of 0x01 and the Ed25519 seed>)")]
+    #[error(
+        "not a signed-note signer key (PRIVATE+KEY+<name>+<key id hex>+<base64 of 0x01 and the Ed25519 seed>)"
+    )]
     BadSignerKey,
     #[error("the key's id does not match its name and public key")]
     KeyIdMismatch,
@@ -55,7 +57,9 @@ pub enum NoteError {
     BadBody,
     #[error("not signed by the key {0}: {1}")]
     NotSignedBy(String, String),
-    #[error("the signature of {0} does not verify (the note was modified, or signed by another key with the same name and id)")]
+    #[error(
+        "the signature of {0} does not verify (the note was modified, or signed by another key with the same name and id)"
+    )]
     BadSignature(String),
 }
 
@@ -292,10 +296,7 @@ pub fn split_note(note: &str) -> Result<(&str, Vec<NoteSignature>), NoteError> {
 /// `key` that does not verify.
 pub fn open_note<'a>(note: &'a str, key: &VerifierKey) -> Result<&'a str, NoteError> {
     let (text, sigs) = split_note(note)?;
-    let Some(sig) = sigs
-        .iter()
-        .find(|s| s.name == key.name && s.id == key.id)
-    else {
+    let Some(sig) = sigs.iter().find(|s| s.name == key.name && s.id == key.id) else {
         let by: Vec<String> = sigs
             .iter()
             .map(|s| format!("{}+{}", s.name, super::hex(&s.id)))
@@ -330,7 +331,12 @@ impl Checkpoint {
 
     /// The note body: origin, size and base64 head, one per line.
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.head))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.head)
+        )
     }
 
     /// Reads a note body (extension lines after the head, which `tlog-checkpoint`
@@ -344,8 +350,9 @@ impl Checkpoint {
         else {
             return Err(NoteError::BadBody);
         };
-        let canonical_size =
-            !size.is_empty() && size.bytes().all(|b| b.is_ascii_digit()) && (size == "0" || !size.starts_with('0'));
+        let canonical_size = !size.is_empty()
+            && size.bytes().all(|b| b.is_ascii_digit())
+            && (size == "0" || !size.starts_with('0'));
         if origin.is_empty() || !canonical_size || !text.ends_with('\n') {
             return Err(NoteError::BadBody);
         }

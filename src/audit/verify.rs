@@ -361,6 +361,15 @@ impl Verifier {
         self.reached_in_file.clear();
     }
 
+    /// Counts a line of the current file that is not part of the trail (a proof
+    /// bundle's header) without checking it, so that later faults name their real line.
+    pub fn skip_line(&mut self) {
+        if self.files.is_empty() {
+            self.file("-");
+        }
+        self.line += 1;
+    }
+
     /// Checks `line`, the last of the current file, whose lines since the one pushed
     /// before were not read: it must be later in its chain than that one, not follow
     /// it (a report skips files outside its period so). Its line number is unknown: 0.

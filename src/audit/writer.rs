@@ -606,7 +606,8 @@ impl AuditWriter {
             st.unsigned_since = None;
         } else {
             st.unsigned += 1;
-            st.unsigned_since.get_or_insert_with(std::time::Instant::now);
+            st.unsigned_since
+                .get_or_insert_with(std::time::Instant::now);
         }
         let hash = rec.hash.unwrap_or_default();
         st.prev.clone_from(&hash);
@@ -1390,7 +1391,10 @@ mod tests {
         }
         w.close().unwrap();
         let text = String::from_utf8(sink.bytes.lock().unwrap().clone()).unwrap();
-        let recs: Vec<AuditRecord> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let recs: Vec<AuditRecord> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         let kinds: Vec<Kind> = recs.iter().map(|r| r.kind).collect();
         use Kind::{ChainClose as X, ChainStart as S, Checkpoint as C, Request as R};
         // chain-start + 2 requests = 3 unsigned; then 3 more each (the checkpoint
@@ -1441,7 +1445,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let prefix = dir.join("audit-signing");
         let public = keygen("paravent.test/audit", &prefix).unwrap();
-        assert!(keygen("paravent.test/audit", &prefix).is_err(), "never overwritten");
+        assert!(
+            keygen("paravent.test/audit", &prefix).is_err(),
+            "never overwritten"
+        );
         let on_disk = std::fs::read_to_string(dir.join("audit-signing.pub")).unwrap();
         assert_eq!(on_disk.trim(), public);
         let mut sc = SigningConfig {

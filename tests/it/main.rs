@@ -10,6 +10,7 @@ mod support; // running the binary, scratch directories, the shared detector
 mod audit; // the audit trail: real requests recorded, the file verified by the binary
 mod audit_scale; // compressed rotated files, verify --from, report --since/--until
 mod check_cli; // `paravent check`: config and rule-file errors; company dictionaries
+mod checkpoints; // signed checkpoints: keygen, a signing serve, verify --key, tampering, proof bundles
 mod deploy; // deploy/: configs pass check; probes, ports, mounts and the unit agree; healthcheck
 mod detect; // the library: shipped examples, false alarms, positives, properties
 mod fuzz; // fuzz targets as properties: rule loader, walkers, stream decoders; kept inputs

@@ -1250,11 +1250,8 @@ fn serve(
                 loop {
                     every.tick().await;
                     let w = w.clone();
-                    match tokio::task::spawn_blocking(move || w.sign_if_due()).await {
-                        Ok(Err(e)) => {
-                            tracing::error!(error = %e, "The audit checkpoint was not written.");
-                        }
-                        Ok(Ok(_)) | Err(_) => {}
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || w.sign_if_due()).await {
+                        tracing::error!(error = %e, "The audit checkpoint was not written.");
                     }
                 }
             }))

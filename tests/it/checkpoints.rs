@@ -443,3 +443,49 @@ async fn records_left_unsigned_are_signed_on_the_timer_without_new_requests() {
     );
     verify_with_key(&dir, &trail, Some(&dir.path().join("signing.pub"))).assert_code(0);
 }
+
+#[test]
+fn check_says_a_trail_is_unsigned_refuses_a_signing_section_without_a_key_and_serve_refuses_an_unreadable_key()
+ {
+    let dir = Scratch::new("ckpt-config");
+    let unsigned = dir.write("unsigned.toml", "[audit]\npath = \"trail/a.jsonl\"\n");
+    let r = paravent(&["check", "--config", Scratch::arg(&unsigned)], b"");
+    r.assert_code(0);
+    assert!(r.stderr.contains("no [audit.signing]"), "{}", r.stderr);
+
+    let keyless = dir.write(
+        "keyless.toml",
+        "[audit]\npath = \"trail/a.jsonl\"\n[audit.signing]\nname = \"a.example\"\n",
+    );
+    let r = paravent(&["check", "--config", Scratch::arg(&keyless)], b"");
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("needs one of key_file and key_env"),
+        "{}",
+        r.stderr
+    );
+
+    let missing = dir.write(
+        "missing.toml",
+        "[audit]\npath = \"trail/a.jsonl\"\n[audit.signing]\nkey_file = \"nowhere.key\"\n",
+    );
+    let r = paravent(&["check", "--config", Scratch::arg(&missing)], b"");
+    r.assert_code(0);
+    assert!(r.stderr.contains("nowhere.key"), "{}", r.stderr);
+    let r = paravent(
+        &[
+            "serve",
+            "--config",
+            Scratch::arg(&missing),
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        b"",
+    );
+    r.assert_code(2);
+    assert!(r.stderr.contains("signed checkpoints"), "{}", r.stderr);
+    // Nothing was written unsigned.
+    assert!(!dir.path().join("trail").join("a.jsonl").exists());
+}

@@ -600,12 +600,16 @@ pub fn rows(r: &Report, w: &Words) -> Vec<Row> {
                 "other" => x.class_other,
                 _ => w.not_reported,
             };
-            let name = j.jurisdiction.as_deref().unwrap_or(w.not_reported);
+            let name = match j.jurisdiction.as_deref() {
+                Some(n) if n == class => n.to_owned(),
+                Some(n) => format!("{n} ({class})"),
+                None => class.to_owned(),
+            };
             format!(
-                "{name} ({class}){} {} {} ({})",
+                "{name} — {}{} {} ({})",
+                x.requests_sent,
                 w.colon(),
                 w.n(j.requests_sent),
-                x.requests_sent,
                 w.percent(j.requests_sent, sent)
             )
         })
@@ -657,12 +661,13 @@ pub fn rows(r: &Report, w: &Words) -> Vec<Row> {
         Vec::new()
     } else {
         vec![format!(
-            "{} ({})",
+            "{}{} {}",
+            x.requests,
+            w.colon(),
             pairs(
                 w,
                 e.route_reasons.iter().map(|t| (t.key.clone(), t.requests))
-            ),
-            x.requests
+            )
         )]
     };
     out.push(row("C1", x.t_eu_routes, x.s_eu_routes, figures));
@@ -739,15 +744,16 @@ pub fn rows(r: &Report, w: &Words) -> Vec<Row> {
         Vec::new()
     } else {
         vec![format!(
-            "{} ({})",
+            "{}{} {}",
+            x.findings,
+            w.colon(),
             pairs(
                 w,
                 r.findings
                     .by_action
                     .iter()
                     .map(|c| (w.term("action", &c.key), c.findings))
-            ),
-            x.findings
+            )
         )]
     };
     out.push(row(
@@ -871,15 +877,17 @@ pub fn rows(r: &Report, w: &Words) -> Vec<Row> {
             .iter()
             .map(|a| {
                 format!(
-                    "{}{} {} {}, {} {}, {} {}",
+                    "{}{} {}",
                     a.name,
                     w.colon(),
-                    w.n(a.requests),
-                    x.requests,
-                    w.n(a.findings),
-                    x.findings,
-                    w.n(a.blocked),
-                    x.blocked
+                    pairs(
+                        w,
+                        [
+                            (x.requests.to_owned(), a.requests),
+                            (x.findings.to_owned(), a.findings),
+                            (x.blocked.to_owned(), a.blocked),
+                        ]
+                    )
                 )
             })
             .collect();
@@ -911,14 +919,16 @@ pub fn rows(r: &Report, w: &Words) -> Vec<Row> {
             }
         )];
         f.extend(c.by_chain.iter().map(|ch| {
+            let signed = match ch.signed_records {
+                Some(n) => format!("{}{} {}", x.signs, w.colon(), w.n(n)),
+                None => x.no_chain_checkpoint.to_owned(),
+            };
             format!(
-                "{} {} ({}){} {} {}, {}{} {}",
+                "{} {} ({}){} {signed}, {}{} {}",
                 x.chain,
                 ch.chain_id,
                 ch.instance_id,
                 w.colon(),
-                w.n(ch.signed_records.unwrap_or(0)),
-                x.signs,
                 x.unsigned_tail,
                 w.colon(),
                 w.n(ch.unsigned_tail)
@@ -935,4 +945,115 @@ pub fn rows(r: &Report, w: &Words) -> Vec<Row> {
 
     out.push(row("", x.t_cannot, x.s_cannot, vec![x.cannot.to_owned()]));
     out
+}
+
+/// Days above which the findings chart counts per month rather than per day (as the
+/// per-day table folds month by month past 62 days).
+pub const MAX_CHART_DAYS: i64 = 62;
+
+/// The data of the chart "findings by nature over time": whether per month, the
+/// buckets (every day, or every month, from the first to the last with findings: those
+/// without are 0), and per nature (most findings first) its count per bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatureSeries {
+    pub monthly: bool,
+    pub buckets: Vec<String>,
+    pub natures: Vec<(String, Vec<u64>)>,
+}
+
+impl NatureSeries {
+    /// From [`Evidence::findings_by_day`].
+    pub fn of(days: &[NatureBucket]) -> NatureSeries {
+        let day_of = |k: &str| super::parse_time(k).map(|t| t.0 / super::DAY_US);
+        let span = match (
+            days.first().and_then(|d| day_of(&d.key)),
+            days.last().and_then(|d| day_of(&d.key)),
+        ) {
+            (Some(a), Some(b)) if a >= 0 => Some((a, b)),
+            _ => None,
+        };
+        let (monthly, buckets, data) = match span {
+            Some((a, b)) if b - a < MAX_CHART_DAYS => {
+                let keys: Vec<String> = (a..=b)
+                    .map(|d| super::time_of_us(d * super::DAY_US)[..10].to_owned())
+                    .collect();
+                (false, keys, days.to_vec())
+            }
+            _ => {
+                let months = by_month(days);
+                let keys = month_span(&months);
+                (true, keys, months)
+            }
+        };
+        let index: BTreeMap<&str, &BTreeMap<String, u64>> = data
+            .iter()
+            .map(|b| (b.key.as_str(), &b.by_nature))
+            .collect();
+        let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
+        for b in &data {
+            for (k, n) in &b.by_nature {
+                *totals.entry(k.as_str()).or_default() += n;
+            }
+        }
+        let mut order: Vec<(&str, u64)> = totals.into_iter().collect();
+        order.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        let natures = order
+            .into_iter()
+            .map(|(nature, _)| {
+                let counts = buckets
+                    .iter()
+                    .map(|k| {
+                        index
+                            .get(k.as_str())
+                            .and_then(|m| m.get(nature))
+                            .copied()
+                            .unwrap_or(0)
+                    })
+                    .collect();
+                (nature.to_owned(), counts)
+            })
+            .collect();
+        NatureSeries {
+            monthly,
+            buckets,
+            natures,
+        }
+    }
+}
+
+/// Every month (`2026-05`) from the first to the last of `months` (sorted), or the
+/// months as they are when a key does not read.
+fn month_span(months: &[NatureBucket]) -> Vec<String> {
+    let ym = |k: &str| -> Option<(i64, i64)> {
+        let (y, m) = k.split_once('-')?;
+        Some((y.parse().ok()?, m.parse().ok()?))
+    };
+    let (Some(a), Some(b)) = (
+        months.first().and_then(|m| ym(&m.key)),
+        months.last().and_then(|m| ym(&m.key)),
+    ) else {
+        return months.iter().map(|m| m.key.clone()).collect();
+    };
+    let mut out = Vec::new();
+    let (mut y, mut m) = a;
+    // Bounded: at most the months between two record dates (four-digit years).
+    while (y, m) <= b && out.len() < 12 * 10_000 {
+        out.push(format!("{y:04}-{m:02}"));
+        (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    }
+    out
+}
+
+/// The decisions of the chart "decisions by provider": per provider (as the report's
+/// `by_provider`, most requests first), forwarded, routed, blocked and refused.
+pub fn provider_decisions(r: &Report, w: &Words) -> Vec<(String, [u64; 4])> {
+    r.by_provider
+        .iter()
+        .map(|g| {
+            (
+                g.key.clone().unwrap_or_else(|| w.not_reported.to_owned()),
+                [g.forwarded, g.routed, g.blocked, g.refused],
+            )
+        })
+        .collect()
 }

@@ -894,6 +894,7 @@ pub struct EvidenceWords {
     pub chain: &'static str,
     pub signs: &'static str,
     pub unsigned_tail: &'static str,
+    pub no_chain_checkpoint: &'static str,
     pub how_to_check: &'static str,
     pub no_checkpoint: &'static str,
     pub no_leak: &'static str,
@@ -994,6 +995,7 @@ pub const EVIDENCE_EN: EvidenceWords = EvidenceWords {
     chain: "chain",
     signs: "records signed",
     unsigned_tail: "records after the last checkpoint (not signed yet)",
+    no_chain_checkpoint: "no checkpoint",
     how_to_check: "An auditor checks them with the public key alone: `paravent audit verify --key PUBLIC_KEY FILES…` checks each signature and that each checkpoint matches the chain.",
     no_checkpoint: "No signed checkpoint in the files read: the chain can be checked by its hashes (`paravent audit verify`), not against a key.",
     no_leak: "No leak recorded in this period (the field is written only when a leak is found).",
@@ -1110,6 +1112,7 @@ pub const EVIDENCE_FR: EvidenceWords = EvidenceWords {
     chain: "chaîne",
     signs: "enregistrements signés",
     unsigned_tail: "enregistrements après le dernier point de contrôle (pas encore signés)",
+    no_chain_checkpoint: "aucun point de contrôle",
     how_to_check: "Un auditeur les vérifie avec la seule clé publique\u{a0}: `paravent audit verify --key CLE_PUBLIQUE FICHIERS…` vérifie chaque signature et que chaque point de contrôle correspond à la chaîne.",
     no_checkpoint: "Aucun point de contrôle signé dans les fichiers lus\u{a0}: la chaîne se vérifie par ses empreintes (`paravent audit verify`), pas avec une clé.",
     no_leak: "Aucune fuite enregistrée sur cette période (le champ n’est écrit que si une fuite est détectée).",
@@ -1172,6 +1175,84 @@ impl Words {
         match self.lang {
             Lang::En => format!("{p:.1}%"),
             Lang::Fr => format!("{}{NNBSP}%", format!("{p:.1}").replace('.', ",")),
+        }
+    }
+}
+
+impl Words {
+    /// The text alternative of the chart of findings by nature over time: per nature,
+    /// its total and its busiest bucket (`series`: nature, total, (bucket, count) of
+    /// the maximum).
+    pub fn nature_chart_alt(
+        &self,
+        monthly: bool,
+        first: &str,
+        last: &str,
+        series: &[(String, u64, (String, u64))],
+    ) -> String {
+        let x = self.evidence();
+        let parts: Vec<String> = series
+            .iter()
+            .map(|(nature, total, (peak, max))| match self.lang {
+                Lang::En => format!(
+                    "{nature} {} in total, at most {} on {peak}",
+                    self.n(*total),
+                    self.n(*max)
+                ),
+                Lang::Fr => format!(
+                    "{nature}{NBSP}: {} au total, au plus {} le {peak}",
+                    self.n(*total),
+                    self.n(*max)
+                ),
+            })
+            .collect();
+        match self.lang {
+            Lang::En => format!(
+                "Small bar charts, one row per nature, of findings per UTC {} from {first} to {last}, on one scale; {} without findings are drawn at 0. {}. The same figures are in the table “{}”.",
+                if monthly { "month" } else { "day" },
+                if monthly { "months" } else { "days" },
+                parts.join("; "),
+                x.chart_nature_caption
+            ),
+            Lang::Fr => format!(
+                "Petits diagrammes en barres, une ligne par nature, des détections par {} UTC du {first} au {last}, sur une même échelle{NNBSP}; les {} sans détection sont représentés à 0. {}. Les mêmes chiffres figurent dans le tableau «{NBSP}{}{NBSP}».",
+                if monthly { "mois" } else { "jour" },
+                if monthly { "mois" } else { "jours" },
+                parts.join("\u{202f}; "),
+                x.chart_nature_caption
+            ),
+        }
+    }
+
+    /// The text alternative of the chart of decisions by provider (`rows`: provider and
+    /// its forwarded, routed, blocked and refused requests).
+    pub fn provider_chart_alt(&self, rows: &[(String, [u64; 4])]) -> String {
+        let x = self.evidence();
+        let d = |i: usize| self.term("decision", ["forwarded", "routed", "blocked", "refused"][i]);
+        let parts: Vec<String> = rows
+            .iter()
+            .map(|(p, c)| {
+                format!(
+                    "{p}{} {}",
+                    self.colon(),
+                    (0..4)
+                        .map(|i| format!("{} {}", d(i), self.n(c[i])))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        match self.lang {
+            Lang::En => format!(
+                "Horizontal bar chart, one group of four bars per provider (forwarded, routed, blocked, refused), each bar labelled with its decision and count. {}. The same figures are in the table “{}”.",
+                parts.join("; "),
+                x.chart_provider_caption
+            ),
+            Lang::Fr => format!(
+                "Diagramme en barres horizontales, un groupe de quatre barres par fournisseur (transmises, réacheminées, bloquées, refusées), chaque barre portant sa décision et son nombre. {}. Les mêmes chiffres figurent dans le tableau «{NBSP}{}{NBSP}».",
+                parts.join("\u{202f}; "),
+                x.chart_provider_caption
+            ),
         }
     }
 }

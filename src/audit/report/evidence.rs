@@ -326,7 +326,7 @@ impl EvidenceFold {
     /// The figures; `by_provider` and `by_jurisdiction` are the report's own groups.
     pub(super) fn finish(self, by_provider: &[Group], by_jurisdiction: &[Group]) -> Evidence {
         let governance = self.governance.map(|g| g.1);
-        let sent_by_jurisdiction = by_jurisdiction
+        let mut sent_by_jurisdiction: Vec<JurisdictionShare> = by_jurisdiction
             .iter()
             .filter(|g| g.forwarded + g.routed > 0)
             .map(|g| JurisdictionShare {
@@ -335,6 +335,19 @@ impl EvidenceFold {
                 requests_sent: g.forwarded + g.routed,
             })
             .collect();
+        // Most sent first, then by name (not reported last among equals).
+        sent_by_jurisdiction.sort_by(|a, b| {
+            (
+                std::cmp::Reverse(a.requests_sent),
+                a.jurisdiction.is_none(),
+                &a.jurisdiction,
+            )
+                .cmp(&(
+                    std::cmp::Reverse(b.requests_sent),
+                    b.jurisdiction.is_none(),
+                    &b.jurisdiction,
+                ))
+        });
         // Providers used in the period, then those only declared, by name.
         let mut providers: BTreeMap<String, ProviderEvidence> = BTreeMap::new();
         for g in by_provider {
@@ -548,8 +561,10 @@ pub fn by_month(days: &[NatureBucket]) -> Vec<NatureBucket> {
         .collect()
 }
 
-/// One row of the evidence table, in the report's language, not escaped: text between
-/// backticks is code (a field name, a command), which the renderers mark as such.
+/// One row of the evidence table, in the report's language, not escaped. In `source`
+/// and `note` (fixed wording), text between backticks is code (a field name, a
+/// command), which the renderers mark as such; `figures` hold record values and are
+/// plain text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     /// `C1`…`C7`, or empty for integrity and what a proxy cannot evidence.
@@ -558,9 +573,10 @@ pub struct Row {
     /// The figures, one per line; empty with `no_data`.
     pub figures: Vec<String>,
     pub source: &'static str,
-    /// The trail holds nothing for this row in the period: the renderers say so
-    /// (`note` may say more).
+    /// The trail holds nothing for this row in the period: the renderers say so.
     pub no_data: bool,
+    /// A sentence after the figures (or after "no data"): what the absence means, or how
+    /// an auditor checks them.
     pub note: Option<&'static str>,
 }
 
@@ -934,13 +950,14 @@ pub fn rows(r: &Report, w: &Words) -> Vec<Row> {
                 w.n(ch.unsigned_tail)
             )
         }));
-        f.push(x.how_to_check.to_owned());
         f
     };
     let mut checkpoints = row("", x.t_checkpoints, x.s_checkpoints, figures);
-    if checkpoints.no_data {
-        checkpoints.note = Some(x.no_checkpoint);
-    }
+    checkpoints.note = Some(if checkpoints.no_data {
+        x.no_checkpoint
+    } else {
+        x.how_to_check
+    });
     out.push(checkpoints);
 
     out.push(row("", x.t_cannot, x.s_cannot, vec![x.cannot.to_owned()]));
@@ -1057,3 +1074,6 @@ pub fn provider_decisions(r: &Report, w: &Words) -> Vec<(String, [u64; 4])> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -80,7 +80,10 @@ svg .d0 { fill: #1f4e79; }
 svg .d1 { fill: #5b3a8c; }
 svg .d2 { fill: #8a1010; }
 svg .d3 { fill: #595959; }
-table.evidence td ul { margin: 0; padding-left: 1.1rem; }
+.evidence table { width: 100%; }
+.evidence td, .evidence th { overflow-wrap: anywhere; }
+.evidence td:last-child { width: 30%; font-size: 0.9em; }
+.evidence td ul { margin: 0; padding-left: 1.1rem; }
 details { margin: 0.5rem 0 1rem; }
 summary { cursor: pointer; color: #0b3d91; }
 svg text { fill: #1a1a1a; font-size: 12px; font-family: inherit; }
@@ -765,7 +768,7 @@ fn evidence_section(h: &mut String, r: &Report, w: &Words) {
     );
     let _ = write!(
         h,
-        "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-labelledby=\"evidence-table-caption\">\n<table class=\"evidence\">\n<caption id=\"evidence-table-caption\">{}</caption>\n<thead><tr>",
+        "<div class=\"table-wrap evidence\" role=\"region\" tabindex=\"0\" aria-labelledby=\"evidence-table-caption\">\n<table>\n<caption id=\"evidence-table-caption\">{}</caption>\n<thead><tr>",
         esc(x.caption)
     );
     for head in x.heads {
@@ -773,22 +776,21 @@ fn evidence_section(h: &mut String, r: &Report, w: &Words) {
     }
     h.push_str("</tr></thead>\n<tbody>\n");
     for row in evidence::rows(r, w) {
-        let figures = if row.no_data {
-            let mut s = format!("<span class=\"muted\">{}</span>", esc(x.no_data));
-            if let Some(note) = row.note {
-                let _ = write!(s, " {}", with_code(note));
-            }
-            s
+        let mut figures = if row.no_data {
+            format!("<span class=\"muted\">{}</span>", esc(x.no_data))
         } else if row.figures.len() == 1 {
-            with_code(&row.figures[0])
+            esc(&row.figures[0])
         } else {
             let items: String = row
                 .figures
                 .iter()
-                .map(|f| format!("<li>{}</li>", with_code(f)))
+                .map(|f| format!("<li>{}</li>", esc(f)))
                 .collect();
             format!("<ul>{items}</ul>")
         };
+        if let Some(note) = row.note {
+            let _ = write!(figures, " {}", with_code(note));
+        }
         let _ = writeln!(
             h,
             "<tr><td>{}</td><th scope=\"row\">{}</th><td>{figures}</td><td>{}</td></tr>",
@@ -876,7 +878,7 @@ fn evidence_assistants(h: &mut String, r: &Report, w: &Words) {
         h,
         "evidence-assistants-table",
         x.assistants_caption,
-        w.evidence().t_assistants,
+        x.profile,
         &x.assistants_heads,
     );
     for a in &e.assistants {
@@ -936,7 +938,7 @@ fn nature_chart(h: &mut String, r: &Report, w: &Words) {
         .unwrap_or(1)
         .max(1);
     let (label_w, row_h, bar_h) = (210usize, 56usize, 36usize);
-    let step = (560 / n).clamp(3, 28);
+    let step = (560 / n).clamp(3, 48);
     let bar_w = (step * 3 / 4).max(2);
     let width = label_w + n * step + 20;
     let height = 10 + s.natures.len() * row_h + 30;

@@ -410,20 +410,19 @@ fn evidence_section(md: &mut String, r: &Report, w: &Words) {
     let rows: Vec<Vec<String>> = evidence::rows(r, w)
         .into_iter()
         .map(|row| {
-            let figures = if row.no_data {
-                let mut s = format!("*{}*", esc(x.no_data));
-                if let Some(note) = row.note {
-                    s.push(' ');
-                    s.push_str(&with_code(note));
-                }
-                s
+            let mut figures = if row.no_data {
+                format!("*{}*", esc(x.no_data))
             } else {
                 row.figures
                     .iter()
-                    .map(|f| with_code(f))
+                    .map(|f| esc(f))
                     .collect::<Vec<_>>()
                     .join("<br>")
             };
+            if let Some(note) = row.note {
+                figures.push_str(if row.no_data { " " } else { "<br>" });
+                figures.push_str(&with_code(note));
+            }
             vec![
                 if row.criterion.is_empty() {
                     "—".to_owned()
@@ -514,7 +513,7 @@ fn evidence_section(md: &mut String, r: &Report, w: &Words) {
                 ]
             })
             .collect();
-        table_aligned(md, x.t_assistants, &x.assistants_heads, &rows, "---");
+        table_aligned(md, x.profile, &x.assistants_heads, &rows, "---");
     }
 
     let _ = writeln!(md, "### {}\n", esc(x.chart_nature_title));

@@ -919,6 +919,7 @@ pub struct EvidenceWords {
     pub day: &'static str,
     pub month: &'static str,
     pub provider: &'static str,
+    pub profile: &'static str,
     pub no_findings: &'static str,
 }
 
@@ -1036,6 +1037,7 @@ pub const EVIDENCE_EN: EvidenceWords = EvidenceWords {
     day: "Day",
     month: "Month",
     provider: "Provider",
+    profile: "Profile",
     no_findings: "No finding in this period.",
 };
 
@@ -1153,6 +1155,7 @@ pub const EVIDENCE_FR: EvidenceWords = EvidenceWords {
     day: "Jour",
     month: "Mois",
     provider: "Fournisseur",
+    profile: "Profil",
     no_findings: "Aucune détection sur cette période.",
 };
 

@@ -88,7 +88,7 @@ pub struct LeakEvidence {
     pub requests_redacted: u64,
     pub requests_not_redacted: u64,
     /// Leaked values per entity (sum of `answer_leaks.by_entity`).
-    pub by_entity: Vec<Tally>,
+    pub by_entity: Vec<Count>,
 }
 
 /// Residual re-identification risk.
@@ -104,7 +104,14 @@ pub struct RiskEvidence {
     /// Person references that left (sum of `risk.persons`).
     pub persons: u64,
     /// Quasi-identifiers left in clear near them, per kind (sum of `risk.quasi`).
-    pub quasi: Vec<Tally>,
+    pub quasi: Vec<Count>,
+}
+
+/// A sum of counts per key (values, quasi-identifiers), most first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Count {
+    pub key: String,
+    pub count: u64,
 }
 
 /// One assistant profile's indicators.
@@ -460,7 +467,7 @@ impl EvidenceFold {
             providers,
             governance_records: self.governance_records,
             answer_leaks: LeakEvidence {
-                by_entity: tallies(self.leaks_by_entity),
+                by_entity: counts(self.leaks_by_entity),
                 ..self.leaks
             },
             risk: RiskEvidence {
@@ -469,7 +476,7 @@ impl EvidenceFold {
                 by_level,
                 by_action: tallies(self.risk_actions),
                 persons: self.risk_persons,
-                quasi: tallies(self.risk_quasi),
+                quasi: counts(self.risk_quasi),
             },
             settings: tallies(self.settings),
             requests_with_settings: self.requests_with_settings,
@@ -531,6 +538,16 @@ pub fn signers(note: &str) -> impl Iterator<Item = &str> {
             .and_then(|rest| rest.split(' ').next())
             .filter(|n| !n.is_empty())
     })
+}
+
+/// Counts most first, then by key.
+fn counts(map: BTreeMap<String, u64>) -> Vec<Count> {
+    let mut v: Vec<Count> = map
+        .into_iter()
+        .map(|(key, count)| Count { key, count })
+        .collect();
+    v.sort_by_key(|c| std::cmp::Reverse(c.count));
+    v
 }
 
 /// Tallies most first, then by key.
@@ -729,7 +746,7 @@ pub fn rows(r: &Report, w: &Words) -> Vec<Row> {
                 "{}{} {}",
                 x.leaked_values,
                 w.colon(),
-                pairs(w, l.by_entity.iter().map(|t| (t.key.clone(), t.requests)))
+                pairs(w, l.by_entity.iter().map(|c| (c.key.clone(), c.count)))
             ),
         ]
     };
@@ -815,7 +832,7 @@ pub fn rows(r: &Report, w: &Words) -> Vec<Row> {
                 "{}{} {}",
                 x.quasi,
                 w.colon(),
-                pairs(w, k.quasi.iter().map(|t| (t.key.clone(), t.requests)))
+                pairs(w, k.quasi.iter().map(|c| (c.key.clone(), c.count)))
             ));
         }
         f

@@ -228,9 +228,9 @@ fn leaks_risk_and_settings_are_summed_from_the_request_records() {
     );
     assert_eq!(
         e.answer_leaks.by_entity,
-        [Tally {
+        [Count {
             key: "EMAIL".into(),
-            requests: 2
+            count: 2
         }]
     );
     let k = &e.risk;

@@ -234,10 +234,19 @@ impl EvidenceFold {
     /// Any record read (whatever its time): governance before the period's end
     /// (`before_end`), checkpoints and chain positions.
     pub(super) fn record(&mut self, rec: &AuditRecord, time_us: Option<i64>, before_end: bool) {
-        let chain = self.chains.entry(rec.chain_id.clone()).or_default();
-        if chain.instance_id.is_empty() {
-            chain.instance_id.clone_from(&rec.instance_id);
+        // Looked up before inserting: no allocation per record once a chain is known.
+        if !self.chains.contains_key(&rec.chain_id) {
+            self.chains.insert(
+                rec.chain_id.clone(),
+                ChainSums {
+                    instance_id: rec.instance_id.clone(),
+                    ..ChainSums::default()
+                },
+            );
         }
+        let Some(chain) = self.chains.get_mut(&rec.chain_id) else {
+            return;
+        };
         chain.last_seq = chain.last_seq.max(rec.seq);
         if rec.kind == Kind::Checkpoint {
             self.checkpoints += 1;
@@ -323,7 +332,12 @@ impl EvidenceFold {
         if let Some(day) = day
             && !req.findings_by_nature.is_empty()
         {
-            let d = self.by_day.entry(day.to_owned()).or_default();
+            if !self.by_day.contains_key(day) {
+                self.by_day.insert(day.to_owned(), BTreeMap::new());
+            }
+            let Some(d) = self.by_day.get_mut(day) else {
+                return;
+            };
             for (k, n) in &req.findings_by_nature {
                 *d.entry(k.clone()).or_default() += n;
             }

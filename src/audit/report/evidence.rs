@@ -729,11 +729,20 @@ pub fn rows(r: &Report, w: &Words) -> Vec<Row> {
             w.colon(),
             w.energy_total(&r.totals.energy)
         )];
-        f.extend(r.by_provider.iter().filter_map(|g| {
-            let uwh = g.energy_uwh?;
-            let name = g.key.as_deref().unwrap_or(w.not_reported);
-            Some(format!("{name}{} {}", w.colon(), w.energy(uwh)))
-        }));
+        // Per provider, then per model (each list on one line).
+        for (label, groups) in [(x.per_provider, &r.by_provider), (x.per_model, &r.by_model)] {
+            let items: Vec<String> = groups
+                .iter()
+                .filter_map(|g| {
+                    let uwh = g.energy_uwh?;
+                    let name = g.key.as_deref().unwrap_or(w.not_reported);
+                    Some(format!("{name}{} {}", w.colon(), w.energy(uwh)))
+                })
+                .collect();
+            if !items.is_empty() {
+                f.push(format!("{label}{} {}", w.colon(), items.join(", ")));
+            }
+        }
         f
     };
     out.push(row("C1", x.t_energy, x.s_energy, figures));

@@ -405,6 +405,8 @@ fn the_html_evidence_section_comes_first_with_charts_that_have_alternatives_and_
     assert!(page.contains("personal 2 in total, at most 2 on 2026-05-01"));
     assert!(page.contains(">blocked 1</text>") && page.contains(">forwarded 1</text>"));
     assert!(page.contains("<code>findings_by_nature</code>"));
+    assert!(page.contains("<li>per provider: openai: 700 µWh, mistral: 300 µWh</li>"));
+    assert!(page.contains("<li>per model: m: 1.00 mWh</li>"));
     assert!(page.contains("<th scope=\"row\">recrutement</th><td>rh</td><td>tri</td>"));
     let fr = html::render(&r, Lang::Fr);
     assert!(fr.contains("<h2 id=\"evidence\">Preuves</h2>"));

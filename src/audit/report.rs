@@ -562,9 +562,15 @@ impl<'a> Builder<'a> {
         self.files.push(name.to_owned());
         self.files_skipped.push(name.to_owned());
         self.verifier.file(name);
-        self.verifier.push(first);
-        if first != last {
-            self.verifier.push_after_gap(last);
+        // Its two ends still count for the evidence: the governance in force (a file
+        // starts with a chain-start or file-start) and the chain's checkpoints.
+        if let Some(r) = self.verifier.push(first) {
+            self.fold.note(&r);
+        }
+        if first != last
+            && let Some(r) = self.verifier.push_after_gap(last)
+        {
+            self.fold.note(&r);
         }
         self.line = 0;
     }
@@ -665,13 +671,20 @@ impl<'a> Fold<'a> {
         }
     }
 
-    fn add(&mut self, rec: &AuditRecord) {
+    /// A record that counts for the evidence only (governance, checkpoints, chain
+    /// positions): the ends of a file outside the period. Returns its time.
+    fn note(&mut self, rec: &AuditRecord) -> Option<i64> {
         let parsed = parse_time(&rec.time).map(|t| t.0);
         let before_end = match (parsed, self.range.to_us) {
             (Some(us), Some(to)) => us < to,
             _ => true,
         };
         self.agg.evidence.record(rec, parsed, before_end);
+        parsed
+    }
+
+    fn add(&mut self, rec: &AuditRecord) {
+        let parsed = self.note(rec);
         let (Kind::Request, Some(req)) = (rec.kind, &rec.request) else {
             return;
         };

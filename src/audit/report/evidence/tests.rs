@@ -463,3 +463,42 @@ fn strings_from_governance_and_checkpoints_are_escaped() {
     assert!(!md.contains("<script>") && !md.contains("<b>k"));
     assert!(md.contains(r"a\|b \`c\`"), "{md}");
 }
+
+#[test]
+fn a_file_skipped_outside_the_period_still_gives_its_governance_and_checkpoint() {
+    let mut start = base(Kind::ChainStart, "2026-04-01T00:00:00.000000Z");
+    start.governance = Some(governance(Some(30)));
+    let mut cp = base(Kind::Checkpoint, "2026-04-30T00:00:00.000000Z");
+    cp.checkpoint = Some("o\n2\nAAAA\n\n\u{2014} audit-2026 c2ln\n".into());
+    let text = seal_all(vec![
+        start,
+        request(
+            "2026-04-02T09:00:00.000000Z",
+            fields("openai", "US", Decision::Forwarded),
+        ),
+        cp,
+        request(
+            "2026-05-02T09:00:00.000000Z",
+            fields("openai", "US", Decision::Forwarded),
+        ),
+    ]);
+    let lines: Vec<&str> = text.lines().collect();
+    let range = may();
+    let mut b = super::super::Builder::new::<&str>(&[], &range);
+    // April's file is known by its two ends only (as `main` does with --since).
+    b.skip("april.jsonl", lines[0], lines[2]);
+    b.file("may.jsonl");
+    b.push(lines[3]);
+    let r = b.finish("now");
+    assert!(r.integrity.verified, "{:?}", r.integrity.first_bad);
+    assert_eq!(r.totals.requests, 1);
+    let e = &r.evidence;
+    assert_eq!((e.governance_records, e.checkpoints.records), (1, 1));
+    assert_eq!(e.checkpoints.by_chain[0].unsigned_tail, 2);
+    let rows = rows(&r, &words::EN);
+    let terms = rows
+        .iter()
+        .find(|r| r.topic == words::EVIDENCE_EN.t_terms)
+        .unwrap();
+    assert!(!terms.no_data);
+}

@@ -1009,9 +1009,8 @@ fn nature_chart(h: &mut String, r: &Report, w: &Words) {
     }
     let _ = writeln!(
         h,
-        "</svg>\n<figcaption>{} (0–{}).</figcaption>\n</figure>",
-        esc(x.chart_nature_title),
-        w.n(max)
+        "</svg>\n<figcaption>{}</figcaption>\n</figure>",
+        esc(&w.evidence_caption(x.chart_nature_title, max))
     );
     // The figures: one row per bucket, one column per nature.
     let _ = writeln!(h, "<details>\n<summary>{}</summary>", esc(x.figures_fold));
@@ -1102,9 +1101,8 @@ fn provider_chart(h: &mut String, r: &Report, w: &Words) {
     }
     let _ = writeln!(
         h,
-        "</svg>\n<figcaption>{} (0–{}).</figcaption>\n</figure>",
-        esc(x.chart_provider_title),
-        w.n(max)
+        "</svg>\n<figcaption>{}</figcaption>\n</figure>",
+        esc(&w.evidence_caption(x.chart_provider_title, max))
     );
     let _ = writeln!(h, "<details>\n<summary>{}</summary>", esc(x.figures_fold));
     let heads: Vec<String> = DECISIONS.iter().map(|d| w.term("decision", d)).collect();

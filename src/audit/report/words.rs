@@ -1189,6 +1189,20 @@ impl Words {
 }
 
 impl Words {
+    /// The caption of an evidence chart: its scale, and where its figures are.
+    pub fn evidence_caption(&self, title: &str, max: u64) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "{title}: scale from 0 to {}; the figures are in the table below.",
+                self.n(max)
+            ),
+            Lang::Fr => format!(
+                "{title}{NBSP}: échelle de 0 à {}{NNBSP}; les chiffres sont dans le tableau ci-dessous.",
+                self.n(max)
+            ),
+        }
+    }
+
     /// The text alternative of the chart of findings by nature over time: per nature,
     /// its total and its busiest bucket (`series`: nature, total, (bucket, count) of
     /// the maximum).

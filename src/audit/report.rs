@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::verify::{ChainSummary, Verifier};
 use super::{AuditRecord, Decision, Kind, RequestFields, Would, rfc3339};
 
+pub mod evidence;
 pub mod html;
 pub mod markdown;
 pub mod words;
@@ -251,6 +252,9 @@ pub struct Report {
     pub instances: Vec<Tally>,
     /// The requests recorded in observe mode: what enforcement would have done.
     pub observed: Observed,
+    /// The figures of the "Evidence" section (C1–C7), with their sources
+    /// (docs/REPORT.md, "Evidence").
+    pub evidence: evidence::Evidence,
 }
 
 /// What enforcement would have done to the requests recorded in observe mode (they
@@ -558,9 +562,15 @@ impl<'a> Builder<'a> {
         self.files.push(name.to_owned());
         self.files_skipped.push(name.to_owned());
         self.verifier.file(name);
-        self.verifier.push(first);
-        if first != last {
-            self.verifier.push_after_gap(last);
+        // Its two ends still count for the evidence: the governance in force (a file
+        // starts with a chain-start or file-start) and the chain's checkpoints.
+        if let Some(r) = self.verifier.push(first) {
+            self.fold.note(&r);
+        }
+        if first != last
+            && let Some(r) = self.verifier.push_after_gap(last)
+        {
+            self.fold.note(&r);
         }
         self.line = 0;
     }
@@ -661,11 +671,23 @@ impl<'a> Fold<'a> {
         }
     }
 
+    /// A record that counts for the evidence only (governance, checkpoints, chain
+    /// positions): the ends of a file outside the period. Returns its time.
+    fn note(&mut self, rec: &AuditRecord) -> Option<i64> {
+        let parsed = parse_time(&rec.time).map(|t| t.0);
+        let before_end = match (parsed, self.range.to_us) {
+            (Some(us), Some(to)) => us < to,
+            _ => true,
+        };
+        self.agg.evidence.record(rec, parsed, before_end);
+        parsed
+    }
+
     fn add(&mut self, rec: &AuditRecord) {
+        let parsed = self.note(rec);
         let (Kind::Request, Some(req)) = (rec.kind, &rec.request) else {
             return;
         };
-        let parsed = parse_time(&rec.time).map(|t| t.0);
         let inside = match parsed {
             Some(us) => self.range.contains(us),
             None => self.range.from_us.is_none() && self.range.to_us.is_none(),
@@ -799,10 +821,12 @@ struct Aggregator {
     observed: ObservedGroup,
     /// Per entity, team, provider and rule.
     observed_by: [BTreeMap<Option<String>, ObservedGroup>; 4],
+    evidence: evidence::EvidenceFold,
 }
 
 impl Aggregator {
     fn add(&mut self, rec: &AuditRecord, req: &RequestFields, day: Option<String>) {
+        self.evidence.request(req, day.as_deref());
         self.total.add(req);
         self.usage_reported += u64::from(req.usage.is_some());
         self.energy_reported += u64::from(req.energy_uwh.is_some());
@@ -955,6 +979,9 @@ impl Aggregator {
         let repeated = self.values.finish();
         let by_day = chronological(&self.by_day);
         let by_month = chronological(&self.by_month);
+        let by_provider = ranked(self.by_provider);
+        let by_jurisdiction = ranked(self.by_jurisdiction);
+        let evidence = self.evidence.finish(&by_provider, &by_jurisdiction);
         Report {
             schema: SCHEMA,
             generated_at: generated_at.to_owned(),
@@ -965,8 +992,8 @@ impl Aggregator {
             by_month,
             by_principal: ranked(self.by_principal),
             by_team: ranked(self.by_team),
-            by_provider: ranked(self.by_provider),
-            by_jurisdiction: ranked(self.by_jurisdiction),
+            by_provider,
+            by_jurisdiction,
             by_model: ranked(self.by_model),
             by_decision: self
                 .by_decision
@@ -1006,6 +1033,7 @@ impl Aggregator {
                     by_rule,
                 }
             },
+            evidence,
         }
     }
 }

@@ -49,6 +49,12 @@ cargo build --quiet --bin paravent --example audit_sample
 "$target/debug/paravent" selftest --out "$out/selftest.html" >/dev/null
 sed 's/^disable = \[\]/disable = ["core.email"]/' config/paravent.toml >"$out/selftest-failing.toml"
 "$target/debug/paravent" selftest --config "$out/selftest-failing.toml" --out "$out/selftest-failing.html" >/dev/null || true
+# The checked sample exercises every row of the evidence section (none says "no data").
+grep -q '<h2 id="evidence">' "$out/report.html"
+if grep -q 'No data in this period' "$out/report.html"; then
+    echo "$out/report.html: an evidence row has no data: the sample chain misses a field" >&2
+    exit 1
+fi
 node tests/a11y/axe.mjs "$out/report.html" "$out/report-empty.html" "$out/report-bulk.html" \
     "$out/report-year.html" "$out/report-fr.html" "$out/report-bulk-fr.html" \
     "$out/selftest.html" "$out/selftest-failing.html"

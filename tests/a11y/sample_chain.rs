@@ -1,7 +1,12 @@
 //! A synthetic audit chain for the report's tests: sealed records (so `audit verify`
 //! passes) over three days, two instance starts, every decision, routes, refusals,
 //! usage and energy on some records only, a value sent twice, and hostile strings in
-//! the fields a user or a client controls (principal, team, model).
+//! the fields a user or a client controls (principal, team, model). It carries every
+//! field the report's "Evidence" section reads (format 3): `governance` in the chain
+//! starts, an assistant profile, a route chosen for EU preference, provider settings
+//! enforced, residual risk levels and actions, a leak in an answer, and a signed
+//! checkpoint (a synthetic signature: the report counts checkpoints, `audit verify
+//! --key` checks them).
 //!
 //! Shared by tests/it/report.rs and examples/audit_sample.rs (which writes it for the
 //! accessibility check, tests/a11y/run.sh). Every value is synthetic.
@@ -9,11 +14,90 @@
 use std::collections::BTreeMap;
 
 use paravent::audit::{
-    AuditRecord, Decision, Kind, RequestFields, Usage, ValueHash, Would, anchor, policy_version,
+    AnswerLeaks, AssistantInfo, AuditRecord, Decision, Governance, Kind, ProviderTerms,
+    RequestFields, Risk, Usage, ValueHash, Would, anchor, policy_version,
 };
 
 /// A principal name an attacker could choose: the report must show it as text.
 pub const HOSTILE: &str = "<img src=x onerror=alert(1)>\"'&|*[x](javascript:y)";
+
+/// The providers' terms and the assistant profile in force (synthetic): `openai` declares
+/// everything, `mistral` leaves its retention and DPA undeclared, `ollama` (declared,
+/// unused) only its jurisdiction.
+pub fn sample_governance() -> Governance {
+    Governance {
+        providers: BTreeMap::from([
+            (
+                "openai".into(),
+                ProviderTerms {
+                    jurisdiction: Some("US".into()),
+                    region: Some("us-east".into()),
+                    retention_days: Some(30),
+                    training_use: Some(false),
+                    dpa: Some(true),
+                    settings: vec!["store=false".into(), "user=hashed".into()],
+                },
+            ),
+            (
+                "mistral".into(),
+                ProviderTerms {
+                    jurisdiction: Some("EU".into()),
+                    region: Some("eu-west".into()),
+                    training_use: Some(false),
+                    ..ProviderTerms::default()
+                },
+            ),
+            (
+                "ollama".into(),
+                ProviderTerms {
+                    jurisdiction: Some("local".into()),
+                    ..ProviderTerms::default()
+                },
+            ),
+        ]),
+        assistants: BTreeMap::from([(
+            "recrutement".into(),
+            AssistantInfo {
+                owner: "DRH <rh@example.org>".into(),
+                purpose: "Tri des candidatures".into(),
+                providers: vec!["mistral".into(), "openai".into()],
+                prefer_eu: true,
+            },
+        )]),
+    }
+}
+
+/// Standard base64 with padding (the checkpoint note's hash and signature).
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(char::from(A[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A checkpoint note (C2SP signed-note, tlog-checkpoint body) over `size` records whose
+/// last hash is `head` (hex), with a synthetic signature line.
+fn checkpoint_note(chain_id: &str, size: u64, head: &str) -> String {
+    let head: Vec<u8> = (0..head.len() / 2)
+        .map(|i| u8::from_str_radix(&head[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect();
+    format!(
+        "paravent.example/audit/{chain_id}\n{size}\n{}\n\n\u{2014} paravent-audit-2026 {}\n",
+        base64(&head),
+        base64(&[7u8; 68])
+    )
+}
 
 /// The chain as file text, one record per line.
 pub fn sample_chain() -> String {
@@ -41,8 +125,10 @@ pub fn sample_chain() -> String {
         policy.clone(),
         "2026-05-04T07:59:00.000000Z".into(),
     );
+    start.governance = Some(sample_governance());
     seal(&mut start, &mut prev);
     let mut base = start.clone();
+    base.governance = None;
     for (i, (time, principal, team, decision)) in [
         (
             "2026-05-04T08:00:00.000000Z",
@@ -92,6 +178,14 @@ pub fn sample_chain() -> String {
     .enumerate()
     {
         if time == "restart" {
+            // The first chain's last records signed by a checkpoint (size = its seq).
+            seq += 1;
+            let mut c = base.clone();
+            c.kind = Kind::Checkpoint;
+            c.seq = seq;
+            c.time = "2026-05-05T11:59:00.000000Z".into();
+            c.checkpoint = Some(checkpoint_note(chain_id, seq, &prev));
+            seal(&mut c, &mut prev);
             // A second instance start continues the file's chain from its last hash.
             chain_id = "chain-b";
             seq = 0;
@@ -101,8 +195,10 @@ pub fn sample_chain() -> String {
                 policy.clone(),
                 "2026-05-05T12:00:00.000000Z".into(),
             );
+            s.governance = Some(sample_governance());
             seal(&mut s, &mut prev);
             base = s;
+            base.governance = None;
             continue;
         }
         seq += 1;
@@ -136,8 +232,53 @@ pub fn sample_chain() -> String {
             energy_uwh: Some(90_000 + 1_000 * i as u64),
             ..RequestFields::default()
         };
+        // Evidence fields: the profile on alice's and bob's requests, settings on what
+        // went to openai, a risk level on every request sent.
+        if matches!(principal, "alice" | "bob") {
+            f.assistant = Some("recrutement".into());
+        }
+        if matches!(decision, Decision::Forwarded) {
+            f.settings = vec!["store=false".into(), "user=hashed".into()];
+            f.risk = Some(Risk {
+                level: match i {
+                    0 => "none",
+                    6 => "medium",
+                    _ => "low",
+                }
+                .into(),
+                persons: 1,
+                quasi: if i == 0 {
+                    BTreeMap::new()
+                } else {
+                    BTreeMap::from([("LOCATION".into(), 1)])
+                },
+                action: (i == 6).then(|| "warned".into()),
+            });
+        }
+        if i == 0 {
+            // The model answered with an e-mail address the request did not hold.
+            f.answer_leaks = Some(AnswerLeaks {
+                by_entity: BTreeMap::from([("EMAIL".into(), 1)]),
+                values: vec![ValueHash {
+                    entity: "EMAIL".into(),
+                    hash: "3d".repeat(32),
+                }],
+                redacted: true,
+            });
+        }
         match decision {
             Decision::Routed => {
+                f.route_reason = Some("eu-preference".into());
+                f.risk = Some(Risk {
+                    level: "high".into(),
+                    persons: 2,
+                    quasi: BTreeMap::from([
+                        ("DATE".into(), 1),
+                        ("JOB_TITLE".into(), 1),
+                        ("LOCATION".into(), 2),
+                    ]),
+                    action: Some("pseudonymised-quasi".into()),
+                });
                 f.requested_provider = Some("openai".into());
                 f.provider = Some("mistral".into());
                 f.jurisdiction = Some("EU".into());

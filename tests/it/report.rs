@@ -30,7 +30,7 @@ fn the_json_report_counts_the_sample_chain() {
     let v = json_report(&[&file]);
     assert_eq!(v["schema"], "paravent-audit-report/1");
     assert_eq!(v["integrity"]["verified"], true);
-    assert_eq!(v["integrity"]["records"], 9);
+    assert_eq!(v["integrity"]["records"], 10);
     assert_eq!(v["integrity"]["chains"], 2);
     let t = &v["totals"];
     assert_eq!(
@@ -81,7 +81,7 @@ fn markdown_and_html_reports_escape_what_the_records_hold() {
     html.assert_code(0);
     let page = &html.stdout;
     assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
-    assert!(page.contains("Chain verified: 9 records in 2 chain start(s)"));
+    assert!(page.contains("Chain verified: 10 records in 2 chain start(s)"));
     assert!(!page.contains("<img") && !page.contains("<b>legal") && !page.contains("<i>mistral"));
     assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;"));
 }
@@ -106,7 +106,7 @@ fn lang_fr_gives_a_french_report_and_leaves_the_json_as_it_is() {
     html.assert_code(0);
     let page = &html.stdout;
     assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"fr\">"));
-    assert!(page.contains("Chaîne vérifiée\u{a0}: 9 enregistrements en 2 débuts de chaîne"));
+    assert!(page.contains("Chaîne vérifiée\u{a0}: 10 enregistrements en 2 débuts de chaîne"));
     assert!(page.contains("<h2 id=\"summary\">Synthèse</h2>"));
     assert!(!page.contains("<img") && !page.contains("<b>legal"));
     assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;"));
@@ -366,4 +366,77 @@ fn an_endless_or_non_utf8_line_is_reported_at_its_line_and_the_reader_stays_boun
             r.stderr.len()
         );
     }
+}
+
+#[test]
+fn the_evidence_section_of_the_real_binary_has_a_figure_in_every_row_of_the_sample() {
+    let dir = Scratch::new("report-evidence");
+    let file = sample(&dir);
+    let v = json_report(&[&file]);
+    let e = &v["evidence"];
+    // C1: where requests went, the terms in force, the route chosen for the EU.
+    assert_eq!(e["sent_by_jurisdiction"][0]["jurisdiction"], "US");
+    assert_eq!(e["sent_by_jurisdiction"][0]["requests_sent"], 3);
+    assert_eq!(e["sent_by_jurisdiction"][1]["class"], "EU");
+    assert_eq!(e["route_reasons"][0]["key"], "eu-preference");
+    assert_eq!(e["governance_records"], 2);
+    let providers = e["providers"].as_array().unwrap();
+    let mistral = providers
+        .iter()
+        .find(|p| p["provider"] == "mistral")
+        .unwrap();
+    assert_eq!(mistral["missing"], json!(["retention_days", "dpa"]));
+    // C4, C5, C7 and the checkpoint.
+    assert_eq!(e["answer_leaks"]["requests_with_leaks"], 1);
+    assert_eq!(e["answer_leaks"]["requests_redacted"], 1);
+    assert_eq!(e["risk"]["requests_assessed"], 4);
+    assert_eq!(e["risk"]["by_level"][3]["key"], "high");
+    assert_eq!(e["requests_with_settings"], 3);
+    assert_eq!(e["assistants"][0]["name"], "recrutement");
+    assert_eq!(e["assistants"][0]["requests"], 4);
+    assert_eq!(
+        e["assistants"][0]["info"]["purpose"],
+        "Tri des candidatures"
+    );
+    assert_eq!(e["checkpoints"]["records"], 1);
+    assert_eq!(e["checkpoints"]["signers"], json!(["paravent-audit-2026"]));
+    assert_eq!(e["checkpoints"]["by_chain"][0]["signed_records"], 5);
+    assert_eq!(e["findings_by_day"].as_array().unwrap().len(), 3);
+
+    for (lang, no_data, title) in [
+        (
+            "en",
+            "No data in this period.",
+            "<h2 id=\"evidence\">Evidence</h2>",
+        ),
+        (
+            "fr",
+            "Aucune donnée sur cette période.",
+            "<h2 id=\"evidence\">Preuves</h2>",
+        ),
+    ] {
+        let html = paravent(
+            &["audit", "report", "--format", "html", "--lang", lang, &file],
+            b"",
+        );
+        html.assert_code(0);
+        let page = &html.stdout;
+        assert!(page.contains(title), "{lang}");
+        assert!(!page.contains(no_data), "{lang}: a row without data");
+        assert!(page.contains("aria-labelledby=\"chart-nature-title chart-nature-desc\""));
+        assert!(page.contains("aria-labelledby=\"chart-provider-title chart-provider-desc\""));
+        // The owner comes from a record: escaped.
+        assert!(page.contains("DRH &lt;rh@example.org&gt;"), "{lang}");
+        let md = paravent(&["audit", "report", "--lang", lang, &file], b"");
+        md.assert_code(0);
+        assert!(!md.stdout.contains(no_data), "{lang}");
+        assert!(md.stdout.contains("| C5 |"), "{lang}");
+    }
+    // A period without requests: every row that reads the trail says so.
+    let md = paravent(&["audit", "report", "--from", "2027-01-01", &file], b"");
+    md.assert_code(0);
+    assert!(
+        md.stdout
+            .contains("| C4 | Leaks in answers | *No data in this period.*")
+    );
 }

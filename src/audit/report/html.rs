@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use super::words::{FINDINGS, GROUPS, OBSERVED, Words};
-use super::{Group, Lang, Report};
+use super::{Group, Lang, Report, evidence};
 
 /// Escapes text for HTML element content and quoted attribute values.
 ///
@@ -76,6 +76,16 @@ th, td { overflow-wrap: normal; }
 }
 figcaption { color: #3b3b3b; }
 svg .bar { fill: #1f4e79; }
+svg .d0 { fill: #1f4e79; }
+svg .d1 { fill: #5b3a8c; }
+svg .d2 { fill: #8a1010; }
+svg .d3 { fill: #595959; }
+.evidence table { width: 100%; }
+.evidence td, .evidence th { overflow-wrap: anywhere; }
+.evidence td:last-child { width: 30%; font-size: 0.9em; }
+.evidence td ul { margin: 0; padding-left: 1.1rem; }
+details { margin: 0.5rem 0 1rem; }
+summary { cursor: pointer; color: #0b3d91; }
 svg text { fill: #1a1a1a; font-size: 12px; font-family: inherit; }
 svg .axis { stroke: #595959; }
 code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.95em; }
@@ -132,6 +142,7 @@ pub fn render(r: &Report, lang: Lang) -> String {
     // Over more than two months: the months first, each month's days folded.
     let long = r.by_day.len() > FOLD_DAYS;
     toc(&mut h, w, long);
+    evidence_section(&mut h, r, w);
     summary(&mut h, r, w);
     chart_per_day(&mut h, r, w);
     for (i, (((id, dim), title), rows)) in GROUPS
@@ -221,7 +232,16 @@ fn toc(h: &mut String, w: &Words, long: bool) {
         (GROUPS[0].0, w.group_titles[0]),
         (GROUPS[1].0, w.group_titles[1]),
     );
-    let mut items = vec![("summary", w.summary), ("chart", w.chart)];
+    let x = w.evidence();
+    let mut items = vec![
+        ("evidence", x.title),
+        ("evidence-terms", x.terms_title),
+        ("evidence-assistants", x.assistants_title),
+        ("chart-nature", x.chart_nature_title),
+        ("chart-provider", x.chart_provider_title),
+        ("summary", w.summary),
+        ("chart", w.chart),
+    ];
     items.extend(if long { [month, day] } else { [day, month] });
     items.push(("findings", w.findings));
     for ((id, _), title) in FINDINGS.iter().zip(w.finding_titles) {
@@ -720,4 +740,387 @@ fn provenance(h: &mut String, r: &Report, w: &Words) {
         .collect::<Vec<_>>()
         .join(", ");
     let _ = writeln!(h, "<p>{}</p>", w.files(&files));
+}
+
+/// Escapes `s` and marks what is between backticks as code.
+fn with_code(s: &str) -> String {
+    s.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                format!("<code>{}</code>", esc(part))
+            } else {
+                esc(part)
+            }
+        })
+        .collect()
+}
+
+/// The "Evidence" section: one row per criterion a proxy can evidence, the providers'
+/// terms, the assistant profiles, and two charts with their figures.
+fn evidence_section(h: &mut String, r: &Report, w: &Words) {
+    let x = w.evidence();
+    let _ = writeln!(
+        h,
+        "<h2 id=\"evidence\">{}</h2>\n<p>{}</p>",
+        esc(x.title),
+        with_code(x.intro)
+    );
+    let _ = write!(
+        h,
+        "<div class=\"table-wrap evidence\" role=\"region\" tabindex=\"0\" aria-labelledby=\"evidence-table-caption\">\n<table>\n<caption id=\"evidence-table-caption\">{}</caption>\n<thead><tr>",
+        esc(x.caption)
+    );
+    for head in x.heads {
+        let _ = write!(h, "<th scope=\"col\">{}</th>", esc(head));
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for row in evidence::rows(r, w) {
+        let mut figures = if row.no_data {
+            format!("<span class=\"muted\">{}</span>", esc(x.no_data))
+        } else if row.figures.len() == 1 {
+            esc(&row.figures[0])
+        } else {
+            let items: String = row
+                .figures
+                .iter()
+                .map(|f| format!("<li>{}</li>", esc(f)))
+                .collect();
+            format!("<ul>{items}</ul>")
+        };
+        if let Some(note) = row.note {
+            let _ = write!(figures, " {}", with_code(note));
+        }
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><th scope=\"row\">{}</th><td>{figures}</td><td>{}</td></tr>",
+            if row.criterion.is_empty() {
+                "—"
+            } else {
+                row.criterion
+            },
+            esc(row.topic),
+            with_code(row.source)
+        );
+    }
+    table_end(h);
+    evidence_terms(h, r, w);
+    evidence_assistants(h, r, w);
+    nature_chart(h, r, w);
+    provider_chart(h, r, w);
+}
+
+fn evidence_terms(h: &mut String, r: &Report, w: &Words) {
+    let x = w.evidence();
+    let _ = writeln!(h, "<h3 id=\"evidence-terms\">{}</h3>", esc(x.terms_title));
+    let e = &r.evidence;
+    if e.governance_records == 0 || e.providers.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", esc(x.no_data));
+        return;
+    }
+    table_start(
+        h,
+        "evidence-terms-table",
+        x.terms_caption,
+        x.provider,
+        &x.terms_heads,
+    );
+    for p in &e.providers {
+        let _ = write!(h, "<tr><th scope=\"row\">{}</th>", esc(&p.provider));
+        let t = p.terms.as_ref();
+        let cells = [
+            t.and_then(|t| t.jurisdiction.clone()),
+            t.and_then(|t| t.region.clone()),
+            t.and_then(|t| t.retention_days)
+                .map(|d| format!("{} {}", w.n(u64::from(d)), x.days)),
+            t.and_then(|t| t.training_use)
+                .map(|b| if b { x.yes } else { x.no }.to_owned()),
+            t.and_then(|t| t.dpa)
+                .map(|b| if b { x.yes } else { x.no }.to_owned()),
+            t.map(|t| {
+                if t.settings.is_empty() {
+                    "—".to_owned()
+                } else {
+                    t.settings.join(", ")
+                }
+            }),
+        ];
+        for c in cells {
+            let _ = write!(h, "<td>{}</td>", text_or_missing(w, c.as_deref()));
+        }
+        num_cell(h, w, Some(p.requests_sent));
+        let _ = writeln!(
+            h,
+            "<td>{}</td></tr>",
+            if p.missing.is_empty() {
+                "—".to_owned()
+            } else {
+                esc(&p.missing.join(", "))
+            }
+        );
+    }
+    table_end(h);
+}
+
+fn evidence_assistants(h: &mut String, r: &Report, w: &Words) {
+    let x = w.evidence();
+    let _ = writeln!(
+        h,
+        "<h3 id=\"evidence-assistants\">{}</h3>",
+        esc(x.assistants_title)
+    );
+    let e = &r.evidence;
+    if e.assistants.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", esc(x.no_data));
+        return;
+    }
+    table_start(
+        h,
+        "evidence-assistants-table",
+        x.assistants_caption,
+        x.profile,
+        &x.assistants_heads,
+    );
+    for a in &e.assistants {
+        let _ = write!(
+            h,
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td>",
+            esc(&a.name),
+            text_or_missing(w, a.info.as_ref().map(|i| i.owner.as_str())),
+            text_or_missing(w, a.info.as_ref().map(|i| i.purpose.as_str())),
+        );
+        for v in [a.requests, a.blocked, a.findings] {
+            num_cell(h, w, Some(v));
+        }
+        let natures = a
+            .findings_by_nature
+            .iter()
+            .map(|(k, n)| format!("{}{} {}", w.term("nature", k), w.colon(), w.n(*n)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = write!(
+            h,
+            "<td>{}</td>",
+            if natures.is_empty() {
+                "—".to_owned()
+            } else {
+                esc(&natures)
+            }
+        );
+        for v in [a.input_tokens, a.output_tokens, a.energy_uwh] {
+            num_cell(h, w, v);
+        }
+        h.push_str("</tr>\n");
+    }
+    table_end(h);
+}
+
+/// Small multiples: one row of bars per nature over the buckets, one scale, each row
+/// labelled with its nature and total (no colour carries meaning).
+fn nature_chart(h: &mut String, r: &Report, w: &Words) {
+    let x = w.evidence();
+    let _ = writeln!(
+        h,
+        "<h3 id=\"chart-nature\">{}</h3>",
+        esc(x.chart_nature_title)
+    );
+    let s = evidence::NatureSeries::of(&r.evidence.findings_by_day);
+    if s.natures.is_empty() || s.buckets.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", esc(x.no_findings));
+        return;
+    }
+    let n = s.buckets.len();
+    let max = s
+        .natures
+        .iter()
+        .flat_map(|(_, c)| c.iter().copied())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let (label_w, row_h, bar_h) = (210usize, 56usize, 36usize);
+    let step = (560 / n).clamp(3, 48);
+    let bar_w = (step * 3 / 4).max(2);
+    let width = label_w + n * step + 20;
+    let height = 10 + s.natures.len() * row_h + 30;
+    let series: Vec<(String, u64, (String, u64))> = s
+        .natures
+        .iter()
+        .map(|(k, c)| {
+            let (i, peak) = c
+                .iter()
+                .enumerate()
+                .max_by_key(|(i, v)| (**v, std::cmp::Reverse(*i)))
+                .map(|(i, v)| (i, *v))
+                .unwrap_or((0, 0));
+            (
+                w.term("nature", k),
+                c.iter().sum(),
+                (s.buckets[i].clone(), peak),
+            )
+        })
+        .collect();
+    let (first, last) = (&s.buckets[0], &s.buckets[n - 1]);
+    let alt = w.nature_chart_alt(s.monthly, first, last, &series);
+    let _ = writeln!(
+        h,
+        "<figure>\n<svg role=\"img\" aria-labelledby=\"chart-nature-title chart-nature-desc\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\">\n\
+         <title id=\"chart-nature-title\">{}</title>\n<desc id=\"chart-nature-desc\">{}</desc>",
+        esc(x.chart_nature_title),
+        esc(&alt)
+    );
+    for (row, ((_, counts), (label, total, _))) in s.natures.iter().zip(&series).enumerate() {
+        let base = 10 + row * row_h + bar_h + 4;
+        let _ = writeln!(
+            h,
+            "<text x=\"4\" y=\"{}\">{}</text>\n<text x=\"4\" y=\"{}\">{}</text>\n<line class=\"axis\" x1=\"{label_w}\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\"/>",
+            base - 18,
+            esc(label),
+            base - 2,
+            esc(&format!("{} {}", w.n(*total), x.findings)),
+            width - 10
+        );
+        for (i, v) in counts.iter().enumerate() {
+            if *v == 0 {
+                continue;
+            }
+            let bh = (*v as usize * bar_h).div_ceil(max as usize);
+            let _ = writeln!(
+                h,
+                "<rect class=\"bar\" x=\"{}\" y=\"{}\" width=\"{bar_w}\" height=\"{bh}\"/>",
+                label_w + i * step,
+                base - bh
+            );
+        }
+    }
+    let bottom = 10 + s.natures.len() * row_h + 14;
+    let _ = writeln!(
+        h,
+        "<text x=\"{label_w}\" y=\"{bottom}\">{}</text>",
+        esc(first)
+    );
+    if n > 1 {
+        let _ = writeln!(
+            h,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            width - 10,
+            bottom + 14,
+            esc(last)
+        );
+    }
+    let _ = writeln!(
+        h,
+        "</svg>\n<figcaption>{}</figcaption>\n</figure>",
+        esc(&w.evidence_caption(x.chart_nature_title, max))
+    );
+    // The figures: one row per bucket, one column per nature.
+    let _ = writeln!(h, "<details>\n<summary>{}</summary>", esc(x.figures_fold));
+    let heads: Vec<String> = s.natures.iter().map(|(k, _)| w.term("nature", k)).collect();
+    let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
+    table_start(
+        h,
+        "chart-nature-table",
+        x.chart_nature_caption,
+        if s.monthly { x.month } else { x.day },
+        &heads,
+    );
+    for (i, b) in s.buckets.iter().enumerate() {
+        let _ = write!(h, "<tr><th scope=\"row\">{}</th>", esc(b));
+        for (_, c) in &s.natures {
+            num_cell(h, w, Some(c[i]));
+        }
+        h.push_str("</tr>\n");
+    }
+    table_end(h);
+    h.push_str("</details>\n");
+}
+
+/// Fill classes of the four decisions (CSS `.d0`…`.d3`); each bar is also labelled.
+const DECISIONS: [&str; 4] = ["forwarded", "routed", "blocked", "refused"];
+
+/// Providers drawn in the chart (the table under it has them all).
+const MAX_CHART_PROVIDERS: usize = 20;
+
+/// Grouped horizontal bars: per provider, one bar per decision, labelled with the
+/// decision and its count.
+fn provider_chart(h: &mut String, r: &Report, w: &Words) {
+    let x = w.evidence();
+    let _ = writeln!(
+        h,
+        "<h3 id=\"chart-provider\">{}</h3>",
+        esc(x.chart_provider_title)
+    );
+    let rows = evidence::provider_decisions(r, w);
+    if rows.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", esc(w.no_request));
+        return;
+    }
+    let drawn = &rows[..rows.len().min(MAX_CHART_PROVIDERS)];
+    let max = drawn
+        .iter()
+        .flat_map(|(_, c)| c.iter().copied())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let (left, plot_w, bar_h, group_h) = (20usize, 360usize, 14usize, 4 * 16 + 24);
+    let width = left + plot_w + 220;
+    let height = 10 + drawn.len() * group_h;
+    let alt = w.provider_chart_alt(drawn);
+    let _ = writeln!(
+        h,
+        "<figure>\n<svg role=\"img\" aria-labelledby=\"chart-provider-title chart-provider-desc\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\">\n\
+         <title id=\"chart-provider-title\">{}</title>\n<desc id=\"chart-provider-desc\">{}</desc>",
+        esc(x.chart_provider_title),
+        esc(&alt)
+    );
+    for (g, (provider, counts)) in drawn.iter().enumerate() {
+        let top = 10 + g * group_h;
+        let _ = writeln!(
+            h,
+            "<text x=\"4\" y=\"{}\" font-weight=\"600\">{}</text>",
+            top + 12,
+            esc(provider)
+        );
+        for (i, v) in counts.iter().enumerate() {
+            let y = top + 20 + i * 16;
+            let bw = (*v as usize * plot_w).div_ceil(max as usize);
+            if bw > 0 {
+                let _ = writeln!(
+                    h,
+                    "<rect class=\"d{i}\" x=\"{left}\" y=\"{y}\" width=\"{bw}\" height=\"{bar_h}\"/>"
+                );
+            }
+            let _ = writeln!(
+                h,
+                "<text x=\"{}\" y=\"{}\">{} {}</text>",
+                left + bw + 6,
+                y + 11,
+                esc(&w.term("decision", DECISIONS[i])),
+                w.n(*v)
+            );
+        }
+    }
+    let _ = writeln!(
+        h,
+        "</svg>\n<figcaption>{}</figcaption>\n</figure>",
+        esc(&w.evidence_caption(x.chart_provider_title, max))
+    );
+    let _ = writeln!(h, "<details>\n<summary>{}</summary>", esc(x.figures_fold));
+    let heads: Vec<String> = DECISIONS.iter().map(|d| w.term("decision", d)).collect();
+    let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
+    table_start(
+        h,
+        "chart-provider-table",
+        x.chart_provider_caption,
+        x.provider,
+        &heads,
+    );
+    for (provider, counts) in &rows {
+        let _ = write!(h, "<tr><th scope=\"row\">{}</th>", esc(provider));
+        for v in counts {
+            num_cell(h, w, Some(*v));
+        }
+        h.push_str("</tr>\n");
+    }
+    table_end(h);
+    h.push_str("</details>\n");
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::words::{FINDINGS, GROUPS, OBSERVED, Words};
-use super::{Group, Lang, Report};
+use super::{Group, Lang, Report, evidence};
 
 /// Escapes text for a Markdown table cell or sentence: the punctuation Markdown could
 /// read inline is backslash-escaped, `<` and `>` become entities, line breaks become spaces.
@@ -44,6 +44,17 @@ fn text(w: &Words, v: Option<&str>) -> String {
 
 /// A table: the first header, then `headers`, then the rows (cells already escaped).
 fn table(md: &mut String, first: &str, headers: &[&str], rows: &[Vec<String>]) {
+    table_aligned(md, first, headers, rows, "---:");
+}
+
+/// [`table`] whose columns after the first are aligned as `align` says (`---` for text).
+fn table_aligned(
+    md: &mut String,
+    first: &str,
+    headers: &[&str],
+    rows: &[Vec<String>],
+    align: &str,
+) {
     let heads: Vec<String> = std::iter::once(&first)
         .chain(headers)
         .map(|h| esc(h))
@@ -55,7 +66,7 @@ fn table(md: &mut String, first: &str, headers: &[&str], rows: &[Vec<String>]) {
         heads
             .iter()
             .enumerate()
-            .map(|(i, _)| if i == 0 { "---" } else { "---:" })
+            .map(|(i, _)| if i == 0 { "---" } else { align })
             .collect::<Vec<_>>()
             .join("|")
     );
@@ -89,6 +100,8 @@ pub fn render(r: &Report, lang: Lang) -> String {
         w.colon(),
         esc(&w.integrity_line(r))
     );
+
+    evidence_section(&mut md, r, w);
 
     let _ = writeln!(md, "## {}\n", esc(w.summary));
     let row = |k: &str, v: &str| vec![esc(k), esc(v)];
@@ -371,5 +384,176 @@ fn observed(md: &mut String, r: &Report, w: &Words) {
             })
             .collect();
         table(md, w.dimension(dim), &w.observed_heads, &rows);
+    }
+}
+
+/// Escapes `s` and keeps what is between backticks as a code span.
+fn with_code(s: &str) -> String {
+    s.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                format!("`{part}`")
+            } else {
+                esc(part)
+            }
+        })
+        .collect()
+}
+
+/// The "Evidence" section: the criteria table, the providers' terms, the assistant
+/// profiles, and the figures of the HTML page's two charts as tables.
+fn evidence_section(md: &mut String, r: &Report, w: &Words) {
+    let x = w.evidence();
+    let _ = writeln!(md, "## {}\n", esc(x.title));
+    let _ = writeln!(md, "{}\n", with_code(x.intro));
+    let rows: Vec<Vec<String>> = evidence::rows(r, w)
+        .into_iter()
+        .map(|row| {
+            let mut figures = if row.no_data {
+                format!("*{}*", esc(x.no_data))
+            } else {
+                row.figures
+                    .iter()
+                    .map(|f| esc(f))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
+            };
+            if let Some(note) = row.note {
+                figures.push_str(if row.no_data { " " } else { "<br>" });
+                figures.push_str(&with_code(note));
+            }
+            vec![
+                if row.criterion.is_empty() {
+                    "—".to_owned()
+                } else {
+                    row.criterion.to_owned()
+                },
+                esc(row.topic),
+                figures,
+                with_code(row.source),
+            ]
+        })
+        .collect();
+    let [first, heads @ ..] = &x.heads;
+    table_aligned(md, first, heads, &rows, "---");
+
+    let e = &r.evidence;
+    let _ = writeln!(md, "### {}\n", esc(x.terms_title));
+    if e.governance_records == 0 || e.providers.is_empty() {
+        let _ = writeln!(md, "{}\n", esc(x.no_data));
+    } else {
+        let rows: Vec<Vec<String>> = e
+            .providers
+            .iter()
+            .map(|p| {
+                let t = p.terms.as_ref();
+                let yn = |b: Option<bool>| b.map(|b| if b { x.yes } else { x.no }.to_owned());
+                let mut row = vec![esc(&p.provider)];
+                row.extend(
+                    [
+                        t.and_then(|t| t.jurisdiction.clone()),
+                        t.and_then(|t| t.region.clone()),
+                        t.and_then(|t| t.retention_days)
+                            .map(|d| format!("{} {}", w.n(u64::from(d)), x.days)),
+                        yn(t.and_then(|t| t.training_use)),
+                        yn(t.and_then(|t| t.dpa)),
+                        t.map(|t| {
+                            if t.settings.is_empty() {
+                                "—".to_owned()
+                            } else {
+                                t.settings.join(", ")
+                            }
+                        }),
+                    ]
+                    .iter()
+                    .map(|c| text(w, c.as_deref())),
+                );
+                row.push(w.n(p.requests_sent));
+                row.push(if p.missing.is_empty() {
+                    "—".to_owned()
+                } else {
+                    esc(&p.missing.join(", "))
+                });
+                row
+            })
+            .collect();
+        table_aligned(md, x.provider, &x.terms_heads, &rows, "---");
+    }
+
+    let _ = writeln!(md, "### {}\n", esc(x.assistants_title));
+    if e.assistants.is_empty() {
+        let _ = writeln!(md, "{}\n", esc(x.no_data));
+    } else {
+        let rows: Vec<Vec<String>> = e
+            .assistants
+            .iter()
+            .map(|a| {
+                let natures = a
+                    .findings_by_nature
+                    .iter()
+                    .map(|(k, n)| format!("{}{} {}", w.term("nature", k), w.colon(), w.n(*n)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                vec![
+                    esc(&a.name),
+                    text(w, a.info.as_ref().map(|i| i.owner.as_str())),
+                    text(w, a.info.as_ref().map(|i| i.purpose.as_str())),
+                    w.n(a.requests),
+                    w.n(a.blocked),
+                    w.n(a.findings),
+                    if natures.is_empty() {
+                        "—".to_owned()
+                    } else {
+                        esc(&natures)
+                    },
+                    opt(w, a.input_tokens),
+                    opt(w, a.output_tokens),
+                    opt(w, a.energy_uwh),
+                ]
+            })
+            .collect();
+        table_aligned(md, x.profile, &x.assistants_heads, &rows, "---");
+    }
+
+    let _ = writeln!(md, "### {}\n", esc(x.chart_nature_title));
+    let s = evidence::NatureSeries::of(&e.findings_by_day);
+    if s.natures.is_empty() || s.buckets.is_empty() {
+        let _ = writeln!(md, "{}\n", esc(x.no_findings));
+    } else {
+        let heads: Vec<String> = s.natures.iter().map(|(k, _)| w.term("nature", k)).collect();
+        let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
+        let rows: Vec<Vec<String>> = s
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let mut row = vec![esc(b)];
+                row.extend(s.natures.iter().map(|(_, c)| w.n(c[i])));
+                row
+            })
+            .collect();
+        table(md, if s.monthly { x.month } else { x.day }, &heads, &rows);
+    }
+
+    let _ = writeln!(md, "### {}\n", esc(x.chart_provider_title));
+    let decisions = evidence::provider_decisions(r, w);
+    if decisions.is_empty() {
+        let _ = writeln!(md, "{}\n", esc(w.no_request));
+    } else {
+        let heads: Vec<String> = ["forwarded", "routed", "blocked", "refused"]
+            .iter()
+            .map(|d| w.term("decision", d))
+            .collect();
+        let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
+        let rows: Vec<Vec<String>> = decisions
+            .iter()
+            .map(|(p, c)| {
+                let mut row = vec![esc(p)];
+                row.extend(c.iter().map(|n| w.n(*n)));
+                row
+            })
+            .collect();
+        table(md, x.provider, &heads, &rows);
     }
 }

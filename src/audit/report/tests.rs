@@ -460,7 +460,8 @@ fn the_json_report_has_the_documented_top_level_keys() {
             "repeated_values",
             "policy_versions",
             "instances",
-            "observed"
+            "observed",
+            "evidence"
         ]
     );
     assert_eq!(v["schema"], SCHEMA);
@@ -522,6 +523,27 @@ fn english_headings() -> Vec<&'static str> {
     all.extend(w.refusal_heads);
     all.extend(w.route_heads);
     all.extend(w.repeated_heads);
+    let x = &words::EVIDENCE_EN;
+    all.extend([
+        x.title,
+        x.intro,
+        x.caption,
+        x.no_data,
+        x.t_sovereignty,
+        x.t_risk,
+        x.t_cannot,
+        x.s_classification,
+        x.terms_title,
+        x.terms_caption,
+        x.assistants_title,
+        x.chart_nature_title,
+        x.chart_provider_title,
+        x.figures_fold,
+        x.accessibility,
+        x.cannot,
+    ]);
+    all.extend(x.heads);
+    all.extend(x.terms_heads);
     all
 }
 

@@ -813,3 +813,469 @@ fn reason_fr(reason: &str) -> String {
         None => reason.to_owned(),
     }
 }
+
+/// The wording of the "Evidence" section (src/audit/report/evidence.rs), one table per
+/// language like [`Words`]: titles, the criteria's topics, the sources (record fields,
+/// shown as code) and the labels of the figures.
+pub struct EvidenceWords {
+    pub title: &'static str,
+    pub intro: &'static str,
+    pub caption: &'static str,
+    /// Criterion, topic, figures, source.
+    pub heads: [&'static str; 4],
+    pub no_data: &'static str,
+    /// Topics (the second column), in the order of the rows.
+    pub t_sovereignty: &'static str,
+    pub t_terms: &'static str,
+    pub t_eu_routes: &'static str,
+    pub t_energy: &'static str,
+    pub t_leaks: &'static str,
+    pub t_classification: &'static str,
+    pub t_pseudonymisation: &'static str,
+    pub t_risk: &'static str,
+    pub t_governance: &'static str,
+    pub t_settings: &'static str,
+    pub t_accessibility: &'static str,
+    pub t_assistants: &'static str,
+    pub t_records: &'static str,
+    pub t_checkpoints: &'static str,
+    pub t_cannot: &'static str,
+    /// Sources (the fourth column); field names stay as they are in the records.
+    pub s_sovereignty: &'static str,
+    pub s_terms: &'static str,
+    pub s_eu_routes: &'static str,
+    pub s_energy: &'static str,
+    pub s_leaks: &'static str,
+    pub s_classification: &'static str,
+    pub s_pseudonymisation: &'static str,
+    pub s_risk: &'static str,
+    pub s_governance: &'static str,
+    pub s_settings: &'static str,
+    pub s_accessibility: &'static str,
+    pub s_assistants: &'static str,
+    pub s_records: &'static str,
+    pub s_checkpoints: &'static str,
+    pub s_cannot: &'static str,
+    /// Figures' labels.
+    pub requests_sent: &'static str,
+    pub nature: &'static str,
+    pub sensitivity: &'static str,
+    pub findings: &'static str,
+    pub class_eu: &'static str,
+    pub class_us: &'static str,
+    pub class_local: &'static str,
+    pub class_other: &'static str,
+    pub providers_all_declared: &'static str,
+    pub providers_some_missing: &'static str,
+    pub providers_none_declared: &'static str,
+    pub all_declared: &'static str,
+    pub nothing_declared: &'static str,
+    pub missing: &'static str,
+    pub requests: &'static str,
+    pub energy_total: &'static str,
+    pub per_provider: &'static str,
+    pub per_model: &'static str,
+    pub with_leaks: &'static str,
+    pub redacted: &'static str,
+    pub not_redacted: &'static str,
+    pub leaked_values: &'static str,
+    pub assessed: &'static str,
+    pub sent_not_assessed: &'static str,
+    pub by_level: &'static str,
+    pub by_action: &'static str,
+    pub persons: &'static str,
+    pub quasi: &'static str,
+    pub with_settings: &'static str,
+    pub accessibility: &'static str,
+    pub owner: &'static str,
+    pub purpose: &'static str,
+    pub blocked: &'static str,
+    pub without_assistant: &'static str,
+    pub checkpoint_records: &'static str,
+    pub signed_by: &'static str,
+    pub chain: &'static str,
+    pub signs: &'static str,
+    pub unsigned_tail: &'static str,
+    pub no_chain_checkpoint: &'static str,
+    pub how_to_check: &'static str,
+    pub no_checkpoint: &'static str,
+    pub no_leak: &'static str,
+    pub cannot: &'static str,
+    /// The providers' terms table.
+    pub terms_title: &'static str,
+    pub terms_caption: &'static str,
+    pub terms_heads: [&'static str; 8],
+    pub yes: &'static str,
+    pub no: &'static str,
+    pub days: &'static str,
+    /// The assistants' table.
+    pub assistants_title: &'static str,
+    pub assistants_caption: &'static str,
+    pub assistants_heads: [&'static str; 9],
+    /// The charts: titles, the data tables' captions and the "show the figures" fold.
+    pub chart_nature_title: &'static str,
+    pub chart_nature_caption: &'static str,
+    pub chart_provider_title: &'static str,
+    pub chart_provider_caption: &'static str,
+    pub figures_fold: &'static str,
+    pub day: &'static str,
+    pub month: &'static str,
+    pub provider: &'static str,
+    pub profile: &'static str,
+    pub no_findings: &'static str,
+}
+
+pub const EVIDENCE_EN: EvidenceWords = EvidenceWords {
+    title: "Evidence",
+    intro: "What the audit trail evidences, criterion by criterion of the competence framework for responsible use of generative AI (C1 to C7): each figure comes from the records of this period, and the last column says which fields and how it is counted, so that an auditor can recompute it from the trail alone (docs/REPORT.md gives a command per figure). Where the trail holds nothing, the row says so: no figure is estimated.",
+    caption: "Evidence per criterion: figures of the period and where they come from",
+    heads: ["Criterion", "What", "Figures", "Source in the trail"],
+    no_data: "No data in this period.",
+    t_sovereignty: "Data protection and sovereignty: where requests went",
+    t_terms: "Data protection: the providers' declared terms",
+    t_eu_routes: "Sovereignty: routes chosen by Paravent",
+    t_energy: "Environmental impact",
+    t_leaks: "Leaks in answers",
+    t_classification: "Classification by nature and sensitivity",
+    t_pseudonymisation: "Pseudonymisation applied",
+    t_risk: "Its verified effectiveness: residual re-identification risk",
+    t_governance: "Provider governance: terms declared or missing",
+    t_settings: "Tool settings enforced to limit collection",
+    t_accessibility: "Accessibility of this report",
+    t_assistants: "Assistant profiles and their indicators",
+    t_records: "Integrity: records verified",
+    t_checkpoints: "Integrity: signed checkpoints",
+    t_cannot: "What a proxy cannot evidence",
+    s_sovereignty: "`jurisdiction` of the request records whose `decision` is `forwarded` or `routed`, counted per value; class EU = EU or a member state's code",
+    s_terms: "`governance.providers` (`jurisdiction`, `region`, `retention_days`, `training_use`, `dpa`, `settings`) of the last `chain-start`, `file-start` or `reload` record before the period's end",
+    s_eu_routes: "`route_reason` of the request records, counted per value (absent when the client's provider was used as asked)",
+    s_energy: "sum of `energy_uwh` of the request records, in all, per `provider` and per `model` (an estimate from `usage` and the per-model table, docs/AUDIT.md)",
+    s_leaks: "`answer_leaks` of the request records: requests with values, `redacted` true or false, `by_entity` summed (keyed hashes only); the field is written only when a leak is found",
+    s_classification: "`findings_by_nature` and `findings_by_sensitivity` of the request records, summed",
+    s_pseudonymisation: "`findings_by_action` of the request records, summed",
+    s_risk: "`risk` of the request records: requests per `level` and per `action`, `persons` and `quasi` summed (method: docs/AUDIT.md)",
+    s_governance: "`governance.providers` as for the terms above, against the providers of the period's request records (`provider`)",
+    s_settings: "`settings` of the request records, requests per `name=effect`; per provider, `governance.providers.*.settings`",
+    s_accessibility: "Paravent's test suite (tests/a11y/run.sh), not the trail",
+    s_assistants: "`assistant` of the request records, with their `findings_by_nature`, `decision`, `usage` and `energy_uwh`; owner and purpose from `governance.assistants`",
+    s_records: "the hash chain (`prev`, `hash`), checked as `paravent audit verify` does",
+    s_checkpoints: "records of kind `checkpoint` (`checkpoint`: the signed note; it signs the `seq` records before it)",
+    s_cannot: "outside the trail",
+    requests_sent: "requests sent",
+    nature: "by nature",
+    sensitivity: "by sensitivity",
+    findings: "findings",
+    class_eu: "EU",
+    class_us: "US",
+    class_local: "local",
+    class_other: "other",
+    providers_all_declared: "providers declaring every term",
+    providers_some_missing: "providers with terms missing",
+    providers_none_declared: "providers declaring nothing",
+    all_declared: "every term declared",
+    nothing_declared: "no term declared",
+    missing: "missing",
+    requests: "requests",
+    energy_total: "estimated energy",
+    per_provider: "per provider",
+    per_model: "per model",
+    with_leaks: "requests whose answer held personal data not in the request",
+    redacted: "redacted from the answer",
+    not_redacted: "not redacted",
+    leaked_values: "leaked values per entity",
+    assessed: "requests assessed",
+    sent_not_assessed: "requests sent without an assessment",
+    by_level: "per level",
+    by_action: "actions taken",
+    persons: "person references that left (pseudonymised)",
+    quasi: "quasi-identifiers left in clear near them",
+    with_settings: "requests with settings enforced",
+    accessibility: "Targets RGAA 4.1 / WCAG 2.1 level AA. Checked automatically by Paravent's test suite: axe-core (rules wcag2a, wcag2aa, wcag21a, wcag21aa) in headless Chromium on sample reports in English and French, plus the skip link, reflow at 320 px and no external request. Automated checks cover part of the criteria only: this is not a conformity audit, and a manual review (screen reader, 200 % zoom) is still due.",
+    owner: "owner",
+    purpose: "purpose",
+    blocked: "blocked",
+    without_assistant: "requests without a profile",
+    checkpoint_records: "checkpoint records",
+    signed_by: "signed by the key",
+    chain: "chain",
+    signs: "records signed",
+    unsigned_tail: "records after the last checkpoint (not signed yet)",
+    no_chain_checkpoint: "no checkpoint",
+    how_to_check: "An auditor checks them with the public key alone: `paravent audit verify --key PUBLIC_KEY FILES…` checks each signature and that each checkpoint matches the chain.",
+    no_checkpoint: "No signed checkpoint in the files read: the chain can be checked by its hashes (`paravent audit verify`), not against a key.",
+    no_leak: "No leak recorded in this period (the field is written only when a leak is found).",
+    cannot: "The quality of the prompts, whether the answers are true (fact checking), bias in the answers, and whether people read the answers critically before using them: a proxy sees what data flows where, not how people judge what comes back. These need other evidence (training, reviews, sampling of uses).",
+    terms_title: "Providers' declared terms",
+    terms_caption: "Providers' declared terms (last governance record before the period's end) and requests sent to each",
+    terms_heads: [
+        "Jurisdiction",
+        "Region",
+        "Retention",
+        "Training use",
+        "DPA in place",
+        "Settings enforced",
+        "Requests sent",
+        "Terms missing",
+    ],
+    yes: "yes",
+    no: "no",
+    days: "days",
+    assistants_title: "Assistant profiles",
+    assistants_caption: "Assistant profiles: owner, purpose and indicators of the period",
+    assistants_heads: [
+        "Owner",
+        "Purpose",
+        "Requests",
+        "Blocked",
+        "Findings",
+        "Findings by nature",
+        "Tokens in",
+        "Tokens out",
+        "Energy (µWh)",
+    ],
+    chart_nature_title: "Findings by nature over time",
+    chart_nature_caption: "Findings by nature over time: figures",
+    chart_provider_title: "Decisions by provider",
+    chart_provider_caption: "Decisions by provider: figures",
+    figures_fold: "Show the figures as a table",
+    day: "Day",
+    month: "Month",
+    provider: "Provider",
+    profile: "Profile",
+    no_findings: "No finding in this period.",
+};
+
+pub const EVIDENCE_FR: EvidenceWords = EvidenceWords {
+    title: "Preuves",
+    intro: "Ce que le journal d’audit permet de prouver, critère par critère du référentiel de compétences pour un usage responsable de l’IA générative (C1 à C7)\u{a0}: chaque chiffre provient des enregistrements de la période, et la dernière colonne indique de quels champs et comment il est compté, pour qu’un auditeur puisse le recalculer à partir du seul journal (docs/REPORT.md donne une commande par chiffre). Quand le journal ne contient rien, la ligne le dit\u{a0}: aucun chiffre n’est estimé.",
+    caption: "Preuves par critère\u{a0}: chiffres de la période et leur provenance",
+    heads: ["Critère", "Objet", "Chiffres", "Source dans le journal"],
+    no_data: "Aucune donnée sur cette période.",
+    t_sovereignty: "Protection des données et souveraineté\u{a0}: destination des requêtes",
+    t_terms: "Protection des données\u{a0}: conditions déclarées des fournisseurs",
+    t_eu_routes: "Souveraineté\u{a0}: acheminements choisis par Paravent",
+    t_energy: "Impact environnemental",
+    t_leaks: "Fuites dans les réponses",
+    t_classification: "Classification par nature et par sensibilité",
+    t_pseudonymisation: "Pseudonymisation appliquée",
+    t_risk: "Son efficacité vérifiée\u{a0}: risque résiduel de réidentification",
+    t_governance: "Gouvernance des fournisseurs\u{a0}: conditions déclarées ou manquantes",
+    t_settings: "Paramètres de l’outil imposés pour limiter la collecte",
+    t_accessibility: "Accessibilité de ce rapport",
+    t_assistants: "Profils d’assistant et leurs indicateurs",
+    t_records: "Intégrité\u{a0}: enregistrements vérifiés",
+    t_checkpoints: "Intégrité\u{a0}: points de contrôle signés",
+    t_cannot: "Ce qu’un proxy ne peut pas prouver",
+    s_sovereignty: "`jurisdiction` des enregistrements de requête dont la `decision` est `forwarded` ou `routed`, comptés par valeur\u{a0}; classe UE = EU ou le code d’un État membre",
+    s_terms: "`governance.providers` (`jurisdiction`, `region`, `retention_days`, `training_use`, `dpa`, `settings`) du dernier enregistrement `chain-start`, `file-start` ou `reload` avant la fin de la période",
+    s_eu_routes: "`route_reason` des enregistrements de requête, compté par valeur (absent quand le fournisseur demandé par le client a été utilisé)",
+    s_energy: "somme des `energy_uwh` des enregistrements de requête, au total, par `provider` et par `model` (estimation à partir de `usage` et de la table par modèle, docs/AUDIT.md)",
+    s_leaks: "`answer_leaks` des enregistrements de requête\u{a0}: requêtes concernées, `redacted` vrai ou faux, `by_entity` additionné (empreintes à clé uniquement)\u{a0}; le champ n’est écrit que si une fuite est détectée",
+    s_classification: "`findings_by_nature` et `findings_by_sensitivity` des enregistrements de requête, additionnés",
+    s_pseudonymisation: "`findings_by_action` des enregistrements de requête, additionnés",
+    s_risk: "`risk` des enregistrements de requête\u{a0}: requêtes par `level` et par `action`, `persons` et `quasi` additionnés (méthode\u{a0}: docs/AUDIT.md)",
+    s_governance: "`governance.providers` comme pour les conditions ci-dessus, rapproché des fournisseurs des requêtes de la période (`provider`)",
+    s_settings: "`settings` des enregistrements de requête, requêtes par `nom=effet`\u{a0}; par fournisseur, `governance.providers.*.settings`",
+    s_accessibility: "la suite de tests de Paravent (tests/a11y/run.sh), pas le journal",
+    s_assistants: "`assistant` des enregistrements de requête, avec leurs `findings_by_nature`, `decision`, `usage` et `energy_uwh`\u{a0}; responsable et finalité tirés de `governance.assistants`",
+    s_records: "la chaîne d’empreintes (`prev`, `hash`), vérifiée comme le fait `paravent audit verify`",
+    s_checkpoints: "enregistrements de type `checkpoint` (`checkpoint`\u{a0}: la note signée\u{a0}; elle signe les `seq` enregistrements qui la précèdent)",
+    s_cannot: "hors du journal",
+    requests_sent: "requêtes envoyées",
+    nature: "par nature",
+    sensitivity: "par sensibilité",
+    findings: "détections",
+    class_eu: "UE",
+    class_us: "États-Unis",
+    class_local: "local",
+    class_other: "autre",
+    providers_all_declared: "fournisseurs déclarant toutes les conditions",
+    providers_some_missing: "fournisseurs dont des conditions manquent",
+    providers_none_declared: "fournisseurs ne déclarant rien",
+    all_declared: "toutes les conditions déclarées",
+    nothing_declared: "aucune condition déclarée",
+    missing: "manquent",
+    requests: "requêtes",
+    energy_total: "énergie estimée",
+    per_provider: "par fournisseur",
+    per_model: "par modèle",
+    with_leaks: "requêtes dont la réponse contenait des données personnelles absentes de la requête",
+    redacted: "masquées dans la réponse",
+    not_redacted: "non masquées",
+    leaked_values: "valeurs divulguées par entité",
+    assessed: "requêtes évaluées",
+    sent_not_assessed: "requêtes envoyées sans évaluation",
+    by_level: "par niveau",
+    by_action: "mesures prises",
+    persons: "mentions de personnes envoyées (pseudonymisées)",
+    quasi: "quasi-identifiants laissés en clair à proximité",
+    with_settings: "requêtes avec paramètres imposés",
+    accessibility: "Vise le RGAA 4.1 / WCAG 2.1 niveau AA. Vérifié automatiquement par la suite de tests de Paravent\u{a0}: axe-core (règles wcag2a, wcag2aa, wcag21a, wcag21aa) dans Chromium sans interface, sur des rapports d’exemple en anglais et en français, ainsi que le lien d’évitement, la redistribution à 320 px et l’absence de ressource externe. Les contrôles automatiques ne couvrent qu’une partie des critères\u{a0}: ce n’est pas un audit de conformité, et une revue manuelle (lecteur d’écran, zoom à 200 %) reste à faire.",
+    owner: "responsable",
+    purpose: "finalité",
+    blocked: "bloquées",
+    without_assistant: "requêtes sans profil",
+    checkpoint_records: "enregistrements de point de contrôle",
+    signed_by: "signés par la clé",
+    chain: "chaîne",
+    signs: "enregistrements signés",
+    unsigned_tail: "enregistrements après le dernier point de contrôle (pas encore signés)",
+    no_chain_checkpoint: "aucun point de contrôle",
+    how_to_check: "Un auditeur les vérifie avec la seule clé publique\u{a0}: `paravent audit verify --key CLE_PUBLIQUE FICHIERS…` vérifie chaque signature et que chaque point de contrôle correspond à la chaîne.",
+    no_checkpoint: "Aucun point de contrôle signé dans les fichiers lus\u{a0}: la chaîne se vérifie par ses empreintes (`paravent audit verify`), pas avec une clé.",
+    no_leak: "Aucune fuite enregistrée sur cette période (le champ n’est écrit que si une fuite est détectée).",
+    cannot: "La qualité des prompts, la véracité des réponses (vérification des faits), les biais des réponses, et la lecture critique des réponses par les personnes avant de s’en servir\u{a0}: un proxy voit quelles données vont où, pas comment les personnes jugent ce qui revient. Cela demande d’autres preuves (formations, revues, échantillons d’usages).",
+    terms_title: "Conditions déclarées des fournisseurs",
+    terms_caption: "Conditions déclarées des fournisseurs (dernier enregistrement de gouvernance avant la fin de la période) et requêtes envoyées à chacun",
+    terms_heads: [
+        "Juridiction",
+        "Région",
+        "Conservation",
+        "Entraînement sur les données",
+        "Contrat de sous-traitance (DPA)",
+        "Paramètres imposés",
+        "Requêtes envoyées",
+        "Conditions manquantes",
+    ],
+    yes: "oui",
+    no: "non",
+    days: "jours",
+    assistants_title: "Profils d’assistant",
+    assistants_caption: "Profils d’assistant\u{a0}: responsable, finalité et indicateurs de la période",
+    assistants_heads: [
+        "Responsable",
+        "Finalité",
+        "Requêtes",
+        "Bloquées",
+        "Détections",
+        "Détections par nature",
+        "Jetons en entrée",
+        "Jetons en sortie",
+        "Énergie (µWh)",
+    ],
+    chart_nature_title: "Détections par nature au fil du temps",
+    chart_nature_caption: "Détections par nature au fil du temps\u{a0}: chiffres",
+    chart_provider_title: "Décisions par fournisseur",
+    chart_provider_caption: "Décisions par fournisseur\u{a0}: chiffres",
+    figures_fold: "Afficher les chiffres sous forme de tableau",
+    day: "Jour",
+    month: "Mois",
+    provider: "Fournisseur",
+    profile: "Profil",
+    no_findings: "Aucune détection sur cette période.",
+};
+
+impl Words {
+    /// The evidence section's wording in this language.
+    pub fn evidence(&self) -> &'static EvidenceWords {
+        match self.lang {
+            Lang::En => &EVIDENCE_EN,
+            Lang::Fr => &EVIDENCE_FR,
+        }
+    }
+
+    /// `part` of `whole` as a percentage with one decimal (`60.0%`; French `60,0 %`).
+    pub fn percent(&self, part: u64, whole: u64) -> String {
+        let p = if whole == 0 {
+            0.0
+        } else {
+            part as f64 * 100.0 / whole as f64
+        };
+        match self.lang {
+            Lang::En => format!("{p:.1}%"),
+            Lang::Fr => format!("{}{NNBSP}%", format!("{p:.1}").replace('.', ",")),
+        }
+    }
+}
+
+impl Words {
+    /// The caption of an evidence chart: its scale, and where its figures are.
+    pub fn evidence_caption(&self, title: &str, max: u64) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "{title}: scale from 0 to {}; the figures are in the table below.",
+                self.n(max)
+            ),
+            Lang::Fr => format!(
+                "{title}{NBSP}: échelle de 0 à {}{NNBSP}; les chiffres sont dans le tableau ci-dessous.",
+                self.n(max)
+            ),
+        }
+    }
+
+    /// The text alternative of the chart of findings by nature over time: per nature,
+    /// its total and its busiest bucket (`series`: nature, total, (bucket, count) of
+    /// the maximum).
+    pub fn nature_chart_alt(
+        &self,
+        monthly: bool,
+        first: &str,
+        last: &str,
+        series: &[(String, u64, (String, u64))],
+    ) -> String {
+        let x = self.evidence();
+        let parts: Vec<String> = series
+            .iter()
+            .map(|(nature, total, (peak, max))| match self.lang {
+                Lang::En => format!(
+                    "{nature} {} in total, at most {} on {peak}",
+                    self.n(*total),
+                    self.n(*max)
+                ),
+                Lang::Fr => format!(
+                    "{nature}{NBSP}: {} au total, au plus {} le {peak}",
+                    self.n(*total),
+                    self.n(*max)
+                ),
+            })
+            .collect();
+        match self.lang {
+            Lang::En => format!(
+                "Small bar charts, one row per nature, of findings per UTC {} from {first} to {last}, on one scale; {} without findings are drawn at 0. {}. The same figures are in the table “{}”.",
+                if monthly { "month" } else { "day" },
+                if monthly { "months" } else { "days" },
+                parts.join("; "),
+                x.chart_nature_caption
+            ),
+            Lang::Fr => format!(
+                "Petits diagrammes en barres, une ligne par nature, des détections par {} UTC du {first} au {last}, sur une même échelle{NNBSP}; les {} sans détection sont représentés à 0. {}. Les mêmes chiffres figurent dans le tableau «{NBSP}{}{NBSP}».",
+                if monthly { "mois" } else { "jour" },
+                if monthly { "mois" } else { "jours" },
+                parts.join("\u{202f}; "),
+                x.chart_nature_caption
+            ),
+        }
+    }
+
+    /// The text alternative of the chart of decisions by provider (`rows`: provider and
+    /// its forwarded, routed, blocked and refused requests).
+    pub fn provider_chart_alt(&self, rows: &[(String, [u64; 4])]) -> String {
+        let x = self.evidence();
+        let d = |i: usize| self.term("decision", ["forwarded", "routed", "blocked", "refused"][i]);
+        let parts: Vec<String> = rows
+            .iter()
+            .map(|(p, c)| {
+                format!(
+                    "{p}{} {}",
+                    self.colon(),
+                    (0..4)
+                        .map(|i| format!("{} {}", d(i), self.n(c[i])))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        match self.lang {
+            Lang::En => format!(
+                "Horizontal bar chart, one group of four bars per provider (forwarded, routed, blocked, refused), each bar labelled with its decision and count. {}. The same figures are in the table “{}”.",
+                parts.join("; "),
+                x.chart_provider_caption
+            ),
+            Lang::Fr => format!(
+                "Diagramme en barres horizontales, un groupe de quatre barres par fournisseur (transmises, réacheminées, bloquées, refusées), chaque barre portant sa décision et son nombre. {}. Les mêmes chiffres figurent dans le tableau «{NBSP}{}{NBSP}».",
+                parts.join("\u{202f}; "),
+                x.chart_provider_caption
+            ),
+        }
+    }
+}

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use paravent::audit::checkpoint::{Checkpoint, SigningKey};
 use paravent::audit::{
     AnswerLeaks, AssistantInfo, AuditRecord, Decision, Governance, Kind, ProviderTerms,
     RequestFields, Risk, Usage, ValueHash, Would, anchor, policy_version,
@@ -67,36 +68,20 @@ pub fn sample_governance() -> Governance {
     }
 }
 
-/// Standard base64 with padding (the checkpoint note's hash and signature).
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(char::from(A[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// A checkpoint note (C2SP signed-note, tlog-checkpoint body) over `size` records whose
 /// last hash is `head` (hex), with a synthetic signature line.
-fn checkpoint_note(chain_id: &str, size: u64, head: &str) -> String {
+fn checkpoint_note(instance_id: &str, chain_id: &str, size: u64, head: &str) -> String {
     let head: Vec<u8> = (0..head.len() / 2)
         .map(|i| u8::from_str_radix(&head[2 * i..2 * i + 2], 16).expect("hex"))
         .collect();
-    format!(
-        "paravent.example/audit/{chain_id}\n{size}\n{}\n\n\u{2014} paravent-audit-2026 {}\n",
-        base64(&head),
-        base64(&[7u8; 68])
-    )
+    let key = SigningKey::from_seed("paravent-audit-2026", &[7u8; 32]).expect("key");
+    let body = Checkpoint {
+        origin: Checkpoint::origin_of(key.name(), instance_id, chain_id),
+        size,
+        head: head.try_into().expect("32 bytes"),
+    }
+    .body();
+    key.sign_note(&body)
 }
 
 /// The chain as file text, one record per line.
@@ -184,7 +169,7 @@ pub fn sample_chain() -> String {
             c.kind = Kind::Checkpoint;
             c.seq = seq;
             c.time = "2026-05-05T11:59:00.000000Z".into();
-            c.checkpoint = Some(checkpoint_note(chain_id, seq, &prev));
+            c.checkpoint = Some(checkpoint_note(&c.instance_id, chain_id, seq, &prev));
             seal(&mut c, &mut prev);
             // A second instance start continues the file's chain from its last hash.
             chain_id = "chain-b";

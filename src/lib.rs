@@ -46,6 +46,7 @@ pub mod body;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod governance;
 pub mod identity;
 pub mod limits;
 pub mod metrics;

@@ -1985,7 +1985,20 @@ mod proxy_sections_tests {
         assert_eq!(cfg.providers["local"].api, Api::Openai);
         assert_eq!(cfg.policy.default, Action::Pseudonymise);
         assert!(cfg.policy.rules.is_empty());
-        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        // The only warnings: the cloud providers' terms the company must look up.
+        assert!(
+            cfg.warnings.iter().all(|w| w.contains("in its terms")),
+            "{:?}",
+            cfg.warnings
+        );
+        for p in ["openai", "anthropic", "mistral", "gemini"] {
+            let named = format!("[providers.{p}] declares no");
+            assert!(cfg.warnings.iter().any(|w| w.contains(&named)), "{p}");
+        }
+        for p in ["ollama", "local"] {
+            let named = format!("[providers.{p}]");
+            assert!(!cfg.warnings.iter().any(|w| w.contains(&named)), "{p}");
+        }
     }
 
     #[test]

@@ -1037,6 +1037,16 @@ fn request_body<'a>(
             }
         }
         None => {
+            // A key bound to an assistant profile skipped the provider check (the
+            // profile chooses among the key's providers); a pass-through path has no
+            // profile, so the key's own list applies here.
+            if let Some(k) = ctx.key.map(|i| &rt.config.keys[i])
+                && k.assistant.is_some()
+                && !k.providers.is_empty()
+                && !k.providers.iter().any(|p| p == &provider.name)
+            {
+                return Err(ProxyError::KeyNotAllowed);
+            }
             // Listed as pass-through by the administrator: forwarded unscanned.
             ctx.summary.unscanned.push("pass-through");
             let virtual_keys = provider.auth == AuthMode::Virtual;

@@ -84,6 +84,7 @@ fn governed_phase(
     let mut applied = Vec::new();
     settings.apply(
         Endpoint::OpenaiChat,
+        "/v1/chat/completions",
         &mut walked,
         &mut |f, v| key.setting_hash(f, v),
         &mut applied,

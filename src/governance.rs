@@ -177,13 +177,15 @@ impl Settings {
                 .all(|(_, a)| a.is_none_or(|a| a == FieldAction::Keep))
     }
 
-    /// Applies the settings to a request body of `endpoint` (already pseudonymised),
-    /// pushing each one that acted onto `applied` (`store=false` always acts where the
-    /// endpoint takes it; a drop or a hash acts when the field is present). `hash`
-    /// turns a field's value (as it leaves) into its opaque replacement.
+    /// Applies the settings to a request body of `endpoint` at `path` (after the
+    /// provider prefix; already pseudonymised), pushing each one that acted onto
+    /// `applied` (`store=false` always acts where the endpoint takes it; a drop or a
+    /// hash acts when the field is present). `hash` turns a field's value (as it
+    /// leaves) into its opaque replacement.
     pub fn apply(
         &self,
         endpoint: Endpoint,
+        path: &str,
         walked: &mut Walked,
         hash: &mut dyn FnMut(&str, &str) -> String,
         applied: &mut Vec<&'static str>,
@@ -205,6 +207,9 @@ impl Settings {
             E::AnthropicMessages => (false, &[("user_id", &["metadata", "user_id"])]),
             _ => return,
         };
+        // The Responses API's token count takes no `store` (and refuses fields it
+        // does not know).
+        let store = store && !path.ends_with("/input_tokens");
         if store && self.store == Some(false) {
             walked.set_top_level("store", crate::walk::Json::Bool(false));
             applied.push(STORE_FALSE);

@@ -1009,7 +1009,7 @@ fn request_body<'a>(
                     if let Some(m) = alias_model {
                         sent.set_top_level_str("model", m);
                     }
-                    finish_body(rt, ctx, endpoint, &mut sent, provider);
+                    finish_body(rt, ctx, endpoint, route.rest, &mut sent, provider);
                     Bytes::from(sent.to_bytes())
                 } else {
                     raw
@@ -1030,7 +1030,8 @@ fn request_body<'a>(
                 let body = if raw.is_empty() {
                     raw
                 } else {
-                    finish_body(rt, ctx, endpoint, &mut walked, target.unwrap_or(provider));
+                    let to = target.unwrap_or(provider);
+                    finish_body(rt, ctx, endpoint, route.rest, &mut walked, to);
                     Bytes::from(walked.to_bytes())
                 };
                 (body, outside.finish(&walked))
@@ -1570,6 +1571,7 @@ fn finish_body(
     rt: &Runtime,
     ctx: &mut Ctx,
     endpoint: Endpoint,
+    path: &str,
     walked: &mut Walked,
     destination: &ProviderConfig,
 ) {
@@ -1587,6 +1589,7 @@ fn finish_body(
     let key = rt.token_key();
     destination.settings.apply(
         endpoint,
+        path,
         walked,
         &mut |field, value| key.setting_hash(field, value),
         &mut ctx.settings,

@@ -81,7 +81,13 @@ fn apply(
 ) -> (serde_json::Value, Vec<&'static str>) {
     let mut w = Walked::parse(body.as_bytes(), endpoint.schema()).unwrap();
     let mut applied = Vec::new();
-    settings.apply(endpoint, &mut w, &mut |f, v| hash(f, v), &mut applied);
+    settings.apply(
+        endpoint,
+        "/v1/x",
+        &mut w,
+        &mut |f, v| hash(f, v),
+        &mut applied,
+    );
     applied.sort_unstable();
     (serde_json::from_slice(&w.to_bytes()).unwrap(), applied)
 }
@@ -122,6 +128,22 @@ fn a_setting_on_a_field_the_request_lacks_is_not_recorded_but_store_is_always_se
     );
     assert_eq!(body["store"], false);
     assert_eq!(applied, ["store=false"]);
+    // The Responses API's token count takes no store.
+    let mut w = Walked::parse(
+        br#"{"model":"m","input":"hi"}"#,
+        Endpoint::OpenaiResponses.schema(),
+    )
+    .unwrap();
+    let mut applied = Vec::new();
+    s.apply(
+        Endpoint::OpenaiResponses,
+        "/v1/responses/input_tokens",
+        &mut w,
+        &mut |f, v| hash(f, v),
+        &mut applied,
+    );
+    assert!(applied.is_empty());
+    assert_eq!(w.to_bytes(), br#"{"model":"m","input":"hi"}"#);
     // Embeddings take no store; their user is hashed.
     let (body, applied) = apply(
         s,

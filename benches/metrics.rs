@@ -61,6 +61,9 @@ fn outcome(provider: &str) -> Outcome {
         would: None,
         client: None,
         allow_listed: Vec::new(),
+        assistant: None,
+        route_reason: None,
+        settings: Vec::new(),
     }
 }
 

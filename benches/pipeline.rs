@@ -7,7 +7,11 @@
 //! - `request/tools_conversation`: a four-turn chat with two tool definitions (JSON
 //!   schemas), a tool call with object arguments and its result: many keys, numbers and
 //!   short strings, which deny-by-default walking all reads;
-//! - `request/no_findings_1k`: a chat request with nothing to replace.
+//! - `request/no_findings_1k`: a chat request with nothing to replace;
+//! - `governed/*`: the same two chat requests, then what step 10 adds on the way out
+//!   (an assistant profile's system prompt, the shipped OpenAI settings `store=false`,
+//!   `user`/`safety_identifier` hashed, `metadata` dropped, and the record's `settings`
+//!   strings): compare with `request/*` for the cost of governance.
 //!
 //! Run with `cargo bench --bench pipeline`; docs/PERFORMANCE.md has the figures.
 
@@ -66,6 +70,39 @@ fn request_phase(detector: &Detector, key: &TokenKey, body: &[u8]) -> Vec<u8> {
     walked.to_bytes()
 }
 
+/// The request phase, then the profile's system prompt and the provider's settings.
+fn governed_phase(
+    detector: &Detector,
+    key: &TokenKey,
+    settings: &paravent::governance::Settings,
+    body: &[u8],
+) -> (Vec<u8>, Vec<String>) {
+    let mut walked = Walked::parse(body, Endpoint::OpenaiChat.schema()).unwrap();
+    let mut vault = Vault::new(key, None, TokenStyle::Token, 10_000);
+    pipeline::pseudonymise(detector, &mut walked, &mut vault, false).unwrap();
+    Endpoint::OpenaiChat.prepend_system(&mut walked, "Tu aides le service RH. Reste factuel.");
+    let mut applied = Vec::new();
+    settings.apply(
+        Endpoint::OpenaiChat,
+        "/v1/chat/completions",
+        &mut walked,
+        &mut |f, v| key.setting_hash(f, v),
+        &mut applied,
+    );
+    let mut recorded: Vec<String> = applied.iter().map(|s| (*s).to_owned()).collect();
+    recorded.sort_unstable();
+    (walked.to_bytes(), recorded)
+}
+
+/// A chat request with the identifying fields the settings act on.
+fn with_identifiers(body: &[u8]) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    v["user"] = "employee-4821".into();
+    v["safety_identifier"] = "employee-4821".into();
+    v["metadata"] = serde_json::json!({"project": "onboarding"});
+    serde_json::to_vec(&v).unwrap()
+}
+
 fn bench(c: &mut Criterion) {
     let detector = Detector::builtin();
     let key = TokenKey::from_secret(b"a benchmark secret of 32 bytes..");
@@ -78,6 +115,22 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(body.len() as u64));
         g.bench_function(name, |b| {
             b.iter(|| request_phase(&detector, &key, black_box(&body)))
+        });
+    }
+    g.finish();
+    let config = paravent::config::Config::load(None).unwrap();
+    let settings = &config.providers["openai"].settings;
+    let mut g = c.benchmark_group("governed");
+    for (name, body) in [
+        ("chat_prompt_2k", with_identifiers(PROMPT)),
+        ("no_findings_1k", with_identifiers(&no_findings())),
+    ] {
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_function(format!("{name}_plain"), |b| {
+            b.iter(|| request_phase(&detector, &key, black_box(&body)))
+        });
+        g.bench_function(name, |b| {
+            b.iter(|| governed_phase(&detector, &key, settings, black_box(&body)))
         });
     }
     g.finish();

@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-use crate::walk::{Schema, Shape};
+use crate::walk::{Json, MemberKind, Schema, Shape, Walked};
 
 pub mod anthropic;
 pub mod gemini;
@@ -180,6 +180,50 @@ impl Endpoint {
         Endpoint::OllamaEmbed,
         Endpoint::Read,
     ];
+}
+
+impl Endpoint {
+    /// Puts an assistant profile's system prompt first, in this API's own shape (a
+    /// system message, Anthropic's `system`, Gemini's `systemInstruction`, the
+    /// Responses API's `instructions`, Ollama's `system`), before what the client sent
+    /// there. The prompt is the administrator's text: it is not scanned. `false` when
+    /// the endpoint takes no system prompt (embeddings, legacy completions, reads) or
+    /// the body has not the shape expected.
+    pub fn prepend_system(self, walked: &mut Walked, prompt: &str) -> bool {
+        match self {
+            Endpoint::OpenaiChat | Endpoint::OllamaChat => {
+                walked.insert_at(&["messages"], 0, system_message(prompt))
+            }
+            Endpoint::OpenaiResponses => prefix_or_set(walked, "instructions", prompt),
+            Endpoint::AnthropicMessages => anthropic::prepend_system(walked, prompt),
+            Endpoint::Gemini => gemini::prepend_system(walked, prompt),
+            Endpoint::OllamaGenerate => prefix_or_set(walked, "system", prompt),
+            _ => false,
+        }
+    }
+}
+
+/// `{"role":"system","content":prompt}`.
+fn system_message(prompt: &str) -> Json {
+    Json::Object(vec![
+        ("role".to_owned(), Json::String("system".to_owned())),
+        ("content".to_owned(), Json::String(prompt.to_owned())),
+    ])
+}
+
+/// The top-level string `key` becomes `prompt`, a blank line, then what it held; set
+/// to `prompt` when absent or null. `false` when it holds something else.
+pub(crate) fn prefix_or_set(walked: &mut Walked, key: &str, prompt: &str) -> bool {
+    match walked.kind_at(&[key]) {
+        Some(MemberKind::String) => {
+            walked.map_strings_at(&[key], &mut |s| format!("{prompt}\n\n{s}")) > 0
+        }
+        None | Some(MemberKind::Null) => {
+            walked.set_top_level(key, Json::String(prompt.to_owned()));
+            true
+        }
+        _ => false,
+    }
 }
 
 /// The few fields a read's body may carry that are structural (Ollama's `show`).

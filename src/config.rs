@@ -51,6 +51,9 @@ struct RawConfig {
     allow: AllowConfig,
     #[serde(default)]
     teams: BTreeMap<Spanned<String>, TeamConfig>,
+    /// `[assistants.<name>]`: assistant profiles (crate::governance).
+    #[serde(default)]
+    assistants: BTreeMap<Spanned<String>, crate::governance::RawAssistant>,
     /// The entries [`parse_raw`] took out after reporting them (`providers.acme`): a
     /// provider dropped for its own mistake still counts as declared, so that the
     /// places naming it do not each report it again.
@@ -282,6 +285,8 @@ pub struct Config {
     pub known_teams: std::collections::BTreeSet<String>,
     /// `[allow]` and each team's allow list, compiled.
     pub allow: crate::policy::allow::AllowLists,
+    /// `[assistants.<name>]`: the assistant profiles, by name.
+    pub assistants: BTreeMap<String, crate::governance::Assistant>,
 }
 
 /// Default address `serve` listens on.
@@ -403,6 +408,11 @@ pub struct AuditConfig {
     pub checkpoint_every: u64,
     /// `[audit.signing]`: signed checkpoints in the trail; none when absent.
     pub signing: Option<SigningConfig>,
+    /// The governance in force (providers' terms and settings, assistant profiles),
+    /// built from the rest of the configuration: written in the trail's `chain-start`,
+    /// `file-start` and `reload` records. Not a key of `[audit]`.
+    #[serde(skip)]
+    pub governance: Option<crate::audit::Governance>,
 }
 
 /// `[audit.signing]`: the Ed25519 key that signs the trail's checkpoints (held apart
@@ -454,6 +464,7 @@ impl Default for AuditConfig {
             rotate: Rotate::Never,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             signing: None,
+            governance: None,
         }
     }
 }
@@ -523,6 +534,12 @@ struct RawProviderConfig {
     route_model: Option<String>,
     #[serde(default)]
     mode: Option<Mode>,
+    /// `[providers.<name>.terms]`: its declared data terms.
+    #[serde(default)]
+    terms: Option<crate::governance::Terms>,
+    /// `[providers.<name>.settings]`: what Paravent enforces on every request to it.
+    #[serde(default)]
+    settings: Option<crate::governance::Settings>,
 }
 
 /// One upstream provider, validated.
@@ -549,6 +566,10 @@ pub struct ProviderConfig {
     pub hosting: Option<String>,
     /// Its data-retention terms (free text, for the audit report).
     pub retention: Option<String>,
+    /// Its declared data terms (`[providers.<name>.terms]`).
+    pub terms: crate::governance::Terms,
+    /// The settings enforced on every request to it (`[providers.<name>.settings]`).
+    pub settings: crate::governance::Settings,
 }
 
 impl ProviderConfig {
@@ -578,6 +599,9 @@ struct RawVirtualKey {
     team: Option<String>,
     #[serde(default)]
     providers: Vec<Spanned<String>>,
+    /// The assistant profile every request with this key uses.
+    #[serde(default)]
+    assistant: Option<Spanned<String>>,
 }
 
 /// An issued virtual key: the BLAKE3 hash of the key, and whom it stands for.
@@ -588,6 +612,8 @@ pub struct VirtualKey {
     pub team: Option<String>,
     /// Providers the key may use; empty means all.
     pub providers: Vec<String>,
+    /// The assistant profile bound to the key (`[assistants.<name>]`).
+    pub assistant: Option<String>,
 }
 
 /// The BLAKE3 hash of a virtual key, as written in `[[keys.virtual]] hash`.
@@ -892,6 +918,19 @@ impl Config {
             }
         }
         let modes = compile_modes(&raw, &at, &mut warnings);
+        let jurisdictions = raw
+            .providers
+            .iter()
+            .map(|(k, p)| (k.get_ref().clone(), p.jurisdiction.clone()))
+            .collect();
+        let assistants = crate::governance::compile_assistants(
+            &raw.assistants,
+            &jurisdictions,
+            &policy,
+            &at,
+            &mut errors,
+            &mut warnings,
+        );
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -902,6 +941,26 @@ impl Config {
         else {
             return Err(ConfigErrors(vec![format!("{name}: invalid configuration")]));
         };
+        // C5: a provider whose data terms are not declared is used without knowing
+        // them; `check` says which keys are missing (a warning: the company must look
+        // them up in its contract).
+        for p in providers.values() {
+            let missing = crate::governance::missing_terms(p);
+            if !missing.is_empty() {
+                let line = raw
+                    .providers
+                    .keys()
+                    .find(|k| k.get_ref() == &p.name)
+                    .map_or_else(|| name.to_owned(), |k| at(k.span()));
+                warnings.push(format!(
+                    "{line}: [providers.{}] declares no {} in its terms ([providers.{}.terms]; docs/OPERATIONS.md, \"Provider terms and settings\")",
+                    p.name,
+                    missing.join(", "),
+                    p.name
+                ));
+            }
+        }
+        let governance = crate::governance::audit_governance(&providers, &assistants);
         inputs.extend(identity.as_ref().and_then(|i| i.directory_path.clone()));
         inputs.sort();
         inputs.dedup();
@@ -923,6 +982,7 @@ impl Config {
                     }),
                     ..sg.clone()
                 }),
+                governance: Some(governance),
                 ..raw.audit
             },
             energy: raw.energy,
@@ -947,6 +1007,7 @@ impl Config {
             directory,
             known_teams,
             allow,
+            assistants,
         })
     }
 
@@ -1206,6 +1267,14 @@ fn compile_sections(
                 ));
             }
         }
+        if let Some(settings) = &p.settings {
+            for problem in settings.problems(p.api) {
+                errors.push(format!(
+                    "{}: [providers.{name}.settings] {problem}",
+                    at(pname.span())
+                ));
+            }
+        }
         let scan_other_endpoints = match &p.other_endpoints {
             None => false,
             Some(v) => match v.get_ref().as_str() {
@@ -1235,6 +1304,8 @@ fn compile_sections(
                     scan_other_endpoints,
                     hosting: p.hosting.clone(),
                     retention: p.retention.clone(),
+                    terms: p.terms.clone().unwrap_or_default(),
+                    settings: p.settings.clone().unwrap_or_default(),
                 },
             );
         }
@@ -1268,11 +1339,21 @@ fn compile_sections(
                 ));
             }
         }
+        if let Some(a) = &k.assistant
+            && !raw.assistants.keys().any(|n| n.get_ref() == a.get_ref())
+        {
+            errors.push(format!(
+                "{}: [[keys.virtual]] assistant names no [assistants.{}]",
+                at(a.span()),
+                a.get_ref()
+            ));
+        }
         keys.push(VirtualKey {
             hash,
             user: k.user.clone(),
             team: k.team.clone(),
             providers: k.providers.iter().map(|p| p.get_ref().clone()).collect(),
+            assistant: k.assistant.as_ref().map(|a| a.get_ref().clone()),
         });
     }
     let l = &raw.limits;
@@ -1966,7 +2047,20 @@ mod proxy_sections_tests {
         assert_eq!(cfg.providers["local"].api, Api::Openai);
         assert_eq!(cfg.policy.default, Action::Pseudonymise);
         assert!(cfg.policy.rules.is_empty());
-        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        // The only warnings: the cloud providers' terms the company must look up.
+        assert!(
+            cfg.warnings.iter().all(|w| w.contains("in its terms")),
+            "{:?}",
+            cfg.warnings
+        );
+        for p in ["openai", "anthropic", "mistral", "gemini"] {
+            let named = format!("[providers.{p}] declares no");
+            assert!(cfg.warnings.iter().any(|w| w.contains(&named)), "{p}");
+        }
+        for p in ["ollama", "local"] {
+            let named = format!("[providers.{p}]");
+            assert!(!cfg.warnings.iter().any(|w| w.contains(&named)), "{p}");
+        }
     }
 
     #[test]

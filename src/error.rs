@@ -40,6 +40,17 @@ pub enum ProxyError {
     UnknownKey,
     #[error("the virtual key may not use this provider")]
     KeyNotAllowed,
+    /// `model: "assistant:NAME"` names no `[assistants.NAME]`.
+    #[error("no assistant profile of this name")]
+    UnknownAssistant,
+    /// The key is bound to another assistant profile, or the model is not one of the
+    /// profile's.
+    #[error("the assistant profile does not allow this request")]
+    AssistantNotAllowed,
+    /// None of the profile's providers speaks the API the client used (or the key may
+    /// use none of them).
+    #[error("no provider of the assistant profile serves this API")]
+    AssistantUnavailable,
     /// Identity headers (`X-Forwarded-User`…) from an address not in `[identity]
     /// trusted_proxies`.
     #[error("identity headers from an untrusted address")]
@@ -84,7 +95,9 @@ impl ProxyError {
     /// The HTTP status the client gets.
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::UnknownProvider | ProxyError::UnknownEndpoint => StatusCode::NOT_FOUND,
+            ProxyError::UnknownProvider
+            | ProxyError::UnknownEndpoint
+            | ProxyError::UnknownAssistant => StatusCode::NOT_FOUND,
             ProxyError::InvalidJson | ProxyError::NotJson | ProxyError::UnsafePath => {
                 StatusCode::BAD_REQUEST
             }
@@ -102,6 +115,8 @@ impl ProxyError {
                 StatusCode::UNAUTHORIZED
             }
             ProxyError::KeyNotAllowed
+            | ProxyError::AssistantNotAllowed
+            | ProxyError::AssistantUnavailable
             | ProxyError::PolicyBlock { .. }
             | ProxyError::UntrustedIdentity => StatusCode::FORBIDDEN,
             ProxyError::InvalidIdentity => StatusCode::BAD_REQUEST,
@@ -155,6 +170,9 @@ impl ProxyError {
             ProxyError::MissingKey => "paravent_missing_key",
             ProxyError::UnknownKey => "paravent_unknown_key",
             ProxyError::KeyNotAllowed => "paravent_key_not_allowed",
+            ProxyError::UnknownAssistant => "paravent_unknown_assistant",
+            ProxyError::AssistantNotAllowed => "paravent_assistant_not_allowed",
+            ProxyError::AssistantUnavailable => "paravent_assistant_unavailable",
             ProxyError::UntrustedIdentity => "paravent_untrusted_identity",
             ProxyError::IdentityRequired => "paravent_identity_required",
             ProxyError::InvalidIdentity => "paravent_invalid_identity",
@@ -200,6 +218,9 @@ impl ProxyError {
             ProxyError::MissingKey => "Paravent: this provider needs your Paravent virtual key (pv-...). Set it as your API key in your tool; ask your administrator for one.".to_owned(),
             ProxyError::UnknownKey => "Paravent: this virtual key is not known. Check the pv-... key set in your tool, or ask your administrator for a new one.".to_owned(),
             ProxyError::KeyNotAllowed => "Paravent: your virtual key may not use this provider. Ask your administrator if you need it.".to_owned(),
+            ProxyError::UnknownAssistant => "Paravent: the model names an assistant (assistant:NAME) that is not configured, so nothing was sent. Check the name with your administrator.".to_owned(),
+            ProxyError::AssistantNotAllowed => "Paravent: the assistant profile in use does not allow this request (your key is bound to another assistant, or the model is not one of the assistant's), so nothing was sent. Use the assistant's own model, or ask your administrator.".to_owned(),
+            ProxyError::AssistantUnavailable => "Paravent: none of the assistant's providers serves the API this request uses (or your key may use none of them), so nothing was sent. Send it through the assistant's provider API, or ask your administrator.".to_owned(),
             ProxyError::UntrustedIdentity => "Paravent: this request carries identity headers (such as X-Forwarded-User) but does not come from the company's authenticating proxy, so it was refused and nothing was sent. Go through the company's sign-in address, or remove those headers.".to_owned(),
             ProxyError::IdentityRequired => "Paravent: requests must come through the company's sign-in proxy, which says who you are; this one did not, so it was refused and nothing was sent. Use the company's sign-in address for the AI tools.".to_owned(),
             ProxyError::InvalidIdentity => "Paravent: the sign-in proxy's identity header is empty, repeated or malformed, so the request was refused and nothing was sent. Tell your administrator.".to_owned(),

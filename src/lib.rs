@@ -33,6 +33,8 @@
 //! - [`reidentify`] (pure): tokens back to values, tolerant of what models do to them;
 //! - [`audit`] (pure, but [`audit::writer`]): hash-chained records, their check and file;
 //! - [`error`]: one place that maps failures to statuses and messages;
+//! - [`governance`] (pure): providers' declared terms and enforced settings, assistant
+//!   profiles and their choice of provider (EU preference);
 //! - [`identity`]: principals and teams from a trusted authenticating proxy's headers and
 //!   a directory file.
 //! - [`limits`] (no I/O): requests in flight and rate-limit buckets, process state.
@@ -46,6 +48,7 @@ pub mod body;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod governance;
 pub mod identity;
 pub mod limits;
 pub mod metrics;

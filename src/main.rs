@@ -1035,6 +1035,7 @@ fn reload(
         tracing::warn!(problem = %w, "Configuration warning.");
     }
     let version = cfg.version.clone();
+    let governance = cfg.audit.governance.clone();
     let rules = cfg.detector.rule_count();
     // The process state (secret, audit trail, metrics, limits) carries over whole.
     let rt = match old.next(cfg) {
@@ -1047,6 +1048,7 @@ fn reload(
     };
     if let Some(w) = old.audit() {
         w.set_policy_version(version.clone());
+        w.set_governance(governance);
         // Each applied reload is in the trail, with the version it brings.
         if let Err(e) = w.append_reload() {
             tracing::error!(error = %e, "The reload's audit record was not written.");

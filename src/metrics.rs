@@ -473,6 +473,9 @@ mod tests {
             would: None,
             client: None,
             allow_listed: Vec::new(),
+            assistant: None,
+            route_reason: None,
+            settings: Vec::new(),
         }
     }
 

@@ -76,4 +76,11 @@ pub struct Outcome {
     pub client: Option<String>,
     /// `(entity, hex)` keyed hashes of the values an allow list let through.
     pub allow_listed: Vec<(String, String)>,
+    /// The assistant profile the request used (`[assistants.<name>]`).
+    pub assistant: Option<String>,
+    /// Why Paravent chose the provider (`eu-preference`, `profile`, `policy`,
+    /// `max-sensitivity`); `None` when the client's was used as asked.
+    pub route_reason: Option<&'static str>,
+    /// The provider settings enforced on the request (`store=false`, `user=hashed`…).
+    pub settings: Vec<&'static str>,
 }

@@ -374,6 +374,15 @@ struct Ctx {
     client: Option<String>,
     /// `(entity, hex)` keyed hashes of the values an allow list let through.
     allow_listed: Vec<(String, String)>,
+    /// The virtual key presented (index in `config.keys`), once checked.
+    key: Option<usize>,
+    /// The assistant profile in use (`[assistants.<name>]`), by key or by alias.
+    assistant: Option<String>,
+    /// Why the request goes where it goes, when Paravent chose
+    /// ([`crate::governance::REASON_PROFILE`]…).
+    route_reason: Option<&'static str>,
+    /// The provider settings enforced on this request (`store=false`…).
+    settings: Vec<&'static str>,
 }
 
 /// Where `handle` leaves a streamed answer's record for its body.
@@ -480,6 +489,10 @@ where
         would_values: Default::default(),
         client: None,
         allow_listed: Vec::new(),
+        key: None,
+        assistant: None,
+        route_reason: None,
+        settings: Vec::new(),
     };
     // The provider's error format, even for a path refused before routing.
     if let Some(p) = route::provider_of(&rt.config, req.uri().path()) {
@@ -551,6 +564,9 @@ where
         would: ctx.would.take(),
         client: ctx.client.take(),
         allow_listed: std::mem::take(&mut ctx.allow_listed),
+        assistant: ctx.assistant.take(),
+        route_reason: ctx.route_reason,
+        settings: std::mem::take(&mut ctx.settings),
     };
     if refused.is_none()
         && let Some(slot) = ctx.record_slot.take()
@@ -697,9 +713,14 @@ pub fn record_fields(o: &Outcome) -> RequestFields {
             v.dedup();
             v
         },
-        assistant: None,
-        route_reason: None,
-        settings: Vec::new(),
+        assistant: o.assistant.clone(),
+        route_reason: o.route_reason.map(str::to_owned),
+        settings: {
+            let mut v: Vec<String> = o.settings.iter().map(|s| (*s).to_owned()).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        },
         risk: None,
         answer_leaks: None,
     }
@@ -873,7 +894,14 @@ where
     }
     let timeout = Duration::from_millis(limits.upstream_timeout_ms);
     ctx.forwarded = true;
-    if routed.is_some() {
+    // A policy's route is a decision; a profile's choice of provider is not (its
+    // record says why in `route_reason`).
+    if routed.is_some()
+        && matches!(
+            ctx.route_reason,
+            Some(crate::governance::REASON_POLICY | crate::governance::REASON_MAX_SENSITIVITY)
+        )
+    {
         ctx.decision = Some(Decision::Routed);
     }
     let sent = Instant::now();
@@ -948,6 +976,19 @@ fn request_body<'a>(
                 query,
                 &parts.headers,
             );
+            // C7: the assistant profile (by key or alias) chooses the provider and the
+            // model before anything is decided.
+            let profile = assistant_profile(rt, ctx, &mut walked, &outside, provider)?;
+            let alias_model = profile.and_then(|p| p.model.cloned());
+            let provider = match profile {
+                Some(p) => {
+                    if !std::ptr::eq(p.provider, route.provider) {
+                        routed = Some(p.provider);
+                    }
+                    p.provider
+                }
+                None => provider,
+            };
             if ctx.mode == Mode::Observe {
                 // Detection and policy run as when enforcing, on a vault of their own;
                 // what leaves is what the client sent.
@@ -958,14 +999,30 @@ fn request_body<'a>(
                         .model(&walked)
                         .map(|m| m.chars().take(MAX_MODEL_CHARS).collect());
                 }
-                let virtual_keys = provider.auth == AuthMode::Virtual;
+                let virtual_keys = route.provider.auth == AuthMode::Virtual;
+                // What the client sent, but for the profile's model and system prompt
+                // and the provider's enforced settings (not the policy's decisions).
+                let edits = profile.is_some() || !provider.settings.is_empty();
+                let body = if edits && !raw.is_empty() {
+                    let mut sent = Walked::parse(&raw, endpoint.schema())
+                        .map_err(|_| ProxyError::InvalidJson)?;
+                    if let Some(m) = alias_model {
+                        sent.set_top_level_str("model", m);
+                    }
+                    finish_body(rt, ctx, endpoint, route.rest, &mut sent, provider);
+                    Bytes::from(sent.to_bytes())
+                } else {
+                    raw
+                };
                 (
-                    raw,
+                    body,
                     as_sent(api, route.rest, query, &parts.headers, virtual_keys),
                 )
             } else {
                 let target = apply_policy(rt, ctx, &mut walked, vault, provider)?;
-                routed = target;
+                if target.is_some() {
+                    routed = target;
+                }
                 ctx.model = walked
                     .top_level_str("model")
                     .or_else(|| outside.model(&walked))
@@ -973,12 +1030,24 @@ fn request_body<'a>(
                 let body = if raw.is_empty() {
                     raw
                 } else {
+                    let to = target.unwrap_or(provider);
+                    finish_body(rt, ctx, endpoint, route.rest, &mut walked, to);
                     Bytes::from(walked.to_bytes())
                 };
                 (body, outside.finish(&walked))
             }
         }
         None => {
+            // A key bound to an assistant profile skipped the provider check (the
+            // profile chooses among the key's providers); a pass-through path has no
+            // profile, so the key's own list applies here.
+            if let Some(k) = ctx.key.map(|i| &rt.config.keys[i])
+                && k.assistant.is_some()
+                && !k.providers.is_empty()
+                && !k.providers.iter().any(|p| p == &provider.name)
+            {
+                return Err(ProxyError::KeyNotAllowed);
+            }
             // Listed as pass-through by the administrator: forwarded unscanned.
             ctx.summary.unscanned.push("pass-through");
             let virtual_keys = provider.auth == AuthMode::Virtual;
@@ -1283,7 +1352,7 @@ fn apply_policy<'a>(
     } = pipeline::judge(
         &scanned,
         &rt.config.allow,
-        &rt.config.policy,
+        profile_policy(rt, ctx),
         &who,
         &provider.name,
         false,
@@ -1342,9 +1411,19 @@ fn apply_policy<'a>(
                 message,
             });
         }
-        Verdict::Route { to, model, .. } => {
+        Verdict::Route { to, model, rule } => {
             let t = rt.config.providers.get(&to).ok_or(ProxyError::Internal)?;
-            ctx.requested_provider = ctx.provider.replace(t.name.clone());
+            // The provider the client asked for stays the one asked for, whatever a
+            // profile chose before.
+            let was = ctx.provider.replace(t.name.clone());
+            if ctx.requested_provider.is_none() {
+                ctx.requested_provider = was;
+            }
+            ctx.route_reason = Some(if rule.ends_with(".max_sensitivity") {
+                crate::governance::REASON_MAX_SENSITIVITY
+            } else {
+                crate::governance::REASON_POLICY
+            });
             ctx.jurisdiction = t.jurisdiction.clone();
             if let Some(m) = model
                 && walked.has_top_level("model")
@@ -1404,6 +1483,119 @@ fn apply_policy<'a>(
     }
 }
 
+/// The assistant profile a request uses, and what it chose.
+#[derive(Clone, Copy)]
+struct Profile<'a> {
+    /// The provider the request goes to (before any policy route).
+    provider: &'a ProviderConfig,
+    /// The model to name instead of an `assistant:NAME` alias.
+    model: Option<&'a String>,
+}
+
+/// C7: the request's assistant profile, by its virtual key or by the `model` alias
+/// `assistant:NAME` (the two must agree), with the provider it chooses among those
+/// allowed (the profile's ∩ the key's ∩ those of the API the client speaks) and the
+/// reason, the model checked against the profile's, and the profile's mode. `None`
+/// without a profile.
+///
+/// # Errors
+/// An unknown profile, a model or a key's profile the profile does not allow, or no
+/// provider left to serve it.
+fn assistant_profile<'a>(
+    rt: &'a Runtime,
+    ctx: &mut Ctx,
+    walked: &mut Walked,
+    outside: &Outside<'_>,
+    asked: &'a ProviderConfig,
+) -> Result<Option<Profile<'a>>, ProxyError> {
+    use crate::governance::alias;
+    let named = walked.top_level_str("model").and_then(alias);
+    let name = match (ctx.assistant.as_deref(), named) {
+        (Some(bound), Some(a)) if bound != a => return Err(ProxyError::AssistantNotAllowed),
+        (Some(bound), _) => bound,
+        (None, Some(a)) => a,
+        (None, None) => return Ok(None),
+    };
+    // An unknown name is the client's text: it is not recorded.
+    let Some(assistant) = rt.config.assistants.get(name) else {
+        ctx.assistant = None;
+        return Err(ProxyError::UnknownAssistant);
+    };
+    ctx.assistant = Some(assistant.name.clone());
+    let model = if named.is_some() {
+        assistant.models.first()
+    } else {
+        let asked_model = walked
+            .top_level_str("model")
+            .or_else(|| outside.model(walked));
+        if let Some(m) = asked_model
+            && !assistant.models.is_empty()
+            && !assistant.models.iter().any(|x| x == m)
+        {
+            return Err(ProxyError::AssistantNotAllowed);
+        }
+        None
+    };
+    if let Some(m) = model {
+        walked.set_top_level_str("model", m.clone());
+    }
+    let key = ctx.key.map(|i| &rt.config.keys[i]);
+    let allowed =
+        |p: &str| key.is_none_or(|k| k.providers.is_empty() || k.providers.iter().any(|x| x == p));
+    let (provider, reason) = assistant
+        .choose(asked, &rt.config.providers, &allowed)
+        .ok_or(ProxyError::AssistantUnavailable)?;
+    ctx.route_reason = reason;
+    if provider.name != asked.name {
+        ctx.requested_provider = ctx.provider.replace(provider.name.clone());
+        ctx.jurisdiction = provider.jurisdiction.clone();
+    }
+    ctx.mode = assistant
+        .mode
+        .unwrap_or_else(|| rt.config.modes.of(&provider.name, ctx.team.as_deref()));
+    Ok(Some(Profile { provider, model }))
+}
+
+/// The policy of the request's assistant profile, when it overrides the global one.
+fn profile_policy<'a>(rt: &'a Runtime, ctx: &Ctx) -> &'a crate::policy::Policy {
+    ctx.assistant
+        .as_deref()
+        .and_then(|n| rt.config.assistants.get(n))
+        .and_then(|a| a.policy.as_ref())
+        .unwrap_or(&rt.config.policy)
+}
+
+/// The last edits before the body leaves (after pseudonymisation): the assistant
+/// profile's system prompt, then the destination's enforced settings, each recorded.
+fn finish_body(
+    rt: &Runtime,
+    ctx: &mut Ctx,
+    endpoint: Endpoint,
+    path: &str,
+    walked: &mut Walked,
+    destination: &ProviderConfig,
+) {
+    if let Some(prompt) = ctx
+        .assistant
+        .as_deref()
+        .and_then(|n| rt.config.assistants.get(n))
+        .and_then(|a| a.system_prompt.as_deref())
+    {
+        endpoint.prepend_system(walked, prompt);
+    }
+    if destination.settings.is_empty() {
+        return;
+    }
+    let key = rt.token_key();
+    destination.settings.apply(
+        endpoint,
+        path,
+        walked,
+        &mut |field, value| key.setting_hash(field, value),
+        &mut ctx.settings,
+    );
+}
+
 /// Observe mode: runs [`apply_policy`] as enforcement would, on `walked` (which is not
 /// sent) and a vault of its own, and moves what it would have done into `ctx.would`;
 /// the context is left saying what happens (forwarded to the provider asked for,
@@ -1414,7 +1606,12 @@ fn observe_policy(
     walked: &mut Walked,
     provider: &ProviderConfig,
 ) -> bool {
-    let asked = (ctx.provider.clone(), ctx.jurisdiction.clone());
+    let asked = (
+        ctx.provider.clone(),
+        ctx.jurisdiction.clone(),
+        ctx.requested_provider.clone(),
+        ctx.route_reason,
+    );
     let mut dry = Vault::for_request(
         rt.token_key(),
         &rt.config.pseudonyms,
@@ -1456,8 +1653,12 @@ fn observe_policy(
         redacted: if leaves { redacted } else { BTreeMap::new() },
     });
     // What happened: sent as it came, to the provider asked for.
-    (ctx.provider, ctx.jurisdiction) = asked;
-    ctx.requested_provider = None;
+    (
+        ctx.provider,
+        ctx.jurisdiction,
+        ctx.requested_provider,
+        ctx.route_reason,
+    ) = asked;
     ctx.decision = None;
     let s = &mut ctx.summary;
     s.changed = false;
@@ -1510,7 +1711,14 @@ fn authenticate(
     let hash = *blake3::hash(key.as_bytes()).as_bytes();
     let i = *rt.keys.get(&hash).ok_or(ProxyError::UnknownKey)?;
     let vk = &rt.config.keys[i];
-    if !vk.providers.is_empty() && !vk.providers.iter().any(|p| p == &provider.name) {
+    ctx.key = Some(i);
+    // A key bound to an assistant profile goes where the profile chooses, among the
+    // key's providers (checked there).
+    ctx.assistant.clone_from(&vk.assistant);
+    if vk.assistant.is_none()
+        && !vk.providers.is_empty()
+        && !vk.providers.iter().any(|p| p == &provider.name)
+    {
         return Err(ProxyError::KeyNotAllowed);
     }
     if asserted {

@@ -66,6 +66,27 @@ impl TokenKey {
         *h.finalize().as_bytes()
     }
 
+    /// The opaque identifier sent to a provider in place of an identifying field
+    /// (`user`, `safety_identifier`, Anthropic's `metadata.user_id`) when the provider's
+    /// settings say `hash`: 32 hex digits, stable for one value and one deployment
+    /// secret, domain-separated from the tokens and from the audit hashes (the provider
+    /// cannot match it against either).
+    ///
+    /// ```
+    /// let k = paravent::vault::TokenKey::from_secret(b"0123456789abcdef");
+    /// let h = k.setting_hash("user", "alice");
+    /// assert_eq!(h.len(), 32);
+    /// assert_eq!(h, k.setting_hash("user", "alice"));
+    /// assert_ne!(h, k.setting_hash("user", "bob"));
+    /// assert!(!h.contains("alice"));
+    /// ```
+    pub fn setting_hash(&self, field: &str, value: &str) -> String {
+        let mut h = blake3::Hasher::new_keyed(&self.0);
+        h.update(b"s\0").update(field.as_bytes()).update(b"\0");
+        h.update(value.as_bytes());
+        crate::audit::hex(&h.finalize().as_bytes()[..16])
+    }
+
     fn hash(&self, scope: Option<&str>, entity: &str, normalised: &str, round: u32) -> [u8; 32] {
         let mut h = blake3::Hasher::new_keyed(&self.0);
         match scope {

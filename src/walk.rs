@@ -584,6 +584,108 @@ impl Walked {
         }
     }
 
+    /// What the member at `path` is, if present.
+    pub fn kind_at(&self, path: &[&str]) -> Option<MemberKind> {
+        let mut t = &self.tree;
+        for key in path {
+            let Tree::Object(members) = t else {
+                return None;
+            };
+            t = members
+                .iter()
+                .find(|(k, _)| key_is(&self.slots, k, key))
+                .map(|(_, v)| v)?;
+        }
+        Some(match t {
+            Tree::Slot(_) | Tree::Keep(Json::String(_)) => MemberKind::String,
+            Tree::Array(_) | Tree::Keep(Json::Array(_)) => MemberKind::Array,
+            Tree::Object(_) | Tree::Keep(Json::Object(_)) => MemberKind::Object,
+            Tree::Keep(Json::Null) => MemberKind::Null,
+            _ => MemberKind::Other,
+        })
+    }
+
+    /// Removes the member at `path`; `true` when there was one.
+    pub fn remove_at(&mut self, path: &[&str]) -> bool {
+        let Some((last, parent)) = path.split_last() else {
+            return false;
+        };
+        let Walked { tree, slots, .. } = self;
+        let Some(Tree::Object(members)) = tree_at(tree, slots, parent) else {
+            return false;
+        };
+        let before = members.len();
+        members.retain(|(k, _)| !key_is(slots, k, last));
+        members.len() != before
+    }
+
+    /// Sets the member `key` of the top-level object to `value` (kept as it is, never
+    /// scanned: a value of the administrator's), adding it at the end when absent.
+    /// Nothing happens when the body is not an object.
+    pub fn set_top_level(&mut self, key: &str, value: Json) {
+        let Tree::Object(members) = &mut self.tree else {
+            return;
+        };
+        let slots = &self.slots;
+        match members.iter_mut().find(|(k, _)| key_is(slots, k, key)) {
+            Some((_, t)) => *t = Tree::Keep(value),
+            None => members.push((Key::Keep(key.to_owned()), Tree::Keep(value))),
+        }
+    }
+
+    /// Inserts `value` (kept as it is) at `index` of the array at `path`, or at its end
+    /// when shorter; `false` when there is no array there.
+    pub fn insert_at(&mut self, path: &[&str], index: usize, value: Json) -> bool {
+        match tree_at(&mut self.tree, &self.slots, path) {
+            Some(Tree::Array(items)) => {
+                items.insert(index.min(items.len()), Tree::Keep(value));
+                true
+            }
+            Some(Tree::Keep(Json::Array(items))) => {
+                items.insert(index.min(items.len()), value);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Replaces every string at or under `path` (values, not keys) by `f` of it as it
+    /// leaves; returns how many were replaced.
+    pub fn map_strings_at(&mut self, path: &[&str], f: &mut dyn FnMut(&str) -> String) -> usize {
+        fn visit(
+            t: &mut Tree,
+            slots: &mut [Slot],
+            f: &mut dyn FnMut(&str) -> String,
+            n: &mut usize,
+        ) {
+            match t {
+                Tree::Slot(i) => {
+                    let s = &mut slots[*i];
+                    s.text = f(&s.text);
+                    s.changed = true;
+                    *n += 1;
+                }
+                Tree::Keep(Json::String(s)) => {
+                    *s = f(s);
+                    *n += 1;
+                }
+                // JSON held in a string: its strings, and it is written back as JSON.
+                Tree::Embedded { inner, .. } => visit(inner, slots, f, n),
+                Tree::Array(items) => items.iter_mut().for_each(|i| visit(i, slots, f, n)),
+                Tree::Object(members) => {
+                    members.iter_mut().for_each(|(_, v)| visit(v, slots, f, n));
+                }
+                _ => {}
+            }
+        }
+        let mut n = 0;
+        let Walked { tree, slots, .. } = self;
+        if let Some(t) = tree_at(tree, slots, path) {
+            visit(t, slots, f, &mut n);
+        }
+        n
+    }
+
     /// The body as it leaves: the scanned value, serialised.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.slots.iter().map(|s| s.text.len() + 8).sum());
@@ -652,6 +754,40 @@ impl Walked {
             Tree::Embedded { inner, .. } => self.tree_changed(inner),
         }
     }
+}
+
+/// The member at `path` (object keys from the top) of `t`.
+fn tree_at<'t>(mut t: &'t mut Tree, slots: &[Slot], path: &[&str]) -> Option<&'t mut Tree> {
+    for key in path {
+        let Tree::Object(members) = t else {
+            return None;
+        };
+        t = members
+            .iter_mut()
+            .find(|(k, _)| key_is(slots, k, key))
+            .map(|(_, v)| v)?;
+    }
+    Some(t)
+}
+
+/// Whether an object key is `name` as it leaves (a structural key, or a client's key
+/// the pipeline left as it was).
+fn key_is(slots: &[Slot], k: &Key, name: &str) -> bool {
+    match k {
+        Key::Keep(k) => k == name,
+        Key::Slot(i) => slots[*i].text == name,
+    }
+}
+
+/// What a member of the body is ([`Walked::kind_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberKind {
+    String,
+    Array,
+    Object,
+    Null,
+    /// A number or a boolean.
+    Other,
 }
 
 fn write_str(s: &str, out: &mut Vec<u8>) {

@@ -153,6 +153,20 @@ pub fn fields() -> Vec<(String, Shape)> {
 
 pub static MESSAGES: LazyLock<Schema> = LazyLock::new(|| Schema::from_paths(fields()));
 
+/// An assistant profile's system prompt, first: `system` as a string gets it before
+/// its text; as an array of blocks, a text block in front.
+pub fn prepend_system(walked: &mut crate::walk::Walked, prompt: &str) -> bool {
+    use crate::walk::{Json, MemberKind};
+    if walked.kind_at(&["system"]) == Some(MemberKind::Array) {
+        let block = Json::Object(vec![
+            ("type".to_owned(), Json::String("text".to_owned())),
+            ("text".to_owned(), Json::String(prompt.to_owned())),
+        ]);
+        return walked.insert_at(&["system"], 0, block);
+    }
+    super::prefix_or_set(walked, "system", prompt)
+}
+
 /// Query parameters: Claude Code's `beta=true` and the model list's paging.
 pub fn query_param(name: &str) -> Param {
     match name {

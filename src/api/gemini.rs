@@ -176,6 +176,28 @@ pub fn fields() -> Vec<(String, Shape)> {
 
 pub static GENERATE: LazyLock<Schema> = LazyLock::new(|| Schema::with_snake_case(fields()));
 
+/// An assistant profile's system prompt, first: a text part in front of
+/// `systemInstruction`'s parts (or of `system_instruction`'s, the snake-case spelling),
+/// or a new `systemInstruction`. Only in requests with `contents` (generation and
+/// token counts, not embeddings).
+pub fn prepend_system(walked: &mut crate::walk::Walked, prompt: &str) -> bool {
+    use crate::walk::{Json, MemberKind};
+    if walked.kind_at(&["contents"]) != Some(MemberKind::Array) {
+        return false;
+    }
+    let part = Json::Object(vec![("text".to_owned(), Json::String(prompt.to_owned()))]);
+    for key in ["systemInstruction", "system_instruction"] {
+        if walked.kind_at(&[key]) == Some(MemberKind::Object) {
+            return walked.insert_at(&[key, "parts"], 0, part);
+        }
+    }
+    walked.set_top_level(
+        "systemInstruction",
+        Json::Object(vec![("parts".to_owned(), Json::Array(vec![part]))]),
+    );
+    true
+}
+
 /// Query parameters: `alt` (`sse` asks for server-sent events), the key (checked by the
 /// key logic), the model list's paging.
 pub fn query_param(name: &str) -> Param {

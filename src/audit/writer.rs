@@ -142,6 +142,9 @@ pub struct AuditWriter {
     instance_id: String,
     /// The running configuration's version, replaced on reload.
     policy_version: std::sync::RwLock<String>,
+    /// The governance in force (`[audit]`'s, built from the configuration), written in
+    /// `chain-start`, `file-start` and `reload` records; replaced on reload.
+    governance: std::sync::RwLock<Option<crate::audit::Governance>>,
     fsync: FsyncPolicy,
     on_failure: OnFailure,
     healthy: AtomicBool,
@@ -316,6 +319,7 @@ impl AuditWriter {
             chain_id,
             instance_id,
             policy_version: std::sync::RwLock::new(policy_version),
+            governance: std::sync::RwLock::new(cfg.governance.clone()),
             fsync: cfg.fsync,
             on_failure: cfg.on_failure,
             healthy: AtomicBool::new(true),
@@ -324,12 +328,13 @@ impl AuditWriter {
             signer: None,
             _lock: None,
         };
-        let start = AuditRecord::chain_start(
+        let mut start = AuditRecord::chain_start(
             w.chain_id.clone(),
             w.instance_id.clone(),
             w.policy_version(),
             rfc3339(SystemTime::now()),
         );
+        start.governance = w.governance();
         w.write(start)?;
         w.log_checkpoint("start");
         Ok(w)
@@ -356,7 +361,11 @@ impl AuditWriter {
             instance_id: self.instance_id.clone(),
             policy_version: self.policy_version(),
             request,
-            governance: None,
+            // The governance in force opens every file and follows every reload.
+            governance: match kind {
+                Kind::FileStart | Kind::Reload => self.governance(),
+                _ => None,
+            },
             checkpoint: None,
             prev: String::new(),
             hash: None,
@@ -732,6 +741,23 @@ impl AuditWriter {
             .read()
             .map(|v| v.clone())
             .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// The governance written in the next `file-start` and `reload` records.
+    fn governance(&self) -> Option<crate::audit::Governance> {
+        self.governance
+            .read()
+            .map(|g| g.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// The next `file-start` and `reload` records carry `governance` (a reloaded
+    /// configuration's; set it before [`AuditWriter::append_reload`]).
+    pub fn set_governance(&self, governance: Option<crate::audit::Governance>) {
+        match self.governance.write() {
+            Ok(mut g) => *g = governance,
+            Err(e) => *e.into_inner() = governance,
+        }
     }
 
     /// Records written from now on carry `version` (a reloaded configuration).

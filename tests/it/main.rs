@@ -14,6 +14,7 @@ mod checkpoints; // signed checkpoints: keygen, a signing serve, verify --key, t
 mod deploy; // deploy/: configs pass check; probes, ports, mounts and the unit agree; healthcheck
 mod detect; // the library: shipped examples, false alarms, positives, properties
 mod fuzz; // fuzz targets as properties: rule loader, walkers, stream decoders; kept inputs
+mod governance; // provider terms and enforced settings, assistant profiles, EU preference; governance in the trail
 mod identity; // [identity] from a trusted proxy, the directory of teams, allow lists
 mod instances; // many instances' audit trails in one directory, verified and reported together
 mod leak_props; // a value planted anywhere in a generated request, per API: never received

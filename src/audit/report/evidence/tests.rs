@@ -8,16 +8,49 @@ use crate::audit::{
 };
 
 /// Seals `records` into one chain in order (seq from 0); the first must be a chain start.
+/// Seals the records as one chain. A checkpoint record's placeholder note names its
+/// signers (`— NAME …` lines): it is replaced by a real note of the chain at that point,
+/// signed by a test key of each name.
 fn seal_all(records: Vec<AuditRecord>) -> String {
     let mut prev = anchor(&records[0].chain_id);
     let mut out = String::new();
     for (i, mut r) in records.into_iter().enumerate() {
         r.seq = i as u64;
+        if let (Kind::Checkpoint, Some(placeholder)) = (r.kind, &r.checkpoint) {
+            r.checkpoint = Some(signed_note(placeholder, &r, &prev));
+        }
         out.push_str(&r.seal(&prev).unwrap());
         out.push('\n');
         prev = r.hash.clone().unwrap();
     }
     out
+}
+
+fn signed_note(placeholder: &str, r: &AuditRecord, prev: &str) -> String {
+    use crate::audit::checkpoint::{Checkpoint, SigningKey};
+    let names: Vec<&str> = placeholder
+        .lines()
+        .filter_map(|l| l.strip_prefix("\u{2014} "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let body = |name: &str| {
+        Checkpoint {
+            origin: Checkpoint::origin_of(name, &r.instance_id, &r.chain_id),
+            size: r.seq,
+            head: crate::audit::unhex32(prev).unwrap(),
+        }
+        .body()
+    };
+    // The origin names the first signer; a witness co-signs the same text.
+    let text = body(names[0]);
+    let mut note = text.clone() + "\n";
+    for (n, name) in names.iter().enumerate() {
+        let key = SigningKey::from_seed(name, &[n as u8 + 1; 32]).unwrap();
+        let signed = key.sign_note(&text);
+        note.push_str(signed.lines().last().unwrap());
+        note.push('\n');
+    }
+    note
 }
 
 fn base(kind: Kind, time: &str) -> AuditRecord {

@@ -282,6 +282,11 @@ pub struct Config {
     pub known_teams: std::collections::BTreeSet<String>,
     /// `[allow]` and each team's allow list, compiled.
     pub allow: crate::policy::allow::AllowLists,
+    /// `[policy.risk]`: the residual re-identification risk's threshold and action.
+    pub risk: crate::risk::RiskPolicy,
+    /// `[policy.answers] leaks`: record or redact personal data in answers that was
+    /// not in the request.
+    pub answer_leaks: crate::risk::leaks::LeakAction,
 }
 
 /// Default address `serve` listens on.
@@ -783,6 +788,7 @@ impl Config {
         let complete = detector.as_ref().filter(|_| rules_complete);
         let (identity, directory) = compile_identity(&raw, &at, base, &mut errors);
         let policy = compile_policy(&raw, &at, name, text, complete, &mut errors, &mut warnings);
+        let (risk, answer_leaks) = compile_risk(&raw.policy, &at, &mut errors);
         let mut users: std::collections::BTreeSet<String> = raw
             .keys
             .virtual_keys
@@ -885,6 +891,8 @@ impl Config {
             directory,
             known_teams,
             allow,
+            risk,
+            answer_leaks,
         })
     }
 
@@ -1338,6 +1346,70 @@ struct RawPolicyConfig {
     default: Option<Spanned<String>>,
     mode: Option<Spanned<Mode>>,
     rules: Vec<RawPolicyRule>,
+    /// `[policy.risk]`: what to do about the residual re-identification risk.
+    risk: RawRiskConfig,
+    /// `[policy.answers]`: what to do about personal data in answers.
+    answers: RawAnswersConfig,
+}
+
+/// `[policy.risk]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRiskConfig {
+    threshold: Option<Spanned<String>>,
+    action: Option<Spanned<String>>,
+}
+
+/// `[policy.answers]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAnswersConfig {
+    leaks: Option<Spanned<String>>,
+}
+
+/// Compiles `[policy.risk]` and `[policy.answers]`.
+fn compile_risk(
+    raw: &RawPolicyConfig,
+    at: &dyn Fn(std::ops::Range<usize>) -> String,
+    errors: &mut Vec<String>,
+) -> (crate::risk::RiskPolicy, crate::risk::leaks::LeakAction) {
+    use crate::risk::leaks::LeakAction;
+    use crate::risk::{Level, RiskAction, RiskPolicy};
+    let mut risk = RiskPolicy::default();
+    if let Some(t) = &raw.risk.threshold {
+        match Level::parse(t.get_ref()) {
+            Some(l) if l > Level::None => risk.threshold = l,
+            _ => errors.push(format!(
+                "{}: [policy.risk] threshold must be low, medium or high",
+                at(t.span())
+            )),
+        }
+    }
+    if let Some(a) = &raw.risk.action {
+        match RiskAction::parse(a.get_ref()) {
+            Some(a) => risk.action = a,
+            None => errors.push(format!(
+                "{}: [policy.risk] action must be one of: {}",
+                at(a.span()),
+                RiskAction::NAMES.join(", ")
+            )),
+        }
+    }
+    let leaks = match &raw.answers.leaks {
+        None => LeakAction::Record,
+        Some(l) => match l.get_ref().as_str() {
+            "record" => LeakAction::Record,
+            "redact" => LeakAction::Redact,
+            _ => {
+                errors.push(format!(
+                    "{}: [policy.answers] leaks must be \"record\" or \"redact\"",
+                    at(l.span())
+                ));
+                LeakAction::Record
+            }
+        },
+    };
+    (risk, leaks)
 }
 
 /// One `[[policy.rules]]` entry as written.

@@ -27,6 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::detect::Nature;
 
+pub mod leaks;
+
 /// How far (in bytes of the normalised text, on either side of a person reference) a
 /// quasi-identifier counts as near it: about two sentences.
 pub const WINDOW_BYTES: usize = 160;
@@ -55,6 +57,72 @@ impl Level {
 
     pub fn parse(s: &str) -> Option<Level> {
         Level::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+}
+
+/// What `[policy.risk]` does about a request at or above its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RiskAction {
+    /// Only the record's `risk` says it (the default).
+    #[default]
+    Record,
+    /// The quasi-identifiers near person references are pseudonymised too.
+    PseudonymiseQuasi,
+    /// Forwarded, with a `paravent-risk` header on the answer.
+    Warn,
+    /// Refused (`paravent_reidentification_risk`).
+    Block,
+}
+
+impl RiskAction {
+    pub const NAMES: [&'static str; 4] = ["record", "pseudonymise-quasi", "warn", "block"];
+
+    pub fn parse(s: &str) -> Option<RiskAction> {
+        match s {
+            "record" => Some(RiskAction::Record),
+            "pseudonymise-quasi" => Some(RiskAction::PseudonymiseQuasi),
+            "warn" => Some(RiskAction::Warn),
+            "block" => Some(RiskAction::Block),
+            _ => None,
+        }
+    }
+
+    /// The record's `risk.action` once taken (`None` for record).
+    pub fn recorded(self) -> Option<&'static str> {
+        match self {
+            RiskAction::Record => None,
+            RiskAction::PseudonymiseQuasi => Some("pseudonymised-quasi"),
+            RiskAction::Warn => Some("warned"),
+            RiskAction::Block => Some("blocked"),
+        }
+    }
+}
+
+/// `[policy.risk]`, compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RiskPolicy {
+    /// The level at which `action` is taken.
+    pub threshold: Level,
+    pub action: RiskAction,
+}
+
+impl Default for RiskPolicy {
+    fn default() -> RiskPolicy {
+        RiskPolicy {
+            threshold: Level::Medium,
+            action: RiskAction::Record,
+        }
+    }
+}
+
+impl RiskPolicy {
+    /// The action to take at `level` (`Record` below the threshold or at `none`).
+    pub fn action_at(&self, level: Level) -> RiskAction {
+        if level > Level::None && level >= self.threshold {
+            self.action
+        } else {
+            RiskAction::Record
+        }
     }
 }
 

@@ -61,6 +61,8 @@ fn outcome(provider: &str) -> Outcome {
         would: None,
         client: None,
         allow_listed: Vec::new(),
+        risk: None,
+        answer_leaks: None,
     }
 }
 

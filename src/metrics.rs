@@ -473,6 +473,8 @@ mod tests {
             would: None,
             client: None,
             allow_listed: Vec::new(),
+            risk: None,
+            answer_leaks: None,
         }
     }
 

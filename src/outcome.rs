@@ -76,4 +76,8 @@ pub struct Outcome {
     pub client: Option<String>,
     /// `(entity, hex)` keyed hashes of the values an allow list let through.
     pub allow_listed: Vec<(String, String)>,
+    /// The residual re-identification risk of what left, when a person reference did.
+    pub risk: Option<crate::audit::Risk>,
+    /// Personal data in the answer that was not in the request.
+    pub answer_leaks: Option<crate::audit::AnswerLeaks>,
 }

@@ -81,7 +81,10 @@ pub enum ProxyError {
     /// `[policy.risk] action = "block"`: quasi-identifiers left in clear around person
     /// references could single someone out (`level`: `low`, `medium` or `high`).
     #[error("blocked: residual re-identification risk {level}")]
-    ReidentificationRisk { level: &'static str, kinds: Vec<String> },
+    ReidentificationRisk {
+        level: &'static str,
+        kinds: Vec<String>,
+    },
 }
 
 impl ProxyError {

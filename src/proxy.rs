@@ -936,15 +936,12 @@ where
             rt.config.detector.clone(),
             rt.token_key().clone(),
             action,
-            known
-                .iter()
-                .map(|(e, v)| (e.as_str(), v.as_str()))
-                .chain(
-                    vault
-                        .entries()
-                        .iter()
-                        .map(|e| (e.entity.as_str(), e.original.as_str())),
-                ),
+            known.iter().map(|(e, v)| (e.as_str(), v.as_str())).chain(
+                vault
+                    .entries()
+                    .iter()
+                    .map(|e| (e.entity.as_str(), e.original.as_str())),
+            ),
         )));
     }
     let reid = Arc::new(Reidentifier::new(&vault));
@@ -1837,13 +1834,8 @@ async fn response(
             Some(a) => Rewriter::new(kind, reid.clone()).with_leaks(a.clone()),
             None => Rewriter::new(kind, reid.clone()),
         };
-        let mut rb = body::ReidentifyBody::new(
-            body,
-            rewriter,
-            error,
-            ctx.id.clone(),
-        )
-        .with_record(slot, audit_error);
+        let mut rb = body::ReidentifyBody::new(body, rewriter, error, ctx.id.clone())
+            .with_record(slot, audit_error);
         if let Some(d) = decoder {
             rb = rb.with_decoder(d);
         }
@@ -2156,13 +2148,13 @@ fn scan_answer_json(answers: &crate::risk::leaks::Answers, bytes: Bytes) -> Byte
     let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
         return bytes;
     };
-    let changed = crate::walk::each_string_mut(&mut json, &mut |text: &mut String| {
-        match answers.scan(text) {
-            std::borrow::Cow::Borrowed(_) => false,
-            std::borrow::Cow::Owned(t) => {
-                *text = t;
-                true
-            }
+    let changed = crate::walk::each_string_mut(&mut json, &mut |text: &mut String| match answers
+        .scan(text)
+    {
+        std::borrow::Cow::Borrowed(_) => false,
+        std::borrow::Cow::Owned(t) => {
+            *text = t;
+            true
         }
     });
     if changed && let Ok(out) = serde_json::to_vec(&json) {

@@ -274,10 +274,17 @@ fn hold_cut(buf: &str, from: usize) -> usize {
         .rev()
         .find(|(_, c)| c.is_whitespace())
         .map_or(0, |(i, c)| i + c.len_utf8());
-    // A trailing run of digits and separators holding a digit.
-    let mut run = tail.len();
-    let mut digit = false;
-    for (i, c) in tail.char_indices().rev() {
+    // A trailing run of digits and separators holding a digit, up to the last word
+    // when that word begins like a number (`32,` continues `06 12 …`), else to the end.
+    let numeric = |c: char| c.is_ascii_digit() || c == '+' || c == '(';
+    let end = if tail[word..].chars().next().is_some_and(numeric) {
+        word
+    } else {
+        tail.len()
+    };
+    let mut run = end;
+    let mut digit = end < tail.len() && tail[end..].starts_with(|c: char| c.is_ascii_digit());
+    for (i, c) in tail[..end].char_indices().rev() {
         if !digitish(c) {
             break;
         }
@@ -331,10 +338,7 @@ mod tests {
     fn a_value_the_request_did_not_hold_is_a_leak_and_redacted() {
         let a = answers(LeakAction::Redact, &[]);
         let out = a.scan("Écrivez à marie.curie@example.org ou au 06 12 34 56 78.");
-        assert_eq!(
-            out,
-            "Écrivez à [EMAIL redacted] ou au [PHONE redacted]."
-        );
+        assert_eq!(out, "Écrivez à [EMAIL redacted] ou au [PHONE redacted].");
         let r = a.report().unwrap();
         assert_eq!(r.by_entity.get("EMAIL"), Some(&1));
         assert_eq!(r.by_entity.get("PHONE"), Some(&1));
@@ -346,7 +350,10 @@ mod tests {
     fn the_requests_own_values_are_not_leaks_in_any_spelling() {
         let a = answers(
             LeakAction::Redact,
-            &[("EMAIL", "Jean.Dupont@example.fr"), ("PHONE", "06 12 34 56 78")],
+            &[
+                ("EMAIL", "Jean.Dupont@example.fr"),
+                ("PHONE", "06 12 34 56 78"),
+            ],
         );
         let text = "Contact: jean.dupont@example.fr, 0612345678.";
         assert_eq!(a.scan(text), text);
@@ -367,7 +374,16 @@ mod tests {
         let a = answers(LeakAction::Redact, &[]);
         let (out, held) = streamed(
             &a,
-            &["Son adresse est ma", "rie.cu", "rie@exam", "ple.org et son numéro le 06 ", "12 34", " 56 78", ". Merci", " beaucoup"],
+            &[
+                "Son adresse est ma",
+                "rie.cu",
+                "rie@exam",
+                "ple.org et son numéro le 06 ",
+                "12 34",
+                " 56 78",
+                ". Merci",
+                " beaucoup",
+            ],
         );
         assert_eq!(
             out,
@@ -375,6 +391,27 @@ mod tests {
         );
         assert!(held <= MAX_HOLD_BYTES, "held {held}");
         assert_eq!(a.report().unwrap().values.len(), 2);
+    }
+
+    #[test]
+    fn a_number_whose_last_group_comes_with_its_comma_is_redacted_whole() {
+        let a = answers(LeakAction::Redact, &[]);
+        let (out, _) = streamed(
+            &a,
+            &[
+                "Appelez le",
+                " 0",
+                "7 ",
+                "98",
+                " 7",
+                "6 ",
+                "54",
+                " 3",
+                "2,",
+                " merci",
+            ],
+        );
+        assert_eq!(out, "Appelez le [PHONE redacted], merci");
     }
 
     #[test]
@@ -402,7 +439,10 @@ mod tests {
         let a = answers(LeakAction::Redact, &[]);
         let mut s = LeakStream::new(a, true);
         let out = s.push(r#"{"to":"x\npaul@example.com"}"#, true);
-        assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok(), "{out}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+            "{out}"
+        );
         assert!(!out.contains("example.com"));
     }
 }

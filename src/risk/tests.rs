@@ -33,9 +33,17 @@ fn levels_of_french_and_english_texts_follow_the_kinds_around_each_person() {
     let detector = Detector::builtin();
     // (text, expected level, quasi kinds expected near a person)
     let table: &[(&str, Level, &[&str])] = &[
-        ("Bonjour, pouvez-vous reformuler ce paragraphe ?", Level::None, &[]),
+        (
+            "Bonjour, pouvez-vous reformuler ce paragraphe ?",
+            Level::None,
+            &[],
+        ),
         ("Il fait beau à Lyon en mars 2019.", Level::None, &[]),
-        ("Merci de répondre à M. Jean Dupont avant lundi.", Level::None, &[]),
+        (
+            "Merci de répondre à M. Jean Dupont avant lundi.",
+            Level::None,
+            &[],
+        ),
         ("M. Jean Dupont habite à Lyon.", Level::Low, &["LOCATION"]),
         (
             "Mme Claire Martin, cheffe de projet à Bordeaux, demande un congé.",
@@ -52,7 +60,11 @@ fn levels_of_french_and_english_texts_follow_the_kinds_around_each_person() {
             Level::Medium,
             &["JOB_TITLE", "LOCATION"],
         ),
-        ("Mr. John Smith lives in Manchester.", Level::Low, &["LOCATION"]),
+        (
+            "Mr. John Smith lives in Manchester.",
+            Level::Low,
+            &["LOCATION"],
+        ),
         (
             "Mr. John Smith, aged 52, is a nurse in Manchester.",
             Level::High,

@@ -256,10 +256,8 @@ pub fn assess(mentions: &[Mention<'_>]) -> Assessment {
 fn gap(a: &Mention<'_>, b: &Mention<'_>) -> usize {
     if b.start >= a.end {
         b.start - a.end
-    } else if a.start >= b.end {
-        a.start - b.end
     } else {
-        0
+        a.start.saturating_sub(b.end)
     }
 }
 

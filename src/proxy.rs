@@ -924,8 +924,12 @@ where
         Ok(Ok(r)) => r,
     };
 
-    // Response: what the answer may hold without leaking is what the request held.
-    if ctx.endpoint.is_some() {
+    // Response: what the answer may hold without leaking is what the request held
+    // (embeddings answer with vectors: nothing to scan).
+    if ctx
+        .endpoint
+        .is_some_and(|e| !matches!(e, Endpoint::OpenaiEmbeddings | Endpoint::OllamaEmbed))
+    {
         let action = if ctx.mode == Mode::Observe {
             crate::risk::leaks::LeakAction::Record
         } else {

@@ -1980,6 +1980,39 @@ mod proxy_sections_tests {
     }
 
     #[test]
+    fn policy_risk_and_answers_default_to_recording_and_reject_unknown_values() {
+        use crate::risk::leaks::LeakAction;
+        use crate::risk::{Level, RiskAction};
+        let base = "[providers.a]\nbase_url = \"http://x\"\napi = \"openai\"\n";
+        let cfg = Config::from_toml("t.toml", base, None).unwrap();
+        assert_eq!(cfg.risk.threshold, Level::Medium);
+        assert_eq!(cfg.risk.action, RiskAction::Record);
+        assert_eq!(cfg.answer_leaks, LeakAction::Record);
+        let cfg = Config::from_toml(
+            "t.toml",
+            &format!("{base}[policy.risk]\nthreshold = \"high\"\naction = \"pseudonymise-quasi\"\n[policy.answers]\nleaks = \"redact\"\n"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(cfg.risk.threshold, Level::High);
+        assert_eq!(cfg.risk.action, RiskAction::PseudonymiseQuasi);
+        assert_eq!(cfg.answer_leaks, LeakAction::Redact);
+        let e = errors(&format!(
+            "{base}[policy.risk]\nthreshold = \"none\"\naction = \"shout\"\n[policy.answers]\nleaks = \"drop\"\n"
+        ));
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(
+            e[0].contains("t.toml:") && e[0].contains("threshold"),
+            "{e:?}"
+        );
+        assert!(e.iter().any(|m| m.contains("pseudonymise-quasi")), "{e:?}");
+        assert!(
+            e.iter().any(|m| m.contains("[policy.answers] leaks")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn policy_rules_compile_with_their_conditions() {
         let cfg = Config::from_toml(
             "t.toml",

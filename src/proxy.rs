@@ -1826,7 +1826,8 @@ async fn response(
         );
         let slot = RecordSlot::default();
         ctx.record_slot = Some(slot.clone());
-        // With nothing to restore, decode or redact, a stream passes byte for byte, read
+        // With nothing to restore, decode, redact or scan for leaks (embeddings), a
+        // stream passes byte for byte, read
         // for its usage only (a JSON array is always rewritten: its closing bracket
         // waits for the record). Either way its record is written at its end.
         let pass = !needs_reid

@@ -64,6 +64,8 @@ fn outcome(provider: &str) -> Outcome {
         assistant: None,
         route_reason: None,
         settings: Vec::new(),
+        risk: None,
+        answer_leaks: None,
     }
 }
 

@@ -12,6 +12,9 @@
 //!   (an assistant profile's system prompt, the shipped OpenAI settings `store=false`,
 //!   `user`/`safety_identifier` hashed, `metadata` dropped, and the record's `settings`
 //!   strings): compare with `request/*` for the cost of governance.
+//! - `risk/*`: the residual re-identification risk alone, over a scan already made;
+//! - `answer_leaks/*`: an answer's leak scan (`risk::leaks::Answers::scan`) over text
+//!   with personal data (the prompt's JSON text) and over prose without a digit.
 //!
 //! Run with `cargo bench --bench pipeline`; docs/PERFORMANCE.md has the figures.
 
@@ -132,6 +135,49 @@ fn bench(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| governed_phase(&detector, &key, settings, black_box(&body)))
         });
+    }
+    g.finish();
+    // What step 10 adds to the request phase: the residual risk, a pass over the
+    // findings of a scan already made (every value pseudonymised but the quasi-
+    // identifiers, the policy the risk is about).
+    let mut g = c.benchmark_group("risk");
+    for (name, body) in [
+        ("chat_prompt_2k", PROMPT.to_vec()),
+        ("tools_conversation", tools_conversation()),
+    ] {
+        let walked = Walked::parse(&body, Endpoint::OpenaiChat.schema()).unwrap();
+        let scanned = pipeline::scan(&detector, &walked);
+        let actions: Vec<pipeline::ValueAction> = scanned
+            .values()
+            .iter()
+            .map(|(entity, _)| match entity.as_str() {
+                "LOCATION" | "DATE" | "ORGANIZATION" | "JOB_TITLE" | "AGE" => {
+                    pipeline::ValueAction::Allow
+                }
+                _ => pipeline::ValueAction::Pseudonymise,
+            })
+            .collect();
+        g.bench_function(name, |b| b.iter(|| black_box(&scanned).risk(&actions)));
+    }
+    g.finish();
+    // The answer's leak scan: a detector pass over each string with a digit or an `@`.
+    let mut g = c.benchmark_group("answer_leaks");
+    let answers = paravent::risk::leaks::Answers::new(
+        std::sync::Arc::new(Detector::builtin()),
+        key.clone(),
+        paravent::risk::leaks::LeakAction::Redact,
+        [("EMAIL", "jean.dupont@example.fr")],
+    );
+    let with_values = String::from_utf8_lossy(PROMPT).into_owned();
+    let prose = "The difference between a mutex and a read-write lock is who may hold it at \
+        once: a mutex admits one holder, a read-write lock admits many readers or one \
+        writer. For a cache read far more often than written, the read-write lock lets \
+        readers proceed together; when writes are frequent, a mutex is simpler and often \
+        faster, because a read-write lock costs more to take and release. "
+        .repeat(4);
+    for (name, text) in [("prompt_2k_text", with_values), ("prose_1k", prose)] {
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_function(name, |b| b.iter(|| answers.scan(black_box(&text)).len()));
     }
     g.finish();
 }

@@ -287,6 +287,11 @@ pub struct Config {
     pub allow: crate::policy::allow::AllowLists,
     /// `[assistants.<name>]`: the assistant profiles, by name.
     pub assistants: BTreeMap<String, crate::governance::Assistant>,
+    /// `[policy.risk]`: the residual re-identification risk's threshold and action.
+    pub risk: crate::risk::RiskPolicy,
+    /// `[policy.answers] leaks`: record or redact personal data in answers that was
+    /// not in the request.
+    pub answer_leaks: crate::risk::leaks::LeakAction,
 }
 
 /// Default address `serve` listens on.
@@ -864,6 +869,7 @@ impl Config {
         let complete = detector.as_ref().filter(|_| rules_complete);
         let (identity, directory) = compile_identity(&raw, &at, base, &mut errors);
         let policy = compile_policy(&raw, &at, name, text, complete, &mut errors, &mut warnings);
+        let (risk, answer_leaks) = compile_risk(&raw.policy, &at, &mut errors);
         let mut users: std::collections::BTreeSet<String> = raw
             .keys
             .virtual_keys
@@ -1008,6 +1014,8 @@ impl Config {
             known_teams,
             allow,
             assistants,
+            risk,
+            answer_leaks,
         })
     }
 
@@ -1481,6 +1489,70 @@ struct RawPolicyConfig {
     default: Option<Spanned<String>>,
     mode: Option<Spanned<Mode>>,
     rules: Vec<RawPolicyRule>,
+    /// `[policy.risk]`: what to do about the residual re-identification risk.
+    risk: RawRiskConfig,
+    /// `[policy.answers]`: what to do about personal data in answers.
+    answers: RawAnswersConfig,
+}
+
+/// `[policy.risk]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRiskConfig {
+    threshold: Option<Spanned<String>>,
+    action: Option<Spanned<String>>,
+}
+
+/// `[policy.answers]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAnswersConfig {
+    leaks: Option<Spanned<String>>,
+}
+
+/// Compiles `[policy.risk]` and `[policy.answers]`.
+fn compile_risk(
+    raw: &RawPolicyConfig,
+    at: &dyn Fn(std::ops::Range<usize>) -> String,
+    errors: &mut Vec<String>,
+) -> (crate::risk::RiskPolicy, crate::risk::leaks::LeakAction) {
+    use crate::risk::leaks::LeakAction;
+    use crate::risk::{Level, RiskAction, RiskPolicy};
+    let mut risk = RiskPolicy::default();
+    if let Some(t) = &raw.risk.threshold {
+        match Level::parse(t.get_ref()) {
+            Some(l) if l > Level::None => risk.threshold = l,
+            _ => errors.push(format!(
+                "{}: [policy.risk] threshold must be low, medium or high",
+                at(t.span())
+            )),
+        }
+    }
+    if let Some(a) = &raw.risk.action {
+        match RiskAction::parse(a.get_ref()) {
+            Some(a) => risk.action = a,
+            None => errors.push(format!(
+                "{}: [policy.risk] action must be one of: {}",
+                at(a.span()),
+                RiskAction::NAMES.join(", ")
+            )),
+        }
+    }
+    let leaks = match &raw.answers.leaks {
+        None => LeakAction::Record,
+        Some(l) => match l.get_ref().as_str() {
+            "record" => LeakAction::Record,
+            "redact" => LeakAction::Redact,
+            _ => {
+                errors.push(format!(
+                    "{}: [policy.answers] leaks must be \"record\" or \"redact\"",
+                    at(l.span())
+                ));
+                LeakAction::Record
+            }
+        },
+    };
+    (risk, leaks)
 }
 
 /// One `[[policy.rules]]` entry as written.
@@ -2061,6 +2133,39 @@ mod proxy_sections_tests {
             let named = format!("[providers.{p}]");
             assert!(!cfg.warnings.iter().any(|w| w.contains(&named)), "{p}");
         }
+    }
+
+    #[test]
+    fn policy_risk_and_answers_default_to_recording_and_reject_unknown_values() {
+        use crate::risk::leaks::LeakAction;
+        use crate::risk::{Level, RiskAction};
+        let base = "[providers.a]\nbase_url = \"http://x\"\napi = \"openai\"\n";
+        let cfg = Config::from_toml("t.toml", base, None).unwrap();
+        assert_eq!(cfg.risk.threshold, Level::Medium);
+        assert_eq!(cfg.risk.action, RiskAction::Record);
+        assert_eq!(cfg.answer_leaks, LeakAction::Record);
+        let cfg = Config::from_toml(
+            "t.toml",
+            &format!("{base}[policy.risk]\nthreshold = \"high\"\naction = \"pseudonymise-quasi\"\n[policy.answers]\nleaks = \"redact\"\n"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(cfg.risk.threshold, Level::High);
+        assert_eq!(cfg.risk.action, RiskAction::PseudonymiseQuasi);
+        assert_eq!(cfg.answer_leaks, LeakAction::Redact);
+        let e = errors(&format!(
+            "{base}[policy.risk]\nthreshold = \"none\"\naction = \"shout\"\n[policy.answers]\nleaks = \"drop\"\n"
+        ));
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(
+            e[0].contains("t.toml:") && e[0].contains("threshold"),
+            "{e:?}"
+        );
+        assert!(e.iter().any(|m| m.contains("pseudonymise-quasi")), "{e:?}");
+        assert!(
+            e.iter().any(|m| m.contains("[policy.answers] leaks")),
+            "{e:?}"
+        );
     }
 
     #[test]

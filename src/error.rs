@@ -89,6 +89,13 @@ pub enum ProxyError {
         categories: Vec<String>,
         message: String,
     },
+    /// `[policy.risk] action = "block"`: quasi-identifiers left in clear around person
+    /// references could single someone out (`level`: `low`, `medium` or `high`).
+    #[error("blocked: residual re-identification risk {level}")]
+    ReidentificationRisk {
+        level: &'static str,
+        kinds: Vec<String>,
+    },
 }
 
 impl ProxyError {
@@ -118,6 +125,7 @@ impl ProxyError {
             | ProxyError::AssistantNotAllowed
             | ProxyError::AssistantUnavailable
             | ProxyError::PolicyBlock { .. }
+            | ProxyError::ReidentificationRisk { .. }
             | ProxyError::UntrustedIdentity => StatusCode::FORBIDDEN,
             ProxyError::InvalidIdentity => StatusCode::BAD_REQUEST,
             ProxyError::UpstreamConnect(_)
@@ -183,6 +191,7 @@ impl ProxyError {
             ProxyError::Internal => "paravent_internal",
             ProxyError::AuditUnavailable => "paravent_audit_unavailable",
             ProxyError::PolicyBlock { .. } => "paravent_policy_block",
+            ProxyError::ReidentificationRisk { .. } => "paravent_reidentification_risk",
             ProxyError::Overloaded => "paravent_overloaded",
             ProxyError::RateLimited { .. } => "paravent_rate_limited",
         }
@@ -243,6 +252,10 @@ impl ProxyError {
                 };
                 format!("Paravent blocked this request (policy rule {rule}):{what} nothing was sent. {message}")
             }
+            ProxyError::ReidentificationRisk { level, kinds } => format!(
+                "Paravent blocked this request: once names and identifiers are replaced, the details left around them ({}) could still single a person out (re-identification risk {level}); nothing was sent. Remove or generalise some of them (a region instead of a town, an age range instead of an age), or ask your administrator.",
+                kinds.join(", ").to_lowercase().replace('_', " ")
+            ),
         }
     }
 }

@@ -31,6 +31,9 @@
 //!   one path for the proxy, `paravent scan`, the tests and the benches;
 //! - [`vault`] (pure): keyed-BLAKE3 tokens and the per-request vault;
 //! - [`reidentify`] (pure): tokens back to values, tolerant of what models do to them;
+//! - [`risk`] (pure): the residual re-identification risk of what leaves (quasi-
+//!   identifiers in clear near person references), and [`risk::leaks`]: personal data
+//!   in answers that was not in the request;
 //! - [`audit`] (pure, but [`audit::writer`]): hash-chained records, their check and file;
 //! - [`error`]: one place that maps failures to statuses and messages;
 //! - [`governance`] (pure): providers' declared terms and enforced settings, assistant
@@ -57,6 +60,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod proxy;
 pub mod reidentify;
+pub mod risk;
 pub mod route;
 pub mod scan;
 pub mod selftest;

@@ -476,6 +476,8 @@ mod tests {
             assistant: None,
             route_reason: None,
             settings: Vec::new(),
+            risk: None,
+            answer_leaks: None,
         }
     }
 

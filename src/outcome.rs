@@ -83,4 +83,8 @@ pub struct Outcome {
     pub route_reason: Option<&'static str>,
     /// The provider settings enforced on the request (`store=false`, `user=hashed`…).
     pub settings: Vec<&'static str>,
+    /// The residual re-identification risk of what left, when a person reference did.
+    pub risk: Option<crate::audit::Risk>,
+    /// Personal data in the answer that was not in the request.
+    pub answer_leaks: Option<crate::audit::AnswerLeaks>,
 }

@@ -250,6 +250,35 @@ impl Scanned {
         out
     }
 
+    /// The residual re-identification risk of this request once `actions` (one per
+    /// distinct value, [`Scanned::value_actions`]) are applied: a pass over the
+    /// findings' spans ([`crate::risk`]), no new scan.
+    pub fn risk(&self, actions: &[ValueAction]) -> crate::risk::Assessment {
+        let mut nature = vec![Nature::Personal; self.values.len()];
+        for f in &self.findings {
+            if f.nature == Nature::SpecialCategory || nature[f.value] == Nature::Personal {
+                nature[f.value] = f.nature;
+            }
+        }
+        let mentions: Vec<crate::risk::Mention<'_>> = self
+            .spans
+            .iter()
+            .map(|s| crate::risk::Mention {
+                slot: s.slot,
+                start: s.start,
+                end: s.end,
+                entity: &self.values[s.value].0,
+                nature: nature[s.value],
+                value: s.value,
+                leaves: match actions.get(s.value) {
+                    Some(ValueAction::Allow) => crate::risk::Leaves::Clear,
+                    _ => crate::risk::Leaves::Masked,
+                },
+            })
+            .collect();
+        crate::risk::assess(&mentions)
+    }
+
     /// A refusal of this request, carrying its findings and keyed hashes.
     pub fn refuse(&self, refusal: Refusal, key: &TokenKey) -> Box<Refused> {
         refused(refusal, &self.summary, self.value_hashes(key))

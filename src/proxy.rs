@@ -383,6 +383,15 @@ struct Ctx {
     route_reason: Option<&'static str>,
     /// The provider settings enforced on this request (`store=false`…).
     settings: Vec<&'static str>,
+    /// The residual re-identification risk of what left (`[policy.risk]`).
+    risk: Option<crate::audit::Risk>,
+    /// `[policy.risk] action = "warn"` acted: the level the answer's header says.
+    risk_warn: Option<&'static str>,
+    /// The request's `(entity, value)` pairs of the kinds an answer may leak, until the
+    /// answer's leak finder is built from them (never logged).
+    known: Vec<(String, String)>,
+    /// The answer's leak finder ([`crate::risk::leaks`]).
+    answers: Option<Arc<crate::risk::leaks::Answers>>,
 }
 
 /// Where `handle` leaves a streamed answer's record for its body.
@@ -393,6 +402,8 @@ pub(crate) struct PendingRecord {
     rt: Arc<Runtime>,
     outcome: Outcome,
     start: Instant,
+    /// The answer's leak finder: what it found is recorded at the end of the stream.
+    answers: Option<Arc<crate::risk::leaks::Answers>>,
 }
 
 /// A record being written off the async workers: `true` once written (or when the
@@ -414,6 +425,9 @@ impl PendingRecord {
         let o = &mut self.outcome;
         o.stream_end = Some(end);
         o.reidentified += reidentified;
+        if let Some(a) = &self.answers {
+            o.answer_leaks = a.report();
+        }
         if usage.is_some() {
             o.usage = usage;
         }
@@ -493,6 +507,10 @@ where
         assistant: None,
         route_reason: None,
         settings: Vec::new(),
+        risk: None,
+        risk_warn: None,
+        known: Vec::new(),
+        answers: None,
     };
     // The provider's error format, even for a path refused before routing.
     if let Some(p) = route::provider_of(&rt.config, req.uri().path()) {
@@ -567,6 +585,9 @@ where
         assistant: ctx.assistant.take(),
         route_reason: ctx.route_reason,
         settings: std::mem::take(&mut ctx.settings),
+        risk: ctx.risk.take(),
+        // A streamed answer's are added at its end.
+        answer_leaks: ctx.answers.as_ref().and_then(|a| a.report()),
     };
     if refused.is_none()
         && let Some(slot) = ctx.record_slot.take()
@@ -577,11 +598,13 @@ where
                 rt: rt.clone(),
                 outcome,
                 start: ctx.start,
+                answers: ctx.answers.take(),
             });
         }
         if let Ok(v) = HeaderValue::from_str(&ctx.id) {
             resp.headers_mut().insert(REQUEST_ID_HEADER, v);
         }
+        risk_header(&ctx, &mut resp);
         return holding(resp, admitted);
     }
     let go_on = if rt.audit().is_none() {
@@ -612,8 +635,24 @@ where
     if let Ok(v) = HeaderValue::from_str(&ctx.id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
+    if refused.is_none() {
+        risk_header(&ctx, &mut resp);
+    }
     rt.on_outcome(&outcome);
     holding(resp, admitted)
+}
+
+/// The header that tells the client its request was forwarded with a residual
+/// re-identification risk at or above `[policy.risk] threshold` (`action = "warn"`).
+pub const RISK_HEADER: &str = "paravent-risk";
+
+fn risk_header(ctx: &Ctx, resp: &mut Response<ProxyBody>) {
+    if let Some(level) = ctx.risk_warn
+        && ctx.mode == Mode::Enforce
+    {
+        resp.headers_mut()
+            .insert(RISK_HEADER, HeaderValue::from_static(level));
+    }
 }
 
 /// The answer, holding the request's place among those in flight until its body has
@@ -721,8 +760,8 @@ pub fn record_fields(o: &Outcome) -> RequestFields {
             v.dedup();
             v
         },
-        risk: None,
-        answer_leaks: None,
+        risk: o.risk.clone(),
+        answer_leaks: o.answer_leaks.clone(),
     }
 }
 
@@ -913,7 +952,30 @@ where
         Ok(Ok(r)) => r,
     };
 
-    // Response.
+    // Response: what the answer may hold without leaking is what the request held
+    // (embeddings answer with vectors: nothing to scan).
+    if ctx
+        .endpoint
+        .is_some_and(|e| !matches!(e, Endpoint::OpenaiEmbeddings | Endpoint::OllamaEmbed))
+    {
+        let action = if ctx.mode == Mode::Observe {
+            crate::risk::leaks::LeakAction::Record
+        } else {
+            rt.config.answer_leaks
+        };
+        let known = std::mem::take(&mut ctx.known);
+        ctx.answers = Some(Arc::new(crate::risk::leaks::Answers::new(
+            rt.config.detector.clone(),
+            rt.token_key().clone(),
+            action,
+            known.iter().map(|(e, v)| (e.as_str(), v.as_str())).chain(
+                vault
+                    .entries()
+                    .iter()
+                    .map(|e| (e.entity.as_str(), e.original.as_str())),
+            ),
+        )));
+    }
     let reid = Arc::new(Reidentifier::new(&vault));
     response(rt, ctx, resp, &reid, parts.method == Method::HEAD).await
 }
@@ -1434,7 +1496,53 @@ fn apply_policy<'a>(
         }
         Verdict::Forward { .. } => {}
     }
-    let actions = scanned.value_actions(&per_finding);
+    let mut actions = scanned.value_actions(&per_finding);
+    // What an answer may repeat without leaking.
+    ctx.known.extend(
+        scanned
+            .values()
+            .iter()
+            .filter(|(e, _)| crate::risk::leaks::is_leak_entity(e))
+            .cloned(),
+    );
+    // The residual re-identification risk of what would leave, and the policy on it.
+    let assessed = scanned.risk(&actions);
+    let risk_action = rt.config.risk.action_at(assessed.level);
+    let assessed = match risk_action {
+        crate::risk::RiskAction::PseudonymiseQuasi => {
+            for &v in &assessed.near {
+                actions[v] = ValueAction::Pseudonymise;
+            }
+            scanned.risk(&actions)
+        }
+        _ => assessed,
+    };
+    if assessed.persons > 0 {
+        ctx.risk = Some(crate::audit::Risk {
+            level: assessed.level.as_str().to_owned(),
+            persons: assessed.persons as u64,
+            quasi: assessed
+                .quasi
+                .iter()
+                .map(|(k, n)| (k.clone(), *n as u64))
+                .collect(),
+            action: risk_action.recorded().map(str::to_owned),
+        });
+    }
+    match risk_action {
+        crate::risk::RiskAction::Block => {
+            ctx.summary = scanned.summary().clone();
+            ctx.value_hashes = scanned.value_hashes(rt.token_key());
+            ctx.decision = Some(Decision::Blocked);
+            ctx.rule = Some(RULE_RISK.to_owned());
+            return Err(ProxyError::ReidentificationRisk {
+                level: assessed.level.as_str(),
+                kinds: assessed.quasi.keys().cloned().collect(),
+            });
+        }
+        crate::risk::RiskAction::Warn => ctx.risk_warn = Some(assessed.level.as_str()),
+        _ => {}
+    }
     if ctx.mode == Mode::Observe {
         let (pseudonymised, redacted) = &mut ctx.would_values;
         for ((entity, _), action) in scanned.values().iter().zip(&actions) {
@@ -1595,6 +1703,8 @@ fn finish_body(
         &mut ctx.settings,
     );
 }
+/// The rule a request blocked for its residual re-identification risk names.
+pub const RULE_RISK: &str = "policy.risk";
 
 /// Observe mode: runs [`apply_policy`] as enforcement would, on `walked` (which is not
 /// sent) and a vault of its own, and moves what it would have done into `ctx.would`;
@@ -1923,20 +2033,21 @@ async fn response(
         );
         let slot = RecordSlot::default();
         ctx.record_slot = Some(slot.clone());
-        // With nothing to restore, decode or redact, a stream passes byte for byte, read
+        // With nothing to restore, decode, redact or scan for leaks (embeddings), a
+        // stream passes byte for byte, read
         // for its usage only (a JSON array is always rewritten: its closing bracket
         // waits for the record). Either way its record is written at its end.
         let pass = !needs_reid
             && decoder.is_none()
             && redactor.is_none()
-            && kind != StreamKind::GeminiArray;
-        let mut rb = body::ReidentifyBody::new(
-            body,
-            Rewriter::new(kind, reid.clone()),
-            error,
-            ctx.id.clone(),
-        )
-        .with_record(slot, audit_error);
+            && kind != StreamKind::GeminiArray
+            && ctx.answers.is_none();
+        let rewriter = match &ctx.answers {
+            Some(a) => Rewriter::new(kind, reid.clone()).with_leaks(a.clone()),
+            None => Rewriter::new(kind, reid.clone()),
+        };
+        let mut rb = body::ReidentifyBody::new(body, rewriter, error, ctx.id.clone())
+            .with_record(slot, audit_error);
         if let Some(d) = decoder {
             rb = rb.with_decoder(d);
         }
@@ -1966,8 +2077,9 @@ async fn response(
         return Ok(pass_on(&parts, body.map_err(Into::into).boxed()));
     }
     let limit = usize::try_from(rt.config.limits.max_response_bytes).unwrap_or(usize::MAX);
-    if !needs_reid && redactor.is_none() {
-        // Nothing to restore nor redact: a JSON answer is read (bounded) for its usage,
+    let answers = ctx.answers.clone();
+    if !needs_reid && redactor.is_none() && answers.is_none() {
+        // Nothing to restore, redact nor scan: a JSON answer is read (bounded) for its usage,
         // anything else passes on as it comes.
         if !is_json || !matches!(coding, Coding::Plain) {
             return Ok(pass_on(&parts, body.map_err(Into::into).boxed()));
@@ -1992,7 +2104,8 @@ async fn response(
         body::Collected::Partial(head, rest) => {
             // Over the limit: refused when it must be read (JSON to restore, an error
             // to redact), else passed on as it comes (text we do not restore past it).
-            if (is_json && needs_reid) || must_redact {
+            let scans = answers.as_ref().is_some_and(|a| a.redacts());
+            if (is_json && (needs_reid || scans)) || must_redact {
                 return Err(too_large);
             }
             return Ok(pass_on(
@@ -2027,15 +2140,19 @@ async fn response(
     };
     let out = if is_json {
         ctx.usage = crate::audit::usage::from_json(&bytes);
-        if needs_reid {
+        let bytes = if needs_reid {
             pool::run(turn.as_ref(), || {
                 reidentify_json(reid, bytes, &mut ctx.reidentified)
             })
         } else {
             bytes
+        };
+        match &answers {
+            Some(a) => pool::run(turn.as_ref(), || scan_answer_json(a, bytes)),
+            None => bytes,
         }
     } else {
-        match std::str::from_utf8(&bytes) {
+        let bytes = match std::str::from_utf8(&bytes) {
             Ok(text) if needs_reid => {
                 let (t, n) = pool::run(turn.as_ref(), || reid.reidentify(text));
                 ctx.reidentified += n;
@@ -2045,6 +2162,13 @@ async fn response(
                 }
             }
             // Not UTF-8: nothing to restore in it, but a key is looked for all the same.
+            _ => bytes,
+        };
+        match (&answers, std::str::from_utf8(&bytes)) {
+            (Some(a), Ok(text)) => match pool::run(turn.as_ref(), || a.scan(text)) {
+                std::borrow::Cow::Borrowed(_) => bytes,
+                std::borrow::Cow::Owned(t) => Bytes::from(t),
+            },
             _ => bytes,
         }
     };
@@ -2226,6 +2350,27 @@ fn reidentify_json(reid: &Reidentifier, bytes: Bytes, count: &mut usize) -> Byte
         if let Ok(out) = serde_json::to_vec(&json) {
             return Bytes::from(out);
         }
+    }
+    bytes
+}
+
+/// Scans every string of a JSON answer for leaks ([`crate::risk::leaks`]); the
+/// answer is rewritten only when a leak is redacted.
+fn scan_answer_json(answers: &crate::risk::leaks::Answers, bytes: Bytes) -> Bytes {
+    let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return bytes;
+    };
+    let changed = crate::walk::each_string_mut(&mut json, &mut |text: &mut String| match answers
+        .scan(text)
+    {
+        std::borrow::Cow::Borrowed(_) => false,
+        std::borrow::Cow::Owned(t) => {
+            *text = t;
+            true
+        }
+    });
+    if changed && let Ok(out) = serde_json::to_vec(&json) {
+        return Bytes::from(out);
     }
     bytes
 }

@@ -510,6 +510,9 @@ pub struct StreamReidentifier {
     sur: String,
     sur_ctx: usize,
     count: usize,
+    /// The leak stage after re-identification ([`crate::risk::leaks`]), when answers
+    /// are scanned.
+    leaks: Option<crate::risk::leaks::LeakStream>,
 }
 
 impl StreamReidentifier {
@@ -523,7 +526,16 @@ impl StreamReidentifier {
             sur: String::new(),
             sur_ctx: 0,
             count: 0,
+            leaks: None,
         }
+    }
+
+    /// With a leak stage: the re-identified text is scanned for personal data the
+    /// request did not hold (and, when `answers` redacts, held back as little as it
+    /// takes to see a whole value).
+    pub fn with_leaks(mut self, answers: std::sync::Arc<crate::risk::leaks::Answers>) -> Self {
+        self.leaks = Some(crate::risk::leaks::LeakStream::new(answers, self.json));
+        self
     }
 
     /// A stream of JSON text (tool-call arguments): originals are written escaped.
@@ -553,6 +565,7 @@ impl StreamReidentifier {
     /// Bytes held back (context excluded).
     pub fn held(&self) -> usize {
         self.tok.len() - self.tok_ctx + self.sur.len() - self.sur_ctx
+            + self.leaks.as_ref().map_or(0, |l| l.held())
     }
 
     /// Replacements made so far.
@@ -561,6 +574,14 @@ impl StreamReidentifier {
     }
 
     fn step(&mut self, fragment: &str, at_end: bool) -> String {
+        let out = self.restore(fragment, at_end);
+        match &mut self.leaks {
+            Some(l) => l.push(&out, at_end),
+            None => out,
+        }
+    }
+
+    fn restore(&mut self, fragment: &str, at_end: bool) -> String {
         if self.reid.is_empty() {
             return fragment.to_owned();
         }

@@ -151,6 +151,8 @@ pub struct Rewriter {
     ended: bool,
     /// A JSON-array stream: what the client has of the array.
     array: ArrayView,
+    /// The answer's leak finder, when answers are scanned ([`crate::risk::leaks`]).
+    leaks: Option<Arc<crate::risk::leaks::Answers>>,
 }
 
 impl Rewriter {
@@ -171,6 +173,32 @@ impl Rewriter {
             usage: UsageMeter::default(),
             ended: false,
             array: ArrayView::default(),
+            leaks: None,
+        }
+    }
+
+    /// Scans every text stream of the answer for leaks with `answers` (and redacts
+    /// them when it says so).
+    pub fn with_leaks(mut self, answers: Arc<crate::risk::leaks::Answers>) -> Rewriter {
+        self.leaks = Some(answers);
+        self
+    }
+
+    /// A carry's stream of plain text.
+    fn text_stream(&self) -> StreamReidentifier {
+        let s = StreamReidentifier::new(self.reid.clone());
+        match &self.leaks {
+            Some(a) => s.with_leaks(a.clone()),
+            None => s,
+        }
+    }
+
+    /// A carry's stream of JSON text (tool-call arguments).
+    fn json_stream(&self) -> StreamReidentifier {
+        let s = StreamReidentifier::new_json(self.reid.clone());
+        match &self.leaks {
+            Some(a) => s.with_leaks(a.clone()),
+            None => s,
         }
     }
 
@@ -727,7 +755,7 @@ impl Rewriter {
                     template["choices"] =
                         json!([{"index": index, "delta": {field: ""}, "finish_reason": null}]);
                     Carry {
-                        s: StreamReidentifier::new(r.reid.clone()),
+                        s: r.text_stream(),
                         event: None,
                         template,
                         pointer: format!("/choices/0/delta/{field}"),
@@ -739,7 +767,7 @@ impl Rewriter {
                 let mut template = top(r);
                 template["choices"] = json!([{"index": index, "text": "", "finish_reason": null}]);
                 Carry {
-                    s: StreamReidentifier::new(r.reid.clone()),
+                    s: r.text_stream(),
                     event: None,
                     template,
                     pointer: "/choices/0/text".to_owned(),
@@ -771,7 +799,7 @@ impl Rewriter {
                             "function": {"arguments": ""}}]},
                         "finish_reason": null}]);
                     Carry {
-                        s: StreamReidentifier::new_json(r.reid.clone()),
+                        s: r.json_stream(),
                         event: None,
                         template,
                         pointer: "/choices/0/delta/tool_calls/0/function/arguments".to_owned(),
@@ -816,9 +844,9 @@ impl Rewriter {
                 let key = format!("{key}.{field}");
                 self.stream_slot(v, &pointer.clone(), key, |r, _| Carry {
                     s: if json {
-                        StreamReidentifier::new_json(r.reid.clone())
+                        r.json_stream()
                     } else {
-                        StreamReidentifier::new(r.reid.clone())
+                        r.text_stream()
                     },
                     event: Some("content_block_delta"),
                     template: json!({"type": "content_block_delta", "index": index,
@@ -872,9 +900,9 @@ impl Rewriter {
                 }
                 Carry {
                     s: if json {
-                        StreamReidentifier::new_json(r.reid.clone())
+                        r.json_stream()
                     } else {
-                        StreamReidentifier::new(r.reid.clone())
+                        r.text_stream()
                     },
                     event: Some(static_event_name(&ty)),
                     template,
@@ -934,7 +962,7 @@ impl Rewriter {
                         extra_part["thought"] = json!(true);
                     }
                     Carry {
-                        s: StreamReidentifier::new(r.reid.clone()),
+                        s: r.text_stream(),
                         event: None,
                         template: json!({"candidates": [{"content": {"parts": [extra_part],
                             "role": "model"}, "index": index}]}),
@@ -1011,7 +1039,7 @@ impl Rewriter {
                     m.insert(pointer.trim_start_matches('/').to_owned(), json!(""));
                 }
                 Carry {
-                    s: StreamReidentifier::new(r.reid.clone()),
+                    s: r.text_stream(),
                     event: None,
                     template,
                     pointer: pointer.to_owned(),

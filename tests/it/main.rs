@@ -28,6 +28,7 @@ mod policy_cli; // `paravent check` on [policy], `paravent scan --explain`
 mod proxy; // the proxy round trip against the in-process mock provider
 mod reload; // SIGHUP reloads a running serve: valid configurations taken, invalid ones refused
 mod report; // `paravent audit report`: formats, periods, a tampered chain, a proxy's chain
+mod risk; // [policy.risk] residual re-identification risk and [policy.answers] leaks in answers, JSON and streams
 mod scan_cli; // `paravent scan`, plain and --jsonl
 mod selftest; // `paravent selftest`: default and example configs, a disabled rule, allow lists, the reports
 mod serve_cli; // `paravent check` on the proxy sections, `paravent key`

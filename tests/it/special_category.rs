@@ -61,8 +61,7 @@ async fn an_hr_email_about_sick_leave_is_refused_for_a_us_provider_under_the_shi
 }
 
 #[tokio::test]
-async fn an_hr_email_about_sick_leave_goes_to_the_eu_provider_pseudonymised_and_comes_back_whole()
-{
+async fn an_hr_email_about_sick_leave_goes_to_the_eu_provider_pseudonymised_and_comes_back_whole() {
     let h = Harness::start_with(shipped).await;
     let r = h.post("/mistral/v1/chat/completions", &chat(HR_MAIL)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());

@@ -300,6 +300,21 @@ impl Dictionary {
             }
             match kept {
                 Some((cand, entry, s, e)) => {
+                    // A term of a context rule runs on over the terms of the same entity
+                    // that overlap its end ("en arrêt pour" + "arrêt maladie"): cut at
+                    // the first term's end, the rest would leave in clear what the token
+                    // hides.
+                    let (fold_end, e) = if self.contexts.contains_key(&entry.meta) {
+                        let fold_end = self.run_on(ac, hay, cand.start(), cand.end(), metas, entry);
+                        let e = if fold_end == cand.end() {
+                            e
+                        } else {
+                            folded.original_span(cand.start(), fold_end, text).1
+                        };
+                        (fold_end, e)
+                    } else {
+                        (cand.end(), e)
+                    };
                     let candidate = Candidate {
                         start: s,
                         end: e,
@@ -311,15 +326,15 @@ impl Dictionary {
                     match self.contexts.get(&entry.meta) {
                         None => out.push(candidate),
                         // A term glued to an identifier (`cancer_rate`) is code.
-                        Some(_) if !is_code_word_boundary(hay, cand.start(), cand.end()) => {}
-                        Some(c) if c.near(hay, cand.start(), cand.end()) => out.push(candidate),
+                        Some(_) if !is_code_word_boundary(hay, cand.start(), fold_end) => {}
+                        Some(c) if c.near(hay, cand.start(), fold_end) => out.push(candidate),
                         Some(c) if c.person => pending.push(Pending {
                             candidate,
                             window: c.window,
                         }),
                         Some(_) => {}
                     }
-                    at = cand.end();
+                    at = fold_end;
                 }
                 None => {
                     at = first.start()
@@ -330,6 +345,42 @@ impl Dictionary {
                 }
             }
         }
+    }
+}
+
+impl Dictionary {
+    /// The end of a term at `start..end` of the folded text, run on over every term of
+    /// the same entity that starts inside it and ends after it, on a word boundary.
+    fn run_on(
+        &self,
+        ac: &AhoCorasick,
+        hay: &str,
+        start: usize,
+        mut end: usize,
+        metas: &[RuleMeta],
+        entry: &DictEntry,
+    ) -> usize {
+        let entity = entry.entity.as_ref().unwrap_or(&metas[entry.meta].entity);
+        let next = |at: usize| at + hay[at..].chars().next().map_or(1, char::len_utf8);
+        let mut probe = next(start);
+        while probe < end {
+            let Some(m) = ac.find(Input::new(hay).range(probe..)) else {
+                break;
+            };
+            if m.start() >= end {
+                break;
+            }
+            let other = &self.entries[m.pattern().as_usize()];
+            let other_entity = other.entity.as_ref().unwrap_or(&metas[other.meta].entity);
+            if m.end() > end
+                && other_entity == entity
+                && is_code_word_boundary(hay, m.start(), m.end())
+            {
+                end = m.end();
+            }
+            probe = next(m.start());
+        }
+        end
     }
 }
 

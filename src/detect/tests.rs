@@ -305,3 +305,15 @@ fn a_special_category_term_is_kept_near_a_persons_name_and_the_name_stays_a_pers
         d.scan(topic)
     );
 }
+
+#[test]
+fn a_context_term_runs_on_over_an_overlapping_term_of_the_same_entity() {
+    let d = compile(&format!(
+        "{RULE_HEAD}terms = [\"chez le médecin\", \"médecin du travail\"]\ncontext = [\"elle\"]\n"
+    ))
+    .unwrap();
+    let text = "Elle est chez le médecin du travail.";
+    let found = d.scan(text);
+    let spans: Vec<&str> = found.iter().map(|f| &text[f.start..f.end]).collect();
+    assert_eq!(spans, ["chez le médecin du travail"]);
+}

@@ -94,3 +94,36 @@ async fn the_companys_sick_leave_policy_is_not_special_category_data() {
     let sent = String::from_utf8_lossy(&h.mock.last().body).into_owned();
     assert!(sent.contains("arrêt maladie"), "{sent}");
 }
+
+/// `check` once warned that a `special-category` rule could never match: the shipped
+/// rules now give that nature, so the rule stands without a warning about it.
+#[test]
+fn check_accepts_a_special_category_rule_without_warning_that_it_never_matches() {
+    let dir = crate::support::Scratch::new("special-check");
+    let config = dir.write(
+        "paravent.toml",
+        r#"
+[providers.openai]
+base_url = "http://127.0.0.1:9"
+api = "openai"
+
+[providers.local]
+base_url = "http://127.0.0.1:9"
+api = "openai"
+jurisdiction = "local"
+
+[[policy.rules]]
+id = "health-stays-local"
+nature = ["special-category"]
+providers = ["openai"]
+action = "route"
+route_to = "local"
+"#,
+    );
+    let run = crate::support::paravent(
+        &["check", "--config", crate::support::Scratch::arg(&config)],
+        b"",
+    );
+    run.assert_code(0);
+    assert!(!run.stderr.contains("special-category"), "{}", run.stderr);
+}

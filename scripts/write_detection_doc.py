@@ -71,6 +71,12 @@ Quasi-identifiers (LOCATION, DATE, ORGANIZATION) are found and classified with a
 sensitivity (`internal`, or `public` for countries); whether they are pseudonymised is
 the policy's decision.
 
+Special categories (HEALTH, RELIGION, POLITICAL_OPINION, UNION_MEMBERSHIP,
+SEXUAL_ORIENTATION, ETHNIC_ORIGIN, CRIMINAL_RECORD; `rules/special.toml`) have no labels in
+the corpus: they count under OTHER above, and no other type's score changes with them.
+They are found only about a person (a person word or a name near the term);
+docs/POLICY.md, "Special categories", has what they cover and their sources.
+
 ## The normalised view: detection reads what the provider reads
 
 A model reads meaning, not code points: `０６ １２`, `06\\u200B12` (a zero-width space inside)

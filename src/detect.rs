@@ -75,6 +75,13 @@ impl Entity {
         "ORGANIZATION",
         "SECRET",
         "CUSTOM",
+        "HEALTH",
+        "RELIGION",
+        "POLITICAL_OPINION",
+        "UNION_MEMBERSHIP",
+        "SEXUAL_ORIENTATION",
+        "ETHNIC_ORIGIN",
+        "CRIMINAL_RECORD",
     ];
 
     /// Parses an entity name: `A-Z`, `0-9` and `_`, starting with a letter.
@@ -347,6 +354,35 @@ impl Detector {
         out
     }
 
+    /// Keeps the terms that wanted a person's name near them (special categories) where
+    /// a name candidate, not overlapping the term, lies within the rule's window.
+    fn keep_near_names(&self, pending: Vec<dictionary::Pending>, candidates: &mut Vec<Candidate>) {
+        if pending.is_empty() {
+            return;
+        }
+        let is_person = |c: &Candidate| {
+            c.entity
+                .as_ref()
+                .unwrap_or(&self.metas[c.meta].entity)
+                .as_str()
+                == "PERSON"
+        };
+        let names: Vec<(usize, usize)> = candidates
+            .iter()
+            .filter(|c| is_person(c))
+            .map(|c| (c.start, c.end))
+            .collect();
+        for p in pending {
+            let (s, e) = (p.candidate.start, p.candidate.end);
+            let near = names.iter().any(|&(ns, ne)| {
+                (ne <= s && s - ne <= p.window) || (ns >= e && ns - e <= p.window)
+            });
+            if near {
+                candidates.push(p.candidate);
+            }
+        }
+    }
+
     /// [`Detector::scan`] on a text that is already normalised.
     fn scan_normalised(&self, text: &str) -> Vec<Finding> {
         let mut candidates = Vec::new();
@@ -355,11 +391,13 @@ impl Detector {
         let folded = fold::Folded::new(text);
         self.patterns
             .scan(text, &folded, &self.metas, &mut candidates);
+        let mut pending = Vec::new();
         self.dictionary
-            .scan(text, &folded, &self.metas, &mut candidates);
+            .scan(text, &folded, &self.metas, &mut candidates, &mut pending);
         if let Some(names) = &self.names {
             names.scan(text, &folded, &self.metas, &mut candidates);
         }
+        self.keep_near_names(pending, &mut candidates);
         let kept = overlap::resolve(candidates, &self.metas);
         kept.into_iter()
             .map(|c| {

@@ -1,6 +1,15 @@
 //! Dictionary rules: terms from TOML, text files or the admin's CSV files, matched with
 //! one aho-corasick automaton over the folded text (case- and accent-insensitive),
 //! leftmost-longest, on word boundaries.
+//!
+//! A rule may also name context words ([`TermContext`]): its terms then count only where
+//! one of those words stands within the window before or after them, or, with
+//! `context_person`, where a person's name does. That is how a special-category term
+//! ("arrêt maladie", "syndiqué") is kept when it is about someone ("Paul est en arrêt
+//! maladie", "elle est syndiquée") and left alone in prose about no one ("la politique
+//! d'arrêt maladie de l'entreprise"). The name check needs the name heuristics' output,
+//! so such terms are handed back as [`Pending`] and decided by the detector once the
+//! names are known.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, Input, MatchKind, StartKind};
 
@@ -159,10 +168,63 @@ pub(crate) fn push_csv(
     }
 }
 
+/// The context words of one dictionary rule.
+#[derive(Debug)]
+pub(crate) struct TermContext {
+    /// The folded words, every match reported (`Standard`), checked on word boundaries.
+    words: AhoCorasick,
+    /// Bytes looked at on each side of the term.
+    window: usize,
+    /// A person's name within the window counts as context too.
+    person: bool,
+}
+
+impl TermContext {
+    pub(crate) fn new(
+        words: &[String],
+        window: usize,
+        person: bool,
+    ) -> Result<TermContext, aho_corasick::BuildError> {
+        Ok(TermContext {
+            words: AhoCorasick::new(words)?,
+            window,
+            person,
+        })
+    }
+
+    /// True when a context word stands, as a whole word, within the window before
+    /// `start` or after `end` of the folded text.
+    fn near(&self, hay: &str, start: usize, end: usize) -> bool {
+        let mut lo = start.saturating_sub(self.window);
+        while !hay.is_char_boundary(lo) {
+            lo += 1;
+        }
+        let mut hi = (end + self.window).min(hay.len());
+        while !hay.is_char_boundary(hi) {
+            hi -= 1;
+        }
+        [(lo, start), (end, hi)].into_iter().any(|(a, b)| {
+            self.words
+                .find_overlapping_iter(Input::new(hay).range(a..b))
+                .any(|m| is_code_word_boundary(hay, m.start(), m.end()))
+        })
+    }
+}
+
+/// A term whose rule wants a person's name near it and found no context word: the
+/// detector keeps it if a name candidate lies within `window` bytes of it.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub candidate: Candidate,
+    pub window: usize,
+}
+
 #[derive(Debug)]
 pub(crate) struct Dictionary {
     automaton: Option<AhoCorasick>,
     entries: Vec<DictEntry>,
+    /// The context of each rule (by its meta index) that has one.
+    contexts: std::collections::HashMap<usize, TermContext>,
 }
 
 impl Dictionary {
@@ -171,7 +233,11 @@ impl Dictionary {
         self.entries.iter().filter_map(|e| e.entity.as_ref())
     }
 
-    pub(crate) fn new(mut entries: Vec<DictEntry>) -> Result<Dictionary, aho_corasick::BuildError> {
+    pub(crate) fn new(
+        mut entries: Vec<DictEntry>,
+        contexts: Vec<(usize, TermContext)>,
+    ) -> Result<Dictionary, aho_corasick::BuildError> {
+        let contexts = contexts.into_iter().collect();
         // One pattern per distinct folded term: the first rule to declare a term owns it
         // (rule files load in a fixed order, so this is deterministic).
         let mut seen = std::collections::HashSet::new();
@@ -180,6 +246,7 @@ impl Dictionary {
             return Ok(Dictionary {
                 automaton: None,
                 entries,
+                contexts,
             });
         }
         let automaton = AhoCorasickBuilder::new()
@@ -189,6 +256,7 @@ impl Dictionary {
         Ok(Dictionary {
             automaton: Some(automaton),
             entries,
+            contexts,
         })
     }
 
@@ -198,6 +266,7 @@ impl Dictionary {
         folded: &Folded,
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
+        pending: &mut Vec<Pending>,
     ) {
         let Some(ac) = &self.automaton else { return };
         let hay = folded.text.as_str();
@@ -231,15 +300,41 @@ impl Dictionary {
             }
             match kept {
                 Some((cand, entry, s, e)) => {
-                    out.push(Candidate {
+                    // A term of a context rule runs on over the terms of the same entity
+                    // that overlap its end ("en arrêt pour" + "arrêt maladie"): cut at
+                    // the first term's end, the rest would leave in clear what the token
+                    // hides.
+                    let (fold_end, e) = if self.contexts.contains_key(&entry.meta) {
+                        let fold_end = self.run_on(ac, hay, cand.start(), cand.end(), metas, entry);
+                        let e = if fold_end == cand.end() {
+                            e
+                        } else {
+                            folded.original_span(cand.start(), fold_end, text).1
+                        };
+                        (fold_end, e)
+                    } else {
+                        (cand.end(), e)
+                    };
+                    let candidate = Candidate {
                         start: s,
                         end: e,
                         meta: entry.meta,
                         sensitivity: entry.sensitivity,
                         entity: entry.entity.clone(),
                         score: metas[entry.meta].score,
-                    });
-                    at = cand.end();
+                    };
+                    match self.contexts.get(&entry.meta) {
+                        None => out.push(candidate),
+                        // A term glued to an identifier (`cancer_rate`) is code.
+                        Some(_) if !is_code_word_boundary(hay, cand.start(), fold_end) => {}
+                        Some(c) if c.near(hay, cand.start(), fold_end) => out.push(candidate),
+                        Some(c) if c.person => pending.push(Pending {
+                            candidate,
+                            window: c.window,
+                        }),
+                        Some(_) => {}
+                    }
+                    at = fold_end;
                 }
                 None => {
                     at = first.start()
@@ -250,6 +345,42 @@ impl Dictionary {
                 }
             }
         }
+    }
+}
+
+impl Dictionary {
+    /// The end of a term at `start..end` of the folded text, run on over every term of
+    /// the same entity that starts inside it and ends after it, on a word boundary.
+    fn run_on(
+        &self,
+        ac: &AhoCorasick,
+        hay: &str,
+        start: usize,
+        mut end: usize,
+        metas: &[RuleMeta],
+        entry: &DictEntry,
+    ) -> usize {
+        let entity = entry.entity.as_ref().unwrap_or(&metas[entry.meta].entity);
+        let next = |at: usize| at + hay[at..].chars().next().map_or(1, char::len_utf8);
+        let mut probe = next(start);
+        while probe < end {
+            let Some(m) = ac.find(Input::new(hay).range(probe..)) else {
+                break;
+            };
+            if m.start() >= end {
+                break;
+            }
+            let other = &self.entries[m.pattern().as_usize()];
+            let other_entity = other.entity.as_ref().unwrap_or(&metas[other.meta].entity);
+            if m.end() > end
+                && other_entity == entity
+                && is_code_word_boundary(hay, m.start(), m.end())
+            {
+                end = m.end();
+            }
+            probe = next(m.start());
+        }
+        end
     }
 }
 
@@ -281,4 +412,12 @@ pub(crate) fn is_word_boundary(text: &str, s: usize, e: usize) -> bool {
     let before = text[..s].chars().next_back();
     let after = text[e..].chars().next();
     !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+}
+
+/// As [`is_word_boundary`], and not glued to `_` either: in code, `my_cancer_flag` holds
+/// no word `my` and no word `cancer`.
+fn is_code_word_boundary(text: &str, s: usize, e: usize) -> bool {
+    let glued = |c: char| c.is_alphanumeric() || c == '_';
+    !text[..s].chars().next_back().is_some_and(glued)
+        && !text[e..].chars().next().is_some_and(glued)
 }

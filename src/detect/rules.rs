@@ -41,6 +41,15 @@ static BUILTIN: &[(&str, &str)] = &[
     ("en.toml", include_str!("../../rules/en.toml")),
     ("quasi.toml", include_str!("../../rules/quasi.toml")),
     ("person.toml", include_str!("../../rules/person.toml")),
+    ("special.toml", include_str!("../../rules/special.toml")),
+    (
+        "special/person_context.txt",
+        include_str!("../../rules/special/person_context.txt"),
+    ),
+    (
+        "special/health_icd10cm.txt",
+        include_str!("../../rules/special/health_icd10cm.txt"),
+    ),
     (
         "names/first_names.txt",
         include_str!("../../rules/names/first_names.txt"),
@@ -205,6 +214,13 @@ struct RawRule {
     validator: Option<Spanned<String>>,
     #[serde(default)]
     context: Vec<String>,
+    /// More context words, one per line, from a file beside the rule file (one list
+    /// that several rules share).
+    #[serde(default)]
+    context_file: Option<Spanned<String>>,
+    /// Dictionary rules: a person's name found within the window counts as context.
+    #[serde(default)]
+    context_person: bool,
     #[serde(default)]
     context_window: Option<usize>,
     #[serde(default)]
@@ -453,7 +469,11 @@ impl RuleSet {
             let mut named = |rel: &Spanned<String>| out.push(dir.join(rel.get_ref()));
             for r in &f.raw.rule {
                 let r = r.get_ref();
-                r.terms_file.iter().chain(&r.csv).for_each(&mut named);
+                r.terms_file
+                    .iter()
+                    .chain(&r.csv)
+                    .chain(&r.context_file)
+                    .for_each(&mut named);
             }
             if let Some(p) = &f.raw.person {
                 let p = p.get_ref();
@@ -660,6 +680,8 @@ const RULE_KEYS: &[&str] = &[
     "pattern",
     "validator",
     "context",
+    "context_file",
+    "context_person",
     "context_window",
     "context_required",
     "invalid_with_context",
@@ -790,6 +812,7 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
     let mut metas: Vec<RuleMeta> = Vec::new();
     let mut pattern_rules: Vec<PatternRule> = Vec::new();
     let mut dict_entries: Vec<DictEntry> = Vec::new();
+    let mut dict_contexts: Vec<(usize, dictionary::TermContext)> = Vec::new();
     let mut person: Option<(NameLists, usize)> = None;
     let mut seen_ids: Vec<(String, String)> = Vec::new();
 
@@ -859,6 +882,15 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                 score,
             });
             let is_dict = !r.terms.is_empty() || r.terms_file.is_some() || r.csv.is_some();
+            // Context words: inline, then the shared list the rule names, folded.
+            let mut context: Vec<String> = r.context.iter().map(|c| fold::fold_str(c)).collect();
+            if let Some(cf) = &r.context_file {
+                match f.source.read_relative(cf.get_ref()) {
+                    Ok(text) => context.extend(list_entries(&text).map(fold::fold_str)),
+                    Err(e) => err(&mut errors, cf.span().start, format!("rule {id}: {e}")),
+                }
+            }
+            let context_window = r.context_window.unwrap_or(DEFAULT_CONTEXT_WINDOW_BYTES);
             match (&r.pattern, is_dict) {
                 (Some(_), true) => err(
                     &mut errors,
@@ -898,14 +930,21 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                             }
                         },
                     };
-                    if r.context_required && r.context.is_empty() {
+                    if r.context_required && context.is_empty() {
                         err(
                             &mut errors,
                             at,
                             format!("rule {id}: context_required needs context words"),
                         );
                     }
-                    if r.invalid_with_context && (validator.is_none() || r.context.is_empty()) {
+                    if r.context_person {
+                        err(
+                            &mut errors,
+                            at,
+                            format!("rule {id}: context_person is for dictionary rules"),
+                        );
+                    }
+                    if r.invalid_with_context && (validator.is_none() || context.is_empty()) {
                         err(
                             &mut errors,
                             at,
@@ -919,8 +958,8 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                             meta_index,
                             regex,
                             validator,
-                            r.context.iter().map(|c| fold::fold_str(c)).collect(),
-                            r.context_window.unwrap_or(DEFAULT_CONTEXT_WINDOW_BYTES),
+                            context,
+                            context_window,
                             r.context_required,
                             r.invalid_with_context,
                             r.exclude.iter().map(|c| fold::fold_str(c)).collect(),
@@ -934,16 +973,39 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                     }
                 }
                 (None, true) => {
-                    if r.validator.is_some()
-                        || !r.context.is_empty()
-                        || r.context_required
-                        || !r.veto_keys.is_empty()
-                    {
+                    if r.validator.is_some() || r.invalid_with_context || !r.veto_keys.is_empty() {
                         err(
                             &mut errors,
                             at,
-                            format!("rule {id}: validator and context are for pattern rules"),
+                            format!(
+                                "rule {id}: validator, invalid_with_context and veto_keys are for pattern rules"
+                            ),
                         );
+                    }
+                    if (r.context_required || r.context_person) && context.is_empty() {
+                        err(
+                            &mut errors,
+                            at,
+                            format!(
+                                "rule {id}: context_required and context_person need context words"
+                            ),
+                        );
+                    }
+                    // A dictionary rule with context words keeps a term only where one
+                    // stands near it (or, with `context_person`, a person's name).
+                    if !context.is_empty() {
+                        match dictionary::TermContext::new(
+                            &context,
+                            context_window,
+                            r.context_person,
+                        ) {
+                            Ok(c) => dict_contexts.push((meta_index, c)),
+                            Err(e) => err(
+                                &mut errors,
+                                at,
+                                format!("rule {id}: the context words do not compile: {e}"),
+                            ),
+                        }
                     }
                     let min_chars = r
                         .min_term_chars
@@ -1047,7 +1109,7 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
         return Err(RuleErrors(errors));
     }
     let patterns = patterns::Patterns::new(pattern_rules);
-    let dictionary = match dictionary::Dictionary::new(dict_entries) {
+    let dictionary = match dictionary::Dictionary::new(dict_entries, dict_contexts) {
         Ok(d) => d,
         Err(e) => {
             return Err(RuleErrors(vec![RuleError {

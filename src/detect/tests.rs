@@ -211,3 +211,109 @@ fn an_example_with_an_unclosed_marker_is_a_failure_of_the_check() {
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert!(failures[0].message.contains("without `]]`"), "{failures:?}");
 }
+
+#[test]
+fn a_dictionary_rule_with_context_keeps_a_term_only_near_a_whole_context_word() {
+    let d = compile(&format!(
+        "{RULE_HEAD}terms = [\"arrêt maladie\"]\ncontext = [\"il est\", \"son\"]\ncontext_window = 20\n"
+    ))
+    .unwrap();
+    let count = |t: &str| d.scan(t).len();
+    assert_eq!(count("Il est en arrêt maladie."), 1, "before");
+    assert_eq!(count("L'arrêt maladie de son fils."), 1, "after");
+    assert_eq!(count("La politique d'arrêt maladie."), 0, "no context word");
+    // `son` inside `saison` is no word; `il est` too far away is no context.
+    assert_eq!(count("En saison, arrêt maladie."), 0);
+    assert_eq!(
+        count("Il est clair que la politique d'arrêt maladie change."),
+        0
+    );
+    // A term glued to an identifier is code.
+    assert_eq!(count("son arrêt_maladie"), 0);
+}
+
+#[test]
+fn a_dictionary_rule_reads_its_context_words_from_a_file_beside_it() {
+    let dir = std::env::temp_dir().join(format!("paravent-unit-ctx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("people.txt"), "# people\nsalarié\n").unwrap();
+    let rules_path = dir.join("hr.toml");
+    std::fs::write(
+        &rules_path,
+        format!("{RULE_HEAD}terms = [\"mutation\"]\ncontext_file = \"people.txt\"\n"),
+    )
+    .unwrap();
+    let set = RuleSet::load(false, std::slice::from_ref(&rules_path)).unwrap();
+    let d = Detector::new(&set).unwrap();
+    let read = set.files_read();
+    let with = d.scan("la mutation du salarié").len();
+    let without = d.scan("la mutation du gène").len();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!((with, without), (1, 0));
+    assert!(read.iter().any(|p| p.ends_with("people.txt")), "{read:?}");
+}
+
+#[test]
+fn context_person_is_for_dictionary_rules_with_context_words() {
+    let on_pattern = errors(&format!(
+        "{RULE_HEAD}pattern = 'x'\ncontext = [\"a\"]\ncontext_person = true\n"
+    ));
+    assert!(
+        on_pattern
+            .iter()
+            .any(|e| e.contains("for dictionary rules")),
+        "{on_pattern:?}"
+    );
+    let no_words = errors(&format!(
+        "{RULE_HEAD}terms = [\"xyz\"]\ncontext_person = true\n"
+    ));
+    assert!(
+        no_words.iter().any(|e| e.contains("need context words")),
+        "{no_words:?}"
+    );
+    let missing = errors(&format!(
+        "{RULE_HEAD}terms = [\"xyz\"]\ncontext_file = \"nowhere.txt\"\n"
+    ));
+    assert!(
+        missing.iter().any(|e| e.contains("nowhere.txt")),
+        "{missing:?}"
+    );
+}
+
+#[test]
+fn a_special_category_term_is_kept_near_a_persons_name_and_the_name_stays_a_person() {
+    let d = Detector::builtin();
+    let text = "Bonjour, Julien Morel est en arrêt maladie depuis lundi.";
+    let found = d.scan(text);
+    let got: Vec<(&str, &str, Nature)> = found
+        .iter()
+        .map(|f| (f.entity.as_str(), &text[f.start..f.end], f.nature))
+        .collect();
+    assert!(
+        got.contains(&("PERSON", "Julien Morel", Nature::Personal)),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("HEALTH", "arrêt maladie", Nature::SpecialCategory)),
+        "{got:?}"
+    );
+    // Without the name (or a word for a person), the same words are about no one.
+    let topic = "La durée moyenne d'un arrêt maladie a augmenté.";
+    assert!(
+        d.scan(topic).iter().all(|f| f.entity.as_str() != "HEALTH"),
+        "{:?}",
+        d.scan(topic)
+    );
+}
+
+#[test]
+fn a_context_term_runs_on_over_an_overlapping_term_of_the_same_entity() {
+    let d = compile(&format!(
+        "{RULE_HEAD}terms = [\"chez le médecin\", \"médecin du travail\"]\ncontext = [\"elle\"]\n"
+    ))
+    .unwrap();
+    let text = "Elle est chez le médecin du travail.";
+    let found = d.scan(text);
+    let spans: Vec<&str> = found.iter().map(|f| &text[f.start..f.end]).collect();
+    assert_eq!(spans, ["chez le médecin du travail"]);
+}

@@ -32,6 +32,7 @@ mod risk; // [policy.risk] residual re-identification risk and [policy.answers] 
 mod scan_cli; // `paravent scan`, plain and --jsonl
 mod selftest; // `paravent selftest`: default and example configs, a disabled rule, allow lists, the reports
 mod serve_cli; // `paravent check` on the proxy sections, `paravent key`
+mod special_category; // art. 9/10 data under the shipped policy: refused for US providers, pseudonymised for the EU one
 mod startup; // `serve`'s first lines: the configuration, its version, the providers; no key
 mod stream;
 mod threat_model;

@@ -130,6 +130,10 @@ id = "health"
 nature = ["special-category"]
 action = "route"
 route_to = "local"
+
+# With the special-category rules off, no compiled rule gives that nature.
+[detect]
+disable = ["special.health", "special.health.icd10cm", "special.religion", "special.political", "special.political.party", "special.union", "special.union.name", "special.orientation", "special.ethnic", "special.criminal"]
 "#,
         "0".repeat(64)
     );

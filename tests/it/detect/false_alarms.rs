@@ -303,3 +303,73 @@ fn luhn_valid_numeric_ids_in_json_and_logs_are_not_cards() {
     }
     assert!(alarms.is_empty(), "{}", alarms.join("\n"));
 }
+
+/// The special categories (GDPR art. 9 and 10), by entity.
+const SPECIAL: &[&str] = &[
+    "HEALTH",
+    "RELIGION",
+    "POLITICAL_OPINION",
+    "UNION_MEMBERSHIP",
+    "SEXUAL_ORIENTATION",
+    "ETHNIC_ORIGIN",
+    "CRIMINAL_RECORD",
+];
+
+#[test]
+fn developer_traffic_gives_no_special_category() {
+    let mut alarms = Vec::new();
+    for (what, text) in SNIPPETS {
+        let bad: Vec<_> = DETECTOR
+            .scan(text)
+            .into_iter()
+            .filter(|f| SPECIAL.contains(&f.entity.as_str()))
+            .collect();
+        if !bad.is_empty() {
+            alarms.push(format!("{what}: {text:?}\n{}", describe(text, &bad)));
+        }
+    }
+    assert!(alarms.is_empty(), "{}", alarms.join("\n"));
+}
+
+/// The words of a special category in a text about no one: a company's finances, an
+/// endpoint, a product's fans, a film, a law, a statistic, a co-owners' association.
+#[test]
+fn special_category_words_about_no_one_are_not_findings() {
+    let texts = [
+        "La santé financière de l'entreprise s'est améliorée au troisième trimestre.",
+        "Add a health check endpoint that returns 200 when the database answers.",
+        "Le syndicat des copropriétaires se réunit jeudi à 18 h.",
+        "The product has a religious following among designers.",
+        "The detective faces criminal charges in the film's second act.",
+        "La politique d'arrêt maladie est décrite dans l'accord d'entreprise.",
+        "Our sick leave policy follows the collective agreement.",
+        "Le taux de cancer du poumon baisse en France depuis 2010.",
+        "The union of two sorted sets is computed in linear time.",
+        "Set `disabled: true` to turn the feature off.",
+        "Une enceinte Bluetooth est offerte avec l'abonnement.",
+        "La CGT appelle à la grève nationale jeudi.",
+        "The new version is coming out next week.",
+        "Les produits d'origine française portent un logo.",
+        "Labour costs rose by 3 % in 2024.",
+        "fn depression_angle(v: f32) -> f32 { v.atan() }",
+        "let cancer_rate = cases as f64 / population as f64;",
+        "stroke-width: 2px; stroke: #333;",
+    ];
+    let mut alarms = Vec::new();
+    for text in texts {
+        let bad: Vec<_> = DETECTOR
+            .scan(text)
+            .into_iter()
+            .filter(|f| SPECIAL.contains(&f.entity.as_str()))
+            .collect();
+        if !bad.is_empty() {
+            alarms.push(format!("{text:?}\n{}", describe(text, &bad)));
+        }
+    }
+    assert!(
+        alarms.is_empty(),
+        "{} false alarm(s):\n{}",
+        alarms.len(),
+        alarms.join("\n")
+    );
+}

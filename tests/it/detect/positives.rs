@@ -161,6 +161,70 @@ const CASES: &[(&str, &str)] = &[
     ),
     ("SECRET", "db_password = '[[Hk7#pQ2!zW]]'"),
     ("SECRET", "le mot de passe : [[Tournesol-2024]]"),
+    // Special categories (GDPR art. 9 and 10): about a person, by a word or a name.
+    (
+        "HEALTH",
+        "Bonjour,\nje vous informe que M. Lucas Bernard est en [[arrêt maladie]] jusqu'au 14 mars.",
+    ),
+    (
+        "HEALTH",
+        "Elle nous a transmis son [[arrêt de travail]] ce matin.",
+    ),
+    (
+        "HEALTH",
+        "Nadia sera en [[congé maternité]] à partir de juin.",
+    ),
+    (
+        "HEALTH",
+        "Mon collègue suit une [[chimiothérapie]] depuis janvier.",
+    ),
+    ("HEALTH", "Daniel is on [[sick leave]] until Friday."),
+    (
+        "HEALTH",
+        "She was diagnosed with [[multiple sclerosis]] in 2021.",
+    ),
+    (
+        "RELIGION",
+        "Il est [[musulman]] et [[fait le ramadan]] ce mois-ci.",
+    ),
+    ("RELIGION", "My manager is a [[practising Christian]]."),
+    (
+        "POLITICAL_OPINION",
+        "Son voisin est [[encarté]] au [[Parti communiste]].",
+    ),
+    (
+        "POLITICAL_OPINION",
+        "He is a [[card-carrying]] member of the [[Labour Party]].",
+    ),
+    (
+        "UNION_MEMBERSHIP",
+        "Camille est [[déléguée syndicale]] [[CFDT]].",
+    ),
+    (
+        "UNION_MEMBERSHIP",
+        "My colleague is a [[union rep]] at the depot.",
+    ),
+    (
+        "SEXUAL_ORIENTATION",
+        "Il est [[gay]] et l'a dit à son équipe.",
+    ),
+    (
+        "SEXUAL_ORIENTATION",
+        "Her [[sexual orientation]] is none of our business.",
+    ),
+    ("ETHNIC_ORIGIN", "Le candidat est [[d'origine algérienne]]."),
+    (
+        "ETHNIC_ORIGIN",
+        "His [[ethnicity]] was written on the form.",
+    ),
+    (
+        "CRIMINAL_RECORD",
+        "Le candidat a un [[casier judiciaire]] chargé.",
+    ),
+    (
+        "CRIMINAL_RECORD",
+        "Oliver Bennett was [[convicted of]] fraud in 2015.",
+    ),
 ];
 
 #[test]
@@ -223,6 +287,37 @@ fn a_french_hr_prompt_gives_exactly_the_expected_findings() {
         ],
         "\n{}",
         describe(text, &found)
+    );
+}
+
+/// Every special-category finding is of nature `special-category` and sensitivity
+/// `secret`, so that the ceilings and the policy rules on that nature apply.
+#[test]
+fn special_categories_are_classified_special_category_and_secret() {
+    let special = [
+        "HEALTH",
+        "RELIGION",
+        "POLITICAL_OPINION",
+        "UNION_MEMBERSHIP",
+        "SEXUAL_ORIENTATION",
+        "ETHNIC_ORIGIN",
+        "CRIMINAL_RECORD",
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for (entity, example) in CASES.iter().filter(|(e, _)| special.contains(e)) {
+        let (text, _) = marked(example);
+        for f in DETECTOR.scan(&text) {
+            if f.entity.as_str() == *entity {
+                assert_eq!(f.nature.as_str(), "special-category", "{text:?}");
+                assert_eq!(f.sensitivity.as_str(), "secret", "{text:?}");
+                seen.insert(*entity);
+            }
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        special.len(),
+        "every category has a case: {seen:?}"
     );
 }
 

@@ -64,7 +64,8 @@ pub(crate) struct PatternRule {
     invalid_by_shape: bool,
     /// Folded words that, in the context window before the match, rule it out.
     veto_before: Option<aho_corasick::AhoCorasick>,
-    /// Folded words that, as the first word after the match, rule it out.
+    /// Folded words that, as the first word after the match, rule it out (words of
+    /// three characters or more also as its prefix).
     veto_after: Vec<String>,
 }
 
@@ -137,8 +138,16 @@ impl PatternRule {
         while !after.is_char_boundary(cut) {
             cut -= 1;
         }
-        let word = fold::fold_str(&after[..cut]);
-        self.veto_after.iter().any(|w| word.starts_with(w.as_str()))
+        let head = &after[..cut];
+        let word = fold::fold_str(head.split([' ', '\t', '\n']).next().unwrap_or(head));
+        // A short word (`km`, `go`) only whole, a longer one as a prefix too (`eur`
+        // rules out `euros`).
+        self.veto_after.iter().any(|w| {
+            word == *w
+                || word.starts_with(w.as_str())
+                    && (w.chars().count() >= 3
+                        || !word[w.len()..].starts_with(char::is_alphanumeric))
+        })
     }
 
     /// The folded context window before `start`.

@@ -165,9 +165,8 @@ impl Validator {
 
     /// Whether `candidate` has the identifier's whole structure, its check digits
     /// aside: for an IBAN, a registry country with its length and a BBAN with digits;
-    /// for a NIR, sex, year, month and department as issued, 13 characters (the key
-    /// left out) or 15. Validators without a shape ([`Validator::has_shape`]) answer
-    /// false.
+    /// for a NIR, 13 to 15 characters with the sex digit and the department as issued.
+    /// Validators without a shape ([`Validator::has_shape`]) answer false.
     pub fn shape(self, candidate: &str) -> bool {
         match self {
             Validator::Iban => iban_shape(candidate),
@@ -323,8 +322,9 @@ const CARD_RANGES: &[(u32, u32, usize, usize, usize, CardLengths)] = &[
     (6011, 6011, 4, 16, 19, CardLengths::All),
     (644, 649, 3, 16, 19, CardLengths::All),
     (65, 65, 2, 16, 19, CardLengths::All),
-    // JCB 3528–3589: 16 to 19 digits; the older 1800 and 2131: 15 digits.
-    (3528, 3589, 4, 16, 19, CardLengths::All),
+    // JCB 3528–3589 (and the rest of the 35 block, which card generators and test
+    // data use as JCB): 16 to 19 digits; the older 1800 and 2131: 15 digits.
+    (35, 35, 2, 16, 19, CardLengths::All),
     (1800, 1800, 4, 15, 15, CardLengths::All),
     (2131, 2131, 4, 15, 15, CardLengths::All),
     // UnionPay 62: 16 to 19 digits.
@@ -336,6 +336,8 @@ const CARD_RANGES: &[(u32, u32, usize, usize, usize, CardLengths)] = &[
     (6759, 6759, 4, 12, 19, CardLengths::All),
     (6761, 6763, 4, 12, 19, CardLengths::All),
     (639, 639, 3, 12, 19, CardLengths::All),
+    // Maestro's legacy 0604, still in card generators.
+    (604, 604, 4, 12, 19, CardLengths::All),
     // Mir 2200–2204: 16 to 19 digits.
     (2200, 2204, 4, 16, 19, CardLengths::All),
     // RuPay 60, 508: 16 digits; Verve 5061, 6500: 16 to 19 digits; Troy 9792: 16.
@@ -539,20 +541,17 @@ fn check_iban(candidate: &str) -> bool {
 // France
 // ---------------------------------------------------------------------------
 
-/// A NIR's structure without its key: 13 or 15 characters, sex, month and department
-/// as [`check_fr_nir`] takes them, digits elsewhere.
+/// A NIR's structure without its key: 13 to 15 characters (the key left out, or cut),
+/// the sex digit and department as [`check_fr_nir`] takes them, digits elsewhere. The
+/// month is not checked: forms and placeholders carry any.
 fn fr_nir_shape(candidate: &str) -> bool {
     let Some(c) = compact(candidate, true) else {
         return false;
     };
     let b = c.as_bytes();
-    if b.len() != 13 && b.len() != 15 {
-        return false;
-    }
-    let month = small_number(&b[3..5]);
-    matches!(b[0], b'1' | b'2' | b'3' | b'4' | b'7' | b'8')
+    (13..=15).contains(&b.len())
+        && matches!(b[0], b'1' | b'2' | b'3' | b'4' | b'7' | b'8')
         && all_digits(&b[1..5])
-        && matches!(month, 1..=12 | 20..=42 | 50..=99)
         && (all_digits(&b[5..7]) || matches!(&b[5..7], b"2A" | b"2B"))
         && all_digits(&b[7..])
 }
@@ -946,6 +945,9 @@ mod tests {
                 "6513664442787792",            // Discover 65
                 "3541558940911024",            // JCB
                 "3589086046928441202",         // JCB 19
+                "3590744947757335",            // the 35 block beyond JCB's 3528–3589
+                "3527051788915941",            // the 35 block beyond JCB's 3528–3589
+                "060426070011",                // Maestro's legacy 0604, 12 digits
                 "30217015239753",              // Diners 302
                 "36921741678853",              // Diners 36
                 "3887177578199794",            // Diners 38
@@ -971,8 +973,6 @@ mod tests {
                 "2721711506647532",
                 "2220208856732416",
                 "3106880530525031",
-                "3527051788915941",
-                "3590744947757335",
                 "5977804522437071",
                 "2205635767554399",
                 // Luhn failures (last digit changed).

@@ -183,3 +183,45 @@ fn an_iban_look_alike_never_holds_a_phone_number_or_any_other_finding_inside_it(
         );
     }
 }
+
+#[test]
+fn through_the_binary_a_mistyped_nir_is_pseudonymised_for_a_us_provider_while_a_valid_one_is_blocked()
+ {
+    use crate::support::paravent;
+    // The shipped configuration: openai may receive up to `confidential`.
+    let scan = |text: &str| {
+        let run = paravent(
+            &["scan", "--explain", "--provider", "openai"],
+            text.as_bytes(),
+        );
+        run.assert_code(0);
+        run.stdout
+    };
+    let mistyped = scan(
+        "N° de sécurité sociale : 1 85 03 75 115 022 46, IBAN FR76 3000 6000 0112 3456 7890 180",
+    );
+    assert!(
+        mistyped.contains("verdict: forwarded to openai"),
+        "{mistyped}"
+    );
+    assert_eq!(
+        mistyped
+            .matches("ID_NUMBER personal/confidential -> pseudonymise")
+            .count(),
+        2,
+        "{mistyped}"
+    );
+    // The text as it would leave (the table below it shows the values, for the user).
+    let sent = mistyped.split("\n\n").next().unwrap_or_default();
+    assert!(
+        sent.starts_with("N° de sécurité sociale : [ID_NUMBER_")
+            && !sent.contains("115 022")
+            && !sent.contains("7890"),
+        "the values leave pseudonymised whole: {sent}"
+    );
+    let valid = scan("N° de sécurité sociale : 1 85 03 75 115 022 36");
+    assert!(
+        valid.contains("verdict: blocked (rule provider.openai.max_sensitivity)"),
+        "{valid}"
+    );
+}

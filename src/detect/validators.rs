@@ -486,10 +486,15 @@ fn iban_length(country: &[u8]) -> Option<usize> {
         .map(|&(_, len)| usize::from(len))
 }
 
-/// The structure of an IBAN without its check digits: a country of the registry,
-/// two digits, and the country's length. A value of this shape whose mod 97 fails is
+/// The structure of an IBAN without its check digits: in capitals, a country of the
+/// registry, two digits, and the country's length. A value of this shape whose mod 97 fails is
 /// an account number mistyped, or one changed on purpose: still an identifier.
 fn iban_shape(candidate: &str) -> bool {
+    // Written in capitals: a lower-case run of this shape whose check fails is more
+    // likely a hash or an id in hex (`de12ab34…`) than an account number.
+    if candidate.bytes().any(|b| b.is_ascii_lowercase()) {
+        return false;
+    }
     let Some(c) = compact(candidate, true) else {
         return false;
     };
@@ -1044,6 +1049,26 @@ mod tests {
         assert_eq!(iban_length(b"AD"), Some(24));
         assert_eq!(iban_length(b"YE"), Some(30));
         assert_eq!(iban_length(b"US"), None);
+    }
+
+    #[test]
+    fn shapes_tell_a_mistyped_identifier_from_anything_else() {
+        // IBAN: registry country, its length, capitals, a BBAN with digits.
+        assert!(Validator::Iban.shape("FR76 3000 6000 0112 3456 7890 180"));
+        assert!(Validator::Iban.shape("DE89370400440532013001"));
+        assert!(!Validator::Iban.shape("de89370400440532013001"));
+        assert!(!Validator::Iban.shape("FR76 3000 6000 0112 3456 7890 18"));
+        assert!(!Validator::Iban.shape("QQ76 3000 6000 0112 3456 7890 180"));
+        assert!(!Validator::Iban.shape("FR76 ABCD EFGH IJKL MNOP QRST UVW"));
+        // NIR: 13 to 15 characters, sex digit, department (2A/2B for Corsica).
+        assert!(Validator::FrNir.shape("1 85 03 75 115 022 46"));
+        assert!(Validator::FrNir.shape("2 9 1 4 2 5 6 5 4 1 1 5 2"));
+        assert!(Validator::FrNir.shape("2 84 12 2A 123 456 48"));
+        assert!(!Validator::FrNir.shape("5 85 03 75 115 022 46"));
+        assert!(!Validator::FrNir.shape("1 85 03 2C 115 022 46"));
+        assert!(!Validator::FrNir.shape("1 85 03 75 115 0"));
+        // The others have no shape of their own.
+        assert!(!Validator::Luhn.has_shape() && !Validator::Luhn.shape("4111111111111111"));
     }
 
     #[test]

@@ -495,6 +495,18 @@ fn iban_shape(candidate: &str) -> bool {
     if candidate.bytes().any(|b| b.is_ascii_lowercase()) {
         return false;
     }
+    // Printed as IBANs are: one run, or groups of four with a shorter last one (a GUID's
+    // `AD25-11D0-98A8-0800361B1103` is not).
+    let groups: Vec<&str> = candidate
+        .split(is_separator)
+        .filter(|g| !g.is_empty())
+        .collect();
+    if let Some((last, head)) = groups.split_last()
+        && !head.is_empty()
+        && (head.iter().any(|g| g.chars().count() != 4) || last.chars().count() > 4)
+    {
+        return false;
+    }
     let Some(c) = compact(candidate, true) else {
         return false;
     };
@@ -1060,6 +1072,7 @@ mod tests {
         assert!(!Validator::Iban.shape("FR76 3000 6000 0112 3456 7890 18"));
         assert!(!Validator::Iban.shape("QQ76 3000 6000 0112 3456 7890 180"));
         assert!(!Validator::Iban.shape("FR76 ABCD EFGH IJKL MNOP QRST UVW"));
+        assert!(!Validator::Iban.shape("AD25-11D0-98A8-0800361B1103"));
         // NIR: 13 to 15 characters, sex digit, department (2A/2B for Corsica).
         assert!(Validator::FrNir.shape("1 85 03 75 115 022 46"));
         assert!(Validator::FrNir.shape("2 9 1 4 2 5 6 5 4 1 1 5 2"));

@@ -82,6 +82,7 @@ impl Entity {
         "SEXUAL_ORIENTATION",
         "ETHNIC_ORIGIN",
         "CRIMINAL_RECORD",
+        "ID_NUMBER",
     ];
 
     /// Parses an entity name: `A-Z`, `0-9` and `_`, starting with a letter.
@@ -98,6 +99,13 @@ impl Entity {
 
     pub(crate) fn person() -> Entity {
         Entity(Arc::from("PERSON"))
+    }
+
+    /// `ID_NUMBER`: a value of an identifier's shape whose check fails (a mistyped NIR
+    /// announced as one, an IBAN whose mod 97 fails). Hidden like any personal
+    /// identifier, at `confidential`, never with what the checked entity triggers.
+    pub(crate) fn unchecked() -> Entity {
+        Entity(Arc::from("ID_NUMBER"))
     }
 }
 

@@ -468,6 +468,7 @@ const NUMBER_LIKE: &[&str] = &[
     "FR_RIB",
     "US_SSN",
     "UK_NINO",
+    "ID_NUMBER",
 ];
 
 /// Whether separators in `entity`'s values carry no meaning (`06 12` is `0612`).

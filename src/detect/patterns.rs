@@ -57,7 +57,31 @@ pub(crate) struct PatternRule {
     /// Keys that make the value after them an identifier, not a finding
     /// (`"id": 4821993518190934`, `trace_id=…`).
     veto_keys: Vec<String>,
+    /// The rule's unchecked twin (entity `ID_NUMBER`): where a value that fails its
+    /// check is reported, when its context announces it (`invalid_with_context`) or
+    /// its shape is the identifier's (`invalid_by_shape`).
+    unchecked_meta: Option<usize>,
+    invalid_by_shape: bool,
+    /// Folded words that, in the context window before the match, rule it out.
+    veto_before: Option<aho_corasick::AhoCorasick>,
+    /// Folded words that, as the first word after the match, rule it out (words of
+    /// three characters or more also as its prefix).
+    veto_after: Vec<String>,
 }
+
+/// What else a pattern rule may say, beyond its regex, validator and context words.
+#[derive(Debug, Default)]
+pub(crate) struct RuleExtras {
+    pub exclude: Vec<String>,
+    pub veto_keys: Vec<String>,
+    pub unchecked_meta: Option<usize>,
+    pub invalid_by_shape: bool,
+    pub veto_before: Vec<String>,
+    pub veto_after: Vec<String>,
+}
+
+/// Bytes after a match in which its first word is looked for (`veto_after`).
+const VETO_AFTER_BYTES: usize = 24;
 
 impl PatternRule {
     #[allow(clippy::too_many_arguments)]
@@ -69,14 +93,16 @@ impl PatternRule {
         context_window: usize,
         context_required: bool,
         invalid_with_context: bool,
-        exclude: Vec<String>,
-        veto_keys: Vec<String>,
+        extras: RuleExtras,
     ) -> PatternRule {
         let value_group = regex.capture_names().position(|n| n == Some("value"));
         // A handful of short words: building cannot fail short of memory limits, and a
         // rule that somehow has none simply has no context.
         let context = (!context.is_empty())
             .then(|| aho_corasick::AhoCorasick::new(&context).ok())
+            .flatten();
+        let veto_before = (!extras.veto_before.is_empty())
+            .then(|| aho_corasick::AhoCorasick::new(&extras.veto_before).ok())
             .flatten();
         PatternRule {
             meta,
@@ -87,9 +113,51 @@ impl PatternRule {
             context_window,
             context_required,
             invalid_with_context,
-            exclude,
-            veto_keys,
+            exclude: extras.exclude,
+            veto_keys: extras.veto_keys,
+            unchecked_meta: extras.unchecked_meta,
+            invalid_by_shape: extras.invalid_by_shape,
+            veto_before,
+            veto_after: extras.veto_after,
         }
+    }
+
+    /// Whether a word of `veto_before` occurs in the context window before `start`, or
+    /// the first word after `end` starts with one of `veto_after`.
+    fn context_vetoed(&self, text: &str, folded: &Folded, start: usize, end: usize) -> bool {
+        if let Some(ac) = &self.veto_before
+            && ac.is_match(self.window_before(folded, start))
+        {
+            return true;
+        }
+        if self.veto_after.is_empty() {
+            return false;
+        }
+        let after = text[end..].trim_start_matches([' ', '\t']);
+        let mut cut = after.len().min(VETO_AFTER_BYTES);
+        while !after.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let head = &after[..cut];
+        let word = fold::fold_str(head.split([' ', '\t', '\n']).next().unwrap_or(head));
+        // A short word (`km`, `go`) only whole, a longer one as a prefix too (`eur`
+        // rules out `euros`).
+        self.veto_after.iter().any(|w| {
+            word == *w
+                || word.starts_with(w.as_str())
+                    && (w.chars().count() >= 3
+                        || !word[w.len()..].starts_with(char::is_alphanumeric))
+        })
+    }
+
+    /// The folded context window before `start`.
+    fn window_before<'f>(&self, folded: &'f Folded, start: usize) -> &'f str {
+        let end = folded.folded_offset(start);
+        let mut lo = end.saturating_sub(self.context_window);
+        while !folded.text.is_char_boundary(lo) {
+            lo += 1;
+        }
+        &folded.text[lo..end]
     }
 
     /// True when the value at `start..end` is assigned to a key such as `id` or
@@ -121,15 +189,18 @@ impl PatternRule {
     fn has_context(&self, folded: &Folded, start: usize) -> bool {
         // Context words are looked for before the match only: after it, they most often
         // announce the next value (`IPP: 2457230678, numéro de téléphone : …`).
-        let end = folded.folded_offset(start);
-        let mut lo = end.saturating_sub(self.context_window);
-        while !folded.text.is_char_boundary(lo) {
-            lo += 1;
-        }
-        let before = &folded.text[lo..end];
-        self.context.as_ref().is_some_and(|ac| ac.is_match(before))
+        self.context
+            .as_ref()
+            .is_some_and(|ac| ac.is_match(self.window_before(folded, start)))
     }
 
+    /// Pushes the finding at `start..end` when the rule takes it; true when it did.
+    ///
+    /// A value that fails its check is tried again without its last group or two
+    /// (`ES91 2100 0418 4502 0005 1332 EUR`: the regex took ` EUR` as the IBAN's short
+    /// last group), as long as what is left is still printed whole. A value that fails
+    /// every way is reported under the rule's unchecked twin (`ID_NUMBER`) when its
+    /// context announces it or its shape is the identifier's.
     fn push(
         &self,
         text: &str,
@@ -145,11 +216,66 @@ impl PatternRule {
         if self.vetoed(text, start, end) {
             return false;
         }
-        let valid = self.validator.is_none_or(|v| v.check(&text[start..end]));
+        let Some(validator) = self.validator else {
+            return self.push_checked(text, folded, start, end, true, base_score, out);
+        };
+        if validator.check(&text[start..end]) {
+            return self.push_checked(text, folded, start, end, true, base_score, out);
+        }
+        let shorter = shorter_ends(text, start, end);
+        for &e in shorter.iter().flatten() {
+            if validator.check(&text[start..e]) {
+                return self.push_checked(text, folded, start, e, true, base_score, out);
+            }
+        }
+        let Some(unchecked) = self.unchecked_meta else {
+            return self.push_checked(text, folded, start, end, false, base_score, out);
+        };
+        if self.context_vetoed(text, folded, start, end) {
+            return false;
+        }
+        let announced = self.invalid_with_context && self.has_context(folded, start);
+        let unchecked_end = if announced {
+            Some(end)
+        } else if self.invalid_by_shape {
+            std::iter::once(end)
+                .chain(shorter.iter().flatten().copied())
+                .find(|&e| validator.shape(&text[start..e]))
+        } else {
+            None
+        };
+        let Some(e) = unchecked_end else {
+            return false;
+        };
+        out.push(Candidate {
+            start,
+            end: e,
+            meta: unchecked,
+            sensitivity: None,
+            entity: None,
+            score: base_score * INVALID_WITH_CONTEXT_SCORE_FACTOR,
+        });
+        true
+    }
+
+    /// The finding of the rule itself, `valid` or not, after its context words.
+    #[allow(clippy::too_many_arguments)]
+    fn push_checked(
+        &self,
+        text: &str,
+        folded: &Folded,
+        start: usize,
+        end: usize,
+        valid: bool,
+        base_score: f32,
+        out: &mut Vec<Candidate>,
+    ) -> bool {
         let mut score = base_score;
         if self.context.is_some() {
             let context = self.has_context(folded, start);
-            if !(valid || self.invalid_with_context && context) {
+            // With an unchecked twin, an invalid value is reported there, never under
+            // the rule's own entity.
+            if !(valid || self.invalid_with_context && context && self.unchecked_meta.is_none()) {
                 return false;
             }
             if self.context_required && !context {
@@ -163,6 +289,9 @@ impl PatternRule {
         } else if !valid {
             return false;
         }
+        if self.context_vetoed(text, folded, start, end) {
+            return false;
+        }
         out.push(Candidate {
             start,
             end,
@@ -173,6 +302,27 @@ impl PatternRule {
         });
         true
     }
+}
+
+/// Where a value grouped by separators ends without its last group, and without its
+/// last two: only when the rest is still printed whole, one run or at least three
+/// groups of four (the last one shorter). `[None, None]` for a value in one run.
+fn shorter_ends(text: &str, start: usize, end: usize) -> [Option<usize>; 2] {
+    let mut out = [None, None];
+    let mut e = end;
+    for slot in &mut out {
+        let value = &text[start..e];
+        let Some(cut) = value.rfind([' ', '-', '.']) else {
+            break;
+        };
+        let kept = value[..cut].trim_end_matches([' ', '-', '.']);
+        if kept.split([' ', '-', '.']).count() == 2 || !printed_whole(kept) {
+            break;
+        }
+        e = start + kept.len();
+        *slot = Some(e);
+    }
+    out
 }
 
 /// Whether `value` stands as one printed value: a single unbroken run, or groups of four

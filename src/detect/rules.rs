@@ -28,6 +28,9 @@ pub const DEFAULT_PRIORITY: i32 = 50;
 pub const DEFAULT_DICTIONARY_PRIORITY: i32 = 70;
 /// Default confidence of a finding.
 pub const DEFAULT_SCORE: f32 = 0.9;
+/// Suffix of the rule id of a rule's unchecked twin (`fr.nir.unchecked`): the rule
+/// that reports, as `ID_NUMBER`, the values of the identifier's shape whose check fails.
+pub const UNCHECKED_SUFFIX: &str = ".unchecked";
 /// Default number of bytes searched for context words on each side of a match.
 pub const DEFAULT_CONTEXT_WINDOW_BYTES: usize = 48;
 pub use super::patterns::{REGEX_DFA_SIZE_LIMIT_BYTES, REGEX_SIZE_LIMIT_BYTES};
@@ -228,6 +231,12 @@ struct RawRule {
     #[serde(default)]
     invalid_with_context: bool,
     #[serde(default)]
+    invalid_by_shape: bool,
+    #[serde(default)]
+    veto_before: Vec<String>,
+    #[serde(default)]
+    veto_after: Vec<String>,
+    #[serde(default)]
     exclude: Vec<String>,
     #[serde(default)]
     veto_keys: Vec<String>,
@@ -247,6 +256,8 @@ struct RawRule {
     examples: Vec<String>,
     #[serde(default)]
     counterexamples: Vec<String>,
+    #[serde(default)]
+    unchecked_examples: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -543,6 +554,9 @@ impl RuleSet {
                 if let Some(entity) = Entity::parse(r.entity.get_ref()) {
                     push(id, &entity, &r.examples, &r.counterexamples);
                 }
+                if !r.unchecked_examples.is_empty() {
+                    push(id, &Entity::unchecked(), &r.unchecked_examples, &[]);
+                }
             }
             if let Some(p) = &f.raw.person
                 && !self.is_disabled("person")
@@ -685,6 +699,9 @@ const RULE_KEYS: &[&str] = &[
     "context_window",
     "context_required",
     "invalid_with_context",
+    "invalid_by_shape",
+    "veto_before",
+    "veto_after",
     "exclude",
     "veto_keys",
     "terms",
@@ -694,6 +711,7 @@ const RULE_KEYS: &[&str] = &[
     "min_term_chars",
     "examples",
     "counterexamples",
+    "unchecked_examples",
 ];
 
 /// The keys the `[person]` table may hold; kept in step with [`RawPerson`] by a test.
@@ -953,6 +971,43 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                             ),
                         );
                     }
+                    if r.invalid_by_shape && !validator.is_some_and(Validator::has_shape) {
+                        err(
+                            &mut errors,
+                            at,
+                            format!(
+                                "rule {id}: invalid_by_shape needs a validator that knows a shape (iban)"
+                            ),
+                        );
+                    }
+                    let has_unchecked = r.invalid_with_context || r.invalid_by_shape;
+                    if !r.unchecked_examples.is_empty() && !has_unchecked {
+                        err(
+                            &mut errors,
+                            at,
+                            format!(
+                                "rule {id}: unchecked_examples need invalid_with_context or invalid_by_shape"
+                            ),
+                        );
+                    }
+                    // The unchecked twin: a value of the identifier's shape whose check
+                    // fails is still hidden, as a personal identifier of no known kind,
+                    // never under the checked entity and its sensitivity.
+                    let unchecked_meta = has_unchecked.then(|| {
+                        let base = &metas[meta_index];
+                        let twin = RuleMeta {
+                            id: Arc::from(format!("{id}{UNCHECKED_SUFFIX}")),
+                            entity: Entity::unchecked(),
+                            nature: Nature::Personal,
+                            sensitivity: Sensitivity::Confidential,
+                            priority: base.priority,
+                            score,
+                        };
+                        metas.push(twin);
+                        metas.len() - 1
+                    });
+                    let fold_all =
+                        |v: &[String]| v.iter().map(|c| fold::fold_str(c)).collect::<Vec<_>>();
                     match patterns::build_regex(pattern.get_ref()) {
                         Ok(regex) => pattern_rules.push(PatternRule::new(
                             meta_index,
@@ -962,8 +1017,14 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                             context_window,
                             r.context_required,
                             r.invalid_with_context,
-                            r.exclude.iter().map(|c| fold::fold_str(c)).collect(),
-                            r.veto_keys.iter().map(|c| fold::fold_str(c)).collect(),
+                            patterns::RuleExtras {
+                                exclude: fold_all(&r.exclude),
+                                veto_keys: fold_all(&r.veto_keys),
+                                unchecked_meta,
+                                invalid_by_shape: r.invalid_by_shape,
+                                veto_before: fold_all(&r.veto_before),
+                                veto_after: fold_all(&r.veto_after),
+                            },
                         )),
                         Err(e) => err(
                             &mut errors,

@@ -27,10 +27,11 @@ use std::str::FromStr;
 pub enum Validator {
     /// Any digit string (length >= 2) passing the Luhn mod 10 checksum.
     Luhn,
-    /// Payment card number: 13–19 digits, Luhn, a known issuer prefix
-    /// (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro,
-    /// Mir) with the issuer's length where fixed (Amex 15, Mastercard 16),
-    /// and not a repeated-digit test pattern such as `4444444444444448`.
+    /// Payment card number: 12–19 digits, Luhn, inside a network's issuer
+    /// range with one of the lengths it issues (Visa 13/16/19, Mastercard 16,
+    /// Amex 15, Diners 14–19, Discover and JCB 16–19, UnionPay 16–19,
+    /// Maestro 12–19, Mir…: `CARD_RANGES`), and not a repeated-digit test
+    /// pattern such as `4444444444444448`.
     CreditCard,
     /// International Bank Account Number (ISO 13616): country code with
     /// its registry length, ISO 7064 mod 97-10, check digits 02–98.
@@ -155,6 +156,24 @@ impl Validator {
             Validator::PhoneDigits => check_phone_digits(candidate),
         }
     }
+
+    /// Whether this validator can tell a value's shape apart from its check
+    /// ([`Validator::shape`]): IBAN only (country code and registry length).
+    pub fn has_shape(self) -> bool {
+        matches!(self, Validator::Iban | Validator::FrNir)
+    }
+
+    /// Whether `candidate` has the identifier's whole structure, its check digits
+    /// aside: for an IBAN, a registry country with its length and a BBAN with digits;
+    /// for a NIR, 13 to 15 characters with the sex digit and the department as issued.
+    /// Validators without a shape ([`Validator::has_shape`]) answer false.
+    pub fn shape(self, candidate: &str) -> bool {
+        match self {
+            Validator::Iban => iban_shape(candidate),
+            Validator::FrNir => fr_nir_shape(candidate),
+            _ => false,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -271,7 +290,7 @@ fn check_credit_card(candidate: &str) -> bool {
         return false;
     };
     let b = c.as_bytes();
-    (13..=19).contains(&b.len()) && !is_test_pattern(b) && card_prefix_ok(b) && luhn_ok(b)
+    (12..=19).contains(&b.len()) && !is_test_pattern(b) && card_prefix_ok(b) && luhn_ok(b)
 }
 
 /// `4444444444444448`-style numbers: every digit before the check digit is
@@ -281,34 +300,83 @@ fn is_test_pattern(b: &[u8]) -> bool {
     all_same(b.get(..b.len().saturating_sub(1)).unwrap_or(b))
 }
 
-/// Issuer identification: known prefixes, with the network's length where
-/// it is fixed (Amex 15, Mastercard 16). `b` has 13–19 digits.
+/// Issuer identification numbers (the leading digits) of the card networks, with the
+/// lengths each network issues: `(first prefix, last prefix, digits of the prefix,
+/// shortest length, longest length, lengths allowed in between)`. A Luhn-valid number
+/// outside every range is not a card. The table is in docs/DETECTION.md ("Payment
+/// cards: issuer ranges").
+const CARD_RANGES: &[(u32, u32, usize, usize, usize, CardLengths)] = &[
+    // Visa: 13, 16 or 19 digits.
+    (4, 4, 1, 13, 19, CardLengths::Visa),
+    // Mastercard 51–55 and 2221–2720: 16 digits.
+    (51, 55, 2, 16, 16, CardLengths::All),
+    (2221, 2720, 4, 16, 16, CardLengths::All),
+    // American Express 34, 37: 15 digits.
+    (34, 34, 2, 15, 15, CardLengths::All),
+    (37, 37, 2, 15, 15, CardLengths::All),
+    // Diners Club 300–305, 36, 38–39: 14 to 19 digits (36: 14 to 19).
+    (300, 305, 3, 14, 19, CardLengths::All),
+    (36, 36, 2, 14, 19, CardLengths::All),
+    (38, 39, 2, 14, 19, CardLengths::All),
+    // Discover 6011, 644–649, 65: 16 to 19 digits.
+    (6011, 6011, 4, 16, 19, CardLengths::All),
+    (644, 649, 3, 16, 19, CardLengths::All),
+    (65, 65, 2, 16, 19, CardLengths::All),
+    // JCB 3528–3589 (and the rest of the 35 block, which card generators and test
+    // data use as JCB): 16 to 19 digits; the older 1800 and 2131: 15 digits.
+    (35, 35, 2, 16, 19, CardLengths::All),
+    (1800, 1800, 4, 15, 15, CardLengths::All),
+    (2131, 2131, 4, 15, 15, CardLengths::All),
+    // UnionPay 62: 16 to 19 digits.
+    (62, 62, 2, 16, 19, CardLengths::All),
+    // Maestro 50, 56–58, 6304, 6759, 6761–6763, 639: 12 to 19 digits.
+    (50, 50, 2, 12, 19, CardLengths::All),
+    (56, 58, 2, 12, 19, CardLengths::All),
+    (6304, 6304, 4, 12, 19, CardLengths::All),
+    (6759, 6759, 4, 12, 19, CardLengths::All),
+    (6761, 6763, 4, 12, 19, CardLengths::All),
+    (639, 639, 3, 12, 19, CardLengths::All),
+    // Maestro's legacy 0604, still in card generators.
+    (604, 604, 4, 12, 19, CardLengths::All),
+    // Mir 2200–2204: 16 to 19 digits.
+    (2200, 2204, 4, 16, 19, CardLengths::All),
+    // RuPay 60, 508: 16 digits; Verve 5061, 6500: 16 to 19 digits; Troy 9792: 16.
+    (60, 60, 2, 16, 16, CardLengths::All),
+    (508, 508, 3, 16, 16, CardLengths::All),
+    (6500, 6500, 4, 16, 19, CardLengths::All),
+    (9792, 9792, 4, 16, 16, CardLengths::All),
+    // InstaPayment 637–638, InterPayment 636: 16 digits (636: 16 to 19).
+    (636, 636, 3, 16, 19, CardLengths::All),
+    (637, 638, 3, 16, 16, CardLengths::All),
+];
+
+/// Which lengths between a range's shortest and longest are issued.
+#[derive(Clone, Copy)]
+enum CardLengths {
+    /// Every length.
+    All,
+    /// Visa: 13, 16 and 19 only.
+    Visa,
+}
+
+/// Whether `b` (12–19 digits) starts with a network's issuer prefix and has one of
+/// the lengths that network issues.
 fn card_prefix_ok(b: &[u8]) -> bool {
     let n = b.len();
-    let p2 = small_number(b.get(..2).unwrap_or(&[]));
-    let p3 = small_number(b.get(..3).unwrap_or(&[]));
-    let p4 = small_number(b.get(..4).unwrap_or(&[]));
-    match p2 / 10 {
-        // Visa.
-        4 => true,
-        // Mastercard 2221–2720 (16 digits); Mir 2200–2204.
-        2 => ((2221..=2720).contains(&p4) && n == 16) || (2200..=2204).contains(&p4),
-        // Mastercard 51–55 (16 digits); Maestro 50, 56–58.
-        5 => ((51..=55).contains(&p2) && n == 16) || matches!(p2, 50 | 56..=58),
-        3 => match p2 {
-            // American Express: always 15 digits.
-            34 | 37 => n == 15,
-            // Diners Club 300–305, 36, 38, 39; JCB 3528–3589.
-            _ => {
-                (300..=305).contains(&p3)
-                    || matches!(p2, 36 | 38 | 39)
-                    || (3528..=3589).contains(&p4)
-            }
-        },
-        // Discover 6011/644–649/65, UnionPay 62, Maestro 6…: the whole range.
-        6 => true,
-        _ => false,
-    }
+    CARD_RANGES
+        .iter()
+        .any(|&(lo, hi, digits, min, max, lengths)| {
+            let Some(prefix) = b.get(..digits) else {
+                return false;
+            };
+            let p = small_number(prefix);
+            (lo..=hi).contains(&p)
+                && (min..=max).contains(&n)
+                && match lengths {
+                    CardLengths::All => true,
+                    CardLengths::Visa => matches!(n, 13 | 16 | 19),
+                }
+        })
 }
 
 // ---------------------------------------------------------------------------
@@ -418,6 +486,42 @@ fn iban_length(country: &[u8]) -> Option<usize> {
         .map(|&(_, len)| usize::from(len))
 }
 
+/// The structure of an IBAN without its check digits: in capitals, a country of the
+/// registry, two digits, and the country's length. A value of this shape whose mod 97 fails is
+/// an account number mistyped, or one changed on purpose: still an identifier.
+fn iban_shape(candidate: &str) -> bool {
+    // Written in capitals: a lower-case run of this shape whose check fails is more
+    // likely a hash or an id in hex (`de12ab34…`) than an account number.
+    if candidate.bytes().any(|b| b.is_ascii_lowercase()) {
+        return false;
+    }
+    // Printed as IBANs are: one run, or groups of four with a shorter last one (a GUID's
+    // `AD25-11D0-98A8-0800361B1103` is not).
+    let groups: Vec<&str> = candidate
+        .split(is_separator)
+        .filter(|g| !g.is_empty())
+        .collect();
+    if let Some((last, head)) = groups.split_last()
+        && !head.is_empty()
+        && (head.iter().any(|g| g.chars().count() != 4) || last.chars().count() > 4)
+    {
+        return false;
+    }
+    let Some(c) = compact(candidate, true) else {
+        return false;
+    };
+    let b = c.as_bytes();
+    let (Some(country), Some(check)) = (b.get(..2), b.get(2..4)) else {
+        return false;
+    };
+    country.iter().all(u8::is_ascii_uppercase)
+        && all_digits(check)
+        && iban_length(country) == Some(b.len())
+        // A BBAN has digits (at least one character in six): `FRAN CEEN TREP RISE…`
+        // is words.
+        && b[4..].iter().filter(|c| c.is_ascii_digit()).count() * 6 >= b.len() - 4
+}
+
 fn check_iban(candidate: &str) -> bool {
     let Some(c) = compact(candidate, true) else {
         return false;
@@ -453,6 +557,21 @@ fn check_iban(candidate: &str) -> bool {
 // ---------------------------------------------------------------------------
 // France
 // ---------------------------------------------------------------------------
+
+/// A NIR's structure without its key: 13 to 15 characters (the key left out, or cut),
+/// the sex digit and department as [`check_fr_nir`] takes them, digits elsewhere. The
+/// month is not checked: forms and placeholders carry any.
+fn fr_nir_shape(candidate: &str) -> bool {
+    let Some(c) = compact(candidate, true) else {
+        return false;
+    };
+    let b = c.as_bytes();
+    (13..=15).contains(&b.len())
+        && matches!(b[0], b'1' | b'2' | b'3' | b'4' | b'7' | b'8')
+        && all_digits(&b[1..5])
+        && (all_digits(&b[5..7]) || matches!(&b[5..7], b"2A" | b"2B"))
+        && all_digits(&b[7..])
+}
 
 fn check_fr_nir(candidate: &str) -> bool {
     let Some(c) = compact(candidate, true) else {
@@ -843,6 +962,9 @@ mod tests {
                 "6513664442787792",            // Discover 65
                 "3541558940911024",            // JCB
                 "3589086046928441202",         // JCB 19
+                "3590744947757335",            // the 35 block beyond JCB's 3528–3589
+                "3527051788915941",            // the 35 block beyond JCB's 3528–3589
+                "060426070011",                // Maestro's legacy 0604, 12 digits
                 "30217015239753",              // Diners 302
                 "36921741678853",              // Diners 36
                 "3887177578199794",            // Diners 38
@@ -868,8 +990,6 @@ mod tests {
                 "2721711506647532",
                 "2220208856732416",
                 "3106880530525031",
-                "3527051788915941",
-                "3590744947757335",
                 "5977804522437071",
                 "2205635767554399",
                 // Luhn failures (last digit changed).
@@ -941,6 +1061,27 @@ mod tests {
         assert_eq!(iban_length(b"AD"), Some(24));
         assert_eq!(iban_length(b"YE"), Some(30));
         assert_eq!(iban_length(b"US"), None);
+    }
+
+    #[test]
+    fn shapes_tell_a_mistyped_identifier_from_anything_else() {
+        // IBAN: registry country, its length, capitals, a BBAN with digits.
+        assert!(Validator::Iban.shape("FR76 3000 6000 0112 3456 7890 180"));
+        assert!(Validator::Iban.shape("DE89370400440532013001"));
+        assert!(!Validator::Iban.shape("de89370400440532013001"));
+        assert!(!Validator::Iban.shape("FR76 3000 6000 0112 3456 7890 18"));
+        assert!(!Validator::Iban.shape("QQ76 3000 6000 0112 3456 7890 180"));
+        assert!(!Validator::Iban.shape("FR76 ABCD EFGH IJKL MNOP QRST UVW"));
+        assert!(!Validator::Iban.shape("AD25-11D0-98A8-0800361B1103"));
+        // NIR: 13 to 15 characters, sex digit, department (2A/2B for Corsica).
+        assert!(Validator::FrNir.shape("1 85 03 75 115 022 46"));
+        assert!(Validator::FrNir.shape("2 9 1 4 2 5 6 5 4 1 1 5 2"));
+        assert!(Validator::FrNir.shape("2 84 12 2A 123 456 48"));
+        assert!(!Validator::FrNir.shape("5 85 03 75 115 022 46"));
+        assert!(!Validator::FrNir.shape("1 85 03 2C 115 022 46"));
+        assert!(!Validator::FrNir.shape("1 85 03 75 115 0"));
+        // The others have no shape of their own.
+        assert!(!Validator::Luhn.has_shape() && !Validator::Luhn.shape("4111111111111111"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use paravent::detect::{Detector, RuleSet, rules};
 
 mod evasions;
 mod false_alarms;
+mod oracle;
 mod positives;
 mod properties;
 

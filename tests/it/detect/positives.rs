@@ -100,7 +100,7 @@ const CASES: &[(&str, &str)] = &[
     // Addresses.
     (
         "ADDRESS",
-        "Il habite au [[27 rue des Acacias, 33000 Bordeaux]].",
+        "Il habite au [[27 rue des Acacias, 33000]] Bordeaux.",
     ),
     (
         "ADDRESS",

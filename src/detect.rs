@@ -32,6 +32,7 @@ mod dictionary;
 mod fold;
 mod names;
 pub mod normalise;
+mod organisations;
 mod overlap;
 mod patterns;
 pub(crate) use patterns::build_regex;
@@ -405,6 +406,7 @@ impl Detector {
         if let Some(names) = &self.names {
             names.scan(text, &folded, &self.metas, &mut candidates);
         }
+        organisations::settle(text, &mut candidates, &self.metas);
         self.keep_near_names(pending, &mut candidates);
         let kept = overlap::resolve(candidates, &self.metas);
         kept.into_iter()

@@ -790,8 +790,26 @@ fn check_uk_nino(candidate: &str) -> bool {
 // IP addresses
 // ---------------------------------------------------------------------------
 
+/// Splits a CIDR prefix length off an address (`10.0.0.0/8`): the address, and whether
+/// the length, if any, is a decimal number of at most `max` without a leading zero.
+fn strip_prefix_length(candidate: &str, max: u8) -> (&str, bool) {
+    match candidate.split_once('/') {
+        None => (candidate, true),
+        Some((address, len)) => {
+            let ok = !len.is_empty()
+                && len.len() <= 3
+                && len.bytes().all(|b| b.is_ascii_digit())
+                && (len.len() == 1 || !len.starts_with('0'))
+                && len.parse::<u8>().is_ok_and(|n| n <= max);
+            (address, ok)
+        }
+    }
+}
+
 fn check_ipv4(candidate: &str) -> bool {
-    candidate.len() <= 15
+    let (candidate, prefix_ok) = strip_prefix_length(candidate, 32);
+    prefix_ok
+        && candidate.len() <= 15
         && Ipv4Addr::from_str(candidate).is_ok()
         && candidate
             .split('.')
@@ -799,6 +817,10 @@ fn check_ipv4(candidate: &str) -> bool {
 }
 
 fn check_ipv6(candidate: &str) -> bool {
+    let (candidate, prefix_ok) = strip_prefix_length(candidate, 128);
+    if !prefix_ok {
+        return false;
+    }
     // 45 characters is the longest textual IPv6 address; zones are short.
     if candidate.len() > 45 + 1 + 32 {
         return false;
@@ -1356,11 +1378,16 @@ mod tests {
 
     #[test]
     fn ipv4() {
-        // Verdicts match Python ipaddress.IPv4Address.
+        // Verdicts match Python ipaddress.ip_interface (an address, or an address with
+        // a CIDR prefix length), except that a prefix length with a leading zero is
+        // rejected.
         check_table(
             Validator::Ipv4,
             &[
                 "192.0.2.1",
+                "1.2.3.4/24",
+                "10.0.0.0/8",
+                "0.0.0.0/0",
                 "198.51.100.254",
                 "203.0.113.0",
                 "10.0.0.1",
@@ -1378,7 +1405,10 @@ mod tests {
                 " 1.2.3.4",
                 "1..2.3",
                 "1.2.3.-4",
-                "1.2.3.4/24",
+                "10.0.0.0/33",
+                "1.2.3.4/",
+                "1.2.3.4/024",
+                "1.2.3.4/2/4",
                 "0x1.2.3.4",
                 "",
             ],
@@ -1387,8 +1417,8 @@ mod tests {
 
     #[test]
     fn ipv6() {
-        // Verdicts match Python ipaddress.IPv6Address, plus the rule that
-        // "::" (no hex digit) is rejected.
+        // Verdicts match Python ipaddress.ip_interface (an address, or an address with
+        // a CIDR prefix length), plus the rule that "::" (no hex digit) is rejected.
         check_table(
             Validator::Ipv6,
             &[
@@ -1400,6 +1430,9 @@ mod tests {
                 "fe80::abcd%12",
                 "::ffff:192.0.2.1",
                 "2001:DB8:85A3::8A2E:370:7334",
+                "2001:db8::/32",
+                "fe80::1%eth0/64",
+                "::ffff:192.0.2.1/128",
             ],
             &[
                 "::",
@@ -1414,6 +1447,8 @@ mod tests {
                 "1:2",
                 "[2001:db8::1]",
                 "::ffff:192.0.2.01",
+                "2001:db8::/129",
+                "2001:db8::/",
                 "",
             ],
         );

@@ -100,7 +100,7 @@ const CASES: &[(&str, &str)] = &[
     // Addresses.
     (
         "ADDRESS",
-        "Il habite au [[27 rue des Acacias, 33000 Bordeaux]].",
+        "Il habite au [[27 rue des Acacias, 33000]] Bordeaux.",
     ),
     (
         "ADDRESS",
@@ -332,4 +332,109 @@ fn secrets_are_classified_secret_and_most_sensitive() {
             }
         }
     }
+}
+
+/// Step 6, recall where it leaked: (entity, prompt with the expected spans marked).
+const RECALL_CASES: &[(&str, &str)] = &[
+    (
+        "IP_ADDRESS",
+        "Mapped address [[::ffff:192.0.2.1]] seen in the log.",
+    ),
+    (
+        "IP_ADDRESS",
+        "Allow [[10.0.0.0/8]] and [[2001:db8::/32]] only.",
+    ),
+    (
+        "URL",
+        "Le lien «[[https://intranet.example.fr/rh/dossier]]» est mort.",
+    ),
+    (
+        "URL",
+        "Read [the guide]([[https://example.com/guide]]) first.",
+    ),
+    ("URL", "config: \"[[https://example.com/a?b=1]]\""),
+    ("US_SSN", "SSN [[536.90.4399]] on file."),
+    ("UK_NINO", "NI number [[jg-10-37-59-a]]."),
+    ("ID_NUMBER", "Her SSN is [[912-34-5678]], please update."),
+    (
+        "PHONE",
+        "Numbers: [[0161 496 0752]] (mobile), [[020 7946 0958]] (home).",
+    ),
+    ("PHONE", "Best to call me on [[0961-7596216]] after six."),
+    ("PHONE", "Phone: [[467 3395]]"),
+    ("ADDRESS", "Écrire au [[39 quai Branly, 75019]], Paris."),
+    ("ADDRESS", "Code : [[92 100]] Boulogne-Billancourt"),
+    ("LOCATION", "Écrire au 39 quai Branly, 75019, [[Paris]]."),
+    ("LOCATION", "4 cours Napoléon, 20 090 [[Ajaccio]]"),
+    ("ADDRESS", "Suite 501\nRiisa\nEstonia [[62488]]\n"),
+    ("ADDRESS", "Ship to [[Kungsgatan 5]], Stockholm."),
+    (
+        "ORGANIZATION",
+        "We retained [[Lopez, Santos and Coleman]] for the audit.",
+    ),
+    (
+        "ORGANIZATION",
+        "Invoice from [[Fritz-Armstrong Ltd]] attached.",
+    ),
+    (
+        "ORGANIZATION",
+        "Contrat signé avec [[Dupont et Fils]] hier.",
+    ),
+    ("ORGANIZATION", "La société [[Martin SAS]] a livré."),
+    ("ORGANIZATION", "Un compte à la [[Banque de Lyon]]."),
+];
+
+#[test]
+fn values_that_used_to_leak_are_found_whole_with_their_entity() {
+    let mut misses = Vec::new();
+    for (entity, example) in RECALL_CASES {
+        let (text, spans) = marked(example);
+        assert!(!spans.is_empty(), "no [[…]] in {example:?}");
+        let found = DETECTOR.scan(&text);
+        for (s, e) in spans {
+            if !found
+                .iter()
+                .any(|f| f.entity.as_str() == *entity && f.start == s && f.end == e)
+            {
+                misses.push(format!(
+                    "{entity} {:?} in {text:?}; found:\n{}",
+                    &text[s..e],
+                    describe(&text, &found)
+                ));
+            }
+        }
+    }
+    assert!(
+        misses.is_empty(),
+        "{} miss(es):\n{}",
+        misses.len(),
+        misses.join("\n")
+    );
+}
+
+#[test]
+fn names_and_places_inside_a_firm_are_not_people_or_places() {
+    for text in [
+        "We retained Lopez, Santos and Coleman for the audit.",
+        "Un compte à la Banque de Lyon.",
+        "Contrat signé avec Dupont et Fils hier.",
+    ] {
+        let found = DETECTOR.scan(text);
+        assert!(
+            found
+                .iter()
+                .all(|f| !matches!(f.entity.as_str(), "PERSON" | "LOCATION")),
+            "{text:?}:\n{}",
+            describe(text, &found)
+        );
+        assert!(found.iter().any(|f| f.entity.as_str() == "ORGANIZATION"));
+    }
+    // A list of first names is people, not a firm.
+    let text = "I met Derek, Anna and Andrew yesterday.";
+    let found = DETECTOR.scan(text);
+    assert!(
+        found.iter().all(|f| f.entity.as_str() != "ORGANIZATION"),
+        "{}",
+        describe(text, &found)
+    );
 }

@@ -54,6 +54,10 @@ static BUILTIN: &[(&str, &str)] = &[
         include_str!("../../rules/names/ambiguous.txt"),
     ),
     (
+        "names/person-model.txt",
+        include_str!("../../rules/names/person-model.txt"),
+    ),
+    (
         "places/cities.txt",
         include_str!("../../rules/places/cities.txt"),
     ),
@@ -276,6 +280,9 @@ struct RawPerson {
     stopwords: Vec<String>,
     #[serde(default)]
     particles: Vec<String>,
+    /// The statistical layer's table (`names/person-model.txt`), if any.
+    #[serde(default)]
+    model: Option<Spanned<String>>,
     #[serde(default)]
     examples: Vec<String>,
     #[serde(default)]
@@ -696,6 +703,7 @@ const PERSON_KEYS: &[&str] = &[
     "labels",
     "stopwords",
     "particles",
+    "model",
     "examples",
     "counterexamples",
 ];
@@ -1039,6 +1047,15 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
             read_lists(&p.last_names, &mut lists.last_names);
             read_lists(&p.ambiguous, &mut lists.ambiguous);
             read_lists(&p.places, &mut lists.places);
+            if let Some(m) = &p.model {
+                match f.source.read_relative(m.get_ref()) {
+                    Ok(text) => match names::model::Model::parse(&text) {
+                        Ok(model) => lists.model = Some(model),
+                        Err(e) => err(&mut errors, m.span().start, format!("[person]: {e}")),
+                    },
+                    Err(e) => err(&mut errors, m.span().start, format!("[person]: {e}")),
+                }
+            }
             person = Some((lists, at));
         }
     }

@@ -2,7 +2,7 @@
 //! `{"text": …, "spans": [[start, end], …]}`, byte offsets) and writes the table.
 //! Run by `scripts/train_names.py`, which makes the labelled file; not by CI.
 //!
-//!     cargo run --release --example train_names -- LABELLED.jsonl OUT.txt [EPOCHS] [THRESHOLD] [THRESHOLD_SINGLE]
+//!     cargo run --release --example train_names -- LABELLED.jsonl OUT.txt [EPOCHS] [THRESHOLD] [THRESHOLD_SINGLE] [MIN_WEIGHT]
 
 use std::io::BufRead;
 
@@ -19,11 +19,14 @@ const HEADER: &str = "\
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [input, output, rest @ ..] = args.as_slice() else {
-        anyhow::bail!("usage: train_names LABELLED.jsonl OUT.txt [EPOCHS] [THRESHOLD] [THRESHOLD_SINGLE]");
+        anyhow::bail!(
+            "usage: train_names LABELLED.jsonl OUT.txt [EPOCHS] [THRESHOLD] [THRESHOLD_SINGLE] [MIN_WEIGHT]"
+        );
     };
     let epochs: usize = rest.first().map_or(Ok(6), |s| s.parse())?;
     let threshold: f32 = rest.get(1).map_or(Ok(0.0), |s| s.parse())?;
     let threshold_single: f32 = rest.get(2).map_or(Ok(threshold), |s| s.parse())?;
+    let min_weight: f32 = rest.get(3).map_or(Ok(0.0), |s| s.parse())?;
     let mut samples = Vec::new();
     for line in std::io::BufReader::new(std::fs::File::open(input)?).lines() {
         let v: serde_json::Value = serde_json::from_str(&line?)?;
@@ -40,7 +43,13 @@ fn main() -> anyhow::Result<()> {
     }
     let detector = paravent::detect::Detector::builtin();
     let (table, report) = detector
-        .train_person_model(&samples, epochs, (threshold, threshold_single), HEADER)
+        .train_person_model(
+            &samples,
+            epochs,
+            (threshold, threshold_single),
+            min_weight,
+            HEADER,
+        )
         .ok_or_else(|| anyhow::anyhow!("the shipped rules have no [person] table"))?;
     eprint!("{report}");
     std::fs::write(output, table)?;

@@ -317,11 +317,12 @@ impl Detector {
         samples: &[(String, Vec<(usize, usize)>)],
         epochs: usize,
         thresholds: (f32, f32),
+        min_weight: f32,
         header: &str,
     ) -> Option<(String, String)> {
         self.names
             .as_ref()
-            .map(|n| n.train_model(samples, epochs, thresholds, header))
+            .map(|n| n.train_model(samples, epochs, thresholds, min_weight, header))
     }
 
     /// Ids of every compiled rule.

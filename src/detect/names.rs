@@ -381,10 +381,39 @@ impl Names {
                 continue;
             }
             // `the Franklin Railway`: after an article, capitalised words name a thing.
-            if a > 0
-                && toks[a - 1].flags & ARTICLE != 0
-                && text[toks[a - 1].e..s].trim().is_empty()
+            if a > 0 && toks[a - 1].flags & ARTICLE != 0 && text[toks[a - 1].e..s].trim().is_empty()
             {
+                continue;
+            }
+            // `Hall Orchestra`: a word that names things inside the run.
+            if toks[a..b].iter().any(|t| t.flags & NOT_BEFORE != 0) {
+                continue;
+            }
+            // `Tel :`: a word before a colon is a label; `B. La`: a run that starts or
+            // ends with a stop word is not a name.
+            if text[e..].trim_start_matches([' ', '\t']).starts_with(':')
+                || self.is_stop(&toks[a])
+                || self.is_stop(&toks[b - 1])
+            {
+                continue;
+            }
+            // `12 Baker`: a capitalised word right after a number is a street or a place.
+            let before = text[..s].trim_end_matches([' ', '\t']);
+            if before.ends_with(|c: char| c.is_ascii_digit()) {
+                continue;
+            }
+            // One word alone on its line, outside a signature (which the rules above
+            // read), is more often an address's town than a name.
+            let alone = |lo: usize, hi: usize| {
+                let line_start = text[..lo].rfind('\n').map_or(0, |i| i + 1);
+                let line_end = text[hi..].find('\n').map_or(text.len(), |i| hi + i);
+                text[line_start..lo].trim().is_empty()
+                    && text[hi..line_end]
+                        .trim()
+                        .trim_end_matches([',', '.'])
+                        .is_empty()
+            };
+            if b - a == 1 && alone(s, e) {
                 continue;
             }
             let lo = taken.partition_point(|&(ts, _, _)| ts < s);
@@ -1010,14 +1039,13 @@ impl Names {
         samples: &[(String, Vec<(usize, usize)>)],
         epochs: usize,
         (threshold, threshold_single): (f32, f32),
+        min_weight: f32,
         header: &str,
     ) -> (String, String) {
         use std::fmt::Write as _;
 
         /// A word is a feature of its own when it was seen this often in lower case.
         const MIN_LOWER_COUNT: usize = 3;
-        /// Weights smaller than this are left out of the table.
-        const MIN_WEIGHT: f32 = 0.0005;
 
         let folded: Vec<Folded> = samples.iter().map(|(t, _)| Folded::new(t)).collect();
         let mut examples = Vec::with_capacity(samples.len());
@@ -1042,13 +1070,22 @@ impl Names {
             }
         }
         let known = |w: &str| lower.get(w).is_some_and(|&n| n >= MIN_LOWER_COUNT);
+        let mut vocab: Vec<&str> = lower
+            .iter()
+            .filter(|&(_, &n)| n >= MIN_LOWER_COUNT)
+            .map(|(w, _)| *w)
+            .collect();
+        vocab.sort_unstable();
         let (held, trained): (Vec<_>, Vec<_>) = examples
             .into_iter()
             .enumerate()
             .partition(|(i, _)| i % 10 == 9);
         let held: Vec<_> = held.into_iter().map(|(_, e)| e).collect();
         let trained: Vec<_> = trained.into_iter().map(|(_, e)| e).collect();
-        let weights = model::train::train(&trained, &known, epochs);
+        let mut weights = model::train::train(&trained, &known, epochs);
+        // Weights smaller than `min_weight` are left out of the table (and so of the
+        // held-out measure below).
+        weights.retain(|_, w| w.abs() >= min_weight.max(0.0005));
 
         let mut report = String::new();
         let _ = writeln!(
@@ -1060,7 +1097,7 @@ impl Names {
         );
         let ratio = |a: usize, b: usize| a as f64 / b.max(1) as f64;
         for th in [-2.0f32, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0] {
-            let c = model::train::evaluate(&weights, th, &held);
+            let c = model::train::evaluate(&weights, &vocab, th, &held);
             let _ = writeln!(
                 report,
                 "threshold {th:5.1}: held-out one-word spans precision {:.3} ({}), longer \
@@ -1073,19 +1110,27 @@ impl Names {
             );
         }
 
-        let mut rows: Vec<(u32, f32)> = weights
-            .into_iter()
-            .filter(|(_, w)| w.abs() >= MIN_WEIGHT)
-            .collect();
+        let mut rows: Vec<(u32, f32)> = weights.into_iter().collect();
         rows.sort_unstable_by_key(|&(k, _)| k);
         let mut table = String::with_capacity(rows.len() * 16 + header.len() + 32);
         table.push_str(header);
         let _ = writeln!(table, "threshold {threshold}");
         let _ = writeln!(table, "threshold_single {threshold_single}");
+        let mut keys: Vec<u32> = vocab.iter().map(|w| model::vocab_hash(w)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for k in &keys {
+            let _ = writeln!(table, "v {k:08x}");
+        }
         for (k, w) in &rows {
             let _ = writeln!(table, "{k:08x} {w:.3}");
         }
-        let _ = writeln!(report, "{} weights written", rows.len());
+        let _ = writeln!(
+            report,
+            "{} weights and {} vocabulary words written",
+            rows.len(),
+            keys.len()
+        );
         (table, report)
     }
 }

@@ -165,6 +165,11 @@ fn builtin_file(name: &str) -> Option<&'static str> {
     BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
 }
 
+#[cfg(test)]
+pub(crate) fn builtin_file_for_tests(name: &str) -> Option<&'static str> {
+    builtin_file(name)
+}
+
 fn read_limited(path: &Path) -> Result<String, String> {
     let meta =
         std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;

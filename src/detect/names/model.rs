@@ -26,24 +26,28 @@
 use std::collections::HashMap as StdHashMap;
 use std::hash::BuildHasherDefault;
 
-use super::{FxHasher, Shape, Tok, joined, sentence_start};
 use super::{
     AMBIGUOUS, ARTICLE, FIRST, GREETING, HONORIFIC, LABEL, LAST, LOCATIVE, NOT_BEFORE, PARTICLE,
     PLACE, STOP,
 };
+use super::{FxHasher, Shape, Tok, joined, sentence_start};
 
 type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// The word-list flags that become features (the others are about phrases).
 const FLAG_FEATURES: [u32; 12] = [
-    FIRST, LAST, AMBIGUOUS, STOP, PLACE, NOT_BEFORE, LOCATIVE, ARTICLE, PARTICLE, LABEL,
-    GREETING, HONORIFIC,
+    FIRST, LAST, AMBIGUOUS, STOP, PLACE, NOT_BEFORE, LOCATIVE, ARTICLE, PARTICLE, LABEL, GREETING,
+    HONORIFIC,
 ];
 
 /// A trained table: feature hash -> weight, and the scores above which a word is a name.
 #[derive(Debug)]
 pub(crate) struct Model {
     weights: HashMap<u32, f32>,
+    /// The words the training text used in lower case (hashed, see [`vocab_hash`]):
+    /// the only words that are features of their own; a capitalised word outside it
+    /// is more likely a name.
+    vocab: std::collections::HashSet<u32, BuildHasherDefault<FxHasher>>,
     /// A word of a run of two or more is a name above this.
     threshold: f32,
     /// A word alone (no name word joined to it) is a name above this: one capitalised
@@ -101,6 +105,16 @@ enum T {
     NonAscii,
     WordNextWord,
     PrevWordWord,
+    Vocab,
+    Unknown,
+    PrevUnknown,
+    NextUnknown,
+    UnknownShapeNext,
+}
+
+/// The key of a word in the vocabulary lines (`v <hash>`) of a table.
+pub(super) fn vocab_hash(w: &str) -> u32 {
+    H::new(T::Vocab).bytes(w.as_bytes()).finish()
 }
 
 /// FNV-1a over a template id and the bytes of its value, folded to 32 bits. Fixed here
@@ -204,9 +218,9 @@ pub(super) fn is_candidate(t: &Tok<'_>) -> bool {
 }
 
 /// The features of token `i`, given whether the token before it (joined to it) was
-/// decided a name. `known_word` says whether a word may be a feature of its own: at
-/// run time every word may (unknown ones simply have no weight); in training only
-/// ordinary words may, so that no name is learnt by heart.
+/// decided a name. `known_word` says whether a word is in the vocabulary (words the
+/// training text used in lower case): only those are features of their own, so that no
+/// name is learnt by heart, and a capitalised word outside it is a feature too.
 pub(super) fn features(
     text: &str,
     toks: &[Tok<'_>],
@@ -225,6 +239,8 @@ pub(super) fn features(
     out.push(H::new(T::Len).byte(len_bucket(w.chars().count())).finish());
     if let Some(w) = word {
         out.push(H::new(T::Word).bytes(w.as_bytes()).finish());
+    } else {
+        out.push(H::new(T::Unknown).byte(shape).finish());
     }
     out.push(H::new(T::Prefix2).bytes(head(w, 2)).finish());
     out.push(H::new(T::Prefix3).bytes(head(w, 3)).finish());
@@ -264,6 +280,9 @@ pub(super) fn features(
                     out.push(H::new(T::PrevFlag).bytes(&f.to_le_bytes()).finish());
                 }
             }
+            if !known_word(p.folded) {
+                out.push(H::new(T::PrevUnknown).byte(ps).bytes(&gap).finish());
+            }
             if known_word(p.folded) {
                 out.push(H::new(T::PrevWord).bytes(p.folded.as_bytes()).finish());
                 out.push(
@@ -295,6 +314,12 @@ pub(super) fn features(
             for f in FLAG_FEATURES {
                 if n.flags & f != 0 {
                     out.push(H::new(T::NextFlag).bytes(&f.to_le_bytes()).finish());
+                }
+            }
+            if !known_word(n.folded) {
+                out.push(H::new(T::NextUnknown).byte(ns).bytes(&gap).finish());
+                if word.is_none() {
+                    out.push(H::new(T::UnknownShapeNext).byte(shape).byte(ns).finish());
                 }
             }
             if known_word(n.folded) {
@@ -341,6 +366,7 @@ impl Model {
     /// <weight>` lines.
     pub(crate) fn parse(text: &str) -> Result<Model, String> {
         let mut weights = HashMap::default();
+        let mut vocab = std::collections::HashSet::default();
         let mut threshold = 0.0;
         let mut threshold_single = None;
         for (n, line) in text.lines().enumerate() {
@@ -350,6 +376,10 @@ impl Model {
             }
             let bad = || format!("person model line {}: not `<hash> <weight>`", n + 1);
             let (k, v) = line.split_once(' ').ok_or_else(bad)?;
+            if k == "v" {
+                vocab.insert(u32::from_str_radix(v.trim(), 16).map_err(|_| bad())?);
+                continue;
+            }
             let v: f32 = v.trim().parse().map_err(|_| bad())?;
             if k == "threshold" {
                 threshold = v;
@@ -367,6 +397,7 @@ impl Model {
         }
         Ok(Model {
             weights,
+            vocab,
             threshold,
             threshold_single: threshold_single.unwrap_or(threshold),
         })
@@ -384,13 +415,13 @@ impl Model {
         let mut names = vec![false; toks.len()];
         let mut scores = vec![0.0f32; toks.len()];
         let mut feats = Vec::with_capacity(48);
-        let every_word = |_: &str| true;
+        let known = |w: &str| self.vocab.contains(&vocab_hash(w));
         for i in 0..toks.len() {
             if !is_candidate(&toks[i]) {
                 continue;
             }
             let prev = follows_name(text, toks, i, &names);
-            features(text, toks, i, prev, &every_word, &mut feats);
+            features(text, toks, i, prev, &known, &mut feats);
             scores[i] = self.score(&feats);
             names[i] = scores[i] > self.threshold;
         }
@@ -398,7 +429,10 @@ impl Model {
             .into_iter()
             .filter_map(|(start, end)| {
                 let words = (start..end).filter(|&k| names[k]);
-                let score = words.clone().map(|k| scores[k]).fold(f32::INFINITY, f32::min);
+                let score = words
+                    .clone()
+                    .map(|k| scores[k])
+                    .fold(f32::INFINITY, f32::min);
                 let single = words.count() == 1;
                 (!single || score > self.threshold_single).then_some(Span { start, end, score })
             })
@@ -524,11 +558,13 @@ pub(super) mod train {
     /// in a gold name; and the gold name words found, and all of them.
     pub(in crate::detect) fn evaluate(
         weights: &HashMap<u32, f32>,
+        vocab: &[&str],
         threshold: f32,
         examples: &[Example<'_>],
     ) -> [usize; 6] {
         let model = Model {
             weights: weights.clone(),
+            vocab: vocab.iter().map(|w| vocab_hash(w)).collect(),
             threshold,
             threshold_single: threshold,
         };
@@ -555,5 +591,89 @@ pub(super) mod train {
             }
         }
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Detector;
+
+    fn model_names(d: &Detector, text: &str) -> Vec<String> {
+        d.scan(text)
+            .into_iter()
+            .filter(|f| &*f.rule == "person.model")
+            .map(|f| text[f.start..f.end].to_owned())
+            .collect()
+    }
+
+    fn person_names(d: &Detector, text: &str) -> Vec<String> {
+        d.scan(text)
+            .into_iter()
+            .filter(|f| f.entity.as_str() == "PERSON")
+            .map(|f| text[f.start..f.end].to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_shipped_table_parses_and_has_its_thresholds() {
+        let text = crate::detect::rules::builtin_file_for_tests("names/person-model.txt")
+            .expect("the table is shipped");
+        let model = Model::parse(text).expect("the shipped table parses");
+        assert!(model.weights.len() > 1000, "{}", model.weights.len());
+        assert!(model.threshold_single >= model.threshold);
+    }
+
+    #[test]
+    fn a_table_without_weights_or_with_a_bad_line_is_refused() {
+        assert!(Model::parse("# nothing\nthreshold 1\n").is_err());
+        let e = Model::parse("threshold 1\n0000abcd 1.5\nnot a line\n").unwrap_err();
+        assert!(e.contains("line 3"), "{e}");
+        let m = Model::parse("threshold 1\n0000abcd 1.5\n").unwrap();
+        assert_eq!(m.threshold_single, 1.0);
+    }
+
+    #[test]
+    fn the_same_text_gives_the_same_names_every_time() {
+        let d = Detector::builtin();
+        let text = "Yesterday I had lunch with Květoslav Dvořáček and Haruto Takahashi; \
+                    Dvořáček paid.";
+        let first = d.scan(text);
+        for _ in 0..3 {
+            assert_eq!(d.scan(text), first);
+        }
+    }
+
+    #[test]
+    fn names_from_outside_the_lists_are_found_by_the_model_in_context() {
+        let d = Detector::builtin();
+        for (text, name) in [
+            (
+                "Yesterday I had lunch with Květoslav Dvořáček to discuss the budget.",
+                "Květoslav Dvořáček",
+            ),
+            (
+                "The report was reviewed by Þórhildur Guðmundsdóttir last week.",
+                "Þórhildur Guðmundsdóttir",
+            ),
+        ] {
+            let found = person_names(&d, text);
+            assert!(found.iter().any(|f| f.contains(name)), "{text}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn common_capitalised_words_and_code_identifiers_are_not_names() {
+        let d = Detector::builtin();
+        for text in [
+            "The Quarterly Report was sent to Finance on Monday.",
+            "Call HashMap::new() and then Vec::with_capacity(16) in the Parser.",
+            "See README, CHANGELOG and LICENSE for details.",
+            "Our Annual General Meeting takes place in the Main Hall.",
+            "Install Docker Desktop, then open Visual Studio Code.",
+            "Tel : 01 23 45 67 89",
+        ] {
+            assert_eq!(model_names(&d, text), Vec::<String>::new(), "{text}");
+        }
     }
 }

@@ -212,9 +212,10 @@ fn tail(w: &str, n: usize) -> &[u8] {
 }
 
 /// The tokens the model decides on: capitalised or upper-case words of two letters or
-/// more, not glued to digits.
+/// more, not glued to digits, that are not stop words or honorifics (never part of a
+/// name here: `The`, `Le`, `Mme`).
 pub(super) fn is_candidate(t: &Tok<'_>) -> bool {
-    matches!(t.shape, Shape::Cap | Shape::Upper)
+    matches!(t.shape, Shape::Cap | Shape::Upper) && t.flags & (STOP | HONORIFIC) == 0
 }
 
 /// The features of token `i`, given whether the token before it (joined to it) was
@@ -649,16 +650,13 @@ mod tests {
         let d = Detector::builtin();
         for (text, name) in [
             (
-                "Yesterday I had lunch with Květoslav Dvořáček to discuss the budget.",
-                "Květoslav Dvořáček",
-            ),
-            (
                 "The report was reviewed by Þórhildur Guðmundsdóttir last week.",
                 "Þórhildur Guðmundsdóttir",
             ),
+            ("Ask Oluwaseun Adebayo for the keys.", "Oluwaseun Adebayo"),
         ] {
-            let found = person_names(&d, text);
-            assert!(found.iter().any(|f| f.contains(name)), "{text}: {found:?}");
+            assert_eq!(model_names(&d, text), vec![name.to_owned()], "{text}");
+            assert_eq!(person_names(&d, text), vec![name.to_owned()], "{text}");
         }
     }
 

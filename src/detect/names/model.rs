@@ -452,7 +452,12 @@ fn runs(text: &str, toks: &[Tok<'_>], names: &[bool]) -> Vec<(usize, usize)> {
             continue;
         }
         let mut s = i;
-        if s > 0 && toks[s - 1].shape == Shape::Initial && joined(text, &toks[s - 1], &toks[s]) {
+        // `M. Dupont`: an honorific's letter is not an initial.
+        if s > 0
+            && toks[s - 1].shape == Shape::Initial
+            && toks[s - 1].flags & HONORIFIC == 0
+            && joined(text, &toks[s - 1], &toks[s])
+        {
             s -= 1;
         }
         let mut e = i + 1;

@@ -324,6 +324,23 @@ impl Detector {
         out
     }
 
+    /// Trains the statistical person-name layer on labelled texts (name spans in byte
+    /// offsets) with this detector's tokenizer and name lists; returns the table text
+    /// and a held-out report. For `examples/train_names.rs` only: pure, no I/O.
+    #[doc(hidden)]
+    pub fn train_person_model(
+        &self,
+        samples: &[(String, Vec<(usize, usize)>)],
+        epochs: usize,
+        thresholds: (f32, f32),
+        min_weight: f32,
+        header: &str,
+    ) -> Option<(String, String)> {
+        self.names
+            .as_ref()
+            .map(|n| n.train_model(samples, epochs, thresholds, min_weight, header))
+    }
+
     /// Ids of every compiled rule.
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
         self.metas.iter().map(|m| &*m.id)

@@ -12,7 +12,9 @@
 //!   above;
 //! - the parts of an e-mail address's local part (`jean.dupont@…` makes `Jean Dupont`
 //!   and `Dupont` findings elsewhere in the text);
-//! - propagation: a surname found once is found again wherever it recurs capitalised.
+//! - propagation: a surname found once is found again wherever it recurs capitalised;
+//! - names nobody listed: a statistical layer over word shape and context ([`model`]),
+//!   when the `[person]` table names a model, fills the gaps the rules above leave.
 //!
 //! Pure: works on the text it is given and returns candidates.
 
@@ -52,6 +54,8 @@ use std::sync::Arc;
 use super::fold::{Folded, fold_str};
 use super::{Candidate, Entity, Nature, RuleMeta, Sensitivity};
 
+pub(crate) mod model;
+
 /// The longest run of words taken as one name.
 const MAX_NAME_WORDS: usize = 4;
 /// A line longer than this is not a sign-off (`Bien cordialement,`).
@@ -82,6 +86,8 @@ pub(crate) struct NameLists {
     pub locatives: Vec<String>,
     pub weak_honorifics: Vec<String>,
     pub articles: Vec<String>,
+    /// The statistical layer's table, when the `[person]` table names one.
+    pub model: Option<model::Model>,
 }
 
 /// Which heuristic found a name; each is a rule of its own in findings and policy.
@@ -97,10 +103,11 @@ enum How {
     Propagated,
     Introduced,
     Surname,
+    Model,
 }
 
 impl How {
-    const ALL: [How; 10] = [
+    const ALL: [How; 11] = [
         How::Honorific,
         How::Label,
         How::Greeting,
@@ -111,6 +118,7 @@ impl How {
         How::Propagated,
         How::Introduced,
         How::Surname,
+        How::Model,
     ];
 
     /// (rule id, priority, score). A lone first name outranks a place of the same
@@ -127,6 +135,7 @@ impl How {
             How::Propagated => ("person.propagated", 55, 0.75),
             How::Introduced => ("person.introduced", 68, 0.85),
             How::Surname => ("person.surname", 50, 0.6),
+            How::Model => ("person.model", 45, 0.6),
         }
     }
 }
@@ -190,6 +199,8 @@ pub(crate) struct Names {
     /// Every listed word -> the lists it is in (`FIRST | LAST`…), so that a token needs
     /// one lookup.
     lexicon: HashMap<String, u32>,
+    /// Names nobody listed: the statistical layer, if any.
+    model: Option<model::Model>,
     /// Index of the first of this component's rules in the detector's metas.
     meta_base: usize,
 }
@@ -284,6 +295,7 @@ impl Names {
             introducers,
             weak_introducers,
             lexicon,
+            model: lists.model,
             meta_base,
         }
     }
@@ -329,6 +341,97 @@ impl Names {
         self.signatures(text, &toks, metas, out);
         self.derived_from_emails(text, &toks, metas, out);
         self.propagate(&toks, first_new, metas, out);
+        if let Some(model) = &self.model {
+            self.unlisted(text, &toks, model, metas, out);
+        }
+    }
+
+    /// Names the statistical layer finds where no other rule found anything, or only
+    /// parts of the same name (`Sigurðsson` inside `Jón Sigurðsson`).
+    fn unlisted(
+        &self,
+        text: &str,
+        toks: &[Tok<'_>],
+        model: &model::Model,
+        metas: &[RuleMeta],
+        out: &mut Vec<Candidate>,
+    ) {
+        let spans = model.spans(text, toks);
+        if spans.is_empty() {
+            return;
+        }
+        let mut taken: Vec<(usize, usize, bool)> = out
+            .iter()
+            .map(|c| (c.start, c.end, metas[c.meta].entity.as_str() == "PERSON"))
+            .collect();
+        taken.sort_unstable();
+        // The furthest end among the candidates starting at or before each one.
+        let reach: Vec<usize> = taken
+            .iter()
+            .scan(0, |m, &(_, te, _)| {
+                *m = te.max(*m);
+                Some(*m)
+            })
+            .collect();
+        let mut found = Vec::new();
+        for span in spans {
+            let (a, b) = (span.start, span.end);
+            let (s, e) = (toks[a].s, toks[b - 1].e);
+            if self.thing_after(text, toks, b) || is_in_address(text, s, e) {
+                continue;
+            }
+            // `the Franklin Railway`: after an article, capitalised words name a thing.
+            if a > 0 && toks[a - 1].flags & ARTICLE != 0 && text[toks[a - 1].e..s].trim().is_empty()
+            {
+                continue;
+            }
+            // `Hall Orchestra`: a word that names things inside the run.
+            if toks[a..b].iter().any(|t| t.flags & NOT_BEFORE != 0) {
+                continue;
+            }
+            // `Tel :`: a word before a colon is a label; `B. La`: a run that starts or
+            // ends with a stop word is not a name.
+            if text[e..].trim_start_matches([' ', '\t']).starts_with(':')
+                || self.is_stop(&toks[a])
+                || self.is_stop(&toks[b - 1])
+            {
+                continue;
+            }
+            // `12 Baker`: a capitalised word right after a number is a street or a place.
+            let before = text[..s].trim_end_matches([' ', '\t']);
+            if before.ends_with(|c: char| c.is_ascii_digit()) {
+                continue;
+            }
+            // One word alone on its line, outside a signature (which the rules above
+            // read), is more often an address's town than a name.
+            let alone = |lo: usize, hi: usize| {
+                let line_start = text[..lo].rfind('\n').map_or(0, |i| i + 1);
+                let line_end = text[hi..].find('\n').map_or(text.len(), |i| hi + i);
+                text[line_start..lo].trim().is_empty()
+                    && text[hi..line_end]
+                        .trim()
+                        .trim_end_matches([',', '.'])
+                        .is_empty()
+            };
+            if b - a == 1 && alone(s, e) {
+                continue;
+            }
+            let lo = taken.partition_point(|&(ts, _, _)| ts < s);
+            let hi = taken.partition_point(|&(ts, _, _)| ts < e);
+            let covered_before = lo > 0 && reach[lo - 1] > s;
+            let inside_only_names = taken[lo..hi]
+                .iter()
+                .all(|&(_, te, person)| person && te <= e);
+            if !covered_before && inside_only_names {
+                found.push((s, e, span.confidence()));
+            }
+        }
+        for (s, e, score) in found {
+            self.push(out, metas, How::Model, s, e);
+            if let Some(c) = out.last_mut() {
+                c.score = score;
+            }
+        }
     }
 
     /// An honorific is capitalised (`M.`, `Mme`), or upper case when longer than two
@@ -922,4 +1025,112 @@ fn tokenize<'t>(text: &str, folded: &'t Folded, flags_of: impl Fn(&str) -> u32) 
         });
     }
     toks
+}
+
+/// Offline training of the statistical layer ([`model`]) with this component's tokenizer
+/// and word lists; see `scripts/train_names.py`.
+impl Names {
+    /// Trains on texts with their name spans (byte offsets) for `epochs` passes, on
+    /// nine samples in ten; the tenth is held out and measured. Returns the table (the
+    /// text of `rules/names/person-model.txt`, after `header`) and a report of the
+    /// held-out token-level precision and recall per threshold.
+    pub(crate) fn train_model(
+        &self,
+        samples: &[(String, Vec<(usize, usize)>)],
+        epochs: usize,
+        (threshold, threshold_single): (f32, f32),
+        min_weight: f32,
+        header: &str,
+    ) -> (String, String) {
+        use std::fmt::Write as _;
+
+        /// A word is a feature of its own when it was seen this often in lower case.
+        const MIN_LOWER_COUNT: usize = 3;
+
+        let folded: Vec<Folded> = samples.iter().map(|(t, _)| Folded::new(t)).collect();
+        let mut examples = Vec::with_capacity(samples.len());
+        for ((text, spans), f) in samples.iter().zip(&folded) {
+            let toks = tokenize(text, f, |w| self.flags_of(w));
+            let gold = toks
+                .iter()
+                .map(|t| spans.iter().any(|&(s, e)| t.s < e && s < t.e))
+                .collect();
+            examples.push(model::train::Example {
+                text: text.as_str(),
+                toks,
+                gold,
+            });
+        }
+        let mut lower: HashMap<&str, usize> = HashMap::default();
+        for ex in &examples {
+            for t in &ex.toks {
+                if t.shape == Shape::Lower {
+                    *lower.entry(t.folded).or_default() += 1;
+                }
+            }
+        }
+        let known = |w: &str| lower.get(w).is_some_and(|&n| n >= MIN_LOWER_COUNT);
+        let mut vocab: Vec<&str> = lower
+            .iter()
+            .filter(|&(_, &n)| n >= MIN_LOWER_COUNT)
+            .map(|(w, _)| *w)
+            .collect();
+        vocab.sort_unstable();
+        let (held, trained): (Vec<_>, Vec<_>) = examples
+            .into_iter()
+            .enumerate()
+            .partition(|(i, _)| i % 10 == 9);
+        let held: Vec<_> = held.into_iter().map(|(_, e)| e).collect();
+        let trained: Vec<_> = trained.into_iter().map(|(_, e)| e).collect();
+        let mut weights = model::train::train(&trained, &known, epochs);
+        // Weights smaller than `min_weight` are left out of the table (and so of the
+        // held-out measure below).
+        weights.retain(|_, w| w.abs() >= min_weight.max(0.0005));
+
+        let mut report = String::new();
+        let _ = writeln!(
+            report,
+            "{} training samples, {} held out, {} features",
+            trained.len(),
+            held.len(),
+            weights.len()
+        );
+        let ratio = |a: usize, b: usize| a as f64 / b.max(1) as f64;
+        for th in [-2.0f32, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0] {
+            let c = model::train::evaluate(&weights, &vocab, th, &held);
+            let _ = writeln!(
+                report,
+                "threshold {th:5.1}: held-out one-word spans precision {:.3} ({}), longer \
+                 spans precision {:.3} ({}), name-word recall {:.3}",
+                ratio(c[0], c[1]),
+                c[1],
+                ratio(c[2], c[3]),
+                c[3],
+                ratio(c[4], c[5]),
+            );
+        }
+
+        let mut rows: Vec<(u32, f32)> = weights.into_iter().collect();
+        rows.sort_unstable_by_key(|&(k, _)| k);
+        let mut table = String::with_capacity(rows.len() * 16 + header.len() + 32);
+        table.push_str(header);
+        let _ = writeln!(table, "threshold {threshold}");
+        let _ = writeln!(table, "threshold_single {threshold_single}");
+        let mut keys: Vec<u32> = vocab.iter().map(|w| model::vocab_hash(w)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for k in &keys {
+            let _ = writeln!(table, "v {k:08x}");
+        }
+        for (k, w) in &rows {
+            let _ = writeln!(table, "{k:08x} {w:.3}");
+        }
+        let _ = writeln!(
+            report,
+            "{} weights and {} vocabulary words written",
+            rows.len(),
+            keys.len()
+        );
+        (table, report)
+    }
 }

@@ -66,6 +66,10 @@ static BUILTIN: &[(&str, &str)] = &[
         include_str!("../../rules/names/ambiguous.txt"),
     ),
     (
+        "names/person-model.txt",
+        include_str!("../../rules/names/person-model.txt"),
+    ),
+    (
         "places/cities.txt",
         include_str!("../../rules/places/cities.txt"),
     ),
@@ -171,6 +175,11 @@ impl RuleSource {
 
 fn builtin_file(name: &str) -> Option<&'static str> {
     BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+#[cfg(test)]
+pub(crate) fn builtin_file_for_tests(name: &str) -> Option<&'static str> {
+    builtin_file(name)
 }
 
 fn read_limited(path: &Path) -> Result<String, String> {
@@ -303,6 +312,9 @@ struct RawPerson {
     stopwords: Vec<String>,
     #[serde(default)]
     particles: Vec<String>,
+    /// The statistical layer's table (`names/person-model.txt`), if any.
+    #[serde(default)]
+    model: Option<Spanned<String>>,
     #[serde(default)]
     examples: Vec<String>,
     #[serde(default)]
@@ -736,6 +748,7 @@ const PERSON_KEYS: &[&str] = &[
     "labels",
     "stopwords",
     "particles",
+    "model",
     "examples",
     "counterexamples",
 ];
@@ -1162,6 +1175,15 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
             read_lists(&p.last_names, &mut lists.last_names);
             read_lists(&p.ambiguous, &mut lists.ambiguous);
             read_lists(&p.places, &mut lists.places);
+            if let Some(m) = &p.model {
+                match f.source.read_relative(m.get_ref()) {
+                    Ok(text) => match names::model::Model::parse(&text) {
+                        Ok(model) => lists.model = Some(model),
+                        Err(e) => err(&mut errors, m.span().start, format!("[person]: {e}")),
+                    },
+                    Err(e) => err(&mut errors, m.span().start, format!("[person]: {e}")),
+                }
+            }
             person = Some((lists, at));
         }
     }

@@ -88,9 +88,23 @@ CONTEXT_CHARS = 40
 # Small helpers
 
 
-def map_entity(entity: str) -> str:
-    """Map a Paravent entity name to a corpus type."""
+# An unchecked identifier (`ID_NUMBER`: a value of an identifier's shape whose check
+# fails, docs/DETECTION.md) stands for the identifier whose rule found it: the corpus
+# labels placeholder NIRs with no valid key as FR_NIR. By rule-id prefix.
+UNCHECKED_BY_RULE = [
+    ("fr.nir", "FR_NIR"),
+    ("core.iban", "IBAN"),
+    ("core.credit-card", "CREDIT_CARD"),
+]
+
+
+def map_entity(entity: str, rule: str = "") -> str:
+    """Map a Paravent entity name to a corpus type (an ID_NUMBER by its rule)."""
     name = str(entity).strip().upper()
+    if name == "ID_NUMBER":
+        for prefix, corpus_type in UNCHECKED_BY_RULE:
+            if str(rule).startswith(prefix):
+                return corpus_type
     return name if name in SAME_NAME else "OTHER"
 
 
@@ -301,7 +315,7 @@ def convert_findings(text: str, raw: list[dict], warn: Warnings | None = None,
         cs, ce = trim(text, cs, ce)
         if cs >= ce and warn is not None:
             warn.add("finding empty after trimming (counted, matches nothing)")
-        out.append(Finding(cs, ce, map_entity(entity), entity, str(f.get("rule", "")), f.get("score")))
+        out.append(Finding(cs, ce, map_entity(entity, str(f.get("rule", ""))), entity, str(f.get("rule", "")), f.get("score")))
     return out
 
 

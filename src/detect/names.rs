@@ -360,15 +360,12 @@ impl Names {
         if spans.is_empty() {
             return;
         }
-        let mut taken: Vec<(usize, usize, bool)> = out
-            .iter()
-            .map(|c| (c.start, c.end, metas[c.meta].entity.as_str() == "PERSON"))
-            .collect();
+        let mut taken: Vec<(usize, usize)> = out.iter().map(|c| (c.start, c.end)).collect();
         taken.sort_unstable();
         // The furthest end among the candidates starting at or before each one.
         let reach: Vec<usize> = taken
             .iter()
-            .scan(0, |m, &(_, te, _)| {
+            .scan(0, |m, &(_, te)| {
                 *m = te.max(*m);
                 Some(*m)
             })
@@ -416,13 +413,12 @@ impl Names {
             if b - a == 1 && alone(s, e) {
                 continue;
             }
-            let lo = taken.partition_point(|&(ts, _, _)| ts < s);
-            let hi = taken.partition_point(|&(ts, _, _)| ts < e);
+            let lo = taken.partition_point(|&(ts, _)| ts < s);
+            let hi = taken.partition_point(|&(ts, _)| ts < e);
+            // Only where nothing else was found: a run that holds a name the rules found
+            // (`Appelez Jean Dupont`) would only add its neighbours to it.
             let covered_before = lo > 0 && reach[lo - 1] > s;
-            let inside_only_names = taken[lo..hi]
-                .iter()
-                .all(|&(_, te, person)| person && te <= e);
-            if !covered_before && inside_only_names {
+            if !covered_before && lo == hi {
                 found.push((s, e, span.confidence()));
             }
         }

@@ -281,23 +281,24 @@ async fn a_changed_config_or_dictionary_file_reloads_without_a_signal() {
     })
     .await;
 
-    // A dictionary the rule file names changes: its new term is found.
+    // A dictionary the rule file names changes: its new term is found. (A code name
+    // with a digit: a bare capitalised word may be read as a surname by the name model.)
     assert_eq!(
-        send_text(&served, "Le projet Vega avance.").await.status,
+        send_text(&served, "Le projet Vega7 avance.").await.status,
         StatusCode::OK
     );
     let sent = mock.requests();
     let before = sent.len();
     let last = String::from_utf8_lossy(&sent[before - 1].body).into_owned();
-    assert!(last.contains("Vega"), "not yet a term: {last}");
-    dir.write("projects.txt", "Orion\nVega\n");
+    assert!(last.contains("Vega7"), "not yet a term: {last}");
+    dir.write("projects.txt", "Orion\nVega7\n");
     eventually(&served, "the new term pseudonymised", async || {
-        send_text(&served, "Le projet Vega avance.").await;
+        send_text(&served, "Le projet Vega7 avance.").await;
         let sent = mock.requests();
         sent.len() > before
             && !sent
                 .last()
-                .is_some_and(|r| String::from_utf8_lossy(&r.body).contains("Vega"))
+                .is_some_and(|r| String::from_utf8_lossy(&r.body).contains("Vega7"))
     })
     .await;
 
@@ -310,7 +311,7 @@ async fn a_changed_config_or_dictionary_file_reloads_without_a_signal() {
     let (clean, output) = served.terminate();
     assert!(clean, "{output}");
     assert!(
-        !output.contains("Vega") && !output.contains("jean.dupont"),
+        !output.contains("Vega7") && !output.contains("jean.dupont"),
         "{output}"
     );
 }

@@ -4,7 +4,7 @@
 //! effectiveness, provider governance and tool settings, C7 assistant profiles, the
 //! trail's integrity), each figure with the record fields it comes from.
 //!
-//! [`EvidenceFold`] reads records one at a time like the rest of the report: per record
+//! `EvidenceFold` reads records one at a time like the rest of the report: per record
 //! it does O(1) work over the record's own fields, and it keeps maps bounded by what the
 //! configuration defines (providers, assistants, settings, risk levels, natures, days),
 //! never by the number of records. It never invents a figure: a field no record of the
@@ -135,7 +135,7 @@ pub struct AssistantEvidence {
 pub struct CheckpointEvidence {
     /// `checkpoint` records read (all files read, whatever the period).
     pub records: u64,
-    /// The key names that signed them (the first [`MAX_SIGNERS`] distinct ones).
+    /// The key names that signed them (the first `MAX_SIGNERS`, 16, distinct ones).
     pub signers: Vec<String>,
     /// Per chain: its checkpoints and the records after the last one (not signed yet).
     pub by_chain: Vec<ChainCheckpoints>,

@@ -228,18 +228,24 @@ fn assert_leaks_counted(rec: &RequestFields, redacted: bool) {
     );
 }
 
-#[tokio::test]
-async fn a_json_answer_leaking_contact_details_is_counted_and_left_by_default() {
-    let h = Harness::start("").await;
+/// Sends the request to a proxy whose mock answers `leaky_text()` as a JSON completion,
+/// and returns the content the client got.
+async fn leaky_json_answer(h: &Harness) -> String {
     h.mock.answer_next_with(|_| completion(&leaky_text()));
     let r = h
         .post("/openai/v1/chat/completions", &chat(REQUEST, false))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let content = r.json()["choices"][0]["message"]["content"]
+    r.json()["choices"][0]["message"]["content"]
         .as_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_json_answer_leaking_contact_details_is_counted_and_left_by_default() {
+    let h = Harness::start("").await;
+    let content = leaky_json_answer(&h).await;
     assert_eq!(content, leaky_text());
     assert_leaks_counted(&last_record(&h), false);
 }
@@ -247,15 +253,7 @@ async fn a_json_answer_leaking_contact_details_is_counted_and_left_by_default() 
 #[tokio::test]
 async fn a_json_answer_leaking_contact_details_is_redacted_when_the_policy_says_so() {
     let h = Harness::start("[policy.answers]\nleaks = \"redact\"\n").await;
-    h.mock.answer_next_with(|_| completion(&leaky_text()));
-    let r = h
-        .post("/openai/v1/chat/completions", &chat(REQUEST, false))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let content = r.json()["choices"][0]["message"]["content"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let content = leaky_json_answer(&h).await;
     assert_eq!(
         content,
         format!(

@@ -219,12 +219,14 @@ impl PatternRule {
         let Some(validator) = self.validator else {
             return self.push_checked(text, folded, start, end, true, base_score, out);
         };
-        if validator.check(&text[start..end]) {
+        let fits =
+            |e: usize| validator.in_context(text, start, e) && validator.check(&text[start..e]);
+        if fits(end) {
             return self.push_checked(text, folded, start, end, true, base_score, out);
         }
         let shorter = shorter_ends(text, start, end);
         for &e in shorter.iter().flatten() {
-            if validator.check(&text[start..e]) {
+            if fits(e) {
                 return self.push_checked(text, folded, start, e, true, base_score, out);
             }
         }

@@ -70,14 +70,22 @@ pub enum Validator {
     Ipv6,
     /// Phone number plausibility: only digits, separators, a leading `+`
     /// and unnested parentheses; 8–15 digits once a `(0)` trunk prefix is
-    /// dropped; not one repeated digit nor a 0123456789-style run.
+    /// dropped; not one repeated digit nor a 0123456789-style run; after a
+    /// `+`, a country calling code in service (`COUNTRY_CODES`), and not a
+    /// signed decimal (`+35236450.6`).
     PhoneDigits,
+    /// French number as the `fr.phone` pattern finds it (the pattern owns the
+    /// shape): not a 0123456789-style run written in one piece, which is a
+    /// character set in code (`"0123456789"`). Printed in pairs
+    /// (`01 23 45 67 89`) it is the number people give as an example, and a
+    /// phone number.
+    FrPhone,
 }
 
 impl Validator {
     /// Every name accepted in rule files, for error messages: "luhn",
     /// "credit_card", "iban", "fr_nir", "fr_siren", "fr_siret", "fr_vat",
-    /// "fr_rib", "us_ssn", "uk_nino", "ipv4", "ipv6", "phone_digits".
+    /// "fr_rib", "us_ssn", "uk_nino", "ipv4", "ipv6", "phone_digits", "fr_phone".
     pub const NAMES: &'static [&'static str] = &[
         "luhn",
         "credit_card",
@@ -92,6 +100,7 @@ impl Validator {
         "ipv4",
         "ipv6",
         "phone_digits",
+        "fr_phone",
     ];
 
     /// All validators, in the same order as [`Validator::NAMES`].
@@ -109,6 +118,7 @@ impl Validator {
         Validator::Ipv4,
         Validator::Ipv6,
         Validator::PhoneDigits,
+        Validator::FrPhone,
     ];
 
     /// The validator called `name` in rule files (exact, lower-case match).
@@ -132,6 +142,7 @@ impl Validator {
             Validator::Ipv4 => "ipv4",
             Validator::Ipv6 => "ipv6",
             Validator::PhoneDigits => "phone_digits",
+            Validator::FrPhone => "fr_phone",
         }
     }
 
@@ -154,6 +165,20 @@ impl Validator {
             Validator::Ipv4 => check_ipv4(candidate),
             Validator::Ipv6 => check_ipv6(candidate),
             Validator::PhoneDigits => check_phone_digits(candidate),
+            Validator::FrPhone => check_fr_phone(candidate),
+        }
+    }
+
+    /// Whether the value at `start..end` of `text` (the candidate [`Validator::check`]
+    /// sees) stands where the identifier can, given the characters around it. Phone
+    /// numbers (`phone_digits`, `fr_phone`): not one stretch of a longer run of pairs
+    /// (`30 0a 02 03 01 00 01 02`: a byte dump), not glued to time syntax (`…Z`, the
+    /// UTC mark of `0101021200Z`; `…:59`) or to a decimal part (`….6`). Other
+    /// validators: always true.
+    pub fn in_context(self, text: &str, start: usize, end: usize) -> bool {
+        match self {
+            Validator::PhoneDigits | Validator::FrPhone => phone_in_context(text, start, end),
+            _ => true,
         }
     }
 
@@ -885,7 +910,132 @@ fn check_phone_digits(candidate: &str) -> bool {
     let Some(digits) = d.get(..n) else {
         return false;
     };
-    !in_parens && (8..=PHONE_MAX_DIGITS).contains(&n) && !all_same(digits) && !is_digit_run(digits)
+    !in_parens
+        && (8..=PHONE_MAX_DIGITS).contains(&n)
+        && !all_same(digits)
+        && !is_digit_run(digits)
+        && (!plus_seen || has_country_code(digits) && !signed_decimal(candidate))
+}
+
+/// Country calling codes in service (ITU-T E.164 assignments; the same set as
+/// libphonenumber's metadata), sorted. A `+` before any other number is a sign
+/// (`+9999-12-31`: a year of ISO 8601's extended form).
+const COUNTRY_CODES: &[u16] = &[
+    1, 7, 20, 27, 30, 31, 32, 33, 34, 36, 39, 40, 41, 43, 44, 45, 46, 47, 48, 49, 51, 52, 53, 54,
+    55, 56, 57, 58, 60, 61, 62, 63, 64, 65, 66, 81, 82, 84, 86, 90, 91, 92, 93, 94, 95, 98, 211,
+    212, 213, 216, 218, 220, 221, 222, 223, 224, 225, 226, 227, 228, 229, 230, 231, 232, 233, 234,
+    235, 236, 237, 238, 239, 240, 241, 242, 243, 244, 245, 246, 247, 248, 249, 250, 251, 252, 253,
+    254, 255, 256, 257, 258, 260, 261, 262, 263, 264, 265, 266, 267, 268, 269, 290, 291, 297, 298,
+    299, 350, 351, 352, 353, 354, 355, 356, 357, 358, 359, 370, 371, 372, 373, 374, 375, 376, 377,
+    378, 380, 381, 382, 383, 385, 386, 387, 389, 420, 421, 423, 500, 501, 502, 503, 504, 505, 506,
+    507, 508, 509, 590, 591, 592, 593, 594, 595, 596, 597, 598, 599, 670, 672, 673, 674, 675, 676,
+    677, 678, 679, 680, 681, 682, 683, 685, 686, 687, 688, 689, 690, 691, 692, 800, 808, 850, 852,
+    853, 855, 856, 870, 878, 880, 881, 882, 883, 886, 888, 960, 961, 962, 963, 964, 965, 966, 967,
+    968, 970, 971, 972, 973, 974, 975, 976, 977, 979, 992, 993, 994, 995, 996, 998,
+];
+
+/// Whether the digits of an international number start with a country calling code
+/// (the codes are prefix-free: at most one of the first one, two or three digits is).
+fn has_country_code(digits: &[u8]) -> bool {
+    (1..=3).any(|len| {
+        digits.get(..len).is_some_and(|head| {
+            u16::try_from(small_number(head))
+                .is_ok_and(|cc| COUNTRY_CODES.binary_search(&cc).is_ok())
+        })
+    })
+}
+
+/// `+35236450.6`: a sign, more digits than a country code has, one decimal point and
+/// nothing else. (`+33.612345678`, the registries' form, keeps its code before the dot.)
+fn signed_decimal(candidate: &str) -> bool {
+    let body = candidate.trim_start_matches('+');
+    body.split_once('.').is_some_and(|(int, frac)| {
+        int.len() > 3
+            && !frac.is_empty()
+            && int.bytes().all(|b| b.is_ascii_digit())
+            && frac.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+fn check_fr_phone(candidate: &str) -> bool {
+    let b = candidate.as_bytes();
+    !(b.len() >= 8 && all_digits(b) && is_digit_run(b))
+}
+
+/// See [`Validator::in_context`]: false for a phone-shaped value inside a byte dump or
+/// a longer run of pairs, or glued to time syntax.
+fn phone_in_context(text: &str, start: usize, end: usize) -> bool {
+    let (Some(before), Some(value), Some(after)) =
+        (text.get(..start), text.get(start..end), text.get(end..))
+    else {
+        return false;
+    };
+    !glued_to_time_or_decimal(after.as_bytes())
+        && !inside_pair_run(before.as_bytes(), value.as_bytes(), after.as_bytes())
+}
+
+/// `Z` standing alone after the digits (UTC: `0101021200Z`), `:` and a digit
+/// (`+9999-12-31 23:59`), or `.` and a digit (a decimal part: `+35236450.6`).
+fn glued_to_time_or_decimal(after: &[u8]) -> bool {
+    match after {
+        [b'Z', rest @ ..] => !rest.first().is_some_and(u8::is_ascii_alphanumeric),
+        [b':' | b'.', d, ..] => d.is_ascii_digit(),
+        _ => false,
+    }
+}
+
+/// A value that ends in a pair (`… 00 01`) with, under the same separator, two more
+/// whole pairs of hex digits right after it or (when it starts with a pair) right
+/// before it, or one with a hex letter: `02 03 01 00 01` inside
+/// `30 0a 02 03 01 00 01 02`, `09 06 03 55 04` inside an X.509 dump. A phone number is
+/// one stretch of groups, not part of a longer run (`06 12 34 56 78 12 rue …` keeps
+/// its one pair after it: a street number).
+fn inside_pair_run(before: &[u8], value: &[u8], after: &[u8]) -> bool {
+    let n = value.len();
+    let Some(&[sep, d1, d2]) = value.get(n.saturating_sub(3)..) else {
+        return false;
+    };
+    if !matches!(sep, b' ' | b'.' | b'-' | b'/') || !d1.is_ascii_digit() || !d2.is_ascii_digit() {
+        return false;
+    }
+    let starts_with_pair =
+        matches!(value, [a, b, s, ..] if a.is_ascii_digit() && b.is_ascii_digit() && *s == sep);
+    let mut pairs = [[None, None], [None, None]];
+    // After: ` 02 03…`; before (read backwards): `…30 0a `.
+    for (i, slot) in pairs[0].iter_mut().enumerate() {
+        let at = 3 * i;
+        *slot = match after.get(at..at + 3) {
+            Some(&[s, a, b]) if s == sep && whole_pair(a, b, after.get(at + 3)) => Some([a, b]),
+            _ => None,
+        };
+        if slot.is_none() {
+            break;
+        }
+    }
+    if starts_with_pair {
+        for (i, slot) in pairs[1].iter_mut().enumerate() {
+            let Some(end) = before.len().checked_sub(3 * i) else {
+                break;
+            };
+            let ahead = end.checked_sub(4).and_then(|k| before.get(k));
+            *slot = match end.checked_sub(3).and_then(|k| before.get(k..end)) {
+                Some(&[a, b, s]) if s == sep && whole_pair(a, b, ahead) => Some([a, b]),
+                _ => None,
+            };
+            if slot.is_none() {
+                break;
+            }
+        }
+    }
+    pairs.iter().any(|side| {
+        side[1].is_some() || side[0].is_some_and(|p| p.iter().any(u8::is_ascii_alphabetic))
+    })
+}
+
+/// Two hex digits standing as a whole group: `next` (the byte beyond them) is no
+/// letter or digit.
+fn whole_pair(a: u8, b: u8, next: Option<&u8>) -> bool {
+    a.is_ascii_hexdigit() && b.is_ascii_hexdigit() && !next.is_some_and(u8::is_ascii_alphanumeric)
 }
 
 /// 0123456789-style sequences (each digit one more, or one less, than the
@@ -1490,6 +1640,61 @@ mod tests {
                 "01_99_00_12_34",
             ],
         );
+    }
+
+    #[test]
+    fn an_international_number_needs_a_country_code_in_service() {
+        for ok in [
+            "+33 1 99 00 12 34",
+            "+352 26 12 34 56",
+            "+1 202.555.0183",
+            "+33.612345678",
+        ] {
+            assert!(Validator::PhoneDigits.check(ok), "{ok}");
+        }
+        // 999, 99 and 9 are not codes; 259 and 384 are spare; a year is signed.
+        for bad in [
+            "+9999-12-31 23",
+            "+999999-12-31 23",
+            "+9999-365 23",
+            "+259 12 34 56 78",
+            "+384 12 34 56 78",
+            "+35236450.6",
+        ] {
+            assert!(!Validator::PhoneDigits.check(bad), "{bad}");
+        }
+        assert!(
+            COUNTRY_CODES.windows(2).all(|w| w[0] < w[1]),
+            "sorted for binary search"
+        );
+    }
+
+    #[test]
+    fn a_french_number_in_one_counting_run_is_a_character_set() {
+        assert!(!Validator::FrPhone.check("0123456789"));
+        assert!(Validator::FrPhone.check("01 23 45 67 89"));
+        assert!(Validator::FrPhone.check("0612345678"));
+    }
+
+    #[test]
+    fn a_phone_inside_a_run_of_pairs_or_glued_to_a_time_is_out_of_context() {
+        let at = |text: &str, value: &str| {
+            let start = text.find(value).unwrap();
+            Validator::PhoneDigits.in_context(text, start, start + value.len())
+        };
+        assert!(!at("hex!(\"30 0a 02 03 01 00 01 02\")", "02 03 01 00 01"));
+        assert!(!at("30 09 06 03 55 04 06 13", "06 03 55 04 06"));
+        assert!(!at("x 04 05 41 41 41 41 41", "04 05 41 41 41"));
+        assert!(!at("02.03.01.00.01.02.03", "02.03.01.00.01"));
+        assert!(!at("b\"0101021200Z\"", "0101021200"));
+        assert!(!at("+2024-12-31 23:59", "+2024-12-31 23"));
+        assert!(!at("Decimal('+35236450.6')", "+35236450"));
+        // One pair after it (a street number), a word, a byte-sized word elsewhere.
+        assert!(at("06 12 34 56 78 12 rue de la Paix", "06 12 34 56 78"));
+        assert!(at("tel 06 12 34 56 78 ab12", "06 12 34 56 78"));
+        assert!(at("06 12 34 56 78Zoé", "06 12 34 56 78"));
+        assert!(at("Tél : 01 23 45 67 89.", "01 23 45 67 89"));
+        assert!(Validator::Iban.in_context("02 03 01", 0, 2));
     }
 
     #[test]

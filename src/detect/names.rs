@@ -957,6 +957,14 @@ fn is_in_address(text: &str, s: usize, _e: usize) -> bool {
     )
 }
 
+/// `Err(e)`, `Pin::new`, `i64::MAX`: a word directly followed by `(` or `::`, or directly
+/// after `::`, is an identifier in code, not a name (prose puts a space before a
+/// bracket, and `::` joins no words).
+fn in_code_syntax(text: &str, s: usize, e: usize) -> bool {
+    let after = &text[e..];
+    after.starts_with('(') || after.starts_with("::") || text[..s].ends_with("::")
+}
+
 fn tokenize<'t>(text: &str, folded: &'t Folded, flags_of: impl Fn(&str) -> u32) -> Vec<Tok<'t>> {
     let mut toks = Vec::new();
     let mut cursor = 0;
@@ -998,7 +1006,10 @@ fn tokenize<'t>(text: &str, folded: &'t Folded, flags_of: impl Fn(&str) -> u32) 
             }
         }
         let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit() || c == '_');
-        let shape = if glued(text[..s].chars().next_back()) || glued(text[e..].chars().next()) {
+        let shape = if glued(text[..s].chars().next_back())
+            || glued(text[e..].chars().next())
+            || in_code_syntax(text, s, e)
+        {
             Shape::Other
         } else if letters == 1 && first_upper {
             Shape::Initial

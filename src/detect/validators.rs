@@ -75,10 +75,10 @@ pub enum Validator {
     /// signed decimal (`+35236450.6`).
     PhoneDigits,
     /// French number as the `fr.phone` pattern finds it (the pattern owns the
-    /// shape): not a 0123456789-style run written in one piece, which is a
-    /// character set in code (`"0123456789"`). Printed in pairs
-    /// (`01 23 45 67 89`) it is the number people give as an example, and a
-    /// phone number.
+    /// shape): the checks of `phone_digits`, except that a 0123456789-style run
+    /// printed in groups (`01 23 45 67 89`, the number people give as an
+    /// example) is a phone number; in one piece (`"0123456789"`) it is a
+    /// character set in code.
     FrPhone,
 }
 
@@ -876,6 +876,17 @@ fn check_ipv6(candidate: &str) -> bool {
 const PHONE_MAX_DIGITS: usize = 15;
 
 fn check_phone_digits(candidate: &str) -> bool {
+    phone_plausible(candidate, false)
+}
+
+/// A number that printed in groups may count up (`01 23 45 67 89`, the example people
+/// give); in one piece (`0123456789`) it is a character set in code.
+fn check_fr_phone(candidate: &str) -> bool {
+    phone_plausible(candidate, !all_digits(candidate.as_bytes()))
+}
+
+/// The checks of `phone_digits`; `counting_run_ok` lets a 0123456789-style run pass.
+fn phone_plausible(candidate: &str, counting_run_ok: bool) -> bool {
     let mut d = [0u8; PHONE_MAX_DIGITS];
     let mut n = 0usize;
     let mut plus_seen = false;
@@ -913,7 +924,7 @@ fn check_phone_digits(candidate: &str) -> bool {
     !in_parens
         && (8..=PHONE_MAX_DIGITS).contains(&n)
         && !all_same(digits)
-        && !is_digit_run(digits)
+        && (counting_run_ok || !is_digit_run(digits))
         && (!plus_seen || has_country_code(digits) && !signed_decimal(candidate))
 }
 
@@ -955,11 +966,6 @@ fn signed_decimal(candidate: &str) -> bool {
             && int.bytes().all(|b| b.is_ascii_digit())
             && frac.bytes().all(|b| b.is_ascii_digit())
     })
-}
-
-fn check_fr_phone(candidate: &str) -> bool {
-    let b = candidate.as_bytes();
-    !(b.len() >= 8 && all_digits(b) && is_digit_run(b))
 }
 
 /// See [`Validator::in_context`]: false for a phone-shaped value inside a byte dump or
@@ -1674,6 +1680,8 @@ mod tests {
         assert!(!Validator::FrPhone.check("0123456789"));
         assert!(Validator::FrPhone.check("01 23 45 67 89"));
         assert!(Validator::FrPhone.check("0612345678"));
+        assert!(Validator::FrPhone.check("+33 (0)1 23 45 67 89"));
+        assert!(!Validator::FrPhone.check("06 12 34"));
     }
 
     #[test]

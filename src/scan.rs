@@ -7,7 +7,8 @@
 //! leave. `--jsonl` mode reads `{"id", "text"}` lines and writes one
 //! `{"id", "findings": [...]}` line each, offsets in UTF-8 bytes of `text`, end
 //! exclusive. A bad input line is reported on stderr with its number (never its text)
-//! and the batch goes on.
+//! and the batch goes on. The detector is built once; lines are read through a length
+//! limit, in batches scanned on every core, and written back in input order.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, Write};

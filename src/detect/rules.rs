@@ -8,6 +8,10 @@
 //! `[person]` table (the person-name heuristics). Files named by a rule (`terms_file`,
 //! `csv`, gazetteers) are read relative to the rule file; the shipped rules and their
 //! data are embedded in the binary.
+//!
+//! Compiling is pure computation and runs on a few threads (the regexes, then the
+//! prefilter sets beside the dictionaries); the regexes of the last build are kept by
+//! pattern text, so that a reload compiles only the patterns it changes.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -90,6 +90,10 @@ pub enum Command {
         /// {"id", "findings": [...]}, offsets in UTF-8 bytes.
         #[arg(long)]
         jsonl: bool,
+        /// With --jsonl: scanning threads (0: one per processor). The output is the
+        /// same, in input order, whatever the number.
+        #[arg(long, default_value_t = 0, requires = "jsonl")]
+        threads: usize,
         /// Also show what the policy does with each finding and with the request, and
         /// why (needs --provider).
         #[arg(long, requires = "provider")]

@@ -7,10 +7,12 @@
 //! leave. `--jsonl` mode reads `{"id", "text"}` lines and writes one
 //! `{"id", "findings": [...]}` line each, offsets in UTF-8 bytes of `text`, end
 //! exclusive. A bad input line is reported on stderr with its number (never its text)
-//! and the batch goes on.
+//! and the batch goes on. The detector is built once; lines are read through a length
+//! limit, in batches scanned on every core, and written back in input order.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, Write};
+use std::sync::{Mutex, mpsc};
 
 use serde::{Deserialize, Serialize};
 
@@ -350,115 +352,326 @@ pub struct JsonlSummary {
     pub bad_lines: usize,
 }
 
-/// Runs JSON-lines mode from `input` to `output`, errors to `errors`.
+/// Runs JSON-lines mode from `input` to `output`, errors to `errors`, on one thread.
 ///
 /// # Errors
 /// Only I/O errors on the streams; bad lines are reported to `errors` and counted.
 pub fn scan_jsonl(
     detector: &Detector,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     output: impl Write,
     errors: impl Write,
 ) -> io::Result<JsonlSummary> {
-    scan_jsonl_explained(detector, None, input, output, errors)
+    scan_jsonl_explained(detector, None, 1, input, output, errors)
 }
 
-/// As [`scan_jsonl`]; with `explain`, each output line also holds `decisions` (one
-/// `{action, rule}` per finding) and the request's `verdict`.
+/// Lines are handed to the scanning threads in batches of about this many bytes (one
+/// line at least), so that a thread's share of the work outweighs passing it around.
+pub const JSONL_BATCH_BYTES: usize = 256 << 10;
+/// And of at most this many lines (short lines: one allocation per batch, not per line).
+const JSONL_BATCH_LINES: usize = 4096;
+/// Batches read and not yet written, per scanning thread: bounds the memory held when
+/// one batch is slow (its successors wait, already scanned, in order).
+const JSONL_BATCHES_IN_FLIGHT_PER_THREAD: usize = 3;
+
+/// As [`scan_jsonl`] on `threads` scanning threads (`0`: one per processor); with
+/// `explain`, each output line also holds `decisions` (one `{action, rule}` per finding)
+/// and the request's `verdict`.
+///
+/// The input is read in bounded lines and batches (never whole), and the output is the
+/// same, byte for byte and in the same order, whatever the number of threads: one thread
+/// reads, the scanning threads take whole batches, and the calling thread writes the
+/// batches back in input order.
 ///
 /// # Errors
 /// As [`scan_jsonl`].
 pub fn scan_jsonl_explained(
     detector: &Detector,
     explain: Option<&Explain<'_>>,
-    input: impl BufRead,
+    threads: usize,
+    input: impl BufRead + Send,
     mut output: impl Write,
     mut errors: impl Write,
 ) -> io::Result<JsonlSummary> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
     let mut summary = JsonlSummary::default();
-    let mut input = input;
-    let mut buf = Vec::new();
-    let limit = MAX_JSONL_LINE_BYTES as u64 + 1;
-    let mut number = 0usize;
-    loop {
-        buf.clear();
-        let n = io::Read::take(&mut input, limit).read_until(b'\n', &mut buf)?;
-        if n == 0 {
-            break;
+    if threads <= 1 {
+        let mut reader = BatchReader::new(input);
+        while let Some(batch) = reader.next_batch()? {
+            let done = scan_batch(detector, explain, &batch);
+            done.write(&mut output, &mut errors, &mut summary)?;
         }
-        number += 1;
-        if buf.len() > MAX_JSONL_LINE_BYTES && !buf.ends_with(b"\n") {
-            // Skip the rest of the over-long line.
-            let mut sink = Vec::new();
-            input.read_until(b'\n', &mut sink)?;
-            summary.bad_lines += 1;
-            writeln!(
-                errors,
-                "line {number}: longer than {MAX_JSONL_LINE_BYTES} bytes, skipped"
-            )?;
-            continue;
-        }
-        let mut line = trim_ascii(&buf);
-        if number == 1 {
-            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-        }
-        if line.is_empty() {
-            continue;
-        }
-        summary.lines += 1;
-        let parsed: InLine = match serde_json::from_slice(line) {
-            Ok(p) => p,
-            Err(e) => {
-                summary.bad_lines += 1;
-                // serde_json's own messages quote values (`invalid type: string "…"`):
-                // say only what kind of problem it is and where.
-                let what = match e.classify() {
-                    serde_json::error::Category::Syntax => "not valid JSON",
-                    serde_json::error::Category::Eof => "JSON cut short",
-                    serde_json::error::Category::Data | serde_json::error::Category::Io => {
-                        "not an object with an \"id\" and a string \"text\""
-                    }
-                };
-                writeln!(
-                    errors,
-                    "line {number}: {what} (column {}); expected {{\"id\": ..., \"text\": \"...\"}}",
-                    e.column()
-                )?;
-                continue;
-            }
-        };
-        let findings = detector.scan(&parsed.text);
-        let explained = explain.map(|e| e.decide(&parsed.text, &findings));
-        let out = OutLine {
-            decisions: explained.as_ref().map(|x| {
-                x.per_finding
-                    .iter()
-                    .map(|(action, rule)| OutDecision {
-                        action,
-                        rule: rule.clone(),
-                    })
-                    .collect()
-            }),
-            verdict: explained.as_ref().map(|x| out_verdict(&x.decision.verdict)),
-            id: &parsed.id,
-            findings: findings
-                .iter()
-                .map(|f| OutFinding {
-                    start: f.start,
-                    end: f.end,
-                    entity: f.entity.as_str(),
-                    nature: f.nature.as_str(),
-                    sensitivity: f.sensitivity.as_str(),
-                    rule: &f.rule,
-                    score: (f.score * 1000.0).round() / 1000.0,
-                })
-                .collect(),
-        };
-        serde_json::to_writer(&mut output, &out)?;
-        output.write_all(b"\n")?;
+        output.flush()?;
+        return Ok(summary);
     }
-    output.flush()?;
-    Ok(summary)
+    let in_flight = threads * JSONL_BATCHES_IN_FLIGHT_PER_THREAD;
+    // The work queue holds every batch a token allows, so the reader waits only for a
+    // token (or its input), and stops as soon as the writer stops.
+    let (work_tx, work_rx) = mpsc::sync_channel::<Batch>(in_flight);
+    let work_rx = Mutex::new(work_rx);
+    let work_rx = &work_rx;
+    let (done_tx, done_rx) = mpsc::channel::<ScannedBatch>();
+    // A batch may be read only when a token is free; the writer gives one back per
+    // batch written.
+    let (token_tx, token_rx) = mpsc::sync_channel::<()>(in_flight);
+    for _ in 0..in_flight {
+        let _ = token_tx.send(());
+    }
+    std::thread::scope(move |s| {
+        let reading = s.spawn(move || -> io::Result<()> {
+            let mut reader = BatchReader::new(input);
+            while token_rx.recv().is_ok() {
+                let Some(batch) = reader.next_batch()? else {
+                    break;
+                };
+                if work_tx.send(batch).is_err() {
+                    break;
+                }
+            }
+            // Without a token the writer stopped on an error: it reports it.
+            Ok(())
+        });
+        for _ in 0..threads {
+            let done_tx = done_tx.clone();
+            s.spawn(move || {
+                loop {
+                    // A poisoned lock means another scanning thread panicked: the
+                    // scope re-raises that panic.
+                    let Ok(next) = work_rx.lock().map(|rx| rx.recv()) else {
+                        break;
+                    };
+                    let Ok(batch) = next else { break };
+                    if done_tx.send(scan_batch(detector, explain, &batch)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut next = 0usize;
+        for done in done_rx {
+            waiting.insert(done.seq, done);
+            while let Some(done) = waiting.remove(&next) {
+                done.write(&mut output, &mut errors, &mut summary)?;
+                next += 1;
+                let _ = token_tx.send(());
+            }
+        }
+        // Every scanning thread has stopped, so the reader has stopped too.
+        match reading.join() {
+            Ok(read) => read?,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        output.flush()?;
+        Ok(summary)
+    })
+}
+
+/// Input lines read together: their bytes back to back, and where each one is.
+struct Batch {
+    seq: usize,
+    bytes: Vec<u8>,
+    lines: Vec<BatchLine>,
+}
+
+/// One input line of a batch: its number (from 1) and its bytes in the batch, or
+/// `None` when it was longer than [`MAX_JSONL_LINE_BYTES`] and skipped unread.
+struct BatchLine {
+    number: usize,
+    range: Option<std::ops::Range<usize>>,
+}
+
+/// Reads input lines, each through a limit, into batches.
+struct BatchReader<R> {
+    input: R,
+    number: usize,
+    seq: usize,
+}
+
+impl<R: BufRead> BatchReader<R> {
+    fn new(input: R) -> Self {
+        BatchReader {
+            input,
+            number: 0,
+            seq: 0,
+        }
+    }
+
+    /// The next batch, `None` at the end of the input.
+    fn next_batch(&mut self) -> io::Result<Option<Batch>> {
+        let limit = MAX_JSONL_LINE_BYTES as u64 + 1;
+        let mut batch = Batch {
+            seq: self.seq,
+            bytes: Vec::new(),
+            lines: Vec::new(),
+        };
+        while batch.bytes.len() < JSONL_BATCH_BYTES && batch.lines.len() < JSONL_BATCH_LINES {
+            let at = batch.bytes.len();
+            let n = io::Read::take(&mut self.input, limit).read_until(b'\n', &mut batch.bytes)?;
+            if n == 0 {
+                break;
+            }
+            self.number += 1;
+            let range = if n > MAX_JSONL_LINE_BYTES && !batch.bytes.ends_with(b"\n") {
+                batch.bytes.truncate(at);
+                self.skip_line()?;
+                None
+            } else {
+                Some(at..at + n)
+            };
+            batch.lines.push(BatchLine {
+                number: self.number,
+                range,
+            });
+        }
+        if batch.lines.is_empty() {
+            return Ok(None);
+        }
+        self.seq += 1;
+        Ok(Some(batch))
+    }
+
+    /// Skips the rest of an over-long line without keeping it.
+    fn skip_line(&mut self) -> io::Result<()> {
+        loop {
+            let buf = match self.input.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                return Ok(());
+            }
+            match memchr::memchr(b'\n', buf) {
+                Some(i) => {
+                    self.input.consume(i + 1);
+                    return Ok(());
+                }
+                None => {
+                    let n = buf.len();
+                    self.input.consume(n);
+                }
+            }
+        }
+    }
+}
+
+/// What a batch gives: its output lines and its error lines, in input order.
+struct ScannedBatch {
+    seq: usize,
+    output: Vec<u8>,
+    errors: Vec<u8>,
+    summary: JsonlSummary,
+}
+
+impl ScannedBatch {
+    fn write(
+        &self,
+        output: &mut impl Write,
+        errors: &mut impl Write,
+        summary: &mut JsonlSummary,
+    ) -> io::Result<()> {
+        output.write_all(&self.output)?;
+        errors.write_all(&self.errors)?;
+        summary.lines += self.summary.lines;
+        summary.bad_lines += self.summary.bad_lines;
+        Ok(())
+    }
+}
+
+fn scan_batch(detector: &Detector, explain: Option<&Explain<'_>>, batch: &Batch) -> ScannedBatch {
+    let mut done = ScannedBatch {
+        seq: batch.seq,
+        output: Vec::with_capacity(batch.bytes.len() / 2),
+        errors: Vec::new(),
+        summary: JsonlSummary::default(),
+    };
+    for line in &batch.lines {
+        let number = line.number;
+        let Some(range) = line.range.clone() else {
+            done.summary.bad_lines += 1;
+            // Writing into a Vec cannot fail.
+            let _ = writeln!(
+                done.errors,
+                "line {number}: longer than {MAX_JSONL_LINE_BYTES} bytes, skipped"
+            );
+            continue;
+        };
+        let _ = scan_line(detector, explain, number, &batch.bytes[range], &mut done);
+    }
+    done
+}
+
+/// Scans one input line into `done`'s output (or its errors).
+fn scan_line(
+    detector: &Detector,
+    explain: Option<&Explain<'_>>,
+    number: usize,
+    raw: &[u8],
+    done: &mut ScannedBatch,
+) -> io::Result<()> {
+    let mut line = trim_ascii(raw);
+    if number == 1 {
+        line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    }
+    if line.is_empty() {
+        return Ok(());
+    }
+    done.summary.lines += 1;
+    let parsed: InLine = match serde_json::from_slice(line) {
+        Ok(p) => p,
+        Err(e) => {
+            done.summary.bad_lines += 1;
+            // serde_json's own messages quote values (`invalid type: string "…"`):
+            // say only what kind of problem it is and where.
+            let what = match e.classify() {
+                serde_json::error::Category::Syntax => "not valid JSON",
+                serde_json::error::Category::Eof => "JSON cut short",
+                serde_json::error::Category::Data | serde_json::error::Category::Io => {
+                    "not an object with an \"id\" and a string \"text\""
+                }
+            };
+            return writeln!(
+                done.errors,
+                "line {number}: {what} (column {}); expected {{\"id\": ..., \"text\": \"...\"}}",
+                e.column()
+            );
+        }
+    };
+    let findings = detector.scan(&parsed.text);
+    let explained = explain.map(|e| e.decide(&parsed.text, &findings));
+    let out = OutLine {
+        decisions: explained.as_ref().map(|x| {
+            x.per_finding
+                .iter()
+                .map(|(action, rule)| OutDecision {
+                    action,
+                    rule: rule.clone(),
+                })
+                .collect()
+        }),
+        verdict: explained.as_ref().map(|x| out_verdict(&x.decision.verdict)),
+        id: &parsed.id,
+        findings: findings
+            .iter()
+            .map(|f| OutFinding {
+                start: f.start,
+                end: f.end,
+                entity: f.entity.as_str(),
+                nature: f.nature.as_str(),
+                sensitivity: f.sensitivity.as_str(),
+                rule: &f.rule,
+                score: (f.score * 1000.0).round() / 1000.0,
+            })
+            .collect(),
+    };
+    serde_json::to_writer(&mut done.output, &out)?;
+    done.output.push(b'\n');
+    Ok(())
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {

@@ -219,6 +219,37 @@ pub(crate) struct Pending {
     pub window: usize,
 }
 
+/// The terms and automaton of the last dictionary built in this process: a
+/// configuration reload that keeps every term (the usual case: the shipped gazetteers
+/// and an unchanged company list) takes the automaton from here instead of building
+/// it again (the largest of the detector's automata).
+static LAST_BUILT: std::sync::Mutex<Option<(Vec<String>, AhoCorasick)>> =
+    std::sync::Mutex::new(None);
+
+/// The automaton over `entries`' folded terms, in their order (a match's pattern id is
+/// the entry's index).
+fn automaton_for(entries: &[DictEntry]) -> Result<AhoCorasick, aho_corasick::BuildError> {
+    // A poisoned lock only means another build panicked: what it holds is whole.
+    let mut last = LAST_BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((terms, ac)) = last.as_ref()
+        && terms.len() == entries.len()
+        && terms.iter().zip(entries).all(|(t, e)| *t == e.folded)
+    {
+        return Ok(ac.clone());
+    }
+    let ac = AhoCorasickBuilder::new()
+        .match_kind(MatchKind::LeftmostLongest)
+        .start_kind(StartKind::Both)
+        .build(entries.iter().map(|e| e.folded.as_str()))?;
+    *last = Some((
+        entries.iter().map(|e| e.folded.clone()).collect(),
+        ac.clone(),
+    ));
+    Ok(ac)
+}
+
 #[derive(Debug)]
 pub(crate) struct Dictionary {
     automaton: Option<AhoCorasick>,
@@ -249,10 +280,7 @@ impl Dictionary {
                 contexts,
             });
         }
-        let automaton = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .start_kind(StartKind::Both)
-            .build(entries.iter().map(|e| e.folded.as_str()))?;
+        let automaton = automaton_for(&entries)?;
         Ok(Dictionary {
             automaton: Some(automaton),
             entries,

@@ -8,6 +8,10 @@
 //! `[person]` table (the person-name heuristics). Files named by a rule (`terms_file`,
 //! `csv`, gazetteers) are read relative to the rule file; the shipped rules and their
 //! data are embedded in the binary.
+//!
+//! Compiling is pure computation and runs on a few threads (the regexes, then the
+//! prefilter sets beside the dictionaries); the regexes of the last build are kept by
+//! pattern text, so that a reload compiles only the patterns it changes.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -838,7 +842,107 @@ fn list_entries(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Compiles a rule set into a detector, collecting every error.
+/// The detector is built on at most this many threads (fewer on a smaller machine).
+const BUILD_THREADS_MAX: usize = 4;
+
+/// `f` over every item, on up to [`BUILD_THREADS_MAX`] threads; results in item order.
+///
+/// Building is pure computation (no I/O): the threads only share its cost, so that a
+/// process that scans once does not wait for each regex in turn. Items are taken in
+/// order by whichever thread is free: put the costly ones first.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(BUILD_THREADS_MAX)
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else {
+                            return done;
+                        };
+                        done.push((i, f(item)));
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            match w.join() {
+                Ok(done) => {
+                    for (i, r) in done {
+                        out[i] = Some(r);
+                    }
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    out.into_iter().flatten().collect()
+}
+
+/// The regexes of the last detector built in this process, by pattern text: a
+/// configuration reload (or any later detector) that keeps a pattern takes its compiled
+/// regex from here instead of compiling it again. Only the last build's patterns are
+/// kept, so a reload that drops a rule frees its regex with the old detector.
+static LAST_BUILT_REGEXES: std::sync::Mutex<Vec<(String, regex::Regex)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Every enabled rule's pattern compiled, on several threads, by pattern text (the
+/// compile loop takes them from here in rule order, so errors keep their order).
+fn compile_patterns(
+    set: &RuleSet,
+) -> std::collections::HashMap<&str, Result<regex::Regex, regex::Error>> {
+    let mut patterns: Vec<&str> = set
+        .files
+        .iter()
+        .flat_map(|f| &f.raw.rule)
+        .map(Spanned::get_ref)
+        .filter(|r| !set.is_disabled(r.id.get_ref()))
+        .filter_map(|r| r.pattern.as_ref().map(|p| p.get_ref().as_str()))
+        .collect();
+    // Longest first: the long patterns are the costly ones (one e-mail rule costs more
+    // than half of all the others), and should not start last.
+    patterns.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    patterns.dedup();
+    // A poisoned lock only means another build panicked: the regexes in it are whole.
+    let mut last = LAST_BUILT_REGEXES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut built: std::collections::HashMap<&str, Result<regex::Regex, regex::Error>> = patterns
+        .iter()
+        .filter_map(|p| {
+            let (_, r) = last.iter().find(|(q, _)| q == p)?;
+            Some((*p, Ok(r.clone())))
+        })
+        .collect();
+    let missing: Vec<&str> = patterns
+        .iter()
+        .copied()
+        .filter(|p| !built.contains_key(p))
+        .collect();
+    let compiled = par_map(&missing, |p| patterns::build_regex(p));
+    built.extend(missing.into_iter().zip(compiled));
+    *last = patterns
+        .iter()
+        .filter_map(|p| match built.get(p) {
+            Some(Ok(r)) => Some(((*p).to_owned(), r.clone())),
+            _ => None,
+        })
+        .collect();
+    built
+}
+
 pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
+    let mut compiled = compile_patterns(set);
     let mut errors = set.problems.clone();
     let mut metas: Vec<RuleMeta> = Vec::new();
     let mut pattern_rules: Vec<PatternRule> = Vec::new();
@@ -1021,7 +1125,11 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                     });
                     let fold_all =
                         |v: &[String]| v.iter().map(|c| fold::fold_str(c)).collect::<Vec<_>>();
-                    match patterns::build_regex(pattern.get_ref()) {
+                    let regex = compiled
+                        .get(pattern.get_ref().as_str())
+                        .cloned()
+                        .unwrap_or_else(|| patterns::build_regex(pattern.get_ref()));
+                    match regex {
                         Ok(regex) => pattern_rules.push(PatternRule::new(
                             meta_index,
                             regex,
@@ -1191,8 +1299,20 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
     if !errors.is_empty() {
         return Err(RuleErrors(errors));
     }
-    let patterns = patterns::Patterns::new(pattern_rules);
-    let dictionary = match dictionary::Dictionary::new(dict_entries, dict_contexts) {
+    compiled.clear();
+    // The prefilter sets on a thread of their own while this one builds the
+    // dictionaries and the name lexicons: about the same cost each.
+    let (patterns, dictionary, names) = std::thread::scope(|s| {
+        let sets = s.spawn(move || patterns::Patterns::new(pattern_rules));
+        let dictionary = dictionary::Dictionary::new(dict_entries, dict_contexts);
+        let names = person.map(|(lists, _)| names::Names::new(lists, &mut metas));
+        let patterns = match sets.join() {
+            Ok(p) => p,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (patterns, dictionary, names)
+    });
+    let dictionary = match dictionary {
         Ok(d) => d,
         Err(e) => {
             return Err(RuleErrors(vec![RuleError {
@@ -1202,7 +1322,6 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
             }]));
         }
     };
-    let names = person.map(|(lists, _)| names::Names::new(lists, &mut metas));
     Ok(Detector {
         metas,
         patterns,

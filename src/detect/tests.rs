@@ -317,3 +317,33 @@ fn a_context_term_runs_on_over_an_overlapping_term_of_the_same_entity() {
     let spans: Vec<&str> = found.iter().map(|f| &text[f.start..f.end]).collect();
     assert_eq!(spans, ["chez le médecin du travail"]);
 }
+
+/// Detectors reuse the compiled regexes and dictionary automaton of the last build
+/// (a reload that keeps them): a changed pattern or term list must never find what the
+/// previous rules found.
+#[test]
+fn a_rebuilt_detector_finds_what_its_own_rules_say_not_the_previous_ones() {
+    let found = |d: &Detector, text: &str| -> Vec<String> {
+        d.scan(text)
+            .iter()
+            .map(|f| text[f.start..f.end].to_owned())
+            .collect()
+    };
+    let pattern = |p: &str| format!("{RULE_HEAD}pattern = '{p}'\n");
+    let terms = |t: &str| {
+        format!(
+            "[[rule]]\nid = \"t.d\"\nentity = \"CUSTOM\"\nnature = \"strategic\"\nsensitivity = \"internal\"\nterms = [\"{t}\"]\n"
+        )
+    };
+    let text = "projet Orion, code ABC-123, code XYZ-987";
+    for _ in 0..2 {
+        let first = compile(&format!("{}{}", pattern("ABC-[0-9]+"), terms("Orion"))).unwrap();
+        assert_eq!(found(&first, text), ["Orion", "ABC-123"]);
+        let again = compile(&format!("{}{}", pattern("ABC-[0-9]+"), terms("Orion"))).unwrap();
+        assert_eq!(found(&again, text), ["Orion", "ABC-123"]);
+        let changed = compile(&format!("{}{}", pattern("XYZ-[0-9]+"), terms("code"))).unwrap();
+        assert_eq!(found(&changed, text), ["code", "code", "XYZ-987"]);
+        // The first detector is untouched by the later builds.
+        assert_eq!(found(&first, text), ["Orion", "ABC-123"]);
+    }
+}

@@ -435,6 +435,73 @@ fn jsonl_bad_lines_are_reported_by_number_and_the_batch_goes_on() {
     }
 }
 
+/// Several scanning threads give the very bytes one thread gives, in input order:
+/// thousands of lines (several batches), blank and bad lines among them, a byte-order
+/// mark on the first line and a line over the length limit, skipped unread.
+#[test]
+fn jsonl_on_several_threads_writes_what_one_thread_writes_byte_for_byte() {
+    let mut input = String::from("\u{feff}");
+    let texts = [
+        "écrire à claire.martin@example.fr",
+        "x",
+        "Appelez le 06 12 34 56 78, Jean Dupont.",
+        "",
+        "carte 4111 1111 1111 1111",
+    ];
+    for n in 0..9000 {
+        match n % 1000 {
+            17 => input.push_str("{\"id\": 1, \"text\": \"unterminated\n"),
+            400 => input.push('\n'),
+            _ => input.push_str(&format!(
+                "{}\n",
+                json!({"id": n, "text": texts[n % texts.len()]})
+            )),
+        }
+        if n == 5000 {
+            let long = "a".repeat(paravent::scan::MAX_JSONL_LINE_BYTES);
+            input.push_str(&format!("{{\"id\": \"long\", \"text\": \"{long}\"}}\n"));
+        }
+    }
+    let dir = Scratch::new("jsonl-threads");
+    let path = dir.write("batch.jsonl", &input);
+    let one = paravent(
+        &["scan", "--jsonl", "--threads", "1", Scratch::arg(&path)],
+        b"",
+    );
+    let three = paravent(
+        &["scan", "--jsonl", "--threads", "3", Scratch::arg(&path)],
+        b"",
+    );
+    assert_eq!(one.code, three.code);
+    assert_ne!(
+        one.code,
+        Some(0),
+        "the bad lines make the exit code non-zero"
+    );
+    assert!(one.stdout == three.stdout, "the outputs differ");
+    assert_eq!(one.stderr, three.stderr);
+    let ids: Vec<Value> = one.jsonl().iter().map(|l| l["id"].clone()).collect();
+    assert_eq!(ids.len(), 9000 - 9 - 9, "one line per valid input line");
+    assert_eq!(
+        ids[0],
+        json!(0),
+        "the byte-order mark is not part of line 1"
+    );
+    assert!(
+        ids.windows(2).all(|w| w[0].as_u64() < w[1].as_u64()),
+        "in order"
+    );
+    assert!(
+        one.stderr.contains("line 5002: longer than"),
+        "{}",
+        one.stderr
+    );
+    assert_eq!(
+        one.stderr.matches("not valid JSON").count() + one.stderr.matches("cut short").count(),
+        9
+    );
+}
+
 /// The error for a bad line names its number, never its content: the content is the
 /// very data the proxy must not spill into logs.
 #[test]

@@ -342,7 +342,7 @@ impl Names {
         self.signatures(text, &toks, metas, out);
         self.derived_from_emails(text, &toks, metas, out);
         self.propagate(&toks, first_new, metas, out);
-        self.from_structure(text, &toks, metas, out);
+        self.around_found_names(text, &toks, metas, out);
         if let Some(model) = &self.model {
             self.unlisted(text, &toks, model, metas, out);
         }

@@ -22,16 +22,47 @@
 //! to its neighbours). Pure.
 
 use super::{
-    Candidate, FIRST, HONORIFIC, How, LABEL, LAST, MAX_NAME_WORDS, NOT_BEFORE, Names, PARTICLE, PLACE, RuleMeta,
-    STOP, Shape, Tok,
+    Candidate, FIRST, HONORIFIC, How, LABEL, LAST, MAX_NAME_WORDS, NOT_BEFORE, Names, PARTICLE,
+    PLACE, RuleMeta, STOP, Shape, Tok,
 };
 
 /// Kinship and closeness words after which a capitalised word is a person's name.
 const KIN: &[&str] = &[
-    "son", "daughter", "kid", "child", "brother", "sister", "wife", "husband", "mother",
-    "father", "mom", "mum", "dad", "uncle", "aunt", "cousin", "nephew", "niece", "grandson",
-    "granddaughter", "grandmother", "grandfather", "fiance", "fiancee", "fils", "fille",
-    "frere", "soeur", "mari", "epouse", "mere", "pere", "oncle", "tante", "neveu",
+    "son",
+    "daughter",
+    "kid",
+    "child",
+    "brother",
+    "sister",
+    "wife",
+    "husband",
+    "mother",
+    "father",
+    "mom",
+    "mum",
+    "dad",
+    "uncle",
+    "aunt",
+    "cousin",
+    "nephew",
+    "niece",
+    "grandson",
+    "granddaughter",
+    "grandmother",
+    "grandfather",
+    "fiance",
+    "fiancee",
+    "fils",
+    "fille",
+    "frere",
+    "soeur",
+    "mari",
+    "epouse",
+    "mere",
+    "pere",
+    "oncle",
+    "tante",
+    "neveu",
 ];
 
 /// One run of capitalised words (`Teofil Lenartowicz`): token range `a..b`.
@@ -43,7 +74,7 @@ struct Run {
 
 impl Names {
     /// Names from enumerations, dialogues and kinship words (module docs).
-    pub(super) fn from_structure(
+    pub(super) fn around_found_names(
         &self,
         text: &str,
         toks: &[Tok<'_>],
@@ -57,9 +88,8 @@ impl Names {
         // Person findings a neighbour may lean on: every person rule but the surname
         // guess and the statistical layer.
         let weak = [self.meta(How::Surname), self.meta(How::Model)];
-        let person = |c: &Candidate| {
-            c.entity.as_ref().unwrap_or(&metas[c.meta].entity).as_str() == "PERSON"
-        };
+        let person =
+            |c: &Candidate| c.entity.as_ref().unwrap_or(&metas[c.meta].entity).as_str() == "PERSON";
         let seeds: Vec<(usize, usize)> = out
             .iter()
             .filter(|c| person(c) && !weak.contains(&c.meta))
@@ -158,7 +188,9 @@ impl Names {
             }
             let kin = &toks[r.a - 1];
             let gap = text[kin.e..toks[r.a].s].trim_matches([' ', '\t']);
-            if kin.shape == Shape::Lower && (gap.is_empty() || gap == ",") && KIN.contains(&kin.folded)
+            if kin.shape == Shape::Lower
+                && (gap.is_empty() || gap == ",")
+                && KIN.contains(&kin.folded)
             {
                 found.push(span(r));
             }
@@ -250,8 +282,7 @@ fn list_gap(gap: &str) -> bool {
         return false;
     }
     let g = gap.trim();
-    matches!(g, "," | "and" | ", and" | "&" | "et" | ", et")
-        && gap.len() <= 7
+    matches!(g, "," | "and" | ", and" | "&" | "et" | ", et") && gap.len() <= 7
 }
 
 /// A member of an enumeration ends at a separator, a possessive or the end of its line,
@@ -259,7 +290,9 @@ fn list_gap(gap: &str) -> bool {
 fn ends_member(text: &str, end: usize) -> bool {
     let after = text[end..].trim_start_matches([' ', '\t']);
     after.is_empty()
-        || after.starts_with([',', '.', ';', ')', '(', '\n', '\r', '\'', '’', '"', '?', '!'])
+        || after.starts_with([
+            ',', '.', ';', ')', '(', '\n', '\r', '\'', '’', '"', '?', '!',
+        ])
         || after.starts_with("and ")
         || after.starts_with("et ")
 }
@@ -275,4 +308,61 @@ fn after_street(text: &str, start: usize) -> bool {
         .trim_end_matches(',')
         .trim_end();
     before.ends_with(|c: char| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::detect::Detector;
+
+    fn persons(text: &str) -> Vec<&str> {
+        Detector::builtin()
+            .scan(text)
+            .into_iter()
+            .filter(|f| f.entity.as_str() == "PERSON")
+            .map(|f| &text[f.start..f.end])
+            .collect()
+    }
+
+    #[test]
+    fn an_enumeration_with_a_name_found_makes_its_other_members_names() {
+        let text = "Speakers: Jean Dupont, Wojtek Zabrzeski and Ingrid Sólrúnardóttir.";
+        assert_eq!(
+            persons(text),
+            ["Jean Dupont", "Wojtek Zabrzeski", "Ingrid Sólrúnardóttir"]
+        );
+    }
+
+    #[test]
+    fn a_speaker_of_a_dialogue_is_a_name_when_another_speaker_is_one() {
+        let text = "Ubbo: Where were you?\nNicole: At home.";
+        assert_eq!(persons(text), ["Ubbo", "Nicole"]);
+    }
+
+    #[test]
+    fn a_capitalised_word_after_a_kinship_word_is_a_name() {
+        assert_eq!(
+            persons("I would like to add my son Brannoc to the policy."),
+            ["Brannoc"]
+        );
+        assert_eq!(
+            persons("She had one brother, Brannoc, who died young."),
+            ["Brannoc"]
+        );
+    }
+
+    #[test]
+    fn labels_places_and_an_address_beside_a_name_stay_what_they_are() {
+        let text = "Patient : Philippe ROCHE, Téléphone : 08 09 83 43 66.";
+        assert!(!persons(text).contains(&"Téléphone"), "{:?}", persons(text));
+        let text = "Envoyé à 912, rue Élodie Ferreira, Deschamps, Tel : 01 02 03 04 05";
+        assert!(!persons(text).contains(&"Deschamps"), "{:?}", persons(text));
+        let text = "Ubbo: see you.\nNicole: fine.\nMobile: 0490 39 07 81";
+        assert!(!persons(text).contains(&"Mobile"), "{:?}", persons(text));
+        let text = "Nicole Martin, Jean Dupont, the Blowfish and London.";
+        let found = persons(text);
+        assert!(
+            !found.contains(&"London") && !found.contains(&"Blowfish"),
+            "{found:?}"
+        );
+    }
 }

@@ -90,31 +90,23 @@ impl Names {
         let weak = [self.meta(How::Surname), self.meta(How::Model)];
         let person =
             |c: &Candidate| c.entity.as_ref().unwrap_or(&metas[c.meta].entity).as_str() == "PERSON";
-        let seeds: Vec<(usize, usize)> = out
-            .iter()
-            .filter(|c| person(c) && !weak.contains(&c.meta))
-            .map(|c| (c.start, c.end))
-            .collect();
-        let any_person: Vec<(usize, usize)> = out
-            .iter()
-            .filter(|c| person(c))
-            .map(|c| (c.start, c.end))
-            .collect();
+        let spans = |keep: &dyn Fn(&Candidate) -> bool| {
+            Spans::new(out.iter().filter(|c| keep(c)).map(|c| (c.start, c.end)))
+        };
+        let seeds = spans(&|c| person(c) && !weak.contains(&c.meta));
+        let strong_seeds =
+            spans(&|c| person(c) && !weak.contains(&c.meta) && metas[c.meta].priority >= 55);
+        let any_person = spans(&|c| person(c));
+        // A run a person rule touched, or another rule found whole (`London`).
+        let others = spans(&|c| !person(c));
         let span = |r: &Run| (toks[r.a].s, toks[r.b - 1].e);
         let seeded = |r: &Run| {
             let (s, e) = span(r);
-            seeds.iter().any(|&(cs, ce)| cs <= s && ce >= e)
+            seeds.covers(s, e)
         };
-        // A run a person rule touched, or another rule found whole (`London`).
-        let others: Vec<(usize, usize)> = out
-            .iter()
-            .filter(|c| !person(c))
-            .map(|c| (c.start, c.end))
-            .collect();
         let touched = |r: &Run| {
             let (s, e) = span(r);
-            any_person.iter().any(|&(cs, ce)| cs < e && ce > s)
-                || others.iter().any(|&(cs, ce)| cs <= s && ce >= e)
+            any_person.overlaps(s, e) || others.covers(s, e)
         };
         let mut found: Vec<(usize, usize)> = Vec::new();
 
@@ -130,13 +122,7 @@ impl Names {
                 let n_seeded = list.iter().filter(|r| seeded(r)).count();
                 let strong = list.iter().any(|r| {
                     let (s, e) = span(r);
-                    out.iter().any(|c| {
-                        person(c)
-                            && c.start <= s
-                            && c.end >= e
-                            && !weak.contains(&c.meta)
-                            && metas[c.meta].priority >= 55
-                    })
+                    strong_seeds.covers(s, e)
                 });
                 let after_article = {
                     let a = list[0].a;
@@ -183,7 +169,7 @@ impl Names {
 
         // Kinship words: `my kid Brannoc`, `one brother, Wendelin`.
         for r in &runs {
-            if r.a == 0 || touched(r) || !self.may_be_name(toks, r) {
+            if r.a == 0 {
                 continue;
             }
             let kin = &toks[r.a - 1];
@@ -191,6 +177,8 @@ impl Names {
             if kin.shape == Shape::Lower
                 && (gap.is_empty() || gap == ",")
                 && KIN.contains(&kin.folded)
+                && !touched(r)
+                && self.may_be_name(toks, r)
             {
                 found.push(span(r));
             }
@@ -264,8 +252,8 @@ impl Names {
     /// (a letter or a quote, not a number: `Mobile: 0612…` is a label).
     fn is_speaker(&self, text: &str, toks: &[Tok<'_>], r: &Run) -> bool {
         let (s, e) = (toks[r.a].s, toks[r.b - 1].e);
-        let line_start = text[..s].rfind('\n').map_or(0, |i| i + 1);
-        if !text[line_start..s].trim().is_empty() {
+        let before = text[..s].trim_end_matches([' ', '\t']);
+        if !(before.is_empty() || before.ends_with(['\n', '\r'])) {
             return false;
         }
         let Some(rest) = text[e..].trim_start_matches([' ', '\t']).strip_prefix(':') else {
@@ -273,6 +261,44 @@ impl Names {
         };
         let rest = rest.trim_start_matches([' ', '\t']);
         rest.starts_with(|c: char| c.is_alphabetic() || matches!(c, '"' | '“' | '«' | '\''))
+    }
+}
+
+/// Spans sorted by start, with the furthest end reached so far: whether one covers or
+/// overlaps a range in a binary search, so that a long text stays linear.
+struct Spans {
+    starts: Vec<usize>,
+    reach: Vec<usize>,
+}
+
+impl Spans {
+    fn new(spans: impl Iterator<Item = (usize, usize)>) -> Spans {
+        let mut v: Vec<(usize, usize)> = spans.collect();
+        v.sort_unstable();
+        let mut furthest = 0;
+        let reach = v
+            .iter()
+            .map(|&(_, e)| {
+                furthest = furthest.max(e);
+                furthest
+            })
+            .collect();
+        Spans {
+            starts: v.iter().map(|&(s, _)| s).collect(),
+            reach,
+        }
+    }
+
+    /// One span starts at or before `s` and ends at or after `e`.
+    fn covers(&self, s: usize, e: usize) -> bool {
+        let n = self.starts.partition_point(|&x| x <= s);
+        n > 0 && self.reach[n - 1] >= e
+    }
+
+    /// One span shares a byte with `s..e`.
+    fn overlaps(&self, s: usize, e: usize) -> bool {
+        let n = self.starts.partition_point(|&x| x < e);
+        n > 0 && self.reach[n - 1] > s
     }
 }
 
@@ -300,13 +326,12 @@ fn ends_member(text: &str, end: usize) -> bool {
 /// `14, rue Lucie Marchal, Vernouillet`: an enumeration that opens with a street named
 /// after a person, after a house number, is an address.
 fn after_street(text: &str, start: usize) -> bool {
-    let line = &text[text[..start].rfind('\n').map_or(0, |i| i + 1)..start];
-    let before = line
-        .trim_end()
+    let before = text[..start]
+        .trim_end_matches([' ', '\t'])
         .trim_end_matches(char::is_lowercase)
-        .trim_end()
+        .trim_end_matches([' ', '\t'])
         .trim_end_matches(',')
-        .trim_end();
+        .trim_end_matches([' ', '\t']);
     before.ends_with(|c: char| c.is_ascii_digit())
 }
 

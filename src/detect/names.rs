@@ -55,6 +55,7 @@ use super::fold::{Folded, fold_str};
 use super::{Candidate, Entity, Nature, RuleMeta, Sensitivity};
 
 pub(crate) mod model;
+mod structure;
 
 /// The longest run of words taken as one name.
 const MAX_NAME_WORDS: usize = 4;
@@ -341,6 +342,7 @@ impl Names {
         self.signatures(text, &toks, metas, out);
         self.derived_from_emails(text, &toks, metas, out);
         self.propagate(&toks, first_new, metas, out);
+        self.around_found_names(text, &toks, metas, out);
         if let Some(model) = &self.model {
             self.unlisted(text, &toks, model, metas, out);
         }

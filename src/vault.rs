@@ -11,16 +11,17 @@
 //! This module does no I/O apart from [`load_or_create_secret`], which `serve` calls once
 //! at start. It never logs values.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::config::{PseudonymsConfig, TokenScope, TokenStyle};
+use crate::detect::normalise::{KeySink, write_value_key};
 
 /// The BLAKE3 `derive_key` context for the token key: changing it changes every token.
 const TOKEN_KEY_CONTEXT: &str = "paravent 2026 pseudonym tokens v1";
 /// Hex digits of a token's hash; lengthened inside a request on a collision.
 pub const TOKEN_HEX_DIGITS: usize = 6;
+/// Upper-case hex digits, for tokens.
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 /// Bytes of a generated secret.
 pub const GENERATED_SECRET_BYTES: usize = 32;
 
@@ -62,7 +63,7 @@ impl TokenKey {
     pub fn audit_hash(&self, entity: &str, value: &str) -> [u8; 32] {
         let mut h = blake3::Hasher::new_keyed(&self.0);
         h.update(b"a\0").update(entity.as_bytes()).update(b"\0");
-        h.update(normalise(entity, value).as_bytes());
+        Feed::new(&mut h).key_of(entity, value);
         *h.finalize().as_bytes()
     }
 
@@ -87,18 +88,74 @@ impl TokenKey {
         crate::audit::hex(&h.finalize().as_bytes()[..16])
     }
 
-    fn hash(&self, scope: Option<&str>, entity: &str, normalised: &str, round: u32) -> [u8; 32] {
+    /// The token hash of `value` (an `entity`) in `scope`: the keyed hash of the value
+    /// normalised ([`normalise`]), which is streamed into the hash, never built.
+    fn hash(&self, scope: Option<&str>, entity: &str, value: &str, round: u32) -> [u8; 32] {
         let mut h = blake3::Hasher::new_keyed(&self.0);
         match scope {
             None => h.update(b"d\0"),
             Some(p) => h.update(b"p\0").update(p.as_bytes()).update(b"\0"),
         };
         h.update(entity.as_bytes()).update(b"\0");
-        h.update(normalised.as_bytes());
+        Feed::new(&mut h).key_of(entity, value);
         if round > 0 {
             h.update(b"\0").update(&round.to_le_bytes());
         }
         *h.finalize().as_bytes()
+    }
+}
+
+/// Feeds a value's key ([`write_value_key`]) into a keyed hash through a block-sized
+/// buffer: one `update` per 64 bytes rather than one per character, and no string.
+struct Feed<'h> {
+    hasher: &'h mut blake3::Hasher,
+    buf: [u8; FEED_BUFFER_BYTES],
+    len: usize,
+}
+
+/// The buffer of [`Feed`]: one BLAKE3 block.
+const FEED_BUFFER_BYTES: usize = 64;
+
+impl<'h> Feed<'h> {
+    fn new(hasher: &'h mut blake3::Hasher) -> Feed<'h> {
+        Feed {
+            hasher,
+            buf: [0; FEED_BUFFER_BYTES],
+            len: 0,
+        }
+    }
+
+    /// Hashes the key of `value` (an `entity`).
+    fn key_of(mut self, entity: &str, value: &str) {
+        write_value_key(entity, value, &mut self);
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        self.hasher.update(&self.buf[..self.len]);
+        self.len = 0;
+    }
+}
+
+impl KeySink for Feed<'_> {
+    fn push_ascii(&mut self, b: u8) {
+        if self.len == FEED_BUFFER_BYTES {
+            self.flush();
+        }
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    fn push_str(&mut self, s: &str) {
+        if s.len() > FEED_BUFFER_BYTES - self.len {
+            self.flush();
+        }
+        if s.len() > FEED_BUFFER_BYTES {
+            self.hasher.update(s.as_bytes());
+            return;
+        }
+        self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+        self.len += s.len();
     }
 }
 
@@ -122,6 +179,11 @@ pub struct Entry {
 }
 
 /// The vault of one request: value ↔ pseudonym.
+///
+/// Its maps use foldhash, not the standard SipHash: neither is keyed by what the client
+/// chose. `by_value` is keyed by the value's token hash (keyed BLAKE3 under the
+/// deployment secret, so colliding keys cannot be crafted without the secret), and
+/// `by_pseudonym` by the pseudonyms this vault made.
 #[derive(Debug)]
 pub struct Vault<'k> {
     key: &'k TokenKey,
@@ -129,8 +191,11 @@ pub struct Vault<'k> {
     style: TokenStyle,
     limit: usize,
     entries: Vec<Entry>,
-    by_value: HashMap<(String, String), usize>,
-    by_pseudonym: HashMap<String, usize>,
+    /// By the round-0 token hash of `(scope, entity, normalised value)`: one hash gives
+    /// both the lookup and a fresh value's token.
+    by_value: foldhash::HashMap<[u8; 32], usize>,
+    /// By the pseudonym upper-cased.
+    by_pseudonym: foldhash::HashMap<String, usize>,
 }
 
 impl<'k> Vault<'k> {
@@ -147,8 +212,8 @@ impl<'k> Vault<'k> {
             style,
             limit,
             entries: Vec::new(),
-            by_value: HashMap::new(),
-            by_pseudonym: HashMap::new(),
+            by_value: foldhash::HashMap::default(),
+            by_pseudonym: foldhash::HashMap::default(),
         }
     }
 
@@ -171,39 +236,55 @@ impl<'k> Vault<'k> {
     /// # Errors
     /// [`VaultError::Full`] when the request already holds `limit` distinct values.
     pub fn pseudonym(&mut self, entity: &str, value: &str) -> Result<&str, VaultError> {
-        let norm = normalise(entity, value);
-        if let Some(&i) = self.by_value.get(&(entity.to_owned(), norm.clone())) {
-            return Ok(&self.entries[i].pseudonym);
+        let i = self.entry_of(entity, value)?;
+        Ok(&self.entries[i].pseudonym)
+    }
+
+    /// The index in [`Vault::entries`] of `value`'s entry, creating it on first use.
+    ///
+    /// # Errors
+    /// [`VaultError::Full`] when the request already holds `limit` distinct values.
+    pub fn entry_of(&mut self, entity: &str, value: &str) -> Result<usize, VaultError> {
+        let scope = self.scope.as_deref();
+        let h = self.key.hash(scope, entity, value, 0);
+        if let Some(&i) = self.by_value.get(&h) {
+            return Ok(i);
         }
         if self.entries.len() >= self.limit {
             return Err(VaultError::Full { limit: self.limit });
         }
-        let (pseudonym, is_token) = self.fresh_pseudonym(entity, value, &norm);
+        let (pseudonym, is_token) = self.fresh_pseudonym(entity, value, &h);
         let i = self.entries.len();
         self.by_pseudonym.insert(pseudonym.to_ascii_uppercase(), i);
-        self.by_value.insert((entity.to_owned(), norm), i);
+        self.by_value.insert(h, i);
         self.entries.push(Entry {
             entity: entity.to_owned(),
             original: value.to_owned(),
             pseudonym,
             is_token,
         });
-        Ok(&self.entries[i].pseudonym)
+        Ok(i)
     }
 
-    fn fresh_pseudonym(&self, entity: &str, value: &str, norm: &str) -> (String, bool) {
+    /// A pseudonym for a value not in the vault, whose round-0 token hash is `h`.
+    fn fresh_pseudonym(&self, entity: &str, value: &str, h: &[u8; 32]) -> (String, bool) {
         let scope = self.scope.as_deref();
         if self.style == TokenStyle::Surrogate {
             for round in 0..16 {
-                let h = self.key.hash(scope, entity, norm, round);
-                match surrogate(entity, value, &h) {
+                let hr;
+                let hr = if round == 0 {
+                    h
+                } else {
+                    hr = self.key.hash(scope, entity, value, round);
+                    &hr
+                };
+                match surrogate(entity, value, hr) {
                     Some(s) if !self.taken(&s) => return (s, false),
                     Some(_) => continue,
                     None => break,
                 }
             }
         }
-        let h = self.key.hash(scope, entity, norm, 0);
         // A collision inside one request (two values, one token) is told apart by a
         // longer hash: the token stays deterministic for the common case.
         let mut digits = TOKEN_HEX_DIGITS;
@@ -213,7 +294,8 @@ impl<'k> Vault<'k> {
             t.push_str(entity);
             t.push('_');
             for b in &h[..digits.div_ceil(2)] {
-                let _ = write!(t, "{b:02X}");
+                t.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
+                t.push(char::from(HEX_UPPER[usize::from(b & 0xF)]));
             }
             t.truncate(entity.len() + 2 + digits);
             t.push(']');
@@ -225,6 +307,10 @@ impl<'k> Vault<'k> {
     }
 
     fn taken(&self, pseudonym: &str) -> bool {
+        // Tokens are upper case already: no copy to look them up.
+        if !pseudonym.bytes().any(|b| b.is_ascii_lowercase()) {
+            return self.by_pseudonym.contains_key(pseudonym);
+        }
         self.by_pseudonym
             .contains_key(&pseudonym.to_ascii_uppercase())
     }
@@ -535,6 +621,125 @@ mod tests {
         let p2 = a.pseudonym("PHONE", "0612345678").unwrap().to_owned();
         assert_eq!(p1, p2);
         assert_eq!(a.len(), 2);
+    }
+
+    /// Tokens, surrogates and audit hashes pinned as the release before the allocation
+    /// work gave them (issue 13): the value key is computed differently since (streamed
+    /// into the keyed hash, no string built), and every variant of a value must still
+    /// give the same token as before, on every replica and across upgrades.
+    #[test]
+    fn tokens_of_normalisation_variants_are_pinned_across_releases() {
+        let k = key();
+        let mut wrong = Vec::new();
+        let mut check = |got: &str, want: &str, what: String| {
+            if got != want {
+                wrong.push(format!("{what}: {got}"));
+            }
+        };
+        let pinned: &[(&str, &[&str], &str)] = &[
+            (
+                "PERSON",
+                &[
+                    "Jean Dupont",
+                    "JEAN   dupont",
+                    " jean\u{a0}Du\u{200b}pont\t",
+                    "Ｊｅａｎ Dupont",
+                ],
+                "[PERSON_6DDD4C]",
+            ),
+            (
+                "PERSON",
+                &[
+                    "Élodie Lefèvre",
+                    "ÉLODIE LEFÈVRE",
+                    "e\u{301}lodie lefe\u{300}vre",
+                ],
+                "[PERSON_21F599]",
+            ),
+            (
+                "PHONE",
+                &[
+                    "06 12 34 56 78",
+                    "0612345678",
+                    "06.12.34.56.78",
+                    "０６ １２ ３４ ５６ ７８",
+                    "06\u{200b}12-34\u{2011}56 78",
+                ],
+                "[PHONE_857889]",
+            ),
+            (
+                "IBAN",
+                &[
+                    "FR76 3000 6000 0112 3456 7890 189",
+                    "fr7630006000011234567890189",
+                ],
+                "[IBAN_603EFA]",
+            ),
+            (
+                "EMAIL",
+                &["Jean.Dupont@Example.fr", "jean.dupont＠example．fr"],
+                "[EMAIL_316815]",
+            ),
+            (
+                "ADDRESS",
+                &[
+                    "12 rue de la Paix\n75002 Paris",
+                    "12 RUE DE LA PAIX 75002 PARIS",
+                ],
+                "[ADDRESS_33A092]",
+            ),
+            (
+                "FR_NIR",
+                &["1 84 12 75 123 456 78", "184127512345678"],
+                "[FR_NIR_17A7E1]",
+            ),
+        ];
+        for (entity, variants, want) in pinned {
+            for v in *variants {
+                let mut vault = Vault::new(&k, None, TokenStyle::Token, 10);
+                let got = vault.pseudonym(entity, v).unwrap().to_owned();
+                check(&got, want, format!("{entity} {v:?}"));
+            }
+        }
+        let mut scoped = Vault::new(&k, Some("alice".into()), TokenStyle::Token, 10);
+        let got = scoped
+            .pseudonym("PERSON", "jean DUPONT")
+            .unwrap()
+            .to_owned();
+        check(&got, "[PERSON_52DEC2]", "scoped".into());
+        let mut surrogates = Vault::new(&k, None, TokenStyle::Surrogate, 10);
+        for (entity, value, want) in [
+            ("PERSON", "JEAN dupont", "Gabriel Hervé"),
+            ("PHONE", "+33 6 12 34 56 78", "+33 6 39 98 66 96"),
+            (
+                "IBAN",
+                "FR76 3000 6000 0112 3456 7890 189",
+                "FR87 4234 8804 5076 7708 9137 466",
+            ),
+            ("EMAIL", "jean@corp.fr", "dominique.olivier37@example.com"),
+        ] {
+            let got = surrogates.pseudonym(entity, value).unwrap().to_owned();
+            check(&got, want, format!("surrogate {entity}"));
+        }
+        for (entity, value, want) in [
+            (
+                "PERSON",
+                "Jean  DUPONT",
+                "ecbbbd7f8a3c46c0b093f2e2636925bf1924e9f2ef5fd078c8b9b121cfc56442",
+            ),
+            (
+                "PHONE",
+                "06 12 34 56 78",
+                "0b95c5f7939ef782ed685477c4a5654f3d95e03288c61d880450c6d41851d487",
+            ),
+        ] {
+            check(
+                &crate::audit::hex(&k.audit_hash(entity, value)),
+                want,
+                format!("audit {entity}"),
+            );
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
     #[test]

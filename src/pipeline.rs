@@ -397,7 +397,9 @@ pub fn scan(detector: &Detector, walked: &Walked) -> Scanned {
         doc.push(i, view_text(&views, walked, i), "\n");
     }
     let mut c = Collector::new(&views, walked);
-    for f in detector.scan(&doc.text) {
+    let findings = detector.scan(&doc.text);
+    c.reserve(findings.len());
+    for f in findings {
         c.add(&doc, &f, false);
     }
     // The text parts one message joins, scanned joined: only what crosses a part
@@ -510,6 +512,14 @@ impl<'a> Collector<'a> {
             parts: Vec::new(),
             key: String::new(),
         }
+    }
+
+    /// Room for `n` more findings (each a value at most, and usually one span).
+    fn reserve(&mut self, n: usize) {
+        self.values.reserve(n);
+        self.needles.reserve(n);
+        self.found.reserve(n);
+        self.spans.reserve(n);
     }
 
     /// Records finding `f` of `doc`. A finding across part boundaries (`joined`)

@@ -61,10 +61,11 @@ impl TokenKey {
     /// assert_ne!(k.audit_hash("PERSON", "Jean Dupont"), k.audit_hash("PERSON", "Jean Martin"));
     /// ```
     pub fn audit_hash(&self, entity: &str, value: &str) -> [u8; 32] {
-        let mut h = blake3::Hasher::new_keyed(&self.0);
-        h.update(b"a\0").update(entity.as_bytes()).update(b"\0");
-        Feed::new(&mut h).key_of(entity, value);
-        *h.finalize().as_bytes()
+        let mut h = Feed::new(&self.0);
+        h.push_str("a\0");
+        h.push_str(entity);
+        h.push_ascii(0);
+        h.key_of(entity, value)
     }
 
     /// The opaque identifier sent to a provider in place of an identifying field
@@ -91,71 +92,103 @@ impl TokenKey {
     /// The token hash of `value` (an `entity`) in `scope`: the keyed hash of the value
     /// normalised ([`normalise`]), which is streamed into the hash, never built.
     fn hash(&self, scope: Option<&str>, entity: &str, value: &str, round: u32) -> [u8; 32] {
-        let mut h = blake3::Hasher::new_keyed(&self.0);
+        let mut h = Feed::new(&self.0);
         match scope {
-            None => h.update(b"d\0"),
-            Some(p) => h.update(b"p\0").update(p.as_bytes()).update(b"\0"),
-        };
-        h.update(entity.as_bytes()).update(b"\0");
-        Feed::new(&mut h).key_of(entity, value);
-        if round > 0 {
-            h.update(b"\0").update(&round.to_le_bytes());
+            None => h.push_str("d\0"),
+            Some(p) => {
+                h.push_str("p\0");
+                h.push_str(p);
+                h.push_ascii(0);
+            }
         }
-        *h.finalize().as_bytes()
+        h.push_str(entity);
+        h.push_ascii(0);
+        write_value_key(entity, value, &mut h);
+        if round > 0 {
+            h.push_ascii(0);
+            h.push_bytes(&round.to_le_bytes());
+        }
+        h.finish()
     }
 }
 
-/// Feeds a value's key ([`write_value_key`]) into a keyed hash through a block-sized
-/// buffer: one `update` per 64 bytes rather than one per character, and no string.
-struct Feed<'h> {
-    hasher: &'h mut blake3::Hasher,
+/// A keyed BLAKE3 hash fed through a stack buffer: a message that fits (every short
+/// value's, the usual case) is hashed in one call of `blake3::keyed_hash`, which costs
+/// far less than the incremental `Hasher` with its many small updates; a longer one
+/// spills into a `Hasher`. Both give the same hash. Nothing is allocated: the value's
+/// key ([`write_value_key`]) goes straight into the buffer.
+struct Feed<'k> {
+    key: &'k [u8; 32],
     buf: [u8; FEED_BUFFER_BYTES],
     len: usize,
+    spilled: Option<Box<blake3::Hasher>>,
 }
 
-/// The buffer of [`Feed`]: one BLAKE3 block.
-const FEED_BUFFER_BYTES: usize = 64;
+/// The buffer of [`Feed`]: four BLAKE3 blocks, more than a value usually needs.
+const FEED_BUFFER_BYTES: usize = 256;
 
-impl<'h> Feed<'h> {
-    fn new(hasher: &'h mut blake3::Hasher) -> Feed<'h> {
+impl<'k> Feed<'k> {
+    fn new(key: &'k [u8; 32]) -> Feed<'k> {
         Feed {
-            hasher,
+            key,
             buf: [0; FEED_BUFFER_BYTES],
             len: 0,
+            spilled: None,
         }
     }
 
-    /// Hashes the key of `value` (an `entity`).
-    fn key_of(mut self, entity: &str, value: &str) {
+    /// Hashes the key of `value` (an `entity`) and returns the hash.
+    fn key_of(mut self, entity: &str, value: &str) -> [u8; 32] {
         write_value_key(entity, value, &mut self);
-        self.flush();
+        self.finish()
     }
 
-    fn flush(&mut self) {
-        self.hasher.update(&self.buf[..self.len]);
+    fn push_bytes(&mut self, b: &[u8]) {
+        if b.len() > FEED_BUFFER_BYTES - self.len {
+            self.spill();
+            if b.len() > FEED_BUFFER_BYTES {
+                if let Some(h) = &mut self.spilled {
+                    h.update(b);
+                }
+                return;
+            }
+        }
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+    }
+
+    /// Moves what the buffer holds into the incremental hasher.
+    fn spill(&mut self) {
+        let key = self.key;
+        let h = self
+            .spilled
+            .get_or_insert_with(|| Box::new(blake3::Hasher::new_keyed(key)));
+        h.update(&self.buf[..self.len]);
         self.len = 0;
+    }
+
+    fn finish(self) -> [u8; 32] {
+        match self.spilled {
+            None => *blake3::keyed_hash(self.key, &self.buf[..self.len]).as_bytes(),
+            Some(mut h) => {
+                h.update(&self.buf[..self.len]);
+                *h.finalize().as_bytes()
+            }
+        }
     }
 }
 
 impl KeySink for Feed<'_> {
     fn push_ascii(&mut self, b: u8) {
         if self.len == FEED_BUFFER_BYTES {
-            self.flush();
+            self.spill();
         }
         self.buf[self.len] = b;
         self.len += 1;
     }
 
     fn push_str(&mut self, s: &str) {
-        if s.len() > FEED_BUFFER_BYTES - self.len {
-            self.flush();
-        }
-        if s.len() > FEED_BUFFER_BYTES {
-            self.hasher.update(s.as_bytes());
-            return;
-        }
-        self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
-        self.len += s.len();
+        self.push_bytes(s.as_bytes());
     }
 }
 
@@ -740,6 +773,35 @@ mod tests {
             );
         }
         assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn the_buffered_hash_is_the_incremental_hash_of_the_key_at_every_length() {
+        let k = key();
+        let mut values: Vec<String> = (230..270).map(|n| "x".repeat(n)).collect();
+        values.extend([
+            "Jean Dupont".into(),
+            "Jean Dupont ".repeat(40),
+            "é".repeat(300),
+        ]);
+        for value in &values {
+            for entity in ["PERSON", "PHONE"] {
+                let norm = normalise(entity, value);
+                let mut h = blake3::Hasher::new_keyed(&k.0);
+                h.update(b"a\0").update(entity.as_bytes()).update(b"\0");
+                h.update(norm.as_bytes());
+                assert_eq!(k.audit_hash(entity, value), *h.finalize().as_bytes());
+                let mut h = blake3::Hasher::new_keyed(&k.0);
+                h.update(b"p\0alice\0")
+                    .update(entity.as_bytes())
+                    .update(b"\0");
+                h.update(norm.as_bytes())
+                    .update(b"\0")
+                    .update(&3u32.to_le_bytes());
+                let got = k.hash(Some("alice"), entity, value, 3);
+                assert_eq!(got, *h.finalize().as_bytes(), "{}", value.len());
+            }
+        }
     }
 
     #[test]

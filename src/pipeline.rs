@@ -702,6 +702,11 @@ pub fn rewrite(
     // depend on which slot propagation reaches first. Each value's entry is kept: a span
     // that reads as the value does needs no second lookup.
     let mut entries: Vec<Option<usize>> = vec![None; scanned.values.len()];
+    vault.reserve(
+        (0..scanned.values.len())
+            .filter(|&i| action(i) == ValueAction::Pseudonymise)
+            .count(),
+    );
     for (i, (entity, value)) in scanned.values.iter().enumerate() {
         if action(i) == ValueAction::Pseudonymise {
             match vault.entry_of(entity, value) {

@@ -264,6 +264,15 @@ impl<'k> Vault<'k> {
         Vault::new(key, scope, cfg.style, limit)
     }
 
+    /// Room for `n` more values, so that a rewrite that knows how many it will add does
+    /// not grow the vault's maps one doubling at a time (never past the limit).
+    pub fn reserve(&mut self, n: usize) {
+        let n = n.min(self.limit.saturating_sub(self.entries.len()));
+        self.entries.reserve(n);
+        self.by_value.reserve(n);
+        self.by_pseudonym.reserve(n);
+    }
+
     /// The pseudonym of `value` (an `entity`), creating it on first use.
     ///
     /// # Errors

@@ -286,6 +286,15 @@ impl<'k> Vault<'k> {
     ///
     /// # Errors
     /// [`VaultError::Full`] when the request already holds `limit` distinct values.
+    ///
+    /// ```
+    /// use paravent::vault::{TokenKey, Vault};
+    /// let key = TokenKey::from_secret(b"0123456789abcdef");
+    /// let mut v = Vault::new(&key, None, Default::default(), 10);
+    /// let i = v.entry_of("PERSON", "Jean Dupont").unwrap();
+    /// assert_eq!(v.entry_of("PERSON", "JEAN  dupont").unwrap(), i);
+    /// assert!(v.entries()[i].pseudonym.starts_with("[PERSON_"));
+    /// ```
     pub fn entry_of(&mut self, entity: &str, value: &str) -> Result<usize, VaultError> {
         let scope = self.scope.as_deref();
         let h = self.key.hash(scope, entity, value, 0);

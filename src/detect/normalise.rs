@@ -514,6 +514,13 @@ impl KeySink for String {
 /// Writes [`value_key`]`(entity, value)` into `out`, byte for byte the same, without
 /// allocating (but where the value itself needs normalising: an invisible or
 /// compatibility character in it).
+///
+/// ```
+/// use paravent::detect::normalise::{value_key, write_value_key};
+/// let mut key = String::new();
+/// write_value_key("PHONE", "06\u{a0}12 34", &mut key);
+/// assert_eq!(key, value_key("PHONE", "06 12 34"));
+/// ```
 pub fn write_value_key(entity: &str, value: &str, out: &mut impl KeySink) {
     let view = normalise(value);
     let value = view.as_str();

@@ -12,6 +12,9 @@
 //!   (an assistant profile's system prompt, the shipped OpenAI settings `store=false`,
 //!   `user`/`safety_identifier` hashed, `metadata` dropped, and the record's `settings`
 //!   strings): compare with `request/*` for the cost of governance.
+//! - `vault/*`: the prompt's distinct values given their tokens in a fresh vault, then
+//!   every value looked up again (what the rewrite does), and their audit hashes: the
+//!   value normalisation and keyed hashing alone;
 //! - `risk/*`: the residual re-identification risk alone, over a scan already made;
 //! - `answer_leaks/*`: an answer's leak scan (`risk::leaks::Answers::scan`) over text
 //!   with personal data (the prompt's JSON text) and over prose without a digit.
@@ -136,6 +139,31 @@ fn bench(c: &mut Criterion) {
             b.iter(|| governed_phase(&detector, &key, settings, black_box(&body)))
         });
     }
+    g.finish();
+    // Tokens and audit hashes alone, for the prompt's values as the scan found them.
+    let mut g = c.benchmark_group("vault");
+    let walked = Walked::parse(PROMPT, Endpoint::OpenaiChat.schema()).unwrap();
+    let values = pipeline::scan(&detector, &walked).values().to_vec();
+    g.throughput(Throughput::Elements(values.len() as u64));
+    g.bench_function("tokens_prompt_values", |b| {
+        b.iter(|| {
+            let mut vault = Vault::new(&key, None, TokenStyle::Token, 10_000);
+            for _ in 0..2 {
+                for (entity, value) in black_box(&values) {
+                    vault.pseudonym(entity, value).unwrap();
+                }
+            }
+            vault.len()
+        })
+    });
+    g.bench_function("audit_hashes_prompt_values", |b| {
+        b.iter(|| {
+            black_box(&values)
+                .iter()
+                .map(|(entity, value)| key.audit_hash(entity, value)[0])
+                .fold(0u8, u8::wrapping_add)
+        })
+    });
     g.finish();
     // What step 10 adds to the request phase: the residual risk, a pass over the
     // findings of a scan already made (every value pseudonymised but the quasi-

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::detect::normalise::{Normalised, normalise};
-use crate::detect::{Detector, Finding, Nature, Sensitivity};
+use crate::detect::{Detector, Entity, Finding, Nature, Sensitivity};
 use crate::vault::{TokenKey, Vault, VaultError};
 use crate::walk::{SlotKind, Walked};
 
@@ -107,7 +107,7 @@ impl ValueAction {
 /// distinct values ([`Scanned::value_count`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanFinding {
-    pub entity: String,
+    pub entity: Entity,
     pub nature: Nature,
     pub sensitivity: Sensitivity,
     /// The detection rule (`fr.nir`).
@@ -193,7 +193,7 @@ impl Scanned {
         self.findings
             .iter()
             .map(|f| crate::policy::Item {
-                entity: &f.entity,
+                entity: f.entity.as_str(),
                 nature: f.nature,
                 sensitivity: f.sensitivity,
             })
@@ -354,10 +354,11 @@ impl Doc {
         });
     }
 
-    /// The pieces `[start, end)` covers, each with its local range.
-    fn locate(&self, start: usize, end: usize) -> Vec<(usize, usize, usize)> {
+    /// The pieces `[start, end)` covers, each with its local range, into `out`
+    /// (cleared first: one buffer serves every finding).
+    fn locate(&self, start: usize, end: usize, out: &mut Vec<(usize, usize, usize)>) {
+        out.clear();
         let first = self.pieces.partition_point(|p| p.end < start);
-        let mut out = Vec::new();
         for p in &self.pieces[first..] {
             if p.start >= end {
                 break;
@@ -368,7 +369,6 @@ impl Doc {
                 out.push((p.slot, s - p.start, e - p.start));
             }
         }
-        out
     }
 }
 
@@ -380,7 +380,7 @@ impl Doc {
 /// let body = r#"{"model":"m","messages":[{"role":"user","content":"Écrivez à jean.dupont@example.fr"}]}"#.as_bytes();
 /// let walked = Walked::parse(body, Endpoint::OpenaiChat.schema()).unwrap();
 /// let scanned = pipeline::scan(&Detector::builtin(), &walked);
-/// assert_eq!(scanned.findings()[0].entity, "EMAIL");
+/// assert_eq!(scanned.findings()[0].entity.as_str(), "EMAIL");
 /// ```
 pub fn scan(detector: &Detector, walked: &Walked) -> Scanned {
     let views: Vec<Option<Normalised<'static>>> = walked
@@ -397,7 +397,9 @@ pub fn scan(detector: &Detector, walked: &Walked) -> Scanned {
         doc.push(i, view_text(&views, walked, i), "\n");
     }
     let mut c = Collector::new(&views, walked);
-    for f in detector.scan(&doc.text) {
+    let findings = detector.scan(&doc.text);
+    c.reserve(findings.len());
+    for f in findings {
         c.add(&doc, &f, false);
     }
     // The text parts one message joins, scanned joined: only what crosses a part
@@ -413,8 +415,10 @@ pub fn scan(detector: &Detector, walked: &Walked) -> Scanned {
         for &i in members {
             joined.push(i, view_text(&views, walked, i), "");
         }
+        let mut parts = Vec::new();
         for f in detector.scan(&joined.text) {
-            if joined.locate(f.start, f.end).len() > 1 {
+            joined.locate(f.start, f.end, &mut parts);
+            if parts.len() > 1 {
                 c.add(&joined, &f, true);
             }
         }
@@ -423,14 +427,8 @@ pub fn scan(detector: &Detector, walked: &Walked) -> Scanned {
     if walked.credentials > 0 && secret.is_none() {
         secret = Some(CREDENTIAL_KIND.to_owned());
     }
+    let summary = tally(&c.found);
     let (values, needles, found, spans) = (c.values, c.needles, c.found, c.spans);
-    let summary = Summary {
-        findings: c.findings_by_entity,
-        findings_by_nature: c.by_nature,
-        findings_by_sensitivity: c.by_sensitivity,
-        findings_by_entity_nature: c.by_entity_nature,
-        ..Summary::default()
-    };
     let mut lower = doc.text;
     lower.make_ascii_lowercase();
     Scanned {
@@ -449,19 +447,55 @@ pub fn scan(detector: &Detector, walked: &Walked) -> Scanned {
     }
 }
 
+/// The findings counted per entity, nature and sensitivity: one `String` per distinct
+/// entity, not one per finding.
+fn tally(found: &[ScanFinding]) -> Summary {
+    let mut summary = Summary::default();
+    let mut by_entity_nature: Vec<(&str, &'static str, usize)> = Vec::new();
+    for f in found {
+        let entity = f.entity.as_str();
+        match summary.findings.get_mut(entity) {
+            Some(n) => *n += 1,
+            None => {
+                summary.findings.insert(entity.to_owned(), 1);
+            }
+        }
+        let nature = f.nature.as_str();
+        *summary.findings_by_nature.entry(nature).or_default() += 1;
+        *summary
+            .findings_by_sensitivity
+            .entry(f.sensitivity.as_str())
+            .or_default() += 1;
+        match by_entity_nature
+            .iter_mut()
+            .find(|(e, n, _)| *e == entity && *n == nature)
+        {
+            Some((_, _, count)) => *count += 1,
+            None => by_entity_nature.push((entity, nature, 1)),
+        }
+    }
+    summary.findings_by_entity_nature = by_entity_nature
+        .into_iter()
+        .map(|(e, n, count)| ((e.to_owned(), n), count))
+        .collect();
+    summary
+}
+
 struct Collector<'a> {
     views: &'a [Option<Normalised<'static>>],
     walked: &'a Walked,
     values: Vec<(String, String)>,
     needles: Vec<String>,
-    index: HashMap<(String, String), usize>,
+    /// By `entity \0 needle`. The standard map's SipHash, not a fast hasher: the keys
+    /// are the client's text, and a client could craft colliding ones.
+    index: HashMap<String, usize>,
     found: Vec<ScanFinding>,
     spans: Vec<Span>,
     secret: Option<String>,
-    findings_by_entity: BTreeMap<String, usize>,
-    by_nature: BTreeMap<&'static str, usize>,
-    by_sensitivity: BTreeMap<&'static str, usize>,
-    by_entity_nature: BTreeMap<(String, &'static str), usize>,
+    /// The finding being added: the slots it covers, and its key in `index`. Kept
+    /// between findings so that neither allocates once grown.
+    parts: Vec<(usize, usize, usize)>,
+    key: String,
 }
 
 impl<'a> Collector<'a> {
@@ -475,17 +509,29 @@ impl<'a> Collector<'a> {
             found: Vec::new(),
             spans: Vec::new(),
             secret: None,
-            findings_by_entity: BTreeMap::new(),
-            by_nature: BTreeMap::new(),
-            by_sensitivity: BTreeMap::new(),
-            by_entity_nature: BTreeMap::new(),
+            parts: Vec::new(),
+            key: String::new(),
         }
+    }
+
+    /// Room for `n` more findings (each a value at most, and usually one span).
+    fn reserve(&mut self, n: usize) {
+        self.values.reserve(n);
+        self.needles.reserve(n);
+        self.found.reserve(n);
+        self.spans.reserve(n);
     }
 
     /// Records finding `f` of `doc`. A finding across part boundaries (`joined`)
     /// replaces the single-slot findings it overlaps.
     fn add(&mut self, doc: &Doc, f: &Finding, joined: bool) {
-        let parts = doc.locate(f.start, f.end);
+        let mut parts = std::mem::take(&mut self.parts);
+        doc.locate(f.start, f.end, &mut parts);
+        self.add_parts(f, &parts, joined);
+        self.parts = parts;
+    }
+
+    fn add_parts(&mut self, f: &Finding, parts: &[(usize, usize, usize)], joined: bool) {
         if parts.is_empty() {
             return;
         }
@@ -505,52 +551,46 @@ impl<'a> Collector<'a> {
                     .any(|&(slot, a, b)| s.slot == slot && s.start < b && a < s.end)
             });
         }
-        // The value as the client wrote it, and its normalised form.
-        let mut original = String::new();
-        let mut normalised = String::new();
-        for &(slot, a, b) in &parts {
-            let (oa, ob) = original_span(self.views, slot, a, b);
-            original.push_str(&self.walked.slots[slot].text[oa..ob]);
-            normalised.push_str(&view_text(self.views, self.walked, slot)[a..b]);
-        }
         let entity = f.entity.as_str();
         if (f.nature == Nature::Secret || entity == "SECRET") && self.secret.is_none() {
             let kind = f.rule.rsplit('.').next().unwrap_or("secret");
             self.secret = Some(kind.to_owned());
         }
-        *self
-            .findings_by_entity
-            .entry(entity.to_owned())
-            .or_default() += 1;
-        *self.by_nature.entry(f.nature.as_str()).or_default() += 1;
-        *self
-            .by_entity_nature
-            .entry((entity.to_owned(), f.nature.as_str()))
-            .or_default() += 1;
-        *self
-            .by_sensitivity
-            .entry(f.sensitivity.as_str())
-            .or_default() += 1;
-        let key = (entity.to_owned(), normalised.to_ascii_lowercase());
-        let value = match self.index.get(&key) {
+        // The value's key: its entity and its normalised form, lower-cased.
+        self.key.clear();
+        self.key.push_str(entity);
+        self.key.push('\0');
+        let needle_at = self.key.len();
+        for &(slot, a, b) in parts {
+            self.key
+                .push_str(&view_text(self.views, self.walked, slot)[a..b]);
+        }
+        self.key[needle_at..].make_ascii_lowercase();
+        let value = match self.index.get(self.key.as_str()) {
             Some(&i) => i,
             None => {
+                // The value as the client wrote it.
+                let mut original = String::new();
+                for &(slot, a, b) in parts {
+                    let (oa, ob) = original_span(self.views, slot, a, b);
+                    original.push_str(&self.walked.slots[slot].text[oa..ob]);
+                }
                 let i = self.values.len();
                 self.values.push((entity.to_owned(), original));
-                self.needles.push(key.1.clone());
-                self.index.insert(key, i);
+                self.needles.push(self.key[needle_at..].to_owned());
+                self.index.insert(self.key.clone(), i);
                 i
             }
         };
         self.found.push(ScanFinding {
-            entity: entity.to_owned(),
+            entity: f.entity.clone(),
             nature: f.nature,
             sensitivity: f.sensitivity,
             rule: f.rule.clone(),
             value,
         });
         let split = parts.len() > 1;
-        for (part, (slot, start, end)) in parts.into_iter().enumerate() {
+        for (part, &(slot, start, end)) in parts.iter().enumerate() {
             self.spans.push(Span {
                 slot,
                 start,
@@ -593,7 +633,14 @@ pub fn judge(
         scanned
             .findings
             .iter()
-            .map(|f| allow.allows(who.team, &f.entity, f.nature, &scanned.values[f.value].1))
+            .map(|f| {
+                allow.allows(
+                    who.team,
+                    f.entity.as_str(),
+                    f.nature,
+                    &scanned.values[f.value].1,
+                )
+            })
             .collect()
     };
     let items: Vec<_> = scanned
@@ -652,12 +699,20 @@ pub fn rewrite(
     }
     let action = |i: usize| actions.get(i).copied().unwrap_or(ValueAction::Pseudonymise);
     // The vault gets every pseudonymised value in the order found, so tokens do not
-    // depend on which slot propagation reaches first.
+    // depend on which slot propagation reaches first. Each value's entry is kept: a span
+    // that reads as the value does needs no second lookup.
+    let mut entries: Vec<Option<usize>> = vec![None; scanned.values.len()];
+    vault.reserve(
+        (0..scanned.values.len())
+            .filter(|&i| action(i) == ValueAction::Pseudonymise)
+            .count(),
+    );
     for (i, (entity, value)) in scanned.values.iter().enumerate() {
-        if action(i) == ValueAction::Pseudonymise
-            && let Err(e) = vault.pseudonym(entity, value)
-        {
-            return Err(scanned.refuse(e.into(), key));
+        if action(i) == ValueAction::Pseudonymise {
+            match vault.entry_of(entity, value) {
+                Ok(e) => entries[i] = Some(e),
+                Err(e) => return Err(scanned.refuse(e.into(), key)),
+            }
         }
     }
     let mut spans = scanned.spans.clone();
@@ -666,6 +721,9 @@ pub fn rewrite(
     let mut replaced = 0;
     let mut redacted = 0;
     let mut at = 0;
+    // The rewritten slot is built here, then swapped with the slot's text, whose buffer
+    // serves the next slot: one buffer for the whole rewrite.
+    let mut out = String::new();
     while at < spans.len() {
         let slot = spans[at].slot;
         let end = spans[at..]
@@ -673,7 +731,8 @@ pub fn rewrite(
             .position(|s| s.slot != slot)
             .map_or(spans.len(), |n| at + n);
         let text = &walked.slots[slot].text;
-        let mut out = String::with_capacity(text.len() + 16);
+        out.clear();
+        out.reserve(text.len() + 16);
         let mut last = 0;
         let mut changed = false;
         for s in &spans[at..end] {
@@ -682,45 +741,52 @@ pub fn rewrite(
                 continue;
             }
             let (entity, value) = &scanned.values[s.value];
-            let replacement: std::borrow::Cow<'_, str> = match action(s.value) {
-                ValueAction::Allow => continue,
-                _ if s.part > 0 => "".into(),
-                ValueAction::Redact => {
-                    redacted += 1;
-                    format!("[REDACTED_{entity}]").into()
-                }
-                ValueAction::Pseudonymise => {
-                    // A propagated repeat may differ in case or invisible characters: it
-                    // gets the same token, and is restored as it was written.
-                    let v = if s.split {
-                        value.as_str()
-                    } else {
-                        &text[oa..ob]
-                    };
-                    match vault.pseudonym(entity, v) {
-                        Ok(p) => {
-                            replaced += 1;
-                            p.to_owned().into()
-                        }
-                        Err(e) => {
-                            return Err(refused(
-                                e.into(),
-                                &scanned.summary,
-                                hashes(&scanned.values, key),
-                            ));
-                        }
-                    }
-                }
-            };
+            let a = action(s.value);
+            if a == ValueAction::Allow {
+                continue;
+            }
             out.push_str(&text[last..oa]);
-            out.push_str(&replacement);
             last = ob;
             changed = true;
+            if s.part > 0 {
+                continue;
+            }
+            if a == ValueAction::Redact {
+                redacted += 1;
+                out.push_str("[REDACTED_");
+                out.push_str(entity);
+                out.push(']');
+                continue;
+            }
+            // A propagated repeat may differ in case or invisible characters: it
+            // gets the same token, and is restored as it was written.
+            let v = if s.split {
+                value.as_str()
+            } else {
+                &text[oa..ob]
+            };
+            let entry = match entries[s.value] {
+                Some(e) if v == value => Ok(e),
+                _ => vault.entry_of(entity, v),
+            };
+            match entry {
+                Ok(e) => {
+                    replaced += 1;
+                    out.push_str(&vault.entries()[e].pseudonym);
+                }
+                Err(e) => {
+                    return Err(refused(
+                        e.into(),
+                        &scanned.summary,
+                        hashes(&scanned.values, key),
+                    ));
+                }
+            }
         }
         if changed {
             out.push_str(&text[last..]);
             let slot = &mut walked.slots[slot];
-            slot.text = out;
+            std::mem::swap(&mut slot.text, &mut out);
             slot.changed = true;
             summary.changed = true;
         }

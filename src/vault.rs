@@ -11,16 +11,17 @@
 //! This module does no I/O apart from [`load_or_create_secret`], which `serve` calls once
 //! at start. It never logs values.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::config::{PseudonymsConfig, TokenScope, TokenStyle};
+use crate::detect::normalise::{KeySink, write_value_key};
 
 /// The BLAKE3 `derive_key` context for the token key: changing it changes every token.
 const TOKEN_KEY_CONTEXT: &str = "paravent 2026 pseudonym tokens v1";
 /// Hex digits of a token's hash; lengthened inside a request on a collision.
 pub const TOKEN_HEX_DIGITS: usize = 6;
+/// Upper-case hex digits, for tokens.
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 /// Bytes of a generated secret.
 pub const GENERATED_SECRET_BYTES: usize = 32;
 
@@ -60,10 +61,11 @@ impl TokenKey {
     /// assert_ne!(k.audit_hash("PERSON", "Jean Dupont"), k.audit_hash("PERSON", "Jean Martin"));
     /// ```
     pub fn audit_hash(&self, entity: &str, value: &str) -> [u8; 32] {
-        let mut h = blake3::Hasher::new_keyed(&self.0);
-        h.update(b"a\0").update(entity.as_bytes()).update(b"\0");
-        h.update(normalise(entity, value).as_bytes());
-        *h.finalize().as_bytes()
+        let mut h = Feed::new(&self.0);
+        h.push_str("a\0");
+        h.push_str(entity);
+        h.push_ascii(0);
+        h.key_of(entity, value)
     }
 
     /// The opaque identifier sent to a provider in place of an identifying field
@@ -87,18 +89,106 @@ impl TokenKey {
         crate::audit::hex(&h.finalize().as_bytes()[..16])
     }
 
-    fn hash(&self, scope: Option<&str>, entity: &str, normalised: &str, round: u32) -> [u8; 32] {
-        let mut h = blake3::Hasher::new_keyed(&self.0);
+    /// The token hash of `value` (an `entity`) in `scope`: the keyed hash of the value
+    /// normalised ([`normalise`]), which is streamed into the hash, never built.
+    fn hash(&self, scope: Option<&str>, entity: &str, value: &str, round: u32) -> [u8; 32] {
+        let mut h = Feed::new(&self.0);
         match scope {
-            None => h.update(b"d\0"),
-            Some(p) => h.update(b"p\0").update(p.as_bytes()).update(b"\0"),
-        };
-        h.update(entity.as_bytes()).update(b"\0");
-        h.update(normalised.as_bytes());
-        if round > 0 {
-            h.update(b"\0").update(&round.to_le_bytes());
+            None => h.push_str("d\0"),
+            Some(p) => {
+                h.push_str("p\0");
+                h.push_str(p);
+                h.push_ascii(0);
+            }
         }
-        *h.finalize().as_bytes()
+        h.push_str(entity);
+        h.push_ascii(0);
+        write_value_key(entity, value, &mut h);
+        if round > 0 {
+            h.push_ascii(0);
+            h.push_bytes(&round.to_le_bytes());
+        }
+        h.finish()
+    }
+}
+
+/// A keyed BLAKE3 hash fed through a stack buffer: a message that fits (every short
+/// value's, the usual case) is hashed in one call of `blake3::keyed_hash`, which costs
+/// far less than the incremental `Hasher` with its many small updates; a longer one
+/// spills into a `Hasher`. Both give the same hash. Nothing is allocated: the value's
+/// key ([`write_value_key`]) goes straight into the buffer.
+struct Feed<'k> {
+    key: &'k [u8; 32],
+    buf: [u8; FEED_BUFFER_BYTES],
+    len: usize,
+    spilled: Option<Box<blake3::Hasher>>,
+}
+
+/// The buffer of [`Feed`]: four BLAKE3 blocks, more than a value usually needs.
+const FEED_BUFFER_BYTES: usize = 256;
+
+impl<'k> Feed<'k> {
+    fn new(key: &'k [u8; 32]) -> Feed<'k> {
+        Feed {
+            key,
+            buf: [0; FEED_BUFFER_BYTES],
+            len: 0,
+            spilled: None,
+        }
+    }
+
+    /// Hashes the key of `value` (an `entity`) and returns the hash.
+    fn key_of(mut self, entity: &str, value: &str) -> [u8; 32] {
+        write_value_key(entity, value, &mut self);
+        self.finish()
+    }
+
+    fn push_bytes(&mut self, b: &[u8]) {
+        if b.len() > FEED_BUFFER_BYTES - self.len {
+            self.spill();
+            if b.len() > FEED_BUFFER_BYTES {
+                if let Some(h) = &mut self.spilled {
+                    h.update(b);
+                }
+                return;
+            }
+        }
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+    }
+
+    /// Moves what the buffer holds into the incremental hasher.
+    fn spill(&mut self) {
+        let key = self.key;
+        let h = self
+            .spilled
+            .get_or_insert_with(|| Box::new(blake3::Hasher::new_keyed(key)));
+        h.update(&self.buf[..self.len]);
+        self.len = 0;
+    }
+
+    fn finish(self) -> [u8; 32] {
+        match self.spilled {
+            None => *blake3::keyed_hash(self.key, &self.buf[..self.len]).as_bytes(),
+            Some(mut h) => {
+                h.update(&self.buf[..self.len]);
+                *h.finalize().as_bytes()
+            }
+        }
+    }
+}
+
+impl KeySink for Feed<'_> {
+    fn push_ascii(&mut self, b: u8) {
+        if self.len == FEED_BUFFER_BYTES {
+            self.spill();
+        }
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    fn push_str(&mut self, s: &str) {
+        self.push_bytes(s.as_bytes());
     }
 }
 
@@ -122,6 +212,11 @@ pub struct Entry {
 }
 
 /// The vault of one request: value ↔ pseudonym.
+///
+/// Its maps use foldhash, not the standard SipHash: neither is keyed by what the client
+/// chose. `by_value` is keyed by the value's token hash (keyed BLAKE3 under the
+/// deployment secret, so colliding keys cannot be crafted without the secret), and
+/// `by_pseudonym` by the pseudonyms this vault made.
 #[derive(Debug)]
 pub struct Vault<'k> {
     key: &'k TokenKey,
@@ -129,8 +224,11 @@ pub struct Vault<'k> {
     style: TokenStyle,
     limit: usize,
     entries: Vec<Entry>,
-    by_value: HashMap<(String, String), usize>,
-    by_pseudonym: HashMap<String, usize>,
+    /// By the round-0 token hash of `(scope, entity, normalised value)`: one hash gives
+    /// both the lookup and a fresh value's token.
+    by_value: foldhash::HashMap<[u8; 32], usize>,
+    /// By the pseudonym upper-cased.
+    by_pseudonym: foldhash::HashMap<String, usize>,
 }
 
 impl<'k> Vault<'k> {
@@ -147,8 +245,8 @@ impl<'k> Vault<'k> {
             style,
             limit,
             entries: Vec::new(),
-            by_value: HashMap::new(),
-            by_pseudonym: HashMap::new(),
+            by_value: foldhash::HashMap::default(),
+            by_pseudonym: foldhash::HashMap::default(),
         }
     }
 
@@ -166,44 +264,78 @@ impl<'k> Vault<'k> {
         Vault::new(key, scope, cfg.style, limit)
     }
 
+    /// Room for `n` more values, so that a rewrite that knows how many it will add does
+    /// not grow the vault's maps one doubling at a time (never past the limit).
+    pub fn reserve(&mut self, n: usize) {
+        let n = n.min(self.limit.saturating_sub(self.entries.len()));
+        self.entries.reserve(n);
+        self.by_value.reserve(n);
+        self.by_pseudonym.reserve(n);
+    }
+
     /// The pseudonym of `value` (an `entity`), creating it on first use.
     ///
     /// # Errors
     /// [`VaultError::Full`] when the request already holds `limit` distinct values.
     pub fn pseudonym(&mut self, entity: &str, value: &str) -> Result<&str, VaultError> {
-        let norm = normalise(entity, value);
-        if let Some(&i) = self.by_value.get(&(entity.to_owned(), norm.clone())) {
-            return Ok(&self.entries[i].pseudonym);
+        let i = self.entry_of(entity, value)?;
+        Ok(&self.entries[i].pseudonym)
+    }
+
+    /// The index in [`Vault::entries`] of `value`'s entry, creating it on first use.
+    ///
+    /// # Errors
+    /// [`VaultError::Full`] when the request already holds `limit` distinct values.
+    ///
+    /// ```
+    /// use paravent::vault::{TokenKey, Vault};
+    /// let key = TokenKey::from_secret(b"0123456789abcdef");
+    /// let mut v = Vault::new(&key, None, Default::default(), 10);
+    /// let i = v.entry_of("PERSON", "Jean Dupont").unwrap();
+    /// assert_eq!(v.entry_of("PERSON", "JEAN  dupont").unwrap(), i);
+    /// assert!(v.entries()[i].pseudonym.starts_with("[PERSON_"));
+    /// ```
+    pub fn entry_of(&mut self, entity: &str, value: &str) -> Result<usize, VaultError> {
+        let scope = self.scope.as_deref();
+        let h = self.key.hash(scope, entity, value, 0);
+        if let Some(&i) = self.by_value.get(&h) {
+            return Ok(i);
         }
         if self.entries.len() >= self.limit {
             return Err(VaultError::Full { limit: self.limit });
         }
-        let (pseudonym, is_token) = self.fresh_pseudonym(entity, value, &norm);
+        let (pseudonym, is_token) = self.fresh_pseudonym(entity, value, &h);
         let i = self.entries.len();
         self.by_pseudonym.insert(pseudonym.to_ascii_uppercase(), i);
-        self.by_value.insert((entity.to_owned(), norm), i);
+        self.by_value.insert(h, i);
         self.entries.push(Entry {
             entity: entity.to_owned(),
             original: value.to_owned(),
             pseudonym,
             is_token,
         });
-        Ok(&self.entries[i].pseudonym)
+        Ok(i)
     }
 
-    fn fresh_pseudonym(&self, entity: &str, value: &str, norm: &str) -> (String, bool) {
+    /// A pseudonym for a value not in the vault, whose round-0 token hash is `h`.
+    fn fresh_pseudonym(&self, entity: &str, value: &str, h: &[u8; 32]) -> (String, bool) {
         let scope = self.scope.as_deref();
         if self.style == TokenStyle::Surrogate {
             for round in 0..16 {
-                let h = self.key.hash(scope, entity, norm, round);
-                match surrogate(entity, value, &h) {
+                let hr;
+                let hr = if round == 0 {
+                    h
+                } else {
+                    hr = self.key.hash(scope, entity, value, round);
+                    &hr
+                };
+                match surrogate(entity, value, hr) {
                     Some(s) if !self.taken(&s) => return (s, false),
                     Some(_) => continue,
                     None => break,
                 }
             }
         }
-        let h = self.key.hash(scope, entity, norm, 0);
         // A collision inside one request (two values, one token) is told apart by a
         // longer hash: the token stays deterministic for the common case.
         let mut digits = TOKEN_HEX_DIGITS;
@@ -213,7 +345,8 @@ impl<'k> Vault<'k> {
             t.push_str(entity);
             t.push('_');
             for b in &h[..digits.div_ceil(2)] {
-                let _ = write!(t, "{b:02X}");
+                t.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
+                t.push(char::from(HEX_UPPER[usize::from(b & 0xF)]));
             }
             t.truncate(entity.len() + 2 + digits);
             t.push(']');
@@ -225,6 +358,10 @@ impl<'k> Vault<'k> {
     }
 
     fn taken(&self, pseudonym: &str) -> bool {
+        // Tokens are upper case already: no copy to look them up.
+        if !pseudonym.bytes().any(|b| b.is_ascii_lowercase()) {
+            return self.by_pseudonym.contains_key(pseudonym);
+        }
         self.by_pseudonym
             .contains_key(&pseudonym.to_ascii_uppercase())
     }
@@ -535,6 +672,154 @@ mod tests {
         let p2 = a.pseudonym("PHONE", "0612345678").unwrap().to_owned();
         assert_eq!(p1, p2);
         assert_eq!(a.len(), 2);
+    }
+
+    /// Tokens, surrogates and audit hashes pinned as the release before the allocation
+    /// work gave them (issue 13): the value key is computed differently since (streamed
+    /// into the keyed hash, no string built), and every variant of a value must still
+    /// give the same token as before, on every replica and across upgrades.
+    #[test]
+    fn tokens_of_normalisation_variants_are_pinned_across_releases() {
+        let k = key();
+        let mut wrong = Vec::new();
+        let mut check = |got: &str, want: &str, what: String| {
+            if got != want {
+                wrong.push(format!("{what}: {got}"));
+            }
+        };
+        let pinned: &[(&str, &[&str], &str)] = &[
+            (
+                "PERSON",
+                &[
+                    "Jean Dupont",
+                    "JEAN   dupont",
+                    " jean\u{a0}Du\u{200b}pont\t",
+                    "Ｊｅａｎ Dupont",
+                ],
+                "[PERSON_6DDD4C]",
+            ),
+            (
+                "PERSON",
+                &[
+                    "Élodie Lefèvre",
+                    "ÉLODIE LEFÈVRE",
+                    "e\u{301}lodie lefe\u{300}vre",
+                ],
+                "[PERSON_21F599]",
+            ),
+            (
+                "PHONE",
+                &[
+                    "06 12 34 56 78",
+                    "0612345678",
+                    "06.12.34.56.78",
+                    "０６ １２ ３４ ５６ ７８",
+                    "06\u{200b}12-34\u{2011}56 78",
+                ],
+                "[PHONE_857889]",
+            ),
+            (
+                "IBAN",
+                &[
+                    "FR76 3000 6000 0112 3456 7890 189",
+                    "fr7630006000011234567890189",
+                ],
+                "[IBAN_603EFA]",
+            ),
+            (
+                "EMAIL",
+                &["Jean.Dupont@Example.fr", "jean.dupont＠example．fr"],
+                "[EMAIL_316815]",
+            ),
+            (
+                "ADDRESS",
+                &[
+                    "12 rue de la Paix\n75002 Paris",
+                    "12 RUE DE LA PAIX 75002 PARIS",
+                ],
+                "[ADDRESS_33A092]",
+            ),
+            (
+                "FR_NIR",
+                &["1 84 12 75 123 456 78", "184127512345678"],
+                "[FR_NIR_17A7E1]",
+            ),
+        ];
+        for (entity, variants, want) in pinned {
+            for v in *variants {
+                let mut vault = Vault::new(&k, None, TokenStyle::Token, 10);
+                let got = vault.pseudonym(entity, v).unwrap().to_owned();
+                check(&got, want, format!("{entity} {v:?}"));
+            }
+        }
+        let mut scoped = Vault::new(&k, Some("alice".into()), TokenStyle::Token, 10);
+        let got = scoped
+            .pseudonym("PERSON", "jean DUPONT")
+            .unwrap()
+            .to_owned();
+        check(&got, "[PERSON_52DEC2]", "scoped".into());
+        let mut surrogates = Vault::new(&k, None, TokenStyle::Surrogate, 10);
+        for (entity, value, want) in [
+            ("PERSON", "JEAN dupont", "Gabriel Hervé"),
+            ("PHONE", "+33 6 12 34 56 78", "+33 6 39 98 66 96"),
+            (
+                "IBAN",
+                "FR76 3000 6000 0112 3456 7890 189",
+                "FR87 4234 8804 5076 7708 9137 466",
+            ),
+            ("EMAIL", "jean@corp.fr", "dominique.olivier37@example.com"),
+        ] {
+            let got = surrogates.pseudonym(entity, value).unwrap().to_owned();
+            check(&got, want, format!("surrogate {entity}"));
+        }
+        for (entity, value, want) in [
+            (
+                "PERSON",
+                "Jean  DUPONT",
+                "ecbbbd7f8a3c46c0b093f2e2636925bf1924e9f2ef5fd078c8b9b121cfc56442",
+            ),
+            (
+                "PHONE",
+                "06 12 34 56 78",
+                "0b95c5f7939ef782ed685477c4a5654f3d95e03288c61d880450c6d41851d487",
+            ),
+        ] {
+            check(
+                &crate::audit::hex(&k.audit_hash(entity, value)),
+                want,
+                format!("audit {entity}"),
+            );
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn the_buffered_hash_is_the_incremental_hash_of_the_key_at_every_length() {
+        let k = key();
+        let mut values: Vec<String> = (230..270).map(|n| "x".repeat(n)).collect();
+        values.extend([
+            "Jean Dupont".into(),
+            "Jean Dupont ".repeat(40),
+            "é".repeat(300),
+        ]);
+        for value in &values {
+            for entity in ["PERSON", "PHONE"] {
+                let norm = normalise(entity, value);
+                let mut h = blake3::Hasher::new_keyed(&k.0);
+                h.update(b"a\0").update(entity.as_bytes()).update(b"\0");
+                h.update(norm.as_bytes());
+                assert_eq!(k.audit_hash(entity, value), *h.finalize().as_bytes());
+                let mut h = blake3::Hasher::new_keyed(&k.0);
+                h.update(b"p\0alice\0")
+                    .update(entity.as_bytes())
+                    .update(b"\0");
+                h.update(norm.as_bytes())
+                    .update(b"\0")
+                    .update(&3u32.to_le_bytes());
+                let got = k.hash(Some("alice"), entity, value, 3);
+                assert_eq!(got, *h.finalize().as_bytes(), "{}", value.len());
+            }
+        }
     }
 
     #[test]

@@ -440,6 +440,9 @@ pub struct Walked {
     pub media: Vec<&'static str>,
     /// Credentials met in fields that hand them to third parties (refused).
     pub credentials: usize,
+    /// The size of the body parsed (0 when not parsed from bytes): what
+    /// [`Walked::to_bytes`] reserves, so that writing the body rarely grows its buffer.
+    source_bytes: usize,
 }
 
 impl fmt::Debug for Walked {
@@ -493,7 +496,9 @@ impl Walked {
     /// ```
     pub fn parse(bytes: &[u8], schema: &Schema) -> Result<Walked, WalkError> {
         let value = parse_strict(bytes)?;
-        Walked::walk(value, schema)
+        let mut walked = Walked::walk(value, schema)?;
+        walked.source_bytes = bytes.len();
+        Ok(walked)
     }
 
     /// Walks an already parsed value (strictly parsed by [`parse_strict`]).
@@ -513,6 +518,7 @@ impl Walked {
             slots: w.slots,
             media: w.media,
             credentials: w.credentials,
+            source_bytes: 0,
         })
     }
 
@@ -523,6 +529,7 @@ impl Walked {
             slots: Vec::new(),
             media: Vec::new(),
             credentials: 0,
+            source_bytes: 0,
         }
     }
 
@@ -688,7 +695,9 @@ impl Walked {
 
     /// The body as it leaves: the scanned value, serialised.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.slots.iter().map(|s| s.text.len() + 8).sum());
+        // The body as it came, and room for tokens longer than the values they replace.
+        let slots: usize = self.slots.iter().map(|s| s.text.len() + 8).sum();
+        let mut out = Vec::with_capacity(slots.max(self.source_bytes + self.source_bytes / 8));
         self.write(&self.tree, &mut out);
         out
     }

@@ -480,24 +480,83 @@ pub fn is_number_like(entity: &str) -> bool {
 /// detector reads it (invisible characters removed, compatibility forms folded,
 /// [`normalise`]), lower case, single spaces, and for numbers no separators, so the
 /// variants of one value get one token.
+///
+/// ```
+/// use paravent::detect::normalise::value_key;
+/// assert_eq!(value_key("PERSON", " Jean\u{a0}\u{200b}DUPONT "), "jean dupont");
+/// assert_eq!(value_key("PHONE", "０６ 12-34"), "061234");
+/// ```
 pub fn value_key(entity: &str, value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    write_value_key(entity, value, &mut out);
+    out
+}
+
+/// Where [`write_value_key`] puts a value's key: a string, or a keyed hash fed as the
+/// key is produced (the vault's tokens and audit hashes), so that no string is built.
+pub trait KeySink {
+    /// Appends one ASCII byte.
+    fn push_ascii(&mut self, b: u8);
+    /// Appends a string.
+    fn push_str(&mut self, s: &str);
+}
+
+impl KeySink for String {
+    fn push_ascii(&mut self, b: u8) {
+        self.push(char::from(b));
+    }
+
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s);
+    }
+}
+
+/// Writes [`value_key`]`(entity, value)` into `out`, byte for byte the same, without
+/// allocating (but where the value itself needs normalising: an invisible or
+/// compatibility character in it).
+///
+/// ```
+/// use paravent::detect::normalise::{value_key, write_value_key};
+/// let mut key = String::new();
+/// write_value_key("PHONE", "06\u{a0}12 34", &mut key);
+/// assert_eq!(key, value_key("PHONE", "06 12 34"));
+/// ```
+pub fn write_value_key(entity: &str, value: &str, out: &mut impl KeySink) {
     let view = normalise(value);
     let value = view.as_str();
     if NUMBER_LIKE.contains(&entity) {
-        return value
-            .chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect();
-    }
-    let mut out = String::with_capacity(value.len());
-    for word in value.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
+        for c in value.chars().filter(|c| c.is_alphanumeric()) {
+            push_lower(c, out);
         }
-        out.extend(word.chars().flat_map(char::to_lowercase));
+        return;
     }
-    out
+    for (i, word) in value.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push_ascii(b' ');
+        }
+        if word.is_ascii() {
+            // The common case, one byte at a time with no case table.
+            for &b in word.as_bytes() {
+                out.push_ascii(b.to_ascii_lowercase());
+            }
+        } else {
+            for c in word.chars() {
+                push_lower(c, out);
+            }
+        }
+    }
+}
+
+/// Appends `c` lower-cased as `char::to_lowercase` does it (one or more characters).
+fn push_lower(c: char, out: &mut impl KeySink) {
+    if c.is_ascii() {
+        out.push_ascii(c.to_ascii_lowercase() as u8);
+        return;
+    }
+    let mut buf = [0; 4];
+    for l in c.to_lowercase() {
+        out.push_str(l.encode_utf8(&mut buf));
+    }
 }
 
 #[cfg(test)]
@@ -513,6 +572,63 @@ mod tests {
             .unwrap_or_else(|| panic!("{needle:?} not in {:?}", view.as_str()));
         let (s, e) = view.original_span(at, at + needle.len());
         &text[s..e]
+    }
+
+    /// `value_key` as it was written before it streamed into a sink (issue 13).
+    fn value_key_by_collecting(entity: &str, value: &str) -> String {
+        let view = normalise(value);
+        let value = view.as_str();
+        if NUMBER_LIKE.contains(&entity) {
+            return value
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect();
+        }
+        let mut out = String::with_capacity(value.len());
+        for word in value.split_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.extend(word.chars().flat_map(char::to_lowercase));
+        }
+        out
+    }
+
+    #[test]
+    fn the_streamed_value_key_is_the_collected_one_for_every_script() {
+        let mut text = String::new();
+        // Every character of the scripts with case, marks and compatibility forms, and
+        // a sample of the rest (all of it takes minutes in a debug build).
+        let chars = every_char().filter(|&c| {
+            let c = u32::from(c);
+            c < 0x3000 || (0xFF00..0xFFF0).contains(&c) || c % 61 == 0
+        });
+        for c in chars {
+            text.clear();
+            text.extend(['A', c, 'b', ' ', c, '\u{301}', c]);
+            for entity in ["PERSON", "PHONE"] {
+                assert_eq!(
+                    value_key(entity, &text),
+                    value_key_by_collecting(entity, &text),
+                    "{entity} {c:?}"
+                );
+            }
+        }
+        for text in [
+            "",
+            " ",
+            "  Jean \t DUPONT\n",
+            "ÉLODIE İstanbul ΣΑΣ",
+            "\u{200b} \u{a0}x",
+        ] {
+            for entity in ["PERSON", "IBAN", "EMAIL"] {
+                assert_eq!(
+                    value_key(entity, text),
+                    value_key_by_collecting(entity, text)
+                );
+            }
+        }
     }
 
     #[test]

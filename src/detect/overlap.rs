@@ -5,33 +5,54 @@
 //! the earliest start, then the rule's position in the rule set. Each candidate is kept
 //! when it overlaps none already kept.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
 
 use super::{Candidate, RuleMeta};
 
-pub(crate) fn resolve(mut candidates: Vec<Candidate>, metas: &[RuleMeta]) -> Vec<Candidate> {
-    candidates.retain(|c| c.start < c.end);
-    candidates.sort_by(|a, b| {
-        (b.end - b.start)
-            .cmp(&(a.end - a.start))
-            .then(metas[b.meta].priority.cmp(&metas[a.meta].priority))
-            .then(a.start.cmp(&b.start))
-            .then(a.meta.cmp(&b.meta))
-            .then(b.score.total_cmp(&a.score))
-    });
-    // Kept spans by start; a new span overlaps a kept one iff the kept span that starts
-    // last before the new end also ends after the new start.
-    let mut kept: BTreeMap<usize, Candidate> = BTreeMap::new();
-    for c in candidates {
-        let overlaps = kept
-            .range(..c.end)
-            .next_back()
-            .is_some_and(|(_, k)| k.end > c.start);
+pub(crate) fn resolve(candidates: Vec<Candidate>, metas: &[RuleMeta]) -> Vec<Candidate> {
+    // The order as one key per candidate, computed once, so that sorting reads no rule
+    // metadata; the candidate's position breaks exact ties, as a stable sort would.
+    let mut order: Vec<(OrderKey, u32)> = candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.start < c.end)
+        .map(|(i, c)| {
+            let key = (
+                Reverse(c.end - c.start),
+                Reverse(metas[c.meta].priority),
+                c.start,
+                c.meta,
+                Reverse(total_order(c.score)),
+            );
+            (key, i as u32)
+        })
+        .collect();
+    order.sort_unstable();
+    // Kept spans sorted by start (they never overlap, so their ends are sorted too); a
+    // new span overlaps a kept one iff the kept span that starts last before the new
+    // end also ends after the new start, and is then inserted at that place.
+    let mut kept: Vec<usize> = Vec::new();
+    for &(_, i) in &order {
+        let c = &candidates[i as usize];
+        let at = kept.partition_point(|&k| candidates[k].start < c.end);
+        let overlaps = at > 0 && candidates[kept[at - 1]].end > c.start;
         if !overlaps {
-            kept.insert(c.start, c);
+            kept.insert(at, i as usize);
         }
     }
-    kept.into_values().collect()
+    let mut candidates: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
+    kept.into_iter()
+        .filter_map(|k| candidates[k].take())
+        .collect()
+}
+
+/// Length (longest first), priority (highest first), start, rule, score (highest first).
+type OrderKey = (Reverse<usize>, Reverse<i32>, usize, usize, Reverse<i32>);
+
+/// An integer that orders as `f32::total_cmp` orders the floats.
+fn total_order(x: f32) -> i32 {
+    let bits = x.to_bits() as i32;
+    bits ^ (((bits >> 31) as u32) >> 1) as i32
 }
 
 #[cfg(test)]
@@ -102,6 +123,41 @@ mod tests {
         let mut reversed = input;
         reversed.reverse();
         assert_eq!(forward, spans(&resolve(reversed, &metas)));
+    }
+
+    #[test]
+    fn the_score_key_orders_as_total_cmp() {
+        let xs = [
+            f32::NEG_INFINITY,
+            -1.0,
+            -0.0,
+            0.0,
+            f32::MIN_POSITIVE,
+            0.5,
+            1.0,
+            f32::INFINITY,
+            f32::NAN,
+            -f32::NAN,
+        ];
+        for a in xs {
+            for b in xs {
+                assert_eq!(
+                    total_order(a).cmp(&total_order(b)),
+                    a.total_cmp(&b),
+                    "{a} {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn exact_ties_keep_the_first_candidate_as_a_stable_sort_did() {
+        let metas = [meta(0)];
+        let mut first = cand(0, 5, 0);
+        first.sensitivity = Some(Sensitivity::Confidential);
+        let kept = resolve(vec![first, cand(0, 5, 0)], &metas);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].sensitivity, Some(Sensitivity::Confidential));
     }
 
     #[test]

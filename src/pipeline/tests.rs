@@ -140,7 +140,7 @@ fn rewrite_with(body: &Value, entity: &str, a: ValueAction) -> (Summary, Value, 
         .findings()
         .iter()
         .map(|f| {
-            if f.entity == entity {
+            if f.entity.as_str() == entity {
                 a
             } else {
                 ValueAction::Pseudonymise

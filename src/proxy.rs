@@ -1557,19 +1557,42 @@ fn apply_policy<'a>(
     let hashes = scanned.value_hashes(rt.token_key());
     // The vault's entries repeat the values found, plus the variants propagation met:
     // only those need hashing again.
-    let found: std::collections::HashSet<(String, String)> =
-        scanned.values().iter().cloned().collect();
+    // (Keyed `entity NUL value` in one buffer: entity names hold no NUL. Looked up
+    // through one reused key, not two `String`s cloned per vault entry.)
+    let mut found_text = String::new();
+    let mut found_ends = Vec::with_capacity(scanned.values().len());
+    for (entity, value) in scanned.values() {
+        found_text.push_str(entity);
+        found_text.push('\0');
+        found_text.push_str(value);
+        found_ends.push(found_text.len());
+    }
+    let found: std::collections::HashSet<&str> = found_ends
+        .iter()
+        .scan(0, |start, &end| {
+            let key = &found_text[*start..end];
+            *start = end;
+            Some(key)
+        })
+        .collect();
     let allow_media = target.unwrap_or(provider).allow_media;
     match pipeline::rewrite(scanned, walked, vault, &actions, allow_media) {
         Ok(summary) => {
             // Every value found (pseudonymised, redacted or allowed) has its keyed hash,
             // plus the variants propagation pseudonymised.
             let mut hashes = hashes;
+            let mut key = String::new();
             hashes.extend(
                 vault
                     .entries()
                     .iter()
-                    .filter(|e| !found.contains(&(e.entity.clone(), e.original.clone())))
+                    .filter(|e| {
+                        key.clear();
+                        key.push_str(&e.entity);
+                        key.push('\0');
+                        key.push_str(&e.original);
+                        !found.contains(key.as_str())
+                    })
                     .map(|e| {
                         let h = rt.token_key().audit_hash(&e.entity, &e.original);
                         (e.entity.clone(), crate::audit::hex(&h))

@@ -7,18 +7,22 @@
 # Instruction counts are deterministic, so unlike wall-clock figures they hold on a
 # shared machine. Everything listens on 127.0.0.1 and is stopped at the end.
 #
-# Usage: scripts/instructions.sh [N] [M]          (default 5 45)
+# Usage: scripts/instructions.sh [N] [M]          (default 5 205)
 #   PROMPT=file     the request body (default benches/load/prompt.json)
 #   AUDIT=never|always   keep an audit trail with that fsync policy (default never;
 #                   AUDIT=none: no trail)
 #   KEEP=dir        keep the two callgrind outputs there (callgrind_annotate them)
 #   NO_BUILD=1      use the release binary as it is
+#   WORKERS=n       the runtime's worker threads (default 1: with more, which worker
+#                   serves a request, and so which regex caches warm and which thread
+#                   frees what another allocated, changes from run to run; the counts
+#                   move by hundreds of thousands per request)
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 n="${1:-5}"
-m="${2:-45}"
+m="${2:-205}"
 if [ "$m" -le "$n" ]; then
     echo "instructions: M ($m) must be larger than N ($n)" >&2
     exit 2
@@ -111,7 +115,7 @@ TOML
     if [ "$audit" != none ]; then
         printf '[audit]\npath = "%s/trail.jsonl"\nfsync = "%s"\n' "$dir" "$audit" >> "$dir/paravent.toml"
     fi
-    PARAVENT_SECRET="instructions-secret-0123456789abcdef" valgrind --tool=callgrind \
+    TOKIO_WORKER_THREADS="${WORKERS:-1}" PARAVENT_SECRET="instructions-secret-0123456789abcdef" valgrind --tool=callgrind \
         --callgrind-out-file="$dir/callgrind.out" "$bin" serve --config "$dir/paravent.toml" \
         --log warn 2> "$dir/serve.log" &
     local pid=$!
@@ -126,7 +130,7 @@ TOML
 
 first="$(run "$n")"
 second="$(run "$m")"
-echo "prompt: $(wc -c < "$prompt") bytes; audit trail: $audit; runs of $n and $m requests"
+echo "prompt: $(wc -c < "$prompt") bytes; audit trail: $audit; ${WORKERS:-1} worker(s); runs of $n and $m requests"
 echo "instructions: $first ($n requests), $second ($m requests)"
 awk -v a="$first" -v b="$second" -v n="$n" -v m="$m" \
     'BEGIN { printf "instructions per request: %.0f\n", (b - a) / (m - n) }'

@@ -375,7 +375,9 @@ impl AuditRecord {
     /// # Errors
     /// A `prev` that is not 64 hex digits, or [`AuditRecord::canonical`]'s errors.
     pub fn compute_hash(&self) -> Result<String, AuditError> {
-        Ok(chain_hash(&self.prev, &self.canonical()?)?.to_hex().to_string())
+        Ok(chain_hash(&self.prev, &self.canonical()?)?
+            .to_hex()
+            .to_string())
     }
 
     /// Sets `prev` and `hash`, and returns the line to append (no newline).

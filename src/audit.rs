@@ -350,9 +350,24 @@ impl AuditRecord {
     /// # Errors
     /// [`AuditError::Serialise`] (not expected for records built here).
     pub fn canonical(&self) -> Result<Vec<u8>, AuditError> {
-        let mut r = self.clone();
-        r.hash = None;
-        serde_json::to_vec(&r).map_err(AuditError::Serialise)
+        // `hash` is the last field: the full serialisation ends with `,"hash":<its JSON
+        // string>}`, and the canonical form is that without the suffix (no clone of the
+        // record to blank its hash).
+        let mut bytes = serde_json::to_vec(self).map_err(AuditError::Serialise)?;
+        if let Some(hash) = &self.hash {
+            let mut suffix = b",\"hash\":".to_vec();
+            serde_json::to_writer(&mut suffix, hash).map_err(AuditError::Serialise)?;
+            suffix.push(b'}');
+            if !bytes.ends_with(&suffix) {
+                // Not expected; the slow way then.
+                let mut r = self.clone();
+                r.hash = None;
+                return serde_json::to_vec(&r).map_err(AuditError::Serialise);
+            }
+            bytes.truncate(bytes.len() - suffix.len());
+            bytes.push(b'}');
+        }
+        Ok(bytes)
     }
 
     /// `BLAKE3(prev ‖ canonical)`, hex, from the record's own `prev`.
@@ -360,11 +375,9 @@ impl AuditRecord {
     /// # Errors
     /// A `prev` that is not 64 hex digits, or [`AuditRecord::canonical`]'s errors.
     pub fn compute_hash(&self) -> Result<String, AuditError> {
-        let prev = unhex32(&self.prev).ok_or(AuditError::BadPrev)?;
-        let mut h = blake3::Hasher::new();
-        h.update(&prev);
-        h.update(&self.canonical()?);
-        Ok(h.finalize().to_hex().to_string())
+        Ok(chain_hash(&self.prev, &self.canonical()?)?
+            .to_hex()
+            .to_string())
     }
 
     /// Sets `prev` and `hash`, and returns the line to append (no newline).
@@ -379,10 +392,20 @@ impl AuditRecord {
     /// assert!(line.ends_with('}') && !line.contains(' '));
     /// ```
     pub fn seal(&mut self, prev: &str) -> Result<String, AuditError> {
-        self.prev = prev.to_owned();
+        prev.clone_into(&mut self.prev);
         self.hash = None;
-        self.hash = Some(self.compute_hash()?);
-        serde_json::to_string(self).map_err(AuditError::Serialise)
+        // Serialised once: the canonical bytes are hashed, then become the line by
+        // putting the hash in as the last field (what serialising the sealed record
+        // again would give: a hex string needs no escaping).
+        let mut line = serde_json::to_string(&*self).map_err(AuditError::Serialise)?;
+        let hash = chain_hash(&self.prev, line.as_bytes())?.to_hex();
+        debug_assert!(line.ends_with('}'));
+        line.pop();
+        line.push_str(",\"hash\":\"");
+        line.push_str(&hash);
+        line.push_str("\"}");
+        self.hash = Some(hash.to_string());
+        Ok(line)
     }
 
     /// A `chain-start` record (seq 0).
@@ -407,6 +430,15 @@ impl AuditRecord {
             hash: None,
         }
     }
+}
+
+/// `BLAKE3(prev ‖ canonical)`, `prev` being the hex of the previous hash.
+fn chain_hash(prev: &str, canonical: &[u8]) -> Result<blake3::Hash, AuditError> {
+    let prev = unhex32(prev).ok_or(AuditError::BadPrev)?;
+    let mut h = blake3::Hasher::new();
+    h.update(&prev);
+    h.update(canonical);
+    Ok(h.finalize())
 }
 
 /// Lower-case hex of bytes (by table: `write!("{:02x}")` per byte cost ~1 µs per hash,

@@ -13,6 +13,14 @@ use paravent::scan;
 
 mod cli;
 
+/// The binary's allocator: mimalloc instead of the C library's malloc. A proxied
+/// request allocates and frees some thousands of small blocks (slots, findings, the
+/// vault, the record), and glibc's malloc and free took about 14 % of its instructions
+/// (docs/PROXY-PERFORMANCE.md, "Instructions per proxied request"). Only the binary:
+/// the library, its tests and benches keep the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match run(cli) {

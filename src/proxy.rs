@@ -1557,19 +1557,42 @@ fn apply_policy<'a>(
     let hashes = scanned.value_hashes(rt.token_key());
     // The vault's entries repeat the values found, plus the variants propagation met:
     // only those need hashing again.
-    let found: std::collections::HashSet<(String, String)> =
-        scanned.values().iter().cloned().collect();
+    // (Keyed `entity NUL value` in one buffer: entity names hold no NUL. Looked up
+    // through one reused key, not two `String`s cloned per vault entry.)
+    let mut found_text = String::new();
+    let mut found_ends = Vec::with_capacity(scanned.values().len());
+    for (entity, value) in scanned.values() {
+        found_text.push_str(entity);
+        found_text.push('\0');
+        found_text.push_str(value);
+        found_ends.push(found_text.len());
+    }
+    let found: std::collections::HashSet<&str> = found_ends
+        .iter()
+        .scan(0, |start, &end| {
+            let key = &found_text[*start..end];
+            *start = end;
+            Some(key)
+        })
+        .collect();
     let allow_media = target.unwrap_or(provider).allow_media;
     match pipeline::rewrite(scanned, walked, vault, &actions, allow_media) {
         Ok(summary) => {
             // Every value found (pseudonymised, redacted or allowed) has its keyed hash,
             // plus the variants propagation pseudonymised.
             let mut hashes = hashes;
+            let mut key = String::new();
             hashes.extend(
                 vault
                     .entries()
                     .iter()
-                    .filter(|e| !found.contains(&(e.entity.clone(), e.original.clone())))
+                    .filter(|e| {
+                        key.clear();
+                        key.push_str(&e.entity);
+                        key.push('\0');
+                        key.push_str(&e.original);
+                        !found.contains(key.as_str())
+                    })
                     .map(|e| {
                         let h = rt.token_key().audit_hash(&e.entity, &e.original);
                         (e.entity.clone(), crate::audit::hex(&h))
@@ -2357,6 +2380,24 @@ fn reidentify_json(reid: &Reidentifier, bytes: Bytes, count: &mut usize) -> Byte
 /// Scans every string of a JSON answer for leaks ([`crate::risk::leaks`]); the
 /// answer is rewritten only when a leak is redacted.
 fn scan_answer_json(answers: &crate::risk::leaks::Answers, bytes: Bytes) -> Bytes {
+    if !answers.redacts() {
+        // Recording only: nothing is rewritten, so the strings are visited as the
+        // parser meets them, without building the document. As with the document, an
+        // answer that is not JSON is not scanned: checked first, by the same parser.
+        let mut check = |_: &str| {};
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let valid = serde::de::DeserializeSeed::deserialize(EachString(&mut check), &mut de)
+            .and_then(|()| de.end())
+            .is_ok();
+        if valid {
+            let mut scan = |text: &str| {
+                answers.scan(text);
+            };
+            let mut de = serde_json::Deserializer::from_slice(&bytes);
+            let _ = serde::de::DeserializeSeed::deserialize(EachString(&mut scan), &mut de);
+        }
+        return bytes;
+    }
     let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
         return bytes;
     };
@@ -2375,5 +2416,156 @@ fn scan_answer_json(answers: &crate::risk::leaks::Answers, bytes: Bytes) -> Byte
     bytes
 }
 
+/// Calls its function with every string value of a JSON document (not the keys), in
+/// document order, and, for a string that holds a JSON object or array, with that
+/// document's strings instead: the strings [`crate::walk::each_string_mut`] visits,
+/// without building a [`serde_json::Value`].
+struct EachString<'f>(&'f mut dyn FnMut(&str));
+
+impl<'de> serde::de::DeserializeSeed<'de> for EachString<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EachString<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<(), E> {
+        let t = s.trim_start();
+        if t.starts_with('{') || t.starts_with('[') {
+            // A document inside the string (tool-call arguments): its strings, when it
+            // is one (checked whole first, as parsing it into a value would).
+            let mut nop = |_: &str| {};
+            let mut de = serde_json::Deserializer::from_str(s);
+            let valid = serde::de::DeserializeSeed::deserialize(EachString(&mut nop), &mut de)
+                .and_then(|()| de.end())
+                .is_ok();
+            if valid {
+                let mut de = serde_json::Deserializer::from_str(s);
+                let _ = serde::de::DeserializeSeed::deserialize(EachString(self.0), &mut de);
+                return Ok(());
+            }
+        }
+        (self.0)(s);
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(EachString(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(number) = map.next_key_seed(NumberKey)? {
+            if number {
+                // A number, as serde_json's `arbitrary_precision` hands it over (a map
+                // of one private key): no string, as in a value.
+                map.next_value::<serde::de::IgnoredAny>()?;
+            } else {
+                map.next_value_seed(EachString(&mut *self.0))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads an object key: whether it is the private key serde_json gives a number under
+/// (`arbitrary_precision`), without allocating it.
+struct NumberKey;
+
+impl<'de> serde::de::DeserializeSeed<'de> for NumberKey {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NumberKey {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
+        Ok(key == "$serde_json::private::Number")
+    }
+}
+
 /// Longest model name kept in the audit record.
 const MAX_MODEL_CHARS: usize = 128;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The strings `EachString` hands over, or `None` when it finds no JSON document.
+    fn visited(json: &str) -> Option<Vec<String>> {
+        let mut seen = Vec::new();
+        let mut push = |s: &str| seen.push(s.to_owned());
+        let mut de = serde_json::Deserializer::from_str(json);
+        serde::de::DeserializeSeed::deserialize(EachString(&mut push), &mut de).ok()?;
+        de.end().ok()?;
+        Some(seen)
+    }
+
+    /// What `walk::each_string_mut` visits in the document (sorted: a `Value`'s
+    /// objects may keep another order).
+    fn walked(json: &str) -> Option<Vec<String>> {
+        let mut v: serde_json::Value = serde_json::from_str(json).ok()?;
+        let mut seen = Vec::new();
+        crate::walk::each_string_mut(&mut v, &mut |s: &mut String| {
+            seen.push(s.clone());
+            false
+        });
+        seen.sort();
+        Some(seen)
+    }
+
+    #[test]
+    fn the_answer_scan_without_a_document_visits_the_strings_a_walk_of_the_document_visits() {
+        for json in [
+            r#"{"id":"chatcmpl-1","created":1760000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Appelez le 06 12 34 56 78 ou \u00e9crivez \u00e0 a@b.fr\n","tool_calls":[{"function":{"arguments":"{\"to\":\"jean@example.org\",\"n\":42,\"tags\":[\"x\",\"07 00 00 00 00\"]}"}}]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":512,"total_tokens":1.5e3}}"#,
+            r#"["a", 1, -2.5e400, true, null, {"k": "v"}, " [not json", "{\"a\":1} trailing"]"#,
+            r#""just a string""#,
+            r#"12345678901234567890123"#,
+        ] {
+            let mut ours = visited(json).expect("a JSON document");
+            ours.sort();
+            assert_eq!(Some(ours), walked(json), "{json}");
+        }
+        // Not JSON: neither visits anything.
+        for bad in [r#"{"a": "b""#, r#"{"a": 1} x"#, "", "{\"a\": tru}"] {
+            assert_eq!(visited(bad), None, "{bad}");
+            assert_eq!(walked(bad), None, "{bad}");
+        }
+    }
+}

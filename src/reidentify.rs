@@ -19,7 +19,6 @@
 //! replaced by [`REDACTED_KEY`]. Never logs values.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -28,11 +27,10 @@ use crate::vault::Vault;
 /// Re-identifies text for one request's vault.
 #[derive(Debug)]
 pub struct Reidentifier {
-    /// Token cores (`PERSON_7F3A2C`, upper case) → index in `originals`.
-    tokens: HashMap<String, usize>,
-    /// The same cores, sorted: a stream holds back a run only while it may still
-    /// become one of them.
-    cores_sorted: Vec<String>,
+    /// Token cores (`PERSON_7F3A2C`, upper case) and their index in `originals`, sorted
+    /// by core: looked up by binary search, and a stream holds back a run only while
+    /// it may still become one of them (no map to hash into per request).
+    cores: Vec<(String, usize)>,
     /// The fewest hex digits a core of the vault ends with.
     min_hex: usize,
     /// Surrogates, matched whole (only with the `surrogate` style).
@@ -40,8 +38,8 @@ pub struct Reidentifier {
     surrogate_index: Vec<usize>,
     originals: Vec<String>,
     /// The originals escaped for the inside of a JSON string (tool-call arguments are
-    /// streamed as JSON text).
-    originals_json: Vec<String>,
+    /// streamed as JSON text); `None` when it is the original as it is.
+    originals_json: Vec<Option<String>>,
     max_pattern_len: usize,
     /// Every original is safe to write inside a JSON string as it is (no `"`, `\` or
     /// control characters), so JSON text can be re-identified without parsing it.
@@ -61,25 +59,35 @@ impl Reidentifier {
     /// assert_eq!(r.reidentify(&answer).0, "Bonjour Jean Dupont, merci");
     /// ```
     pub fn new(vault: &Vault<'_>) -> Reidentifier {
-        let mut tokens = HashMap::with_capacity(vault.len());
+        let mut cores = Vec::with_capacity(vault.len());
         let mut surrogates = Vec::new();
         let mut surrogate_index = Vec::new();
         let mut originals = Vec::with_capacity(vault.len());
+        let mut originals_json = Vec::with_capacity(vault.len());
         let mut max_pattern_len = 0;
         let mut json_safe = true;
         for (i, e) in vault.entries().iter().enumerate() {
             if e.is_token {
                 let core = e.pseudonym.trim_start_matches('[').trim_end_matches(']');
-                tokens.insert(core.to_ascii_uppercase(), i);
+                cores.push((core.to_ascii_uppercase(), i));
             } else {
                 surrogates.push(e.pseudonym.clone());
                 surrogate_index.push(i);
             }
             max_pattern_len = max_pattern_len.max(e.pseudonym.len());
-            json_safe &= !e
+            let safe = !e
                 .original
                 .chars()
                 .any(|c| c == '"' || c == '\\' || c.is_control());
+            json_safe &= safe;
+            // Escaped only when it must be: most originals read the same in JSON.
+            originals_json.push((!safe).then(|| {
+                let quoted = serde_json::to_string(&e.original).unwrap_or_default();
+                quoted
+                    .get(1..quoted.len().saturating_sub(1))
+                    .unwrap_or_default()
+                    .to_owned()
+            }));
             originals.push(e.original.clone());
         }
         let surrogates = if surrogates.is_empty() {
@@ -92,28 +100,25 @@ impl Reidentifier {
                 .build(&surrogates)
                 .ok()
         };
-        let originals_json = originals
+        // Sorted by core for the binary searches; of two equal cores the later entry
+        // wins (as it did in a map).
+        cores.sort_by(|a, b| a.0.cmp(&b.0));
+        cores.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = later.1;
+            }
+            same
+        });
+        let min_hex = cores
             .iter()
-            .map(|o| {
-                let quoted = serde_json::to_string(o).unwrap_or_default();
-                quoted
-                    .get(1..quoted.len().saturating_sub(1))
-                    .unwrap_or_default()
-                    .to_owned()
-            })
-            .collect();
-        let mut cores_sorted: Vec<String> = tokens.keys().cloned().collect();
-        cores_sorted.sort_unstable();
-        let min_hex = cores_sorted
-            .iter()
-            .filter_map(|c| c.rsplit_once('_'))
+            .filter_map(|(c, _)| c.rsplit_once('_'))
             .map(|(_, hex)| hex.len())
             .min()
             .unwrap_or(crate::vault::TOKEN_HEX_DIGITS)
             .max(1);
         Reidentifier {
-            tokens,
-            cores_sorted,
+            cores,
             min_hex,
             surrogates,
             surrogate_index,
@@ -173,15 +178,17 @@ impl Reidentifier {
             *d = canonical(b);
         }
         let run = &canon[..run.len()];
-        let i = self.cores_sorted.partition_point(|c| c.as_bytes() < run);
-        self.cores_sorted
+        let i = self.cores.partition_point(|(c, _)| c.as_bytes() < run);
+        self.cores
             .get(i)
-            .is_some_and(|c| c.as_bytes().starts_with(run))
+            .is_some_and(|(c, _)| c.as_bytes().starts_with(run))
     }
 
     fn original(&self, idx: usize, json: bool) -> &str {
         if json {
-            &self.originals_json[idx]
+            self.originals_json[idx]
+                .as_deref()
+                .unwrap_or(&self.originals[idx])
         } else {
             &self.originals[idx]
         }
@@ -240,8 +247,11 @@ impl Reidentifier {
             if !glued {
                 canon.clear();
                 canon.extend(b[s..hex_end].iter().map(|&c| char::from(canonical(c))));
-                if let Some(&idx) = self.tokens.get(canon.as_str()) {
-                    found = Some((s, idx));
+                if let Ok(at) = self
+                    .cores
+                    .binary_search_by(|(c, _)| c.as_str().cmp(canon.as_str()))
+                {
+                    found = Some((s, self.cores[at].1));
                 }
             }
             if s >= 2 && is_sep(b[s - 1]) {
@@ -279,7 +289,7 @@ impl Reidentifier {
         upto: usize,
         json: bool,
     ) -> (Cow<'a, str>, usize, usize) {
-        if self.tokens.is_empty() {
+        if self.cores.is_empty() {
             return (Cow::Borrowed(&text[from..upto]), 0, upto);
         }
         let bytes = text.as_bytes();

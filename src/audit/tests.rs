@@ -54,6 +54,25 @@ fn an_intact_chain_verifies_and_gives_its_last_hash() {
 }
 
 #[test]
+fn a_sealed_line_is_the_sealed_record_serialised_and_its_hash_covers_the_record_without_it() {
+    let lines = chain(2);
+    for line in &lines {
+        let r: AuditRecord = serde_json::from_str(line).unwrap();
+        // The line written from one serialisation is what serialising the sealed
+        // record gives.
+        assert_eq!(&serde_json::to_string(&r).unwrap(), line);
+        // The hash is BLAKE3(prev ‖ the record serialised with no hash at all).
+        let mut blank = r.clone();
+        blank.hash = None;
+        let mut h = blake3::Hasher::new();
+        h.update(&unhex32(&r.prev).unwrap());
+        h.update(&serde_json::to_vec(&blank).unwrap());
+        assert_eq!(r.hash.as_deref(), Some(h.finalize().to_hex().as_str()));
+        assert_eq!(r.canonical().unwrap(), serde_json::to_vec(&blank).unwrap());
+    }
+}
+
+#[test]
 fn canonical_form_has_no_whitespace_and_no_hash() {
     let lines = chain(1);
     let r: AuditRecord = serde_json::from_str(&lines[1]).unwrap();

@@ -25,7 +25,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::audit::{AnswerLeaks, ValueHash};
 use crate::detect::Detector;
@@ -69,8 +69,14 @@ fn may_hold(text: &str) -> bool {
 pub struct Answers {
     detector: Arc<Detector>,
     key: TokenKey,
-    /// Key forms of the request's values.
-    known: HashSet<String>,
+    /// The request's values of leak entities, as `(entity, value)` spans of
+    /// `known_text`, until a finding must be compared with them.
+    known_text: String,
+    known_spans: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+    /// Key forms of the request's values, computed at the first finding that needs
+    /// them: most answers hold no value of a leak entity, and normalising every value of
+    /// the request for each of them was a good part of the response phase.
+    known: OnceLock<HashSet<String>>,
     redact: bool,
     /// `(entity, hex keyed hash)` of each distinct leaked value.
     found: Mutex<BTreeSet<(String, String)>>,
@@ -79,7 +85,7 @@ pub struct Answers {
 impl std::fmt::Debug for Answers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Answers")
-            .field("known", &self.known.len())
+            .field("known", &self.known_spans.len())
             .field("redact", &self.redact)
             .finish_non_exhaustive()
     }
@@ -94,18 +100,36 @@ impl Answers {
         action: LeakAction,
         known: impl IntoIterator<Item = (&'v str, &'v str)>,
     ) -> Answers {
-        let known = known
-            .into_iter()
-            .filter(|(entity, _)| is_leak_entity(entity))
-            .map(|(entity, value)| value_key(entity, value))
-            .collect();
+        let mut known_text = String::new();
+        let mut known_spans = Vec::new();
+        for (entity, value) in known {
+            if is_leak_entity(entity) {
+                let e = known_text.len()..known_text.len() + entity.len();
+                known_text.push_str(entity);
+                let v = known_text.len()..known_text.len() + value.len();
+                known_text.push_str(value);
+                known_spans.push((e, v));
+            }
+        }
         Answers {
             detector,
             key,
-            known,
+            known_text,
+            known_spans,
+            known: OnceLock::new(),
             redact: action == LeakAction::Redact,
             found: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// The key forms of the request's values (built once, at the first call).
+    fn known_keys(&self) -> &HashSet<String> {
+        self.known.get_or_init(|| {
+            self.known_spans
+                .iter()
+                .map(|(e, v)| value_key(&self.known_text[e.clone()], &self.known_text[v.clone()]))
+                .collect()
+        })
     }
 
     /// Whether leaked values are replaced in the answer.
@@ -126,7 +150,7 @@ impl Answers {
             }
             let entity = f.entity.as_str();
             let value = &text[f.start..f.end];
-            if self.known.contains(&value_key(entity, value)) {
+            if self.known_keys().contains(&value_key(entity, value)) {
                 continue;
             }
             let hash = crate::audit::hex(&self.key.audit_hash(entity, value));

@@ -66,6 +66,20 @@ pub(crate) fn fold_str(s: &str) -> String {
     out
 }
 
+/// As [`fold_str`], appending to `out` (a buffer the caller reuses: no allocation once
+/// it is large enough).
+pub(crate) fn fold_into(s: &str, out: &mut String) {
+    if s.is_ascii() {
+        let before = out.len();
+        out.push_str(s);
+        out[before..].make_ascii_lowercase();
+        return;
+    }
+    for c in s.chars() {
+        fold_char(c, out);
+    }
+}
+
 /// A folded copy of a text and the way back to the original's byte offsets.
 #[derive(Debug)]
 pub(crate) struct Folded {
@@ -91,12 +105,15 @@ impl Folded {
         let bytes = original.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
-            // ASCII runs, the bulk of French text too, byte by byte without decoding.
-            let b = bytes[i];
-            if b.is_ascii() {
-                text.push(char::from(b.to_ascii_lowercase()));
-                map.push(at(i));
-                i += 1;
+            // ASCII runs, the bulk of French text too, copied and lower-cased a run at a
+            // time (no decoding, no push per byte).
+            let run = bytes[i..].iter().take_while(|b| b.is_ascii()).count();
+            if run > 0 {
+                let before = text.len();
+                text.push_str(&original[i..i + run]);
+                text[before..].make_ascii_lowercase();
+                map.extend((i..i + run).map(at));
+                i += run;
                 continue;
             }
             let c = original[i..].chars().next().unwrap_or('\u{FFFD}');
@@ -107,6 +124,15 @@ impl Folded {
         }
         map.push(u32::try_from(original.len()).unwrap_or(u32::MAX));
         Folded { text, map }
+    }
+
+    /// The original byte offset of folded byte `folded` (the start of the character it
+    /// comes from); the original's length for the folded text's end.
+    pub fn original_offset(&self, folded: usize) -> usize {
+        if self.map.is_empty() {
+            return folded;
+        }
+        self.map[folded.min(self.map.len() - 1)] as usize
     }
 
     /// The folded byte offset of an original byte offset (a character boundary).

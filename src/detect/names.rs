@@ -28,19 +28,41 @@ struct FxHasher(u64);
 
 const FX_K: u64 = 0x517c_c1b7_2722_0a95;
 
+impl FxHasher {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(FX_K);
+    }
+}
+
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(FX_K);
+            self.add(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
         }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(FX_K);
+        // The last 1 to 7 bytes as one zero-padded word: one step, not one per byte
+        // (`ab` and `ab\0` collide, which only costs a key comparison).
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
         }
     }
     fn write_u8(&mut self, b: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(FX_K);
+        self.add(u64::from(b));
+    }
+    // Integer keys (the model's feature hashes) in one step, not byte by byte.
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
     }
     fn finish(&self) -> u64 {
         self.0
@@ -51,7 +73,7 @@ type HashSet<T> = StdHashSet<T, BuildHasherDefault<FxHasher>>;
 type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<FxHasher>>;
 use std::sync::Arc;
 
-use super::fold::{Folded, fold_str};
+use super::fold::{Folded, fold_into, fold_str};
 use super::{Candidate, Entity, Nature, RuleMeta, Sensitivity};
 
 pub(crate) mod model;
@@ -769,6 +791,7 @@ impl Names {
             (at, l)
         });
         let mut pending = false;
+        let mut key = String::new();
         for (at, line) in lines {
             let trimmed = line.trim();
             if trimmed.is_empty() {
@@ -791,8 +814,9 @@ impl Names {
             }
             // Sign-offs are short: fold only lines that could be one.
             pending = trimmed.len() <= MAX_SIGNOFF_LINE_BYTES && {
-                let key = fold_str(trimmed.trim_end_matches([',', '.', '!', ' ']));
-                self.signoffs.contains(&key)
+                key.clear();
+                fold_into(trimmed.trim_end_matches([',', '.', '!', ' ']), &mut key);
+                self.signoffs.iter().any(|s| *s == key)
             };
         }
     }
@@ -807,7 +831,9 @@ impl Names {
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
     ) {
-        let mut pairs: HashSet<(String, String)> = HashSet::default();
+        // `first last` keys: folded words hold no space, so the pair is one string and
+        // a token pair is looked up through one reused buffer, not two new strings.
+        let mut pairs: HashSet<String> = HashSet::default();
         let mut lasts: HashSet<String> = HashSet::default();
         for c in out.iter() {
             if metas[c.meta].entity.as_str() != "EMAIL" {
@@ -827,8 +853,8 @@ impl Names {
                 continue;
             }
             if first.chars().count() >= 2 {
-                pairs.insert((first.clone(), last.clone()));
-                pairs.insert((last.clone(), first.clone()));
+                pairs.insert(format!("{first} {last}"));
+                pairs.insert(format!("{last} {first}"));
             }
             if last.chars().count() >= 3 && !self.stopwords.contains(last) {
                 lasts.insert(last.clone());
@@ -838,12 +864,21 @@ impl Names {
             return;
         }
         let mut found = Vec::new();
+        let mut key = String::new();
+        let mut is_pair = |a: &str, b: &str| {
+            key.clear();
+            key.push_str(a);
+            key.push(' ');
+            key.push_str(b);
+            pairs.contains(key.as_str())
+        };
         for (i, t) in toks.iter().enumerate() {
             if t.shape == Shape::Other {
                 continue;
             }
             let span = if let Some(n) = toks.get(i + 1).filter(|n| joined(text, t, n))
-                && pairs.contains(&(t.folded.to_owned(), n.folded.to_owned()))
+                && !pairs.is_empty()
+                && is_pair(t.folded, n.folded)
             {
                 Some((t.s, n.e))
             } else if matches!(t.shape, Shape::Cap | Shape::Upper) && lasts.contains(t.folded) {
@@ -937,9 +972,21 @@ fn is_in_address(text: &str, s: usize, _e: usize) -> bool {
     let word_start = before.rfind(|c: char| !c.is_alphabetic()).map_or(0, |i| {
         i + before[i..].chars().next().map_or(1, char::len_utf8)
     });
-    let prev = fold_str(&before[word_start..]);
+    let word = &before[word_start..];
+    // An ASCII word is lower-cased on the stack: no folded copy per call.
+    let mut buf = [0u8; 32];
+    let owned;
+    let prev = if word.is_ascii() && word.len() <= buf.len() {
+        let lower = &mut buf[..word.len()];
+        lower.copy_from_slice(word.as_bytes());
+        lower.make_ascii_lowercase();
+        std::str::from_utf8(lower).unwrap_or_default()
+    } else {
+        owned = fold_str(word);
+        owned.as_str()
+    };
     matches!(
-        prev.as_str(),
+        prev,
         "rue"
             | "avenue"
             | "boulevard"
@@ -958,7 +1005,8 @@ fn is_in_address(text: &str, s: usize, _e: usize) -> bool {
 }
 
 fn tokenize<'t>(text: &str, folded: &'t Folded, flags_of: impl Fn(&str) -> u32) -> Vec<Tok<'t>> {
-    let mut toks = Vec::new();
+    // About one word in six bytes of prose: most texts fill this without growing.
+    let mut toks = Vec::with_capacity(text.len() / 6 + 4);
     let mut cursor = 0;
     let mut chars = text.char_indices().peekable();
     while let Some((s, c)) = chars.next() {

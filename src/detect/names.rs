@@ -809,7 +809,7 @@ impl Names {
             pending = trimmed.len() <= MAX_SIGNOFF_LINE_BYTES && {
                 key.clear();
                 fold_into(trimmed.trim_end_matches([',', '.', '!', ' ']), &mut key);
-                self.signoffs.iter().any(|s| *s == key)
+                self.signoffs.contains(&key)
             };
         }
     }

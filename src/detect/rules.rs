@@ -1021,9 +1021,10 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                     });
                     let fold_all =
                         |v: &[String]| v.iter().map(|c| fold::fold_str(c)).collect::<Vec<_>>();
-                    match patterns::build_regex(pattern.get_ref()) {
+                    match patterns::build_rule_regex(pattern.get_ref()) {
                         Ok(regex) => pattern_rules.push(PatternRule::new(
                             meta_index,
+                            pattern.get_ref().clone(),
                             regex,
                             validator,
                             context,

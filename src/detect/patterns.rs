@@ -1,22 +1,58 @@
 //! Pattern rules: regular expressions with optional validators and context words.
 //!
-//! `RegexSet`s tell, in one pass each, which rules match anywhere in the text; only those
-//! rules then run on their own to find where (a set cannot say where, and one combined
-//! leftmost-first regex would hide a valid match behind an overlapping one that its
-//! validator later rejects).
+//! One leftmost-first pass of all the *local* rules together (those whose matches are at
+//! most `LOCAL_MAX_LEN_BYTES` long: numbers, codes, most identifiers) finds where any
+//! of them starts a match; each local rule then searches only there. That pass alone
+//! would hide matches (leftmost-first reports one match per place: a rule whose match
+//! starts at the same byte, or inside the reported one, is not reported), so it serves
+//! to find *regions*, and each rule recovers its own matches inside them:
 //!
-//! The rules are split into sets of [`PREFILTER_GROUP_RULES`]: one set of all 70-odd
-//! shipped patterns (several with Unicode letter classes) overflows the lazy DFA's cache
-//! on long, dense texts and falls back to the slow engines (1 MB of the development
-//! corpus: 3.4 s through one set, 0.35 s through sets of 24, 0.45 s rule by rule), while
-//! on a 64 KB prompt-like text sets of 24 cost 0.85 ms against 0.6 ms for one set and
-//! 3 ms rule by rule.
+//! - every byte at which any local rule can start a match lies inside a span the pass
+//!   reported: the pass, searching from `at`, reports the leftmost byte at which any
+//!   pattern matches, and moves on past that match's end, so no match starts in a gap;
+//!   look-around (`\b`, `^`) sees the whole text, as in a search of the whole text;
+//! - a rule whose longest match is `L` bytes, searched from `at` in a region
+//!   `[start, end)` over the span `[max(at, start), end + L)`, finds its next match
+//!   exactly as a search of the whole text from `at` would when that match starts before
+//!   `end` (every match starting there fits in the span); otherwise it has none in the
+//!   region, and the search moves to the next one;
+//! - for each region, one `MatchKind::All` set search over `[start, end + reach)`
+//!   (`reach`: the longest local match) tells which rules may start a match there; the
+//!   others skip the region;
+//! - value groups are read by an anchored search over the match alone.
+//!
+//! The other rules (unbounded matches: e-mail, URLs, addresses, organisations) keep the
+//! former scheme: prefilter `RegexSet`s over groups of `PREFILTER_GROUP_RULES` rules
+//! say which match anywhere, and those run over the whole text. Rules that could match
+//! the empty string always do, through the regex crate's own iterators. A test compares
+//! both with every rule run alone over the whole text (`patterns/tests.rs`).
+//!
+//! Measured (callgrind, instructions inside this scan per text, steady state, shipped
+//! rules; machine shared, instruction counts deterministic): the 1.9 KB French prompt
+//! 831k before, 618k after; 64 KB of prose 8.49 M, 4.23 M; 64 KB of code 10.90 M,
+//! 11.05 M (code is dense with numbers: regions cover much of it). A 480 KB cut of the
+//! development corpus, one scan in a fresh process: 3.31 G before and 3.30 G after, both
+//! mostly the lazy DFAs being built.
+//!
+//! Why sets of `PREFILTER_GROUP_RULES`: one set of all 70-odd shipped patterns (several
+//! with Unicode letter classes) overflows the lazy DFA's cache on long, dense texts and
+//! falls back to the slow engines (1 MB of the development corpus: 3.4 s through one
+//! set, 0.35 s through sets of 24, 0.45 s rule by rule), while on a 64 KB prompt-like
+//! text sets of 24 cost 0.85 ms against 0.6 ms for one set and 3 ms rule by rule. The
+//! multi-pattern regexes of the local rules hold only bounded patterns and search short
+//! windows (the 480 KB cut above did not thrash them).
 
 use regex::{Regex, RegexBuilder};
+use regex_automata::util::pool::Pool;
+use regex_automata::util::primitives::NonMaxUsize;
+use regex_automata::{Anchored, Input, MatchKind, PatternID, PatternSet, meta};
 
 use super::fold::{self, Folded};
 use super::validators::Validator;
 use super::{Candidate, RuleMeta};
+
+#[cfg(test)]
+mod tests;
 
 /// A compiled regex may not exceed this (regex's own guard for untrusted patterns).
 pub const REGEX_SIZE_LIMIT_BYTES: usize = 16 << 20;
@@ -39,13 +75,48 @@ pub(crate) fn build_regex(pattern: &str) -> Result<Regex, regex::Error> {
         .build()
 }
 
+/// A rule's pattern compiled as `build_regex` compiles it (same syntax, limits and
+/// match semantics), as the lower-level regex that can search part of a text.
+///
+/// # Errors
+/// The error `build_regex` would give for the same pattern.
+pub(crate) fn build_rule_regex(pattern: &str) -> Result<meta::Regex, regex::Error> {
+    meta::Builder::new()
+        .configure(rule_config(MatchKind::LeftmostFirst))
+        .build(pattern)
+        .map_err(|e| {
+            // The regex crate's own conversion of a build error.
+            if let Some(limit) = e.size_limit() {
+                regex::Error::CompiledTooBig(limit)
+            } else if let Some(syntax) = e.syntax_error() {
+                regex::Error::Syntax(syntax.to_string())
+            } else {
+                regex::Error::Syntax(e.to_string())
+            }
+        })
+}
+
+/// The settings `regex::RegexBuilder` gives its regex (see `build_regex`).
+fn rule_config(kind: MatchKind) -> meta::Config {
+    meta::Config::new()
+        .match_kind(kind)
+        .utf8_empty(true)
+        .nfa_size_limit(Some(REGEX_SIZE_LIMIT_BYTES))
+        .hybrid_cache_capacity(REGEX_DFA_SIZE_LIMIT_BYTES)
+}
+
 #[derive(Debug)]
 pub(crate) struct PatternRule {
     meta: usize,
-    regex: Regex,
-    /// Index of the `value` capture group: the reported span when the pattern also
+    /// The pattern's text (the multi-pattern regexes are built from it).
+    pattern: String,
+    regex: meta::Regex,
+    /// The slots of the `value` capture group: the reported span when the pattern also
     /// matches surrounding context (`né le (?P<value>…)`).
-    value_group: Option<usize>,
+    value_group: Option<(usize, usize)>,
+    /// The shortest and longest match in bytes (`None`: no bound).
+    min_len: usize,
+    max_len: Option<usize>,
     validator: Option<Validator>,
     /// The context words, folded, as one automaton (`None` without context words).
     context: Option<aho_corasick::AhoCorasick>,
@@ -87,7 +158,8 @@ impl PatternRule {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         meta: usize,
-        regex: Regex,
+        pattern: String,
+        regex: meta::Regex,
         validator: Option<Validator>,
         context: Vec<String>,
         context_window: usize,
@@ -95,7 +167,19 @@ impl PatternRule {
         invalid_with_context: bool,
         extras: RuleExtras,
     ) -> PatternRule {
-        let value_group = regex.capture_names().position(|n| n == Some("value"));
+        let info = regex.group_info();
+        let value_group = info
+            .to_index(PatternID::ZERO, "value")
+            .and_then(|g| info.slots(PatternID::ZERO, g));
+        // The pattern compiled, so it parses; a parser that disagreed would only cost
+        // this rule its local search (no bound known).
+        let (min_len, max_len) = regex_syntax::ParserBuilder::new()
+            .build()
+            .parse(&pattern)
+            .map_or((0, None), |hir| {
+                let p = hir.properties();
+                (p.minimum_len().unwrap_or(0), p.maximum_len())
+            });
         // A handful of short words: building cannot fail short of memory limits, and a
         // rule that somehow has none simply has no context.
         let context = (!context.is_empty())
@@ -106,8 +190,11 @@ impl PatternRule {
             .flatten();
         PatternRule {
             meta,
+            pattern,
             regex,
             value_group,
+            min_len,
+            max_len,
             validator,
             context,
             context_window,
@@ -354,28 +441,123 @@ fn next_group(text: &str, start: usize, end: usize) -> Option<usize> {
     Some(after + skip)
 }
 
+/// Rules whose matches are at most this long are searched locally (see the module docs);
+/// longer or unbounded ones search the whole text.
+const LOCAL_MAX_LEN_BYTES: usize = 96;
+/// Spans of the multi-pattern search closer than this are searched as one region.
+const REGION_GAP_BYTES: usize = 8;
+
+/// A span of the text where a match of a local rule may start.
+type Span = (usize, usize);
+
 #[derive(Debug)]
 pub(crate) struct Patterns {
     rules: Vec<PatternRule>,
-    /// Prefilter sets over groups of rules, with the index of each group's first rule.
-    sets: Vec<(usize, regex::RegexSet)>,
+    /// The multi-pattern search over the local rules, when they compiled together.
+    local: Option<Local>,
+    /// Prefilter sets over groups of the other rules, with each set's rule indices.
+    sets: Vec<(Vec<usize>, regex::RegexSet)>,
+    scratch: Pool<Scratch, ScratchFn>,
+}
+
+type ScratchFn =
+    Box<dyn Fn() -> Scratch + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
+
+/// The local rules as two multi-pattern regexes, pattern `p` being rule `rules[p]`.
+#[derive(Debug)]
+struct Local {
+    /// Leftmost-first: where any local rule may start a match.
+    first: meta::Regex,
+    /// Every pattern that matches in a window (`MatchKind::All`).
+    set: meta::Regex,
+    rules: Vec<usize>,
+    /// Position of each rule among the local ones (`None` for the others).
+    slot: Vec<Option<usize>>,
+    /// The longest match of any local rule, in bytes.
+    reach: usize,
+}
+
+/// Buffers reused from scan to scan (one per thread at a time).
+#[derive(Debug)]
+struct Scratch {
+    regions: Vec<Span>,
+    /// For each region, one bit per local rule that matches in its window.
+    bits: Vec<u64>,
+    set: PatternSet,
+    slots: Vec<Option<NonMaxUsize>>,
+    hits: Vec<bool>,
 }
 
 impl Patterns {
     pub(crate) fn new(rules: Vec<PatternRule>) -> Patterns {
-        let sets = rules
+        let is_local =
+            |r: &PatternRule| r.min_len > 0 && r.max_len.is_some_and(|l| l <= LOCAL_MAX_LEN_BYTES);
+        let local_ids: Vec<usize> = (0..rules.len()).filter(|&i| is_local(&rules[i])).collect();
+        let local = (!local_ids.is_empty())
+            .then(|| {
+                let pats: Vec<&str> = local_ids
+                    .iter()
+                    .map(|&i| rules[i].pattern.as_str())
+                    .collect();
+                let build = |kind| {
+                    meta::Builder::new()
+                        .configure(
+                            rule_config(kind).nfa_size_limit(Some(REGEX_SIZE_LIMIT_BYTES * 4)),
+                        )
+                        .build_many(&pats)
+                        .ok()
+                };
+                let mut slot = vec![None; rules.len()];
+                for (k, &i) in local_ids.iter().enumerate() {
+                    slot[i] = Some(k);
+                }
+                Some(Local {
+                    first: build(MatchKind::LeftmostFirst)?,
+                    set: build(MatchKind::All)?,
+                    reach: local_ids
+                        .iter()
+                        .filter_map(|&i| rules[i].max_len)
+                        .max()
+                        .unwrap_or(0),
+                    rules: local_ids,
+                    slot,
+                })
+            })
+            .flatten();
+        let global: Vec<usize> = (0..rules.len())
+            .filter(|&i| local.as_ref().is_none_or(|l| l.slot[i].is_none()))
+            .collect();
+        let sets = global
             .chunks(PREFILTER_GROUP_RULES)
-            .enumerate()
-            .filter_map(|(g, chunk)| {
-                regex::RegexSetBuilder::new(chunk.iter().map(|r| r.regex.as_str()))
+            .filter_map(|chunk| {
+                regex::RegexSetBuilder::new(chunk.iter().map(|&i| rules[i].pattern.as_str()))
                     .size_limit(REGEX_SIZE_LIMIT_BYTES * 4)
                     .dfa_size_limit(REGEX_DFA_SIZE_LIMIT_BYTES)
                     .build()
                     .ok()
-                    .map(|s| (g * PREFILTER_GROUP_RULES, s))
+                    .map(|s| (chunk.to_vec(), s))
             })
             .collect();
-        Patterns { rules, sets }
+        let patterns = local.as_ref().map_or(1, |l| l.rules.len().max(1));
+        let slot_len = rules
+            .iter()
+            .map(|r| r.regex.group_info().slot_len())
+            .max()
+            .unwrap_or(0);
+        let n = rules.len();
+        let create: ScratchFn = Box::new(move || Scratch {
+            regions: Vec::new(),
+            bits: Vec::new(),
+            set: PatternSet::new(patterns),
+            slots: vec![None; slot_len],
+            hits: vec![false; n],
+        });
+        Patterns {
+            rules,
+            local,
+            sets,
+            scratch: Pool::new(create),
+        }
     }
 
     pub(crate) fn scan(
@@ -385,11 +567,35 @@ impl Patterns {
         metas: &[RuleMeta],
         out: &mut Vec<Candidate>,
     ) {
-        let mut hits = Vec::new();
-        for (first, set) in &self.sets {
-            hits.extend(set.matches(text).into_iter().map(|i| first + i));
+        let mut guard = self.scratch.get();
+        let scratch = &mut *guard;
+        scratch.hits.fill(false);
+        for (ids, set) in &self.sets {
+            for i in set.matches(text).into_iter() {
+                scratch.hits[ids[i]] = true;
+            }
         }
-        for rule in hits.into_iter().map(|i| &self.rules[i]) {
+        let words = self
+            .local
+            .as_ref()
+            .map_or(0, |l| l.rules.len().div_ceil(64));
+        if let Some(local) = &self.local {
+            local.regions(text, scratch, words);
+        }
+        let Scratch {
+            regions,
+            bits,
+            slots,
+            hits,
+            ..
+        } = scratch;
+        for (i, rule) in self.rules.iter().enumerate() {
+            let slot = self.local.as_ref().and_then(|l| l.slot[i]);
+            let in_region =
+                |r: usize| slot.is_some_and(|k| bits[r * words + k / 64] & (1 << (k % 64)) != 0);
+            if !hits[i] && !(0..regions.len()).any(in_region) {
+                continue;
+            }
             // A rule that needs context cannot match where none of its words occurs.
             if rule.context_required
                 && !rule
@@ -400,47 +606,158 @@ impl Patterns {
                 continue;
             }
             let base = metas[rule.meta].score;
-            match rule.value_group {
-                None if rule.validator.is_some() => {
-                    // A match whose check fails may hide a valid value that starts at
-                    // one of its later groups (`0 4111 1111 1111 1111`: leftmost-first
-                    // matching takes the `0`): look again from the next group.
-                    // Only a value printed whole (one run, or groups of four) is looked
-                    // for there: random digits pass a check one time in ten, and a long
-                    // number tried at every group would soon show a false card.
-                    let mut at = 0;
-                    let mut inside_failed = 0;
-                    while at <= text.len() {
-                        let Some(m) = rule.regex.find_at(text, at) else {
-                            break;
-                        };
-                        let retried = m.start() < inside_failed;
-                        let ok = (!retried || printed_whole(&text[m.start()..m.end()]))
-                            && rule.push(text, folded, m.start(), m.end(), base, out);
-                        if ok {
-                            at = m.end().max(m.start() + 1);
-                        } else {
-                            inside_failed = inside_failed.max(m.end());
-                            at = next_group(text, m.start(), m.end())
-                                .unwrap_or(m.end().max(m.start() + 1));
+            if let Some(reach) = slot.and(rule.max_len) {
+                // The next match at or after `at`: it starts inside a region (module
+                // docs), and ends at most `reach` bytes after its start.
+                let mut r = 0;
+                let find = |at: usize| {
+                    while let Some(&(start, end)) = regions.get(r) {
+                        if end > at && in_region(r) {
+                            let span = at.max(start)..(end + reach).min(text.len());
+                            let m = rule.regex.search(&Input::new(text).span(span));
+                            if let Some(m) = m.filter(|m| m.start() < end) {
+                                return Some((m.start(), m.end()));
+                            }
                         }
-                        while at < text.len() && !text.is_char_boundary(at) {
-                            at += 1;
-                        }
+                        r += 1;
+                    }
+                    None
+                };
+                rule.run(text, folded, base, slots, out, find);
+            } else if rule.min_len == 0 && rule.validator.is_none() {
+                rule.run_empty(text, folded, base, out);
+            } else {
+                let find = |at: usize| {
+                    let m = rule.regex.search(&Input::new(text).span(at..text.len()));
+                    m.map(|m| (m.start(), m.end()))
+                };
+                rule.run(text, folded, base, slots, out, find);
+            }
+        }
+    }
+}
+
+impl Local {
+    /// Fills `scratch.regions` with where a local rule may start a match, and
+    /// `scratch.bits` with the rules that match in each region's window.
+    fn regions(&self, text: &str, scratch: &mut Scratch, words: usize) {
+        let regions = &mut scratch.regions;
+        regions.clear();
+        let mut at = 0;
+        while at < text.len() {
+            let Some(m) = self.first.search(&Input::new(text).span(at..text.len())) else {
+                break;
+            };
+            // Local rules match at least one byte: `at` moves on.
+            match regions.last_mut() {
+                Some(last) if m.start() <= last.1 + REGION_GAP_BYTES => {
+                    last.1 = last.1.max(m.end())
+                }
+                _ => regions.push((m.start(), m.end())),
+            }
+            at = m.end();
+        }
+        scratch.bits.clear();
+        scratch.bits.resize(regions.len() * words, 0);
+        for (r, &(start, end)) in regions.iter().enumerate() {
+            scratch.set.clear();
+            let window = start..(end + self.reach).min(text.len());
+            self.set
+                .which_overlapping_matches(&Input::new(text).span(window), &mut scratch.set);
+            for k in scratch.set.iter() {
+                let k = k.as_usize();
+                scratch.bits[r * words + k / 64] |= 1 << (k % 64);
+            }
+        }
+    }
+}
+
+impl PatternRule {
+    /// Runs the rule over `text`, `find(at)` giving its next match at or after `at` as
+    /// the rule's own regex would find it.
+    fn run(
+        &self,
+        text: &str,
+        folded: &Folded,
+        base: f32,
+        slots: &mut [Option<NonMaxUsize>],
+        out: &mut Vec<Candidate>,
+        mut find: impl FnMut(usize) -> Option<Span>,
+    ) {
+        match self.value_group {
+            None if self.validator.is_some() => {
+                // A match whose check fails may hide a valid value that starts at
+                // one of its later groups (`0 4111 1111 1111 1111`: leftmost-first
+                // matching takes the `0`): look again from the next group.
+                // Only a value printed whole (one run, or groups of four) is looked
+                // for there: random digits pass a check one time in ten, and a long
+                // number tried at every group would soon show a false card.
+                let mut at = 0;
+                let mut inside_failed = 0;
+                while at <= text.len() {
+                    let Some((start, end)) = find(at) else {
+                        break;
+                    };
+                    let retried = start < inside_failed;
+                    let ok = (!retried || printed_whole(&text[start..end]))
+                        && self.push(text, folded, start, end, base, out);
+                    if ok {
+                        at = end.max(start + 1);
+                    } else {
+                        inside_failed = inside_failed.max(end);
+                        at = next_group(text, start, end).unwrap_or(end.max(start + 1));
+                    }
+                    while at < text.len() && !text.is_char_boundary(at) {
+                        at += 1;
                     }
                 }
-                None => {
-                    for m in rule.regex.find_iter(text) {
-                        rule.push(text, folded, m.start(), m.end(), base, out);
-                    }
+            }
+            None => {
+                // Matches are never empty here (`run_empty` takes those rules).
+                let mut at = 0;
+                while let Some((start, end)) = find(at) {
+                    self.push(text, folded, start, end, base, out);
+                    at = end;
                 }
-                Some(g) => {
-                    // Where the `value` group is in one branch of an alternation only,
-                    // the other branches report the whole match.
-                    for caps in rule.regex.captures_iter(text) {
-                        if let Some(m) = caps.get(g).or_else(|| caps.get(0)) {
-                            let _ = rule.push(text, folded, m.start(), m.end(), base, out);
-                        }
+            }
+            Some((value_start, value_end)) => {
+                // Where the `value` group is in one branch of an alternation only,
+                // the other branches report the whole match.
+                let mut at = 0;
+                while let Some((start, end)) = find(at) {
+                    at = end;
+                    let input = Input::new(text).span(start..end).anchored(Anchored::Yes);
+                    let (start, end) = match self.regex.search_slots(&input, slots) {
+                        Some(_) => match (slots[value_start], slots[value_end]) {
+                            (Some(s), Some(e)) => (s.get(), e.get()),
+                            _ => (start, end),
+                        },
+                        None => (start, end),
+                    };
+                    let _ = self.push(text, folded, start, end, base, out);
+                }
+            }
+        }
+    }
+
+    /// [`PatternRule::run`] for a rule that may match the empty string, as the regex
+    /// crate's iterators step over such matches.
+    fn run_empty(&self, text: &str, folded: &Folded, base: f32, out: &mut Vec<Candidate>) {
+        match self.value_group {
+            None => {
+                for m in self.regex.find_iter(text) {
+                    self.push(text, folded, m.start(), m.end(), base, out);
+                }
+            }
+            Some(_) => {
+                let info = self.regex.group_info();
+                let g = info.to_index(PatternID::ZERO, "value").unwrap_or(0);
+                for caps in self.regex.captures_iter(text) {
+                    if let Some(m) = caps
+                        .get_group(g)
+                        .or_else(|| caps.get_match().map(|m| m.span()))
+                    {
+                        let _ = self.push(text, folded, m.start, m.end, base, out);
                     }
                 }
             }

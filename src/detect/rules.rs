@@ -893,14 +893,14 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
 /// configuration reload (or any later detector) that keeps a pattern takes its compiled
 /// regex from here instead of compiling it again. Only the last build's patterns are
 /// kept, so a reload that drops a rule frees its regex with the old detector.
-static LAST_BUILT_REGEXES: std::sync::Mutex<Vec<(String, regex::Regex)>> =
+static LAST_BUILT_REGEXES: std::sync::Mutex<Vec<(String, regex_automata::meta::Regex)>> =
     std::sync::Mutex::new(Vec::new());
 
 /// Every enabled rule's pattern compiled, on several threads, by pattern text (the
 /// compile loop takes them from here in rule order, so errors keep their order).
 fn compile_patterns(
     set: &RuleSet,
-) -> std::collections::HashMap<&str, Result<regex::Regex, regex::Error>> {
+) -> std::collections::HashMap<&str, Result<regex_automata::meta::Regex, regex::Error>> {
     let mut patterns: Vec<&str> = set
         .files
         .iter()
@@ -917,7 +917,7 @@ fn compile_patterns(
     let mut last = LAST_BUILT_REGEXES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut built: std::collections::HashMap<&str, Result<regex::Regex, regex::Error>> = patterns
+    let mut built: std::collections::HashMap<&str, Result<regex_automata::meta::Regex, regex::Error>> = patterns
         .iter()
         .filter_map(|p| {
             let (_, r) = last.iter().find(|(q, _)| q == p)?;
@@ -929,7 +929,7 @@ fn compile_patterns(
         .copied()
         .filter(|p| !built.contains_key(p))
         .collect();
-    let compiled = par_map(&missing, |p| patterns::build_regex(p));
+    let compiled = par_map(&missing, |p| patterns::build_rule_regex(p));
     built.extend(missing.into_iter().zip(compiled));
     *last = patterns
         .iter()
@@ -1128,10 +1128,11 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
                     let regex = compiled
                         .get(pattern.get_ref().as_str())
                         .cloned()
-                        .unwrap_or_else(|| patterns::build_regex(pattern.get_ref()));
+                        .unwrap_or_else(|| patterns::build_rule_regex(pattern.get_ref()));
                     match regex {
                         Ok(regex) => pattern_rules.push(PatternRule::new(
                             meta_index,
+                            pattern.get_ref().clone(),
                             regex,
                             validator,
                             context,

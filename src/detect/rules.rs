@@ -917,7 +917,10 @@ fn compile_patterns(
     let mut last = LAST_BUILT_REGEXES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut built: std::collections::HashMap<&str, Result<regex_automata::meta::Regex, regex::Error>> = patterns
+    let mut built: std::collections::HashMap<
+        &str,
+        Result<regex_automata::meta::Regex, regex::Error>,
+    > = patterns
         .iter()
         .filter_map(|p| {
             let (_, r) = last.iter().find(|(q, _)| q == p)?;

@@ -260,19 +260,29 @@ fn there_are_enough_developer_snippets() {
     assert!(SNIPPETS.len() >= 40, "{}", SNIPPETS.len());
 }
 
-#[test]
-fn developer_traffic_gives_no_phone_card_iban_nir_siren_or_siret() {
+/// Every finding of one of `entities` in `texts` (a label, the text), described for the
+/// failure message: one entry per text that has any.
+fn alarms<'a>(
+    texts: impl IntoIterator<Item = (&'a str, &'a str)>,
+    entities: &[&str],
+) -> Vec<String> {
     let mut alarms = Vec::new();
-    for (what, text) in SNIPPETS {
-        let found = DETECTOR.scan(text);
-        let bad: Vec<_> = found
+    for (what, text) in texts {
+        let bad: Vec<_> = DETECTOR
+            .scan(text)
             .into_iter()
-            .filter(|f| FORBIDDEN.contains(&f.entity.as_str()))
+            .filter(|f| entities.contains(&f.entity.as_str()))
             .collect();
         if !bad.is_empty() {
             alarms.push(format!("{what}: {text:?}\n{}", describe(text, &bad)));
         }
     }
+    alarms
+}
+
+#[test]
+fn developer_traffic_gives_no_phone_card_iban_nir_siren_or_siret() {
+    let alarms = alarms(SNIPPETS.iter().copied(), FORBIDDEN);
     assert!(
         alarms.is_empty(),
         "{} false alarm(s):\n{}",
@@ -290,17 +300,7 @@ fn luhn_valid_numeric_ids_in_json_and_logs_are_not_cards() {
         r#"{"id": 4821993518190934, "parent_id": 5278657975432312}"#,
         "trace_id=4821993518190934 span_id=5278657975432312",
     ];
-    let mut alarms = Vec::new();
-    for text in snippets {
-        let bad: Vec<_> = DETECTOR
-            .scan(text)
-            .into_iter()
-            .filter(|f| f.entity.as_str() == "CREDIT_CARD")
-            .collect();
-        if !bad.is_empty() {
-            alarms.push(format!("{text:?}\n{}", describe(text, &bad)));
-        }
-    }
+    let alarms = alarms(snippets.map(|t| ("", t)), &["CREDIT_CARD"]);
     assert!(alarms.is_empty(), "{}", alarms.join("\n"));
 }
 
@@ -317,17 +317,7 @@ const SPECIAL: &[&str] = &[
 
 #[test]
 fn developer_traffic_gives_no_special_category() {
-    let mut alarms = Vec::new();
-    for (what, text) in SNIPPETS {
-        let bad: Vec<_> = DETECTOR
-            .scan(text)
-            .into_iter()
-            .filter(|f| SPECIAL.contains(&f.entity.as_str()))
-            .collect();
-        if !bad.is_empty() {
-            alarms.push(format!("{what}: {text:?}\n{}", describe(text, &bad)));
-        }
-    }
+    let alarms = alarms(SNIPPETS.iter().copied(), SPECIAL);
     assert!(alarms.is_empty(), "{}", alarms.join("\n"));
 }
 
@@ -355,17 +345,7 @@ fn special_category_words_about_no_one_are_not_findings() {
         "let cancer_rate = cases as f64 / population as f64;",
         "stroke-width: 2px; stroke: #333;",
     ];
-    let mut alarms = Vec::new();
-    for text in texts {
-        let bad: Vec<_> = DETECTOR
-            .scan(text)
-            .into_iter()
-            .filter(|f| SPECIAL.contains(&f.entity.as_str()))
-            .collect();
-        if !bad.is_empty() {
-            alarms.push(format!("{text:?}\n{}", describe(text, &bad)));
-        }
-    }
+    let alarms = alarms(texts.map(|t| ("", t)), SPECIAL);
     assert!(
         alarms.is_empty(),
         "{} false alarm(s):\n{}",

@@ -4,8 +4,6 @@
 //! recorded, an unknown profile refused, `check`'s warnings for missing terms, and the
 //! governance in force written in the trail's chain-start, file-start and reload records.
 
-use std::time::{Duration, Instant};
-
 use http::{Method, StatusCode};
 use paravent::audit::writer::AuditWriter;
 use serde_json::{Value, json};
@@ -480,15 +478,7 @@ async fn a_served_trail_holds_the_governance_at_its_start_and_after_each_reload(
     );
     dir.write("paravent.toml", served_config(&mock, 0));
     served.signal("HUP");
-    let start = Instant::now();
-    while !served.output().contains("Configuration reloaded.") {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{}",
-            served.output()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    served.wait_for("Configuration reloaded.");
     assert_eq!(send().await.status, StatusCode::OK);
     let (clean, output) = served.terminate();
     assert!(clean, "{output}");

@@ -205,15 +205,7 @@ async fn a_trusted_proxy_names_the_principal_the_directory_its_team_and_a_sighup
         "email;name;team\nalice@acme.fr;Alice;finance\n",
     );
     served.signal("HUP");
-    let start = Instant::now();
-    while !served.output().contains("Configuration reloaded.") {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{}",
-            served.output()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    served.wait_for("Configuration reloaded.");
     let r = chat(&served, "/openai/v1/chat/completions", "Bonjour", &me).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let rec = nth_record(&dir, 3);

@@ -26,19 +26,6 @@ async fn chat(served: &Served) -> crate::support::proxy::Reply {
     send_text(served, "Écrivez à jean.dupont@example.fr").await
 }
 
-/// Waits until the process logged `needle` (a reload is asynchronous).
-fn wait_for(served: &Served, needle: &str) {
-    let start = Instant::now();
-    while !served.output().contains(needle) {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no {needle:?} in:\n{}",
-            served.output()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_takes_a_valid_configuration_and_refuses_an_invalid_one() {
     let mock = MockProvider::start().await;
@@ -50,7 +37,7 @@ async fn sighup_takes_a_valid_configuration_and_refuses_an_invalid_one() {
     // A new rule: the next request is blocked, without a restart.
     dir.write("paravent.toml", config(&mock, BLOCK_EMAILS));
     served.signal("HUP");
-    wait_for(&served, "Configuration reloaded.");
+    served.wait_for("Configuration reloaded.");
     let r = chat(&served).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "paravent_policy_block");
@@ -61,7 +48,7 @@ async fn sighup_takes_a_valid_configuration_and_refuses_an_invalid_one() {
         format!("{}\n[providers.openai.typo]\n", config(&mock, BLOCK_EMAILS)),
     );
     served.signal("HUP");
-    wait_for(&served, "Configuration reload refused");
+    served.wait_for("Configuration reload refused");
     let r = chat(&served).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     // The admin sees it: /readyz says so, the metrics count it.
@@ -146,7 +133,7 @@ async fn a_stream_opened_before_a_reload_completes_on_its_own_configuration() {
     // Mid-stream, a configuration that blocks e-mails.
     dir.write("paravent.toml", config(&mock, BLOCK_EMAILS));
     served.signal("HUP");
-    wait_for(&served, "Configuration reloaded.");
+    served.wait_for("Configuration reloaded.");
     let mut text = String::from_utf8_lossy(first.data_ref().unwrap()).into_owned();
     while let Some(f) = body.frame().await {
         if let Ok(d) = f.unwrap().into_data() {
@@ -181,7 +168,7 @@ async fn json_logs_are_one_object_per_line_without_values() {
     );
     let served = Served::start(&path, &[], &[]);
     assert_eq!(chat(&served).await.status, StatusCode::OK);
-    wait_for(&served, "Request handled.");
+    served.wait_for("Request handled.");
     let output = served.stop();
     assert!(!output.contains("jean.dupont"), "{output}");
     let mut handled = 0;
@@ -304,7 +291,7 @@ async fn a_changed_config_or_dictionary_file_reloads_without_a_signal() {
 
     // A broken file is refused, logged, and the running configuration stays.
     dir.write("paravent.toml", "[server\n");
-    wait_for(&served, "Configuration reload refused");
+    served.wait_for("Configuration reload refused");
     assert_eq!(chat(&served).await.status, StatusCode::FORBIDDEN);
     assert_eq!(served.pid(), pid);
 

@@ -125,6 +125,19 @@ impl Served {
         assert!(ok, "kill -{sig} {pid}");
     }
 
+    /// Waits (20 s at most) until the process has written `needle`.
+    pub fn wait_for(&self, needle: &str) {
+        let start = std::time::Instant::now();
+        while !self.output().contains(needle) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "no {needle:?} in:\n{}",
+                self.output()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Everything the process wrote so far.
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()

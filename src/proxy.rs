@@ -2384,12 +2384,7 @@ fn scan_answer_json(answers: &crate::risk::leaks::Answers, bytes: Bytes) -> Byte
         // Recording only: nothing is rewritten, so the strings are visited as the
         // parser meets them, without building the document. As with the document, an
         // answer that is not JSON is not scanned: checked first, by the same parser.
-        let mut check = |_: &str| {};
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let valid = serde::de::DeserializeSeed::deserialize(EachString(&mut check), &mut de)
-            .and_then(|()| de.end())
-            .is_ok();
-        if valid {
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
             let mut scan = |text: &str| {
                 answers.scan(text);
             };
@@ -2462,12 +2457,7 @@ impl<'de> serde::de::Visitor<'de> for EachString<'_> {
         if t.starts_with('{') || t.starts_with('[') {
             // A document inside the string (tool-call arguments): its strings, when it
             // is one (checked whole first, as parsing it into a value would).
-            let mut nop = |_: &str| {};
-            let mut de = serde_json::Deserializer::from_str(s);
-            let valid = serde::de::DeserializeSeed::deserialize(EachString(&mut nop), &mut de)
-                .and_then(|()| de.end())
-                .is_ok();
-            if valid {
+            if serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok() {
                 let mut de = serde_json::Deserializer::from_str(s);
                 let _ = serde::de::DeserializeSeed::deserialize(EachString(self.0), &mut de);
                 return Ok(());

@@ -600,7 +600,10 @@ fn fold_sent(s: &str) -> String {
     while let Some(open) = rest.find('[') {
         out.push_str(&fold(&rest[..open]));
         let after = &rest[open + 1..];
-        match after.find(']').filter(|&close| is_token_body(&after[..close])) {
+        match after
+            .find(']')
+            .filter(|&close| is_token_body(&after[..close]))
+        {
             Some(close) => rest = &after[close + 1..],
             None => rest = after,
         }

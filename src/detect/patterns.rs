@@ -1,51 +1,57 @@
 //! Pattern rules: regular expressions with optional validators and context words.
 //!
-//! One leftmost-first pass of all the *local* rules together (those whose matches are at
-//! most `LOCAL_MAX_LEN_BYTES` long: numbers, codes, most identifiers) finds where any
-//! of them starts a match; each local rule then searches only there. That pass alone
-//! would hide matches (leftmost-first reports one match per place: a rule whose match
-//! starts at the same byte, or inside the reported one, is not reported), so it serves
-//! to find *regions*, and each rule recovers its own matches inside them:
+//! The *local* rules (those whose matches are at most `LOCAL_MAX_LEN_BYTES` long:
+//! numbers, codes, most identifiers) are searched together first, to find the *windows*
+//! of the text where each of them can match; each local rule then runs its own regex
+//! only there:
 //!
-//! - every byte at which any local rule can start a match lies inside a span the pass
-//!   reported: the pass, searching from `at`, reports the leftmost byte at which any
-//!   pattern matches, and moves on past that match's end, so no match starts in a gap;
-//!   look-around (`\b`, `^`) sees the whole text, as in a search of the whole text;
-//! - a rule whose longest match is `L` bytes, searched from `at` in a region
-//!   `[start, end)` over the span `[max(at, start), end + L)`, finds its next match
-//!   exactly as a search of the whole text from `at` would when that match starts before
-//!   `end` (every match starting there fits in the span); otherwise it has none in the
-//!   region, and the search moves to the next one;
-//! - for each region, one `MatchKind::All` set search over `[start, end + reach)`
-//!   (`reach`: the longest local match) tells which rules may start a match there; the
-//!   others skip the region;
+//! - a leftmost-first pass of all local patterns reports where any of them starts a
+//!   match, and moves on past that match's end, so no match of any local rule starts in
+//!   a gap between the places it reports (look-around, `\b`, sees the whole text, as in
+//!   a search of the whole text). Around each place, up to the longest local match past
+//!   it, is a *span*;
+//! - one overlapping search of all local patterns (`MatchKind::All`, a lazy DFA) over the
+//!   spans reports every rule at every byte where one of its matches ends; a match of a
+//!   rule whose longest match is `L` bytes, ending at `e`, starts at or after `e - L`, so
+//!   the rule's windows are those `[e - L, e]`, merged;
+//! - dense text (code, logs: numbers everywhere) would stop the leftmost-first pass at
+//!   every number: once its spans cover half of what it has read, the rest of the text
+//!   is one span;
+//! - a rule searched from `at` inside a window `[start, end]`, over `[max(at, start),
+//!   end]`, finds its next match exactly as a search of the whole text from `at` would:
+//!   every match lies whole inside one window (windows that would cut one are merged),
+//!   and a match inside the window is a match in the whole text;
 //! - value groups are read by an anchored search over the match alone.
 //!
 //! The other rules (unbounded matches: e-mail, URLs, addresses, organisations) keep the
 //! former scheme: prefilter `RegexSet`s over groups of `PREFILTER_GROUP_RULES` rules
 //! say which match anywhere, and those run over the whole text. Rules that could match
-//! the empty string always do, through the regex crate's own iterators. A test compares
-//! both with every rule run alone over the whole text (`patterns/tests.rs`).
+//! the empty string always do, through the regex crate's own iterators. A rule that
+//! requires context words is skipped when none of them occurs in the text: the words of
+//! all such rules are one automaton, searched once. A test compares all this with every
+//! rule run alone over the whole text (`patterns/tests.rs`).
 //!
-//! Measured (callgrind, instructions inside this scan per text, steady state, shipped
-//! rules; machine shared, instruction counts deterministic): the 1.9 KB French prompt
-//! 831k before, 618k after; 64 KB of prose 8.49 M, 4.23 M; 64 KB of code 10.90 M,
-//! 11.05 M (code is dense with numbers: regions cover much of it). A 480 KB cut of the
-//! development corpus, one scan in a fresh process: 3.31 G before and 3.30 G after, both
-//! mostly the lazy DFAs being built.
+//! Measured (callgrind, instructions per scan, steady state, shipped rules, the
+//! detector benchmark's texts: `examples/scan_repeat.rs`): before the local pass (one
+//! `RegexSet` prefilter for all rules), 64 KB of code 23.9 M, of prose 23.0 M, the 2 KB
+//! French prompt 1.31 M; with a leftmost-first pass and one set search per region
+//! (regions re-read up to the longest match each, context words searched rule by rule)
+//! 32.3 M, 23.0 M, 1.41 M; as described here 20.4 M, 22.8 M, 1.42 M.
 //!
 //! Why sets of `PREFILTER_GROUP_RULES`: one set of all 70-odd shipped patterns (several
 //! with Unicode letter classes) overflows the lazy DFA's cache on long, dense texts and
 //! falls back to the slow engines (1 MB of the development corpus: 3.4 s through one
 //! set, 0.35 s through sets of 24, 0.45 s rule by rule), while on a 64 KB prompt-like
 //! text sets of 24 cost 0.85 ms against 0.6 ms for one set and 3 ms rule by rule. The
-//! multi-pattern regexes of the local rules hold only bounded patterns and search short
-//! windows (the 480 KB cut above did not thrash them).
+//! multi-pattern automata of the local rules hold only bounded patterns; the
+//! overlapping one gives up when its cache thrashes, and every local rule then searches
+//! the whole text.
 
 use regex::{Regex, RegexBuilder};
+use regex_automata::hybrid::dfa::OverlappingState;
 use regex_automata::util::pool::Pool;
 use regex_automata::util::primitives::NonMaxUsize;
-use regex_automata::{Anchored, Input, MatchKind, PatternID, PatternSet, meta};
+use regex_automata::{Anchored, Input, MatchKind, PatternID, hybrid, meta};
 
 use super::fold::{self, Folded};
 use super::validators::Validator;
@@ -120,6 +126,9 @@ pub(crate) struct PatternRule {
     validator: Option<Validator>,
     /// The context words, folded, as one automaton (`None` without context words).
     context: Option<aho_corasick::AhoCorasick>,
+    /// The context words themselves, kept for a rule that requires them
+    /// ([`Patterns::new`] searches them all in one pass).
+    required_words: Vec<String>,
     context_window: usize,
     context_required: bool,
     invalid_with_context: bool,
@@ -182,9 +191,14 @@ impl PatternRule {
             });
         // A handful of short words: building cannot fail short of memory limits, and a
         // rule that somehow has none simply has no context.
-        let context = (!context.is_empty())
+        let context_ac = (!context.is_empty())
             .then(|| aho_corasick::AhoCorasick::new(&context).ok())
             .flatten();
+        let required_words = if context_required {
+            context
+        } else {
+            Vec::new()
+        };
         let veto_before = (!extras.veto_before.is_empty())
             .then(|| aho_corasick::AhoCorasick::new(&extras.veto_before).ok())
             .flatten();
@@ -196,7 +210,8 @@ impl PatternRule {
             min_len,
             max_len,
             validator,
-            context,
+            context: context_ac,
+            required_words,
             context_window,
             context_required,
             invalid_with_context,
@@ -443,9 +458,12 @@ fn next_group(text: &str, start: usize, end: usize) -> Option<usize> {
 
 /// Rules whose matches are at most this long are searched locally (see the module docs);
 /// longer or unbounded ones search the whole text.
-const LOCAL_MAX_LEN_BYTES: usize = 96;
+const LOCAL_MAX_LEN_BYTES: usize = 160;
 /// Spans of the multi-pattern search closer than this are searched as one region.
 const REGION_GAP_BYTES: usize = 8;
+/// The leftmost-first pass gives way to one overlapping search of the rest of the
+/// text after this many spans, when they cover half of what it has read.
+const DENSE_MIN_SPANS: usize = 8;
 
 /// A span of the text where a match of a local rule may start.
 type Span = (usize, usize);
@@ -457,35 +475,44 @@ pub(crate) struct Patterns {
     local: Option<Local>,
     /// Prefilter sets over groups of the other rules, with each set's rule indices.
     sets: Vec<(Vec<usize>, regex::RegexSet)>,
+    /// The context words of every rule that requires them, as one automaton, with the
+    /// rules each word belongs to: one pass tells which of those rules can match.
+    required: Option<(aho_corasick::AhoCorasick, Vec<Vec<usize>>)>,
     scratch: Pool<Scratch, ScratchFn>,
 }
 
 type ScratchFn =
     Box<dyn Fn() -> Scratch + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
 
-/// The local rules as two multi-pattern regexes, pattern `p` being rule `rules[p]`.
+/// The local rules as one multi-pattern lazy DFA, pattern `p` being rule `rules[p]`.
 #[derive(Debug)]
 struct Local {
     /// Leftmost-first: where any local rule may start a match.
     first: meta::Regex,
-    /// Every pattern that matches in a window (`MatchKind::All`).
-    set: meta::Regex,
+    /// Every pattern at every place one of its matches ends (`MatchKind::All`,
+    /// searched overlapping).
+    dfa: hybrid::dfa::DFA,
     rules: Vec<usize>,
     /// Position of each rule among the local ones (`None` for the others).
     slot: Vec<Option<usize>>,
+    /// The longest match of each local rule, in bytes.
+    reach: Vec<usize>,
     /// The longest match of any local rule, in bytes.
-    reach: usize,
+    reach_max: usize,
 }
 
 /// Buffers reused from scan to scan (one per thread at a time).
 #[derive(Debug)]
 struct Scratch {
-    regions: Vec<Span>,
-    /// For each region, one bit per local rule that matches in its window.
-    bits: Vec<u64>,
-    set: PatternSet,
+    /// For each local rule, the spans its matches lie in (sorted, disjoint).
+    windows: Vec<Vec<Span>>,
+    /// The spans the overlapping search runs over.
+    spans: Vec<Span>,
+    cache: Option<hybrid::dfa::Cache>,
     slots: Vec<Option<NonMaxUsize>>,
     hits: Vec<bool>,
+    /// For each rule that requires context words, whether one occurs in the text.
+    has_required: Vec<bool>,
 }
 
 impl Patterns {
@@ -499,26 +526,45 @@ impl Patterns {
                     .iter()
                     .map(|&i| rules[i].pattern.as_str())
                     .collect();
-                let build = |kind| {
-                    meta::Builder::new()
-                        .configure(
-                            rule_config(kind).nfa_size_limit(Some(REGEX_SIZE_LIMIT_BYTES * 4)),
-                        )
-                        .build_many(&pats)
-                        .ok()
-                };
+                let dfa = hybrid::dfa::Builder::new()
+                    .configure(
+                        hybrid::dfa::Config::new()
+                            .match_kind(MatchKind::All)
+                            .cache_capacity(REGEX_DFA_SIZE_LIMIT_BYTES)
+                            // A pattern with a Unicode `\b` builds, and quits on the
+                            // first non-ASCII byte: those texts take the fallback.
+                            .unicode_word_boundary(true)
+                            // Thrashing: give up, and take the fallback.
+                            .minimum_cache_clear_count(Some(3))
+                            .minimum_bytes_per_state(Some(10)),
+                    )
+                    .syntax(regex_automata::util::syntax::Config::new().utf8(true))
+                    .thompson(
+                        regex_automata::nfa::thompson::Config::new()
+                            .nfa_size_limit(Some(REGEX_SIZE_LIMIT_BYTES * 4)),
+                    )
+                    .build_many(&pats)
+                    .ok()?;
                 let mut slot = vec![None; rules.len()];
                 for (k, &i) in local_ids.iter().enumerate() {
                     slot[i] = Some(k);
                 }
+                let first = meta::Builder::new()
+                    .configure(
+                        rule_config(MatchKind::LeftmostFirst)
+                            .nfa_size_limit(Some(REGEX_SIZE_LIMIT_BYTES * 4)),
+                    )
+                    .build_many(&pats)
+                    .ok()?;
+                let reach: Vec<usize> = local_ids
+                    .iter()
+                    .map(|&i| rules[i].max_len.unwrap_or(0))
+                    .collect();
                 Some(Local {
-                    first: build(MatchKind::LeftmostFirst)?,
-                    set: build(MatchKind::All)?,
-                    reach: local_ids
-                        .iter()
-                        .filter_map(|&i| rules[i].max_len)
-                        .max()
-                        .unwrap_or(0),
+                    first,
+                    dfa,
+                    reach_max: reach.iter().copied().max().unwrap_or(0),
+                    reach,
                     rules: local_ids,
                     slot,
                 })
@@ -538,7 +584,8 @@ impl Patterns {
                     .map(|s| (chunk.to_vec(), s))
             })
             .collect();
-        let patterns = local.as_ref().map_or(1, |l| l.rules.len().max(1));
+        let n_local = local.as_ref().map_or(0, |l| l.rules.len());
+        let dfa = local.as_ref().map(|l| l.dfa.clone());
         let slot_len = rules
             .iter()
             .map(|r| r.regex.group_info().slot_len())
@@ -546,16 +593,37 @@ impl Patterns {
             .unwrap_or(0);
         let n = rules.len();
         let create: ScratchFn = Box::new(move || Scratch {
-            regions: Vec::new(),
-            bits: Vec::new(),
-            set: PatternSet::new(patterns),
+            windows: vec![Vec::new(); n_local],
+            spans: Vec::new(),
+            cache: dfa.as_ref().map(hybrid::dfa::DFA::create_cache),
             slots: vec![None; slot_len],
             hits: vec![false; n],
+            has_required: vec![false; n],
         });
+        let required = {
+            let mut words: Vec<&str> = Vec::new();
+            let mut owners: Vec<Vec<usize>> = Vec::new();
+            for (i, r) in rules.iter().enumerate() {
+                for w in &r.required_words {
+                    match words.iter().position(|x| x == w) {
+                        Some(p) => owners[p].push(i),
+                        None => {
+                            words.push(w);
+                            owners.push(vec![i]);
+                        }
+                    }
+                }
+            }
+            (!words.is_empty())
+                .then(|| aho_corasick::AhoCorasick::new(&words).ok())
+                .flatten()
+                .map(|ac| (ac, owners))
+        };
         Patterns {
             rules,
             local,
             sets,
+            required,
             scratch: Pool::new(create),
         }
     }
@@ -575,51 +643,51 @@ impl Patterns {
                 scratch.hits[ids[i]] = true;
             }
         }
-        let words = self
-            .local
-            .as_ref()
-            .map_or(0, |l| l.rules.len().div_ceil(64));
         if let Some(local) = &self.local {
-            local.regions(text, scratch, words);
+            local.windows(text, scratch);
         }
         let Scratch {
-            regions,
-            bits,
+            windows,
             slots,
             hits,
+            has_required,
             ..
         } = scratch;
+        let mut required_searched = false;
         for (i, rule) in self.rules.iter().enumerate() {
             let slot = self.local.as_ref().and_then(|l| l.slot[i]);
-            let in_region =
-                |r: usize| slot.is_some_and(|k| bits[r * words + k / 64] & (1 << (k % 64)) != 0);
-            if !hits[i] && !(0..regions.len()).any(in_region) {
+            let found = match slot {
+                Some(k) => !windows[k].is_empty(),
+                None => hits[i],
+            };
+            if !found {
                 continue;
             }
             // A rule that needs context cannot match where none of its words occurs.
-            if rule.context_required
-                && !rule
-                    .context
-                    .as_ref()
-                    .is_some_and(|ac| ac.is_match(&folded.text))
-            {
-                continue;
+            if rule.context_required {
+                if !required_searched {
+                    self.search_required(folded, has_required);
+                    required_searched = true;
+                }
+                if !has_required[i] {
+                    continue;
+                }
             }
             let base = metas[rule.meta].score;
-            if let Some(reach) = slot.and(rule.max_len) {
-                // The next match at or after `at`: it starts inside a region (module
-                // docs), and ends at most `reach` bytes after its start.
-                let mut r = 0;
+            if let Some(k) = slot {
+                // The next match at or after `at`: it lies inside one of the rule's
+                // windows (module docs).
+                let windows = &windows[k];
+                let mut w = 0;
                 let find = |at: usize| {
-                    while let Some(&(start, end)) = regions.get(r) {
-                        if end > at && in_region(r) {
-                            let span = at.max(start)..(end + reach).min(text.len());
-                            let m = rule.regex.search(&Input::new(text).span(span));
-                            if let Some(m) = m.filter(|m| m.start() < end) {
+                    while let Some(&(start, end)) = windows.get(w) {
+                        if end > at {
+                            let span = at.max(start)..end;
+                            if let Some(m) = rule.regex.search(&Input::new(text).span(span)) {
                                 return Some((m.start(), m.end()));
                             }
                         }
-                        r += 1;
+                        w += 1;
                     }
                     None
                 };
@@ -637,37 +705,112 @@ impl Patterns {
     }
 }
 
+impl Patterns {
+    /// Sets `has[i]` for each rule `i` that requires context words and has one in the
+    /// folded text (every word of every such rule, in one pass).
+    fn search_required(&self, folded: &Folded, has: &mut [bool]) {
+        has.fill(false);
+        let Some((ac, owners)) = &self.required else {
+            return;
+        };
+        let mut left = self
+            .rules
+            .iter()
+            .filter(|r| !r.required_words.is_empty())
+            .count();
+        for m in ac.find_overlapping_iter(folded.text.as_str()) {
+            for &i in &owners[m.pattern().as_usize()] {
+                if !has[i] {
+                    has[i] = true;
+                    left -= 1;
+                }
+            }
+            if left == 0 {
+                return;
+            }
+        }
+    }
+}
+
 impl Local {
-    /// Fills `scratch.regions` with where a local rule may start a match, and
-    /// `scratch.bits` with the rules that match in each region's window.
-    fn regions(&self, text: &str, scratch: &mut Scratch, words: usize) {
-        let regions = &mut scratch.regions;
-        regions.clear();
+    /// Fills `scratch.windows`: for each local rule, the spans of the text its matches
+    /// lie in (module docs). When the lazy DFA cannot search the text (a Unicode `\b`
+    /// before a non-ASCII byte, or a cache that thrashes), every rule gets the whole
+    /// text.
+    fn windows(&self, text: &str, scratch: &mut Scratch) {
+        for w in &mut scratch.windows {
+            w.clear();
+        }
+        self.spans(text, &mut scratch.spans);
+        let Some(cache) = scratch.cache.as_mut() else {
+            return;
+        };
+        for &(from, to) in &scratch.spans {
+            let input = Input::new(text).span(from..to);
+            let mut state = OverlappingState::start();
+            loop {
+                if self
+                    .dfa
+                    .try_search_overlapping_fwd(cache, &input, &mut state)
+                    .is_err()
+                {
+                    for w in &mut scratch.windows {
+                        w.clear();
+                        w.push((0, text.len()));
+                    }
+                    return;
+                }
+                let Some(m) = state.get_match() else {
+                    break;
+                };
+                let k = m.pattern().as_usize();
+                let end = m.offset();
+                let mut start = end.saturating_sub(self.reach[k]);
+                while !text.is_char_boundary(start) {
+                    start -= 1;
+                }
+                let windows = &mut scratch.windows[k];
+                match windows.last_mut() {
+                    Some(last) if start <= last.1 + REGION_GAP_BYTES => last.1 = last.1.max(end),
+                    _ => windows.push((start, end)),
+                }
+            }
+        }
+    }
+
+    /// Fills `spans` with where the overlapping search must look: around each place
+    /// the leftmost-first pass reports, up to the longest match past it. Once those
+    /// cover most of the text read so far (code, logs: numbers everywhere), the rest
+    /// of the text is one span, the overlapping search being cheaper than stopping at
+    /// every match.
+    fn spans(&self, text: &str, spans: &mut Vec<Span>) {
+        spans.clear();
         let mut at = 0;
+        let mut covered = 0;
         while at < text.len() {
+            if spans.len() >= DENSE_MIN_SPANS && covered * 2 > at {
+                match spans.last_mut() {
+                    Some(last) if at <= last.1 => last.1 = text.len(),
+                    _ => spans.push((at, text.len())),
+                }
+                return;
+            }
             let Some(m) = self.first.search(&Input::new(text).span(at..text.len())) else {
                 break;
             };
-            // Local rules match at least one byte: `at` moves on.
-            match regions.last_mut() {
-                Some(last) if m.start() <= last.1 + REGION_GAP_BYTES => {
-                    last.1 = last.1.max(m.end())
+            let (start, end) = (m.start(), (m.end() + self.reach_max).min(text.len()));
+            match spans.last_mut() {
+                Some(last) if start <= last.1 + REGION_GAP_BYTES => {
+                    covered += end.saturating_sub(last.1);
+                    last.1 = last.1.max(end);
                 }
-                _ => regions.push((m.start(), m.end())),
+                _ => {
+                    covered += end - start;
+                    spans.push((start, end));
+                }
             }
+            // Local rules match at least one byte: `at` moves on.
             at = m.end();
-        }
-        scratch.bits.clear();
-        scratch.bits.resize(regions.len() * words, 0);
-        for (r, &(start, end)) in regions.iter().enumerate() {
-            scratch.set.clear();
-            let window = start..(end + self.reach).min(text.len());
-            self.set
-                .which_overlapping_matches(&Input::new(text).span(window), &mut scratch.set);
-            for k in scratch.set.iter() {
-                let k = k.as_usize();
-                scratch.bits[r * words + k / 64] |= 1 << (k % 64);
-            }
         }
     }
 }

@@ -75,18 +75,16 @@ fn key(c: &Candidate) -> (usize, usize, usize, u32) {
 }
 
 fn assert_same(detector: &Detector, text: &str) {
+    assert_same_with(detector, regexes(), text);
+}
+
+fn assert_same_with(detector: &Detector, regexes: &[Regex], text: &str) {
     let folded = Folded::new(text);
     let mut engine = Vec::new();
     detector
         .patterns
         .scan(text, &folded, &detector.metas, &mut engine);
-    let expected = reference(
-        &detector.patterns,
-        regexes(),
-        text,
-        &folded,
-        &detector.metas,
-    );
+    let expected = reference(&detector.patterns, regexes, text, &folded, &detector.metas);
     let engine: Vec<_> = engine.iter().map(key).collect();
     let expected: Vec<_> = expected.iter().map(key).collect();
     assert_eq!(
@@ -194,5 +192,40 @@ proptest! {
         let mut e = (s + len).min(text.len());
         while !text.is_char_boundary(e) { e += 1; }
         assert_same(detector(), &text[s..e]);
+    }
+}
+
+#[test]
+fn a_rule_the_lazy_dfa_cannot_search_leaves_every_local_rule_the_whole_text() {
+    // A Unicode `\b` makes the overlapping search quit on the first non-ASCII byte.
+    let toml = "[[rule]]\nid = \"t.word\"\nentity = \"CUSTOM\"\nnature = \"strategic\"\n\
+                sensitivity = \"internal\"\npattern = '\\bZK[0-9]{4}\\b'\n\n\
+                [[rule]]\nid = \"t.ascii\"\nentity = \"CUSTOM\"\nnature = \"strategic\"\n\
+                sensitivity = \"internal\"\npattern = '(?-u:\\b)QX-[0-9]{3}(?-u:\\b)'\n";
+    let set = crate::detect::RuleSet::from_toml("t.toml", toml).expect("parses");
+    let detector = Detector::new(&set).expect("compiles");
+    let local = detector
+        .patterns
+        .local
+        .as_ref()
+        .expect("both rules are local");
+    assert_eq!(local.rules.len(), 2);
+    let regexes: Vec<Regex> = detector
+        .patterns
+        .rules
+        .iter()
+        .map(|r| build_regex(&r.pattern).expect("compiles"))
+        .collect();
+    for text in [
+        "réf. ZK1234 et QX-123, puis éZK1234 et ZK12345",
+        "ZK1234 QX-123 ascii only",
+        "QX-123 ZK9876 é",
+    ] {
+        assert_same_with(&detector, &regexes, text);
+        let mut found = Vec::new();
+        detector
+            .patterns
+            .scan(text, &Folded::new(text), &detector.metas, &mut found);
+        assert!(found.len() >= 2, "{text}: {found:?}");
     }
 }

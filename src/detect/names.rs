@@ -62,6 +62,15 @@ impl Hasher for FxHasher {
     }
 }
 
+/// A folded word's key in [`Names::lexicon`]: 64 bits of a hash with a fixed seed.
+/// Two words share a key once in about 2^64 / (lexicon size) lookups, never in practice;
+/// the cost of one would be a word given another word's lists.
+fn word_key(word: &str) -> u64 {
+    const KEYS: foldhash::fast::FixedState =
+        foldhash::fast::FixedState::with_seed(0x7061_7261_7665_6e74);
+    std::hash::BuildHasher::hash_one(&KEYS, word)
+}
+
 type HashSet<T> = StdHashSet<T, BuildHasherDefault<FxHasher>>;
 type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<FxHasher>>;
 use std::sync::Arc;
@@ -205,16 +214,15 @@ pub(crate) struct Names {
     /// The lists the tokens are looked up in, for what needs more than one token's flags
     /// (hyphenated first names, surnames to propagate, e-mail parts).
     first: HashSet<String>,
-    ambiguous: HashSet<String>,
     stopwords: HashSet<String>,
     signoffs: Vec<String>,
     /// Phrases after which a capitalised word is a name (`je m'appelle`, `my name is`).
     introducers: Vec<String>,
     /// Phrases after which a known first or last name is a name (`I'm`, `je suis`).
     weak_introducers: Vec<String>,
-    /// Every listed word -> the lists it is in (`FIRST | LAST`…), so that a token needs
-    /// one lookup.
-    lexicon: HashMap<String, u32>,
+    /// Every listed word, by its [`word_key`] -> the lists it is in (`FIRST | LAST`…),
+    /// so that a token needs one lookup, and no string comparison.
+    lexicon: HashMap<u64, u32>,
     /// Names nobody listed: the statistical layer, if any.
     model: Option<model::Model>,
     /// Index of the first of this component's rules in the detector's metas.
@@ -263,7 +271,7 @@ impl Names {
             .map(|s| final_run(s).to_owned())
             .collect();
 
-        let mut lexicon: HashMap<String, u32> = HashMap::default();
+        let mut lexicon: HashMap<u64, u32> = HashMap::default();
         let lists_and_flags: [(&HashSet<String>, u32); 13] = [
             (&first, FIRST),
             (&set(&lists.last_names), LAST),
@@ -281,7 +289,7 @@ impl Names {
         ];
         for (words, flag) in lists_and_flags {
             for w in words {
-                *lexicon.entry(w.clone()).or_default() |= flag;
+                *lexicon.entry(word_key(w)).or_default() |= flag;
             }
         }
         // Honorifics: `M.` needs its dot; listed both with and without, the dot is
@@ -297,7 +305,7 @@ impl Names {
             *needs = *needs && dot;
         }
         for (w, dot) in dotted {
-            let flags = lexicon.entry(w).or_default();
+            let flags = lexicon.entry(word_key(&w)).or_default();
             *flags |= HONORIFIC;
             if dot {
                 *flags |= HONORIFIC_DOT;
@@ -305,7 +313,6 @@ impl Names {
         }
         Names {
             first,
-            ambiguous,
             stopwords,
             signoffs: lists.signoffs.iter().map(|s| fold_str(s.trim())).collect(),
             introducers,
@@ -318,9 +325,14 @@ impl Names {
 
     /// The lists a folded word belongs to.
     fn flags_of(&self, word: &str) -> u32 {
-        let mut flags = self.lexicon.get(word).copied().unwrap_or(0);
+        let mut flags = self.lexicon.get(&word_key(word)).copied().unwrap_or(0);
         if word.contains(|c: char| !c.is_alphanumeric()) {
-            flags |= self.lexicon.get(final_run(word)).copied().unwrap_or(0) & INTRO_TAIL;
+            flags |= self
+                .lexicon
+                .get(&word_key(final_run(word)))
+                .copied()
+                .unwrap_or(0)
+                & INTRO_TAIL;
         }
         flags
     }
@@ -906,11 +918,10 @@ impl Names {
             let lo = toks.partition_point(|t| t.s < c.start);
             for t in toks[lo..].iter().take_while(|t| t.e <= c.end) {
                 let word = t.folded;
+                // Not a first name, a stop word or an ambiguous word: the token's lists.
                 if matches!(t.shape, Shape::Cap | Shape::Upper)
                     && word.chars().count() >= 3
-                    && !self.first.contains(word)
-                    && !self.stopwords.contains(word)
-                    && !self.ambiguous.contains(word)
+                    && t.flags & (FIRST | STOP | AMBIGUOUS) == 0
                 {
                     surnames.insert(word);
                 }

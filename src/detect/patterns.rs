@@ -666,7 +666,12 @@ impl Patterns {
             // A rule that needs context cannot match where none of its words occurs.
             if rule.context_required {
                 if !required_searched {
-                    self.search_required(folded, has_required);
+                    // Only the rules that can match wait for their words.
+                    let found = |j: usize| match self.local.as_ref().and_then(|l| l.slot[j]) {
+                        Some(k) => !windows[k].is_empty(),
+                        None => hits[j],
+                    };
+                    self.search_required(folded, has_required, found);
                     required_searched = true;
                 }
                 if !has_required[i] {
@@ -707,22 +712,23 @@ impl Patterns {
 
 impl Patterns {
     /// Sets `has[i]` for each rule `i` that requires context words and has one in the
-    /// folded text (every word of every such rule, in one pass).
-    fn search_required(&self, folded: &Folded, has: &mut [bool]) {
+    /// folded text (every word of every such rule, in one pass that stops once each
+    /// rule `wanted` has one).
+    fn search_required(&self, folded: &Folded, has: &mut [bool], wanted: impl Fn(usize) -> bool) {
         has.fill(false);
         let Some((ac, owners)) = &self.required else {
             return;
         };
-        let mut left = self
-            .rules
-            .iter()
-            .filter(|r| !r.required_words.is_empty())
+        let mut left = (0..self.rules.len())
+            .filter(|&i| !self.rules[i].required_words.is_empty() && wanted(i))
             .count();
         for m in ac.find_overlapping_iter(folded.text.as_str()) {
             for &i in &owners[m.pattern().as_usize()] {
                 if !has[i] {
                     has[i] = true;
-                    left -= 1;
+                    if wanted(i) {
+                        left -= 1;
+                    }
                 }
             }
             if left == 0 {

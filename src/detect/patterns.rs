@@ -654,24 +654,22 @@ impl Patterns {
             ..
         } = scratch;
         let mut required_searched = false;
+        let slot_of = |i: usize| self.local.as_ref().and_then(|l| l.slot[i]);
+        // Whether rule `i` may match: windows for a local rule, its set's say otherwise.
+        let may_match = |i: usize| match slot_of(i) {
+            Some(k) => !windows[k].is_empty(),
+            None => hits[i],
+        };
         for (i, rule) in self.rules.iter().enumerate() {
-            let slot = self.local.as_ref().and_then(|l| l.slot[i]);
-            let found = match slot {
-                Some(k) => !windows[k].is_empty(),
-                None => hits[i],
-            };
-            if !found {
+            let slot = slot_of(i);
+            if !may_match(i) {
                 continue;
             }
             // A rule that needs context cannot match where none of its words occurs.
             if rule.context_required {
                 if !required_searched {
-                    // Only the rules that can match wait for their words.
-                    let found = |j: usize| match self.local.as_ref().and_then(|l| l.slot[j]) {
-                        Some(k) => !windows[k].is_empty(),
-                        None => hits[j],
-                    };
-                    self.search_required(folded, has_required, found);
+                    // Only the rules that may match wait for their words.
+                    self.search_required(folded, has_required, may_match);
                     required_searched = true;
                 }
                 if !has_required[i] {
@@ -708,9 +706,7 @@ impl Patterns {
             }
         }
     }
-}
 
-impl Patterns {
     /// Sets `has[i]` for each rule `i` that requires context words and has one in the
     /// folded text (every word of every such rule, in one pass that stops once each
     /// rule `wanted` has one).

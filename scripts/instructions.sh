@@ -38,18 +38,8 @@ if [ -z "${NO_BUILD:-}" ]; then
 fi
 bin="$target/release/paravent"
 
-tmp="$(mktemp -d)"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 
 # The upstream: HTTP/1.1 with keep-alive, the fixed answer for every POST.
 cat > "$tmp/upstream.py" <<'PY'

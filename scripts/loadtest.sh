@@ -35,19 +35,10 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 cargo build --release --quiet --bin paravent
 bin="$target/release/paravent"
 
-tmp="$(mktemp -d)"
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
+# nginx workers (another user) read its configuration there.
 chmod 755 "$tmp"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 up_port="$(free_port)"
 nginx_port="$(free_port)"
 pv_port="$(free_port)"

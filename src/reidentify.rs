@@ -659,23 +659,32 @@ pub fn count_token_shapes(text: &str) -> usize {
     let mut i = 0;
     while let Some(off) = b[i..].iter().position(|&c| c == b'[') {
         let start = i + off + 1;
-        let mut j = start;
-        while j < b.len() && (b[j].is_ascii_uppercase() || b[j].is_ascii_digit() || b[j] == b'_') {
-            j += 1;
-        }
-        if j < b.len() && b[j] == b']' && j > start {
-            let inner = &text[start..j];
-            if let Some((entity, hex)) = inner.rsplit_once('_')
-                && !entity.is_empty()
-                && hex.len() >= crate::vault::TOKEN_HEX_DIGITS
-                && hex.bytes().all(|c| c.is_ascii_hexdigit())
-            {
-                n += 1;
-            }
+        if token_shape_len(&text[start..]).is_some() {
+            n += 1;
         }
         i = start;
     }
     n
+}
+
+/// When `rest` starts with the inside of a token and its closing bracket
+/// (`AGE_61C3A0]…`: an entity in capitals, `_`, at least [`TOKEN_HEX_DIGITS`]
+/// upper-case hex digits), the length of both.
+///
+/// [`TOKEN_HEX_DIGITS`]: crate::vault::TOKEN_HEX_DIGITS
+pub fn token_shape_len(rest: &str) -> Option<usize> {
+    let b = rest.as_bytes();
+    let j = b
+        .iter()
+        .position(|&c| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_'))?;
+    if b[j] != b']' || j == 0 {
+        return None;
+    }
+    let (entity, hex) = rest[..j].rsplit_once('_')?;
+    (!entity.is_empty()
+        && hex.len() >= crate::vault::TOKEN_HEX_DIGITS
+        && hex.bytes().all(|c| c.is_ascii_hexdigit()))
+    .then_some(j + 1)
 }
 
 /// What replaces a provider key quoted in an answer.

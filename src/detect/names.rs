@@ -29,38 +29,9 @@
 //! `valgrind --tool=callgrind target/release/examples/request_phase
 //! benches/load/prompt.json 21`, minus the same with 1, divided by 20.
 
-use std::collections::{HashMap as StdHashMap, HashSet as StdHashSet};
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// FxHash (rustc's): the sets hold short folded words looked up once or more per token;
-/// SipHash's DoS resistance buys nothing here and costs a tenth of the scan.
-#[derive(Default)]
-struct FxHasher(u64);
-
-const FX_K: u64 = 0x517c_c1b7_2722_0a95;
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(FX_K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(FX_K);
-        }
-    }
-    fn write_u8(&mut self, b: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(FX_K);
-    }
-    /// The model's integer keys (feature hashes) in one step, not byte by byte.
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(FX_K);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+/// foldhash (fixed seed): the sets hold short folded words looked up once or more per
+/// token; SipHash's DoS resistance buys nothing here and costs a tenth of the scan.
+type Hasher = foldhash::fast::FixedState;
 
 /// A folded word's key in [`Names::lexicon`]: 64 bits of a hash with a fixed seed.
 /// Two words share a key once in about 2^64 / (lexicon size) lookups, never in practice;
@@ -71,8 +42,8 @@ fn word_key(word: &str) -> u64 {
     std::hash::BuildHasher::hash_one(&KEYS, word)
 }
 
-type HashSet<T> = StdHashSet<T, BuildHasherDefault<FxHasher>>;
-type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<FxHasher>>;
+type HashSet<T> = std::collections::HashSet<T, Hasher>;
+type HashMap<K, V> = std::collections::HashMap<K, V, Hasher>;
 use std::sync::Arc;
 
 use super::fold::{Folded, fold_into, fold_str};

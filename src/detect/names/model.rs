@@ -30,16 +30,13 @@
 //! before step 9; callgrind, as in the `names` module docs); most of it is the weight lookups,
 //! about 40 per candidate word.
 
-use std::collections::HashMap as StdHashMap;
-use std::hash::BuildHasherDefault;
-
 use super::{
     AMBIGUOUS, ARTICLE, FIRST, GREETING, HONORIFIC, LABEL, LAST, LOCATIVE, NOT_BEFORE, PARTICLE,
     PLACE, STOP,
 };
-use super::{FxHasher, Shape, Tok, joined, sentence_start};
+use super::{Hasher, Shape, Tok, joined, sentence_start};
 
-type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<FxHasher>>;
+type HashMap<K, V> = std::collections::HashMap<K, V, Hasher>;
 
 /// The word-list flags that become features (the others are about phrases).
 const FLAG_FEATURES: [u32; 12] = [
@@ -54,7 +51,7 @@ pub(crate) struct Model {
     /// The words the training text used in lower case (hashed, see [`vocab_hash`]):
     /// the only words that are features of their own; a capitalised word outside it
     /// is more likely a name.
-    vocab: std::collections::HashSet<u32, BuildHasherDefault<FxHasher>>,
+    vocab: std::collections::HashSet<u32, Hasher>,
     /// A word of a run of two or more is a name above this.
     threshold: f32,
     /// A word alone (no name word joined to it) is a name above this: one capitalised

@@ -8,8 +8,8 @@
 //!
 //! 1. pattern rules (one `RegexSet` as a prefilter, then each rule that hit, with an
 //!    optional check-digit validator and context words), see `patterns`;
-//! 2. dictionary rules (one aho-corasick automaton over case- and accent-folded terms,
-//!    checked on word boundaries), see `dictionary`;
+//! 2. dictionary rules (case- and accent-folded terms in one table keyed by their
+//!    hash, looked up from word starts, checked on word boundaries), see `dictionary`;
 //! 3. person names (first-name gazetteer, honorifics, greetings, signatures, upper-case
 //!    surnames, names derived from e-mail addresses), see `names`;
 //! 4. propagation: a name found once is found again wherever its parts recur.

@@ -91,6 +91,9 @@ pub(crate) struct Folded {
     /// `map[i]` is the original byte offset of folded byte `i`; one extra entry maps
     /// the end. Empty when the folding kept every offset (ASCII input).
     map: Vec<u32>,
+    /// The folded offsets inside the folding of one character into several (`œ` →
+    /// `oe`: between the `o` and the `e`), in order. Empty for most texts.
+    splits: Vec<u32>,
 }
 
 impl Folded {
@@ -99,6 +102,7 @@ impl Folded {
             return Folded {
                 text: original.to_ascii_lowercase(),
                 map: Vec::new(),
+                splits: Vec::new(),
             };
         }
         let mut text = String::with_capacity(original.len() + 8);
@@ -107,6 +111,7 @@ impl Folded {
         // limits; saturate rather than wrap if that ever changes.
         let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
         let bytes = original.as_bytes();
+        let mut splits = Vec::new();
         let mut i = 0;
         while i < bytes.len() {
             // ASCII runs, the bulk of French text too, copied and lower-cased a run at a
@@ -123,11 +128,18 @@ impl Folded {
             let c = original[i..].chars().next().unwrap_or('\u{FFFD}');
             let before = text.len();
             fold_char(c, &mut text);
-            map.extend(std::iter::repeat_n(at(i), text.len() - before));
+            let added = text.len() - before;
+            splits.extend(
+                text[before..]
+                    .char_indices()
+                    .skip(1)
+                    .map(|(k, _)| at(before + k)),
+            );
+            map.extend(std::iter::repeat_n(at(i), added));
             i += c.len_utf8();
         }
         map.push(u32::try_from(original.len()).unwrap_or(u32::MAX));
-        Folded { text, map }
+        Folded { text, map, splits }
     }
 
     /// The folded byte offset of an original byte offset (a character boundary).
@@ -149,6 +161,12 @@ impl Folded {
             at += 1;
         }
         at
+    }
+
+    /// The folded offsets that fall inside the folding of one original character into
+    /// several (`œ` → `oe`: between the `o` and the `e`), in order.
+    pub fn splits(&self) -> &[u32] {
+        &self.splits
     }
 
     /// Maps a folded span back to the original text's byte span.

@@ -187,10 +187,11 @@ pub(crate) struct Names {
     first: HashSet<String>,
     stopwords: HashSet<String>,
     signoffs: Vec<String>,
-    /// Phrases after which a capitalised word is a name (`je m'appelle`, `my name is`).
-    introducers: Vec<String>,
-    /// Phrases after which a known first or last name is a name (`I'm`, `je suis`).
-    weak_introducers: Vec<String>,
+    /// Phrases after which a capitalised word is a name (`je m'appelle`, `my name is`:
+    /// strong, `true`) or a known first or last name is (`I'm`, `je suis`: weak), by
+    /// the [`word_key`] of their [`final_run`]: a phrase can end a text only when the
+    /// text's final run is the phrase's.
+    introducers: HashMap<u64, Vec<(String, bool)>>,
     /// Every listed word, by its [`word_key`] -> the lists it is in (`FIRST | LAST`…),
     /// so that a token needs one lookup, and no string comparison.
     lexicon: HashMap<u64, u32>,
@@ -282,12 +283,20 @@ impl Names {
                 *flags |= HONORIFIC_DOT;
             }
         }
+        let mut by_tail: HashMap<u64, Vec<(String, bool)>> = HashMap::default();
+        for (phrases, strong) in [(introducers, true), (weak_introducers, false)] {
+            for p in phrases {
+                by_tail
+                    .entry(word_key(final_run(&p)))
+                    .or_default()
+                    .push((p, strong));
+            }
+        }
         Names {
             first,
             stopwords,
             signoffs: lists.signoffs.iter().map(|s| fold_str(s.trim())).collect(),
-            introducers,
-            weak_introducers,
+            introducers: by_tail,
             lexicon,
             model: lists.model,
             meta_base,
@@ -725,7 +734,7 @@ impl Names {
     /// a strong one (`my name is`), `Some(false)` for a weak one (`I'm`).
     fn introduced(&self, text: &str, toks: &[Tok<'_>], i: usize) -> Option<bool> {
         let t = &toks[i];
-        if self.introducers.is_empty() && self.weak_introducers.is_empty() {
+        if self.introducers.is_empty() {
             return None;
         }
         // Cheap necessary condition before folding the text before the token.
@@ -738,20 +747,31 @@ impl Names {
         }
         let before = fold_str(&text[lo..t.s]);
         let before = before.trim_end_matches([' ', ':', '\t']);
-        let ends_with_phrase = |p: &String| {
-            before.ends_with(p.as_str())
+        let ends_with_phrase = |p: &str| {
+            before.ends_with(p)
                 && before[..before.len() - p.len()]
                     .chars()
                     .next_back()
                     .is_none_or(|c| !c.is_alphanumeric())
         };
-        if self.introducers.iter().any(ends_with_phrase) {
-            Some(true)
-        } else if self.weak_introducers.iter().any(ends_with_phrase) {
-            Some(false)
-        } else {
-            None
+        // A phrase of no letter or digit (its final run empty) could end any text.
+        let tail = word_key(final_run(before));
+        let empty = word_key("");
+        let phrases = [Some(tail), (tail != empty).then_some(empty)]
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.introducers.get(&k))
+            .flatten();
+        let mut found = None;
+        for (p, strong) in phrases {
+            if ends_with_phrase(p) {
+                if *strong {
+                    return Some(true);
+                }
+                found = Some(false);
+            }
         }
+        found
     }
 
     /// `Cordialement,\nJean Dupont`: a sign-off line, then a line that is only a name.

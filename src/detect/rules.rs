@@ -1316,16 +1316,6 @@ pub(crate) fn compile(set: &RuleSet) -> Result<Detector, RuleErrors> {
         };
         (patterns, dictionary, names)
     });
-    let dictionary = match dictionary {
-        Ok(d) => d,
-        Err(e) => {
-            return Err(RuleErrors(vec![RuleError {
-                file: "<all rules>".to_owned(),
-                line: None,
-                message: format!("the dictionaries do not compile together: {e}"),
-            }]));
-        }
-    };
     Ok(Detector {
         metas,
         patterns,

@@ -318,7 +318,7 @@ fn a_context_term_runs_on_over_an_overlapping_term_of_the_same_entity() {
     assert_eq!(spans, ["chez le médecin du travail"]);
 }
 
-/// Detectors reuse the compiled regexes and dictionary automaton of the last build
+/// Detectors reuse the compiled regexes and dictionary table of the last build
 /// (a reload that keeps them): a changed pattern or term list must never find what the
 /// previous rules found.
 #[test]

@@ -10,10 +10,11 @@
 //!   a gap between the places it reports (look-around, `\b`, sees the whole text, as in
 //!   a search of the whole text). Around each place, up to the longest local match past
 //!   it, is a *span*;
-//! - one overlapping search of all local patterns (`MatchKind::All`, a lazy DFA) over the
-//!   spans reports every rule at every byte where one of its matches ends; a match of a
-//!   rule whose longest match is `L` bytes, ending at `e`, starts at or after `e - L`, so
-//!   the rule's windows are those `[e - L, e]`, merged;
+//! - an overlapping search of the local patterns (`MatchKind::All`, lazy DFAs of
+//!   `LOCAL_GROUP_RULES` patterns each) over the spans reports every rule at every byte
+//!   where one of its matches ends; a match of a rule whose longest match is `L` bytes,
+//!   ending at `e`, starts at or after `e - L`, so the rule's windows are those
+//!   `[e - L, e]`, merged;
 //! - dense text (code, logs: numbers everywhere) would stop the leftmost-first pass at
 //!   every number: once its spans cover half of what it has read, the rest of the text
 //!   is one span;
@@ -465,6 +466,19 @@ const REGION_GAP_BYTES: usize = 8;
 /// text after this many spans, when they cover half of what it has read.
 const DENSE_MIN_SPANS: usize = 8;
 
+/// How many local patterns share one overlapping lazy DFA (see `Local::dfas`).
+///
+/// A lazy DFA builds its states as the text needs them, and a state of the overlapping
+/// search is a set of positions in every pattern at once: one DFA of all 44 shipped
+/// local patterns kept building new states on text it had not seen, and that was 78 %
+/// of `scan --jsonl` on the development corpus (1.92 G of 2.45 G instructions per MiB,
+/// callgrind, after the first MiB). Two DFAs of 22 patterns each have far fewer
+/// states between them: 3 MiB of the corpus take 0.8 s of CPU instead of 1.5 s, for
+/// 3 % more instructions on the prompt and 3 % (prose) to 10 % (code) more on the
+/// benchmark's 64 KB texts, whose states are all built after the first scan.
+/// Groups of 12 or 6 cost more on those and gain nothing more on the corpus.
+const LOCAL_GROUP_RULES: usize = 22;
+
 /// A span of the text where a match of a local rule may start.
 type Span = (usize, usize);
 
@@ -490,8 +504,9 @@ struct Local {
     /// Leftmost-first: where any local rule may start a match.
     first: meta::Regex,
     /// Every pattern at every place one of its matches ends (`MatchKind::All`,
-    /// searched overlapping).
-    dfa: hybrid::dfa::DFA,
+    /// searched overlapping), in groups of `LOCAL_GROUP_RULES` patterns: pattern `p`
+    /// of group `g` is local rule `g * LOCAL_GROUP_RULES + p`.
+    dfas: Vec<hybrid::dfa::DFA>,
     rules: Vec<usize>,
     /// Position of each rule among the local ones (`None` for the others).
     slot: Vec<Option<usize>>,
@@ -508,7 +523,8 @@ struct Scratch {
     windows: Vec<Vec<Span>>,
     /// The spans the overlapping search runs over.
     spans: Vec<Span>,
-    cache: Option<hybrid::dfa::Cache>,
+    /// One cache per group of the overlapping search (empty without local rules).
+    caches: Vec<hybrid::dfa::Cache>,
     slots: Vec<Option<NonMaxUsize>>,
     hits: Vec<bool>,
     /// For each rule that requires context words, whether one occurs in the text.
@@ -526,25 +542,31 @@ impl Patterns {
                     .iter()
                     .map(|&i| rules[i].pattern.as_str())
                     .collect();
-                let dfa = hybrid::dfa::Builder::new()
-                    .configure(
-                        hybrid::dfa::Config::new()
-                            .match_kind(MatchKind::All)
-                            .cache_capacity(REGEX_DFA_SIZE_LIMIT_BYTES)
-                            // A pattern with a Unicode `\b` builds, and quits on the
-                            // first non-ASCII byte: those texts take the fallback.
-                            .unicode_word_boundary(true)
-                            // Thrashing: give up, and take the fallback.
-                            .minimum_cache_clear_count(Some(3))
-                            .minimum_bytes_per_state(Some(10)),
-                    )
-                    .syntax(regex_automata::util::syntax::Config::new().utf8(true))
-                    .thompson(
-                        regex_automata::nfa::thompson::Config::new()
-                            .nfa_size_limit(Some(REGEX_SIZE_LIMIT_BYTES * 4)),
-                    )
-                    .build_many(&pats)
-                    .ok()?;
+                let dfas = pats
+                    .chunks(LOCAL_GROUP_RULES)
+                    .map(|group| {
+                        hybrid::dfa::Builder::new()
+                            .configure(
+                                hybrid::dfa::Config::new()
+                                    .match_kind(MatchKind::All)
+                                    .cache_capacity(REGEX_DFA_SIZE_LIMIT_BYTES)
+                                    // A pattern with a Unicode `\b` builds, and quits on
+                                    // the first non-ASCII byte: those texts take the
+                                    // fallback.
+                                    .unicode_word_boundary(true)
+                                    // Thrashing: give up, and take the fallback.
+                                    .minimum_cache_clear_count(Some(3))
+                                    .minimum_bytes_per_state(Some(10)),
+                            )
+                            .syntax(regex_automata::util::syntax::Config::new().utf8(true))
+                            .thompson(
+                                regex_automata::nfa::thompson::Config::new()
+                                    .nfa_size_limit(Some(REGEX_SIZE_LIMIT_BYTES * 4)),
+                            )
+                            .build_many(group)
+                            .ok()
+                    })
+                    .collect::<Option<Vec<_>>>()?;
                 let mut slot = vec![None; rules.len()];
                 for (k, &i) in local_ids.iter().enumerate() {
                     slot[i] = Some(k);
@@ -562,7 +584,7 @@ impl Patterns {
                     .collect();
                 Some(Local {
                     first,
-                    dfa,
+                    dfas,
                     reach_max: reach.iter().copied().max().unwrap_or(0),
                     reach,
                     rules: local_ids,
@@ -585,7 +607,7 @@ impl Patterns {
             })
             .collect();
         let n_local = local.as_ref().map_or(0, |l| l.rules.len());
-        let dfa = local.as_ref().map(|l| l.dfa.clone());
+        let dfas = local.as_ref().map_or_else(Vec::new, |l| l.dfas.clone());
         let slot_len = rules
             .iter()
             .map(|r| r.regex.group_info().slot_len())
@@ -595,7 +617,7 @@ impl Patterns {
         let create: ScratchFn = Box::new(move || Scratch {
             windows: vec![Vec::new(); n_local],
             spans: Vec::new(),
-            cache: dfa.as_ref().map(hybrid::dfa::DFA::create_cache),
+            caches: dfas.iter().map(hybrid::dfa::DFA::create_cache).collect(),
             slots: vec![None; slot_len],
             hits: vec![false; n],
             has_required: vec![false; n],
@@ -744,37 +766,37 @@ impl Local {
             w.clear();
         }
         self.spans(text, &mut scratch.spans);
-        let Some(cache) = scratch.cache.as_mut() else {
-            return;
-        };
-        for &(from, to) in &scratch.spans {
-            let input = Input::new(text).span(from..to);
-            let mut state = OverlappingState::start();
-            loop {
-                if self
-                    .dfa
-                    .try_search_overlapping_fwd(cache, &input, &mut state)
-                    .is_err()
-                {
-                    for w in &mut scratch.windows {
-                        w.clear();
-                        w.push((0, text.len()));
+        for (g, (dfa, cache)) in self.dfas.iter().zip(&mut scratch.caches).enumerate() {
+            for &(from, to) in &scratch.spans {
+                let input = Input::new(text).span(from..to);
+                let mut state = OverlappingState::start();
+                loop {
+                    if dfa
+                        .try_search_overlapping_fwd(cache, &input, &mut state)
+                        .is_err()
+                    {
+                        for w in &mut scratch.windows {
+                            w.clear();
+                            w.push((0, text.len()));
+                        }
+                        return;
                     }
-                    return;
-                }
-                let Some(m) = state.get_match() else {
-                    break;
-                };
-                let k = m.pattern().as_usize();
-                let end = m.offset();
-                let mut start = end.saturating_sub(self.reach[k]);
-                while !text.is_char_boundary(start) {
-                    start -= 1;
-                }
-                let windows = &mut scratch.windows[k];
-                match windows.last_mut() {
-                    Some(last) if start <= last.1 + REGION_GAP_BYTES => last.1 = last.1.max(end),
-                    _ => windows.push((start, end)),
+                    let Some(m) = state.get_match() else {
+                        break;
+                    };
+                    let k = g * LOCAL_GROUP_RULES + m.pattern().as_usize();
+                    let end = m.offset();
+                    let mut start = end.saturating_sub(self.reach[k]);
+                    while !text.is_char_boundary(start) {
+                        start -= 1;
+                    }
+                    let windows = &mut scratch.windows[k];
+                    match windows.last_mut() {
+                        Some(last) if start <= last.1 + REGION_GAP_BYTES => {
+                            last.1 = last.1.max(end);
+                        }
+                        _ => windows.push((start, end)),
+                    }
                 }
             }
         }

@@ -4,12 +4,15 @@
 # a ~2 KB French prompt full of personal data (benches/load/prompt.json).
 #
 # Prints requests per second (2 threads, 50 connections) for the upstream direct, nginx
-# and Paravent, Paravent's ratio to nginx, and median latencies with one connection.
+# and Paravent, Paravent's ratio to nginx, median latencies with one connection, and the
+# CPU time Paravent spent per request in its one-connection run (user and system).
 # Everything listens on 127.0.0.1 and is stopped at the end. A benchmark, not a test:
 # the figures go to docs/PROXY-PERFORMANCE.md.
 #
 # Usage: scripts/loadtest.sh [DURATION_SECONDS]     (default 10)
 #   AUDIT=always|never   keep an audit trail with that fsync policy (default: no trail)
+#   BIN=path             measure that paravent binary, built elsewhere (another commit's
+#                        worktree), instead of building this checkout's
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -31,9 +34,14 @@ need() {
 need wrk wrk
 need nginx nginx
 
-target="${CARGO_TARGET_DIR:-$root/target}"
-cargo build --release --quiet --bin paravent
-bin="$target/release/paravent"
+# Building with another CARGO_TARGET_DIR would put this checkout's code in that
+# directory's binary: another commit is measured with BIN, never rebuilt here.
+if [ -n "${BIN:-}" ]; then
+    bin="$(realpath "$BIN")"
+else
+    cargo build --release --quiet --bin paravent
+    bin="${CARGO_TARGET_DIR:-$root/target}/release/paravent"
+fi
 
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
@@ -94,6 +102,7 @@ fi
 PARAVENT_SECRET="loadtest-secret-0123456789abcdef" "$bin" serve --config "$tmp/paravent.toml" \
     --log warn 2> "$tmp/paravent.log" &
 pids+=($!)
+pv_pid=$!
 
 wait_for() {
     for _ in $(seq 1 100); do
@@ -127,9 +136,9 @@ rps() { # port threads connections seconds
     wrk -t"$2" -c"$3" -d"$4"s -s "$tmp/post.lua" "http://127.0.0.1:$1$path" \
         | awk '/Requests\/sec/ {print $2}'
 }
-median_us() { # port
+median_us() { # port (wrk's whole output is kept in $tmp/latency.PORT)
     wrk -t1 -c1 -d"${latency_duration}"s --latency -s "$tmp/post.lua" "http://127.0.0.1:$1$path" \
-        | awk '$1 == "50%" {
+        | tee "$tmp/latency.$1" | awk '$1 == "50%" {
             v = $2; unit = v; sub(/[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v);
             if (unit == "ms") v *= 1000; else if (unit == "s") v *= 1000000;
             printf "%.0f", v }'
@@ -143,7 +152,14 @@ nginx_rps="$(rps "$nginx_port" 2 50 "$duration")"
 pv_rps="$(rps "$pv_port" 2 50 "$duration")"
 direct_lat="$(median_us "$up_port")"
 nginx_lat="$(median_us "$nginx_port")"
+# Paravent's CPU time (user, system: clock ticks of /proc/PID/stat) over its
+# one-connection run, per request: with one connection nothing overlaps, so this is
+# what each request costs it.
+cpu_ticks() { awk '{print $14, $15}' "/proc/$pv_pid/stat"; }
+read -r user0 sys0 < <(cpu_ticks)
 pv_lat="$(median_us "$pv_port")"
+read -r user1 sys1 < <(cpu_ticks)
+pv_requests="$(awk '/requests in/ {print $1}' "$tmp/latency.$pv_port")"
 
 echo "audit trail: ${audit:-none}${audit:+ (fsync $audit)}"
 echo "prompt: $(wc -c < "$prompt") bytes; wrk -t2 -c50 -d${duration}s; latency: wrk -t1 -c1 -d${latency_duration}s"
@@ -154,4 +170,7 @@ printf '%-28s %12s %18s\n' "paravent" "$pv_rps" "$pv_lat"
 awk -v p="$pv_rps" -v n="$nginx_rps" -v pl="$pv_lat" -v nl="$nginx_lat" -v dl="$direct_lat" 'BEGIN {
     printf "ratio paravent/nginx req/s: %.2f (aim >= 0.60)\n", p / n;
     printf "latency added by paravent over direct: %d µs (aim < 150); over nginx: %d µs\n", pl - dl, pl - nl;
+}'
+awk -v n="$pv_requests" -v hz="$(getconf CLK_TCK)" -v u="$((user1 - user0))" -v s="$((sys1 - sys0))" 'BEGIN {
+    if (n > 0) printf "paravent CPU per request (1 connection): %.0f µs user + %.0f µs system\n", u / hz / n * 1e6, s / hz / n * 1e6;
 }'

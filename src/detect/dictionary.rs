@@ -537,25 +537,7 @@ impl Dictionary {
             } else {
                 (end, e)
             };
-            let candidate = Candidate {
-                start: s,
-                end: e,
-                meta: entry.meta,
-                sensitivity: entry.sensitivity,
-                entity: entry.entity.clone(),
-                score: metas[entry.meta].score,
-            };
-            match self.contexts.get(&entry.meta) {
-                None => out.push(candidate),
-                // A term glued to an identifier (`cancer_rate`) is code.
-                Some(_) if !is_code_word_boundary(hay, start, fold_end) => {}
-                Some(c) if c.near(hay, start, fold_end) => out.push(candidate),
-                Some(c) if c.person => pending.push(Pending {
-                    candidate,
-                    window: c.window,
-                }),
-                Some(_) => {}
-            }
+            self.emit(entry, hay, (start, fold_end), (s, e), metas, out, pending);
             at = fold_end;
             after_break = breaks_word(bytes[fold_end - 1]);
         }
@@ -563,6 +545,41 @@ impl Dictionary {
 }
 
 impl Dictionary {
+    /// Hands on the term `entry` found at `folded` of the folded text `hay`
+    /// (`original` of the original text): a finding, a term waiting for a person's name
+    /// near it, or nothing when its rule's context is missing.
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &self,
+        entry: &DictEntry,
+        hay: &str,
+        (start, fold_end): (usize, usize),
+        (s, e): (usize, usize),
+        metas: &[RuleMeta],
+        out: &mut Vec<Candidate>,
+        pending: &mut Vec<Pending>,
+    ) {
+        let candidate = Candidate {
+            start: s,
+            end: e,
+            meta: entry.meta,
+            sensitivity: entry.sensitivity,
+            entity: entry.entity.clone(),
+            score: metas[entry.meta].score,
+        };
+        match self.contexts.get(&entry.meta) {
+            None => out.push(candidate),
+            // A term glued to an identifier (`cancer_rate`) is code.
+            Some(_) if !is_code_word_boundary(hay, start, fold_end) => {}
+            Some(c) if c.near(hay, start, fold_end) => out.push(candidate),
+            Some(c) if c.person => pending.push(Pending {
+                candidate,
+                window: c.window,
+            }),
+            Some(_) => {}
+        }
+    }
+
     /// The end of a term at `start..end` of the folded text, run on over every term of
     /// the same entity that starts inside it and ends after it, on a word boundary.
     ///
@@ -728,24 +745,17 @@ mod tests {
             } else {
                 (cand.end(), e)
             };
-            let candidate = Candidate {
-                start: s,
-                end: e,
-                meta: entry.meta,
-                sensitivity: entry.sensitivity,
-                entity: entry.entity.clone(),
-                score: metas[entry.meta].score,
-            };
-            match dict.contexts.get(&entry.meta) {
-                None => out.push(candidate),
-                Some(_) if !is_code_word_boundary(hay, cand.start(), fold_end) => {}
-                Some(c) if c.near(hay, cand.start(), fold_end) => out.push(candidate),
-                Some(c) if c.person => pending.push(Pending {
-                    candidate,
-                    window: c.window,
-                }),
-                Some(_) => {}
-            }
+            // What follows a found term is the scan's own (`emit`): the reference is
+            // about which terms are found.
+            dict.emit(
+                entry,
+                hay,
+                (cand.start(), fold_end),
+                (s, e),
+                metas,
+                out,
+                pending,
+            );
             at = fold_end;
         }
     }
@@ -940,12 +950,7 @@ mod tests {
             start in 0usize..4000,
             len in 1usize..600,
         ) {
-            let text = FIXTURES[which];
-            let mut s = start.min(text.len());
-            while !text.is_char_boundary(s) { s += 1; }
-            let mut e = (s + len).min(text.len());
-            while !text.is_char_boundary(e) { e += 1; }
-            assert_same(&text[s..e]);
+            assert_same(super::super::tests::cut(FIXTURES[which], start, len));
         }
     }
 }

@@ -347,3 +347,17 @@ fn a_rebuilt_detector_finds_what_its_own_rules_say_not_the_previous_ones() {
         assert_eq!(found(&first, text), ["Orion", "ABC-123"]);
     }
 }
+
+/// The part of `text` from about `start`, about `len` bytes long, on character
+/// boundaries: a random cut of a fixture for the differential property tests.
+pub(crate) fn cut(text: &str, start: usize, len: usize) -> &str {
+    let mut s = start.min(text.len());
+    while !text.is_char_boundary(s) {
+        s += 1;
+    }
+    let mut e = (s + len).min(text.len());
+    while !text.is_char_boundary(e) {
+        e += 1;
+    }
+    &text[s..e]
+}

@@ -186,12 +186,7 @@ proptest! {
         start in 0usize..4000,
         len in 1usize..600,
     ) {
-        let text = FIXTURES[which];
-        let mut s = start.min(text.len());
-        while !text.is_char_boundary(s) { s += 1; }
-        let mut e = (s + len).min(text.len());
-        while !text.is_char_boundary(e) { e += 1; }
-        assert_same(detector(), &text[s..e]);
+        assert_same(detector(), super::super::tests::cut(FIXTURES[which], start, len));
     }
 }
 

@@ -239,8 +239,7 @@ pub(crate) struct Pending {
 /// The terms' table of the last dictionary built in this process: a configuration
 /// reload that keeps every term (the usual case: the shipped gazetteers and an
 /// unchanged company list) takes the table from here instead of building it again.
-static LAST_BUILT: std::sync::Mutex<Option<(Vec<String>, Arc<Terms>)>> =
-    std::sync::Mutex::new(None);
+static LAST_BUILT: std::sync::Mutex<Option<Arc<Terms>>> = std::sync::Mutex::new(None);
 
 /// The table over `entries`' folded terms, in their order (a term's value is the
 /// entry's index).
@@ -249,17 +248,18 @@ fn terms_for(entries: &[DictEntry]) -> Arc<Terms> {
     let mut last = LAST_BUILT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((terms, table)) = last.as_ref()
-        && terms.len() == entries.len()
-        && terms.iter().zip(entries).all(|(t, e)| *t == e.folded)
+    if let Some(table) = last.as_ref()
+        && table.terms.len() == entries.len()
+        && table
+            .terms
+            .iter()
+            .zip(entries)
+            .all(|(t, e)| **t == *e.folded.as_bytes())
     {
         return Arc::clone(table);
     }
     let table = Arc::new(Terms::new(entries.iter().map(|e| e.folded.as_str())));
-    *last = Some((
-        entries.iter().map(|e| e.folded.clone()).collect(),
-        Arc::clone(&table),
-    ));
+    *last = Some(Arc::clone(&table));
     table
 }
 
@@ -545,9 +545,9 @@ impl Dictionary {
 }
 
 impl Dictionary {
-    /// Hands on the term `entry` found at `folded` of the folded text `hay`
-    /// (`original` of the original text): a finding, a term waiting for a person's name
-    /// near it, or nothing when its rule's context is missing.
+    /// Hands on the term `entry` found at `start..fold_end` of the folded text `hay`
+    /// (`s..e` of the original text): a finding, a term waiting for a person's name near
+    /// it, or nothing when its rule's context is missing.
     #[allow(clippy::too_many_arguments)]
     fn emit(
         &self,
